@@ -1,0 +1,124 @@
+import Foundation
+import SwiftRay
+
+// The examples of the Ray overview, run on an embedded local cluster:
+//   swift run -c release swiftray-examples [name ...]
+// With no names every example runs. Each prints its result and its wall time.
+
+let clock = ContinuousClock()
+
+@MainActor
+func timed<T>(_ title: String, _ body: @MainActor () async throws -> T) async rethrows -> T {
+    let start = clock.now
+    let value = try await body()
+    let elapsed = clock.now - start
+    print("[\(title)] \(String(format: "%.3f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s")
+    return value
+}
+
+let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
+    ("tasks", {
+        // 10 tasks of 1 s each, in parallel on the node's CPUs.
+        let results = try await timed("tasks: 10 x computeTask") {
+            try await ray.get((0..<10).map { $computeTask.remote($0) })
+        }
+        print(results)  // [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
+    }),
+    ("objects", {
+        // One large array put once, read by ten tasks.
+        let largeArray = (0..<1_000_000).map { _ in Double.random(in: 0..<1) }
+        let means = try await timed("objects: put 1M doubles, 10 x processData") {
+            let dataRef = try ray.put(largeArray)
+            return try await ray.get((0..<10).map { _ in $processData.remote(dataRef) })
+        }
+        print("means:", means.map { String(format: "%.4f", $0) })
+    }),
+    ("fibonacci", {
+        let result = try await timed("dynamic task graph: fibonacci(10)") {
+            try await ray.get($fibonacci.remote(10))
+        }
+        print("fibonacci(10) =", result)  // 55
+    }),
+    ("pi", {
+        let tasks = 20, samples = 1_000_000
+        let inside = try await timed("Monte Carlo pi: \(tasks) x \(samples) samples") {
+            try await ray.get((0..<tasks).map { $monteCarloPi.remote(samples, seed: UInt64($0 + 1)) })
+        }
+        print("Pi estimate:", 4 * Double(inside.reduce(0, +)) / Double(tasks * samples))
+    }),
+    ("files", {
+        // Large-scale data processing: one task per file.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-files-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let files = try (1...20).map { index -> String in
+            let url = folder.appendingPathComponent("file\(index).csv")
+            let rows = (0..<1000).map { "\($0),\(index)" }.joined(separator: "\n")
+            try ("id,value\n" + rows).write(to: url, atomically: true, encoding: .utf8)
+            return url.path
+        }
+        let summaries = try await timed("data processing: \(files.count) files") {
+            try await ray.get(files.map { $processFile.remote($0) })
+        }
+        print("rows:", summaries.map(\.rows).reduce(0, +), "total:", summaries.map(\.total).reduce(0, +))
+    }),
+    ("pipeline", {
+        // preprocess -> train -> evaluate, each step a task consuming the previous step's ref.
+        let score = try await timed("ML pipeline") {
+            let dataRef = try ray.put((0..<2000).map { Double($0 % 100) / 10 - 0.5 })
+            let preprocessed = $preprocessData.remote(dataRef)
+            let model = $trainModel.remote(preprocessed, TrainConfig(learningRate: 0.02, epochs: 500))
+            let testData = $preprocessData.remote((0..<200).map { Double($0) / 20 })
+            return try await ray.get($evaluateModel.remote(model, testData))
+        }
+        print("R^2 score:", String(format: "%.4f", score))
+    }),
+    ("batches", {
+        // Best practice: 1,000 tasks of 1,000 numbers rather than 1,000,000 tiny tasks.
+        let total = 1_000_000, batchSize = 1000
+        let results = try await timed("batch tasks: \(total / batchSize) batches of \(batchSize)") {
+            let refs = stride(from: 0, to: total, by: batchSize).map { start in
+                $batchAdd.remote(Array(start..<min(start + batchSize, total)), 1)
+            }
+            return try await ray.get(refs)
+        }
+        print("numbers:", results.map(\.count).reduce(0, +), "last:", results.last?.last ?? -1)
+    }),
+    ("resources", {
+        // Best practice: declare resources. This node has no GPU, so the request is reported.
+        do {
+            let ref = $gpuTask.options(numCPUs: 2, numGPUs: 1, memory: 1000 * 1024 * 1024).remote([1, 2, 3])
+            print(try await ray.get(ref))
+        } catch let error as TaskUnschedulableError {
+            print("gpuTask:", error)
+        }
+    }),
+    ("retries", {
+        let message = try await timed("retries: unreliableTask (maxRetries: 3, retryExceptions: true)") {
+            try await ray.get($unreliableTask.options(maxRetries: 3, retryExceptions: true).remote())
+        }
+        print(message)
+    }),
+    ("timeout", {
+        let slow = $slowTask.remote(30)
+        do {
+            _ = try await timed("timeout: get(timeout: 1 s)") { try await ray.get(slow, timeout: .seconds(1)) }
+        } catch is GetTimeoutError {
+            print("Task timeout")
+            try ray.cancel(slow)
+        }
+    }),
+]
+
+let selected = Set(CommandLine.arguments.dropFirst())
+let unknown = selected.subtracting(examples.map(\.name))
+if !unknown.isEmpty {
+    print("unknown example(s): \(unknown.sorted().joined(separator: ", ")); choose from \(examples.map(\.name).joined(separator: ", "))")
+    exit(2)
+}
+let ray = try await timed("Ray.start()") { try await Ray.start() }
+for example in examples where selected.isEmpty || selected.contains(example.name) {
+    print("== \(example.name)")
+    try await example.run()
+}
+try await ray.shutdown()

@@ -1,0 +1,63 @@
+// swift-tools-version:6.1
+import CompilerPluginSupport
+import PackageDescription
+
+let package = Package(
+    name: "swift-ray",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SwiftRay", targets: ["SwiftRay"]),
+        .library(name: "RayTesting", targets: ["RayTesting"]),
+        .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", "600.0.0"..<"700.0.0"),
+    ],
+    targets: [
+        // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
+        .target(name: "CRayShims"),
+        // Frames, messages and the binary Codable encoding.
+        .target(
+            name: "RayWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Core runtime: node manager (scheduler, worker pool, object table) and the worker loop.
+        .target(
+            name: "RayCore",
+            dependencies: [
+                "RayWire", "CRayShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The @Remote macro.
+        .macro(
+            name: "RayMacros",
+            dependencies: [
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
+        ),
+        // Public API.
+        .target(name: "SwiftRay", dependencies: ["RayCore", "RayWire", "RayMacros"]),
+        // Helpers to start and stop local clusters in tests (ours and users').
+        .target(name: "RayTesting", dependencies: ["SwiftRay"]),
+        // The seed's examples, runnable: `swift run -c release swiftray-examples`.
+        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay"], path: "Examples/SeedExamples"),
+        // A driver that tests start as a separate process (orphan checks).
+        .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay"], path: "Tests/RayTestDriver"),
+        .testTarget(name: "RayWireTests", dependencies: ["RayWire"]),
+        .testTarget(
+            name: "RayMacrosTests",
+            dependencies: [
+                "RayMacros",
+                .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
+            ]
+        ),
+        .testTarget(name: "SwiftRayTests", dependencies: ["SwiftRay", "RayTesting", "RayTestDriver"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

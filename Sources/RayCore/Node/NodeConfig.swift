@@ -1,0 +1,30 @@
+/// How a node manager runs: what the node declares and how its workers start.
+public struct NodeConfig: Sendable {
+    /// The node's identifier, shown in errors and logs.
+    public var nodeID: String
+    /// Total resources the node offers (`CPU`, `GPU`, `memory`, custom).
+    public var resources: ResourceSet
+    /// The binary workers run: the driver's own by default.
+    public var workerExecutable: String
+    /// Workers started at once, before any task asks for one.
+    public var prestartWorkers: Int
+    /// Whether workers' output is printed by the driver, prefixed `(name pid=N)`.
+    public var logToDriver: Bool
+    /// Workers allowed to be starting at the same time.
+    public var maxStartingWorkers: Int
+    /// Consecutive worker start failures after which queued tasks fail instead of waiting.
+    public var maxStartFailures: Int
+
+    public init(
+        nodeID: String, resources: ResourceSet, workerExecutable: String, prestartWorkers: Int,
+        logToDriver: Bool = true, maxStartingWorkers: Int = 4, maxStartFailures: Int = 3
+    ) {
+        self.nodeID = nodeID
+        self.resources = resources
+        self.workerExecutable = workerExecutable
+        self.prestartWorkers = prestartWorkers
+        self.logToDriver = logToDriver
+        self.maxStartingWorkers = maxStartingWorkers
+        self.maxStartFailures = maxStartFailures
+    }
+}

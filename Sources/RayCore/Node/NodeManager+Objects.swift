@@ -1,0 +1,80 @@
+import NIOCore
+import RayWire
+
+/// One `get` call waiting for its objects.
+private final class GetRequest {
+    var results: [ObjectPayload?]
+    var missing: Int
+    var done = false
+    var timer: Scheduled<Void>?
+
+    init(count: Int) {
+        results = Array(repeating: nil, count: count)
+        missing = count
+    }
+}
+
+/// One `wait` call waiting for enough objects.
+private final class WaitRequest {
+    var ready: Set<ObjectID> = []
+    var done = false
+    var timer: Scheduled<Void>?
+}
+
+extension NodeManager {
+    func getOnLoop(_ ids: [ObjectID], timeoutMillis: Int64, caller: TaskID, reply: @escaping ([ObjectPayload]?) -> Void) {
+        let request = GetRequest(count: ids.count)
+        for (index, id) in ids.enumerated() {
+            guard let payload = objects.payload(id) else { continue }
+            request.results[index] = payload
+            request.missing -= 1
+        }
+        if request.missing == 0 { return reply(request.results.map { $0! }) }
+        block(caller)
+        let complete: ([ObjectPayload]?) -> Void = { [self] results in
+            guard !request.done else { return }
+            request.done = true
+            request.timer?.cancel()
+            unblock(caller)
+            reply(results)
+        }
+        for (index, id) in ids.enumerated() where request.results[index] == nil {
+            objects.whenReady(id) { payload in
+                guard !request.done, request.results[index] == nil else { return }
+                request.results[index] = payload
+                request.missing -= 1
+                if request.missing == 0 { complete(request.results.map { $0! }) }
+            }
+        }
+        if timeoutMillis >= 0, !request.done {
+            let bound = NIOLoopBound(complete, eventLoop: loop)
+            request.timer = loop.scheduleTask(in: .milliseconds(timeoutMillis)) { bound.value(nil) }
+        }
+    }
+
+    func waitOnLoop(_ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID, reply: @escaping ([ObjectID]) -> Void) {
+        let request = WaitRequest()
+        for id in ids where objects.payload(id) != nil { request.ready.insert(id) }
+        let answer = { ids.filter { request.ready.contains($0) } }
+        if request.ready.count >= numReturns || timeoutMillis == 0 { return reply(answer()) }
+        block(caller)
+        let complete: () -> Void = { [self] in
+            guard !request.done else { return }
+            request.done = true
+            request.timer?.cancel()
+            unblock(caller)
+            reply(answer())
+        }
+        for id in ids where !request.ready.contains(id) {
+            objects.whenReady(id) { _ in
+                guard !request.done else { return }
+                request.ready.insert(id)
+                if request.ready.count >= numReturns { complete() }
+            }
+        }
+        if timeoutMillis > 0, !request.done {
+            let bound = NIOLoopBound(complete, eventLoop: loop)
+            request.timer = loop.scheduleTask(in: .milliseconds(timeoutMillis)) { bound.value() }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import CRayShims
+import Dispatch
+import NIOCore
+import NIOPosix
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension NodeManager {
+    /// Starts one worker process and connects its channel and output pipes.
+    func startWorker() {
+        guard !shuttingDown else { return }
+        let id = nextWorkerID
+        nextWorkerID += 1
+        let launched: WorkerLauncher.Launched
+        do {
+            launched = try WorkerLauncher.launch(executable: config.workerExecutable, workerID: id, nodeID: config.nodeID)
+        } catch {
+            logger.error("\(error)")
+            workerStartFailed(String(describing: error))
+            return
+        }
+        startingWorkers += 1
+        let worker = WorkerHandle(id: id, pid: launched.pid)
+        workers[id] = worker
+        logger.debug("started worker \(id) pid \(launched.pid)")
+        connect(worker, fd: launched.channelFD)
+        LogForwarder.attach(fd: launched.stdoutFD, toStandardError: false, worker: worker, manager: self)
+        LogForwarder.attach(fd: launched.stderrFD, toStandardError: true, worker: worker, manager: self)
+    }
+
+    private func connect(_ worker: WorkerHandle, fd: Int32) {
+        let handler = WorkerChannelHandler(manager: self, worker: worker)
+        ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .withConnectedSocket(fd)
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let channel): worker.channel = channel
+                case .failure(let error):
+                    logger.error("cannot attach worker \(worker.id) channel: \(error)")
+                    kill(worker.pid, SIGKILL)
+                    reap(worker)
+                }
+            }
+    }
+
+    /// Too many failed starts in a row fail the queued tasks instead of leaving them waiting forever.
+    private func workerStartFailed(_ reason: String) {
+        startFailures += 1
+        guard startFailures >= config.maxStartFailures, workers.values.allSatisfy({ !$0.registered }) else {
+            requestSchedule()
+            return
+        }
+        let error = ErrorInfo(kind: .system, message: "workers cannot start on node \(config.nodeID): \(reason)")
+        for queue in queues.values {
+            for id in queue { if let record = tasks[id] { finish(record, .error(error)) } }
+        }
+        queues = [:]
+    }
+
+    func handle(_ message: WireMessage, from worker: WorkerHandle) {
+        switch message {
+        case .register:
+            guard !worker.registered else { return }
+            worker.registered = true
+            startingWorkers -= 1
+            startFailures = 0
+            markIdleIfFree(worker)
+            requestSchedule()
+        case .taskDone(let id, let payload):
+            taskDone(id, payload, from: worker)
+        case .submit(let spec):
+            submitOnLoop(spec)
+        case .get(let requestID, let caller, let ids, let timeout):
+            getOnLoop(ids, timeoutMillis: timeout, caller: caller) { [self] results in
+                send(.getReply(requestID: requestID, results: results), to: worker)
+            }
+        case .wait(let requestID, let caller, let ids, let numReturns, let timeout):
+            waitOnLoop(ids, numReturns: numReturns, timeoutMillis: timeout, caller: caller) { [self] ready in
+                send(.waitReply(requestID: requestID, ready: ready), to: worker)
+            }
+        case .put(let id, let payload):
+            finishObject(id, payload)
+        case .cancel(let id, let force, let recursive):
+            cancelOnLoop(id, force: force, recursive: recursive)
+        case .execute, .getReply, .waitReply, .shutdown:
+            logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
+            worker.channel?.close(promise: nil)
+        }
+    }
+
+    /// The worker's channel closed: the process is gone or going. Kill it to be sure, reap it off the
+    /// loop, then retry or fail what it was running.
+    func channelClosed(_ worker: WorkerHandle) {
+        guard !worker.dead else { return }
+        worker.dead = true
+        kill(worker.pid, SIGKILL)
+        reap(worker)
+    }
+
+    private func reap(_ worker: WorkerHandle) {
+        worker.dead = true
+        let pid = worker.pid
+        DispatchQueue.global().async { [self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let code = swiftray_wait_status_code(status)
+            loop.execute { self.workerExited(worker, code: code) }
+            onWorkerReaped?(pid, code)
+        }
+    }
+
+    private func workerExited(_ worker: WorkerHandle, code: Int32) {
+        workers[worker.id] = nil
+        if !worker.registered {
+            startingWorkers -= 1
+            if !shuttingDown {
+                logger.error("worker pid \(worker.pid) exited before registering (\(describeExit(code)))")
+                workerStartFailed("worker pid \(worker.pid) \(describeExit(code)) before registering")
+            }
+        } else if !shuttingDown && !worker.running.isEmpty {
+            logger.warning("worker pid \(worker.pid) died (\(describeExit(code))) while running \(worker.running.count) task(s)")
+        }
+        for id in worker.running {
+            guard let record = tasks[id] else { continue }
+            detach(record, from: worker)
+            if record.cancelled {
+                finish(record, .error(cancelledError(record)))
+            } else if shuttingDown {
+                finish(record, .error(ErrorInfo(kind: .system, message: "the cluster shut down", functionName: record.spec.name)))
+            } else if record.retriesLeft != 0 {
+                logger.info("retrying \(record.spec.name) after its worker died (attempt \(record.spec.attempt + 2))")
+                retry(record)
+            } else {
+                let message = "the worker running \(record.spec.name) (pid \(worker.pid)) died: \(describeExit(code)); no retries left (maxRetries: \(record.spec.maxRetries))"
+                finish(record, .error(ErrorInfo(kind: .workerCrashed, message: message, functionName: record.spec.name, nodeID: config.nodeID, pid: worker.pid)))
+            }
+        }
+        worker.running = []
+        if shuttingDown, workers.isEmpty { shutdownPromise?.succeed() }
+        requestSchedule()
+    }
+
+    private func describeExit(_ code: Int32) -> String {
+        code >= 0 ? "exit code \(code)" : "killed by signal \(-code)"
+    }
+
+    func shutdownOnLoop() -> EventLoopFuture<Void> {
+        if let promise = shutdownPromise { return promise.futureResult }
+        shuttingDown = true
+        let promise = loop.makePromise(of: Void.self)
+        shutdownPromise = promise
+        if workers.isEmpty {
+            promise.succeed()
+            return promise.futureResult
+        }
+        for worker in workers.values {
+            send(.shutdown, to: worker)
+        }
+        // Workers that do not leave in time are killed; reaping completes the promise.
+        loop.scheduleTask(in: .seconds(2)) { [self] in
+            for worker in workers.values { kill(worker.pid, SIGKILL) }
+        }
+        return promise.futureResult
+    }
+}
+

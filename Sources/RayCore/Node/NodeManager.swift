@@ -1,0 +1,108 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RayWire
+
+/// The node manager: the worker pool, the local scheduler and the object table of one node.
+///
+/// All state lives on one event loop, like Ray's raylet: worker channels are served on it, and calls
+/// from the driver hop onto it. Nothing here blocks.
+public final class NodeManager: @unchecked Sendable {
+    let loop: any EventLoop
+    let config: NodeConfig
+    let logger = RayLog.logger
+
+    var available: ResourceSet
+    var objects = ObjectTable()
+    var tasks: [TaskID: TaskRecord] = [:]
+    /// Ready tasks by scheduling class (equal demand), each class in submission order.
+    var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
+    var workers: [Int: WorkerHandle] = [:]
+    /// Workers that may take a task (checked again when taken).
+    var idleWorkers: [Int] = []
+    var startingWorkers = 0
+    var startFailures = 0
+    var nextWorkerID = 1
+    var shuttingDown = false
+    var flushScheduled = false
+    var scheduleScheduled = false
+    /// Called with a worker's pid and exit status when it has been reaped.
+    var shutdownPromise: EventLoopPromise<Void>?
+    var onWorkerReaped: (@Sendable (Int32, Int32) -> Void)?
+
+    public init(config: NodeConfig, loop: any EventLoop) {
+        self.config = config
+        self.loop = loop
+        self.available = config.resources
+    }
+
+    /// Starts the prestarted workers.
+    public func start() {
+        loop.execute { [self] in
+            for _ in 0..<config.prestartWorkers { startWorker() }
+        }
+    }
+
+    // MARK: Entry points (any thread)
+
+    /// Submits a task.
+    public func submit(_ spec: TaskSpec) {
+        loop.execute { self.submitOnLoop(spec) }
+    }
+
+    /// Fetches objects; `reply` gets nil when `timeoutMillis` (>= 0) passes first.
+    public func get(_ ids: [ObjectID], timeoutMillis: Int64, caller: TaskID, reply: @escaping @Sendable ([ObjectPayload]?) -> Void) {
+        loop.execute { self.getOnLoop(ids, timeoutMillis: timeoutMillis, caller: caller, reply: reply) }
+    }
+
+    /// Reports the ready subset of `ids` once `numReturns` are ready or the timeout passes.
+    public func wait(
+        _ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID,
+        reply: @escaping @Sendable ([ObjectID]) -> Void
+    ) {
+        loop.execute { self.waitOnLoop(ids, numReturns: numReturns, timeoutMillis: timeoutMillis, caller: caller, reply: reply) }
+    }
+
+    /// Stores an object.
+    public func put(_ id: ObjectID, _ payload: ObjectPayload) {
+        loop.execute { self.finishObject(id, payload) }
+    }
+
+    /// Cancels a task: a queued one never runs, a running one is cancelled (or its worker killed
+    /// with `force`), and with `recursive` the tasks it submitted too.
+    public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
+        loop.execute { self.cancelOnLoop(id, force: force, recursive: recursive) }
+    }
+
+    /// Stops every worker and waits until all are reaped (killing those that do not exit in time).
+    public func shutdown() -> EventLoopFuture<Void> {
+        loop.flatSubmit { self.shutdownOnLoop() }
+    }
+
+    // MARK: Batching
+
+    /// Flushes every worker channel written to in this tick, once.
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.execute { [self] in
+            flushScheduled = false
+            for worker in workers.values { worker.flush() }
+        }
+    }
+
+    /// Runs the scheduler once at the end of this tick, however many events asked for it.
+    func requestSchedule() {
+        guard !scheduleScheduled else { return }
+        scheduleScheduled = true
+        loop.execute { [self] in
+            scheduleScheduled = false
+            schedule()
+        }
+    }
+
+    func send(_ message: WireMessage, to worker: WorkerHandle) {
+        worker.send(message)
+        scheduleFlush()
+    }
+}

@@ -1,0 +1,37 @@
+import RayWire
+
+/// The node manager's view of one submitted, unfinished task.
+/// Confined to the node manager's event loop.
+final class TaskRecord {
+    enum State: Equatable {
+        /// Some arguments are not ready yet.
+        case waitingForArguments
+        /// Ready, waiting for resources and a worker.
+        case queued
+        /// Sent to a worker.
+        case running(workerID: Int)
+    }
+
+    var spec: TaskSpec
+    var state: State = .waitingForArguments
+    var missingArguments = 0
+    /// Retries left after a crash (or a thrown error with `retryExceptions`); negative: unlimited.
+    var retriesLeft: Int
+    var cancelled = false
+    /// Tasks this one submitted, for recursive cancellation.
+    var children: [TaskID] = []
+    /// Open `get`/`wait` calls; while positive the task lends its CPU back.
+    var blockCount = 0
+    /// Resources the task holds right now.
+    var holding: ResourceSet = [:]
+
+    init(spec: TaskSpec) {
+        self.spec = spec
+        retriesLeft = spec.maxRetries
+    }
+
+    var id: TaskID { spec.taskID }
+
+    /// The task's scheduling class: tasks with equal demands queue together, in order.
+    var demand: ResourceSet { spec.resources }
+}

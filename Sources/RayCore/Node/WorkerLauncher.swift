@@ -1,0 +1,77 @@
+import CRayShims
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Starts worker processes from an executable: the child gets its end of a socket pair as fd 3 and
+/// the environment variables that make the pre-main hook run the worker loop.
+enum WorkerLauncher {
+    struct Launched {
+        let pid: Int32
+        let channelFD: Int32
+        let stdoutFD: Int32
+        let stderrFD: Int32
+    }
+
+    struct LaunchError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func launch(executable: String, workerID: Int, nodeID: String) throws -> Launched {
+        var sockets: [Int32] = [-1, -1]
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+        try check(swiftray_socketpair(&sockets), "socketpair")
+        try check(swiftray_pipe(&out), "pipe")
+        try check(swiftray_pipe(&err), "pipe")
+        let environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        var pid: pid_t = 0
+        let rc = withCStrings([executable, "--swiftray-worker"]) { argv in
+            withCStrings(environment) { envp in
+                swiftray_spawn(executable, argv, envp, sockets[1], out[1], err[1], &pid)
+            }
+        }
+        close(sockets[1])
+        close(out[1])
+        close(err[1])
+        guard rc == 0 else {
+            close(sockets[0])
+            close(out[0])
+            close(err[0])
+            throw LaunchError(description: "cannot start worker \(executable): \(String(cString: strerror(rc)))")
+        }
+        return Launched(pid: pid, channelFD: sockets[0], stdoutFD: out[0], stderrFD: err[0])
+    }
+
+    private static func workerEnvironment(workerID: Int, nodeID: String) -> [String] {
+        var environment: [String] = []
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let string = String(cString: entry)
+            if !string.hasPrefix("SWIFTRAY_WORKER") && !string.hasPrefix("SWIFTRAY_PARENT_PID=")
+                && !string.hasPrefix("SWIFTRAY_NODE_ID=") {
+                environment.append(string)
+            }
+            pointer += 1
+        }
+        environment.append("SWIFTRAY_WORKER_FD=3")
+        environment.append("SWIFTRAY_WORKER_ID=\(workerID)")
+        environment.append("SWIFTRAY_NODE_ID=\(nodeID)")
+        environment.append("SWIFTRAY_PARENT_PID=\(getpid())")
+        return environment
+    }
+
+    private static func check(_ rc: Int32, _ what: String) throws {
+        guard rc == 0 else { throw LaunchError(description: "\(what) failed: \(String(cString: strerror(rc)))") }
+    }
+
+    /// Calls `body` with a NULL-terminated C array of the strings.
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        let pointers = strings.map { strdup($0) } + [nil]
+        defer { pointers.forEach { free($0) } }
+        return body(pointers)
+    }
+}

@@ -1,0 +1,7 @@
+import SwiftCompilerPlugin
+import SwiftSyntaxMacros
+
+@main
+struct RayMacrosPlugin: CompilerPlugin {
+    let providingMacros: [any Macro.Type] = [RemoteMacro.self]
+}

@@ -1,0 +1,183 @@
+import NIOCore
+
+/// Primitive field encodings shared by all messages.
+extension ByteBuffer {
+    @inlinable
+    mutating func writeVarInt(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        writeInteger(UInt8(v))
+    }
+
+    mutating func readVarInt() throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while let byte = readInteger(as: UInt8.self) {
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+            if shift > 63 { break }
+        }
+        throw WireError.malformed("truncated or overlong varint")
+    }
+
+    mutating func writeLength(_ count: Int) { writeVarInt(UInt64(count)) }
+
+    mutating func readLength() throws -> Int {
+        let value = try readVarInt()
+        guard value <= UInt64(readableBytes) else {
+            throw WireError.malformed("length \(value) exceeds the \(readableBytes) bytes left")
+        }
+        return Int(value)
+    }
+
+    /// A count of items, each at least one byte long.
+    mutating func readCount() throws -> Int { try readLength() }
+
+    mutating func writeWireString(_ string: String) {
+        writeLength(string.utf8.count)
+        writeString(string)
+    }
+
+    mutating func readWireString() throws -> String {
+        let length = try readLength()
+        guard let string = readString(length: length) else { throw WireError.malformed("truncated string") }
+        return string
+    }
+
+    mutating func writeWireBytes(_ bytes: [UInt8]) {
+        writeLength(bytes.count)
+        writeBytes(bytes)
+    }
+
+    mutating func readWireBytes() throws -> [UInt8] {
+        let length = try readLength()
+        guard let bytes = readBytes(length: length) else { throw WireError.malformed("truncated bytes") }
+        return bytes
+    }
+
+    mutating func writeFixed<I: FixedWidthInteger>(_ value: I) { writeInteger(value, endianness: .little) }
+
+    mutating func readFixed<I: FixedWidthInteger>(_ type: I.Type = I.self) throws -> I {
+        guard let value = readInteger(endianness: .little, as: I.self) else {
+            throw WireError.malformed("truncated \(I.self)")
+        }
+        return value
+    }
+
+    mutating func writeDouble(_ value: Double) { writeFixed(value.bitPattern) }
+    mutating func readDouble() throws -> Double { Double(bitPattern: try readFixed(UInt64.self)) }
+
+    mutating func writeBool(_ value: Bool) { writeInteger(UInt8(value ? 1 : 0)) }
+    mutating func readBool() throws -> Bool { try readFixed(UInt8.self) != 0 }
+
+    mutating func writeID(_ id: RayID) {
+        writeFixed(id.high)
+        writeFixed(id.low)
+    }
+
+    mutating func readID() throws -> RayID { RayID(high: try readFixed(), low: try readFixed()) }
+
+    mutating func writeIDs(_ ids: [RayID]) {
+        writeLength(ids.count)
+        for id in ids { writeID(id) }
+    }
+
+    mutating func readIDs() throws -> [RayID] {
+        let count = try readCount()
+        var ids: [RayID] = []
+        ids.reserveCapacity(count)
+        for _ in 0..<count { ids.append(try readID()) }
+        return ids
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeErrorInfo(_ info: ErrorInfo) {
+        writeInteger(info.kind.rawValue)
+        writeWireString(info.errorType)
+        writeWireString(info.message)
+        writeWireString(info.functionName)
+        writeWireString(info.nodeID)
+        writeFixed(info.pid)
+    }
+
+    mutating func readErrorInfo() throws -> ErrorInfo {
+        let rawKind = try readFixed(UInt8.self)
+        guard let kind = ErrorInfo.Kind(rawValue: rawKind) else { throw WireError.malformed("error kind \(rawKind)") }
+        return ErrorInfo(
+            kind: kind, errorType: try readWireString(), message: try readWireString(),
+            functionName: try readWireString(), nodeID: try readWireString(), pid: try readFixed())
+    }
+
+    mutating func writePayload(_ payload: ObjectPayload) {
+        switch payload {
+        case .value(let bytes):
+            writeInteger(UInt8(0))
+            writeWireBytes(bytes)
+        case .error(let info):
+            writeInteger(UInt8(1))
+            writeErrorInfo(info)
+        }
+    }
+
+    mutating func readPayload() throws -> ObjectPayload {
+        switch try readFixed(UInt8.self) {
+        case 0: return .value(try readWireBytes())
+        case 1: return .error(try readErrorInfo())
+        case let tag: throw WireError.malformed("payload tag \(tag)")
+        }
+    }
+
+    mutating func writeTaskSpec(_ spec: TaskSpec) {
+        writeID(spec.taskID)
+        writeWireString(spec.functionID)
+        writeWireString(spec.name)
+        writeLength(spec.args.count)
+        for arg in spec.args {
+            switch arg {
+            case .value(let bytes):
+                writeInteger(UInt8(0))
+                writeWireBytes(bytes)
+            case .ref(let id):
+                writeInteger(UInt8(1))
+                writeID(id)
+            }
+        }
+        writeLength(spec.resources.count)
+        for (name, amount) in spec.resources {
+            writeWireString(name)
+            writeDouble(amount)
+        }
+        writeFixed(Int64(spec.maxRetries))
+        writeBool(spec.retryExceptions)
+        writeID(spec.parentTaskID)
+        writeFixed(spec.attempt)
+    }
+
+    mutating func readTaskSpec() throws -> TaskSpec {
+        let taskID = try readID()
+        let functionID = try readWireString()
+        let name = try readWireString()
+        let argCount = try readCount()
+        var args: [TaskArg] = []
+        args.reserveCapacity(argCount)
+        for _ in 0..<argCount {
+            switch try readFixed(UInt8.self) {
+            case 0: args.append(.value(try readWireBytes()))
+            case 1: args.append(.ref(try readID()))
+            case let tag: throw WireError.malformed("argument tag \(tag)")
+            }
+        }
+        let resourceCount = try readCount()
+        var resources: [String: Double] = [:]
+        for _ in 0..<resourceCount { resources[try readWireString()] = try readDouble() }
+        return TaskSpec(
+            taskID: taskID, functionID: functionID, name: name, args: args, resources: resources,
+            maxRetries: Int(try readFixed(Int64.self)), retryExceptions: try readBool(),
+            parentTaskID: try readID(), attempt: try readFixed())
+    }
+}

@@ -1,0 +1,47 @@
+/// Why an object holds an error instead of a value, as it travels between processes.
+public struct ErrorInfo: Sendable, Equatable, Codable {
+    /// The kind of failure.
+    public enum Kind: UInt8, Sendable, Codable {
+        /// User code threw.
+        case taskError = 1
+        /// The worker process died while running the task, and no retries were left.
+        case workerCrashed = 2
+        /// The task was cancelled.
+        case cancelled = 3
+        /// No node can ever provide the task's resources.
+        case unschedulable = 4
+        /// An argument or result could not be encoded or decoded.
+        case serialization = 5
+        /// The object is gone and cannot be rebuilt.
+        case objectLost = 6
+        /// The runtime failed (not started, shut down, internal error).
+        case system = 7
+    }
+
+    public var kind: Kind
+    /// The Swift type of the original error (for `taskError`), or of the value (for `serialization`).
+    public var errorType: String
+    /// The original error's description.
+    public var message: String
+    /// The remote function that failed.
+    public var functionName: String
+    /// The node that ran it.
+    public var nodeID: String
+    /// The process that ran it (0 when it never ran).
+    public var pid: Int32
+
+    public init(kind: Kind, errorType: String = "", message: String, functionName: String = "", nodeID: String = "", pid: Int32 = 0) {
+        self.kind = kind
+        self.errorType = errorType
+        self.message = message
+        self.functionName = functionName
+        self.nodeID = nodeID
+        self.pid = pid
+    }
+}
+
+/// A finished object: a value's encoded bytes, or the error that took its place.
+public enum ObjectPayload: Sendable, Equatable {
+    case value([UInt8])
+    case error(ErrorInfo)
+}

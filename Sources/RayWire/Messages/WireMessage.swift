@@ -1,0 +1,124 @@
+import NIOCore
+
+/// Every message between a node manager and its workers, in one schema.
+///
+/// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`.
+/// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`.
+public enum WireMessage: Sendable, Equatable {
+    /// A new worker announces itself.
+    case register(pid: Int32)
+    /// A task finished with a value or an error.
+    case taskDone(TaskID, ObjectPayload)
+    /// A worker submits a nested task.
+    case submit(TaskSpec)
+    /// Fetch objects, waiting for them up to `timeoutMillis` (-1: forever). `caller` is the task
+    /// that blocks, whose CPU is lent back while it waits.
+    case get(requestID: UInt64, caller: TaskID, ids: [ObjectID], timeoutMillis: Int64)
+    /// Wait until `numReturns` of `ids` are ready or the timeout passes.
+    case wait(requestID: UInt64, caller: TaskID, ids: [ObjectID], numReturns: Int, timeoutMillis: Int64)
+    /// Store an object.
+    case put(ObjectID, ObjectPayload)
+    /// Cancel a task (worker to node: a request; node to worker: stop it).
+    case cancel(TaskID, force: Bool, recursive: Bool)
+    /// Run a task; its reference arguments are already resolved to values.
+    case execute(TaskSpec)
+    /// The answer to `get`, in request order; nil when the timeout passed first.
+    case getReply(requestID: UInt64, results: [ObjectPayload]?)
+    /// The answer to `wait`: the ready subset.
+    case waitReply(requestID: UInt64, ready: [ObjectID])
+    /// Finish and exit.
+    case shutdown
+
+    /// The protocol version every frame carries.
+    public static let version: UInt8 = 1
+
+    var typeCode: UInt8 {
+        switch self {
+        case .register: 1
+        case .taskDone: 2
+        case .submit: 3
+        case .get: 4
+        case .wait: 5
+        case .put: 6
+        case .cancel: 7
+        case .execute: 20
+        case .getReply: 21
+        case .waitReply: 22
+        case .shutdown: 23
+        }
+    }
+
+    /// Writes the message body (without the frame header).
+    public func encodeBody(into buffer: inout ByteBuffer) {
+        switch self {
+        case .register(let pid):
+            buffer.writeFixed(pid)
+        case .taskDone(let id, let payload):
+            buffer.writeID(id)
+            buffer.writePayload(payload)
+        case .submit(let spec), .execute(let spec):
+            buffer.writeTaskSpec(spec)
+        case .get(let requestID, let caller, let ids, let timeout):
+            buffer.writeFixed(requestID)
+            buffer.writeID(caller)
+            buffer.writeIDs(ids)
+            buffer.writeFixed(timeout)
+        case .wait(let requestID, let caller, let ids, let numReturns, let timeout):
+            buffer.writeFixed(requestID)
+            buffer.writeID(caller)
+            buffer.writeIDs(ids)
+            buffer.writeVarInt(UInt64(numReturns))
+            buffer.writeFixed(timeout)
+        case .put(let id, let payload):
+            buffer.writeID(id)
+            buffer.writePayload(payload)
+        case .cancel(let id, let force, let recursive):
+            buffer.writeID(id)
+            buffer.writeBool(force)
+            buffer.writeBool(recursive)
+        case .getReply(let requestID, let results):
+            buffer.writeFixed(requestID)
+            buffer.writeBool(results != nil)
+            if let results {
+                buffer.writeLength(results.count)
+                for result in results { buffer.writePayload(result) }
+            }
+        case .waitReply(let requestID, let ready):
+            buffer.writeFixed(requestID)
+            buffer.writeIDs(ready)
+        case .shutdown:
+            break
+        }
+    }
+
+    /// Reads a message body of the given type.
+    public static func decodeBody(type: UInt8, from buffer: inout ByteBuffer) throws -> WireMessage {
+        switch type {
+        case 1: return .register(pid: try buffer.readFixed())
+        case 2: return .taskDone(try buffer.readID(), try buffer.readPayload())
+        case 3: return .submit(try buffer.readTaskSpec())
+        case 4:
+            return .get(
+                requestID: try buffer.readFixed(), caller: try buffer.readID(), ids: try buffer.readIDs(),
+                timeoutMillis: try buffer.readFixed())
+        case 5:
+            return .wait(
+                requestID: try buffer.readFixed(), caller: try buffer.readID(), ids: try buffer.readIDs(),
+                numReturns: Int(try buffer.readVarInt()), timeoutMillis: try buffer.readFixed())
+        case 6: return .put(try buffer.readID(), try buffer.readPayload())
+        case 7: return .cancel(try buffer.readID(), force: try buffer.readBool(), recursive: try buffer.readBool())
+        case 20: return .execute(try buffer.readTaskSpec())
+        case 21:
+            let requestID: UInt64 = try buffer.readFixed()
+            guard try buffer.readBool() else { return .getReply(requestID: requestID, results: nil) }
+            let count = try buffer.readCount()
+            var results: [ObjectPayload] = []
+            results.reserveCapacity(count)
+            for _ in 0..<count { results.append(try buffer.readPayload()) }
+            return .getReply(requestID: requestID, results: results)
+        case 22: return .waitReply(requestID: try buffer.readFixed(), ready: try buffer.readIDs())
+        case 23: return .shutdown
+        default: throw WireError.unknownMessage(type)
+        }
+    }
+}

@@ -1,0 +1,233 @@
+/// Encodes `Encodable` values in swift-ray's compact binary format.
+///
+/// Every value is a *frame*: a varint header (0 for nil, otherwise length + 1) and its payload.
+/// Numbers are fixed-width little-endian, strings UTF-8, keyed containers a sequence of
+/// (key, frame) pairs, unkeyed containers a sequence of frames. Arrays of trivial numbers and `Data`
+/// are copied as raw bytes. Keys are kept, so any `Codable` type round-trips, including enums with
+/// associated values and dictionaries, whatever order its `encode(to:)` writes keys in.
+public enum BinaryValueEncoder {
+    /// Encodes `value` as one frame.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        var out: [UInt8] = []
+        if let fast = fastPayload(value) {
+            out.reserveCapacity(fast.count + 5)
+            VarInt.append(UInt64(fast.count) + 1, to: &out)
+            out.append(contentsOf: fast)
+            return out
+        }
+        let node = try EncodingNode.make(value, codingPath: [])
+        node.appendFrame(to: &out)
+        return out
+    }
+
+    /// The payload of values that need no container: primitives and raw-bytes arrays.
+    @inline(__always)
+    static func fastPayload<T: Encodable>(_ value: T) -> [UInt8]? {
+        switch value {
+        case let v as Int: return le(Int64(v))
+        case let v as Double: return le(v.bitPattern)
+        case let v as String: return Array(v.utf8)
+        case let v as Bool: return [v ? 1 : 0]
+        case let v as RawBytesRepresentable:
+            var bytes: [UInt8] = []
+            v.appendRawBytes(to: &bytes)
+            return bytes
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    static func le<I: FixedWidthInteger>(_ value: I) -> [UInt8] {
+        withUnsafeBytes(of: value.littleEndian) { Array($0) }
+    }
+}
+
+/// One value of an encoding in progress: containers fill in after they are handed out, so the tree
+/// is serialized only once `encode` returns.
+final class EncodingNode {
+    enum Content {
+        case empty
+        case nilValue
+        case bytes([UInt8])
+        case keyed([(String, EncodingNode)])
+        case unkeyed([EncodingNode])
+    }
+
+    var content: Content = .empty
+
+    init(_ content: Content = .empty) { self.content = content }
+
+    static func make<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> EncodingNode {
+        if let fast = BinaryValueEncoder.fastPayload(value) { return EncodingNode(.bytes(fast)) }
+        let encoder = NodeEncoder(codingPath: codingPath)
+        do {
+            try value.encode(to: encoder)
+        } catch let error as EncodingError {
+            throw error
+        } catch {
+            throw EncodingError.invalidValue(
+                value, .init(codingPath: codingPath, debugDescription: "\(T.self) failed to encode: \(error)", underlyingError: error))
+        }
+        return encoder.node
+    }
+
+    func appendFrame(to out: inout [UInt8]) {
+        switch content {
+        case .nilValue:
+            out.append(0)
+        case .bytes(let bytes):
+            VarInt.append(UInt64(bytes.count) + 1, to: &out)
+            out.append(contentsOf: bytes)
+        case .empty, .keyed, .unkeyed:
+            var payload: [UInt8] = []
+            appendPayload(to: &payload)
+            VarInt.append(UInt64(payload.count) + 1, to: &out)
+            out.append(contentsOf: payload)
+        }
+    }
+
+    private func appendPayload(to out: inout [UInt8]) {
+        switch content {
+        case .empty, .nilValue: break
+        case .bytes(let bytes): out.append(contentsOf: bytes)
+        case .keyed(let entries):
+            for (key, node) in entries {
+                let utf8 = key.utf8
+                VarInt.append(UInt64(utf8.count), to: &out)
+                out.append(contentsOf: utf8)
+                node.appendFrame(to: &out)
+            }
+        case .unkeyed(let nodes):
+            for node in nodes { node.appendFrame(to: &out) }
+        }
+    }
+}
+
+final class NodeEncoder: Encoder {
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    let node = EncodingNode()
+
+    init(codingPath: [any CodingKey]) { self.codingPath = codingPath }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if case .keyed = node.content {} else { node.content = .keyed([]) }
+        return KeyedEncodingContainer(KeyedNodeContainer<Key>(node: node, codingPath: codingPath))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        if case .unkeyed = node.content {} else { node.content = .unkeyed([]) }
+        return UnkeyedNodeContainer(node: node, codingPath: codingPath)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        SingleNodeContainer(node: node, codingPath: codingPath)
+    }
+}
+
+struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let node: EncodingNode
+    let codingPath: [any CodingKey]
+
+    private func append(_ key: Key, _ child: EncodingNode) {
+        guard case .keyed(var entries) = node.content else { return }
+        node.content = .empty  // keep `entries` uniquely referenced while appending
+        entries.append((key.stringValue, child))
+        node.content = .keyed(entries)
+    }
+
+    mutating func encodeNil(forKey key: Key) throws { append(key, EncodingNode(.nilValue)) }
+
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        append(key, try EncodingNode.make(value, codingPath: codingPath + [key]))
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy keyType: NestedKey.Type, forKey key: Key
+    ) -> KeyedEncodingContainer<NestedKey> {
+        let child = EncodingNode(.keyed([]))
+        append(key, child)
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = EncodingNode(.unkeyed([]))
+        append(key, child)
+        return UnkeyedNodeContainer(node: child, codingPath: codingPath + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        let encoder = NodeEncoder(codingPath: codingPath + [key])
+        append(key, encoder.node)
+        return encoder
+    }
+}
+
+struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
+    let node: EncodingNode
+    let codingPath: [any CodingKey]
+
+    var count: Int {
+        if case .unkeyed(let nodes) = node.content { return nodes.count }
+        return 0
+    }
+
+    private func append(_ child: EncodingNode) {
+        guard case .unkeyed(var nodes) = node.content else { return }
+        node.content = .empty
+        nodes.append(child)
+        node.content = .unkeyed(nodes)
+    }
+
+    mutating func encodeNil() throws { append(EncodingNode(.nilValue)) }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        append(try EncodingNode.make(value, codingPath: codingPath))
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = EncodingNode(.keyed([]))
+        append(child)
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = EncodingNode(.unkeyed([]))
+        append(child)
+        return UnkeyedNodeContainer(node: child, codingPath: codingPath)
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        let encoder = NodeEncoder(codingPath: codingPath)
+        append(encoder.node)
+        return encoder
+    }
+}
+
+struct SingleNodeContainer: SingleValueEncodingContainer {
+    let node: EncodingNode
+    let codingPath: [any CodingKey]
+
+    mutating func encodeNil() throws { node.content = .nilValue }
+    mutating func encode(_ value: Bool) throws { node.content = .bytes([value ? 1 : 0]) }
+    mutating func encode(_ value: String) throws { node.content = .bytes(Array(value.utf8)) }
+    mutating func encode(_ value: Double) throws { node.content = .bytes(BinaryValueEncoder.le(value.bitPattern)) }
+    mutating func encode(_ value: Float) throws { node.content = .bytes(BinaryValueEncoder.le(value.bitPattern)) }
+    mutating func encode(_ value: Int) throws { node.content = .bytes(BinaryValueEncoder.le(Int64(value))) }
+    mutating func encode(_ value: Int8) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: Int16) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: Int32) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: Int64) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: UInt) throws { node.content = .bytes(BinaryValueEncoder.le(UInt64(value))) }
+    mutating func encode(_ value: UInt8) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: UInt16) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: UInt32) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+    mutating func encode(_ value: UInt64) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let child = try EncodingNode.make(value, codingPath: codingPath)
+        node.content = child.content
+    }
+}

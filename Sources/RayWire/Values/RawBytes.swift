@@ -1,0 +1,62 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A value whose encoding is its memory: contiguous arrays of trivial numbers and `Data`.
+///
+/// The binary encoding copies these as raw bytes (one `memcpy`) instead of element by element, so a
+/// `[Double]` of a million elements costs a copy, not a million `encode` calls.
+public protocol RawBytesRepresentable {
+    /// Appends the value's bytes to `bytes`.
+    func appendRawBytes(to bytes: inout [UInt8])
+    /// Rebuilds a value from bytes written by `appendRawBytes`.
+    init(rawBytes: UnsafeRawBufferPointer) throws
+}
+
+/// A fixed-size number whose arrays travel as raw bytes.
+public protocol RawBytesElement: BitwiseCopyable, Codable {}
+
+extension Double: RawBytesElement {}
+extension Float: RawBytesElement {}
+extension Int: RawBytesElement {}
+extension Int8: RawBytesElement {}
+extension Int16: RawBytesElement {}
+extension Int32: RawBytesElement {}
+extension Int64: RawBytesElement {}
+extension UInt: RawBytesElement {}
+extension UInt8: RawBytesElement {}
+extension UInt16: RawBytesElement {}
+extension UInt32: RawBytesElement {}
+extension UInt64: RawBytesElement {}
+
+extension Array: RawBytesRepresentable where Element: RawBytesElement {
+    public func appendRawBytes(to bytes: inout [UInt8]) {
+        withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+
+    public init(rawBytes: UnsafeRawBufferPointer) throws {
+        let stride = MemoryLayout<Element>.stride
+        guard rawBytes.count % stride == 0 else {
+            throw WireError.malformed("\(rawBytes.count) bytes is not a whole number of \(Element.self)")
+        }
+        let count = rawBytes.count / stride
+        self.init(unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 {
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: rawBytes)
+            }
+            initialized = count
+        }
+    }
+}
+
+extension Data: RawBytesRepresentable {
+    public func appendRawBytes(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: self)
+    }
+
+    public init(rawBytes: UnsafeRawBufferPointer) throws {
+        self.init(rawBytes)
+    }
+}

@@ -1,0 +1,110 @@
+import RayWire
+
+/// Every error the runtime raises conforms to this.
+public protocol RayError: Error, CustomStringConvertible, Sendable {}
+
+/// A remote function threw. Carries the original error's type and message, the function's name,
+/// and the node and process that ran it.
+public struct RayTaskError: RayError {
+    /// The Swift type name of the error the task threw.
+    public let errorType: String
+    /// The thrown error's description.
+    public let message: String
+    /// The remote function that threw.
+    public let functionName: String
+    /// The node that ran it.
+    public let nodeID: String
+    /// The worker process that ran it.
+    public let pid: Int32
+
+    public var description: String {
+        "RayTaskError(\(errorType)): \(functionName) (pid=\(pid), node=\(nodeID)) threw: \(message)"
+    }
+}
+
+/// `get` waited longer than its timeout.
+public struct GetTimeoutError: RayError {
+    /// How long `get` waited.
+    public let timeout: Duration
+    public var description: String { "GetTimeoutError: the object was not ready within \(timeout)" }
+}
+
+/// The worker running a task died (crash, `exit`, kill) and no retries were left.
+public struct WorkerCrashedError: RayError {
+    public let functionName: String
+    public let pid: Int32
+    public let message: String
+    public var description: String { "WorkerCrashedError: \(message)" }
+}
+
+/// The task was cancelled with `ray.cancel` before it produced a value.
+public struct TaskCancelledError: RayError {
+    public let functionName: String
+    public var description: String { "TaskCancelledError: task \(functionName) was cancelled" }
+}
+
+/// No node of the cluster can ever provide the resources the task asks for.
+public struct TaskUnschedulableError: RayError {
+    public let functionName: String
+    public let message: String
+    public var description: String { "TaskUnschedulableError: \(message)" }
+}
+
+/// A value could not be encoded or decoded; names the type.
+public struct RaySerializationError: RayError {
+    /// The type that failed.
+    public let typeName: String
+    public let reason: String
+    public var description: String { "RaySerializationError: \(typeName): \(reason)" }
+}
+
+/// The object is gone and cannot be rebuilt.
+public struct ObjectLostError: RayError {
+    public let message: String
+    public var description: String { "ObjectLostError: \(message)" }
+}
+
+/// The runtime cannot serve the call: not started, already started, shut down, bad options.
+public struct RaySystemError: RayError {
+    public let message: String
+    public var description: String { "RaySystemError: \(message)" }
+
+    static let notStarted = RaySystemError(
+        message: "swift-ray is not running: call `try await Ray.start()` first (or it was shut down)")
+}
+
+extension ErrorInfo {
+    /// The typed error this wire error stands for.
+    var typedError: any RayError {
+        switch kind {
+        case .taskError:
+            RayTaskError(errorType: errorType, message: message, functionName: functionName, nodeID: nodeID, pid: pid)
+        case .workerCrashed: WorkerCrashedError(functionName: functionName, pid: pid, message: message)
+        case .cancelled: TaskCancelledError(functionName: functionName)
+        case .unschedulable: TaskUnschedulableError(functionName: functionName, message: message)
+        case .serialization: RaySerializationError(typeName: errorType, reason: message)
+        case .objectLost: ObjectLostError(message: message)
+        case .system: RaySystemError(message: message)
+        }
+    }
+}
+
+extension RayError {
+    /// The error as it travels, so a task that rethrows a child's error passes it on unchanged.
+    var info: ErrorInfo {
+        switch self {
+        case let error as RayTaskError:
+            ErrorInfo(kind: .taskError, errorType: error.errorType, message: error.message,
+                      functionName: error.functionName, nodeID: error.nodeID, pid: error.pid)
+        case let error as WorkerCrashedError:
+            ErrorInfo(kind: .workerCrashed, message: error.message, functionName: error.functionName, pid: error.pid)
+        case let error as TaskCancelledError: ErrorInfo(kind: .cancelled, message: description, functionName: error.functionName)
+        case let error as TaskUnschedulableError:
+            ErrorInfo(kind: .unschedulable, message: error.message, functionName: error.functionName)
+        case let error as RaySerializationError: ErrorInfo(kind: .serialization, errorType: error.typeName, message: error.reason)
+        case let error as ObjectLostError: ErrorInfo(kind: .objectLost, message: error.message)
+        case let error as RaySystemError: ErrorInfo(kind: .system, message: error.message)
+        default: ErrorInfo(kind: .taskError, errorType: String(describing: type(of: self)), message: description)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import RayCore
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The handle to the running cluster. `Ray.start()` returns one; the global `ray` is the same
+/// handle, usable anywhere, including inside tasks running on workers.
+public struct Ray: Sendable {
+    /// Use `Ray.start()` or the global `ray`.
+    init() {}
+
+    /// Whether swift-ray runs in this process (a driver after `start`, or a worker).
+    public static var isInitialized: Bool { RuntimeRegistry.current != nil }
+
+    /// Starts an embedded local cluster on this machine: a node manager inside this process and a
+    /// pool of worker processes started from this same executable.
+    ///
+    /// - Parameters:
+    ///   - numCPUs: CPUs the node offers (default: the machine's cores).
+    ///   - numGPUs: GPUs the node offers (default 0).
+    ///   - memory: bytes of memory the node offers for scheduling (default: 70% of RAM).
+    ///   - resources: custom resources, by name.
+    ///   - logToDriver: print workers' output here, prefixed `(name pid=N)` (default true).
+    /// - Throws: `RaySystemError` when swift-ray already runs in this process.
+    @discardableResult
+    public static func start(
+        numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
+        logToDriver: Bool = true
+    ) async throws -> Ray {
+        let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {
+            throw RaySystemError(message: "resource amounts cannot be negative")
+        }
+        var total = resources
+        total["CPU"] = Double(cpus)
+        total["GPU"] = Double(numGPUs ?? 0)
+        total["memory"] = (memory ?? Self.physicalMemory * 0.7).rounded(.down)
+        let config = NodeConfig(
+            nodeID: "node-\(getpid())", resources: total, workerExecutable: WorkerExecutable.path,
+            prestartWorkers: min(cpus, 16), logToDriver: logToDriver)
+        let cluster = LocalCluster(config: config)
+        guard RuntimeRegistry.install(cluster) else {
+            await cluster.shutdown()
+            throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
+        }
+        return Ray()
+    }
+
+    /// Stops the cluster this driver started: every worker exits and is reaped.
+    public func shutdown() async throws {
+        guard let runtime = RuntimeRegistry.current else { throw RaySystemError.notStarted }
+        guard let cluster = runtime as? LocalCluster else {
+            throw RaySystemError(message: "shutdown() is for the driver; a task cannot stop the cluster")
+        }
+        _ = RuntimeRegistry.remove()
+        await cluster.shutdown()
+    }
+
+    /// The value of `ref`, waiting up to `timeout` (forever when nil).
+    /// - Throws: `GetTimeoutError`, or the typed error the object holds (`RayTaskError`, ...).
+    public func get<T>(_ ref: ObjectRef<T>, timeout: Duration? = nil) async throws -> T {
+        try await get([ref], timeout: timeout)[0]
+    }
+
+    /// The values of `refs`, in order.
+    public func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) async throws -> [T] {
+        let runtime = try RuntimeRegistry.require()
+        if refs.isEmpty { return [] }
+        if refs.contains(where: { $0.id == .none }) { throw RaySystemError.notStarted }
+        guard let payloads = try await runtime.get(refs.map(\.id), timeout: timeout) else {
+            throw GetTimeoutError(timeout: timeout ?? .zero)
+        }
+        return try payloads.map { try Self.decode(T.self, $0) }
+    }
+
+    /// Waits until `numReturns` of `refs` are ready or `timeout` passes; returns the ready ones (at
+    /// most `numReturns`, in the order given) and the rest.
+    public func wait<T>(
+        _ refs: [ObjectRef<T>], numReturns: Int = 1, timeout: Duration? = nil
+    ) async throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
+        let runtime = try RuntimeRegistry.require()
+        guard numReturns >= 0, numReturns <= refs.count else {
+            throw RaySystemError(message: "numReturns (\(numReturns)) must be between 0 and the number of refs (\(refs.count))")
+        }
+        guard Set(refs).count == refs.count else { throw RaySystemError(message: "wait() got duplicate refs") }
+        let readyIDs = Set(try await runtime.wait(refs.map(\.id), numReturns: numReturns, timeout: timeout))
+        let ready = Array(refs.filter { readyIDs.contains($0.id) }.prefix(numReturns))
+        let taken = Set(ready)
+        return (ready, refs.filter { !taken.contains($0) })
+    }
+
+    /// Stores `value` in the cluster and returns its ref; tasks given the ref receive the value.
+    /// - Throws: `RaySerializationError` naming the type if it cannot be encoded.
+    public func put<T: Codable & Sendable>(_ value: T) throws -> ObjectRef<T> {
+        let runtime = try RuntimeRegistry.require()
+        let bytes: [UInt8]
+        do {
+            bytes = try BinaryValueEncoder.encode(value)
+        } catch {
+            throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode: \(error)")
+        }
+        let id = runtime.newID()
+        runtime.put(id, .value(bytes))
+        return ObjectRef(id: id)
+    }
+
+    /// Cancels the task that produces `ref`: a queued task never runs, a running one is cancelled
+    /// through Swift task cancellation (`force` kills its worker instead), and with `recursive` the
+    /// tasks it submitted are cancelled too. `get` then throws `TaskCancelledError`.
+    public func cancel<T>(_ ref: ObjectRef<T>, force: Bool = false, recursive: Bool = true) throws {
+        let runtime = try RuntimeRegistry.require()
+        runtime.cancel(ref.id, force: force, recursive: recursive)
+    }
+
+    /// The task this code runs in, or nil in the driver.
+    public var taskContext: TaskContext? { TaskContext.current }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ payload: ObjectPayload) throws -> T {
+        switch payload {
+        case .error(let info):
+            throw info.typedError
+        case .value(let bytes):
+            do {
+                return try BinaryValueDecoder.decode(T.self, from: bytes)
+            } catch {
+                throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode: \(error)")
+            }
+        }
+    }
+
+    static var physicalMemory: Double {
+        Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// The cluster handle, usable anywhere (in the driver after `Ray.start()`, and inside tasks).
+public let ray = Ray()
+
+/// Which binary workers run.
+enum WorkerExecutable {
+    /// `SWIFTRAY_WORKER_EXECUTABLE` if set, else this process's own executable.
+    static var path: String {
+        getenvString("SWIFTRAY_WORKER_EXECUTABLE") ?? currentExecutable()
+    }
+
+    static func currentExecutable() -> String {
+        #if os(Linux)
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if count > 0 { return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        #endif
+        return CommandLine.arguments.first ?? ""
+    }
+}

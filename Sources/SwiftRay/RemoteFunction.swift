@@ -1,0 +1,124 @@
+import RayCore
+import RayWire
+
+/// A function that runs as a Ray task. `@Remote` generates the conformance as the peer type
+/// `$name`; a worker finds that type by its mangled name in its own copy of the binary, so there is
+/// no registration list.
+public protocol RemoteFunction: Sendable {
+    /// The function's result type.
+    associatedtype Output: Codable & Sendable
+    /// The function's name, shown in logs and errors.
+    static var functionName: String { get }
+    /// Options used when this value submits.
+    var taskOptions: TaskOptions { get set }
+    init(taskOptions: TaskOptions)
+    /// Decodes the arguments and calls the function (generated; not for direct use).
+    static func _execute(_ arguments: inout TaskArguments) async throws -> Output
+}
+
+extension RemoteFunction {
+    /// The same function with these options changed, Ray's `.options(...)`.
+    public static func options(
+        numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
+        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil
+    ) -> Self {
+        Self(taskOptions: TaskOptions()).options(
+            numCPUs: numCPUs, numGPUs: numGPUs, memory: memory, resources: resources,
+            maxRetries: maxRetries, retryExceptions: retryExceptions, name: name)
+    }
+
+    /// These options changed; the others kept.
+    public func options(
+        numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
+        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil
+    ) -> Self {
+        var copy = self
+        if let numCPUs { copy.taskOptions.numCPUs = numCPUs }
+        if let numGPUs { copy.taskOptions.numGPUs = numGPUs }
+        if let memory { copy.taskOptions.memory = memory }
+        if let resources { copy.taskOptions.resources = resources }
+        if let maxRetries { copy.taskOptions.maxRetries = maxRetries }
+        if let retryExceptions { copy.taskOptions.retryExceptions = retryExceptions }
+        if let name { copy.taskOptions.name = name }
+        return copy
+    }
+
+    /// The identifier workers resolve: the peer type's mangled name.
+    static var functionID: String { _mangledTypeName(Self.self) ?? String(reflecting: Self.self) }
+
+    /// Submits the task (generated `remote` overloads call this). Never throws: a problem (Ray not
+    /// started, an argument that cannot be encoded, bad options) is logged and surfaces as the
+    /// ref's error on `get`.
+    public func _submit(_ arguments: [TaskArgument]) -> ObjectRef<Output> {
+        let name = taskOptions.name ?? Self.functionName
+        guard let runtime = RuntimeRegistry.current else {
+            RayLog.logger.error("\(name).remote() called while swift-ray is not running")
+            return ObjectRef(id: .none)
+        }
+        let id = runtime.newID()
+        var wireArguments: [TaskArg] = []
+        wireArguments.reserveCapacity(arguments.count)
+        for argument in arguments {
+            switch argument.wire {
+            case .success(let wire): wireArguments.append(wire)
+            case .failure(let error):
+                RayLog.logger.error("\(name).remote(): \(error)")
+                runtime.put(id, .error(error.info))
+                return ObjectRef(id: id)
+            }
+        }
+        if let problem = taskOptions.problem {
+            RayLog.logger.error("\(name).remote(): \(problem)")
+            runtime.put(id, .error(ErrorInfo(kind: .system, message: problem, functionName: name)))
+            return ObjectRef(id: id)
+        }
+        runtime.submit(TaskSpec(
+            taskID: id, functionID: Self.functionID, name: name, args: wireArguments,
+            resources: taskOptions.demand, maxRetries: taskOptions.maxRetries,
+            retryExceptions: taskOptions.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none))
+        return ObjectRef(id: id)
+    }
+}
+
+/// One argument of a submission: an encoded value or a reference (generated code builds these).
+public struct TaskArgument: Sendable {
+    let wire: Result<TaskArg, RaySerializationError>
+
+    /// A value, encoded now.
+    public init<T: Encodable>(value: T) {
+        do {
+            wire = .success(.value(try BinaryValueEncoder.encode(value)))
+        } catch {
+            wire = .failure(RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode argument: \(error)"))
+        }
+    }
+
+    /// A reference: the task runs once the object is ready and receives its value.
+    public init<T>(ref: ObjectRef<T>) {
+        wire = ref.id == .none ? .failure(RaySerializationError(typeName: "ObjectRef<\(T.self)>", reason: RaySystemError.notStarted.message)) : .success(.ref(ref.id))
+    }
+}
+
+/// The arguments a worker hands to a remote function, decoded in order (generated code reads them).
+public struct TaskArguments {
+    private let arguments: [TaskArg]
+    private var index = 0
+
+    init(_ arguments: [TaskArg]) { self.arguments = arguments }
+
+    /// Decodes the next argument as a `T`; the error names the type.
+    public mutating func next<T: Decodable>(_ type: T.Type) throws -> T {
+        guard index < arguments.count else {
+            throw RaySerializationError(typeName: String(reflecting: T.self), reason: "missing argument \(index + 1)")
+        }
+        defer { index += 1 }
+        guard case .value(let bytes) = arguments[index] else {
+            throw RaySerializationError(typeName: String(reflecting: T.self), reason: "argument \(index + 1) was not resolved")
+        }
+        do {
+            return try BinaryValueDecoder.decode(T.self, from: bytes)
+        } catch {
+            throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode argument \(index + 1): \(error)")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import RayCore
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a worker runs a task: find the remote function by name, decode, call, encode.
+enum TaskExecution {
+    static func run(_ spec: TaskSpec) async -> ObjectPayload {
+        guard let function = _typeByName(spec.functionID) as? any RemoteFunction.Type else {
+            return .error(ErrorInfo(
+                kind: .system, message: "remote function \(spec.name) (\(spec.functionID)) is not in this worker's binary",
+                functionName: spec.name, nodeID: RuntimeRegistry.current?.nodeID ?? "", pid: getpid()))
+        }
+        return await function._run(spec)
+    }
+}
+
+extension RemoteFunction {
+    static func _run(_ spec: TaskSpec) async -> ObjectPayload {
+        let nodeID = RuntimeRegistry.current?.nodeID ?? ""
+        var arguments = TaskArguments(spec.args)
+        let output: Output
+        do {
+            output = try await _execute(&arguments)
+        } catch let error as any RayError {
+            return .error(error.info)  // a child's error passes on unchanged
+        } catch {
+            return .error(ErrorInfo(
+                kind: .taskError, errorType: String(describing: type(of: error)), message: String(describing: error),
+                functionName: spec.name, nodeID: nodeID, pid: getpid()))
+        }
+        do {
+            return .value(try BinaryValueEncoder.encode(output))
+        } catch {
+            return .error(ErrorInfo(
+                kind: .serialization, errorType: String(reflecting: Output.self),
+                message: "cannot encode the result of \(spec.name): \(error)", functionName: spec.name, nodeID: nodeID, pid: getpid()))
+        }
+    }
+}
+
+/// The worker entry point the pre-main hook in CRayShims calls in a process started as a worker.
+@_cdecl("swiftray_worker_main")
+public func _swiftrayWorkerMain() {
+    WorkerMain.run(executor: { await TaskExecution.run($0) }, install: { _ = RuntimeRegistry.install($0) })
+}
