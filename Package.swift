@@ -49,7 +49,10 @@ let package = Package(
         .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay"], path: "Examples/SeedExamples"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay"], path: "Tests/RayTestDriver"),
-        .testTarget(name: "RayWireTests", dependencies: ["RayWire"]),
+        .testTarget(
+            name: "RayWireTests",
+            dependencies: ["RayWire", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(
             name: "RayMacrosTests",
             dependencies: [

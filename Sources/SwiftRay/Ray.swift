@@ -155,3 +155,11 @@ enum WorkerExecutable {
         return CommandLine.arguments.first ?? ""
     }
 }
+
+extension Ray {
+    /// Process ids of this node's live worker processes (driver only; empty in a worker).
+    public func workerPIDs() async -> [Int32] {
+        guard let cluster = RuntimeRegistry.current as? LocalCluster else { return [] }
+        return await cluster.workerPIDs()
+    }
+}

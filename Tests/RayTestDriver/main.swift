@@ -1,1 +1,40 @@
-print("todo")
+import Foundation
+import SwiftRay
+
+// A driver that tests run as a separate process:
+//   RayTestDriver hold          start a cluster, start two long tasks, print "PIDS <driver> <workers...>", block
+//   RayTestDriver print [--quiet] run a task that prints, then exit (checks log forwarding)
+
+@Remote func sleeper(_ seconds: Double) async throws -> Int {
+    print("sleeper started")
+    try await Task.sleep(for: .seconds(seconds))
+    return 1
+}
+
+@Remote func printer(_ text: String) -> Int {
+    print(text)
+    return text.count
+}
+
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "hold":
+    let ray = try await Ray.start(numCPUs: 2)
+    let refs = [$sleeper.remote(600), $sleeper.remote(600)]
+    _ = try await ray.wait(refs, numReturns: 1, timeout: .milliseconds(300))
+    let pids = await ray.workerPIDs()
+    say("PIDS \(getpid()) " + pids.map(String.init).joined(separator: " "))
+    try await Task.sleep(for: .seconds(600))
+case "print":
+    let ray = try await Ray.start(numCPUs: 1, logToDriver: !arguments.contains("--quiet"))
+    let count = try await ray.get($printer.remote("hello from a task"))
+    say("RESULT \(count)")
+    try await ray.shutdown()
+default:
+    say("usage: RayTestDriver hold | print [--quiet]")
+    exit(2)
+}

@@ -104,7 +104,7 @@ public enum WireMessage: Sendable, Equatable {
         case 5:
             return .wait(
                 requestID: try buffer.readFixed(), caller: try buffer.readID(), ids: try buffer.readIDs(),
-                numReturns: Int(try buffer.readVarInt()), timeoutMillis: try buffer.readFixed())
+                numReturns: Int(truncatingIfNeeded: try buffer.readVarInt()), timeoutMillis: try buffer.readFixed())
         case 6: return .put(try buffer.readID(), try buffer.readPayload())
         case 7: return .cancel(try buffer.readID(), force: try buffer.readBool(), recursive: try buffer.readBool())
         case 20: return .execute(try buffer.readTaskSpec())

@@ -41,10 +41,10 @@ enum FrameReader {
     static func readFrame(_ raw: UnsafeRawBufferPointer, at index: inout Int) throws -> Range<Int>? {
         let header = try VarInt.read(raw, at: &index)
         if header == 0 { return nil }
-        let length = Int(header - 1)
-        guard length <= raw.count - index else {
-            throw WireError.malformed("frame of \(length) bytes with \(raw.count - index) left")
+        guard header - 1 <= UInt64(raw.count - index) else {
+            throw WireError.malformed("frame of \(header - 1) bytes with \(raw.count - index) left")
         }
+        let length = Int(header - 1)
         defer { index += length }
         return index..<(index + length)
     }
@@ -101,8 +101,9 @@ struct KeyedFrameContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         var at = payload.lowerBound
         let bounded = UnsafeRawBufferPointer(rebasing: decoder.raw[..<payload.upperBound])
         while at < payload.upperBound {
-            let keyLength = Int(try VarInt.read(bounded, at: &at))
-            guard keyLength <= payload.upperBound - at else { throw WireError.malformed("key runs past its container") }
+            let rawLength = try VarInt.read(bounded, at: &at)
+            guard rawLength <= UInt64(payload.upperBound - at) else { throw WireError.malformed("key runs past its container") }
+            let keyLength = Int(rawLength)
             let key = String(decoding: UnsafeRawBufferPointer(rebasing: bounded[at..<(at + keyLength)]), as: UTF8.self)
             at += keyLength
             entries.append((key, try FrameReader.readFrame(bounded, at: &at)))

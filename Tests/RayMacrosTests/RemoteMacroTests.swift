@@ -1,0 +1,128 @@
+import RayMacros
+import SwiftSyntaxMacros
+import SwiftSyntaxMacrosTestSupport
+import XCTest
+
+final class RemoteMacroTests: XCTestCase {
+    let macros: [String: any Macro.Type] = ["Remote": RemoteMacro.self]
+
+    func testGeneratesPeerWithValueAndRefOverloads() {
+        assertMacroExpansion(
+            """
+            @Remote func add(_ a: Int, to b: Int) async throws -> Int { a + b }
+            """,
+            expandedSource: """
+            func add(_ a: Int, to b: Int) async throws -> Int { a + b }
+
+            /// Submits `add` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+            struct $add: SwiftRay.RemoteFunction {
+                typealias Output = Int
+                static var functionName: String {
+                    "add"
+                }
+                var taskOptions: SwiftRay.TaskOptions
+                init(taskOptions: SwiftRay.TaskOptions) {
+                    self.taskOptions = taskOptions
+                }
+                static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
+                    let a0 = try arguments.next(Int.self)
+                    let a1 = try arguments.next(Int.self)
+                    return try await add(a0, to: a1)
+                }
+                @discardableResult
+                static func remote(_ a0: Int, to a1: Int) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0, to: a1)
+                }
+                @discardableResult
+                func remote(_ a0: Int, to a1: Int) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(value: a0), SwiftRay.TaskArgument(value: a1)])
+                }
+                @discardableResult
+                static func remote(_ a0: SwiftRay.ObjectRef<Int>, to a1: Int) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0, to: a1)
+                }
+                @discardableResult
+                func remote(_ a0: SwiftRay.ObjectRef<Int>, to a1: Int) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(ref: a0), SwiftRay.TaskArgument(value: a1)])
+                }
+                @discardableResult
+                static func remote(_ a0: Int, to a1: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0, to: a1)
+                }
+                @discardableResult
+                func remote(_ a0: Int, to a1: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(value: a0), SwiftRay.TaskArgument(ref: a1)])
+                }
+                @discardableResult
+                static func remote(_ a0: SwiftRay.ObjectRef<Int>, to a1: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0, to: a1)
+                }
+                @discardableResult
+                func remote(_ a0: SwiftRay.ObjectRef<Int>, to a1: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(ref: a0), SwiftRay.TaskArgument(ref: a1)])
+                }
+            }
+            """,
+            macros: macros)
+    }
+
+    func testVoidSyncFunctionReturnsRayVoidWithoutEffects() {
+        assertMacroExpansion(
+            "public func log(_ s: String) {}".replacingOccurrences(of: "public", with: "@Remote public"),
+            expandedSource: """
+            public func log(_ s: String) {}
+
+            /// Submits `log` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+            public struct $log: SwiftRay.RemoteFunction {
+                public typealias Output = SwiftRay.RayVoid
+                public static var functionName: String {
+                    "log"
+                }
+                public var taskOptions: SwiftRay.TaskOptions
+                public init(taskOptions: SwiftRay.TaskOptions) {
+                    self.taskOptions = taskOptions
+                }
+                public static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
+                    let a0 = try arguments.next(String.self)
+                    log(a0)
+                    return SwiftRay.RayVoid()
+                }
+                @discardableResult
+                public static func remote(_ a0: String) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0)
+                }
+                @discardableResult
+                public func remote(_ a0: String) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(value: a0)])
+                }
+                @discardableResult
+                public static func remote(_ a0: SwiftRay.ObjectRef<String>) -> SwiftRay.ObjectRef<Output> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0)
+                }
+                @discardableResult
+                public func remote(_ a0: SwiftRay.ObjectRef<String>) -> SwiftRay.ObjectRef<Output> {
+                    _submit([SwiftRay.TaskArgument(ref: a0)])
+                }
+            }
+            """,
+            macros: macros)
+    }
+
+    func testRejectsGenericsInoutAndNonFunctions() {
+        assertMacroExpansion(
+            "@Remote func g<T>(_ x: T) -> T { x }",
+            expandedSource: "func g<T>(_ x: T) -> T { x }",
+            diagnostics: [DiagnosticSpec(message: "@Remote functions cannot be generic: a worker must find one concrete function", line: 1, column: 1)],
+            macros: macros)
+        assertMacroExpansion(
+            "@Remote func h(_ x: inout Int) {}",
+            expandedSource: "func h(_ x: inout Int) {}",
+            diagnostics: [DiagnosticSpec(message: "@Remote parameters cannot be inout", line: 1, column: 1)],
+            macros: macros)
+        assertMacroExpansion(
+            "@Remote var v = 1",
+            expandedSource: "var v = 1",
+            diagnostics: [DiagnosticSpec(message: "@Remote applies to functions", line: 1, column: 1)],
+            macros: macros)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// The process model: real workers, started and stopped with the cluster; none survive the driver.
+final class ProcessTests: XCTestCase {
+    override func tearDown() async throws {
+        if Ray.isInitialized { try await ray.shutdown() }
+    }
+
+    func testStartPrestartsWorkersAndShutdownReapsThem() async throws {
+        try await Ray.start(numCPUs: 2)
+        let awaited1 = try await ray.get($square.remote(2))
+        XCTAssertEqual(awaited1, 4)
+        let pids = await ray.workerPIDs()
+        XCTAssertEqual(pids.count, 2)
+        XCTAssertTrue(pids.allSatisfy(RayTesting.isAlive))
+        try await ray.shutdown()
+        XCTAssertTrue(pids.allSatisfy { !RayTesting.isAlive($0) }, "shutdown returns after every worker is reaped")
+    }
+
+    func testAPIBeforeStartAndAfterShutdownIsAClearError() async throws {
+        XCTAssertFalse(Ray.isInitialized)
+        let early = $square.remote(1)
+        _ = await expectSystemError { try await ray.get(early) }
+        _ = await expectSystemError { try ray.put(1) }
+        try await Ray.start(numCPUs: 1)
+        do {
+            try await Ray.start(numCPUs: 1)
+            XCTFail("a second start should fail")
+        } catch let error as RaySystemError {
+            XCTAssertTrue(error.message.contains("already running"))
+        }
+        try await ray.shutdown()
+        _ = await expectSystemError { try await ray.get($square.remote(1)) }
+        _ = await expectSystemError { try await ray.shutdown() }
+    }
+
+    func testNoOrphanWorkersAfterDriverIsKilled() async throws {
+        let driver = Process()
+        driver.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("RayTestDriver"))
+        driver.arguments = ["hold"]
+        let output = Pipe()
+        driver.standardOutput = output
+        try driver.run()
+        defer { if driver.isRunning { kill(driver.processIdentifier, SIGKILL) } }
+        let line = try readLine(startingWith: "PIDS", from: output.fileHandleForReading)
+        let pids = line.split(separator: " ").dropFirst().compactMap { Int32($0) }
+        XCTAssertEqual(pids.first, driver.processIdentifier)
+        let workers = Array(pids.dropFirst())
+        XCTAssertGreaterThanOrEqual(workers.count, 2)
+        XCTAssertTrue(workers.allSatisfy(RayTesting.isAlive))
+        kill(driver.processIdentifier, SIGKILL)
+        driver.waitUntilExit()
+        let gone = await RayTesting.eventually(timeout: .seconds(10)) { workers.allSatisfy { !RayTesting.isAlive($0) } }
+        XCTAssertTrue(gone, "workers \(workers.filter(RayTesting.isAlive)) outlived their driver")
+        for pid in workers where RayTesting.isAlive(pid) { kill(pid, SIGKILL) }
+    }
+
+    func testWorkerOutputReachesDriverWithPrefix() throws {
+        let output = try runDriver(["print"])
+        XCTAssertTrue(output.contains("RESULT 17"), output)
+        let prefixed = output.split(separator: "\n").first { $0.hasSuffix("hello from a task") }
+        XCTAssertNotNil(prefixed, output)
+        XCTAssertTrue(prefixed?.hasPrefix("(printer pid=") ?? false, String(prefixed ?? ""))
+    }
+
+    func testWorkerOutputCanBeTurnedOff() throws {
+        let output = try runDriver(["print", "--quiet"])
+        XCTAssertTrue(output.contains("RESULT 17"), output)
+        XCTAssertFalse(output.contains("hello from a task"), output)
+    }
+
+    // MARK: Helpers
+
+    private func expectSystemError<T>(_ body: () async throws -> T) async -> RaySystemError? {
+        do {
+            _ = try await body()
+            XCTFail("expected RaySystemError")
+        } catch let error as RaySystemError {
+            XCTAssertTrue(error.message.contains("not running"), error.message)
+            return error
+        } catch {
+            XCTFail("expected RaySystemError, got \(error)")
+        }
+        return nil
+    }
+
+    private func runDriver(_ arguments: [String]) throws -> String {
+        let driver = Process()
+        driver.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("RayTestDriver"))
+        driver.arguments = arguments
+        let output = Pipe()
+        driver.standardOutput = output
+        try driver.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        driver.waitUntilExit()
+        XCTAssertEqual(driver.terminationStatus, 0)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func readLine(startingWith prefix: String, from handle: FileHandle) throws -> String {
+        var buffer = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { throw CocoaError(.fileReadUnknown) }
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import SwiftRay
+
+// Remote functions the tests submit. They live in the test binary, which hosts the workers too.
+
+@Remote func square(_ x: Int) -> Int { x * x }
+
+@Remote func add(_ a: Int, _ b: Int) -> Int { a + b }
+
+@Remote func describe(name: String, count: Int, scale: Double) -> String { "\(name):\(count):\(scale)" }
+
+@Remote func sum(_ values: [Double]) -> Double { values.reduce(0, +) }
+
+@Remote func noResult(_ x: Int) {}
+
+@Remote func pidOf(_ x: Int) -> Int32 { getpid() }
+
+@Remote func fib(_ n: Int) async throws -> Int {
+    if n <= 1 { return n }
+    let a = $fib.remote(n - 1)
+    let b = $fib.remote(n - 2)
+    return try await ray.get(a) + ray.get(b)
+}
+
+@Remote func sleepy(_ seconds: Double) async throws -> String {
+    try await Task.sleep(for: .seconds(seconds))
+    return "slept"
+}
+
+/// Blocks its thread (no cooperative cancellation point).
+@Remote func spin(_ seconds: Double) -> Int {
+    let end = ContinuousClock.now + .seconds(seconds)
+    var count = 0
+    while ContinuousClock.now < end { count += 1 }
+    return count
+}
+
+struct Boom: Error, CustomStringConvertible {
+    let code: Int
+    var description: String { "boom \(code)" }
+}
+
+@Remote func failing(_ code: Int) throws -> Int { throw Boom(code: code) }
+
+@Remote func increment(_ x: Int) -> Int { x + 1 }
+
+/// Kills its own process on the first attempt; succeeds on a retry.
+@Remote func dieOnFirstAttempt(_ x: Int) -> Int {
+    if (ray.taskContext?.attempt ?? 0) == 0 { kill(getpid(), SIGKILL) }
+    return x * 10
+}
+
+@Remote func exitProcess(_ code: Int32) -> Int { exit(code) }
+
+@Remote func flaky(_ failures: Int) throws -> Int {
+    let attempt = ray.taskContext?.attempt ?? 0
+    if attempt < failures { throw Boom(code: attempt) }
+    return attempt
+}
+
+@Remote func attemptNumber() -> Int { ray.taskContext?.attempt ?? -1 }
+
+@Remote func resourceUser(_ x: Int) -> Int { x }
+
+/// Submits a long child and waits for it (for recursive cancellation).
+@Remote func parentOfSleeper(_ seconds: Double) async throws -> String {
+    try await ray.get($sleepy.remote(seconds))
+}
+
+@Remote func childRefs(_ count: Int) -> [ObjectRef<Int>] {
+    (0..<count).map { $square.remote($0) }
+}
+
+@Remote func sumOfRefs(_ refs: [ObjectRef<Int>]) async throws -> Int {
+    try await ray.get(refs).reduce(0, +)
+}
+
+@Remote func waitInTask(_ refs: [ObjectRef<String>]) async throws -> Int {
+    try await ray.wait(refs, numReturns: 1, timeout: .seconds(30)).ready.count
+}
+
+@Remote func putInTask(_ x: Int) throws -> ObjectRef<Int> { try ray.put(x * 3) }
+
+/// A value whose encoding always fails.
+struct Unencodable: Codable, Sendable {
+    init() {}
+    init(from decoder: any Decoder) throws {}
+    func encode(to encoder: any Encoder) throws {
+        throw EncodingError.invalidValue(0, .init(codingPath: [], debugDescription: "Unencodable refuses"))
+    }
+}
+
+@Remote func takesUnencodable(_ value: Unencodable) -> Int { 1 }
+
+@Remote func returnsUnencodable() -> Unencodable { Unencodable() }
