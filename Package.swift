@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SwiftRay", targets: ["SwiftRay"]),
         .library(name: "RayTesting", targets: ["RayTesting"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
+        .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -47,6 +48,8 @@ let package = Package(
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay"], path: "Examples/SeedExamples"),
+        // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
+        .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay"], path: "Benchmarks/SeedWorkloads"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay"], path: "Tests/RayTestDriver"),
         .testTarget(

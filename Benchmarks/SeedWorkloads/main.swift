@@ -1,0 +1,86 @@
+import Foundation
+import SwiftRay
+
+// The seed's workloads, timed as ANCHORS.md lists them (run in release):
+//   swift run -c release swiftray-seed-bench
+// Prints one line per workload: name, seconds (or MiB), and Ray 2.60's figure on this machine.
+
+@Remote func tiny(_ x: Int) -> Int { x + 1 }
+
+@Remote func computeTask(_ x: Int) async throws -> Int {
+    try await Task.sleep(for: .seconds(1))
+    return x * x
+}
+
+@Remote func fibonacci(_ n: Int) async throws -> Int {
+    if n <= 1 { return n }
+    let a = $fibonacci.remote(n - 1)
+    let b = $fibonacci.remote(n - 2)
+    return try await ray.get(a) + ray.get(b)
+}
+
+@Remote func monteCarloPi(_ numSamples: Int, _ seed: UInt64) -> Int {
+    var state = seed
+    var inside = 0
+    for _ in 0..<numSamples {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let x = Double(z >> 40) * 0x1.0p-24, y = Double(z & 0xFF_FFFF) * 0x1.0p-24
+        if x * x + y * y <= 1 { inside += 1 }
+    }
+    return inside
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func report(_ name: String, _ value: Double, unit: String = "s", ray: String) {
+    let padded = name.padding(toLength: 62, withPad: " ", startingAt: 0)
+    print("\(padded) \(String(format: "%9.3f", value)) \(unit)   (Ray 2.60: \(ray))")
+}
+
+/// Resident memory of a process, in MiB, from /proc.
+func residentMiB(_ pid: Int32) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kib / 1024
+}
+
+let clock = ContinuousClock()
+let numCPUs = 2
+
+var start = clock.now
+let ray = try await Ray.start(numCPUs: numCPUs)
+_ = try await ray.get($tiny.remote(1))
+report("start to first task result (start + one tiny task)", seconds(clock.now - start), ray: "5.0 s")
+
+start = clock.now
+let squares = try await ray.get((0..<10).map { $computeTask.remote($0) })
+precondition(squares == (0..<10).map { $0 * $0 })
+report("10 x compute_task (sleep 1 s) on \(numCPUs) CPUs", seconds(clock.now - start), ray: "5.30 s")
+
+start = clock.now
+let fib = try await ray.get($fibonacci.remote(10))
+precondition(fib == 55)
+report("nested fibonacci(10) (177 tasks)", seconds(clock.now - start), ray: "14.87 s")
+
+start = clock.now
+let inside = try await ray.get((0..<20).map { $monteCarloPi.remote(1_000_000, UInt64($0 + 1)) })
+let pi = 4 * Double(inside.reduce(0, +)) / 20e6
+precondition(abs(pi - Double.pi) < 0.01)
+report("Monte Carlo pi, 20 tasks x 1M samples", seconds(clock.now - start), ray: "6.75 s")
+try await ray.shutdown()
+
+// A fresh cluster, idle: the driver plus its prestarted workers.
+let idle = try await Ray.start(numCPUs: numCPUs)
+_ = try await idle.get([$tiny.remote(1), $tiny.remote(2)])
+try await Task.sleep(for: .milliseconds(500))
+let workers = await idle.workerPIDs()
+let memory = residentMiB(getpid()) + workers.map(residentMiB).reduce(0, +)
+report("resident memory of an idle local cluster (\(workers.count + 1) processes)", memory, unit: "MiB", ray: "977 MiB")
+try await idle.shutdown()
