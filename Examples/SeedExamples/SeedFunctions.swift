@@ -143,3 +143,16 @@ struct SplitMix64: RandomNumberGenerator {
     }
     mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
+
+// 2. Actors: a stateful remote object, as a Swift distributed actor in its own worker process.
+@RayActor
+distributed actor Counter {
+    var value = 0
+
+    distributed func increment() -> Int {
+        value += 1
+        return value
+    }
+
+    distributed func getValue() -> Int { value }
+}

@@ -24,6 +24,16 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         }
         print(results)  // [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]
     }),
+    ("actors", {
+        let (results, finalValue) = try await timed("actors: Counter, 5 x increment") {
+            let counter = try await ray.actor(Counter.self)
+            let futures = (0..<5).map { _ in counter.remote.increment() }
+            let results = try await ray.get(futures)
+            return (results, try await counter.getValue())  // a direct distributed call
+        }
+        print(results)     // [1, 2, 3, 4, 5]
+        print(finalValue)  // 5
+    }),
     ("objects", {
         // One large array put once, read by ten tasks.
         let largeArray = (0..<1_000_000).map { _ in Double.random(in: 0..<1) }

@@ -3,5 +3,5 @@ import SwiftSyntaxMacros
 
 @main
 struct RayMacrosPlugin: CompilerPlugin {
-    let providingMacros: [any Macro.Type] = [RemoteMacro.self]
+    let providingMacros: [any Macro.Type] = [RemoteMacro.self, RayActorMacro.self]
 }

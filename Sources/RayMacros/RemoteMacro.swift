@@ -8,35 +8,22 @@ import SwiftSyntaxMacros
 /// value or as an `ObjectRef` of its type; `$f.options(...)` sets task options. Workers find `$f` by
 /// its mangled name, so no registration is needed.
 public struct RemoteMacro: PeerMacro {
-    /// Functions with more parameters get only the all-values and all-refs overloads, not every mix.
-    static let maxMixedParameters = 4
-
     public static func expansion(
         of node: AttributeSyntax,
         providingPeersOf declaration: some DeclSyntaxProtocol,
         in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
         guard let function = declaration.as(FunctionDeclSyntax.self) else {
-            throw RemoteMacroError("@Remote applies to functions")
+            throw MacroError("@Remote applies to functions")
         }
-        let parameters = try RemoteFunctionShape.parameters(of: function)
-        let shape = RemoteFunctionShape(function: function, parameters: parameters)
-        return [DeclSyntax(stringLiteral: shape.peerType())]
+        let parameters = try Parameter.list(
+            function.signature.parameterClause, generics: function.genericParameterClause, what: "@Remote functions")
+        return [DeclSyntax(stringLiteral: RemoteFunctionShape(function: function, parameters: parameters).peerType())]
     }
-}
-
-struct RemoteMacroError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// What the macro reads off the function: name, parameters, result, effects, access.
 struct RemoteFunctionShape {
-    struct Parameter {
-        let label: String  // external label, "_" for none
-        let type: String
-    }
-
     let name: String
     let parameters: [Parameter]
     let output: String
@@ -44,32 +31,14 @@ struct RemoteFunctionShape {
     let isAsync: Bool
     let isThrowing: Bool
     let access: String
-    let isStatic: Bool
 
     init(function: FunctionDeclSyntax, parameters: [Parameter]) {
         name = function.name.text
         self.parameters = parameters
-        let resultType = function.signature.returnClause?.type.trimmedDescription
-        returnsVoid = resultType == nil || resultType == "Void" || resultType == "()"
-        output = returnsVoid ? "SwiftRay.RayVoid" : resultType!
+        (output, returnsVoid) = Generated.output(function.signature)
         isAsync = function.signature.effectSpecifiers?.asyncSpecifier != nil
         isThrowing = function.signature.effectSpecifiers?.throwsClause != nil
-        let modifiers = function.modifiers.map(\.name.text)
-        access = modifiers.first { ["public", "package", "internal", "fileprivate", "private"].contains($0) }
-            .map { $0 == "private" ? "fileprivate " : "\($0) " } ?? ""
-        isStatic = modifiers.contains("static") || modifiers.contains("class")
-    }
-
-    static func parameters(of function: FunctionDeclSyntax) throws -> [Parameter] {
-        if let generics = function.genericParameterClause, !generics.parameters.isEmpty {
-            throw RemoteMacroError("@Remote functions cannot be generic: a worker must find one concrete function")
-        }
-        return try function.signature.parameterClause.parameters.map { parameter in
-            let type = parameter.type.trimmedDescription
-            if type.hasPrefix("inout ") { throw RemoteMacroError("@Remote parameters cannot be inout") }
-            if parameter.ellipsis != nil { throw RemoteMacroError("@Remote parameters cannot be variadic") }
-            return Parameter(label: parameter.firstName.text, type: type)
-        }
+        access = Generated.access(function.modifiers)
     }
 
     func peerType() -> String {
@@ -89,11 +58,8 @@ struct RemoteFunctionShape {
     }
 
     private func executeBody() -> String {
-        var lines = parameters.indices.map { "        let a\($0) = try arguments.next(\(parameters[$0].type).self)" }
-        let arguments = parameters.indices.map { index in
-            parameters[index].label == "_" ? "a\(index)" : "\(parameters[index].label): a\(index)"
-        }.joined(separator: ", ")
-        let call = (isThrowing ? "try " : "") + (isAsync ? "await " : "") + "\(name)(\(arguments))"
+        var lines = Generated.decodeArguments(parameters, indent: "        ")
+        let call = (isThrowing ? "try " : "") + (isAsync ? "await " : "") + "\(name)(\(Generated.forward(parameters)))"
         if returnsVoid {
             lines.append("        \(call)")
             lines.append("        return SwiftRay.RayVoid()")
@@ -106,33 +72,19 @@ struct RemoteFunctionShape {
     /// One overload per mix of value and `ObjectRef` arguments, each static and on an instance
     /// (the instance carries options).
     private func remoteOverloads() -> String {
-        let count = parameters.count
-        let masks: [Int] = count <= RemoteMacro.maxMixedParameters
-            ? Array(0..<(1 << count)) : [0, (1 << count) - 1]
-        return masks.map { overload(refMask: $0) }.joined(separator: "\n")
-    }
-
-    private func overload(refMask: Int) -> String {
-        var declared: [String] = []
-        var forwarded: [String] = []
-        var wrapped: [String] = []
-        for (index, parameter) in parameters.enumerated() {
-            let isRef = refMask & (1 << index) != 0
-            let type = isRef ? "SwiftRay.ObjectRef<\(parameter.type)>" : parameter.type
-            declared.append("\(parameter.label) a\(index): \(type)")
-            forwarded.append(parameter.label == "_" ? "a\(index)" : "\(parameter.label): a\(index)")
-            wrapped.append(isRef ? "SwiftRay.TaskArgument(ref: a\(index))" : "SwiftRay.TaskArgument(value: a\(index))")
-        }
-        let signature = "remote(\(declared.joined(separator: ", "))) -> SwiftRay.ObjectRef<Output>"
-        return """
-                @discardableResult
-                \(access)static func \(signature) {
-                    Self(taskOptions: SwiftRay.TaskOptions()).remote(\(forwarded.joined(separator: ", ")))
-                }
-                @discardableResult
-                \(access)func \(signature) {
-                    _submit([\(wrapped.joined(separator: ", "))])
-                }
-            """
+        let forwarded = Generated.forward(parameters)
+        return Generated.argumentMixes(parameters).map { mix in
+            let signature = "remote(\(mix.declared)) -> SwiftRay.ObjectRef<Output>"
+            return """
+                    @discardableResult
+                    \(access)static func \(signature) {
+                        Self(taskOptions: SwiftRay.TaskOptions()).remote(\(forwarded))
+                    }
+                    @discardableResult
+                    \(access)func \(signature) {
+                        _submit(\(mix.wrapped))
+                    }
+                """
+        }.joined(separator: "\n")
     }
 }

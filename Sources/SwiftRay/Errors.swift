@@ -58,6 +58,16 @@ public struct RaySerializationError: RayError {
     public var description: String { "RaySerializationError: \(typeName): \(reason)" }
 }
 
+/// The actor is dead: its constructor threw, it was killed, or its process died with no restarts
+/// left. Calls to a dead actor fail at once with this error.
+public struct ActorDiedError: RayError {
+    /// The actor's type.
+    public let actorClass: String
+    /// Why it died.
+    public let message: String
+    public var description: String { "ActorDiedError: \(message)" }
+}
+
 /// The object is gone and cannot be rebuilt.
 public struct ObjectLostError: RayError {
     public let message: String
@@ -85,6 +95,7 @@ extension ErrorInfo {
         case .serialization: RaySerializationError(typeName: errorType, reason: message)
         case .objectLost: ObjectLostError(message: message)
         case .system: RaySystemError(message: message)
+        case .actorDied: ActorDiedError(actorClass: functionName, message: message)
         }
     }
 }
@@ -103,6 +114,7 @@ extension RayError {
             ErrorInfo(kind: .unschedulable, message: error.message, functionName: error.functionName)
         case let error as RaySerializationError: ErrorInfo(kind: .serialization, errorType: error.typeName, message: error.reason)
         case let error as ObjectLostError: ErrorInfo(kind: .objectLost, message: error.message)
+        case let error as ActorDiedError: ErrorInfo(kind: .actorDied, message: error.message, functionName: error.actorClass)
         case let error as RaySystemError: ErrorInfo(kind: .system, message: error.message)
         default: ErrorInfo(kind: .taskError, errorType: String(describing: type(of: self)), message: description)
         }

@@ -21,3 +21,8 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
 public struct RayVoid: Codable, Sendable, Hashable {
     public init() {}
 }
+
+/// A finished object as it travels: encoded value or error (generated actor dispatch returns it).
+public typealias ObjectPayload = RayWire.ObjectPayload
+/// The identifier of tasks, objects and actors.
+public typealias RayID = RayWire.RayID

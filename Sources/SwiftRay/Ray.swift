@@ -124,7 +124,7 @@ public struct Ray: Sendable {
             throw info.typedError
         case .value(let bytes):
             do {
-                return try BinaryValueDecoder.decode(T.self, from: bytes)
+                return try BinaryValueDecoder.decode(T.self, from: bytes, userInfo: RayActorSystem.decodingUserInfo)
             } catch {
                 throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode: \(error)")
             }

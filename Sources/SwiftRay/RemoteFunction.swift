@@ -100,7 +100,7 @@ public struct TaskArgument: Sendable {
 }
 
 /// The arguments a worker hands to a remote function, decoded in order (generated code reads them).
-public struct TaskArguments {
+public struct TaskArguments: Sendable {
     private let arguments: [TaskArg]
     private var index = 0
 
@@ -116,7 +116,7 @@ public struct TaskArguments {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "argument \(index + 1) was not resolved")
         }
         do {
-            return try BinaryValueDecoder.decode(T.self, from: bytes)
+            return try BinaryValueDecoder.decode(T.self, from: bytes, userInfo: RayActorSystem.decodingUserInfo)
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode argument \(index + 1): \(error)")
         }

@@ -25,12 +25,8 @@ extension RemoteFunction {
         let output: Output
         do {
             output = try await _execute(&arguments)
-        } catch let error as any RayError {
-            return .error(error.info)  // a child's error passes on unchanged
         } catch {
-            return .error(ErrorInfo(
-                kind: .taskError, errorType: String(describing: type(of: error)), message: String(describing: error),
-                functionName: spec.name, nodeID: nodeID, pid: getpid()))
+            return .error(ActorHosting.errorInfo(error, functionName: spec.name))
         }
         do {
             return .value(try BinaryValueEncoder.encode(output))
@@ -42,8 +38,17 @@ extension RemoteFunction {
     }
 }
 
+/// What a worker process runs: tasks, and the one actor it may host.
+struct WorkerServices: WorkerExecutor {
+    func runTask(_ spec: TaskSpec) async -> ObjectPayload { await TaskExecution.run(spec) }
+    func hostActor(_ spec: ActorSpec) async -> ErrorInfo? { await ActorHosting.shared.host(spec) }
+    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ObjectPayload) -> Void) {
+        ActorHosting.shared.enqueue(call, completion: completion)
+    }
+}
+
 /// The worker entry point the pre-main hook in CRayShims calls in a process started as a worker.
 @_cdecl("swiftray_worker_main")
 public func _swiftrayWorkerMain() {
-    WorkerMain.run(executor: { await TaskExecution.run($0) }, install: { _ = RuntimeRegistry.install($0) })
+    WorkerMain.run(executor: WorkerServices(), install: { _ = RuntimeRegistry.install($0) })
 }

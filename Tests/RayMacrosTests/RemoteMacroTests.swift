@@ -117,7 +117,7 @@ final class RemoteMacroTests: XCTestCase {
         assertMacroExpansion(
             "@Remote func h(_ x: inout Int) {}",
             expandedSource: "func h(_ x: inout Int) {}",
-            diagnostics: [DiagnosticSpec(message: "@Remote parameters cannot be inout", line: 1, column: 1)],
+            diagnostics: [DiagnosticSpec(message: "@Remote functions cannot take inout parameters", line: 1, column: 1)],
             macros: macros)
         assertMacroExpansion(
             "@Remote var v = 1",

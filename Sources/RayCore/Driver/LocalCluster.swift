@@ -45,6 +45,22 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) { manager.cancel(id, force: force, recursive: recursive) }
 
+    public func createActor(_ spec: ActorSpec) async throws -> ErrorInfo? {
+        await withCheckedContinuation { continuation in
+            manager.createActor(spec) { continuation.resume(returning: $0) }
+        }
+    }
+
+    public func callActor(_ call: ActorCall) { manager.callActor(call) }
+
+    public func killActor(_ id: RayID, noRestart: Bool) { manager.killActor(id, noRestart: noRestart) }
+
+    public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
+        await withCheckedContinuation { continuation in
+            manager.lookupActor(name: name, namespace: namespace) { continuation.resume(returning: $0) }
+        }
+    }
+
     /// Process ids of the node's live workers (for tests and tools).
     public func workerPIDs() async -> [Int32] {
         (try? await manager.loop.submit { self.manager.workers.values.filter { !$0.dead }.map(\.pid) }.get()) ?? []

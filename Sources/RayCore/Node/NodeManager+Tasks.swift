@@ -46,6 +46,7 @@ extension NodeManager {
     /// submission order, and starts workers when tasks fit but no worker is free.
     func schedule() {
         guard !shuttingDown else { return }
+        placePendingActors()
         var wantWorkers = 0
         for demand in Array(queues.keys) {
             guard var queue = queues[demand] else { continue }

@@ -10,9 +10,19 @@ import Darwin
 #endif
 
 extension NodeManager {
-    /// Starts one worker process and connects its channel and output pipes.
+    /// Starts one pooled worker process for tasks.
     func startWorker() {
-        guard !shuttingDown else { return }
+        _ = launchWorker(actorID: nil)
+    }
+
+    /// Starts a worker dedicated to one actor.
+    func startWorker(forActor actorID: RayID) -> WorkerHandle? {
+        launchWorker(actorID: actorID)
+    }
+
+    /// Starts a worker process and connects its channel and output pipes.
+    private func launchWorker(actorID: RayID?) -> WorkerHandle? {
+        guard !shuttingDown else { return nil }
         let id = nextWorkerID
         nextWorkerID += 1
         let launched: WorkerLauncher.Launched
@@ -21,15 +31,16 @@ extension NodeManager {
         } catch {
             logger.error("\(error)")
             workerStartFailed(String(describing: error))
-            return
+            return nil
         }
         startingWorkers += 1
-        let worker = WorkerHandle(id: id, pid: launched.pid)
+        let worker = WorkerHandle(id: id, pid: launched.pid, actorID: actorID)
         workers[id] = worker
         logger.debug("started worker \(id) pid \(launched.pid)")
         connect(worker, fd: launched.channelFD)
         LogForwarder.attach(fd: launched.stdoutFD, toStandardError: false, worker: worker, manager: self)
         LogForwarder.attach(fd: launched.stderrFD, toStandardError: true, worker: worker, manager: self)
+        return worker
     }
 
     private func connect(_ worker: WorkerHandle, fd: Int32) {
@@ -75,10 +86,19 @@ extension NodeManager {
             worker.registered = true
             startingWorkers -= 1
             startFailures = 0
-            markIdleIfFree(worker)
-            requestSchedule()
+            if let actorID = worker.actorID, let record = actors[actorID] {
+                worker.currentName = record.spec.className
+                send(.hostActor(record.spec), to: worker)
+            } else {
+                markIdleIfFree(worker)
+                requestSchedule()
+            }
         case .taskDone(let id, let payload):
-            taskDone(id, payload, from: worker)
+            if worker.actorID != nil {
+                actorCallDone(id, payload, from: worker)
+            } else {
+                taskDone(id, payload, from: worker)
+            }
         case .submit(let spec):
             submitOnLoop(spec)
         case .get(let requestID, let caller, let ids, let timeout):
@@ -93,7 +113,19 @@ extension NodeManager {
             finishObject(id, payload)
         case .cancel(let id, let force, let recursive):
             cancelOnLoop(id, force: force, recursive: recursive)
-        case .execute, .getReply, .waitReply, .shutdown:
+        case .createActor(let requestID, let spec):
+            createActorOnLoop(spec, creatorWorkerID: worker.id) { [self] error in
+                send(.requestDone(requestID: requestID, error: error), to: worker)
+            }
+        case .actorCall(let call):
+            actorCallOnLoop(call)
+        case .actorReady(let id, let error):
+            actorReady(id, error: error, from: worker)
+        case .killActor(let id, let noRestart):
+            killActorOnLoop(id, noRestart: noRestart)
+        case .lookupActor(let requestID, let name, let namespace):
+            send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace)), to: worker)
+        case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)
         }
@@ -147,6 +179,10 @@ extension NodeManager {
             }
         }
         worker.running = []
+        if let actorID = worker.actorID, let record = actors[actorID] {
+            actorWorkerDied(record, worker: worker, code: code)
+        }
+        killActorsCreated(by: worker.id)
         if shuttingDown, workers.isEmpty { shutdownPromise?.succeed() }
         requestSchedule()
     }

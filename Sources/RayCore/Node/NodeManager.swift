@@ -18,6 +18,10 @@ public final class NodeManager: @unchecked Sendable {
     /// Ready tasks by scheduling class (equal demand), each class in submission order.
     var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
     var workers: [Int: WorkerHandle] = [:]
+    var actors: [RayID: ActorRecord] = [:]
+    var namedActors: [ActorNameKey: RayID] = [:]
+    /// Actors waiting for resources, in creation order.
+    var pendingActors: [RayID] = []
     /// Workers that may take a task (checked again when taken).
     var idleWorkers: [Int] = []
     var startingWorkers = 0
@@ -72,6 +76,26 @@ public final class NodeManager: @unchecked Sendable {
     /// with `force`), and with `recursive` the tasks it submitted too.
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
         loop.execute { self.cancelOnLoop(id, force: force, recursive: recursive) }
+    }
+
+    /// Registers and places an actor; `reply` gets nil or why it was refused.
+    public func createActor(_ spec: ActorSpec, reply: @escaping @Sendable (ErrorInfo?) -> Void) {
+        loop.execute { self.createActorOnLoop(spec, creatorWorkerID: 0, reply: reply) }
+    }
+
+    /// Calls an actor method; the result goes to the object named by the call.
+    public func callActor(_ call: ActorCall) {
+        loop.execute { self.actorCallOnLoop(call) }
+    }
+
+    /// Kills an actor's process; it restarts (if it may) unless `noRestart`.
+    public func killActor(_ id: RayID, noRestart: Bool) {
+        loop.execute { self.killActorOnLoop(id, noRestart: noRestart) }
+    }
+
+    /// The spec of the live actor with this name, or nil.
+    public func lookupActor(name: String, namespace: String, reply: @escaping @Sendable (ActorSpec?) -> Void) {
+        loop.execute { reply(self.lookupActorOnLoop(name: name, namespace: namespace)) }
     }
 
     /// Stops every worker and waits until all are reaped (killing those that do not exit in time).

@@ -8,6 +8,8 @@ final class WorkerHandle: @unchecked Sendable {
     let pid: Int32
     var channel: (any Channel)?
     var registered = false
+    /// The actor this worker is dedicated to, if any; such a worker never takes tasks.
+    let actorID: RayID?
     var dead = false
     /// Tasks sent to this worker and not finished.
     var running: Set<TaskID> = []
@@ -18,12 +20,13 @@ final class WorkerHandle: @unchecked Sendable {
     /// Messages written since the last flush.
     var needsFlush = false
 
-    init(id: Int, pid: Int32) {
+    init(id: Int, pid: Int32, actorID: RayID? = nil) {
         self.id = id
         self.pid = pid
+        self.actorID = actorID
     }
 
-    var canTakeTask: Bool { registered && !dead && active == 0 }
+    var canTakeTask: Bool { registered && !dead && active == 0 && actorID == nil }
 
     /// Writes a message; the node manager flushes once per event-loop tick.
     func send(_ message: WireMessage) {

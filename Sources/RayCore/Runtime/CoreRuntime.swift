@@ -17,6 +17,25 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func put(_ id: ObjectID, _ payload: ObjectPayload)
     /// Cancels a task.
     func cancel(_ id: TaskID, force: Bool, recursive: Bool)
+    /// Registers an actor and starts it; returns nil, or why it was refused.
+    func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
+    /// Calls an actor method; returns at once, the result goes to `call.callID`.
+    func callActor(_ call: ActorCall)
+    /// Kills an actor's process (restarting it unless `noRestart`).
+    func killActor(_ id: RayID, noRestart: Bool)
+    /// The live actor with this name, or nil.
+    func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
+}
+
+/// What a worker process runs; provided by the public API layer, which knows how to find remote
+/// functions and actor types by name.
+public protocol WorkerExecutor: Sendable {
+    /// Runs one task and returns its result.
+    func runTask(_ spec: TaskSpec) async -> ObjectPayload
+    /// Constructs the actor this worker hosts; returns nil, or the error its constructor threw.
+    func hostActor(_ spec: ActorSpec) async -> ErrorInfo?
+    /// Queues a call on the hosted actor (in arrival order) and reports its result when done.
+    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ObjectPayload) -> Void)
 }
 
 /// Facts about the task running in the current Swift task, set by the worker that runs it.
@@ -27,6 +46,12 @@ public struct TaskContext: Sendable {
     public var name: String
     /// 0 on the first run, one more per retry.
     public var attempt: Int
+
+    public init(taskID: TaskID, name: String, attempt: Int) {
+        self.taskID = taskID
+        self.name = name
+        self.attempt = attempt
+    }
 
     /// The current task's context, or nil in the driver.
     @TaskLocal public static var current: TaskContext?

@@ -8,27 +8,25 @@ import Glibc
 import Darwin
 #endif
 
-/// Runs one task and returns its result; provided by the public API layer, which knows how to
-/// find a remote function by name.
-public typealias TaskExecutor = @Sendable (TaskSpec) async -> ObjectPayload
-
 /// The runtime inside a worker process: runs the tasks its node manager sends, and serves the
 /// nested API calls of those tasks over the same channel.
 public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     public let nodeID: String
     let loop: any EventLoop
     private let minter = IDMinter()
-    private let executor: TaskExecutor
+    private let executor: any WorkerExecutor
     private var channel: (any Channel)?
     // State below is touched on `loop` only.
     private var nextRequest: UInt64 = 0
     private var pendingGets: [UInt64: CheckedContinuation<[ObjectPayload]?, any Error>] = [:]
     private var pendingWaits: [UInt64: CheckedContinuation<[ObjectID], any Error>] = [:]
+    private var pendingRequests: [UInt64: CheckedContinuation<ErrorInfo?, any Error>] = [:]
+    private var pendingLookups: [UInt64: CheckedContinuation<ActorSpec?, any Error>] = [:]
     private var abandoned: Set<UInt64> = []
     private var running: [TaskID: Task<Void, Never>] = [:]
     private var flushScheduled = false
 
-    init(nodeID: String, loop: any EventLoop, executor: @escaping TaskExecutor) {
+    init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor) {
         self.nodeID = nodeID
         self.loop = loop
         self.executor = executor
@@ -71,6 +69,28 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             message: { id in .wait(requestID: id, caller: caller, ids: ids, numReturns: numReturns, timeoutMillis: millis) })
     }
 
+    public func createActor(_ spec: ActorSpec) async throws -> ErrorInfo? {
+        try await request(
+            register: { id, continuation in self.pendingRequests[id] = continuation },
+            remove: { id in self.pendingRequests.removeValue(forKey: id) },
+            message: { id in .createActor(requestID: id, spec) })
+    }
+
+    public func callActor(_ call: ActorCall) {
+        loop.execute { self.send(.actorCall(call)) }
+    }
+
+    public func killActor(_ id: RayID, noRestart: Bool) {
+        loop.execute { self.send(.killActor(id, noRestart: noRestart)) }
+    }
+
+    public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
+        try await request(
+            register: { id, continuation in self.pendingLookups[id] = continuation },
+            remove: { id in self.pendingLookups.removeValue(forKey: id) },
+            message: { id in .lookupActor(requestID: id, name: name, namespace: namespace) })
+    }
+
     /// Sends a request and waits for its reply; cancelling the Swift task abandons the request.
     private func request<R: Sendable>(
         register: @escaping @Sendable (UInt64, CheckedContinuation<R, any Error>) -> Void,
@@ -105,6 +125,20 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             pendingGets.removeValue(forKey: id)?.resume(returning: results)
         case .waitReply(let id, let ready):
             pendingWaits.removeValue(forKey: id)?.resume(returning: ready)
+        case .requestDone(let id, let error):
+            pendingRequests.removeValue(forKey: id)?.resume(returning: error)
+        case .actorFound(let id, let spec):
+            pendingLookups.removeValue(forKey: id)?.resume(returning: spec)
+        case .hostActor(let spec):
+            let executor = self.executor
+            Task {
+                let error = await executor.hostActor(spec)
+                self.loop.execute { self.send(.actorReady(spec.actorID, error: error)) }
+            }
+        case .actorCall(let call):
+            executor.actorCall(call) { payload in
+                self.loop.execute { self.send(.taskDone(call.callID, payload)) }
+            }
         case .cancel(let id, _, _):
             running[id]?.cancel()
         case .shutdown:
@@ -118,7 +152,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt))
         let executor = self.executor
         running[spec.taskID] = Task {
-            let payload = await TaskContext.$current.withValue(context) { await executor(spec) }
+            let payload = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
             self.loop.execute {
                 self.running[spec.taskID] = nil
                 self.send(.taskDone(spec.taskID, payload))
@@ -142,7 +176,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 /// stop or until the channel closes (the driver died), then exit.
 public enum WorkerMain {
     /// Runs the worker; never returns. `install` receives the runtime before any task runs.
-    public static func run(executor: @escaping TaskExecutor, install: (any CoreRuntime) -> Void) -> Never {
+    public static func run(executor: any WorkerExecutor, install: (any CoreRuntime) -> Void) -> Never {
         swiftray_line_buffer_stdout()
         let parent = getenvString("SWIFTRAY_PARENT_PID").flatMap { Int32($0) }
         if let parent {

@@ -113,6 +113,15 @@ extension ByteBuffer {
             functionName: try readWireString(), nodeID: try readWireString(), pid: try readFixed())
     }
 
+    mutating func writeOptionalError(_ info: ErrorInfo?) {
+        writeBool(info != nil)
+        if let info { writeErrorInfo(info) }
+    }
+
+    mutating func readOptionalError() throws -> ErrorInfo? {
+        try readBool() ? try readErrorInfo() : nil
+    }
+
     mutating func writePayload(_ payload: ObjectPayload) {
         switch payload {
         case .value(let bytes):
@@ -132,12 +141,9 @@ extension ByteBuffer {
         }
     }
 
-    mutating func writeTaskSpec(_ spec: TaskSpec) {
-        writeID(spec.taskID)
-        writeWireString(spec.functionID)
-        writeWireString(spec.name)
-        writeLength(spec.args.count)
-        for arg in spec.args {
+    mutating func writeArgs(_ args: [TaskArg]) {
+        writeLength(args.count)
+        for arg in args {
             switch arg {
             case .value(let bytes):
                 writeInteger(UInt8(0))
@@ -147,11 +153,43 @@ extension ByteBuffer {
                 writeID(id)
             }
         }
-        writeLength(spec.resources.count)
-        for (name, amount) in spec.resources {
+    }
+
+    mutating func readArgs() throws -> [TaskArg] {
+        let count = try readCount()
+        var args: [TaskArg] = []
+        args.reserveCapacity(count)
+        for _ in 0..<count {
+            switch try readFixed(UInt8.self) {
+            case 0: args.append(.value(try readWireBytes()))
+            case 1: args.append(.ref(try readID()))
+            case let tag: throw WireError.malformed("argument tag \(tag)")
+            }
+        }
+        return args
+    }
+
+    mutating func writeResources(_ resources: [String: Double]) {
+        writeLength(resources.count)
+        for (name, amount) in resources {
             writeWireString(name)
             writeDouble(amount)
         }
+    }
+
+    mutating func readResources() throws -> [String: Double] {
+        let count = try readCount()
+        var resources: [String: Double] = [:]
+        for _ in 0..<count { resources[try readWireString()] = try readDouble() }
+        return resources
+    }
+
+    mutating func writeTaskSpec(_ spec: TaskSpec) {
+        writeID(spec.taskID)
+        writeWireString(spec.functionID)
+        writeWireString(spec.name)
+        writeArgs(spec.args)
+        writeResources(spec.resources)
         writeFixed(Int64(spec.maxRetries))
         writeBool(spec.retryExceptions)
         writeID(spec.parentTaskID)
@@ -162,22 +200,59 @@ extension ByteBuffer {
         let taskID = try readID()
         let functionID = try readWireString()
         let name = try readWireString()
-        let argCount = try readCount()
-        var args: [TaskArg] = []
-        args.reserveCapacity(argCount)
-        for _ in 0..<argCount {
-            switch try readFixed(UInt8.self) {
-            case 0: args.append(.value(try readWireBytes()))
-            case 1: args.append(.ref(try readID()))
-            case let tag: throw WireError.malformed("argument tag \(tag)")
-            }
-        }
-        let resourceCount = try readCount()
-        var resources: [String: Double] = [:]
-        for _ in 0..<resourceCount { resources[try readWireString()] = try readDouble() }
+        let args = try readArgs()
+        let resources = try readResources()
         return TaskSpec(
             taskID: taskID, functionID: functionID, name: name, args: args, resources: resources,
             maxRetries: Int(try readFixed(Int64.self)), retryExceptions: try readBool(),
             parentTaskID: try readID(), attempt: try readFixed())
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeActorSpec(_ spec: ActorSpec) {
+        writeID(spec.actorID)
+        writeWireString(spec.typeID)
+        writeWireString(spec.className)
+        writeWireString(spec.initializer)
+        writeArgs(spec.args)
+        writeResources(spec.resources)
+        writeFixed(Int64(spec.maxRestarts))
+        writeFixed(Int64(spec.maxTaskRetries))
+        writeFixed(Int64(spec.maxConcurrency))
+        writeWireString(spec.name)
+        writeWireString(spec.namespace)
+        writeBool(spec.detached)
+    }
+
+    mutating func readActorSpec() throws -> ActorSpec {
+        ActorSpec(
+            actorID: try readID(), typeID: try readWireString(), className: try readWireString(),
+            initializer: try readWireString(), args: try readArgs(), resources: try readResources(),
+            maxRestarts: Int(try readFixed(Int64.self)), maxTaskRetries: Int(try readFixed(Int64.self)),
+            maxConcurrency: Int(try readFixed(Int64.self)), name: try readWireString(),
+            namespace: try readWireString(), detached: try readBool())
+    }
+
+    mutating func writeActorCall(_ call: ActorCall) {
+        writeID(call.callID)
+        writeID(call.actorID)
+        writeInteger(call.dispatch.rawValue)
+        writeWireString(call.method)
+        writeWireString(call.name)
+        writeArgs(call.args)
+        writeFixed(call.attempt)
+    }
+
+    mutating func readActorCall() throws -> ActorCall {
+        let callID = try readID()
+        let actorID = try readID()
+        let rawDispatch = try readFixed(UInt8.self)
+        guard let dispatch = ActorCall.Dispatch(rawValue: rawDispatch) else {
+            throw WireError.malformed("actor call dispatch \(rawDispatch)")
+        }
+        return ActorCall(
+            callID: callID, actorID: actorID, dispatch: dispatch, method: try readWireString(),
+            name: try readWireString(), args: try readArgs(), attempt: try readFixed())
     }
 }

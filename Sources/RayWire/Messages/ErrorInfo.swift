@@ -16,6 +16,9 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
         case objectLost = 6
         /// The runtime failed (not started, shut down, internal error).
         case system = 7
+        /// The actor is dead (its constructor threw, it was killed, or its process died with no
+        /// restarts left).
+        case actorDied = 8
     }
 
     public var kind: Kind

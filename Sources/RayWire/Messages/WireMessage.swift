@@ -2,8 +2,10 @@ import NIOCore
 
 /// Every message between a node manager and its workers, in one schema.
 ///
-/// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`.
-/// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`.
+/// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`, `createActor`,
+/// `actorCall`, `actorReady`, `killActor`, `lookupActor`.
+/// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`, `hostActor`,
+/// `actorCall`, `requestDone`, `actorFound`.
 public enum WireMessage: Sendable, Equatable {
     /// A new worker announces itself.
     case register(pid: Int32)
@@ -20,6 +22,22 @@ public enum WireMessage: Sendable, Equatable {
     case put(ObjectID, ObjectPayload)
     /// Cancel a task (worker to node: a request; node to worker: stop it).
     case cancel(TaskID, force: Bool, recursive: Bool)
+    /// Create an actor (a driver or task to its node); answered by `requestDone`.
+    case createActor(requestID: UInt64, ActorSpec)
+    /// Call an actor method (caller to node, then node to the actor's worker).
+    case actorCall(ActorCall)
+    /// The actor's constructor finished (error: it threw, and the actor is dead).
+    case actorReady(RayID, error: ErrorInfo?)
+    /// Kill an actor; restart it unless `noRestart`.
+    case killActor(RayID, noRestart: Bool)
+    /// Find a named actor; answered by `actorFound`.
+    case lookupActor(requestID: UInt64, name: String, namespace: String)
+    /// Host this actor: run its constructor (node to a dedicated worker).
+    case hostActor(ActorSpec)
+    /// The answer to a request that returns only success or an error.
+    case requestDone(requestID: UInt64, error: ErrorInfo?)
+    /// The answer to `lookupActor`: the actor's spec, or nil.
+    case actorFound(requestID: UInt64, ActorSpec?)
     /// Run a task; its reference arguments are already resolved to values.
     case execute(TaskSpec)
     /// The answer to `get`, in request order; nil when the timeout passed first.
@@ -41,6 +59,14 @@ public enum WireMessage: Sendable, Equatable {
         case .wait: 5
         case .put: 6
         case .cancel: 7
+        case .createActor: 8
+        case .actorCall: 9
+        case .actorReady: 10
+        case .killActor: 11
+        case .lookupActor: 12
+        case .hostActor: 24
+        case .requestDone: 25
+        case .actorFound: 26
         case .execute: 20
         case .getReply: 21
         case .waitReply: 22
@@ -76,6 +102,30 @@ public enum WireMessage: Sendable, Equatable {
             buffer.writeID(id)
             buffer.writeBool(force)
             buffer.writeBool(recursive)
+        case .createActor(let requestID, let spec):
+            buffer.writeFixed(requestID)
+            buffer.writeActorSpec(spec)
+        case .actorCall(let call):
+            buffer.writeActorCall(call)
+        case .actorReady(let id, let error):
+            buffer.writeID(id)
+            buffer.writeOptionalError(error)
+        case .killActor(let id, let noRestart):
+            buffer.writeID(id)
+            buffer.writeBool(noRestart)
+        case .lookupActor(let requestID, let name, let namespace):
+            buffer.writeFixed(requestID)
+            buffer.writeWireString(name)
+            buffer.writeWireString(namespace)
+        case .hostActor(let spec):
+            buffer.writeActorSpec(spec)
+        case .requestDone(let requestID, let error):
+            buffer.writeFixed(requestID)
+            buffer.writeOptionalError(error)
+        case .actorFound(let requestID, let spec):
+            buffer.writeFixed(requestID)
+            buffer.writeBool(spec != nil)
+            if let spec { buffer.writeActorSpec(spec) }
         case .getReply(let requestID, let results):
             buffer.writeFixed(requestID)
             buffer.writeBool(results != nil)
@@ -107,6 +157,17 @@ public enum WireMessage: Sendable, Equatable {
                 numReturns: Int(truncatingIfNeeded: try buffer.readVarInt()), timeoutMillis: try buffer.readFixed())
         case 6: return .put(try buffer.readID(), try buffer.readPayload())
         case 7: return .cancel(try buffer.readID(), force: try buffer.readBool(), recursive: try buffer.readBool())
+        case 8: return .createActor(requestID: try buffer.readFixed(), try buffer.readActorSpec())
+        case 9: return .actorCall(try buffer.readActorCall())
+        case 10: return .actorReady(try buffer.readID(), error: try buffer.readOptionalError())
+        case 11: return .killActor(try buffer.readID(), noRestart: try buffer.readBool())
+        case 12:
+            return .lookupActor(requestID: try buffer.readFixed(), name: try buffer.readWireString(), namespace: try buffer.readWireString())
+        case 24: return .hostActor(try buffer.readActorSpec())
+        case 25: return .requestDone(requestID: try buffer.readFixed(), error: try buffer.readOptionalError())
+        case 26:
+            let requestID: UInt64 = try buffer.readFixed()
+            return .actorFound(requestID: requestID, try buffer.readBool() ? try buffer.readActorSpec() : nil)
         case 20: return .execute(try buffer.readTaskSpec())
         case 21:
             let requestID: UInt64 = try buffer.readFixed()

@@ -1,26 +1,30 @@
 /// Decodes values written by ``BinaryValueEncoder``.
 public enum BinaryValueDecoder {
-    /// Decodes one frame holding a `T`.
-    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+    /// Decodes one frame holding a `T`. `userInfo` reaches every `init(from:)` (distributed actors
+    /// find their actor system there).
+    public static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: [UInt8], userInfo: [CodingUserInfoKey: Any] = [:]
+    ) throws -> T {
         try bytes.withUnsafeBytes { raw in
             var index = 0
             let range = try FrameReader.readFrame(raw, at: &index)
             guard index == raw.count else {
                 throw WireError.malformed("\(raw.count - index) trailing bytes after a \(T.self)")
             }
-            return try decodeValue(T.self, raw, range, codingPath: [])
+            return try decodeValue(T.self, raw, range, codingPath: [], userInfo: userInfo)
         }
     }
 
     static func decodeValue<T: Decodable>(
-        _ type: T.Type, _ raw: UnsafeRawBufferPointer, _ range: Range<Int>?, codingPath: [any CodingKey]
+        _ type: T.Type, _ raw: UnsafeRawBufferPointer, _ range: Range<Int>?, codingPath: [any CodingKey],
+        userInfo: [CodingUserInfoKey: Any]
     ) throws -> T {
         if let range {
             if let fast = try fastValue(T.self, UnsafeRawBufferPointer(rebasing: raw[range])) { return fast }
         } else if !(T.self is any ExpressibleByNilLiteral.Type) {
             throw DecodingError.valueNotFound(T.self, .init(codingPath: codingPath, debugDescription: "found nil"))
         }
-        let decoder = NodeDecoder(raw: raw, range: range, codingPath: codingPath)
+        let decoder = NodeDecoder(raw: raw, range: range, codingPath: codingPath, userInfo: userInfo)
         return try T(from: decoder)
     }
 
@@ -62,12 +66,13 @@ final class NodeDecoder: Decoder {
     let raw: UnsafeRawBufferPointer
     let range: Range<Int>?
     let codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    let userInfo: [CodingUserInfoKey: Any]
 
-    init(raw: UnsafeRawBufferPointer, range: Range<Int>?, codingPath: [any CodingKey]) {
+    init(raw: UnsafeRawBufferPointer, range: Range<Int>?, codingPath: [any CodingKey], userInfo: [CodingUserInfoKey: Any]) {
         self.raw = raw
         self.range = range
         self.codingPath = codingPath
+        self.userInfo = userInfo
     }
 
     func payload() throws -> Range<Int> {
@@ -138,17 +143,17 @@ struct KeyedFrameContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeNil(forKey key: Key) throws -> Bool { try require(key) == nil }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, try require(key), codingPath: codingPath + [key])
+        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, try require(key), codingPath: codingPath + [key], userInfo: decoder.userInfo)
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
         let (found, range) = find(key)
         guard found, let range else { return nil }
-        return try BinaryValueDecoder.decodeValue(T.self, decoder.raw, range, codingPath: codingPath + [key])
+        return try BinaryValueDecoder.decodeValue(T.self, decoder.raw, range, codingPath: codingPath + [key], userInfo: decoder.userInfo)
     }
 
     private func nestedDecoder(_ key: Key) throws -> NodeDecoder {
-        NodeDecoder(raw: decoder.raw, range: try require(key), codingPath: codingPath + [key])
+        NodeDecoder(raw: decoder.raw, range: try require(key), codingPath: codingPath + [key], userInfo: decoder.userInfo)
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
@@ -196,11 +201,11 @@ struct UnkeyedFrameContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, try next(), codingPath: codingPath)
+        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, try next(), codingPath: codingPath, userInfo: decoder.userInfo)
     }
 
     private mutating func nestedDecoder() throws -> NodeDecoder {
-        NodeDecoder(raw: decoder.raw, range: try next(), codingPath: codingPath)
+        NodeDecoder(raw: decoder.raw, range: try next(), codingPath: codingPath, userInfo: decoder.userInfo)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
@@ -244,6 +249,6 @@ struct SingleFrameContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try integer(UInt64.self) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, decoder.range, codingPath: codingPath)
+        try BinaryValueDecoder.decodeValue(T.self, decoder.raw, decoder.range, codingPath: codingPath, userInfo: decoder.userInfo)
     }
 }

@@ -1,0 +1,74 @@
+import NIOCore
+import RayWire
+
+/// One call waiting to be sent to its actor, or running there. Confined to the node manager's loop.
+final class CallRecord {
+    var call: ActorCall
+    var missingArguments: Int
+    /// Set when an argument failed: the call fails with that error when its turn comes.
+    var failedArgument: ErrorInfo?
+    var retriesLeft: Int
+
+    init(call: ActorCall, retries: Int) {
+        self.call = call
+        missingArguments = call.dependencies.count
+        retriesLeft = retries
+    }
+
+    var isReady: Bool { missingArguments == 0 || failedArgument != nil }
+}
+
+/// The node manager's view of one actor. Confined to the node manager's loop.
+final class ActorRecord {
+    enum State: Equatable {
+        /// Waiting for resources to be placed.
+        case pending
+        /// Its worker starts and runs the constructor.
+        case starting(workerID: Int)
+        case alive(workerID: Int)
+        case dead(ErrorInfo)
+    }
+
+    let spec: ActorSpec
+    var state: State = .pending
+    var restartsLeft: Int
+    /// The worker that created it (0: the driver); a non-detached actor dies with its creator.
+    let creatorWorkerID: Int
+    /// Calls not sent yet, in submission order.
+    var queue = CircularBuffer<CallRecord>()
+    /// Calls sent to the actor's worker and not finished.
+    var inFlight: [RayID: CallRecord] = [:]
+    var inFlightOrder: [RayID] = []
+    var holding: ResourceSet = [:]
+    /// Set by `killActor(noRestart: true)`: the coming death is final.
+    var killedForGood = false
+    /// Set by `killActor`: calls wait for the process's death (and the restart) instead of going to
+    /// the dying process.
+    var killing = false
+
+    init(spec: ActorSpec, creatorWorkerID: Int) {
+        self.spec = spec
+        self.creatorWorkerID = creatorWorkerID
+        restartsLeft = spec.maxRestarts
+    }
+
+    var id: RayID { spec.actorID }
+
+    var workerID: Int? {
+        switch state {
+        case .starting(let id), .alive(let id): id
+        case .pending, .dead: nil
+        }
+    }
+
+    var isDead: Bool { if case .dead = state { true } else { false } }
+
+    /// Removes and returns the in-flight calls, oldest first.
+    func takeInFlight() -> [CallRecord] {
+        defer {
+            inFlight = [:]
+            inFlightOrder = []
+        }
+        return inFlightOrder.compactMap { inFlight[$0] }
+    }
+}

@@ -1,0 +1,199 @@
+import NIOCore
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension NodeManager {
+    /// Registers an actor and starts placing it; `reply` gets nil, or the reason it was refused
+    /// (name taken, resources no node has).
+    func createActorOnLoop(_ spec: ActorSpec, creatorWorkerID: Int, reply: (ErrorInfo?) -> Void) {
+        guard !shuttingDown else { return reply(ErrorInfo(kind: .system, message: "the cluster is shutting down")) }
+        let key = ActorNameKey(namespace: spec.namespace, name: spec.name)
+        if !spec.name.isEmpty, let existing = namedActors[key], let other = actors[existing], !other.isDead {
+            return reply(ErrorInfo(kind: .system, message: "an actor named '\(spec.name)' already exists in namespace '\(spec.namespace)'"))
+        }
+        let placement = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
+        guard config.resources.fits(placement) else {
+            let message = "actor \(spec.className) requires \(placement.summary) but this cluster has \(config.resources.summary); no node can ever host it"
+            logger.warning("infeasible actor: \(message)")
+            return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
+        }
+        let record = ActorRecord(spec: spec, creatorWorkerID: creatorWorkerID)
+        actors[spec.actorID] = record
+        if !spec.name.isEmpty { namedActors[key] = spec.actorID }
+        reply(nil)
+        placeActor(record)
+    }
+
+    /// Takes the actor's resources and starts its dedicated worker, or leaves it pending.
+    func placeActor(_ record: ActorRecord) {
+        guard !shuttingDown, !record.isDead else { return }
+        guard available.fits(record.spec.resources) else {
+            record.state = .pending
+            pendingActors.append(record.id)
+            return
+        }
+        available.subtract(record.spec.resources)
+        record.holding = record.spec.resources
+        guard let worker = startWorker(forActor: record.id) else {
+            available.add(record.holding)
+            record.holding = [:]
+            markActorDead(record, ErrorInfo(kind: .actorDied, message: "the worker for actor \(record.spec.className) could not start", functionName: record.spec.className))
+            return
+        }
+        record.state = .starting(workerID: worker.id)
+    }
+
+    /// Places actors that waited for resources, in order.
+    func placePendingActors() {
+        guard !pendingActors.isEmpty else { return }
+        let waiting = pendingActors
+        pendingActors = []
+        for id in waiting {
+            guard let record = actors[id], record.state == .pending else { continue }
+            placeActor(record)
+        }
+    }
+
+    func actorReady(_ id: RayID, error: ErrorInfo?, from worker: WorkerHandle) {
+        guard let record = actors[id], record.state == .starting(workerID: worker.id) else { return }
+        if let error {
+            logger.warning("actor \(record.spec.className) failed in its constructor: \(error.message)")
+            record.killedForGood = true
+            markActorDead(record, ErrorInfo(
+                kind: .actorDied, errorType: error.errorType,
+                message: "the actor \(record.spec.className) died in its constructor: \(error.errorType.isEmpty ? "" : error.errorType + ": ")\(error.message)",
+                functionName: record.spec.className, nodeID: config.nodeID, pid: worker.pid))
+            send(.shutdown, to: worker)
+            return
+        }
+        record.state = .alive(workerID: worker.id)
+        pumpCalls(record)
+    }
+
+    func actorCallOnLoop(_ call: ActorCall) {
+        objects.expect(call.callID)
+        guard let record = actors[call.actorID] else {
+            finishObject(call.callID, .error(ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)))
+            return
+        }
+        if case .dead(let info) = record.state {
+            finishObject(call.callID, .error(info))
+            return
+        }
+        let callRecord = CallRecord(call: call, retries: record.spec.maxTaskRetries)
+        record.queue.append(callRecord)
+        for dependency in call.dependencies {
+            objects.whenReady(dependency) { [self] payload in
+                if case .error(let info) = payload, callRecord.failedArgument == nil { callRecord.failedArgument = info }
+                callRecord.missingArguments -= 1
+                pumpCalls(record)
+            }
+        }
+        pumpCalls(record)
+    }
+
+    /// Sends the actor's ready calls in order; a call waiting for an argument holds back the ones
+    /// behind it, so calls run in submission order.
+    func pumpCalls(_ record: ActorRecord) {
+        guard case .alive(let workerID) = record.state, !record.killing, let worker = workers[workerID] else { return }
+        while let head = record.queue.first, head.isReady {
+            record.queue.removeFirst()
+            if let failure = head.failedArgument {
+                finishObject(head.call.callID, .error(failure))
+                continue
+            }
+            var call = head.call
+            call.args = call.args.map { argument in
+                guard case .ref(let id) = argument, case .value(let bytes)? = objects.payload(id) else { return argument }
+                return .value(bytes)
+            }
+            record.inFlight[call.callID] = head
+            record.inFlightOrder.append(call.callID)
+            send(.actorCall(call), to: worker)
+        }
+    }
+
+    func actorCallDone(_ id: RayID, _ payload: ObjectPayload, from worker: WorkerHandle) {
+        guard let actorID = worker.actorID, let record = actors[actorID], record.inFlight.removeValue(forKey: id) != nil else { return }
+        if let index = record.inFlightOrder.firstIndex(of: id) { record.inFlightOrder.remove(at: index) }
+        finishObject(id, payload)
+    }
+
+    /// The actor's process died: restart it if it may, retrying the calls it was running if they
+    /// may; otherwise it is dead and every call fails with `ActorDiedError`.
+    func actorWorkerDied(_ record: ActorRecord, worker: WorkerHandle, code: Int32) {
+        guard record.workerID == worker.id else { return }
+        record.killing = false
+        available.add(record.holding)
+        record.holding = [:]
+        let cause = code >= 0 ? "exit code \(code)" : "killed by signal \(-code)"
+        let restart = !shuttingDown && !record.killedForGood && record.restartsLeft != 0
+        let died = ErrorInfo(
+            kind: .actorDied, message: "the actor \(record.spec.className) died: its process (pid \(worker.pid)) \(cause)\(restart ? "; it is restarting" : "")",
+            functionName: record.spec.className, nodeID: config.nodeID, pid: worker.pid)
+        var retried: [CallRecord] = []
+        for call in record.takeInFlight() {
+            if restart && call.retriesLeft != 0 {
+                if call.retriesLeft > 0 { call.retriesLeft -= 1 }
+                call.call.attempt += 1
+                retried.append(call)
+            } else {
+                finishObject(call.call.callID, .error(died))
+            }
+        }
+        guard restart else {
+            markActorDead(record, died)
+            return
+        }
+        if record.restartsLeft > 0 { record.restartsLeft -= 1 }
+        logger.warning("actor \(record.spec.className) died (\(cause)); restarting it (\(record.restartsLeft < 0 ? "unlimited" : String(record.restartsLeft)) restarts left)")
+        for call in retried.reversed() { record.queue.prepend(call) }
+        record.state = .pending
+        placeActor(record)
+    }
+
+    func markActorDead(_ record: ActorRecord, _ info: ErrorInfo) {
+        record.state = .dead(info)
+        available.add(record.holding)
+        record.holding = [:]
+        for call in record.takeInFlight() { finishObject(call.call.callID, .error(info)) }
+        while let call = record.queue.popFirst() { finishObject(call.call.callID, .error(info)) }
+        let key = ActorNameKey(namespace: record.spec.namespace, name: record.spec.name)
+        if namedActors[key] == record.id { namedActors[key] = nil }
+        requestSchedule()
+    }
+
+    func killActorOnLoop(_ id: RayID, noRestart: Bool) {
+        guard let record = actors[id], !record.isDead else { return }
+        if noRestart { record.killedForGood = true }
+        if let workerID = record.workerID, let worker = workers[workerID] {
+            record.killing = true
+            logger.info("killing actor \(record.spec.className) (pid \(worker.pid))")
+            kill(worker.pid, SIGKILL)
+        } else if noRestart {
+            markActorDead(record, ErrorInfo(kind: .actorDied, message: "the actor \(record.spec.className) was killed", functionName: record.spec.className))
+        }
+    }
+
+    func lookupActorOnLoop(name: String, namespace: String) -> ActorSpec? {
+        guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead else { return nil }
+        return record.spec
+    }
+
+    /// A creator is gone: its non-detached actors go too.
+    func killActorsCreated(by workerID: Int) {
+        for record in actors.values where record.creatorWorkerID == workerID && !record.spec.detached && !record.isDead {
+            killActorOnLoop(record.id, noRestart: true)
+        }
+    }
+}
+
+/// Named actors are unique per namespace.
+struct ActorNameKey: Hashable {
+    let namespace: String
+    let name: String
+}

@@ -1,0 +1,80 @@
+import SwiftSyntax
+
+struct MacroError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A parameter as generated code needs it: its external label and type.
+struct Parameter {
+    let label: String  // "_" for none
+    let type: String
+
+    static func list(_ clause: FunctionParameterClauseSyntax, generics: GenericParameterClauseSyntax?, what: String) throws -> [Parameter] {
+        if let generics, !generics.parameters.isEmpty {
+            throw MacroError("\(what) cannot be generic: a worker must find one concrete function")
+        }
+        return try clause.parameters.map { parameter in
+            let type = parameter.type.trimmedDescription
+            if type.hasPrefix("inout ") { throw MacroError("\(what) cannot take inout parameters") }
+            if parameter.ellipsis != nil { throw MacroError("\(what) cannot take variadic parameters") }
+            return Parameter(label: parameter.firstName.text, type: type)
+        }
+    }
+
+    /// The Swift name of a function with these parameters: `name(_:to:)`.
+    static func key(_ name: String, _ parameters: [Parameter]) -> String {
+        "\(name)(" + parameters.map { "\($0.label):" }.joined() + ")"
+    }
+}
+
+/// Writes the code shared by `@Remote` and `@RayActor`.
+enum Generated {
+    /// Functions with more parameters get only the all-values and all-refs overloads, not every mix.
+    static let maxMixedParameters = 4
+
+    /// `let a0 = try arguments.next(T.self)` for each parameter.
+    static func decodeArguments(_ parameters: [Parameter], indent: String, skipping skipped: Set<Int> = []) -> [String] {
+        parameters.indices.filter { !skipped.contains($0) }.map {
+            "\(indent)let a\($0) = try arguments.next(\(parameters[$0].type).self)"
+        }
+    }
+
+    /// `a0, to: a1`: forwarding the decoded values with their labels.
+    static func forward(_ parameters: [Parameter], replacing replaced: [Int: String] = [:]) -> String {
+        parameters.indices.map { index in
+            let value = replaced[index] ?? "a\(index)"
+            return parameters[index].label == "_" ? value : "\(parameters[index].label): \(value)"
+        }.joined(separator: ", ")
+    }
+
+    /// One signature per mix of value and `ObjectRef` arguments: `(declared parameters, wrapped arguments)`.
+    static func argumentMixes(_ parameters: [Parameter]) -> [(declared: String, wrapped: String)] {
+        let count = parameters.count
+        let masks = count <= maxMixedParameters ? Array(0..<(1 << count)) : [0, (1 << count) - 1]
+        return masks.map { mask in
+            var declared: [String] = []
+            var wrapped: [String] = []
+            for (index, parameter) in parameters.enumerated() {
+                let isRef = mask & (1 << index) != 0
+                declared.append("\(parameter.label) a\(index): \(isRef ? "SwiftRay.ObjectRef<\(parameter.type)>" : parameter.type)")
+                wrapped.append(isRef ? "SwiftRay.TaskArgument(ref: a\(index))" : "SwiftRay.TaskArgument(value: a\(index))")
+            }
+            return (declared.joined(separator: ", "), "[" + wrapped.joined(separator: ", ") + "]")
+        }
+    }
+
+    /// The access modifier to give generated members (`private` becomes `fileprivate`).
+    static func access(_ modifiers: DeclModifierListSyntax) -> String {
+        modifiers.map(\.name.text)
+            .first { ["public", "package", "internal", "fileprivate", "private", "open"].contains($0) }
+            .map { $0 == "private" ? "fileprivate " : $0 == "open" ? "public " : "\($0) " } ?? ""
+    }
+
+    /// The result type, or `SwiftRay.RayVoid` for none.
+    static func output(_ signature: FunctionSignatureSyntax) -> (type: String, isVoid: Bool) {
+        let result = signature.returnClause?.type.trimmedDescription
+        let isVoid = result == nil || result == "Void" || result == "()"
+        return (isVoid ? "SwiftRay.RayVoid" : result!, isVoid)
+    }
+}

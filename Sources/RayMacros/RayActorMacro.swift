@@ -1,0 +1,190 @@
+import SwiftSyntax
+import SwiftSyntaxBuilder
+import SwiftSyntaxMacros
+
+/// `@RayActor distributed actor A { ... }`: sets `ActorSystem`, conforms `A` to `SwiftRay.RayActor`,
+/// and writes `remote` (calls that return refs), `create(...)` per initializer, and the name-based
+/// construction and dispatch a worker uses.
+public struct RayActorMacro: MemberMacro, ExtensionMacro {
+    public static func expansion(
+        of node: AttributeSyntax, providingMembersOf declaration: some DeclGroupSyntax,
+        conformingTo protocols: [TypeSyntax], in context: some MacroExpansionContext
+    ) throws -> [DeclSyntax] {
+        let shape = try RayActorShape(declaration)
+        return shape.members().map { DeclSyntax(stringLiteral: $0) }
+    }
+
+    public static func expansion(
+        of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax,
+        providingExtensionsOf type: some TypeSyntaxProtocol, conformingTo protocols: [TypeSyntax],
+        in context: some MacroExpansionContext
+    ) throws -> [ExtensionDeclSyntax] {
+        guard let actor = declaration.as(ActorDeclSyntax.self),
+              actor.modifiers.contains(where: { $0.name.text == "distributed" }) else { return [] }
+        return [try ExtensionDeclSyntax("extension \(type.trimmed): SwiftRay.RayActor {}")]
+    }
+}
+
+/// What the macro reads off the actor: its name, distributed methods and initializers.
+struct RayActorShape {
+    struct Method {
+        let name: String
+        let parameters: [Parameter]
+        let output: String
+        let returnsVoid: Bool
+        let isAsync: Bool
+        let isThrowing: Bool
+        var key: String { Parameter.key(name, parameters) }
+    }
+
+    struct Initializer {
+        let parameters: [Parameter]
+        let isAsync: Bool
+        let isThrowing: Bool
+        var key: String { Parameter.key("init", parameters) }
+        var systemIndex: Int? { parameters.firstIndex { $0.label == "actorSystem" } }
+    }
+
+    let typeName: String
+    let access: String
+    let declaresActorSystem: Bool
+    let methods: [Method]
+    let initializers: [Initializer]
+
+    init(_ declaration: some DeclGroupSyntax) throws {
+        guard let actor = declaration.as(ActorDeclSyntax.self),
+              actor.modifiers.contains(where: { $0.name.text == "distributed" }) else {
+            throw MacroError("@RayActor applies to a distributed actor")
+        }
+        typeName = actor.name.text
+        access = Generated.access(actor.modifiers)
+        let members = actor.memberBlock.members.map(\.decl)
+        declaresActorSystem = members.contains { $0.as(TypeAliasDeclSyntax.self)?.name.text == "ActorSystem" }
+        methods = try members.compactMap { decl -> Method? in
+            guard let function = decl.as(FunctionDeclSyntax.self),
+                  function.modifiers.contains(where: { $0.name.text == "distributed" }),
+                  !function.modifiers.contains(where: { $0.name.text == "static" }) else { return nil }
+            let parameters = try Parameter.list(
+                function.signature.parameterClause, generics: function.genericParameterClause, what: "@RayActor methods")
+            let (output, isVoid) = Generated.output(function.signature)
+            return Method(name: function.name.text, parameters: parameters, output: output, returnsVoid: isVoid,
+                          isAsync: function.signature.effectSpecifiers?.asyncSpecifier != nil,
+                          isThrowing: function.signature.effectSpecifiers?.throwsClause != nil)
+        }
+        let declared = try members.compactMap { decl -> Initializer? in
+            guard let initializer = decl.as(InitializerDeclSyntax.self) else { return nil }
+            let parameters = try Parameter.list(
+                initializer.signature.parameterClause, generics: initializer.genericParameterClause, what: "@RayActor initializers")
+            guard parameters.contains(where: { $0.label == "actorSystem" }) else { return nil }
+            return Initializer(parameters: parameters, isAsync: initializer.signature.effectSpecifiers?.asyncSpecifier != nil,
+                               isThrowing: initializer.signature.effectSpecifiers?.throwsClause != nil)
+        }
+        // With no initializer, Swift synthesizes `init(actorSystem:)`.
+        initializers = declared.isEmpty && !members.contains(where: { $0.is(InitializerDeclSyntax.self) })
+            ? [Initializer(parameters: [Parameter(label: "actorSystem", type: "SwiftRay.RayActorSystem")], isAsync: false, isThrowing: false)]
+            : declared
+    }
+
+    func members() -> [String] {
+        var members: [String] = []
+        if !declaresActorSystem { members.append("\(access)typealias ActorSystem = SwiftRay.RayActorSystem") }
+        members.append(remoteType())
+        members.append("""
+            /// Calls that return an `ObjectRef` at once: `actor.remote.method(...)`.
+            \(access)nonisolated var remote: Remote { Remote(actor: self) }
+            """)
+        members.append("\(access)static var _rayDefaultMaxConcurrency: Int { \(methods.contains(where: \.isAsync) ? 1000 : 1) }")
+        members += initializers.map(createFunction)
+        members.append(createDispatch())
+        members.append(methodDispatch())
+        return members
+    }
+
+    private func remoteType() -> String {
+        let functions = methods.flatMap { method in
+            Generated.argumentMixes(method.parameters).map { mix in
+                """
+                    @discardableResult
+                    \(access)func \(method.name)(\(mix.declared)) -> SwiftRay.ObjectRef<\(method.output)> {
+                        SwiftRay.RayActorCalls.submit(actor, method: "\(method.key)", name: "\(typeName).\(method.name)", arguments: \(mix.wrapped))
+                    }
+                """
+            }
+        }
+        return """
+            /// Submits calls on a `\(typeName)` and returns their refs at once.
+            \(access)struct Remote: Sendable {
+                \(access)let actor: \(typeName)
+            \(functions.joined(separator: "\n"))
+            }
+            """
+    }
+
+    /// `static func create(args..., options:)`: creates the actor with this initializer.
+    private func createFunction(_ initializer: Initializer) -> String {
+        let system = initializer.systemIndex
+        let userParameters = initializer.parameters.indices.filter { $0 != system }
+        let declared = userParameters.map { "\(initializer.parameters[$0].label) a\($0): \(initializer.parameters[$0].type)" }
+            + ["options: SwiftRay.ActorOptions = SwiftRay.ActorOptions()"]
+        let wrapped = userParameters.map { "SwiftRay.TaskArgument(value: a\($0))" }.joined(separator: ", ")
+        return """
+            /// Creates a `\(typeName)` in a new worker process with `\(initializer.key)`.
+            \(access)static func create(\(declared.joined(separator: ", "))) async throws -> \(typeName) {
+                try await SwiftRay.RayActorCalls.create(\(typeName).self, initializer: "\(initializer.key)", arguments: [\(wrapped)], options: options)
+            }
+            """
+    }
+
+    private func createDispatch() -> String {
+        let cases = initializers.map { initializer -> String in
+            let system = initializer.systemIndex.map { Set([$0]) } ?? []
+            let decode = Generated.decodeArguments(initializer.parameters, indent: "        ", skipping: system)
+            let replaced = initializer.systemIndex.map { [$0: "system"] } ?? [:]
+            let effects = (initializer.isThrowing ? "try " : "") + (initializer.isAsync ? "await " : "")
+            return (["    case \"\(initializer.key)\":"] + decode
+                + ["        return \(effects)\(typeName)(\(Generated.forward(initializer.parameters, replacing: replaced)))"])
+                .joined(separator: "\n")
+        }
+        return """
+            \(access)static func _rayCreate(initializer: String, system: SwiftRay.RayActorSystem, arguments: inout SwiftRay.TaskArguments) async throws -> \(typeName) {
+                switch initializer {
+            \(cases.joined(separator: "\n"))
+                default:
+                    throw SwiftRay.RayActorCalls.unknownMethod(initializer, of: \(typeName).self)
+                }
+            }
+            """
+    }
+
+    /// Runs a method isolated to the (local) actor, calling `started` once the actor runs it, so the
+    /// host can start calls strictly in arrival order.
+    private func methodDispatch() -> String {
+        let cases = methods.map { method -> String in
+            var lines = ["        case \"\(method.key)\":"] + Generated.decodeArguments(method.parameters, indent: "            ")
+            let effects = (method.isThrowing ? "try " : "") + (method.isAsync ? "await " : "")
+            let call = "\(effects)actor.\(method.name)(\(Generated.forward(method.parameters)))"
+            if method.returnsVoid {
+                lines += ["            \(call)", "            return SwiftRay.RayActorCalls.encode(SwiftRay.RayVoid())"]
+            } else {
+                lines.append("            return SwiftRay.RayActorCalls.encode(\(call))")
+            }
+            return lines.joined(separator: "\n")
+        }
+        let takesArguments = methods.contains { !$0.parameters.isEmpty }
+        return """
+            \(access)static func _rayDispatch(_ actor: \(typeName), method: String, arguments: SwiftRay.TaskArguments, started: @escaping @Sendable () -> Void) async throws -> SwiftRay.ObjectPayload {
+                let result = try await actor.whenLocal { actor -> SwiftRay.ObjectPayload in
+                    started()
+            \(takesArguments ? "        var arguments = arguments" : "")
+                    switch method {
+            \(cases.joined(separator: "\n"))
+                    default:
+                        throw SwiftRay.RayActorCalls.unknownMethod(method, of: \(typeName).self)
+                    }
+                }
+                guard let result else { throw SwiftRay.RayActorCalls.notLocal(\(typeName).self) }
+                return result
+            }
+            """
+    }
+}

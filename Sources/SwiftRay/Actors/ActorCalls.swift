@@ -1,0 +1,92 @@
+import Distributed
+import RayCore
+import RayWire
+
+/// What `@RayActor`-generated code calls: submit a method call, create an actor.
+public enum RayActorCalls {
+    /// Submits `method` on `actor` and returns the ref of its result at once. Never throws: a problem
+    /// is logged and surfaces as the ref's error on `get`.
+    public static func submit<A: RayActor, R>(
+        _ actor: A, method: String, name: String, arguments: [TaskArgument]
+    ) -> ObjectRef<R> {
+        guard let runtime = RuntimeRegistry.current else {
+            RayLog.logger.error("\(name) called while swift-ray is not running")
+            return ObjectRef(id: .none)
+        }
+        let callID = runtime.newID()
+        var wire: [TaskArg] = []
+        for argument in arguments {
+            switch argument.wire {
+            case .success(let arg): wire.append(arg)
+            case .failure(let error):
+                RayLog.logger.error("\(name): \(error)")
+                runtime.put(callID, .error(error.info))
+                return ObjectRef(id: callID)
+            }
+        }
+        runtime.callActor(ActorCall(callID: callID, actorID: actor.id, dispatch: .method, method: method, name: name, args: wire))
+        return ObjectRef(id: callID)
+    }
+
+    /// Creates an actor of type `A` in a new worker process by running `initializer` there.
+    /// Returns once the cluster accepted it; calls made before the constructor finishes wait for it.
+    /// - Throws: `RaySystemError` (name taken, bad options, not running), `TaskUnschedulableError`.
+    public static func create<A: RayActor>(
+        _ type: A.Type, initializer: String, arguments: [TaskArgument], options: ActorOptions
+    ) async throws -> A {
+        let runtime = try RuntimeRegistry.require()
+        if let problem = options.problem { throw RaySystemError(message: "\(A.self): \(problem)") }
+        let args = try arguments.map { argument in try argument.wire.get() }
+        let id = runtime.newID()
+        let spec = ActorSpec(
+            actorID: id, typeID: _mangledTypeName(A.self) ?? "\(A.self)", className: "\(A.self)",
+            initializer: initializer, args: args, resources: options.demand, maxRestarts: options.maxRestarts,
+            maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
+            name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached)
+        if let refusal = try await runtime.createActor(spec) { throw refusal.typedError }
+        return try A.resolve(id: id, using: .shared)
+    }
+
+    /// Encodes a method's result (generated dispatch code calls this).
+    public static func encode<R: Encodable>(_ value: R) -> ObjectPayload {
+        ActorHosting.encodeResult(value)
+    }
+
+    /// The error for dispatching to an actor that is not hosted here.
+    public static func notLocal(_ type: Any.Type) -> any Error {
+        RaySystemError(message: "the \(type) is not hosted in this process")
+    }
+
+    /// The error for a method key the actor type does not have.
+    public static func unknownMethod(_ method: String, of type: Any.Type) -> any Error {
+        RaySystemError(message: "\(type) has no distributed method \(method) in this binary")
+    }
+}
+
+extension Ray {
+    /// Creates an actor with its `init(actorSystem:)` in a new worker process. With arguments, use
+    /// the generated `Type.create(...)`.
+    public func actor<A: RayActor>(_ type: A.Type, options: ActorOptions = ActorOptions()) async throws -> A {
+        try await RayActorCalls.create(A.self, initializer: "init(actorSystem:)", arguments: [], options: options)
+    }
+
+    /// The live actor named `name` in `namespace` (default: `"default"`).
+    /// - Throws: `RaySystemError` if there is none, or it is of another type.
+    public func getActor<A: RayActor>(_ type: A.Type, name: String, namespace: String? = nil) async throws -> A {
+        let runtime = try RuntimeRegistry.require()
+        let space = namespace ?? defaultNamespace
+        guard let spec = try await runtime.lookupActor(name: name, namespace: space) else {
+            throw RaySystemError(message: "no live actor named '\(name)' in namespace '\(space)'")
+        }
+        guard spec.typeID == _mangledTypeName(A.self) else {
+            throw RaySystemError(message: "the actor named '\(name)' is a \(spec.className), not a \(A.self)")
+        }
+        return try A.resolve(id: spec.actorID, using: .shared)
+    }
+
+    /// Kills the actor's process. With `noRestart` (the default) it stays dead; otherwise it restarts
+    /// if its `maxRestarts` allow. Pending calls fail with `ActorDiedError`.
+    public func kill<A: RayActor>(_ actor: A, noRestart: Bool = true) throws {
+        try RuntimeRegistry.require().killActor(actor.id, noRestart: noRestart)
+    }
+}

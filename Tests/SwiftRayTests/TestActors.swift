@@ -1,0 +1,117 @@
+import Foundation
+import SwiftRay
+
+// Actors the tests create; like the remote functions, they live in the test binary.
+
+@RayActor
+distributed actor Counter {
+    var value = 0
+
+    distributed func increment() -> Int {
+        value += 1
+        return value
+    }
+
+    distributed func add(_ amount: Int) -> Int {
+        value += amount
+        return value
+    }
+
+    distributed func getValue() -> Int { value }
+
+    distributed func pid() -> Int32 { getpid() }
+
+    distributed func reset() { value = 0 }
+
+    distributed func fail(_ message: String) throws -> Int { throw ActorTestError(message: message) }
+
+    /// Runs long enough to be killed mid-call.
+    distributed func slowIncrement(_ seconds: Double) async throws -> Int {
+        try await Task.sleep(for: .seconds(seconds))
+        value += 1
+        return value
+    }
+}
+
+@RayActor
+distributed actor Recorder {
+    var items: [Int] = []
+
+    distributed func append(_ item: Int) -> Int {
+        items.append(item)
+        return items.count
+    }
+
+    distributed func all() -> [Int] { items }
+}
+
+/// An async actor: calls interleave at suspension points, up to maxConcurrency.
+@RayActor
+distributed actor Sleeper {
+    var running = 0
+    var maxRunning = 0
+
+    distributed func nap(_ seconds: Double) async throws -> Int {
+        running += 1
+        maxRunning = max(maxRunning, running)
+        try await Task.sleep(for: .seconds(seconds))
+        running -= 1
+        return maxRunning
+    }
+
+    distributed func peak() -> Int { maxRunning }
+}
+
+@RayActor
+distributed actor Accumulator {
+    var total: Int
+    let label: String
+
+    init(actorSystem: RayActorSystem, start: Int, label: String) {
+        self.actorSystem = actorSystem
+        self.total = start
+        self.label = label
+    }
+
+    distributed func add(_ values: [Int]) -> String {
+        total += values.reduce(0, +)
+        return "\(label)=\(total)"
+    }
+
+    /// Calls another actor through a handle it was given.
+    distributed func bump(_ counter: Counter) async throws -> Int {
+        try await counter.increment()
+    }
+}
+
+@RayActor
+distributed actor Broken {
+    init(actorSystem: RayActorSystem, reason: String) throws {
+        self.actorSystem = actorSystem
+        throw ActorTestError(message: reason)
+    }
+
+    distributed func hello() -> String { "unreachable" }
+}
+
+struct ActorTestError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+@Remote func incrementThrough(_ counter: Counter) async throws -> Int {
+    try await counter.increment()
+}
+
+@Remote func incrementByName(_ name: String) async throws -> Int {
+    let counter = try await ray.getActor(Counter.self, name: name)
+    return try await ray.get(counter.remote.increment())
+}
+
+/// Creates two named actors, one detached; returns this worker's pid (their creator).
+@Remote func createOwnedActors(_ prefix: String) async throws -> Int32 {
+    let detached = try await ray.actor(Counter.self, options: ActorOptions(name: prefix + "-detached", lifetime: .detached))
+    let owned = try await ray.actor(Counter.self, options: ActorOptions(name: prefix + "-owned"))
+    _ = try await [detached.increment(), owned.increment()]
+    return getpid()
+}
