@@ -1,13 +1,27 @@
+import RayCore
 import RayWire
 
 /// A future: the typed reference to an object in the cluster, returned at once by `.remote(...)`
 /// and `ray.put`. Pass it to other tasks (they receive the value) or `get` it.
+///
+/// The object lives while any `ObjectRef` to it exists in any process, while a pending task needs
+/// it, or while another live object contains it; then it is freed.
 public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The object's identifier.
     public let id: ObjectID
+    private let handle: RefHandle?
 
-    /// Wraps an identifier; the runtime makes refs, users rarely need to.
-    public init(id: ObjectID) { self.id = id }
+    /// A new reference to an existing object (counted as a holder of it).
+    public init(id: ObjectID) {
+        self.id = id
+        handle = RefHandle(id: id, created: false)
+    }
+
+    /// The first reference to an object this process just created.
+    init(created id: ObjectID) {
+        self.id = id
+        handle = RefHandle(id: id, created: true)
+    }
 
     /// The value, waiting for it up to `timeout` (forever when nil).
     public func get(timeout: Duration? = nil) async throws -> T {
@@ -15,6 +29,19 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
     }
 
     public var description: String { "ObjectRef<\(T.self)>(\(id))" }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+
+    public init(from decoder: any Decoder) throws {
+        self.init(id: try decoder.singleValueContainer().decode(ObjectID.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        (encoder.userInfo[.rayRefCollector] as? RefCollector)?.add(id, handle: handle)
+        var container = encoder.singleValueContainer()
+        try container.encode(id)
+    }
 }
 
 /// The result of a remote function that returns nothing.
@@ -26,3 +53,5 @@ public struct RayVoid: Codable, Sendable, Hashable {
 public typealias ObjectPayload = RayWire.ObjectPayload
 /// The identifier of tasks, objects and actors.
 public typealias RayID = RayWire.RayID
+/// What the node's object table holds.
+public typealias ObjectStoreStats = RayCore.ObjectStoreStats

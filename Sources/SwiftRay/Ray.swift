@@ -96,15 +96,15 @@ public struct Ray: Sendable {
     /// - Throws: `RaySerializationError` naming the type if it cannot be encoded.
     public func put<T: Codable & Sendable>(_ value: T) throws -> ObjectRef<T> {
         let runtime = try RuntimeRegistry.require()
-        let bytes: [UInt8]
+        let encoded: EncodedValue
         do {
-            bytes = try BinaryValueEncoder.encode(value)
+            encoded = try RayEncoding.encode(value)
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode: \(error)")
         }
         let id = runtime.newID()
-        runtime.put(id, .value(bytes))
-        return ObjectRef(id: id)
+        runtime.put(id, .value(encoded))
+        return ObjectRef(created: id)
     }
 
     /// Cancels the task that produces `ref`: a queued task never runs, a running one is cancelled
@@ -122,9 +122,9 @@ public struct Ray: Sendable {
         switch payload {
         case .error(let info):
             throw info.typedError
-        case .value(let bytes):
+        case .value(let value):
             do {
-                return try BinaryValueDecoder.decode(T.self, from: bytes, userInfo: RayActorSystem.decodingUserInfo)
+                return try RayEncoding.decode(T.self, from: value)
             } catch {
                 throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode: \(error)")
             }
@@ -157,6 +157,14 @@ enum WorkerExecutable {
 }
 
 extension Ray {
+    /// What the node's object table holds: objects and bytes (driver only).
+    public func objectStoreStats() async throws -> ObjectStoreStats {
+        guard let cluster = try RuntimeRegistry.require() as? LocalCluster else {
+            throw RaySystemError(message: "objectStoreStats() is for the driver")
+        }
+        return await cluster.objectStoreStats()
+    }
+
     /// Process ids of this node's live worker processes (driver only; empty in a worker).
     public func workerPIDs() async -> [Int32] {
         guard let cluster = RuntimeRegistry.current as? LocalCluster else { return [] }

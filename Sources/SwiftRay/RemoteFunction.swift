@@ -64,19 +64,19 @@ extension RemoteFunction {
             case .failure(let error):
                 RayLog.logger.error("\(name).remote(): \(error)")
                 runtime.put(id, .error(error.info))
-                return ObjectRef(id: id)
+                return ObjectRef(created: id)
             }
         }
         if let problem = taskOptions.problem {
             RayLog.logger.error("\(name).remote(): \(problem)")
             runtime.put(id, .error(ErrorInfo(kind: .system, message: problem, functionName: name)))
-            return ObjectRef(id: id)
+            return ObjectRef(created: id)
         }
         runtime.submit(TaskSpec(
             taskID: id, functionID: Self.functionID, name: name, args: wireArguments,
             resources: taskOptions.demand, maxRetries: taskOptions.maxRetries,
             retryExceptions: taskOptions.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none))
-        return ObjectRef(id: id)
+        return ObjectRef(created: id)
     }
 }
 
@@ -87,7 +87,7 @@ public struct TaskArgument: Sendable {
     /// A value, encoded now.
     public init<T: Encodable>(value: T) {
         do {
-            wire = .success(.value(try BinaryValueEncoder.encode(value)))
+            wire = .success(.value(try RayEncoding.encode(value)))
         } catch {
             wire = .failure(RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode argument: \(error)"))
         }
@@ -112,11 +112,11 @@ public struct TaskArguments: Sendable {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "missing argument \(index + 1)")
         }
         defer { index += 1 }
-        guard case .value(let bytes) = arguments[index] else {
+        guard case .value(let value) = arguments[index] else {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "argument \(index + 1) was not resolved")
         }
         do {
-            return try BinaryValueDecoder.decode(T.self, from: bytes, userInfo: RayActorSystem.decodingUserInfo)
+            return try RayEncoding.decode(T.self, from: value)
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode argument \(index + 1): \(error)")
         }

@@ -29,7 +29,7 @@ extension RemoteFunction {
             return .error(ActorHosting.errorInfo(error, functionName: spec.name))
         }
         do {
-            return .value(try BinaryValueEncoder.encode(output))
+            return .value(try RayEncoding.encode(output))
         } catch {
             return .error(ErrorInfo(
                 kind: .serialization, errorType: String(reflecting: Output.self),
@@ -40,9 +40,15 @@ extension RemoteFunction {
 
 /// What a worker process runs: tasks, and the one actor it may host.
 struct WorkerServices: WorkerExecutor {
-    func runTask(_ spec: TaskSpec) async -> ObjectPayload { await TaskExecution.run(spec) }
+    func runTask(_ spec: TaskSpec) async -> ExecutionResult {
+        let sink = KeepAliveSink()
+        let payload = await KeepAliveSink.$current.withValue(sink) { await TaskExecution.run(spec) }
+        return ExecutionResult(payload, keepAlive: sink)
+    }
+
     func hostActor(_ spec: ActorSpec) async -> ErrorInfo? { await ActorHosting.shared.host(spec) }
-    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ObjectPayload) -> Void) {
+
+    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
         ActorHosting.shared.enqueue(call, completion: completion)
     }
 }

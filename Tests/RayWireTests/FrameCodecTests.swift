@@ -6,21 +6,22 @@ import XCTest
 final class FrameCodecTests: XCTestCase {
     let spec = TaskSpec(
         taskID: RayID(high: 1, low: 2), functionID: "$s4main7square", name: "square",
-        args: [.value([1, 2, 3]), .ref(RayID(high: 3, low: 4))], resources: ["CPU": 1, "GPU": 0.5],
+        args: [.value(EncodedValue(bytes: [1, 2, 3], refs: [RayID(high: 7, low: 7)])), .ref(RayID(high: 3, low: 4))], resources: ["CPU": 1, "GPU": 0.5],
         maxRetries: 3, retryExceptions: true, parentTaskID: RayID(high: 5, low: 6), attempt: 2)
 
     var allMessages: [WireMessage] {
         [
             .register(pid: 42),
-            .taskDone(RayID(high: 1, low: 1), .value([9])),
+            .taskDone(RayID(high: 1, low: 1), .value(EncodedValue(bytes: [9]))),
             .taskDone(RayID(high: 1, low: 1), .error(ErrorInfo(kind: .taskError, errorType: "Boom", message: "m", functionName: "f", nodeID: "n", pid: 7))),
             .submit(spec), .execute(spec),
             .get(requestID: 9, caller: .none, ids: [RayID(high: 1, low: 2)], timeoutMillis: -1),
             .wait(requestID: 10, caller: RayID(high: 1, low: 1), ids: [], numReturns: 0, timeoutMillis: 5),
-            .put(RayID(high: 8, low: 8), .value([])),
+            .put(RayID(high: 8, low: 8), .value(EncodedValue(bytes: []))),
+            .addRefs([RayID(high: 1, low: 9)]), .releaseRefs([]),
             .cancel(RayID(high: 2, low: 2), force: true, recursive: false),
             .getReply(requestID: 9, results: nil),
-            .getReply(requestID: 9, results: [.value([1]), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
+            .getReply(requestID: 9, results: [.value(EncodedValue(bytes: [1])), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
             .waitReply(requestID: 10, ready: [RayID(high: 1, low: 2)]),
             .shutdown,
         ]

@@ -71,6 +71,10 @@ struct Boom: Error, CustomStringConvertible {
     (0..<count).map { $square.remote($0) }
 }
 
+@Remote func putRefs(_ count: Int) throws -> [ObjectRef<Int>] {
+    try (0..<count).map { try ray.put($0) }
+}
+
 @Remote func sumOfRefs(_ refs: [ObjectRef<Int>]) async throws -> Int {
     try await ray.get(refs).reduce(0, +)
 }

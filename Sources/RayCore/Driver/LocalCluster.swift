@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import RayWire
+import Synchronization
 
 /// The embedded local cluster: a node manager inside the driver process, its workers as child
 /// processes. `shutdown()` stops them all; if the driver dies first, workers see their channel close
@@ -11,6 +12,8 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     let manager: NodeManager
     private let minter = IDMinter()
+    /// Set at shutdown: late reference drops are ignored.
+    private let closed = Atomic<Bool>(false)
 
     /// Starts the node manager and its prestarted workers.
     public init(config: NodeConfig) {
@@ -45,6 +48,21 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) { manager.cancel(id, force: force, recursive: recursive) }
 
+    public func addRefs(_ ids: [ObjectID]) {
+        guard !closed.load(ordering: .relaxed) else { return }
+        manager.addRefs(ids)
+    }
+
+    public func releaseRefs(_ ids: [ObjectID]) {
+        guard !closed.load(ordering: .relaxed) else { return }
+        manager.releaseRefs(ids)
+    }
+
+    /// What the node's object table holds now.
+    public func objectStoreStats() async -> ObjectStoreStats {
+        (try? await manager.stats().get()) ?? ObjectStoreStats(objects: 0, bytes: 0)
+    }
+
     public func createActor(_ spec: ActorSpec) async throws -> ErrorInfo? {
         await withCheckedContinuation { continuation in
             manager.createActor(spec) { continuation.resume(returning: $0) }
@@ -68,6 +86,7 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     /// Stops every worker, waits until each is reaped, then stops the event loop.
     public func shutdown() async {
+        closed.store(true, ordering: .relaxed)
         try? await manager.shutdown().get()
         try? await group.shutdownGracefully()
     }

@@ -9,7 +9,7 @@ import Darwin
 extension NodeManager {
     /// Registers an actor and starts placing it; `reply` gets nil, or the reason it was refused
     /// (name taken, resources no node has).
-    func createActorOnLoop(_ spec: ActorSpec, creatorWorkerID: Int, reply: (ErrorInfo?) -> Void) {
+    func createActorOnLoop(_ spec: ActorSpec, creator: WorkerHandle?, reply: (ErrorInfo?) -> Void) {
         guard !shuttingDown else { return reply(ErrorInfo(kind: .system, message: "the cluster is shutting down")) }
         let key = ActorNameKey(namespace: spec.namespace, name: spec.name)
         if !spec.name.isEmpty, let existing = namedActors[key], let other = actors[existing], !other.isDead {
@@ -21,8 +21,9 @@ extension NodeManager {
             logger.warning("infeasible actor: \(message)")
             return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
         }
-        let record = ActorRecord(spec: spec, creatorWorkerID: creatorWorkerID)
+        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0)
         actors[spec.actorID] = record
+        pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
         if !spec.name.isEmpty { namedActors[key] = spec.actorID }
         reply(nil)
         placeActor(record)
@@ -74,8 +75,8 @@ extension NodeManager {
         pumpCalls(record)
     }
 
-    func actorCallOnLoop(_ call: ActorCall) {
-        objects.expect(call.callID)
+    func actorCallOnLoop(_ call: ActorCall, holder: WorkerHandle?) {
+        createObject(call.callID, holder: holder)
         guard let record = actors[call.actorID] else {
             finishObject(call.callID, .error(ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)))
             return
@@ -85,6 +86,7 @@ extension NodeManager {
             return
         }
         let callRecord = CallRecord(call: call, retries: record.spec.maxTaskRetries)
+        pin(call.heldRefs)
         record.queue.append(callRecord)
         for dependency in call.dependencies {
             objects.whenReady(dependency) { [self] payload in
@@ -103,14 +105,11 @@ extension NodeManager {
         while let head = record.queue.first, head.isReady {
             record.queue.removeFirst()
             if let failure = head.failedArgument {
-                finishObject(head.call.callID, .error(failure))
+                finishCall(head, .error(failure))
                 continue
             }
             var call = head.call
-            call.args = call.args.map { argument in
-                guard case .ref(let id) = argument, case .value(let bytes)? = objects.payload(id) else { return argument }
-                return .value(bytes)
-            }
+            call.args = resolve(call.args)
             record.inFlight[call.callID] = head
             record.inFlightOrder.append(call.callID)
             send(.actorCall(call), to: worker)
@@ -118,9 +117,15 @@ extension NodeManager {
     }
 
     func actorCallDone(_ id: RayID, _ payload: ObjectPayload, from worker: WorkerHandle) {
-        guard let actorID = worker.actorID, let record = actors[actorID], record.inFlight.removeValue(forKey: id) != nil else { return }
+        guard let actorID = worker.actorID, let record = actors[actorID], let call = record.inFlight.removeValue(forKey: id) else { return }
         if let index = record.inFlightOrder.firstIndex(of: id) { record.inFlightOrder.remove(at: index) }
-        finishObject(id, payload)
+        finishCall(call, payload)
+    }
+
+    /// A call is over: its result is stored and its arguments may go.
+    func finishCall(_ call: CallRecord, _ payload: ObjectPayload) {
+        finishObject(call.call.callID, payload)
+        unpin(call.call.heldRefs)
     }
 
     /// The actor's process died: restart it if it may, retrying the calls it was running if they
@@ -142,7 +147,7 @@ extension NodeManager {
                 call.call.attempt += 1
                 retried.append(call)
             } else {
-                finishObject(call.call.callID, .error(died))
+                finishCall(call, .error(died))
             }
         }
         guard restart else {
@@ -157,11 +162,13 @@ extension NodeManager {
     }
 
     func markActorDead(_ record: ActorRecord, _ info: ErrorInfo) {
+        guard !record.isDead else { return }
         record.state = .dead(info)
         available.add(record.holding)
         record.holding = [:]
-        for call in record.takeInFlight() { finishObject(call.call.callID, .error(info)) }
-        while let call = record.queue.popFirst() { finishObject(call.call.callID, .error(info)) }
+        for call in record.takeInFlight() { finishCall(call, .error(info)) }
+        while let call = record.queue.popFirst() { finishCall(call, .error(info)) }
+        unpin(record.spec.args.flatMap(\.heldRefs))
         let key = ActorNameKey(namespace: record.spec.namespace, name: record.spec.name)
         if namedActors[key] == record.id { namedActors[key] = nil }
         requestSchedule()

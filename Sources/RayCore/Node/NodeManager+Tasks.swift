@@ -2,14 +2,15 @@ import NIOCore
 import RayWire
 
 extension NodeManager {
-    func submitOnLoop(_ spec: TaskSpec) {
+    func submitOnLoop(_ spec: TaskSpec, holder: WorkerHandle?) {
+        createObject(spec.returnID, holder: holder)
         guard !shuttingDown else {
             finishObject(spec.returnID, .error(ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)))
             return
         }
         let record = TaskRecord(spec: spec)
         tasks[spec.taskID] = record
-        objects.expect(spec.returnID)
+        pin(spec.heldRefs)
         if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }
         guard config.resources.fits(spec.resources) else {
             let message = "task \(spec.name) requires \(spec.resources.summary) but this cluster has \(config.resources.summary); no node can ever run it"
@@ -89,10 +90,7 @@ extension NodeManager {
 
     private func dispatch(_ record: TaskRecord, to worker: WorkerHandle) {
         var spec = record.spec
-        spec.args = spec.args.map { argument in
-            guard case .ref(let id) = argument, case .value(let bytes)? = objects.payload(id) else { return argument }
-            return .value(bytes)
-        }
+        spec.args = resolve(spec.args)
         available.subtract(spec.resources)
         record.holding = spec.resources
         record.state = .running(workerID: worker.id)
@@ -100,6 +98,14 @@ extension NodeManager {
         worker.active += 1
         worker.currentName = spec.name
         send(.execute(spec), to: worker)
+    }
+
+    /// Replaces reference arguments with the values they name (all finished by now).
+    func resolve(_ args: [TaskArg]) -> [TaskArg] {
+        args.map { argument in
+            guard case .ref(let id) = argument, case .value(let value)? = objects.payload(id) else { return argument }
+            return .value(value)
+        }
     }
 
     func taskDone(_ id: TaskID, _ payload: ObjectPayload, from worker: WorkerHandle) {
@@ -139,10 +145,17 @@ extension NodeManager {
         tasks[record.id] = nil
         record.state = .waitingForArguments
         finishObject(record.spec.returnID, payload)
+        unpin(record.spec.heldRefs)
     }
 
+    /// Stores a result: the refs it contains live as long as it does; waiters hear of it; it is
+    /// freed at once if nobody holds it any more.
     func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
-        for waiter in objects.finish(id, payload) { waiter(payload) }
+        let (waiters, isNew) = objects.finish(id, payload)
+        guard isNew else { return }
+        pin(payload.containedRefs)
+        for waiter in waiters { waiter(payload) }
+        freeIfUnused([id])
     }
 
     func cancelledError(_ record: TaskRecord) -> ErrorInfo {

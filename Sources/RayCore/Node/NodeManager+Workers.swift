@@ -100,7 +100,7 @@ extension NodeManager {
                 taskDone(id, payload, from: worker)
             }
         case .submit(let spec):
-            submitOnLoop(spec)
+            submitOnLoop(spec, holder: worker)
         case .get(let requestID, let caller, let ids, let timeout):
             getOnLoop(ids, timeoutMillis: timeout, caller: caller) { [self] results in
                 send(.getReply(requestID: requestID, results: results), to: worker)
@@ -110,15 +110,19 @@ extension NodeManager {
                 send(.waitReply(requestID: requestID, ready: ready), to: worker)
             }
         case .put(let id, let payload):
-            finishObject(id, payload)
+            putOnLoop(id, payload, holder: worker)
+        case .addRefs(let ids):
+            addRefsOnLoop(ids, holder: worker)
+        case .releaseRefs(let ids):
+            releaseRefsOnLoop(ids, holder: worker)
         case .cancel(let id, let force, let recursive):
             cancelOnLoop(id, force: force, recursive: recursive)
         case .createActor(let requestID, let spec):
-            createActorOnLoop(spec, creatorWorkerID: worker.id) { [self] error in
+            createActorOnLoop(spec, creator: worker) { [self] error in
                 send(.requestDone(requestID: requestID, error: error), to: worker)
             }
         case .actorCall(let call):
-            actorCallOnLoop(call)
+            actorCallOnLoop(call, holder: worker)
         case .actorReady(let id, let error):
             actorReady(id, error: error, from: worker)
         case .killActor(let id, let noRestart):
@@ -183,6 +187,7 @@ extension NodeManager {
             actorWorkerDied(record, worker: worker, code: code)
         }
         killActorsCreated(by: worker.id)
+        releaseHolds(of: worker)
         if shuttingDown, workers.isEmpty { shutdownPromise?.succeed() }
         requestSchedule()
     }

@@ -51,7 +51,7 @@ public final class NodeManager: @unchecked Sendable {
 
     /// Submits a task.
     public func submit(_ spec: TaskSpec) {
-        loop.execute { self.submitOnLoop(spec) }
+        loop.execute { self.submitOnLoop(spec, holder: nil) }
     }
 
     /// Fetches objects; `reply` gets nil when `timeoutMillis` (>= 0) passes first.
@@ -69,7 +69,22 @@ public final class NodeManager: @unchecked Sendable {
 
     /// Stores an object.
     public func put(_ id: ObjectID, _ payload: ObjectPayload) {
-        loop.execute { self.finishObject(id, payload) }
+        loop.execute { self.putOnLoop(id, payload, holder: nil) }
+    }
+
+    /// The driver took references to these objects (it decoded them).
+    public func addRefs(_ ids: [ObjectID]) {
+        loop.execute { self.addRefsOnLoop(ids, holder: nil) }
+    }
+
+    /// The driver dropped references to these objects.
+    public func releaseRefs(_ ids: [ObjectID]) {
+        loop.execute { self.releaseRefsOnLoop(ids, holder: nil) }
+    }
+
+    /// Objects and bytes this node holds now.
+    public func stats() -> EventLoopFuture<ObjectStoreStats> {
+        loop.submit { ObjectStoreStats(objects: self.objects.count, bytes: self.objects.bytes) }
     }
 
     /// Cancels a task: a queued one never runs, a running one is cancelled (or its worker killed
@@ -80,12 +95,12 @@ public final class NodeManager: @unchecked Sendable {
 
     /// Registers and places an actor; `reply` gets nil or why it was refused.
     public func createActor(_ spec: ActorSpec, reply: @escaping @Sendable (ErrorInfo?) -> Void) {
-        loop.execute { self.createActorOnLoop(spec, creatorWorkerID: 0, reply: reply) }
+        loop.execute { self.createActorOnLoop(spec, creator: nil, reply: reply) }
     }
 
     /// Calls an actor method; the result goes to the object named by the call.
     public func callActor(_ call: ActorCall) {
-        loop.execute { self.actorCallOnLoop(call) }
+        loop.execute { self.actorCallOnLoop(call, holder: nil) }
     }
 
     /// Kills an actor's process; it restarts (if it may) unless `noRestart`.
@@ -129,4 +144,12 @@ public final class NodeManager: @unchecked Sendable {
         worker.send(message)
         scheduleFlush()
     }
+}
+
+/// What the node's object table holds.
+public struct ObjectStoreStats: Sendable, Equatable {
+    /// Objects tracked (finished or pending).
+    public var objects: Int
+    /// Bytes of finished values.
+    public var bytes: Int
 }

@@ -1,55 +1,87 @@
 import RayWire
 
-/// Objects this node holds: finished values and errors, and who waits for the rest.
+/// Objects this node holds: finished values and errors, who waits for the rest, and what keeps
+/// each alive.
+///
+/// An object lives while a process holds a reference to it (`holders`: its creator from the start,
+/// then every process that decoded a ref to it), while a pending task or call needs it, or while
+/// another live object contains it (`pins`). When both counts reach zero it is freed, and the
+/// objects it contains lose a pin.
 struct ObjectTable {
-    private enum Entry {
+    private enum State {
         case pending([(ObjectPayload) -> Void])
         case ready(ObjectPayload)
     }
 
-    private var entries: [ObjectID: Entry] = [:]
+    private struct Record {
+        var state: State
+        var holders = 0
+        var pins = 0
+    }
+
+    private var records: [ObjectID: Record] = [:]
+    /// Bytes held by ready values.
+    private(set) var bytes = 0
+
+    var count: Int { records.count }
 
     /// The object, if it is finished.
     func payload(_ id: ObjectID) -> ObjectPayload? {
-        if case .ready(let payload) = entries[id] { return payload }
+        if case .ready(let payload)? = records[id]?.state { return payload }
         return nil
     }
 
-    var count: Int { entries.count }
+    func contains(_ id: ObjectID) -> Bool { records[id] != nil }
 
     /// Calls `waiter` once the object is finished (at once if it is).
     mutating func whenReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) {
-        switch entries[id] {
+        guard var record = records[id] else {
+            records[id] = Record(state: .pending([waiter]))
+            return
+        }
+        switch record.state {
         case .ready(let payload):
             waiter(payload)
         case .pending(var waiters):
-            entries[id] = nil
+            record.state = .pending([])
             waiters.append(waiter)
-            entries[id] = .pending(waiters)
-        case nil:
-            entries[id] = .pending([waiter])
+            record.state = .pending(waiters)
+            records[id] = record
         }
     }
 
-    /// Marks an object expected (a submitted task's result).
-    mutating func expect(_ id: ObjectID) {
-        if entries[id] == nil { entries[id] = .pending([]) }
+    /// A new object, held by its creator.
+    mutating func create(_ id: ObjectID) {
+        if records[id] == nil { records[id] = Record(state: .pending([])) }
+        records[id]!.holders += 1
     }
 
-    /// Finishes an object; the first finish wins. Returns the waiters to call.
-    mutating func finish(_ id: ObjectID, _ payload: ObjectPayload) -> [(ObjectPayload) -> Void] {
-        switch entries[id] {
-        case .ready:
-            return []
-        case .pending(let waiters):
-            entries[id] = .ready(payload)
-            return waiters
-        case nil:
-            entries[id] = .ready(payload)
-            return []
+    /// Finishes an object; the first finish wins. Returns the waiters to call, and whether the value
+    /// is new (so its contained refs need pinning).
+    mutating func finish(_ id: ObjectID, _ payload: ObjectPayload) -> (waiters: [(ObjectPayload) -> Void], isNew: Bool) {
+        guard var record = records[id] else {
+            records[id] = Record(state: .ready(payload))
+            bytes += payload.size
+            return ([], true)
         }
+        guard case .pending(let waiters) = record.state else { return ([], false) }
+        record.state = .ready(payload)
+        records[id] = record
+        bytes += payload.size
+        return (waiters, true)
     }
 
-    /// Forgets an object.
-    mutating func remove(_ id: ObjectID) { entries[id] = nil }
+    mutating func addHolder(_ id: ObjectID) { records[id]?.holders += 1 }
+    mutating func removeHolder(_ id: ObjectID) { records[id]?.holders -= 1 }
+    mutating func pin(_ id: ObjectID) { records[id]?.pins += 1 }
+    mutating func unpin(_ id: ObjectID) { records[id]?.pins -= 1 }
+
+    /// Removes the object if it is finished and nothing keeps it; returns its payload if removed.
+    mutating func freeIfUnused(_ id: ObjectID) -> ObjectPayload? {
+        guard let record = records[id], record.holders <= 0, record.pins <= 0,
+              case .ready(let payload) = record.state else { return nil }
+        records[id] = nil
+        bytes -= payload.size
+        return payload
+    }
 }

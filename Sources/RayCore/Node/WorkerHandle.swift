@@ -17,6 +17,8 @@ final class WorkerHandle: @unchecked Sendable {
     var active = 0
     /// The name of the task it ran last, for log prefixes.
     var currentName = "worker"
+    /// References this process holds, by object: dropped if it dies.
+    var holds: [ObjectID: Int] = [:]
     /// Messages written since the last flush.
     var needsFlush = false
 

@@ -17,6 +17,9 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func put(_ id: ObjectID, _ payload: ObjectPayload)
     /// Cancels a task.
     func cancel(_ id: TaskID, force: Bool, recursive: Bool)
+    /// This process took references to these objects (decoded refs), or dropped them.
+    func addRefs(_ ids: [ObjectID])
+    func releaseRefs(_ ids: [ObjectID])
     /// Registers an actor and starts it; returns nil, or why it was refused.
     func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
     /// Calls an actor method; returns at once, the result goes to `call.callID`.
@@ -27,15 +30,27 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
 }
 
+/// A task's or call's result, and what must stay alive until it is sent: local references to the
+/// objects the result contains, so their release cannot overtake the result.
+public struct ExecutionResult: Sendable {
+    public var payload: ObjectPayload
+    public var keepAlive: (any Sendable)?
+
+    public init(_ payload: ObjectPayload, keepAlive: (any Sendable)? = nil) {
+        self.payload = payload
+        self.keepAlive = keepAlive
+    }
+}
+
 /// What a worker process runs; provided by the public API layer, which knows how to find remote
 /// functions and actor types by name.
 public protocol WorkerExecutor: Sendable {
     /// Runs one task and returns its result.
-    func runTask(_ spec: TaskSpec) async -> ObjectPayload
+    func runTask(_ spec: TaskSpec) async -> ExecutionResult
     /// Constructs the actor this worker hosts; returns nil, or the error its constructor threw.
     func hostActor(_ spec: ActorSpec) async -> ErrorInfo?
     /// Queues a call on the hosted actor (in arrival order) and reports its result when done.
-    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ObjectPayload) -> Void)
+    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void)
 }
 
 /// Facts about the task running in the current Swift task, set by the worker that runs it.

@@ -47,6 +47,14 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         loop.execute { self.send(.put(id, payload)) }
     }
 
+    public func addRefs(_ ids: [ObjectID]) {
+        loop.execute { self.send(.addRefs(ids)) }
+    }
+
+    public func releaseRefs(_ ids: [ObjectID]) {
+        loop.execute { self.send(.releaseRefs(ids)) }
+    }
+
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
         loop.execute { self.send(.cancel(id, force: force, recursive: recursive)) }
     }
@@ -136,8 +144,11 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 self.loop.execute { self.send(.actorReady(spec.actorID, error: error)) }
             }
         case .actorCall(let call):
-            executor.actorCall(call) { payload in
-                self.loop.execute { self.send(.taskDone(call.callID, payload)) }
+            executor.actorCall(call) { result in
+                self.loop.execute {
+                    self.send(.taskDone(call.callID, result.payload))
+                    withExtendedLifetime(result.keepAlive) {}
+                }
             }
         case .cancel(let id, _, _):
             running[id]?.cancel()
@@ -152,10 +163,11 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt))
         let executor = self.executor
         running[spec.taskID] = Task {
-            let payload = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
+            let result = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
             self.loop.execute {
                 self.running[spec.taskID] = nil
-                self.send(.taskDone(spec.taskID, payload))
+                self.send(.taskDone(spec.taskID, result.payload))
+                withExtendedLifetime(result.keepAlive) {}
             }
         }
     }

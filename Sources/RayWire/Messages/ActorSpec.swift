@@ -74,6 +74,9 @@ public struct ActorCall: Sendable, Equatable {
         self.attempt = attempt
     }
 
+    /// The objects the call keeps alive until it finishes.
+    public var heldRefs: [RayID] { args.flatMap(\.heldRefs) }
+
     public var dependencies: [RayID] {
         args.compactMap { if case .ref(let id) = $0 { id } else { nil } }
     }

@@ -122,11 +122,20 @@ extension ByteBuffer {
         try readBool() ? try readErrorInfo() : nil
     }
 
+    mutating func writeEncodedValue(_ value: EncodedValue) {
+        writeWireBytes(value.bytes)
+        writeIDs(value.refs)
+    }
+
+    mutating func readEncodedValue() throws -> EncodedValue {
+        EncodedValue(bytes: try readWireBytes(), refs: try readIDs())
+    }
+
     mutating func writePayload(_ payload: ObjectPayload) {
         switch payload {
-        case .value(let bytes):
+        case .value(let value):
             writeInteger(UInt8(0))
-            writeWireBytes(bytes)
+            writeEncodedValue(value)
         case .error(let info):
             writeInteger(UInt8(1))
             writeErrorInfo(info)
@@ -135,7 +144,7 @@ extension ByteBuffer {
 
     mutating func readPayload() throws -> ObjectPayload {
         switch try readFixed(UInt8.self) {
-        case 0: return .value(try readWireBytes())
+        case 0: return .value(try readEncodedValue())
         case 1: return .error(try readErrorInfo())
         case let tag: throw WireError.malformed("payload tag \(tag)")
         }
@@ -145,9 +154,9 @@ extension ByteBuffer {
         writeLength(args.count)
         for arg in args {
             switch arg {
-            case .value(let bytes):
+            case .value(let value):
                 writeInteger(UInt8(0))
-                writeWireBytes(bytes)
+                writeEncodedValue(value)
             case .ref(let id):
                 writeInteger(UInt8(1))
                 writeID(id)
@@ -161,7 +170,7 @@ extension ByteBuffer {
         args.reserveCapacity(count)
         for _ in 0..<count {
             switch try readFixed(UInt8.self) {
-            case 0: args.append(.value(try readWireBytes()))
+            case 0: args.append(.value(try readEncodedValue()))
             case 1: args.append(.ref(try readID()))
             case let tag: throw WireError.malformed("argument tag \(tag)")
             }

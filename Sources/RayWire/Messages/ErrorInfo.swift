@@ -43,8 +43,32 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
     }
 }
 
-/// A finished object: a value's encoded bytes, or the error that took its place.
+/// A value in the binary encoding, with the object refs it contains: those objects live at least as
+/// long as the value does.
+public struct EncodedValue: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var refs: [ObjectID]
+
+    public init(bytes: [UInt8], refs: [ObjectID] = []) {
+        self.bytes = bytes
+        self.refs = refs
+    }
+}
+
+/// A finished object: an encoded value, or the error that took its place.
 public enum ObjectPayload: Sendable, Equatable {
-    case value([UInt8])
+    case value(EncodedValue)
     case error(ErrorInfo)
+
+    /// The refs the value contains.
+    public var containedRefs: [ObjectID] {
+        if case .value(let value) = self { return value.refs }
+        return []
+    }
+
+    /// Bytes held for this object.
+    public var size: Int {
+        if case .value(let value) = self { return value.bytes.count }
+        return 0
+    }
 }

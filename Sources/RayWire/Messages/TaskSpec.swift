@@ -1,7 +1,15 @@
 /// One argument of a task: an encoded value, or a reference the runtime resolves before the task runs.
 public enum TaskArg: Sendable, Equatable {
-    case value([UInt8])
+    case value(EncodedValue)
     case ref(ObjectID)
+
+    /// The objects this argument keeps alive: the ref itself, or the refs inside the value.
+    public var heldRefs: [ObjectID] {
+        switch self {
+        case .value(let value): value.refs
+        case .ref(let id): [id]
+        }
+    }
 }
 
 /// Everything a worker needs to run a task, and the scheduler to place and retry it.
@@ -41,6 +49,9 @@ public struct TaskSpec: Sendable, Equatable {
 
     /// The object the task's result goes to.
     public var returnID: ObjectID { taskID }
+
+    /// The objects the task keeps alive until it finishes.
+    public var heldRefs: [ObjectID] { args.flatMap(\.heldRefs) }
 
     /// The objects that must exist before the task can run.
     public var dependencies: [ObjectID] {

@@ -3,7 +3,7 @@ import NIOCore
 /// Every message between a node manager and its workers, in one schema.
 ///
 /// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`, `createActor`,
-/// `actorCall`, `actorReady`, `killActor`, `lookupActor`.
+/// `actorCall`, `actorReady`, `killActor`, `lookupActor`, `addRefs`, `releaseRefs`.
 /// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`, `hostActor`,
 /// `actorCall`, `requestDone`, `actorFound`.
 public enum WireMessage: Sendable, Equatable {
@@ -20,6 +20,9 @@ public enum WireMessage: Sendable, Equatable {
     case wait(requestID: UInt64, caller: TaskID, ids: [ObjectID], numReturns: Int, timeoutMillis: Int64)
     /// Store an object.
     case put(ObjectID, ObjectPayload)
+    /// This process took (`addRefs`) or dropped (`releaseRefs`) references to these objects.
+    case addRefs([ObjectID])
+    case releaseRefs([ObjectID])
     /// Cancel a task (worker to node: a request; node to worker: stop it).
     case cancel(TaskID, force: Bool, recursive: Bool)
     /// Create an actor (a driver or task to its node); answered by `requestDone`.
@@ -64,6 +67,8 @@ public enum WireMessage: Sendable, Equatable {
         case .actorReady: 10
         case .killActor: 11
         case .lookupActor: 12
+        case .addRefs: 13
+        case .releaseRefs: 14
         case .hostActor: 24
         case .requestDone: 25
         case .actorFound: 26
@@ -113,6 +118,8 @@ public enum WireMessage: Sendable, Equatable {
         case .killActor(let id, let noRestart):
             buffer.writeID(id)
             buffer.writeBool(noRestart)
+        case .addRefs(let ids), .releaseRefs(let ids):
+            buffer.writeIDs(ids)
         case .lookupActor(let requestID, let name, let namespace):
             buffer.writeFixed(requestID)
             buffer.writeWireString(name)
@@ -163,6 +170,8 @@ public enum WireMessage: Sendable, Equatable {
         case 11: return .killActor(try buffer.readID(), noRestart: try buffer.readBool())
         case 12:
             return .lookupActor(requestID: try buffer.readFixed(), name: try buffer.readWireString(), namespace: try buffer.readWireString())
+        case 13: return .addRefs(try buffer.readIDs())
+        case 14: return .releaseRefs(try buffer.readIDs())
         case 24: return .hostActor(try buffer.readActorSpec())
         case 25: return .requestDone(requestID: try buffer.readFixed(), error: try buffer.readOptionalError())
         case 26:

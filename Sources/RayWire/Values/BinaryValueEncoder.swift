@@ -6,8 +6,8 @@
 /// are copied as raw bytes. Keys are kept, so any `Codable` type round-trips, including enums with
 /// associated values and dictionaries, whatever order its `encode(to:)` writes keys in.
 public enum BinaryValueEncoder {
-    /// Encodes `value` as one frame.
-    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+    /// Encodes `value` as one frame. `userInfo` reaches every `encode(to:)`.
+    public static func encode<T: Encodable>(_ value: T, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> [UInt8] {
         var out: [UInt8] = []
         if let fast = fastPayload(value) {
             out.reserveCapacity(fast.count + 5)
@@ -15,7 +15,7 @@ public enum BinaryValueEncoder {
             out.append(contentsOf: fast)
             return out
         }
-        let node = try EncodingNode.make(value, codingPath: [])
+        let node = try EncodingNode.make(value, codingPath: [], userInfo: userInfo)
         node.appendFrame(to: &out)
         return out
     }
@@ -57,9 +57,9 @@ final class EncodingNode {
 
     init(_ content: Content = .empty) { self.content = content }
 
-    static func make<T: Encodable>(_ value: T, codingPath: [any CodingKey]) throws -> EncodingNode {
+    static func make<T: Encodable>(_ value: T, codingPath: [any CodingKey], userInfo: [CodingUserInfoKey: Any]) throws -> EncodingNode {
         if let fast = BinaryValueEncoder.fastPayload(value) { return EncodingNode(.bytes(fast)) }
-        let encoder = NodeEncoder(codingPath: codingPath)
+        let encoder = NodeEncoder(codingPath: codingPath, userInfo: userInfo)
         do {
             try value.encode(to: encoder)
         } catch let error as EncodingError {
@@ -105,29 +105,33 @@ final class EncodingNode {
 
 final class NodeEncoder: Encoder {
     let codingPath: [any CodingKey]
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    let userInfo: [CodingUserInfoKey: Any]
     let node = EncodingNode()
 
-    init(codingPath: [any CodingKey]) { self.codingPath = codingPath }
+    init(codingPath: [any CodingKey], userInfo: [CodingUserInfoKey: Any]) {
+        self.codingPath = codingPath
+        self.userInfo = userInfo
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if case .keyed = node.content {} else { node.content = .keyed([]) }
-        return KeyedEncodingContainer(KeyedNodeContainer<Key>(node: node, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedNodeContainer<Key>(node: node, codingPath: codingPath, userInfo: userInfo))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if case .unkeyed = node.content {} else { node.content = .unkeyed([]) }
-        return UnkeyedNodeContainer(node: node, codingPath: codingPath)
+        return UnkeyedNodeContainer(node: node, codingPath: codingPath, userInfo: userInfo)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        SingleNodeContainer(node: node, codingPath: codingPath)
+        SingleNodeContainer(node: node, codingPath: codingPath, userInfo: userInfo)
     }
 }
 
 struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: EncodingNode
     let codingPath: [any CodingKey]
+    let userInfo: [CodingUserInfoKey: Any]
 
     private func append(_ key: Key, _ child: EncodingNode) {
         guard case .keyed(var entries) = node.content else { return }
@@ -139,7 +143,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { append(key, EncodingNode(.nilValue)) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        append(key, try EncodingNode.make(value, codingPath: codingPath + [key]))
+        append(key, try EncodingNode.make(value, codingPath: codingPath + [key], userInfo: userInfo))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -147,19 +151,19 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     ) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode(.keyed([]))
         append(key, child)
-        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath + [key], userInfo: userInfo))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         let child = EncodingNode(.unkeyed([]))
         append(key, child)
-        return UnkeyedNodeContainer(node: child, codingPath: codingPath + [key])
+        return UnkeyedNodeContainer(node: child, codingPath: codingPath + [key], userInfo: userInfo)
     }
 
     mutating func superEncoder() -> any Encoder { superEncoder(forKey: Key(stringValue: "super")!) }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        let encoder = NodeEncoder(codingPath: codingPath + [key])
+        let encoder = NodeEncoder(codingPath: codingPath + [key], userInfo: userInfo)
         append(key, encoder.node)
         return encoder
     }
@@ -168,6 +172,7 @@ struct KeyedNodeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     let node: EncodingNode
     let codingPath: [any CodingKey]
+    let userInfo: [CodingUserInfoKey: Any]
 
     var count: Int {
         if case .unkeyed(let nodes) = node.content { return nodes.count }
@@ -184,23 +189,23 @@ struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
     mutating func encodeNil() throws { append(EncodingNode(.nilValue)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        append(try EncodingNode.make(value, codingPath: codingPath))
+        append(try EncodingNode.make(value, codingPath: codingPath, userInfo: userInfo))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode(.keyed([]))
         append(child)
-        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedNodeContainer<NestedKey>(node: child, codingPath: codingPath, userInfo: userInfo))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let child = EncodingNode(.unkeyed([]))
         append(child)
-        return UnkeyedNodeContainer(node: child, codingPath: codingPath)
+        return UnkeyedNodeContainer(node: child, codingPath: codingPath, userInfo: userInfo)
     }
 
     mutating func superEncoder() -> any Encoder {
-        let encoder = NodeEncoder(codingPath: codingPath)
+        let encoder = NodeEncoder(codingPath: codingPath, userInfo: userInfo)
         append(encoder.node)
         return encoder
     }
@@ -209,6 +214,7 @@ struct UnkeyedNodeContainer: UnkeyedEncodingContainer {
 struct SingleNodeContainer: SingleValueEncodingContainer {
     let node: EncodingNode
     let codingPath: [any CodingKey]
+    let userInfo: [CodingUserInfoKey: Any]
 
     mutating func encodeNil() throws { node.content = .nilValue }
     mutating func encode(_ value: Bool) throws { node.content = .bytes([value ? 1 : 0]) }
@@ -227,7 +233,7 @@ struct SingleNodeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { node.content = .bytes(BinaryValueEncoder.le(value)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        let child = try EncodingNode.make(value, codingPath: codingPath)
+        let child = try EncodingNode.make(value, codingPath: codingPath, userInfo: userInfo)
         node.content = child.content
     }
 }

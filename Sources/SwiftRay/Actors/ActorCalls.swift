@@ -21,11 +21,11 @@ public enum RayActorCalls {
             case .failure(let error):
                 RayLog.logger.error("\(name): \(error)")
                 runtime.put(callID, .error(error.info))
-                return ObjectRef(id: callID)
+                return ObjectRef(created: callID)
             }
         }
         runtime.callActor(ActorCall(callID: callID, actorID: actor.id, dispatch: .method, method: method, name: name, args: wire))
-        return ObjectRef(id: callID)
+        return ObjectRef(created: callID)
     }
 
     /// Creates an actor of type `A` in a new worker process by running `initializer` there.

@@ -14,7 +14,7 @@ import Darwin
 /// With more (async actors), calls *start* in arrival order (a call is handed to the actor only once
 /// the previous one runs on it) and interleave at their suspension points, as in Ray's async actors.
 final class ActorHosting: Sendable {
-    typealias Item = (call: ActorCall, completion: @Sendable (ObjectPayload) -> Void)
+    typealias Item = (call: ActorCall, completion: @Sendable (ExecutionResult) -> Void)
 
     static let shared = ActorHosting()
 
@@ -47,9 +47,10 @@ final class ActorHosting: Sendable {
         return nil
     }
 
-    func enqueue(_ call: ActorCall, completion: @escaping @Sendable (ObjectPayload) -> Void) {
+    func enqueue(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
         guard let calls = hosted.withLock({ $0?.calls }) else {
-            return completion(.error(ErrorInfo(kind: .actorDied, message: "this worker hosts no actor", functionName: call.name, pid: getpid())))
+            let error = ErrorInfo(kind: .actorDied, message: "this worker hosts no actor", functionName: call.name, pid: getpid())
+            return completion(ExecutionResult(.error(error)))
         }
         calls.yield((call, completion))
     }
@@ -79,9 +80,17 @@ final class ActorHosting: Sendable {
         }
     }
 
-    private static func run(_ call: ActorCall, on actor: any RayActor, started: @escaping @Sendable () -> Void) async -> ObjectPayload {
+    private static func run(_ call: ActorCall, on actor: any RayActor, started: @escaping @Sendable () -> Void) async -> ExecutionResult {
         let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt))
-        return await TaskContext.$current.withValue(context) {
+        let sink = KeepAliveSink()
+        let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context, started: started) }
+        return ExecutionResult(payload, keepAlive: sink)
+    }
+
+    private static func runInContext(
+        _ call: ActorCall, on actor: any RayActor, context: TaskContext, started: @escaping @Sendable () -> Void
+    ) async -> ObjectPayload {
+        await TaskContext.$current.withValue(context) {
             do {
                 switch call.dispatch {
                 case .method: return try await dispatch(call, on: actor, started: started)
@@ -110,7 +119,7 @@ final class ActorHosting: Sendable {
 
     static func encodeResult<R: Encodable>(_ value: R) -> ObjectPayload {
         do {
-            return .value(try BinaryValueEncoder.encode(value))
+            return .value(try RayEncoding.encode(value))
         } catch {
             return .error(ErrorInfo(kind: .serialization, errorType: String(reflecting: R.self), message: "cannot encode the result: \(error)"))
         }

@@ -1,0 +1,65 @@
+import RayWire
+
+/// Reference counting: which objects stay alive, and freeing the rest.
+extension NodeManager {
+    /// `holder` (nil: the driver) creates an object it holds a reference to.
+    func createObject(_ id: ObjectID, holder: WorkerHandle?) {
+        objects.create(id)
+        holder?.holds[id, default: 0] += 1
+    }
+
+    func putOnLoop(_ id: ObjectID, _ payload: ObjectPayload, holder: WorkerHandle?) {
+        createObject(id, holder: holder)
+        finishObject(id, payload)
+    }
+
+    func addRefsOnLoop(_ ids: [ObjectID], holder: WorkerHandle?) {
+        for id in ids where objects.contains(id) {
+            objects.addHolder(id)
+            holder?.holds[id, default: 0] += 1
+        }
+    }
+
+    func releaseRefsOnLoop(_ ids: [ObjectID], holder: WorkerHandle?) {
+        for id in ids where objects.contains(id) {
+            if let holder {
+                guard let count = holder.holds[id], count > 0 else { continue }
+                holder.holds[id] = count > 1 ? count - 1 : nil
+            }
+            objects.removeHolder(id)
+            freeIfUnused([id])
+        }
+    }
+
+    /// A dead process holds nothing any more.
+    func releaseHolds(of worker: WorkerHandle) {
+        let holds = worker.holds
+        worker.holds = [:]
+        for (id, count) in holds {
+            for _ in 0..<count { objects.removeHolder(id) }
+            freeIfUnused([id])
+        }
+    }
+
+    /// Keeps objects alive for a pending task, call or actor.
+    func pin(_ ids: [ObjectID]) {
+        for id in ids { objects.pin(id) }
+    }
+
+    func unpin(_ ids: [ObjectID]) {
+        for id in ids { objects.unpin(id) }
+        freeIfUnused(ids)
+    }
+
+    /// Frees the objects nothing keeps alive, and then what only they kept alive.
+    func freeIfUnused(_ ids: [ObjectID]) {
+        var work = ids
+        while let id = work.popLast() {
+            guard let payload = objects.freeIfUnused(id) else { continue }
+            for contained in payload.containedRefs {
+                objects.unpin(contained)
+                work.append(contained)
+            }
+        }
+    }
+}
