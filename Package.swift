@@ -8,12 +8,14 @@ let package = Package(
     products: [
         .library(name: "SwiftRay", targets: ["SwiftRay"]),
         .library(name: "RayTesting", targets: ["RayTesting"]),
+        .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", "600.0.0"..<"700.0.0"),
     ],
     targets: [
@@ -44,6 +46,13 @@ let package = Package(
         ),
         // Public API.
         .target(name: "SwiftRay", dependencies: ["RayCore", "RayWire", "RayMacros"]),
+        // Ray's microbenchmark workloads (`swiftray microbenchmark`).
+        .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
+        // The command line.
+        .executableTarget(
+            name: "swiftray",
+            dependencies: ["SwiftRay", "RayBenchmarks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.

@@ -20,6 +20,10 @@ final class FaultToleranceTests: RayTestCase {
         let error = await expectError(RayTaskError.self) { try await ray.get(again) }
         XCTAssertEqual(error?.functionName, "failing")
         XCTAssertEqual(error?.message, "boom 3")
+        // The same when the failed argument is already finished at submission.
+        let late = $increment.remote(failed)
+        let lateError = await expectError(RayTaskError.self) { try await ray.get(late) }
+        XCTAssertEqual(lateError?.message, "boom 3")
     }
 
     func testThrownErrorsAreNotRetriedByDefault() async throws {

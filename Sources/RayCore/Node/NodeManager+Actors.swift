@@ -89,7 +89,7 @@ extension NodeManager {
         pin(call.heldRefs)
         record.queue.append(callRecord)
         for dependency in call.dependencies {
-            objects.whenReady(dependency) { [self] payload in
+            onReady(dependency) { [self] payload in
                 if case .error(let info) = payload, callRecord.failedArgument == nil { callRecord.failedArgument = info }
                 callRecord.missingArguments -= 1
                 pumpCalls(record)

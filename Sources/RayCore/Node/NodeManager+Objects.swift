@@ -39,7 +39,7 @@ extension NodeManager {
             reply(results)
         }
         for (index, id) in ids.enumerated() where request.results[index] == nil {
-            objects.whenReady(id) { payload in
+            onReady(id) { payload in
                 guard !request.done, request.results[index] == nil else { return }
                 request.results[index] = payload
                 request.missing -= 1
@@ -66,7 +66,7 @@ extension NodeManager {
             reply(answer())
         }
         for id in ids where !request.ready.contains(id) {
-            objects.whenReady(id) { _ in
+            onReady(id) { _ in
                 guard !request.done else { return }
                 request.ready.insert(id)
                 if request.ready.count >= numReturns { complete() }

@@ -2,6 +2,11 @@ import RayWire
 
 /// Reference counting: which objects stay alive, and freeing the rest.
 extension NodeManager {
+    /// Calls `waiter` once the object is finished (at once if it is).
+    func onReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) {
+        if let payload = objects.whenReady(id, waiter) { waiter(payload) }
+    }
+
     /// `holder` (nil: the driver) creates an object it holds a reference to.
     func createObject(_ id: ObjectID, holder: WorkerHandle?) {
         objects.create(id)

@@ -22,7 +22,7 @@ extension NodeManager {
         record.missingArguments = dependencies.count
         guard !dependencies.isEmpty else { return enqueue(record) }
         for dependency in dependencies {
-            objects.whenReady(dependency) { [self] payload in argumentReady(record, payload) }
+            onReady(dependency) { [self] payload in argumentReady(record, payload) }
         }
     }
 

@@ -33,20 +33,22 @@ struct ObjectTable {
 
     func contains(_ id: ObjectID) -> Bool { records[id] != nil }
 
-    /// Calls `waiter` once the object is finished (at once if it is).
-    mutating func whenReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) {
+    /// Registers `waiter` for when the object finishes; if it already has, returns its payload
+    /// instead (the caller calls the waiter, outside this mutation).
+    mutating func whenReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) -> ObjectPayload? {
         guard var record = records[id] else {
             records[id] = Record(state: .pending([waiter]))
-            return
+            return nil
         }
         switch record.state {
         case .ready(let payload):
-            waiter(payload)
+            return payload
         case .pending(var waiters):
             record.state = .pending([])
             waiters.append(waiter)
             record.state = .pending(waiters)
             records[id] = record
+            return nil
         }
     }
 

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import RayBenchmarks
+import SwiftRay
+
+/// The `swiftray` command line.
+@main
+struct SwiftRayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftray",
+        abstract: "swift-ray: Ray, the distributed computing framework, in Swift.",
+        subcommands: [MicrobenchmarkCommand.self])
+}
+
+/// `swiftray microbenchmark`: Ray's `ray microbenchmark` rows, measured on a local cluster.
+struct MicrobenchmarkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "microbenchmark",
+        abstract: "Run the workloads of Ray's `ray microbenchmark` and print `NAME per second MEAN +- STD` per row.")
+
+    @Option(help: "Run only rows whose name contains this text (default: $TESTS_TO_RUN, else all).")
+    var filter: String?
+
+    @Option(help: "Seconds per timed trial (Ray: 2).")
+    var trialSeconds: Double = 2
+
+    @Option(help: "Timed trials per row (Ray: 4).")
+    var trials: Int = 4
+
+    @Option(help: "CPUs of the local cluster (default: the machine's).")
+    var numCPUs: Int?
+
+    func run() async throws {
+        let filter = self.filter ?? ProcessInfo.processInfo.environment["TESTS_TO_RUN"]
+        print("Tip: set TESTS_TO_RUN='pattern' (or --filter) to run a subset of benchmarks")
+        let timeit = Timeit(warmup: .milliseconds(Int(trialSeconds * 500)), trial: .milliseconds(Int(trialSeconds * 1000)), trials: trials)
+        try await Microbenchmark(filter: filter, timeit: timeit, numCPUs: numCPUs).run()
+    }
+}
