@@ -44,7 +44,7 @@ extension RemoteFunction {
     }
 
     /// The identifier workers resolve: the peer type's mangled name.
-    static var functionID: String { _mangledTypeName(Self.self) ?? String(reflecting: Self.self) }
+    static var functionID: String { TypeNames.name(of: Self.self) }
 
     /// Submits the task (generated `remote` overloads call this). Never throws: a problem (Ray not
     /// started, an argument that cannot be encoded, bad options) is logged and surfaces as the

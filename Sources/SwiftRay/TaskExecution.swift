@@ -9,7 +9,7 @@ import Darwin
 /// How a worker runs a task: find the remote function by name, decode, call, encode.
 enum TaskExecution {
     static func run(_ spec: TaskSpec) async -> ObjectPayload {
-        guard let function = _typeByName(spec.functionID) as? any RemoteFunction.Type else {
+        guard let function = TypeNames.type(named: spec.functionID) as? any RemoteFunction.Type else {
             return .error(ErrorInfo(
                 kind: .system, message: "remote function \(spec.name) (\(spec.functionID)) is not in this worker's binary",
                 functionName: spec.name, nodeID: RuntimeRegistry.current?.nodeID ?? "", pid: getpid()))

@@ -15,67 +15,85 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     /// Set at shutdown: late reference drops are ignored.
     private let closed = Atomic<Bool>(false)
 
+    private let references: ReferenceBatch
+
     /// Starts the node manager and its prestarted workers.
     public init(config: NodeConfig) {
         self.config = config
         nodeID = config.nodeID
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        manager = NodeManager(config: config, loop: group.next())
+        let manager = NodeManager(config: config, loop: group.next())
+        self.manager = manager
+        references = ReferenceBatch(loop: manager.loop) { adds, releases in
+            manager.addRefsOnLoop(adds, holder: nil)
+            manager.releaseRefsOnLoop(releases, holder: nil)
+        }
         manager.start()
     }
 
     public func newID() -> RayID { minter.next() }
 
-    public func submit(_ spec: TaskSpec) { manager.submit(spec) }
+    /// Runs `operation` on the node manager's loop, in order with reference changes.
+    private func onLoop(_ operation: @escaping @Sendable (NodeManager) -> Void) {
+        let manager = self.manager
+        references.enqueue { operation(manager) }
+    }
+
+    public func submit(_ spec: TaskSpec) { onLoop { $0.submitOnLoop(spec, holder: nil) } }
 
     public func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]? {
+        if let payloads = manager.ready.lookup(ids) { return payloads }
         let caller = TaskContext.current?.taskID ?? .none
+        let millis = Duration.wireMillis(timeout)
         return await withCheckedContinuation { continuation in
-            manager.get(ids, timeoutMillis: Duration.wireMillis(timeout), caller: caller) { continuation.resume(returning: $0) }
+            onLoop { $0.getOnLoop(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
         }
     }
 
     public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [ObjectID] {
         let caller = TaskContext.current?.taskID ?? .none
+        let millis = Duration.wireMillis(timeout)
         return await withCheckedContinuation { continuation in
-            manager.wait(ids, numReturns: numReturns, timeoutMillis: Duration.wireMillis(timeout), caller: caller) {
-                continuation.resume(returning: $0)
-            }
+            onLoop { $0.waitOnLoop(ids, numReturns: numReturns, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
         }
     }
 
-    public func put(_ id: ObjectID, _ payload: ObjectPayload) { manager.put(id, payload) }
+    public func put(_ id: ObjectID, _ payload: ObjectPayload) { onLoop { $0.putOnLoop(id, payload, holder: nil) } }
 
-    public func cancel(_ id: TaskID, force: Bool, recursive: Bool) { manager.cancel(id, force: force, recursive: recursive) }
+    public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
+        onLoop { $0.cancelOnLoop(id, force: force, recursive: recursive) }
+    }
 
     public func addRefs(_ ids: [ObjectID]) {
         guard !closed.load(ordering: .relaxed) else { return }
-        manager.addRefs(ids)
+        references.add(ids)
     }
 
     public func releaseRefs(_ ids: [ObjectID]) {
         guard !closed.load(ordering: .relaxed) else { return }
-        manager.releaseRefs(ids)
+        references.release(ids)
     }
 
     /// What the node's object table holds now.
     public func objectStoreStats() async -> ObjectStoreStats {
-        (try? await manager.stats().get()) ?? ObjectStoreStats(objects: 0, bytes: 0)
+        await withCheckedContinuation { continuation in
+            onLoop { continuation.resume(returning: ObjectStoreStats(objects: $0.objects.count, bytes: $0.objects.bytes)) }
+        }
     }
 
     public func createActor(_ spec: ActorSpec) async throws -> ErrorInfo? {
         await withCheckedContinuation { continuation in
-            manager.createActor(spec) { continuation.resume(returning: $0) }
+            onLoop { $0.createActorOnLoop(spec, creator: nil) { continuation.resume(returning: $0) } }
         }
     }
 
-    public func callActor(_ call: ActorCall) { manager.callActor(call) }
+    public func callActor(_ call: ActorCall) { onLoop { $0.actorCallOnLoop(call, holder: nil) } }
 
-    public func killActor(_ id: RayID, noRestart: Bool) { manager.killActor(id, noRestart: noRestart) }
+    public func killActor(_ id: RayID, noRestart: Bool) { onLoop { $0.killActorOnLoop(id, noRestart: noRestart) } }
 
     public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
         await withCheckedContinuation { continuation in
-            manager.lookupActor(name: name, namespace: namespace) { continuation.resume(returning: $0) }
+            onLoop { continuation.resume(returning: $0.lookupActorOnLoop(name: name, namespace: namespace)) }
         }
     }
 

@@ -54,7 +54,10 @@ extension NodeManager {
 
     func waitOnLoop(_ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID, reply: @escaping ([ObjectID]) -> Void) {
         let request = WaitRequest()
-        for id in ids where objects.payload(id) != nil { request.ready.insert(id) }
+        for id in ids where objects.payload(id) != nil {
+            request.ready.insert(id)
+            if request.ready.count >= numReturns { break }  // the first ready ones are enough
+        }
         let answer = { ids.filter { request.ready.contains($0) } }
         if request.ready.count >= numReturns || timeoutMillis == 0 { return reply(answer()) }
         block(caller)

@@ -61,6 +61,7 @@ extension NodeManager {
         var work = ids
         while let id = work.popLast() {
             guard let payload = objects.freeIfUnused(id) else { continue }
+            ready.remove(id)
             for contained in payload.containedRefs {
                 objects.unpin(contained)
                 work.append(contained)

@@ -43,8 +43,9 @@ extension NodeManager {
         requestSchedule()
     }
 
-    /// Dispatches queued tasks whose resources fit to workers that are free, class by class in
-    /// submission order, and starts workers when tasks fit but no worker is free.
+    /// Dispatches queued tasks class by class in submission order: to an idle worker when the
+    /// demand fits, to a worker whose tasks are all blocked, or queued behind the running task of a
+    /// worker leased for the same demand; starts workers when tasks fit but no worker is free.
     func schedule() {
         guard !shuttingDown else { return }
         placePendingActors()
@@ -52,23 +53,16 @@ extension NodeManager {
         for demand in Array(queues.keys) {
             guard var queue = queues[demand] else { continue }
             queues[demand] = nil  // keep `queue` uniquely referenced
-            var budget = available
             while let id = queue.first {
                 guard let record = tasks[id], record.state == .queued else {
                     queue.removeFirst()
                     continue
                 }
-                guard available.fits(demand) else { break }
-                guard let worker = takeIdleWorker() else {
-                    // Count how many more could run if there were workers.
-                    while budget.fits(demand), wantWorkers < queue.count {
-                        budget.subtract(demand)
-                        wantWorkers += 1
-                    }
+                guard let worker = pickWorker(for: demand) else {
+                    if available.fits(demand), idleWorkers.isEmpty { wantWorkers += min(queue.count, config.maxStartingWorkers) }
                     break
                 }
                 queue.removeFirst()
-                budget.subtract(demand)
                 dispatch(record, to: worker)
             }
             if !queue.isEmpty { queues[demand] = queue }
@@ -77,27 +71,56 @@ extension NodeManager {
         if toStart > 0 { for _ in 0..<toStart { startWorker() } }
     }
 
+    /// Spreads first (an idle worker while resources fit), then resumes a blocked worker, then
+    /// pipelines onto the least loaded worker leased for this demand.
+    private func pickWorker(for demand: ResourceSet) -> WorkerHandle? {
+        if available.fits(demand), let idle = takeIdleWorker() { return idle }
+        var cpu = ResourceSet()
+        cpu["CPU"] = demand["CPU"]
+        if available.fits(cpu), let blocked = workers.values.first(where: { $0.canResume(demand) }) { return blocked }
+        return workers.values.filter { $0.canPipeline(demand) }.min { $0.running.count < $1.running.count }
+    }
+
     private func takeIdleWorker() -> WorkerHandle? {
         while let id = idleWorkers.popLast() {
-            if let worker = workers[id], worker.canTakeTask { return worker }
+            if let worker = workers[id], worker.isIdle { return worker }
         }
         return nil
     }
 
     func markIdleIfFree(_ worker: WorkerHandle) {
-        if worker.canTakeTask { idleWorkers.append(worker.id) }
+        if worker.isIdle { idleWorkers.append(worker.id) }
     }
 
     private func dispatch(_ record: TaskRecord, to worker: WorkerHandle) {
         var spec = record.spec
         spec.args = resolve(spec.args)
-        available.subtract(spec.resources)
-        record.holding = spec.resources
+        if worker.running.isEmpty {
+            available.subtract(spec.resources)
+            worker.lease = spec.resources
+            worker.lent = false
+        } else if worker.lent {
+            takeBackCPU(worker)
+        }
         record.state = .running(workerID: worker.id)
         worker.running.insert(record.id)
         worker.active += 1
         worker.currentName = spec.name
         send(.execute(spec), to: worker)
+    }
+
+    /// Lends the worker's CPU back while every task on it is blocked.
+    private func lendCPU(_ worker: WorkerHandle) {
+        guard !worker.lent, let cpu = worker.lease?["CPU"], cpu > 0 else { return }
+        available["CPU", default: 0] += cpu
+        worker.lent = true
+    }
+
+    /// Takes the lent CPU again, even if that oversubscribes for a while.
+    private func takeBackCPU(_ worker: WorkerHandle) {
+        guard worker.lent else { return }
+        available["CPU", default: 0] -= worker.lease?["CPU"] ?? 0
+        worker.lent = false
     }
 
     /// Replaces reference arguments with the values they name (all finished by now).
@@ -126,13 +149,33 @@ extension NodeManager {
         requestSchedule()
     }
 
-    /// Takes a running task off its worker and gives its resources back.
+    /// Takes a running task off its worker; the worker's lease goes back when its last task does.
     func detach(_ record: TaskRecord, from worker: WorkerHandle) {
         worker.running.remove(record.id)
         if record.blockCount == 0 { worker.active -= 1 }
         record.blockCount = 0
-        available.add(record.holding)
-        record.holding = [:]
+        if worker.running.isEmpty {
+            var lease = worker.lease ?? [:]
+            if worker.lent { lease["CPU"] = nil }
+            available.add(lease)
+            worker.lease = nil
+            worker.lent = false
+            worker.slow = false
+        } else if worker.active == 0 {
+            lendCPU(worker)
+        }
+    }
+
+    /// The worker hands back queued tasks it has not started: they go to the front of their queue.
+    func tasksReturned(_ ids: [TaskID], by worker: WorkerHandle) {
+        worker.slow = true
+        for id in ids.reversed() {
+            guard let record = tasks[id], record.state == .running(workerID: worker.id) else { continue }
+            detach(record, from: worker)
+            record.state = .queued
+            queues[record.demand, default: CircularBuffer()].prepend(id)
+        }
+        requestSchedule()
     }
 
     func retry(_ record: TaskRecord) {
@@ -153,6 +196,7 @@ extension NodeManager {
     func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
         let (waiters, isNew) = objects.finish(id, payload)
         guard isNew else { return }
+        ready.insert(id, payload)
         pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }
         freeIfUnused([id])
@@ -180,31 +224,25 @@ extension NodeManager {
         }
     }
 
-    /// A running task waits in `get`/`wait`: it lends its CPU back so nested tasks can run.
+    /// A running task waits in `get`/`wait`: once every task on its worker waits, the worker lends
+    /// its CPU back so nested tasks can run (on it or elsewhere).
     func block(_ caller: TaskID) {
         guard let record = tasks[caller], case .running(let workerID) = record.state, let worker = workers[workerID] else { return }
         record.blockCount += 1
         guard record.blockCount == 1 else { return }
-        if let cpu = record.holding["CPU"], cpu > 0 {
-            available["CPU", default: 0] += cpu
-            record.holding["CPU"] = nil
-        }
         worker.active -= 1
-        markIdleIfFree(worker)
+        if worker.active == 0 { lendCPU(worker) }
         requestSchedule()
     }
 
-    /// The wait is over: the task takes its CPU again, even if that oversubscribes for a while.
+    /// The wait is over: the task runs again and its worker takes its CPU back.
     func unblock(_ caller: TaskID) {
         guard let record = tasks[caller], case .running(let workerID) = record.state, let worker = workers[workerID],
               record.blockCount > 0 else { return }
         record.blockCount -= 1
         guard record.blockCount == 0 else { return }
-        if let cpu = record.spec.resources["CPU"], cpu > 0 {
-            available["CPU", default: 0] -= cpu
-            record.holding["CPU"] = cpu
-        }
         worker.active += 1
+        takeBackCPU(worker)
     }
 }
 

@@ -111,6 +111,8 @@ extension NodeManager {
             }
         case .put(let id, let payload):
             putOnLoop(id, payload, holder: worker)
+        case .returnTasks(let ids):
+            tasksReturned(ids, by: worker)
         case .addRefs(let ids):
             addRefsOnLoop(ids, holder: worker)
         case .releaseRefs(let ids):

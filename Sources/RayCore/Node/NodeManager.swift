@@ -14,6 +14,8 @@ public final class NodeManager: @unchecked Sendable {
 
     var available: ResourceSet
     var objects = ObjectTable()
+    /// Finished objects for lock-protected reads from the driver's threads.
+    let ready = ReadyObjects()
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand), each class in submission order.
     var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
@@ -45,72 +47,6 @@ public final class NodeManager: @unchecked Sendable {
         loop.execute { [self] in
             for _ in 0..<config.prestartWorkers { startWorker() }
         }
-    }
-
-    // MARK: Entry points (any thread)
-
-    /// Submits a task.
-    public func submit(_ spec: TaskSpec) {
-        loop.execute { self.submitOnLoop(spec, holder: nil) }
-    }
-
-    /// Fetches objects; `reply` gets nil when `timeoutMillis` (>= 0) passes first.
-    public func get(_ ids: [ObjectID], timeoutMillis: Int64, caller: TaskID, reply: @escaping @Sendable ([ObjectPayload]?) -> Void) {
-        loop.execute { self.getOnLoop(ids, timeoutMillis: timeoutMillis, caller: caller, reply: reply) }
-    }
-
-    /// Reports the ready subset of `ids` once `numReturns` are ready or the timeout passes.
-    public func wait(
-        _ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID,
-        reply: @escaping @Sendable ([ObjectID]) -> Void
-    ) {
-        loop.execute { self.waitOnLoop(ids, numReturns: numReturns, timeoutMillis: timeoutMillis, caller: caller, reply: reply) }
-    }
-
-    /// Stores an object.
-    public func put(_ id: ObjectID, _ payload: ObjectPayload) {
-        loop.execute { self.putOnLoop(id, payload, holder: nil) }
-    }
-
-    /// The driver took references to these objects (it decoded them).
-    public func addRefs(_ ids: [ObjectID]) {
-        loop.execute { self.addRefsOnLoop(ids, holder: nil) }
-    }
-
-    /// The driver dropped references to these objects.
-    public func releaseRefs(_ ids: [ObjectID]) {
-        loop.execute { self.releaseRefsOnLoop(ids, holder: nil) }
-    }
-
-    /// Objects and bytes this node holds now.
-    public func stats() -> EventLoopFuture<ObjectStoreStats> {
-        loop.submit { ObjectStoreStats(objects: self.objects.count, bytes: self.objects.bytes) }
-    }
-
-    /// Cancels a task: a queued one never runs, a running one is cancelled (or its worker killed
-    /// with `force`), and with `recursive` the tasks it submitted too.
-    public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
-        loop.execute { self.cancelOnLoop(id, force: force, recursive: recursive) }
-    }
-
-    /// Registers and places an actor; `reply` gets nil or why it was refused.
-    public func createActor(_ spec: ActorSpec, reply: @escaping @Sendable (ErrorInfo?) -> Void) {
-        loop.execute { self.createActorOnLoop(spec, creator: nil, reply: reply) }
-    }
-
-    /// Calls an actor method; the result goes to the object named by the call.
-    public func callActor(_ call: ActorCall) {
-        loop.execute { self.actorCallOnLoop(call, holder: nil) }
-    }
-
-    /// Kills an actor's process; it restarts (if it may) unless `noRestart`.
-    public func killActor(_ id: RayID, noRestart: Bool) {
-        loop.execute { self.killActorOnLoop(id, noRestart: noRestart) }
-    }
-
-    /// The spec of the live actor with this name, or nil.
-    public func lookupActor(name: String, namespace: String, reply: @escaping @Sendable (ActorSpec?) -> Void) {
-        loop.execute { reply(self.lookupActorOnLoop(name: name, namespace: namespace)) }
     }
 
     /// Stops every worker and waits until all are reaped (killing those that do not exit in time).

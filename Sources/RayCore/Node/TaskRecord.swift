@@ -22,8 +22,6 @@ final class TaskRecord {
     var children: [TaskID] = []
     /// Open `get`/`wait` calls; while positive the task lends its CPU back.
     var blockCount = 0
-    /// Resources the task holds right now.
-    var holding: ResourceSet = [:]
 
     init(spec: TaskSpec) {
         self.spec = spec

@@ -11,10 +11,17 @@ final class WorkerHandle: @unchecked Sendable {
     /// The actor this worker is dedicated to, if any; such a worker never takes tasks.
     let actorID: RayID?
     var dead = false
-    /// Tasks sent to this worker and not finished.
+    /// Tasks sent to this worker and not finished (running or queued there).
     var running: Set<TaskID> = []
-    /// Running tasks not blocked in `get`/`wait`; the worker takes a new task only at zero.
+    /// Of those, the ones not blocked in `get`/`wait`.
     var active = 0
+    /// The demand the worker holds while it has tasks: tasks of the same demand may queue on it
+    /// (pipelining) without taking more resources, since it runs one at a time.
+    var lease: ResourceSet?
+    /// Whether the lease's CPU is lent back because every task on the worker is blocked.
+    var lent = false
+    /// Its running task is slow (it handed back its queue): queue nothing more on it until it is free.
+    var slow = false
     /// The name of the task it ran last, for log prefixes.
     var currentName = "worker"
     /// References this process holds, by object: dropped if it dies.
@@ -28,7 +35,21 @@ final class WorkerHandle: @unchecked Sendable {
         self.actorID = actorID
     }
 
-    var canTakeTask: Bool { registered && !dead && active == 0 && actorID == nil }
+    /// Tasks that may queue on one worker.
+    static let pipelineDepth = 4
+
+    var usable: Bool { registered && !dead && actorID == nil }
+
+    /// Free: no tasks, so it can take any task whose demand fits.
+    var isIdle: Bool { usable && running.isEmpty }
+
+    /// All its tasks are blocked (their CPU lent back): it can run one more of the same demand.
+    func canResume(_ demand: ResourceSet) -> Bool { usable && !running.isEmpty && active == 0 && lease == demand }
+
+    /// Busy with unblocked tasks of this demand and room to queue one more.
+    func canPipeline(_ demand: ResourceSet) -> Bool {
+        usable && !slow && lease == demand && active == running.count && running.count < Self.pipelineDepth
+    }
 
     /// Writes a message; the node manager flushes once per event-loop tick.
     func send(_ message: WireMessage) {

@@ -24,12 +24,35 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var pendingLookups: [UInt64: CheckedContinuation<ActorSpec?, any Error>] = [:]
     private var abandoned: Set<UInt64> = []
     private var running: [TaskID: Task<Void, Never>] = [:]
+    /// Tasks sent here and not started: they run one at a time (a task blocked in `get`/`wait`
+    /// lets the next one start).
+    private var queued = CircularBuffer<TaskSpec>()
+    /// Started tasks not blocked in `get`/`wait`.
+    private var unblocked = 0
+    /// Open blocking requests per running task, and the task behind each request.
+    private var blockedTasks: [TaskID: Int] = [:]
+    private var requestCaller: [UInt64: TaskID] = [:]
+    /// The task started last, and when: if it runs long while others queue, they go back.
+    private var lastStarted: (id: TaskID, at: NIODeadline)?
+    private var slowCheck: RepeatedTask?
+    /// How long a task may hold up the tasks queued behind it.
+    static let slowTaskThreshold = TimeAmount.milliseconds(5)
     private var flushScheduled = false
+    private var references: ReferenceBatch!
 
     init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor) {
         self.nodeID = nodeID
         self.loop = loop
         self.executor = executor
+        references = ReferenceBatch(loop: loop) { [unowned self] adds, releases in
+            if !adds.isEmpty { send(.addRefs(adds)) }
+            if !releases.isEmpty { send(.releaseRefs(releases)) }
+        }
+    }
+
+    /// Sends a message after the reference changes made before it.
+    private func enqueue(_ message: WireMessage) {
+        references.enqueue { self.send(message) }
     }
 
     func attach(_ channel: any Channel) { self.channel = channel }
@@ -39,30 +62,26 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     public func submit(_ spec: TaskSpec) {
         var spec = spec
         if spec.parentTaskID == .none { spec.parentTaskID = TaskContext.current?.taskID ?? .none }
-        let message = WireMessage.submit(spec)
-        loop.execute { self.send(message) }
+        enqueue(.submit(spec))
     }
 
     public func put(_ id: ObjectID, _ payload: ObjectPayload) {
-        loop.execute { self.send(.put(id, payload)) }
+        enqueue(.put(id, payload))
     }
 
-    public func addRefs(_ ids: [ObjectID]) {
-        loop.execute { self.send(.addRefs(ids)) }
-    }
+    public func addRefs(_ ids: [ObjectID]) { references.add(ids) }
 
-    public func releaseRefs(_ ids: [ObjectID]) {
-        loop.execute { self.send(.releaseRefs(ids)) }
-    }
+    public func releaseRefs(_ ids: [ObjectID]) { references.release(ids) }
 
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
-        loop.execute { self.send(.cancel(id, force: force, recursive: recursive)) }
+        enqueue(.cancel(id, force: force, recursive: recursive))
     }
 
     public func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]? {
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
         return try await request(
+            blocking: caller,
             register: { id, continuation in self.pendingGets[id] = continuation },
             remove: { id in self.pendingGets.removeValue(forKey: id) },
             message: { id in .get(requestID: id, caller: caller, ids: ids, timeoutMillis: millis) })
@@ -72,6 +91,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
         return try await request(
+            blocking: caller,
             register: { id, continuation in self.pendingWaits[id] = continuation },
             remove: { id in self.pendingWaits.removeValue(forKey: id) },
             message: { id in .wait(requestID: id, caller: caller, ids: ids, numReturns: numReturns, timeoutMillis: millis) })
@@ -85,11 +105,11 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     public func callActor(_ call: ActorCall) {
-        loop.execute { self.send(.actorCall(call)) }
+        enqueue(.actorCall(call))
     }
 
     public func killActor(_ id: RayID, noRestart: Bool) {
-        loop.execute { self.send(.killActor(id, noRestart: noRestart)) }
+        enqueue(.killActor(id, noRestart: noRestart))
     }
 
     public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
@@ -101,6 +121,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     /// Sends a request and waits for its reply; cancelling the Swift task abandons the request.
     private func request<R: Sendable>(
+        blocking: TaskID? = nil,
         register: @escaping @Sendable (UInt64, CheckedContinuation<R, any Error>) -> Void,
         remove: @escaping @Sendable (UInt64) -> CheckedContinuation<R, any Error>?,
         message: @escaping @Sendable (UInt64) -> WireMessage
@@ -108,15 +129,17 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let id = try await loop.submit { self.nextRequest += 1; return self.nextRequest }.get()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
-                loop.execute {
+                references.enqueue {
                     if self.abandoned.remove(id) != nil { return continuation.resume(throwing: CancellationError()) }
                     register(id, continuation)
+                    self.block(blocking, request: id)
                     self.send(message(id))
                 }
             }
         } onCancel: {
             loop.execute {
                 if let continuation = remove(id) {
+                    self.requestDone(id)
                     continuation.resume(throwing: CancellationError())
                 } else {
                     self.abandoned.insert(id)
@@ -130,8 +153,10 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         case .execute(let spec):
             execute(spec)
         case .getReply(let id, let results):
+            requestDone(id)
             pendingGets.removeValue(forKey: id)?.resume(returning: results)
         case .waitReply(let id, let ready):
+            requestDone(id)
             pendingWaits.removeValue(forKey: id)?.resume(returning: ready)
         case .requestDone(let id, let error):
             pendingRequests.removeValue(forKey: id)?.resume(returning: error)
@@ -141,17 +166,23 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             let executor = self.executor
             Task {
                 let error = await executor.hostActor(spec)
-                self.loop.execute { self.send(.actorReady(spec.actorID, error: error)) }
+                self.enqueue(.actorReady(spec.actorID, error: error))
             }
         case .actorCall(let call):
             executor.actorCall(call) { result in
-                self.loop.execute {
+                self.references.enqueue {
                     self.send(.taskDone(call.callID, result.payload))
                     withExtendedLifetime(result.keepAlive) {}
                 }
             }
         case .cancel(let id, _, _):
-            running[id]?.cancel()
+            if let index = queued.firstIndex(where: { $0.taskID == id }) {
+                let spec = queued.remove(at: index)
+                let error = ErrorInfo(kind: .cancelled, message: "task \(spec.name) was cancelled", functionName: spec.name, nodeID: nodeID, pid: getpid())
+                enqueue(.taskDone(id, .error(error)))
+            } else {
+                running[id]?.cancel()
+            }
         case .shutdown:
             WorkerMain.exitNow(0)
         default:
@@ -160,14 +191,70 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     private func execute(_ spec: TaskSpec) {
+        queued.append(spec)
+        startQueuedTasks()
+        if !queued.isEmpty, slowCheck == nil {
+            slowCheck = loop.scheduleRepeatedTask(initialDelay: Self.slowTaskThreshold, delay: Self.slowTaskThreshold) { _ in
+                self.checkSlowTask()
+            }
+        }
+    }
+
+    /// Starts queued tasks while none runs unblocked.
+    private func startQueuedTasks() {
+        while unblocked == 0, let spec = queued.popFirst() { start(spec) }
+    }
+
+    /// A running task waits on a request: the next queued task may start.
+    private func block(_ caller: TaskID?, request: UInt64) {
+        guard let caller, running[caller] != nil else { return }
+        requestCaller[request] = caller
+        blockedTasks[caller, default: 0] += 1
+        if blockedTasks[caller] == 1 {
+            unblocked -= 1
+            startQueuedTasks()
+        }
+    }
+
+    /// The request is answered (or abandoned): its task runs again.
+    private func requestDone(_ request: UInt64) {
+        guard let caller = requestCaller.removeValue(forKey: request), let count = blockedTasks[caller] else { return }
+        if count > 1 {
+            blockedTasks[caller] = count - 1
+        } else {
+            blockedTasks[caller] = nil
+            unblocked += 1
+        }
+    }
+
+    /// Hands queued tasks back to the node when the running task is slow, so they do not wait
+    /// behind it while other workers could run them.
+    private func checkSlowTask() {
+        guard !queued.isEmpty else {
+            slowCheck?.cancel()
+            slowCheck = nil
+            return
+        }
+        guard let last = lastStarted, running[last.id] != nil, blockedTasks[last.id] == nil,
+              NIODeadline.now() - last.at >= Self.slowTaskThreshold else { return }
+        let returned = queued.map(\.taskID)
+        queued.removeAll()
+        enqueue(.returnTasks(returned))
+    }
+
+    private func start(_ spec: TaskSpec) {
+        unblocked += 1
+        lastStarted = (spec.taskID, .now())
         let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt))
         let executor = self.executor
         running[spec.taskID] = Task {
             let result = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
-            self.loop.execute {
+            self.references.enqueue {
                 self.running[spec.taskID] = nil
+                if self.blockedTasks.removeValue(forKey: spec.taskID) == nil { self.unblocked -= 1 }
                 self.send(.taskDone(spec.taskID, result.payload))
                 withExtendedLifetime(result.keepAlive) {}
+                self.startQueuedTasks()
             }
         }
     }

@@ -3,7 +3,7 @@ import NIOCore
 /// Every message between a node manager and its workers, in one schema.
 ///
 /// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`, `createActor`,
-/// `actorCall`, `actorReady`, `killActor`, `lookupActor`, `addRefs`, `releaseRefs`.
+/// `actorCall`, `actorReady`, `killActor`, `lookupActor`, `addRefs`, `releaseRefs`, `returnTasks`.
 /// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`, `hostActor`,
 /// `actorCall`, `requestDone`, `actorFound`.
 public enum WireMessage: Sendable, Equatable {
@@ -23,6 +23,9 @@ public enum WireMessage: Sendable, Equatable {
     /// This process took (`addRefs`) or dropped (`releaseRefs`) references to these objects.
     case addRefs([ObjectID])
     case releaseRefs([ObjectID])
+    /// A worker hands back tasks queued on it that have not started, because its current task is
+    /// slow: the node schedules them elsewhere.
+    case returnTasks([TaskID])
     /// Cancel a task (worker to node: a request; node to worker: stop it).
     case cancel(TaskID, force: Bool, recursive: Bool)
     /// Create an actor (a driver or task to its node); answered by `requestDone`.
@@ -69,6 +72,7 @@ public enum WireMessage: Sendable, Equatable {
         case .lookupActor: 12
         case .addRefs: 13
         case .releaseRefs: 14
+        case .returnTasks: 15
         case .hostActor: 24
         case .requestDone: 25
         case .actorFound: 26
@@ -118,7 +122,7 @@ public enum WireMessage: Sendable, Equatable {
         case .killActor(let id, let noRestart):
             buffer.writeID(id)
             buffer.writeBool(noRestart)
-        case .addRefs(let ids), .releaseRefs(let ids):
+        case .addRefs(let ids), .releaseRefs(let ids), .returnTasks(let ids):
             buffer.writeIDs(ids)
         case .lookupActor(let requestID, let name, let namespace):
             buffer.writeFixed(requestID)
@@ -172,6 +176,7 @@ public enum WireMessage: Sendable, Equatable {
             return .lookupActor(requestID: try buffer.readFixed(), name: try buffer.readWireString(), namespace: try buffer.readWireString())
         case 13: return .addRefs(try buffer.readIDs())
         case 14: return .releaseRefs(try buffer.readIDs())
+        case 15: return .returnTasks(try buffer.readIDs())
         case 24: return .hostActor(try buffer.readActorSpec())
         case 25: return .requestDone(requestID: try buffer.readFixed(), error: try buffer.readOptionalError())
         case 26:

@@ -9,6 +9,14 @@ public enum BinaryValueEncoder {
     /// Encodes `value` as one frame. `userInfo` reaches every `encode(to:)`.
     public static func encode<T: Encodable>(_ value: T, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> [UInt8] {
         var out: [UInt8] = []
+        if let raw = value as? RawBytesRepresentable {
+            // One copy: header, then the raw bytes straight into the output.
+            let count = raw.rawByteCount
+            out.reserveCapacity(count + 10)
+            VarInt.append(UInt64(count) + 1, to: &out)
+            raw.appendRawBytes(to: &out)
+            return out
+        }
         if let fast = fastPayload(value) {
             out.reserveCapacity(fast.count + 5)
             VarInt.append(UInt64(fast.count) + 1, to: &out)

@@ -9,6 +9,8 @@ import Foundation
 /// The binary encoding copies these as raw bytes (one `memcpy`) instead of element by element, so a
 /// `[Double]` of a million elements costs a copy, not a million `encode` calls.
 public protocol RawBytesRepresentable {
+    /// How many bytes `appendRawBytes` appends.
+    var rawByteCount: Int { get }
     /// Appends the value's bytes to `bytes`.
     func appendRawBytes(to bytes: inout [UInt8])
     /// Rebuilds a value from bytes written by `appendRawBytes`.
@@ -32,6 +34,8 @@ extension UInt32: RawBytesElement {}
 extension UInt64: RawBytesElement {}
 
 extension Array: RawBytesRepresentable where Element: RawBytesElement {
+    public var rawByteCount: Int { count * MemoryLayout<Element>.stride }
+
     public func appendRawBytes(to bytes: inout [UInt8]) {
         withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
@@ -52,6 +56,8 @@ extension Array: RawBytesRepresentable where Element: RawBytesElement {
 }
 
 extension Data: RawBytesRepresentable {
+    public var rawByteCount: Int { count }
+
     public func appendRawBytes(to bytes: inout [UInt8]) {
         bytes.append(contentsOf: self)
     }

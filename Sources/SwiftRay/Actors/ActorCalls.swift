@@ -39,7 +39,7 @@ public enum RayActorCalls {
         let args = try arguments.map { argument in try argument.wire.get() }
         let id = runtime.newID()
         let spec = ActorSpec(
-            actorID: id, typeID: _mangledTypeName(A.self) ?? "\(A.self)", className: "\(A.self)",
+            actorID: id, typeID: TypeNames.name(of: A.self), className: "\(A.self)",
             initializer: initializer, args: args, resources: options.demand, maxRestarts: options.maxRestarts,
             maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
             name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached)
@@ -78,7 +78,7 @@ extension Ray {
         guard let spec = try await runtime.lookupActor(name: name, namespace: space) else {
             throw RaySystemError(message: "no live actor named '\(name)' in namespace '\(space)'")
         }
-        guard spec.typeID == _mangledTypeName(A.self) else {
+        guard spec.typeID == TypeNames.name(of: A.self) else {
             throw RaySystemError(message: "the actor named '\(name)' is a \(spec.className), not a \(A.self)")
         }
         return try A.resolve(id: spec.actorID, using: .shared)

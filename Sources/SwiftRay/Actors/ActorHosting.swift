@@ -27,7 +27,7 @@ final class ActorHosting: Sendable {
 
     /// Constructs the actor; nil on success, else the constructor's error.
     func host(_ spec: ActorSpec) async -> ErrorInfo? {
-        guard let type = _typeByName(spec.typeID) as? any RayActor.Type else {
+        guard let type = TypeNames.type(named: spec.typeID) as? any RayActor.Type else {
             return ErrorInfo(kind: .system, message: "actor type \(spec.className) (\(spec.typeID)) is not in this worker's binary",
                              functionName: spec.className, pid: getpid())
         }
