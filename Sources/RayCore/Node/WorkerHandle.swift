@@ -36,7 +36,7 @@ final class WorkerHandle: @unchecked Sendable {
     }
 
     /// Tasks that may queue on one worker.
-    static let pipelineDepth = 4
+    static let pipelineDepth = 8
 
     var usable: Bool { registered && !dead && actorID == nil }
 
