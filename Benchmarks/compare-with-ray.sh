@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${RAY_VENV:-/tmp/rayenv}"
 out="${OUT_DIR:-$(mktemp -d)}"
+mkdir -p "$out"
 
 if [ ! -x "$venv/bin/ray" ]; then
     echo "installing Ray into $venv ..." >&2
