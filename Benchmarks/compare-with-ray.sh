@@ -12,10 +12,10 @@ venv="${RAY_VENV:-/tmp/rayenv}"
 out="${OUT_DIR:-$(mktemp -d)}"
 mkdir -p "$out"
 
-if [ ! -x "$venv/bin/ray" ]; then
+if [ ! -x "$venv/bin/ray" ] || ! "$venv/bin/python" -c 'import ray, numpy' 2>/dev/null; then
     echo "installing Ray into $venv ..." >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "ray[default]"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "ray[default]" numpy  # ray_perf.py needs numpy
 fi
 
 echo "building swiftray (release) ..." >&2
