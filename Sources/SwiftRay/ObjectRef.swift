@@ -19,6 +19,12 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
 
     /// The first reference to an object this process just created.
     init(created id: ObjectID) {
+        self.init(_created: id)
+    }
+
+    /// The first reference to an object this process just created (for inlined generic code).
+    @usableFromInline
+    init(_created id: ObjectID) {
         self.id = id
         handle = RefHandle(id: id, created: true)
     }

@@ -61,35 +61,71 @@ public struct Ray: Sendable {
 
     /// The value of `ref`, waiting up to `timeout` (forever when nil).
     /// - Throws: `GetTimeoutError`, or the typed error the object holds (`RayTaskError`, ...).
+    @inlinable
     public func get<T>(_ ref: ObjectRef<T>, timeout: Duration? = nil) async throws -> T {
         try await get([ref], timeout: timeout)[0]
     }
 
     /// The values of `refs`, in order.
+    @inlinable  // specialized at the call site: no generic metadata lookups per element
     public func get<T>(_ refs: [ObjectRef<T>], timeout: Duration? = nil) async throws -> [T] {
+        var ids: [ObjectID] = []
+        ids.reserveCapacity(refs.count)
+        for ref in refs { ids.append(ref.id) }
+        let payloads = try await _payloads(ids, timeout: timeout)
+        var values: [T] = []
+        values.reserveCapacity(payloads.count)
+        for payload in payloads { values.append(try Self.decode(T.self, payload)) }
+        return values
+    }
+
+    /// The payloads of `ids`, in order (the non-generic half of `get`).
+    @usableFromInline
+    func _payloads(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload] {
         let runtime = try RuntimeRegistry.require()
-        if refs.isEmpty { return [] }
-        if refs.contains(where: { $0.id == .none }) { throw RaySystemError.notStarted }
-        guard let payloads = try await runtime.get(refs.map(\.id), timeout: timeout) else {
+        if ids.isEmpty { return [] }
+        if ids.contains(.none) { throw RaySystemError.notStarted }
+        guard let payloads = try await runtime.get(ids, timeout: timeout) else {
             throw GetTimeoutError(timeout: timeout ?? .zero)
         }
-        return try payloads.map { try Self.decode(T.self, $0) }
+        return payloads
     }
 
     /// Waits until `numReturns` of `refs` are ready or `timeout` passes; returns the ready ones (at
     /// most `numReturns`, in the order given) and the rest.
+    @inlinable  // specialized at the call site
     public func wait<T>(
         _ refs: [ObjectRef<T>], numReturns: Int = 1, timeout: Duration? = nil
     ) async throws -> (ready: [ObjectRef<T>], notReady: [ObjectRef<T>]) {
-        let runtime = try RuntimeRegistry.require()
-        guard numReturns >= 0, numReturns <= refs.count else {
-            throw RaySystemError(message: "numReturns (\(numReturns)) must be between 0 and the number of refs (\(refs.count))")
+        var ids: [ObjectID] = []
+        ids.reserveCapacity(refs.count)
+        for ref in refs { ids.append(ref.id) }
+        let readyIndices = try await _readyIndices(ids, numReturns: numReturns, timeout: timeout)
+        var ready: [ObjectRef<T>] = []
+        var notReady: [ObjectRef<T>] = []
+        ready.reserveCapacity(readyIndices.count)
+        notReady.reserveCapacity(refs.count - readyIndices.count)
+        var next = readyIndices.startIndex
+        for (index, ref) in refs.enumerated() {
+            if next < readyIndices.endIndex, readyIndices[next] == index {
+                ready.append(ref)
+                next += 1
+            } else {
+                notReady.append(ref)
+            }
         }
-        guard Set(refs).count == refs.count else { throw RaySystemError(message: "wait() got duplicate refs") }
-        let readyIDs = Set(try await runtime.wait(refs.map(\.id), numReturns: numReturns, timeout: timeout))
-        let ready = Array(refs.filter { readyIDs.contains($0.id) }.prefix(numReturns))
-        let taken = Set(ready)
-        return (ready, refs.filter { !taken.contains($0) })
+        return (ready, notReady)
+    }
+
+    /// Positions of the first `numReturns` ready objects (the non-generic half of `wait`).
+    @usableFromInline
+    func _readyIndices(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> ArraySlice<Int> {
+        let runtime = try RuntimeRegistry.require()
+        guard numReturns >= 0, numReturns <= ids.count else {
+            throw RaySystemError(message: "numReturns (\(numReturns)) must be between 0 and the number of refs (\(ids.count))")
+        }
+        guard Set(ids).count == ids.count else { throw RaySystemError(message: "wait() got duplicate refs") }
+        return try await runtime.wait(ids, numReturns: numReturns, timeout: timeout).prefix(numReturns)
     }
 
     /// Stores `value` in the cluster and returns its ref; tasks given the ref receive the value.
@@ -118,6 +154,7 @@ public struct Ray: Sendable {
     /// The task this code runs in, or nil in the driver.
     public var taskContext: TaskContext? { TaskContext.current }
 
+    @usableFromInline
     static func decode<T: Decodable>(_ type: T.Type, _ payload: ObjectPayload) throws -> T {
         switch payload {
         case .error(let info):

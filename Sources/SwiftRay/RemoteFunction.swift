@@ -43,46 +43,50 @@ extension RemoteFunction {
         return copy
     }
 
-    /// The identifier workers resolve: the peer type's mangled name.
-    static var functionID: String { TypeNames.name(of: Self.self) }
-
     /// Submits the task (generated `remote` overloads call this). Never throws: a problem (Ray not
     /// started, an argument that cannot be encoded, bad options) is logged and surfaces as the
     /// ref's error on `get`.
+    @inlinable  // specialized in the caller's module; the work is in the non-generic `_submitTask`
     public func _submit(_ arguments: [TaskArgument]) -> ObjectRef<Output> {
-        let name = taskOptions.name ?? Self.functionName
-        guard let runtime = RuntimeRegistry.current else {
-            RayLog.logger.error("\(name).remote() called while swift-ray is not running")
-            return ObjectRef(id: .none)
-        }
-        let id = runtime.newID()
-        var wireArguments: [TaskArg] = []
-        wireArguments.reserveCapacity(arguments.count)
-        for argument in arguments {
-            switch argument.wire {
-            case .success(let wire): wireArguments.append(wire)
-            case .failure(let error):
-                RayLog.logger.error("\(name).remote(): \(error)")
-                runtime.put(id, .error(error.info))
-                return ObjectRef(created: id)
-            }
-        }
-        if let problem = taskOptions.problem {
-            RayLog.logger.error("\(name).remote(): \(problem)")
-            runtime.put(id, .error(ErrorInfo(kind: .system, message: problem, functionName: name)))
-            return ObjectRef(created: id)
-        }
-        runtime.submit(TaskSpec(
-            taskID: id, functionID: Self.functionID, name: name, args: wireArguments,
-            resources: taskOptions.demand, maxRetries: taskOptions.maxRetries,
-            retryExceptions: taskOptions.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none))
-        return ObjectRef(created: id)
+        ObjectRef(_created: _submitTask(Self.self, name: taskOptions.name ?? Self.functionName, options: taskOptions, arguments: arguments))
     }
+}
+
+/// Submits a task of the remote function `function`; returns the id of its result (`.none` when
+/// swift-ray is not running).
+@usableFromInline
+func _submitTask(_ function: any Any.Type, name: String, options: TaskOptions, arguments: [TaskArgument]) -> ObjectID {
+    guard let runtime = RuntimeRegistry.current else {
+        RayLog.logger.error("\(name).remote() called while swift-ray is not running")
+        return .none
+    }
+    let id = runtime.newID()
+    var wireArguments: [TaskArg] = []
+    wireArguments.reserveCapacity(arguments.count)
+    for argument in arguments {
+        switch argument.wire {
+        case .success(let wire): wireArguments.append(wire)
+        case .failure(let error):
+            RayLog.logger.error("\(name).remote(): \(error)")
+            runtime.put(id, .error(error.info))
+            return id
+        }
+    }
+    if let problem = options.problem {
+        RayLog.logger.error("\(name).remote(): \(problem)")
+        runtime.put(id, .error(ErrorInfo(kind: .system, message: problem, functionName: name)))
+        return id
+    }
+    runtime.submit(TaskSpec(
+        taskID: id, functionID: TypeNames.name(of: function), name: name, args: wireArguments,
+        resources: options.demand, maxRetries: options.maxRetries,
+        retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none))
+    return id
 }
 
 /// One argument of a submission: an encoded value or a reference (generated code builds these).
 public struct TaskArgument: Sendable {
-    let wire: Result<TaskArg, RaySerializationError>
+    @usableFromInline let wire: Result<TaskArg, RaySerializationError>
 
     /// A value, encoded now.
     public init<T: Encodable>(value: T) {

@@ -22,7 +22,7 @@ final class FrameCodecTests: XCTestCase {
             .cancel(RayID(high: 2, low: 2), force: true, recursive: false),
             .getReply(requestID: 9, results: nil),
             .getReply(requestID: 9, results: [.value(EncodedValue(bytes: [1])), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
-            .waitReply(requestID: 10, ready: [RayID(high: 1, low: 2)]),
+            .waitReply(requestID: 10, ready: [0, 3]),
             .shutdown,
         ]
     }

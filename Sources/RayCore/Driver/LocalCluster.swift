@@ -50,7 +50,8 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
-    public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [ObjectID] {
+    public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int] {
+        if let ready = manager.ready.firstReady(ids, count: numReturns) { return ready }
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
         return await withCheckedContinuation { continuation in

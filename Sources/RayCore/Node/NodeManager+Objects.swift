@@ -16,7 +16,8 @@ private final class GetRequest {
 
 /// One `wait` call waiting for enough objects.
 private final class WaitRequest {
-    var ready: Set<ObjectID> = []
+    /// Positions of ready objects in the request.
+    var ready: Set<Int> = []
     var done = false
     var timer: Scheduled<Void>?
 }
@@ -52,26 +53,27 @@ extension NodeManager {
         }
     }
 
-    func waitOnLoop(_ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID, reply: @escaping ([ObjectID]) -> Void) {
+    /// Answers with the positions of the first ready objects once `numReturns` are ready (scanning
+    /// stops there), or with whatever is ready when the timeout passes.
+    func waitOnLoop(_ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID, reply: @escaping ([Int]) -> Void) {
         let request = WaitRequest()
-        for id in ids where objects.payload(id) != nil {
-            request.ready.insert(id)
-            if request.ready.count >= numReturns { break }  // the first ready ones are enough
+        for (index, id) in ids.enumerated() where objects.payload(id) != nil {
+            request.ready.insert(index)
+            if request.ready.count >= numReturns { break }
         }
-        let answer = { ids.filter { request.ready.contains($0) } }
-        if request.ready.count >= numReturns || timeoutMillis == 0 { return reply(answer()) }
+        if request.ready.count >= numReturns || timeoutMillis == 0 { return reply(request.ready.sorted()) }
         block(caller)
         let complete: () -> Void = { [self] in
             guard !request.done else { return }
             request.done = true
             request.timer?.cancel()
             unblock(caller)
-            reply(answer())
+            reply(request.ready.sorted())
         }
-        for id in ids where !request.ready.contains(id) {
+        for (index, id) in ids.enumerated() where !request.ready.contains(index) {
             onReady(id) { _ in
                 guard !request.done else { return }
-                request.ready.insert(id)
+                request.ready.insert(index)
                 if request.ready.count >= numReturns { complete() }
             }
         }

@@ -11,6 +11,18 @@ final class ReadyObjects: Sendable {
 
     func remove(_ id: ObjectID) { _ = payloads.withLock { $0.removeValue(forKey: id) } }
 
+    /// The positions of the first `count` ready objects, if that many are ready.
+    func firstReady(_ ids: [ObjectID], count: Int) -> [Int]? {
+        payloads.withLock { payloads in
+            var found: [Int] = []
+            for (index, id) in ids.enumerated() where payloads[id] != nil {
+                found.append(index)
+                if found.count >= count { return found }
+            }
+            return found.count >= count ? found : nil
+        }
+    }
+
     /// All the payloads, in order, if every one is ready.
     func lookup(_ ids: [ObjectID]) -> [ObjectPayload]? {
         payloads.withLock { payloads in

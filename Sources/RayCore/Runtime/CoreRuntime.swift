@@ -11,8 +11,9 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func submit(_ spec: TaskSpec)
     /// Fetches objects, waiting for them; nil when `timeout` passes first.
     func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]?
-    /// Returns the ready subset of `ids` once `numReturns` are ready or `timeout` passes.
-    func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [ObjectID]
+    /// Returns the positions of ready objects in `ids` (ascending) once `numReturns` are ready or
+    /// `timeout` passes.
+    func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int]
     /// Stores an object.
     func put(_ id: ObjectID, _ payload: ObjectPayload)
     /// Cancels a task.

@@ -19,7 +19,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     // State below is touched on `loop` only.
     private var nextRequest: UInt64 = 0
     private var pendingGets: [UInt64: CheckedContinuation<[ObjectPayload]?, any Error>] = [:]
-    private var pendingWaits: [UInt64: CheckedContinuation<[ObjectID], any Error>] = [:]
+    private var pendingWaits: [UInt64: CheckedContinuation<[Int], any Error>] = [:]
     private var pendingRequests: [UInt64: CheckedContinuation<ErrorInfo?, any Error>] = [:]
     private var pendingLookups: [UInt64: CheckedContinuation<ActorSpec?, any Error>] = [:]
     private var abandoned: Set<UInt64> = []
@@ -87,7 +87,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             message: { id in .get(requestID: id, caller: caller, ids: ids, timeoutMillis: millis) })
     }
 
-    public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [ObjectID] {
+    public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int] {
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
         return try await request(

@@ -48,8 +48,8 @@ public enum WireMessage: Sendable, Equatable {
     case execute(TaskSpec)
     /// The answer to `get`, in request order; nil when the timeout passed first.
     case getReply(requestID: UInt64, results: [ObjectPayload]?)
-    /// The answer to `wait`: the ready subset.
-    case waitReply(requestID: UInt64, ready: [ObjectID])
+    /// The answer to `wait`: the positions of the ready objects in the request, ascending.
+    case waitReply(requestID: UInt64, ready: [Int])
     /// Finish and exit.
     case shutdown
 
@@ -146,7 +146,8 @@ public enum WireMessage: Sendable, Equatable {
             }
         case .waitReply(let requestID, let ready):
             buffer.writeFixed(requestID)
-            buffer.writeIDs(ready)
+            buffer.writeLength(ready.count)
+            for index in ready { buffer.writeVarInt(UInt64(index)) }
         case .shutdown:
             break
         }
@@ -191,7 +192,13 @@ public enum WireMessage: Sendable, Equatable {
             results.reserveCapacity(count)
             for _ in 0..<count { results.append(try buffer.readPayload()) }
             return .getReply(requestID: requestID, results: results)
-        case 22: return .waitReply(requestID: try buffer.readFixed(), ready: try buffer.readIDs())
+        case 22:
+            let requestID: UInt64 = try buffer.readFixed()
+            let count = try buffer.readCount()
+            var ready: [Int] = []
+            ready.reserveCapacity(count)
+            for _ in 0..<count { ready.append(Int(truncatingIfNeeded: try buffer.readVarInt())) }
+            return .waitReply(requestID: requestID, ready: ready)
         case 23: return .shutdown
         default: throw WireError.unknownMessage(type)
         }

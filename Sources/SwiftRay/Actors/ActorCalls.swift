@@ -6,12 +6,19 @@ import RayWire
 public enum RayActorCalls {
     /// Submits `method` on `actor` and returns the ref of its result at once. Never throws: a problem
     /// is logged and surfaces as the ref's error on `get`.
+    @inlinable  // specialized in the caller's module; the work is in the non-generic `_submitCall`
     public static func submit<A: RayActor, R>(
         _ actor: A, method: String, name: String, arguments: [TaskArgument]
     ) -> ObjectRef<R> {
+        ObjectRef(_created: _submitCall(actor: actor.id, method: method, name: name, arguments: arguments))
+    }
+
+    /// Submits a call; returns the id of its result (`.none` when swift-ray is not running).
+    @usableFromInline
+    static func _submitCall(actor actorID: RayID, method: String, name: String, arguments: [TaskArgument]) -> ObjectID {
         guard let runtime = RuntimeRegistry.current else {
             RayLog.logger.error("\(name) called while swift-ray is not running")
-            return ObjectRef(id: .none)
+            return .none
         }
         let callID = runtime.newID()
         var wire: [TaskArg] = []
@@ -21,11 +28,11 @@ public enum RayActorCalls {
             case .failure(let error):
                 RayLog.logger.error("\(name): \(error)")
                 runtime.put(callID, .error(error.info))
-                return ObjectRef(created: callID)
+                return callID
             }
         }
-        runtime.callActor(ActorCall(callID: callID, actorID: actor.id, dispatch: .method, method: method, name: name, args: wire))
-        return ObjectRef(created: callID)
+        runtime.callActor(ActorCall(callID: callID, actorID: actorID, dispatch: .method, method: method, name: name, args: wire))
+        return callID
     }
 
     /// Creates an actor of type `A` in a new worker process by running `initializer` there.
