@@ -72,7 +72,10 @@ let package = Package(
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
         ),
-        .testTarget(name: "SwiftRayTests", dependencies: ["SwiftRay", "RayTesting", "RayTestDriver"]),
+        .testTarget(
+            name: "SwiftRayTests",
+            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

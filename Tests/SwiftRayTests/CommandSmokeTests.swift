@@ -1,0 +1,49 @@
+import Foundation
+import RayBenchmarks
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// The benchmark and the examples run end to end (figures are not asserted: speed is measured in
+/// release builds, not in tests).
+final class CommandSmokeTests: XCTestCase {
+    func testMicrobenchmarkRowsRunAndPrintRaysFormat() async throws {
+        let lines = LineCollector()
+        let timeit = Timeit(warmup: .milliseconds(20), trial: .milliseconds(50), trials: 1)
+        let results = try await Microbenchmark(filter: "tasks sync", timeit: timeit, numCPUs: 2).run(print: lines.add)
+        XCTAssertEqual(results.map(\.name), ["single client tasks sync"])
+        XCTAssertGreaterThan(results[0].mean, 0)
+        let line = try XCTUnwrap(lines.all.first)
+        XCTAssertNotNil(line.range(of: #"^single client tasks sync per second [0-9.]+ \+- [0-9.]+$"#, options: .regularExpression), line)
+        XCTAssertFalse(Ray.isInitialized, "the benchmark shuts its cluster down")
+
+        let skipped = try await Microbenchmark(filter: "placement group", timeit: timeit, numCPUs: 1).run(print: lines.add)
+        XCTAssertTrue(skipped.isEmpty)
+        XCTAssertTrue(lines.all.last?.contains("skipped") ?? false)
+    }
+
+    func testSeedExamplesRun() throws {
+        let examples = Process()
+        examples.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("swiftray-examples"))
+        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources"]
+        let output = Pipe()
+        examples.standardOutput = output
+        try examples.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        examples.waitUntilExit()
+        XCTAssertEqual(examples.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("[1, 2, 3, 4, 5]"), text)
+        XCTAssertTrue(text.contains("fibonacci(10) = 55"), text)
+        XCTAssertTrue(text.contains("succeeded on attempt 3"), text)
+        XCTAssertTrue(text.contains("TaskUnschedulableError"), text)
+    }
+}
+
+/// Lines printed by the benchmark, collected across threads.
+final class LineCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    @Sendable func add(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
+}
