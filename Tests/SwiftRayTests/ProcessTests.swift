@@ -111,3 +111,22 @@ final class ProcessTests: XCTestCase {
         }
     }
 }
+
+/// A worker binary that cannot start fails the work with a clear error instead of hanging.
+final class MissingWorkerBinaryTests: XCTestCase {
+    override func tearDown() async throws {
+        unsetenv("SWIFTRAY_WORKER_EXECUTABLE")
+        if Ray.isInitialized { try await ray.shutdown() }
+    }
+
+    func testTasksFailClearlyWhenWorkersCannotStart() async throws {
+        setenv("SWIFTRAY_WORKER_EXECUTABLE", "/nonexistent/swiftray-worker", 1)
+        try await Ray.start(numCPUs: 2)
+        do {
+            let value = try await ray.get($square.remote(3), timeout: .seconds(30))
+            XCTFail("expected an error, got \(value)")
+        } catch let error as RaySystemError {
+            XCTAssertTrue(error.message.contains("/nonexistent/swiftray-worker"), error.message)
+        }
+    }
+}
