@@ -154,7 +154,6 @@ extension NodeManager {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             let code = swiftray_wait_status_code(status)
             loop.execute { self.workerExited(worker, code: code) }
-            onWorkerReaped?(pid, code)
         }
     }
 

@@ -32,9 +32,8 @@ public final class NodeManager: @unchecked Sendable {
     var shuttingDown = false
     var flushScheduled = false
     var scheduleScheduled = false
-    /// Called with a worker's pid and exit status when it has been reaped.
+    /// Completed when shutdown has reaped every worker.
     var shutdownPromise: EventLoopPromise<Void>?
-    var onWorkerReaped: (@Sendable (Int32, Int32) -> Void)?
 
     public init(config: NodeConfig, loop: any EventLoop) {
         self.config = config
