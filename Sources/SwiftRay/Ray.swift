@@ -24,11 +24,12 @@ public struct Ray: Sendable {
     ///   - memory: bytes of memory the node offers for scheduling (default: 70% of RAM).
     ///   - resources: custom resources, by name.
     ///   - logToDriver: print workers' output here, prefixed `(name pid=N)` (default true).
+    ///   - idleWorkerTimeout: workers beyond the prestarted ones stop after idling this long.
     /// - Throws: `RaySystemError` when swift-ray already runs in this process.
     @discardableResult
     public static func start(
         numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
-        logToDriver: Bool = true
+        logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10)
     ) async throws -> Ray {
         let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {
@@ -40,7 +41,8 @@ public struct Ray: Sendable {
         total["memory"] = (memory ?? Self.physicalMemory * 0.7).rounded(.down)
         let config = NodeConfig(
             nodeID: "node-\(getpid())", resources: total, workerExecutable: WorkerExecutable.path,
-            prestartWorkers: min(cpus, 16), logToDriver: logToDriver)
+            prestartWorkers: min(cpus, 16), logToDriver: logToDriver,
+            idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)))
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()

@@ -20,6 +20,19 @@ final class ProcessTests: XCTestCase {
         XCTAssertTrue(pids.allSatisfy { !RayTesting.isAlive($0) }, "shutdown returns after every worker is reaped")
     }
 
+    func testExtraWorkersStopAfterIdling() async throws {
+        try await Ray.start(numCPUs: 1, idleWorkerTimeout: .milliseconds(200))
+        // Zero-CPU tasks that run side by side need more workers than the one prestarted.
+        let naps = (0..<4).map { _ in $sleepy.options(numCPUs: 0).remote(0.3) }
+        _ = try await ray.get(naps, timeout: .seconds(30))
+        let busy = await ray.workerPIDs()
+        XCTAssertGreaterThan(busy.count, 1)
+        let shrunk = await RayTesting.eventually(timeout: .seconds(20)) { await ray.workerPIDs().count == 1 }
+        XCTAssertTrue(shrunk, "idle workers beyond the prestarted one stop")
+        let squared = try await ray.get($square.remote(4))
+        XCTAssertEqual(squared, 16)
+    }
+
     func testAPIBeforeStartAndAfterShutdownIsAClearError() async throws {
         XCTAssertFalse(Ray.isInitialized)
         let early = $square.remote(1)

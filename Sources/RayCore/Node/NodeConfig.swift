@@ -14,10 +14,14 @@ public struct NodeConfig: Sendable {
     public var maxStartingWorkers: Int
     /// Consecutive worker start failures after which queued tasks fail instead of waiting.
     public var maxStartFailures: Int
+    /// Idle task workers beyond `prestartWorkers` stop after this long idle (as Ray's idle worker
+    /// killing), so a burst of nested tasks does not leave extra processes behind.
+    public var idleWorkerTimeout: Duration
 
     public init(
         nodeID: String, resources: ResourceSet, workerExecutable: String, prestartWorkers: Int,
-        logToDriver: Bool = true, maxStartingWorkers: Int = 4, maxStartFailures: Int = 3
+        logToDriver: Bool = true, maxStartingWorkers: Int = 4, maxStartFailures: Int = 3,
+        idleWorkerTimeout: Duration = .seconds(10)
     ) {
         self.nodeID = nodeID
         self.resources = resources
@@ -26,5 +30,6 @@ public struct NodeConfig: Sendable {
         self.logToDriver = logToDriver
         self.maxStartingWorkers = maxStartingWorkers
         self.maxStartFailures = maxStartFailures
+        self.idleWorkerTimeout = idleWorkerTimeout
     }
 }

@@ -161,6 +161,7 @@ extension NodeManager {
             worker.lease = nil
             worker.lent = false
             worker.slow = false
+            worker.idleSince = .now()
         } else if worker.active == 0 {
             lendCPU(worker)
         }

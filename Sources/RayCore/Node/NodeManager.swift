@@ -46,6 +46,25 @@ public final class NodeManager: @unchecked Sendable {
         loop.execute { [self] in
             for _ in 0..<config.prestartWorkers { startWorker() }
         }
+        let interval = TimeAmount(config.idleWorkerTimeout)
+        loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] task in
+            if shuttingDown { return task.cancel() }
+            stopIdleWorkers()
+        }
+    }
+
+    /// Stops task workers idle longer than the timeout, keeping `prestartWorkers` of them.
+    func stopIdleWorkers() {
+        let pooled = workers.values.filter { $0.usable }
+        let timeout = TimeAmount(config.idleWorkerTimeout)
+        let idle = pooled.filter { $0.isIdle && NIODeadline.now() - $0.idleSince >= timeout }
+        let excess = min(idle.count, pooled.count - config.prestartWorkers)
+        guard excess > 0 else { return }
+        for worker in idle.sorted(by: { $0.idleSince < $1.idleSince }).prefix(excess) {
+            logger.debug("stopping idle worker pid \(worker.pid)")
+            worker.retiring = true
+            send(.shutdown, to: worker)
+        }
     }
 
     /// Stops every worker and waits until all are reaped (killing those that do not exit in time).

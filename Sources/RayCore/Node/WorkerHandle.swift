@@ -22,6 +22,10 @@ final class WorkerHandle: @unchecked Sendable {
     var lent = false
     /// Its running task is slow (it handed back its queue): queue nothing more on it until it is free.
     var slow = false
+    /// Told to exit because it idled too long: it takes no more tasks.
+    var retiring = false
+    /// When it last became idle.
+    var idleSince = NIODeadline.now()
     /// The name of the task it ran last, for log prefixes.
     var currentName = "worker"
     /// References this process holds, by object: dropped if it dies.
@@ -38,7 +42,7 @@ final class WorkerHandle: @unchecked Sendable {
     /// Tasks that may queue on one worker.
     static let pipelineDepth = 8
 
-    var usable: Bool { registered && !dead && actorID == nil }
+    var usable: Bool { registered && !dead && !retiring && actorID == nil }
 
     /// Free: no tasks, so it can take any task whose demand fits.
     var isIdle: Bool { usable && running.isEmpty }
