@@ -17,6 +17,7 @@ public struct RayTaskError: RayError {
     /// The worker process that ran it.
     public let pid: Int32
 
+    /// The error as Ray prints it: its type, then the details.
     public var description: String {
         "RayTaskError(\(errorType)): \(functionName) (pid=\(pid), node=\(nodeID)) threw: \(message)"
     }
@@ -26,27 +27,37 @@ public struct RayTaskError: RayError {
 public struct GetTimeoutError: RayError {
     /// How long `get` waited.
     public let timeout: Duration
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "GetTimeoutError: the object was not ready within \(timeout)" }
 }
 
 /// The worker running a task died (crash, `exit`, kill) and no retries were left.
 public struct WorkerCrashedError: RayError {
+    /// The remote function (or actor method) concerned.
     public let functionName: String
+    /// The worker process that died.
     public let pid: Int32
+    /// What happened, for people.
     public let message: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "WorkerCrashedError: \(message)" }
 }
 
 /// The task was cancelled with `ray.cancel` before it produced a value.
 public struct TaskCancelledError: RayError {
+    /// The remote function (or actor method) concerned.
     public let functionName: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "TaskCancelledError: task \(functionName) was cancelled" }
 }
 
 /// No node of the cluster can ever provide the resources the task asks for.
 public struct TaskUnschedulableError: RayError {
+    /// The remote function (or actor method) concerned.
     public let functionName: String
+    /// What happened, for people.
     public let message: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "TaskUnschedulableError: \(message)" }
 }
 
@@ -54,7 +65,9 @@ public struct TaskUnschedulableError: RayError {
 public struct RaySerializationError: RayError {
     /// The type that failed.
     public let typeName: String
+    /// Why encoding or decoding failed.
     public let reason: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "RaySerializationError: \(typeName): \(reason)" }
 }
 
@@ -65,18 +78,23 @@ public struct ActorDiedError: RayError {
     public let actorClass: String
     /// Why it died.
     public let message: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "ActorDiedError: \(message)" }
 }
 
 /// The object is gone and cannot be rebuilt.
 public struct ObjectLostError: RayError {
+    /// What happened, for people.
     public let message: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "ObjectLostError: \(message)" }
 }
 
 /// The runtime cannot serve the call: not started, already started, shut down, bad options.
 public struct RaySystemError: RayError {
+    /// What happened, for people.
     public let message: String
+    /// The error as Ray prints it: its type, then the details.
     public var description: String { "RaySystemError: \(message)" }
 
     static let notStarted = RaySystemError(

@@ -34,6 +34,7 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
         try await ray.get(self, timeout: timeout)
     }
 
+    /// `ObjectRef<T>(id)`.
     public var description: String { "ObjectRef<\(T.self)>(\(id))" }
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.id == rhs.id }

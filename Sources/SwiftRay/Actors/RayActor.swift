@@ -39,9 +39,11 @@ public enum ActorLifetime: Sendable, Equatable {
 public struct ActorOptions: Sendable, Equatable {
     /// CPUs held while it lives (default none: like Ray, an actor needs 1 CPU to be placed and holds 0).
     public var numCPUs: Double?
+    /// GPUs held while it lives.
     public var numGPUs: Double?
     /// Bytes of memory reserved while it lives.
     public var memory: Double?
+    /// Custom resources held while it lives.
     public var resources: [String: Double]
     /// Restarts after its process dies (default 0; -1 forever). Its constructor runs again.
     public var maxRestarts: Int
@@ -51,6 +53,7 @@ public struct ActorOptions: Sendable, Equatable {
     public var maxConcurrency: Int?
     /// A name to find it by with `ray.getActor(name:)`, unique in its namespace.
     public var name: String?
+    /// The namespace of its name (default `"default"`).
     public var namespace: String?
     /// `.detached` to outlive its creator.
     public var lifetime: ActorLifetime?
