@@ -97,3 +97,8 @@ struct Unencodable: Codable, Sendable {
 @Remote func takesUnencodable(_ value: Unencodable) -> Int { 1 }
 
 @Remote func returnsUnencodable() -> Unencodable { Unencodable() }
+
+/// Remote functions can be static members of a type, too.
+enum Geometry {
+    @Remote static func area(width: Double, height: Double) -> Double { width * height }
+}

@@ -16,6 +16,11 @@ final class TaskTests: RayTestCase {
         XCTAssertEqual(awaited1, 42)
     }
 
+    func testStaticRemoteFunction() async throws {
+        let area = try await ray.get(Geometry.$area.remote(width: 2, height: 3.5))
+        XCTAssertEqual(area, 7)
+    }
+
     func testRefsAsArgumentsAreResolvedToValues() async throws {
         let a = $square.remote(3)                 // 9
         let b = try ray.put(1)
