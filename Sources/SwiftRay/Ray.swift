@@ -39,10 +39,12 @@ public struct Ray: Sendable {
         total["CPU"] = Double(cpus)
         total["GPU"] = Double(numGPUs ?? 0)
         total["memory"] = (memory ?? Self.physicalMemory * 0.7).rounded(.down)
+        let nodeID = "node-\(getpid())"
         let config = NodeConfig(
-            nodeID: "node-\(getpid())", resources: total, workerExecutable: WorkerExecutable.path,
+            nodeID: nodeID, resources: total, workerExecutable: WorkerExecutable.path,
             prestartWorkers: min(cpus, 16), logToDriver: logToDriver,
-            idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)))
+            idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)),
+            objectDirectory: .forNode(nodeID))
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()
@@ -134,13 +136,13 @@ public struct Ray: Sendable {
     /// - Throws: `RaySerializationError` naming the type if it cannot be encoded.
     public func put<T: Codable & Sendable>(_ value: T) throws -> ObjectRef<T> {
         let runtime = try RuntimeRegistry.require()
+        let id = runtime.newID()
         let encoded: EncodedValue
         do {
-            encoded = try RayEncoding.encode(value)
+            encoded = try SharedStore.encodeObject(value, id: id)
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode: \(error)")
         }
-        let id = runtime.newID()
         runtime.put(id, .value(encoded))
         return ObjectRef(created: id)
     }
@@ -163,7 +165,9 @@ public struct Ray: Sendable {
             throw info.typedError
         case .value(let value):
             do {
-                return try RayEncoding.decode(T.self, from: value)
+                return try SharedStore.decode(T.self, from: value)
+            } catch let error as ObjectLostError {
+                throw error
             } catch {
                 throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode: \(error)")
             }

@@ -120,7 +120,7 @@ public struct TaskArguments: Sendable {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "argument \(index + 1) was not resolved")
         }
         do {
-            return try RayEncoding.decode(T.self, from: value)
+            return try SharedStore.decode(T.self, from: value)
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot decode argument \(index + 1): \(error)")
         }

@@ -29,7 +29,7 @@ extension RemoteFunction {
             return .error(ActorHosting.errorInfo(error, functionName: spec.name))
         }
         do {
-            return .value(try RayEncoding.encode(output))
+            return .value(try SharedStore.encodeObject(output, id: spec.taskID))
         } catch {
             return .error(ErrorInfo(
                 kind: .serialization, errorType: String(reflecting: Output.self),

@@ -102,3 +102,11 @@ struct Unencodable: Codable, Sendable {
 enum Geometry {
     @Remote static func area(width: Double, height: Double) -> Double { width * height }
 }
+
+@Remote func bigArray(_ count: Int) -> [Double] { (0..<count).map(Double.init) }
+
+@Remote func bigStrings(_ count: Int) -> [String] { (0..<count).map { "item-\($0)" } }
+
+@Remote func putBigInTask(_ count: Int) throws -> ObjectRef<[Double]> {
+    try ray.put([Double](repeating: 1.5, count: count))
+}

@@ -43,6 +43,9 @@ distributed actor Recorder {
     }
 
     distributed func all() -> [Int] { items }
+
+    /// A result large enough for the shared-memory store.
+    distributed func series(_ count: Int) -> [Int] { Array(0..<count) }
 }
 
 /// An async actor: calls interleave at suspension points, up to maxConcurrency.

@@ -8,7 +8,7 @@ import Synchronization
 /// and exit (and Linux kills them with their parent as well).
 public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     public let nodeID: String
-    public let config: NodeConfig
+    public private(set) var config: NodeConfig
     let group: MultiThreadedEventLoopGroup
     let manager: NodeManager
     private let minter = IDMinter()
@@ -28,8 +28,19 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
             manager.addRefsOnLoop(adds, holder: nil)
             manager.releaseRefsOnLoop(releases, holder: nil)
         }
+        if let directory = config.objectDirectory {
+            SharedObjectDirectory.removeStale()
+            do {
+                try directory.create()
+            } catch {
+                RayLog.logger.error("\(error); large objects stay inline")
+                self.config.objectDirectory = nil
+            }
+        }
         manager.start()
     }
+
+    public var objectDirectory: SharedObjectDirectory? { config.objectDirectory }
 
     public func newID() -> RayID { minter.next() }
 
@@ -78,7 +89,11 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     /// What the node's object table holds now.
     public func objectStoreStats() async -> ObjectStoreStats {
         await withCheckedContinuation { continuation in
-            onLoop { continuation.resume(returning: ObjectStoreStats(objects: $0.objects.count, bytes: $0.objects.bytes)) }
+            onLoop {
+                continuation.resume(returning: ObjectStoreStats(
+                    objects: $0.objects.count, bytes: $0.objects.bytes,
+                    sharedObjects: $0.objects.sharedObjects, sharedBytes: $0.objects.sharedBytes))
+            }
         }
     }
 
@@ -108,5 +123,6 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         closed.store(true, ordering: .relaxed)
         try? await manager.shutdown().get()
         try? await group.shutdownGracefully()
+        config.objectDirectory?.removeAll()
     }
 }

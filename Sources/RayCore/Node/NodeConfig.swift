@@ -17,11 +17,13 @@ public struct NodeConfig: Sendable {
     /// Idle task workers beyond `prestartWorkers` stop after this long idle (as Ray's idle worker
     /// killing), so a burst of nested tasks does not leave extra processes behind.
     public var idleWorkerTimeout: Duration
+    /// Where large objects live in shared memory (nil: every object inline in the node manager).
+    public var objectDirectory: SharedObjectDirectory?
 
     public init(
         nodeID: String, resources: ResourceSet, workerExecutable: String, prestartWorkers: Int,
         logToDriver: Bool = true, maxStartingWorkers: Int = 4, maxStartFailures: Int = 3,
-        idleWorkerTimeout: Duration = .seconds(10)
+        idleWorkerTimeout: Duration = .seconds(10), objectDirectory: SharedObjectDirectory? = nil
     ) {
         self.nodeID = nodeID
         self.resources = resources
@@ -31,5 +33,6 @@ public struct NodeConfig: Sendable {
         self.maxStartingWorkers = maxStartingWorkers
         self.maxStartFailures = maxStartFailures
         self.idleWorkerTimeout = idleWorkerTimeout
+        self.objectDirectory = objectDirectory
     }
 }

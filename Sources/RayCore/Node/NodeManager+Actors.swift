@@ -117,7 +117,9 @@ extension NodeManager {
     }
 
     func actorCallDone(_ id: RayID, _ payload: ObjectPayload, from worker: WorkerHandle) {
-        guard let actorID = worker.actorID, let record = actors[actorID], let call = record.inFlight.removeValue(forKey: id) else { return }
+        guard let actorID = worker.actorID, let record = actors[actorID], let call = record.inFlight.removeValue(forKey: id) else {
+            return discardStorage(of: payload)
+        }
         if let index = record.inFlightOrder.firstIndex(of: id) { record.inFlightOrder.remove(at: index) }
         finishCall(call, payload)
     }

@@ -62,10 +62,16 @@ extension NodeManager {
         while let id = work.popLast() {
             guard let payload = objects.freeIfUnused(id) else { continue }
             ready.remove(id)
+            discardStorage(of: payload)
             for contained in payload.containedRefs {
                 objects.unpin(contained)
                 work.append(contained)
             }
         }
+    }
+
+    /// A payload nobody will read: its shared-memory file goes.
+    func discardStorage(of payload: ObjectPayload) {
+        if let shared = payload.sharedObject { config.objectDirectory?.remove(shared) }
     }
 }

@@ -134,10 +134,11 @@ extension NodeManager {
     func taskDone(_ id: TaskID, _ payload: ObjectPayload, from worker: WorkerHandle) {
         guard let record = tasks[id], record.state == .running(workerID: worker.id) else {
             logger.debug("ignoring result of unknown task \(id) from worker \(worker.id)")
-            return
+            return discardStorage(of: payload)
         }
         detach(record, from: worker)
         if record.cancelled {
+            discardStorage(of: payload)
             finish(record, .error(cancelledError(record)))
         } else if case .error(let info) = payload, info.kind == .taskError, record.spec.retryExceptions, record.retriesLeft != 0 {
             logger.info("task \(record.spec.name) threw \(info.errorType): retrying (attempt \(record.spec.attempt + 2))")
@@ -196,7 +197,7 @@ extension NodeManager {
     /// freed at once if nobody holds it any more.
     func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
         let (waiters, isNew) = objects.finish(id, payload)
-        guard isNew else { return }
+        guard isNew else { return discardStorage(of: payload) }
         ready.insert(id, payload)
         pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }

@@ -27,7 +27,9 @@ extension NodeManager {
         nextWorkerID += 1
         let launched: WorkerLauncher.Launched
         do {
-            launched = try WorkerLauncher.launch(executable: config.workerExecutable, workerID: id, nodeID: config.nodeID)
+            launched = try WorkerLauncher.launch(
+                executable: config.workerExecutable, workerID: id, nodeID: config.nodeID,
+                objectDirectory: config.objectDirectory?.path)
         } catch {
             logger.error("\(error)")
             workerStartFailed(String(describing: error))

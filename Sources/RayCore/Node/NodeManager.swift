@@ -106,4 +106,7 @@ public struct ObjectStoreStats: Sendable, Equatable {
     public var objects: Int
     /// Bytes of finished values.
     public var bytes: Int
+    /// Objects, and their bytes, in the shared-memory store (one copy per node).
+    public var sharedObjects: Int
+    public var sharedBytes: Int
 }

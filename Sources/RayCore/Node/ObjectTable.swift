@@ -20,8 +20,10 @@ struct ObjectTable {
     }
 
     private var records: [ObjectID: Record] = [:]
-    /// Bytes held by ready values.
+    /// Bytes held by ready values, and of those, the ones in shared memory.
     private(set) var bytes = 0
+    private(set) var sharedBytes = 0
+    private(set) var sharedObjects = 0
 
     var count: Int { records.count }
 
@@ -63,13 +65,13 @@ struct ObjectTable {
     mutating func finish(_ id: ObjectID, _ payload: ObjectPayload) -> (waiters: [(ObjectPayload) -> Void], isNew: Bool) {
         guard var record = records[id] else {
             records[id] = Record(state: .ready(payload))
-            bytes += payload.size
+            account(payload, +1)
             return ([], true)
         }
         guard case .pending(let waiters) = record.state else { return ([], false) }
         record.state = .ready(payload)
         records[id] = record
-        bytes += payload.size
+        account(payload, +1)
         return (waiters, true)
     }
 
@@ -83,7 +85,14 @@ struct ObjectTable {
         guard let record = records[id], record.holders <= 0, record.pins <= 0,
               case .ready(let payload) = record.state else { return nil }
         records[id] = nil
-        bytes -= payload.size
+        account(payload, -1)
         return payload
+    }
+
+    private mutating func account(_ payload: ObjectPayload, _ sign: Int) {
+        bytes += sign * payload.size
+        guard payload.sharedObject != nil else { return }
+        sharedBytes += sign * payload.size
+        sharedObjects += sign
     }
 }

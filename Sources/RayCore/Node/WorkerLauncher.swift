@@ -20,14 +20,15 @@ enum WorkerLauncher {
         let description: String
     }
 
-    static func launch(executable: String, workerID: Int, nodeID: String) throws -> Launched {
+    static func launch(executable: String, workerID: Int, nodeID: String, objectDirectory: String?) throws -> Launched {
         var sockets: [Int32] = [-1, -1]
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
         try check(swiftray_socketpair(&sockets), "socketpair")
         try check(swiftray_pipe(&out), "pipe")
         try check(swiftray_pipe(&err), "pipe")
-        let environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        if let objectDirectory { environment.append("SWIFTRAY_OBJECT_DIR=\(objectDirectory)") }
         var pid: pid_t = 0
         let rc = withCStrings([executable, "--swiftray-worker"]) { argv in
             withCStrings(environment) { envp in
@@ -52,7 +53,7 @@ enum WorkerLauncher {
         while let entry = pointer.pointee {
             let string = String(cString: entry)
             if !string.hasPrefix("SWIFTRAY_WORKER") && !string.hasPrefix("SWIFTRAY_PARENT_PID=")
-                && !string.hasPrefix("SWIFTRAY_NODE_ID=") {
+                && !string.hasPrefix("SWIFTRAY_NODE_ID=") && !string.hasPrefix("SWIFTRAY_OBJECT_DIR=") {
                 environment.append(string)
             }
             pointer += 1

@@ -5,6 +5,8 @@ import RayWire
 public protocol CoreRuntime: AnyObject, Sendable {
     /// The node this process runs on.
     var nodeID: String { get }
+    /// The node's shared-memory object store, where large objects are written (nil: inline only).
+    var objectDirectory: SharedObjectDirectory? { get }
     /// Mints an identifier unique in the cluster.
     func newID() -> RayID
     /// Submits a task; returns at once.

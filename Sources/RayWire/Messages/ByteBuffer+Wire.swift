@@ -125,10 +125,18 @@ extension ByteBuffer {
     mutating func writeEncodedValue(_ value: EncodedValue) {
         writeWireBytes(value.bytes)
         writeIDs(value.refs)
+        writeBool(value.shared != nil)
+        if let shared = value.shared {
+            writeID(shared)
+            writeVarInt(UInt64(value.sharedSize))
+        }
     }
 
     mutating func readEncodedValue() throws -> EncodedValue {
-        EncodedValue(bytes: try readWireBytes(), refs: try readIDs())
+        let bytes = try readWireBytes()
+        let refs = try readIDs()
+        guard try readBool() else { return EncodedValue(bytes: bytes, refs: refs) }
+        return EncodedValue(bytes: bytes, refs: refs, shared: try readID(), sharedSize: Int(truncatingIfNeeded: try readVarInt()))
     }
 
     mutating func writePayload(_ payload: ObjectPayload) {

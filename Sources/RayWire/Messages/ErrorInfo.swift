@@ -44,15 +44,24 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
 }
 
 /// A value in the binary encoding, with the object refs it contains: those objects live at least as
-/// long as the value does.
+/// long as the value does. A large value lives in the node's shared-memory store instead of `bytes`:
+/// `shared` names the object whose sealed file holds its `sharedSize` bytes.
 public struct EncodedValue: Sendable, Equatable {
     public var bytes: [UInt8]
     public var refs: [ObjectID]
+    /// The object whose shared-memory file holds the bytes, if they are not inline.
+    public var shared: ObjectID?
+    public var sharedSize: Int
 
-    public init(bytes: [UInt8], refs: [ObjectID] = []) {
+    public init(bytes: [UInt8], refs: [ObjectID] = [], shared: ObjectID? = nil, sharedSize: Int = 0) {
         self.bytes = bytes
         self.refs = refs
+        self.shared = shared
+        self.sharedSize = sharedSize
     }
+
+    /// Bytes of the value, wherever they are.
+    public var size: Int { shared == nil ? bytes.count : sharedSize }
 }
 
 /// A finished object: an encoded value, or the error that took its place.
@@ -68,7 +77,13 @@ public enum ObjectPayload: Sendable, Equatable {
 
     /// Bytes held for this object.
     public var size: Int {
-        if case .value(let value) = self { return value.bytes.count }
+        if case .value(let value) = self { return value.size }
         return 0
+    }
+
+    /// The shared-memory object holding the value's bytes, if any.
+    public var sharedObject: ObjectID? {
+        if case .value(let value) = self { return value.shared }
+        return nil
     }
 }

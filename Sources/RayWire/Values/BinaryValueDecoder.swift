@@ -15,6 +15,18 @@ public enum BinaryValueDecoder {
         }
     }
 
+    /// Decodes one frame holding a `T` from memory it does not own (a mapped shared object).
+    public static func decode<T: Decodable>(
+        _ type: T.Type, fromBuffer raw: UnsafeRawBufferPointer, userInfo: [CodingUserInfoKey: Any] = [:]
+    ) throws -> T {
+        var index = 0
+        let range = try FrameReader.readFrame(raw, at: &index)
+        guard index == raw.count else {
+            throw WireError.malformed("\(raw.count - index) trailing bytes after a \(T.self)")
+        }
+        return try decodeValue(T.self, raw, range, codingPath: [], userInfo: userInfo)
+    }
+
     static func decodeValue<T: Decodable>(
         _ type: T.Type, _ raw: UnsafeRawBufferPointer, _ range: Range<Int>?, codingPath: [any CodingKey],
         userInfo: [CodingUserInfoKey: Any]

@@ -28,6 +28,13 @@ public enum BinaryValueEncoder {
         return out
     }
 
+    /// The frame header of a payload of `count` bytes (for writers that place the payload themselves).
+    public static func frameHeader(payloadCount count: Int) -> [UInt8] {
+        var header: [UInt8] = []
+        VarInt.append(UInt64(count) + 1, to: &header)
+        return header
+    }
+
     /// The payload of values that need no container: primitives and raw-bytes arrays.
     @inline(__always)
     static func fastPayload<T: Encodable>(_ value: T) -> [UInt8]? {

@@ -13,6 +13,8 @@ public protocol RawBytesRepresentable {
     var rawByteCount: Int { get }
     /// Appends the value's bytes to `bytes`.
     func appendRawBytes(to bytes: inout [UInt8])
+    /// Calls `body` with the value's bytes in place.
+    func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
     /// Rebuilds a value from bytes written by `appendRawBytes`.
     init(rawBytes: UnsafeRawBufferPointer) throws
 }
@@ -40,6 +42,10 @@ extension Array: RawBytesRepresentable where Element: RawBytesElement {
         withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
 
+    public func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(body)
+    }
+
     public init(rawBytes: UnsafeRawBufferPointer) throws {
         let stride = MemoryLayout<Element>.stride
         guard rawBytes.count % stride == 0 else {
@@ -60,6 +66,10 @@ extension Data: RawBytesRepresentable {
 
     public func appendRawBytes(to bytes: inout [UInt8]) {
         bytes.append(contentsOf: self)
+    }
+
+    public func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(body)
     }
 
     public init(rawBytes: UnsafeRawBufferPointer) throws {

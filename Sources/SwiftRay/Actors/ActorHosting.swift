@@ -119,7 +119,8 @@ final class ActorHosting: Sendable {
 
     static func encodeResult<R: Encodable>(_ value: R) -> ObjectPayload {
         do {
-            return .value(try RayEncoding.encode(value))
+            guard let id = TaskContext.current?.taskID else { return .value(try RayEncoding.encode(value)) }
+            return .value(try SharedStore.encodeObject(value, id: id))
         } catch {
             return .error(ErrorInfo(kind: .serialization, errorType: String(reflecting: R.self), message: "cannot encode the result: \(error)"))
         }

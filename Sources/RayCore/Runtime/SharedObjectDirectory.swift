@@ -1,0 +1,67 @@
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The node's shared-memory object store on disk: one sealed file per large object in a private
+/// folder under /dev/shm (tmpfs, so the bytes are memory, mapped by every reader). A writer writes
+/// `<id>.tmp` and renames it to `<id>` to seal it, so a writer that dies mid-write leaves nothing
+/// visible; the node manager unlinks an object's file when the object is freed, and the whole
+/// folder goes at shutdown.
+public struct SharedObjectDirectory: Sendable {
+    /// The folder.
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    /// A fresh folder for a node: under /dev/shm when it exists, else the temporary directory.
+    /// `nodeID` ends with the driver's pid (`node-<pid>`).
+    public static func forNode(_ nodeID: String) -> SharedObjectDirectory {
+        SharedObjectDirectory(path: "\(base)/swiftray-\(nodeID)")
+    }
+
+    private static var base: String {
+        var info = stat()
+        return stat("/dev/shm", &info) == 0 ? "/dev/shm" : (getenvString("TMPDIR") ?? "/tmp")
+    }
+
+    /// Removes the folders of drivers that died without shutting down (SIGKILL leaves them).
+    public static func removeStale() {
+        guard let folder = opendir(base) else { return }
+        var stale: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix("swiftray-node-"), let pid = Int32(name.dropFirst("swiftray-node-".count)),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            stale.append(name)
+        }
+        closedir(folder)
+        for name in stale { SharedObjectDirectory(path: "\(base)/\(name)").removeAll() }
+    }
+
+    /// The sealed file of an object.
+    public func file(for id: ObjectID) -> String { "\(path)/\(id)" }
+
+    /// Creates the folder (owner-only).
+    public func create() throws {
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw WireError.malformed("cannot create the object store folder \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Removes an object's file.
+    public func remove(_ id: ObjectID) { unlink(file(for: id)) }
+
+    /// Removes the folder and everything in it.
+    public func removeAll() {
+        guard let folder = opendir(path) else { return }
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink("\(path)/\(name)") }
+        }
+        closedir(folder)
+        rmdir(path)
+    }
+}

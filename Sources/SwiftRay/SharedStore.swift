@@ -1,0 +1,86 @@
+import RayCore
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Large objects in the node's shared-memory store: written once into a sealed file under
+/// /dev/shm, read by any process of the node through a mapping, so a large `put` or result is one
+/// copy per node instead of travelling through the node manager's sockets.
+enum SharedStore {
+    /// Values at least this large go to shared memory (Ray's inline limit: 100 KiB).
+    static let threshold = 100 * 1024
+
+    /// Encodes `value` as the object `id`: inline when small (or with no store), else into the store.
+    static func encodeObject<T: Encodable>(_ value: T, id: ObjectID) throws -> EncodedValue {
+        guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
+        if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
+            let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)
+            let written = raw.withRawBytes { bytes in
+                header.withUnsafeBytes { write(directory, id, [$0, bytes]) }
+            }
+            if written { return EncodedValue(bytes: [], shared: id, sharedSize: header.count + raw.rawByteCount) }
+        }
+        let encoded = try RayEncoding.encode(value)
+        guard encoded.bytes.count >= threshold,
+              encoded.bytes.withUnsafeBytes({ write(directory, id, [$0]) }) else { return encoded }
+        return EncodedValue(bytes: [], refs: encoded.refs, shared: id, sharedSize: encoded.bytes.count)
+    }
+
+    /// Decodes a value, mapping its shared-memory file if it has one.
+    static func decode<T: Decodable>(_ type: T.Type, from value: EncodedValue) throws -> T {
+        guard let shared = value.shared else { return try RayEncoding.decode(T.self, from: value) }
+        guard let directory = RuntimeRegistry.current?.objectDirectory else {
+            throw ObjectLostError(message: "object \(shared) is in shared memory but this process has no object store")
+        }
+        let path = directory.file(for: shared)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let size = value.sharedSize
+        guard size > 0 else { return try BinaryValueDecoder.decode(T.self, fromBuffer: UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+            throw ObjectLostError(message: "object \(shared): cannot map \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { munmap(mapping, size) }
+        return try BinaryValueDecoder.decode(
+            T.self, fromBuffer: UnsafeRawBufferPointer(start: mapping, count: size), userInfo: RayActorSystem.decodingUserInfo)
+    }
+
+    /// Writes the parts to `<id>.tmp` through a shared mapping and renames it to `<id>` (sealed).
+    /// Returns false (the caller keeps the value inline) if the store cannot take it.
+    private static func write(_ directory: SharedObjectDirectory, _ id: ObjectID, _ parts: [UnsafeRawBufferPointer]) -> Bool {
+        let path = directory.file(for: id)
+        let temporary = path + ".tmp"
+        let size = parts.reduce(0) { $0 + $1.count }
+        let fd = open(temporary, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return fail("cannot create \(temporary)") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            unlink(temporary)
+            return fail("cannot size \(temporary) to \(size) bytes")
+        }
+        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+            unlink(temporary)
+            return fail("cannot map \(temporary)")
+        }
+        var offset = 0
+        for part in parts where part.count > 0 {
+            (mapping + offset).copyMemory(from: part.baseAddress!, byteCount: part.count)
+            offset += part.count
+        }
+        munmap(mapping, size)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            return fail("cannot seal \(path)")
+        }
+        return true
+    }
+
+    private static func fail(_ what: String) -> Bool {
+        RayLog.logger.warning("shared-memory store: \(what): \(String(cString: strerror(errno))); keeping the object inline")
+        return false
+    }
+}

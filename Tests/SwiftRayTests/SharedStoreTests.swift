@@ -1,0 +1,74 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// Large objects live once per node in the shared-memory store and go when freed.
+final class SharedStoreTests: RayTestCase {
+    private var folder: String { "/dev/shm/swiftray-node-\(getpid())" }
+
+    private func files() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasSuffix(".tmp") }
+    }
+
+    private func stats() async throws -> ObjectStoreStats { try await ray.objectStoreStats() }
+
+    func testLargePutIsOneSharedCopyReadByManyTasks() async throws {
+        let baseline = try await stats()
+        do {
+            let values = (0..<1_000_000).map { Double($0 % 1000) }  // 8 MB
+            let ref = try ray.put(values)
+            let sums = try await ray.get((0..<10).map { _ in $sum.remote(ref) })
+            XCTAssertEqual(sums, Array(repeating: values.reduce(0, +), count: 10))
+            let held = try await stats()
+            XCTAssertEqual(held.sharedObjects, baseline.sharedObjects + 1, "ten readers, one copy")
+            XCTAssertGreaterThanOrEqual(held.sharedBytes - baseline.sharedBytes, 8_000_000)
+            XCTAssertEqual(files().count, 1)
+            let back = try await ray.get(ref)
+            XCTAssertEqual(back, values)
+        }
+        let freed = try await RayTesting.eventually { try await self.stats().sharedObjects == baseline.sharedObjects }
+        XCTAssertTrue(freed)
+        XCTAssertEqual(files(), [], "the freed object's file is gone")
+    }
+
+    func testLargeResultsAndWorkerPutsGoThroughSharedMemory() async throws {
+        do {
+            let array = $bigArray.remote(200_000)
+            let strings = $bigStrings.remote(50_000)
+            let inner = try await ray.get($putBigInTask.remote(300_000))
+            let values = try await ray.get(array)
+            XCTAssertEqual(values.count, 200_000)
+            XCTAssertEqual(values.last, 199_999)
+            let texts = try await ray.get(strings)
+            XCTAssertEqual(texts[49_999], "item-49999")
+            let ones = try await ray.get(inner)
+            XCTAssertEqual(ones.count, 300_000)
+            XCTAssertEqual(ones.reduce(0, +), 450_000)
+            let shared = try await stats().sharedObjects
+            XCTAssertEqual(shared, 3)
+            // A large result passed on to another task is read there from shared memory.
+            let total = try await ray.get($sum.remote(array))
+            XCTAssertEqual(total, values.reduce(0, +))
+        }
+        let freed = try await RayTesting.eventually { try await self.stats().sharedObjects == 0 }
+        XCTAssertTrue(freed)
+        XCTAssertEqual(files(), [])
+    }
+
+    func testLargeActorResult() async throws {
+        let recorder = try await ray.actor(Recorder.self)
+        let direct = try await recorder.series(30_000)  // 240 KB: through the store
+        XCTAssertEqual(direct, Array(0..<30_000))
+        let viaRef = try await ray.get(recorder.remote.series(50_000))
+        XCTAssertEqual(viaRef.count, 50_000)
+    }
+
+    func testStoreFolderGoesAtShutdown() async throws {
+        let ref = try ray.put([UInt8](repeating: 7, count: 500_000))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder))
+        try await ray.shutdown()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder))
+        _ = ref
+    }
+}
