@@ -41,7 +41,7 @@ enum SharedStore {
         defer { close(fd) }
         let size = value.sharedSize
         guard size > 0 else { return try BinaryValueDecoder.decode(T.self, fromBuffer: UnsafeRawBufferPointer(start: nil, count: 0)) }
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
             throw ObjectLostError(message: "object \(shared): cannot map \(path): \(String(cString: strerror(errno)))")
         }
         defer { munmap(mapping, size) }
@@ -55,14 +55,15 @@ enum SharedStore {
         let path = directory.file(for: id)
         let temporary = path + ".tmp"
         let size = parts.reduce(0) { $0 + $1.count }
-        let fd = open(temporary, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0o600)
+        let reused = directory.takeRecycled(atLeast: size, as: temporary)
+        let fd = open(temporary, O_CREAT | O_RDWR | (reused ? 0 : O_TRUNC) | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return fail("cannot create \(temporary)") }
         defer { close(fd) }
         guard ftruncate(fd, off_t(size)) == 0 else {
             unlink(temporary)
             return fail("cannot size \(temporary) to \(size) bytes")
         }
-        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
+        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
             unlink(temporary)
             return fail("cannot map \(temporary)")
         }

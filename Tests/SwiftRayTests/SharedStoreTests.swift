@@ -7,8 +7,9 @@ import XCTest
 final class SharedStoreTests: RayTestCase {
     private var folder: String { "/dev/shm/swiftray-node-\(getpid())" }
 
+    /// Sealed objects in the store (not files kept for reuse).
     private func files() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasSuffix(".tmp") }
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { !$0.hasSuffix(".tmp") && !$0.hasPrefix("free-") }
     }
 
     private func stats() async throws -> ObjectStoreStats { try await ray.objectStoreStats() }
@@ -62,6 +63,17 @@ final class SharedStoreTests: RayTestCase {
         XCTAssertEqual(direct, Array(0..<30_000))
         let viaRef = try await ray.get(recorder.remote.series(50_000))
         XCTAssertEqual(viaRef.count, 50_000)
+    }
+
+    func testRecycledFilesHoldOnlyTheNewValue() async throws {
+        for (count, fill) in [(300_000, 1.0), (200_000, 2.0), (150_000, 3.0), (200_000, 4.0)] {
+            let ref = try ray.put([Double](repeating: fill, count: count))
+            let back = try await ray.get(ref)
+            XCTAssertEqual(back.count, count)
+            XCTAssertTrue(back.allSatisfy { $0 == fill }, "a reused file shows no bytes of its last object")
+        }
+        let freed = try await RayTesting.eventually { try await self.stats().sharedObjects == 0 }
+        XCTAssertTrue(freed)
     }
 
     func testStoreFolderGoesAtShutdown() async throws {

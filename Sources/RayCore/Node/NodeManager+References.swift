@@ -70,8 +70,12 @@ extension NodeManager {
         }
     }
 
-    /// A payload nobody will read: its shared-memory file goes.
+    /// A payload nobody will read: its shared-memory file goes to the recycled files (the oldest of
+    /// which are removed beyond a few).
     func discardStorage(of payload: ObjectPayload) {
-        if let shared = payload.sharedObject { config.objectDirectory?.remove(shared) }
+        guard let shared = payload.sharedObject, let directory = config.objectDirectory else { return }
+        guard let name = directory.recycle(shared, size: payload.size) else { return directory.remove(shared) }
+        recycledFiles.append(name)
+        while recycledFiles.count > Self.maxRecycledFiles { directory.removeRecycled(recycledFiles.removeFirst()) }
     }
 }

@@ -16,6 +16,9 @@ public final class NodeManager: @unchecked Sendable {
     var objects = ObjectTable()
     /// Finished objects for lock-protected reads from the driver's threads.
     let ready = ReadyObjects()
+    /// Freed shared-memory files kept for reuse, oldest first.
+    var recycledFiles: [String] = []
+    static let maxRecycledFiles = 4
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand), each class in submission order.
     var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
