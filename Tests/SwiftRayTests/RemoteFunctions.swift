@@ -110,3 +110,18 @@ enum Geometry {
 @Remote func putBigInTask(_ count: Int) throws -> ObjectRef<[Double]> {
     try ray.put([Double](repeating: 1.5, count: count))
 }
+
+/// Reads a large array in place; reports its sum and whether this process maps the store's file.
+@Remote func sumInPlace(_ data: ObjectRef<[Double]>) async throws -> ViewReport {
+    let view = try await ray.view(data)
+    let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+    return ViewReport(sum: view.reduce(0, +), count: view.count, shared: view.isShared,
+                      mapsStoreFile: maps.contains("/swiftray-node-"))
+}
+
+struct ViewReport: Codable, Sendable, Equatable {
+    var sum: Double
+    var count: Int
+    var shared: Bool
+    var mapsStoreFile: Bool
+}

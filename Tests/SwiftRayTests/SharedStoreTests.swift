@@ -76,6 +76,37 @@ final class SharedStoreTests: RayTestCase {
         XCTAssertTrue(freed)
     }
 
+    func testZeroCopyViewsReadTheStoreInPlace() async throws {
+        let values = (0..<1_000_000).map { Double($0 % 10) }
+        let ref = try ray.put(values)
+        let reports = try await ray.get((0..<4).map { _ in $sumInPlace.remote(ref) })
+        for report in reports {
+            XCTAssertEqual(report, ViewReport(sum: values.reduce(0, +), count: 1_000_000, shared: true, mapsStoreFile: true))
+        }
+        let view = try await ray.view(ref)
+        XCTAssertTrue(view.isShared)
+        XCTAssertEqual(view[999_999], 9)
+        XCTAssertEqual(Array(view.prefix(3)), [0, 1, 2])
+        // A small array is viewed from a private copy.
+        let small = try await ray.view(try ray.put([Float](repeating: 0.5, count: 10)))
+        XCTAssertFalse(small.isShared)
+        XCTAssertEqual(Array(small), [Float](repeating: 0.5, count: 10))
+    }
+
+    func testViewKeepsItsObjectAlive() async throws {
+        var view: ArrayView<Int>?
+        do {
+            let ref = try ray.put(Array(0..<100_000))
+            view = try await ray.view(ref)
+        }  // the ref is gone; the view still holds the object
+        let shared = try await stats().sharedObjects  // ordered after the dropped ref's release
+        XCTAssertEqual(shared, 1)
+        XCTAssertEqual(view?.last, 99_999)
+        view = nil
+        let freed = try await RayTesting.eventually { try await self.stats().sharedObjects == 0 }
+        XCTAssertTrue(freed)
+    }
+
     func testStoreFolderGoesAtShutdown() async throws {
         let ref = try ray.put([UInt8](repeating: 7, count: 500_000))
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder))

@@ -27,6 +27,13 @@ public enum BinaryValueDecoder {
         return try decodeValue(T.self, raw, range, codingPath: [], userInfo: userInfo)
     }
 
+    /// The payload of a single non-nil frame filling `frame` (offset and length), or nil.
+    public static func payloadRange(of frame: UnsafeRawBufferPointer) -> (offset: Int, count: Int)? {
+        var index = 0
+        guard let range = (try? FrameReader.readFrame(frame, at: &index)) ?? nil, index == frame.count else { return nil }
+        return (range.lowerBound, range.count)
+    }
+
     static func decodeValue<T: Decodable>(
         _ type: T.Type, _ raw: UnsafeRawBufferPointer, _ range: Range<Int>?, codingPath: [any CodingKey],
         userInfo: [CodingUserInfoKey: Any]
