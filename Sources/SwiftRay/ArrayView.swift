@@ -77,17 +77,8 @@ extension Ray {
             let (offset, count) = try value.bytes.withUnsafeBytes { try Self.framePayload($0, typeName: "[\(Element.self)]") }
             return ArrayView(copying: value.bytes, payloadOffset: offset, payloadCount: count)
         }
-        guard let directory = RuntimeRegistry.current?.objectDirectory else {
-            throw ObjectLostError(message: "object \(shared) is in shared memory but this process has no object store")
-        }
-        let path = directory.file(for: shared)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path)") }
-        defer { close(fd) }
         let size = value.sharedSize
-        guard let address = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), address != MAP_FAILED else {
-            throw ObjectLostError(message: "object \(shared): cannot map \(path)")
-        }
+        let address = try SharedStore.map(shared, size: size)
         do {
             let (offset, count) = try Self.framePayload(UnsafeRawBufferPointer(start: address, count: size), typeName: "[\(Element.self)]")
             return ArrayView(mapping: address, size: size, payloadOffset: offset, payloadCount: count, keepAlive: RefBox(ref))

@@ -32,6 +32,15 @@ enum SharedStore {
     /// Decodes a value, mapping its shared-memory file if it has one.
     static func decode<T: Decodable>(_ type: T.Type, from value: EncodedValue) throws -> T {
         guard let shared = value.shared else { return try RayEncoding.decode(T.self, from: value) }
+        let mapping = try map(shared, size: value.sharedSize)
+        defer { munmap(mapping, value.sharedSize) }
+        return try BinaryValueDecoder.decode(
+            T.self, fromBuffer: UnsafeRawBufferPointer(start: mapping, count: value.sharedSize),
+            userInfo: RayActorSystem.decodingUserInfo)
+    }
+
+    /// Maps a shared object's sealed file read-only (pages populated); the caller unmaps it.
+    static func map(_ shared: ObjectID, size: Int) throws -> UnsafeMutableRawPointer {
         guard let directory = RuntimeRegistry.current?.objectDirectory else {
             throw ObjectLostError(message: "object \(shared) is in shared memory but this process has no object store")
         }
@@ -39,14 +48,10 @@ enum SharedStore {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let size = value.sharedSize
-        guard size > 0 else { return try BinaryValueDecoder.decode(T.self, fromBuffer: UnsafeRawBufferPointer(start: nil, count: 0)) }
-        guard let mapping = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
+        guard size > 0, let mapping = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
             throw ObjectLostError(message: "object \(shared): cannot map \(path): \(String(cString: strerror(errno)))")
         }
-        defer { munmap(mapping, size) }
-        return try BinaryValueDecoder.decode(
-            T.self, fromBuffer: UnsafeRawBufferPointer(start: mapping, count: size), userInfo: RayActorSystem.decodingUserInfo)
+        return mapping
     }
 
     /// Writes the parts to `<id>.tmp` through a shared mapping and renames it to `<id>` (sealed).
