@@ -82,6 +82,15 @@ public struct ActorDiedError: RayError {
     public var description: String { "ActorDiedError: \(message)" }
 }
 
+/// An object larger than the node's shared-memory store could ever hold (its capacity, set by
+/// `Ray.start(objectStoreMemory:)`).
+public struct ObjectStoreFullError: RayError {
+    /// What happened, for people.
+    public let message: String
+    /// The error as Ray prints it: its type, then the details.
+    public var description: String { "ObjectStoreFullError: \(message)" }
+}
+
 /// The object is gone and cannot be rebuilt.
 public struct ObjectLostError: RayError {
     /// What happened, for people.
@@ -114,6 +123,7 @@ extension ErrorInfo {
         case .objectLost: ObjectLostError(message: message)
         case .system: RaySystemError(message: message)
         case .actorDied: ActorDiedError(actorClass: functionName, message: message)
+        case .objectStoreFull: ObjectStoreFullError(message: message)
         }
     }
 }
@@ -133,6 +143,7 @@ extension RayError {
         case let error as RaySerializationError: ErrorInfo(kind: .serialization, errorType: error.typeName, message: error.reason)
         case let error as ObjectLostError: ErrorInfo(kind: .objectLost, message: error.message)
         case let error as ActorDiedError: ErrorInfo(kind: .actorDied, message: error.message, functionName: error.actorClass)
+        case let error as ObjectStoreFullError: ErrorInfo(kind: .objectStoreFull, message: error.message)
         case let error as RaySystemError: ErrorInfo(kind: .system, message: error.message)
         default: ErrorInfo(kind: .taskError, errorType: String(describing: type(of: self)), message: description)
         }

@@ -25,11 +25,15 @@ public struct Ray: Sendable {
     ///   - resources: custom resources, by name.
     ///   - logToDriver: print workers' output here, prefixed `(name pid=N)` (default true).
     ///   - idleWorkerTimeout: workers beyond the prestarted ones stop after idling this long.
+    ///   - objectStoreMemory: bytes of large objects kept in shared memory before the oldest are
+    ///     spilled to disk (default: 30% of RAM).
+    ///   - spillDirectory: where spilled objects go (default: the temporary directory).
     /// - Throws: `RaySystemError` when swift-ray already runs in this process.
     @discardableResult
     public static func start(
         numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
-        logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10)
+        logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10),
+        objectStoreMemory: Int? = nil, spillDirectory: String? = nil
     ) async throws -> Ray {
         let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {
@@ -44,7 +48,8 @@ public struct Ray: Sendable {
             nodeID: nodeID, resources: total, workerExecutable: WorkerExecutable.path,
             prestartWorkers: min(cpus, 16), logToDriver: logToDriver,
             idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)),
-            objectDirectory: .forNode(nodeID))
+            objectDirectory: .forNode(
+                nodeID, capacity: objectStoreMemory ?? Int(Self.physicalMemory * 0.3), spillBase: spillDirectory))
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()
@@ -140,6 +145,8 @@ public struct Ray: Sendable {
         let encoded: EncodedValue
         do {
             encoded = try SharedStore.encodeObject(value, id: id)
+        } catch let error as ObjectStoreFullError {
+            throw error
         } catch {
             throw RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode: \(error)")
         }

@@ -17,6 +17,7 @@ enum SharedStore {
     static func encodeObject<T: Encodable>(_ value: T, id: ObjectID) throws -> EncodedValue {
         guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
         if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
+            try checkFits(raw.rawByteCount, directory)
             let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)
             let written = raw.withRawBytes { bytes in
                 header.withUnsafeBytes { write(directory, id, [$0, bytes]) }
@@ -24,6 +25,7 @@ enum SharedStore {
             if written { return EncodedValue(bytes: [], shared: id, sharedSize: header.count + raw.rawByteCount) }
         }
         let encoded = try RayEncoding.encode(value)
+        if encoded.bytes.count >= threshold { try checkFits(encoded.bytes.count, directory) }
         guard encoded.bytes.count >= threshold,
               encoded.bytes.withUnsafeBytes({ write(directory, id, [$0]) }) else { return encoded }
         return EncodedValue(bytes: [], refs: encoded.refs, shared: id, sharedSize: encoded.bytes.count)
@@ -39,13 +41,22 @@ enum SharedStore {
             userInfo: RayActorSystem.decodingUserInfo)
     }
 
-    /// Maps a shared object's sealed file read-only (pages populated); the caller unmaps it.
+    /// An object larger than the whole store can never be held: spilling others would not help.
+    private static func checkFits(_ size: Int, _ directory: SharedObjectDirectory) throws {
+        guard size <= directory.capacity else {
+            throw ObjectStoreFullError(message: "an object of \(size) bytes exceeds the object store's capacity of \(directory.capacity) bytes")
+        }
+    }
+
+    /// Maps a shared object's sealed file read-only (pages populated); the caller unmaps it. The file
+    /// is in memory, or in the spill folder once the store spilled it.
     static func map(_ shared: ObjectID, size: Int) throws -> UnsafeMutableRawPointer {
         guard let directory = RuntimeRegistry.current?.objectDirectory else {
             throw ObjectLostError(message: "object \(shared) is in shared memory but this process has no object store")
         }
-        let path = directory.file(for: shared)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let path = directory.readableFile(for: shared)
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0, errno == ENOENT { fd = open(directory.readableFile(for: shared), O_RDONLY | O_CLOEXEC) }  // spilled meanwhile
         guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         guard size > 0, let mapping = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {

@@ -30,6 +30,8 @@ extension RemoteFunction {
         }
         do {
             return .value(try SharedStore.encodeObject(output, id: spec.taskID))
+        } catch let error as ObjectStoreFullError {
+            return .error(error.info)
         } catch {
             return .error(ErrorInfo(
                 kind: .serialization, errorType: String(reflecting: Output.self),

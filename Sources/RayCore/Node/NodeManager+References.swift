@@ -60,9 +60,13 @@ extension NodeManager {
     func freeIfUnused(_ ids: [ObjectID]) {
         var work = ids
         while let id = work.popLast() {
-            guard let payload = objects.freeIfUnused(id) else { continue }
+            guard let (payload, spilled) = objects.freeIfUnused(id) else { continue }
             ready.remove(id)
-            discardStorage(of: payload)
+            if spilled, let shared = payload.sharedObject {
+                config.objectDirectory?.removeSpilled(shared)
+            } else {
+                discardStorage(of: payload)
+            }
             for contained in payload.containedRefs {
                 objects.unpin(contained)
                 work.append(contained)
@@ -74,8 +78,28 @@ extension NodeManager {
     /// which are removed beyond a few).
     func discardStorage(of payload: ObjectPayload) {
         guard let shared = payload.sharedObject, let directory = config.objectDirectory else { return }
-        guard let name = directory.recycle(shared, size: payload.size) else { return directory.remove(shared) }
+        guard objects.sharedBytes + payload.size <= directory.capacity,
+              let name = directory.recycle(shared, size: payload.size) else { return directory.remove(shared) }
         recycledFiles.append(name)
         while recycledFiles.count > Self.maxRecycledFiles { directory.removeRecycled(recycledFiles.removeFirst()) }
+    }
+
+    /// Keeps the store under its capacity: moves the oldest objects still in shared memory to the
+    /// spill folder (readers then map them from disk; a reader that mapped one keeps its mapping).
+    func spillIfNeeded() {
+        guard let directory = config.objectDirectory else { return }
+        while objects.sharedBytes > directory.capacity, let oldest = sharedOrder.first {
+            sharedOrder.removeFirst()
+            guard objects.isInSharedMemory(oldest) else { continue }
+            if directory.spill(oldest) {
+                objects.markSpilled(oldest)
+            } else {
+                logger.warning("cannot spill object \(oldest) to \(directory.spillPath)")
+            }
+        }
+        // Files kept for reuse count against the capacity too.
+        while !recycledFiles.isEmpty, objects.sharedBytes > directory.capacity / 2 {
+            directory.removeRecycled(recycledFiles.removeFirst())
+        }
     }
 }

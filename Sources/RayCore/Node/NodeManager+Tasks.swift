@@ -199,6 +199,10 @@ extension NodeManager {
         let (waiters, isNew) = objects.finish(id, payload)
         guard isNew else { return discardStorage(of: payload) }
         ready.insert(id, payload)
+        if payload.sharedObject != nil {
+            sharedOrder.append(id)
+            spillIfNeeded()
+        }
         pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }
         freeIfUnused([id])

@@ -29,7 +29,7 @@ extension NodeManager {
         do {
             launched = try WorkerLauncher.launch(
                 executable: config.workerExecutable, workerID: id, nodeID: config.nodeID,
-                objectDirectory: config.objectDirectory?.path)
+                objectDirectory: config.objectDirectory)
         } catch {
             logger.error("\(error)")
             workerStartFailed(String(describing: error))

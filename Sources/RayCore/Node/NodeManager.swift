@@ -18,6 +18,8 @@ public final class NodeManager: @unchecked Sendable {
     let ready = ReadyObjects()
     /// Freed shared-memory files kept for reuse, oldest first.
     var recycledFiles: [String] = []
+    /// Shared objects in the order they were stored: the spilling order.
+    var sharedOrder = CircularBuffer<ObjectID>()
     static let maxRecycledFiles = 4
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand), each class in submission order.
@@ -112,4 +114,9 @@ public struct ObjectStoreStats: Sendable, Equatable {
     /// Objects, and their bytes, in the shared-memory store (one copy per node).
     public var sharedObjects: Int
     public var sharedBytes: Int
+    /// Objects, and their bytes, spilled from the store to disk.
+    public var spilledObjects: Int
+    public var spilledBytes: Int
+    /// Bytes the store holds in memory before it spills.
+    public var capacity: Int
 }

@@ -17,6 +17,8 @@ struct ObjectTable {
         var state: State
         var holders = 0
         var pins = 0
+        /// Its shared-memory file was moved to the spill folder.
+        var spilled = false
     }
 
     private var records: [ObjectID: Record] = [:]
@@ -24,6 +26,9 @@ struct ObjectTable {
     private(set) var bytes = 0
     private(set) var sharedBytes = 0
     private(set) var sharedObjects = 0
+    /// Shared objects moved to disk.
+    private(set) var spilledBytes = 0
+    private(set) var spilledObjects = 0
 
     var count: Int { records.count }
 
@@ -80,19 +85,39 @@ struct ObjectTable {
     mutating func pin(_ id: ObjectID) { records[id]?.pins += 1 }
     mutating func unpin(_ id: ObjectID) { records[id]?.pins -= 1 }
 
-    /// Removes the object if it is finished and nothing keeps it; returns its payload if removed.
-    mutating func freeIfUnused(_ id: ObjectID) -> ObjectPayload? {
+    /// Removes the object if it is finished and nothing keeps it; returns its payload, and whether
+    /// it was spilled, if removed.
+    mutating func freeIfUnused(_ id: ObjectID) -> (payload: ObjectPayload, spilled: Bool)? {
         guard let record = records[id], record.holders <= 0, record.pins <= 0,
               case .ready(let payload) = record.state else { return nil }
         records[id] = nil
-        account(payload, -1)
-        return payload
+        account(payload, -1, spilled: record.spilled)
+        return (payload, record.spilled)
     }
 
-    private mutating func account(_ payload: ObjectPayload, _ sign: Int) {
-        bytes += sign * payload.size
+    /// Whether the object is finished, in shared memory and not spilled yet.
+    func isInSharedMemory(_ id: ObjectID) -> Bool {
+        guard let record = records[id], !record.spilled, case .ready(let payload) = record.state else { return false }
+        return payload.sharedObject != nil
+    }
+
+    /// The object's file went to the spill folder.
+    mutating func markSpilled(_ id: ObjectID) {
+        guard isInSharedMemory(id), case .ready(let payload)? = records[id]?.state else { return }
+        account(payload, -1, spilled: false)
+        records[id]!.spilled = true
+        account(payload, +1, spilled: true)
+    }
+
+    private mutating func account(_ payload: ObjectPayload, _ sign: Int, spilled: Bool = false) {
+        if !spilled { bytes += sign * payload.size }
         guard payload.sharedObject != nil else { return }
-        sharedBytes += sign * payload.size
-        sharedObjects += sign
+        if spilled {
+            spilledBytes += sign * payload.size
+            spilledObjects += sign
+        } else {
+            sharedBytes += sign * payload.size
+            sharedObjects += sign
+        }
     }
 }

@@ -20,7 +20,7 @@ enum WorkerLauncher {
         let description: String
     }
 
-    static func launch(executable: String, workerID: Int, nodeID: String, objectDirectory: String?) throws -> Launched {
+    static func launch(executable: String, workerID: Int, nodeID: String, objectDirectory: SharedObjectDirectory?) throws -> Launched {
         var sockets: [Int32] = [-1, -1]
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
@@ -28,7 +28,7 @@ enum WorkerLauncher {
         try check(swiftray_pipe(&out), "pipe")
         try check(swiftray_pipe(&err), "pipe")
         var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
-        if let objectDirectory { environment.append("SWIFTRAY_OBJECT_DIR=\(objectDirectory)") }
+        environment += objectDirectory?.environment ?? []
         var pid: pid_t = 0
         let rc = withCStrings([executable, "--swiftray-worker"]) { argv in
             withCStrings(environment) { envp in
@@ -53,7 +53,7 @@ enum WorkerLauncher {
         while let entry = pointer.pointee {
             let string = String(cString: entry)
             if !string.hasPrefix("SWIFTRAY_WORKER") && !string.hasPrefix("SWIFTRAY_PARENT_PID=")
-                && !string.hasPrefix("SWIFTRAY_NODE_ID=") && !string.hasPrefix("SWIFTRAY_OBJECT_DIR=") {
+                && !string.hasPrefix("SWIFTRAY_NODE_ID=") && !string.hasPrefix("SWIFTRAY_OBJECT_") && !string.hasPrefix("SWIFTRAY_SPILL_DIR=") {
                 environment.append(string)
             }
             pointer += 1

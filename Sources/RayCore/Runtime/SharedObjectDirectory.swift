@@ -13,14 +13,79 @@ import Darwin
 public struct SharedObjectDirectory: Sendable {
     /// The folder.
     public let path: String
+    /// Where objects go when the store is over `capacity` (on disk).
+    public let spillPath: String
+    /// Bytes the store holds in memory before it spills the oldest objects.
+    public let capacity: Int
 
-    public init(path: String) { self.path = path }
+    public init(path: String, spillPath: String, capacity: Int) {
+        self.path = path
+        self.spillPath = spillPath
+        self.capacity = capacity
+    }
 
     /// A fresh folder for a node: under /dev/shm when it exists, else the temporary directory.
     /// `nodeID` ends with the driver's pid (`node-<pid>`).
-    public static func forNode(_ nodeID: String) -> SharedObjectDirectory {
-        SharedObjectDirectory(path: "\(base)/swiftray-\(nodeID)")
+    public static func forNode(_ nodeID: String, capacity: Int, spillBase: String? = nil) -> SharedObjectDirectory {
+        SharedObjectDirectory(
+            path: "\(base)/swiftray-\(nodeID)",
+            spillPath: "\(spillBase ?? getenvString("TMPDIR") ?? "/tmp")/swiftray-spill-\(nodeID)", capacity: capacity)
     }
+
+    /// The store as described to a worker through its environment, if it has one.
+    public static func fromEnvironment() -> SharedObjectDirectory? {
+        guard let path = getenvString("SWIFTRAY_OBJECT_DIR"), let spill = getenvString("SWIFTRAY_SPILL_DIR"),
+              let capacity = getenvString("SWIFTRAY_OBJECT_CAPACITY").flatMap(Int.init) else { return nil }
+        return SharedObjectDirectory(path: path, spillPath: spill, capacity: capacity)
+    }
+
+    /// The environment that describes the store to a worker.
+    public var environment: [String] {
+        ["SWIFTRAY_OBJECT_DIR=\(path)", "SWIFTRAY_SPILL_DIR=\(spillPath)", "SWIFTRAY_OBJECT_CAPACITY=\(capacity)"]
+    }
+
+    /// The file to read an object from: in memory, or spilled to disk.
+    public func readableFile(for id: ObjectID) -> String {
+        let file = file(for: id)
+        return access(file, F_OK) == 0 ? file : "\(spillPath)/\(id)"
+    }
+
+    /// Moves an object's file to the spill folder (readers that mapped it keep their mapping).
+    public func spill(_ id: ObjectID) -> Bool {
+        let source = file(for: id)
+        let target = "\(spillPath)/\(id)"
+        mkdir(spillPath, 0o700)
+        guard copyFile(source, to: target + ".tmp"), rename(target + ".tmp", target) == 0 else {
+            unlink(target + ".tmp")
+            return false
+        }
+        unlink(source)
+        return true
+    }
+
+    private func copyFile(_ source: String, to target: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        let output = open(target, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard output >= 0 else { return false }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count == 0 { return true }
+            guard count > 0 else { return false }
+            var written = 0
+            while written < count {
+                let step = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
+                guard step > 0 else { return false }
+                written += step
+            }
+        }
+    }
+
+    /// Removes a spilled object's file.
+    public func removeSpilled(_ id: ObjectID) { unlink("\(spillPath)/\(id)") }
 
     private static var base: String {
         var info = stat()
@@ -38,7 +103,9 @@ public struct SharedObjectDirectory: Sendable {
             stale.append(name)
         }
         closedir(folder)
-        for name in stale { SharedObjectDirectory(path: "\(base)/\(name)").removeAll() }
+        for name in stale {
+            SharedObjectDirectory(path: "\(base)/\(name)", spillPath: "\(getenvString("TMPDIR") ?? "/tmp")/swiftray-spill-\(name.dropFirst("swiftray-".count))", capacity: 0).removeAll()
+        }
     }
 
     /// The sealed file of an object.
@@ -92,5 +159,13 @@ public struct SharedObjectDirectory: Sendable {
         }
         closedir(folder)
         rmdir(path)
+        if let spilled = opendir(spillPath) {
+            while let entry = readdir(spilled) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { unlink("\(spillPath)/\(name)") }
+            }
+            closedir(spilled)
+            rmdir(spillPath)
+        }
     }
 }

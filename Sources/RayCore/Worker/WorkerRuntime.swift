@@ -12,7 +12,7 @@ import Darwin
 /// nested API calls of those tasks over the same channel.
 public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     public let nodeID: String
-    public let objectDirectory: SharedObjectDirectory? = getenvString("SWIFTRAY_OBJECT_DIR").map(SharedObjectDirectory.init(path:))
+    public let objectDirectory = SharedObjectDirectory.fromEnvironment()
     let loop: any EventLoop
     private let minter = IDMinter()
     private let executor: any WorkerExecutor

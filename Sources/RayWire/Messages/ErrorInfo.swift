@@ -19,6 +19,8 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
         /// The actor is dead (its constructor threw, it was killed, or its process died with no
         /// restarts left).
         case actorDied = 8
+        /// The object does not fit in the shared-memory store even after spilling.
+        case objectStoreFull = 9
     }
 
     public var kind: Kind

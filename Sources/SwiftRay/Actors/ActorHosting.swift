@@ -121,6 +121,8 @@ final class ActorHosting: Sendable {
         do {
             guard let id = TaskContext.current?.taskID else { return .value(try RayEncoding.encode(value)) }
             return .value(try SharedStore.encodeObject(value, id: id))
+        } catch let error as ObjectStoreFullError {
+            return .error(error.info)
         } catch {
             return .error(ErrorInfo(kind: .serialization, errorType: String(reflecting: R.self), message: "cannot encode the result: \(error)"))
         }
