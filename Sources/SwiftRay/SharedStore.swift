@@ -65,11 +65,12 @@ enum SharedStore {
         return mapping
     }
 
-    /// Writes the parts to `<id>.tmp` through a shared mapping and renames it to `<id>` (sealed).
+    /// Writes the parts to `<id>.<pid>.tmp` through a shared mapping and renames it to `<id>`
+    /// (sealed). The pid lets the node manager remove what a writer that died mid-write left.
     /// Returns false (the caller keeps the value inline) if the store cannot take it.
     private static func write(_ directory: SharedObjectDirectory, _ id: ObjectID, _ parts: [UnsafeRawBufferPointer]) -> Bool {
         let path = directory.file(for: id)
-        let temporary = path + ".tmp"
+        let temporary = directory.temporaryFile(for: id, writer: getpid())
         let size = parts.reduce(0) { $0 + $1.count }
         let reused = directory.takeRecycled(atLeast: size, as: temporary)
         let fd = open(temporary, O_CREAT | O_RDWR | (reused ? 0 : O_TRUNC) | O_CLOEXEC, 0o600)

@@ -125,3 +125,19 @@ struct ViewReport: Codable, Sendable, Equatable {
     var shared: Bool
     var mapsStoreFile: Bool
 }
+
+/// Starts writing a large object and has a watcher SIGKILL this process while the unsealed file
+/// exists (mid-write).
+@Remote func dieWhileWriting(_ count: Int) throws -> Int {
+    let marker = ".\(getpid()).tmp"
+    let folder = "/dev/shm/swiftray-node-\(getppid())"
+    let watcher = Thread {
+        while true {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            if names.contains(where: { $0.hasSuffix(marker) }) { kill(getpid(), SIGKILL) }
+        }
+    }
+    watcher.start()
+    for _ in 0..<20 { _ = try ray.put([Double](repeating: 1, count: count)) }
+    return 0  // the watcher missed every write
+}

@@ -107,6 +107,23 @@ final class SharedStoreTests: RayTestCase {
         XCTAssertTrue(freed)
     }
 
+    func testWriterKilledMidWriteLeavesNothingBehind() async throws {
+        let baseline = try await stats()
+        let dead = $dieWhileWriting.options(maxRetries: 0).remote(4_000_000)  // 32 MB writes
+        _ = await expectError(WorkerCrashedError.self) { try await ray.get(dead, timeout: .seconds(60)) }
+        let cleaned = await RayTesting.eventually {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: self.folder)) ?? []
+            return !names.contains { $0.hasSuffix(".tmp") }
+        }
+        XCTAssertTrue(cleaned, "the unsealed file of the dead writer is removed")
+        let after = try await stats()
+        XCTAssertEqual(after.sharedObjects, baseline.sharedObjects, "no half-written object is visible")
+        // The store keeps serving.
+        let ref = try ray.put([Double](repeating: 2, count: 200_000))
+        let back = try await ray.get(ref)
+        XCTAssertEqual(back.count, 200_000)
+    }
+
     func testStoreFolderGoesAtShutdown() async throws {
         let ref = try ray.put([UInt8](repeating: 7, count: 500_000))
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder))

@@ -191,6 +191,7 @@ extension NodeManager {
         }
         killActorsCreated(by: worker.id)
         releaseHolds(of: worker)
+        config.objectDirectory?.removeUnsealed(by: worker.pid)
         if shuttingDown, workers.isEmpty { shutdownPromise?.succeed() }
         requestSchedule()
     }

@@ -7,7 +7,7 @@ import Darwin
 
 /// The node's shared-memory object store on disk: one sealed file per large object in a private
 /// folder under /dev/shm (tmpfs, so the bytes are memory, mapped by every reader). A writer writes
-/// `<id>.tmp` and renames it to `<id>` to seal it, so a writer that dies mid-write leaves nothing
+/// `<id>.<pid>.tmp` and renames it to `<id>` to seal it, so a writer that dies mid-write leaves nothing
 /// visible; the node manager unlinks an object's file when the object is freed, and the whole
 /// folder goes at shutdown.
 public struct SharedObjectDirectory: Sendable {
@@ -110,6 +110,22 @@ public struct SharedObjectDirectory: Sendable {
 
     /// The sealed file of an object.
     public func file(for id: ObjectID) -> String { "\(path)/\(id)" }
+
+    /// The file a process writes an object into before sealing it.
+    public func temporaryFile(for id: ObjectID, writer pid: Int32) -> String { "\(path)/\(id).\(pid).tmp" }
+
+    /// Removes what a process that died mid-write left behind.
+    public func removeUnsealed(by pid: Int32) {
+        guard let folder = opendir(path) else { return }
+        var leftovers: [String] = []
+        let suffix = ".\(pid).tmp"
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(suffix) { leftovers.append(name) }
+        }
+        closedir(folder)
+        for name in leftovers { unlink("\(path)/\(name)") }
+    }
 
     /// Creates the folder (owner-only).
     public func create() throws {
