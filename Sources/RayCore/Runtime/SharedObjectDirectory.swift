@@ -94,18 +94,22 @@ public struct SharedObjectDirectory: Sendable {
 
     /// Removes the folders of drivers that died without shutting down (SIGKILL leaves them).
     public static func removeStale() {
-        guard let folder = opendir(base) else { return }
-        var stale: [String] = []
-        while let entry = readdir(folder) {
+        for name in entries(of: base) where name.hasPrefix("swiftray-node-") {
+            guard let pid = Int32(name.dropFirst("swiftray-node-".count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            forNode(String(name.dropFirst("swiftray-".count)), capacity: 0).removeAll()
+        }
+    }
+
+    /// The names in a folder (without `.` and `..`), or none if it cannot be read.
+    private static func entries(of folder: String) -> [String] {
+        guard let directory = opendir(folder) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasPrefix("swiftray-node-"), let pid = Int32(name.dropFirst("swiftray-node-".count)),
-                  kill(pid, 0) != 0, errno == ESRCH else { continue }
-            stale.append(name)
+            if name != "." && name != ".." { names.append(name) }
         }
-        closedir(folder)
-        for name in stale {
-            SharedObjectDirectory(path: "\(base)/\(name)", spillPath: "\(getenvString("TMPDIR") ?? "/tmp")/swiftray-spill-\(name.dropFirst("swiftray-".count))", capacity: 0).removeAll()
-        }
+        return names
     }
 
     /// The sealed file of an object.
@@ -116,15 +120,8 @@ public struct SharedObjectDirectory: Sendable {
 
     /// Removes what a process that died mid-write left behind.
     public func removeUnsealed(by pid: Int32) {
-        guard let folder = opendir(path) else { return }
-        var leftovers: [String] = []
         let suffix = ".\(pid).tmp"
-        while let entry = readdir(folder) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(suffix) { leftovers.append(name) }
-        }
-        closedir(folder)
-        for name in leftovers { unlink("\(path)/\(name)") }
+        for name in Self.entries(of: path) where name.hasSuffix(suffix) { unlink("\(path)/\(name)") }
     }
 
     /// Creates the folder (owner-only).
@@ -150,38 +147,23 @@ public struct SharedObjectDirectory: Sendable {
     /// Takes a recycled file of at least `size` bytes (and at most twice that) by renaming it to
     /// `destination`; the rename makes the take atomic between processes.
     public func takeRecycled(atLeast size: Int, as destination: String) -> Bool {
-        guard let folder = opendir(path) else { return false }
-        var candidates: [(size: Int, name: String)] = []
-        while let entry = readdir(folder) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let candidates = Self.entries(of: path).compactMap { name -> (size: Int, name: String)? in
             let parts = name.split(separator: "-")
             guard parts.count == 3, parts[0] == "free", let fileSize = Int(parts[1]),
-                  fileSize >= size, fileSize <= 2 * size else { continue }
-            candidates.append((fileSize, name))
+                  fileSize >= size, fileSize <= 2 * size else { return nil }
+            return (fileSize, name)
         }
-        closedir(folder)
         for candidate in candidates.sorted(by: { $0.size < $1.size }) where rename("\(path)/\(candidate.name)", destination) == 0 {
             return true
         }
         return false
     }
 
-    /// Removes the folder and everything in it.
+    /// Removes the folder and the spill folder, with everything in them.
     public func removeAll() {
-        guard let folder = opendir(path) else { return }
-        while let entry = readdir(folder) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink("\(path)/\(name)") }
-        }
-        closedir(folder)
-        rmdir(path)
-        if let spilled = opendir(spillPath) {
-            while let entry = readdir(spilled) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { unlink("\(spillPath)/\(name)") }
-            }
-            closedir(spilled)
-            rmdir(spillPath)
+        for folder in [path, spillPath] {
+            for name in Self.entries(of: folder) { unlink("\(folder)/\(name)") }
+            rmdir(folder)
         }
     }
 }
