@@ -1,5 +1,6 @@
 import Foundation
 import SwiftRay
+import Synchronization
 
 // Actors the tests create; like the remote functions, they live in the test binary.
 
@@ -111,10 +112,30 @@ struct ActorTestError: Error, CustomStringConvertible {
     return try await ray.get(counter.remote.increment())
 }
 
-/// Creates two named actors, one detached; returns this worker's pid (their creator).
+/// Handles a worker keeps after its task returns (a long-lived creator).
+let keptHandles = Mutex<[Counter]>([])
+
+/// Creates two named actors, one detached, and keeps their handles in this worker; returns this
+/// worker's pid (their creator).
 @Remote func createOwnedActors(_ prefix: String) async throws -> Int32 {
     let detached = try await ray.actor(Counter.self, options: ActorOptions(name: prefix + "-detached", lifetime: .detached))
     let owned = try await ray.actor(Counter.self, options: ActorOptions(name: prefix + "-owned"))
     _ = try await [detached.increment(), owned.increment()]
+    keptHandles.withLock { $0 += [detached, owned] }
     return getpid()
+}
+
+/// Creates a named actor, calls it once and drops its handle; returns the actor's pid.
+@Remote func createAndDropActor(_ name: String, detached: Bool) async throws -> Int32 {
+    let counter = try await ray.actor(Counter.self, options: ActorOptions(name: name, lifetime: detached ? .detached : nil))
+    return try await counter.pid()
+}
+
+/// Holds a handle received inside a value and calls through it.
+struct CounterBox: Codable, Sendable {
+    let counter: Counter
+}
+
+@Remote func incrementInBox(_ box: CounterBox) async throws -> Int {
+    try await box.counter.increment()
 }

@@ -111,7 +111,7 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
         await withCheckedContinuation { continuation in
-            onLoop { continuation.resume(returning: $0.lookupActorOnLoop(name: name, namespace: namespace)) }
+            onLoop { continuation.resume(returning: $0.lookupActorOnLoop(name: name, namespace: namespace, asker: nil)) }
         }
     }
 

@@ -45,6 +45,8 @@ final class ActorRecord {
     /// Set by `killActor`: calls wait for the process's death (and the restart) instead of going to
     /// the dying process.
     var killing = false
+    /// Every handle to it is gone: it stops when its calls are done.
+    var outOfScope = false
 
     init(spec: ActorSpec, creatorWorkerID: Int) {
         self.spec = spec

@@ -23,6 +23,7 @@ extension NodeManager {
         }
         let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0)
         actors[spec.actorID] = record
+        addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
         if !spec.name.isEmpty { namedActors[key] = spec.actorID }
         reply(nil)
@@ -122,6 +123,7 @@ extension NodeManager {
         }
         if let index = record.inFlightOrder.firstIndex(of: id) { record.inFlightOrder.remove(at: index) }
         finishCall(call, payload)
+        stopIfOutOfScope(record)
     }
 
     /// A call is over: its result is stored and its arguments may go.
@@ -188,9 +190,43 @@ extension NodeManager {
         }
     }
 
-    func lookupActorOnLoop(name: String, namespace: String) -> ActorSpec? {
-        guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead else { return nil }
+    /// The live actor named so; the asker holds a new handle to it (its process counts it as created).
+    func lookupActorOnLoop(name: String, namespace: String, asker: WorkerHandle?) -> ActorSpec? {
+        guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead,
+              !record.outOfScope else { return nil }
+        addActorHandle(id, holder: asker)
         return record.spec
+    }
+
+    /// One more handle to the actor, held by `holder` (nil: the driver). A detached actor's count
+    /// starts again from zero.
+    private func addActorHandle(_ id: RayID, holder: WorkerHandle?) {
+        if objects.contains(id) {
+            addRefsOnLoop([id], holder: holder)
+        } else {
+            objects.createActorHandle(id)
+            holder?.holds[id, default: 0] += 1
+        }
+    }
+
+    /// No handle to the actor remains anywhere: unless detached, it stops once its queued and running
+    /// calls are done (as in Ray), and later calls fail with `ActorDiedError`.
+    func actorOutOfScope(_ id: RayID) {
+        guard let record = actors[id], !record.spec.detached, !record.isDead else { return }
+        record.outOfScope = true
+        stopIfOutOfScope(record)
+    }
+
+    /// Stops an out-of-scope actor once it has no calls left.
+    func stopIfOutOfScope(_ record: ActorRecord) {
+        guard record.outOfScope, record.queue.isEmpty, record.inFlight.isEmpty, !record.isDead else { return }
+        logger.debug("actor \(record.spec.className) has no handles left; stopping it")
+        record.killedForGood = true
+        let info = ErrorInfo(kind: .actorDied, message: "the actor \(record.spec.className) is dead because all references to it were removed",
+                             functionName: record.spec.className)
+        guard let workerID = record.workerID, let worker = workers[workerID] else { return markActorDead(record, info) }
+        markActorDead(record, info)
+        send(.shutdown, to: worker)
     }
 
     /// A creator is gone: its non-detached actors go too.

@@ -60,7 +60,12 @@ extension NodeManager {
     func freeIfUnused(_ ids: [ObjectID]) {
         var work = ids
         while let id = work.popLast() {
+            let isActorHandle = objects.isActorHandle(id)
             guard let (payload, spilled) = objects.freeIfUnused(id) else { continue }
+            if isActorHandle {
+                actorOutOfScope(id)
+                continue
+            }
             ready.remove(id)
             if spilled, let shared = payload.sharedObject {
                 config.objectDirectory?.removeSpilled(shared)

@@ -132,7 +132,7 @@ extension NodeManager {
         case .killActor(let id, let noRestart):
             killActorOnLoop(id, noRestart: noRestart)
         case .lookupActor(let requestID, let name, let namespace):
-            send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace)), to: worker)
+            send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace, asker: worker)), to: worker)
         case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)

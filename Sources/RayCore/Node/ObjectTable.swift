@@ -7,6 +7,9 @@ import RayWire
 /// then every process that decoded a ref to it), while a pending task or call needs it, or while
 /// another live object contains it (`pins`). When both counts reach zero it is freed, and the
 /// objects it contains lose a pin.
+///
+/// Actor handles are counted here too, as value-less records under the actor's id: processes hold
+/// them and objects contain them exactly as they do refs, and the actor goes when the record is freed.
 struct ObjectTable {
     private enum State {
         case pending([(ObjectPayload) -> Void])
@@ -19,6 +22,8 @@ struct ObjectTable {
         var pins = 0
         /// Its shared-memory file was moved to the spill folder.
         var spilled = false
+        /// It counts the handles of the actor with this id, not an object.
+        var isActorHandle = false
     }
 
     private var records: [ObjectID: Record] = [:]
@@ -30,7 +35,11 @@ struct ObjectTable {
     private(set) var spilledBytes = 0
     private(set) var spilledObjects = 0
 
-    var count: Int { records.count }
+    /// Actor handle records among `records`.
+    private var actorHandles = 0
+
+    /// Objects (not actor handles) in the table.
+    var count: Int { records.count - actorHandles }
 
     /// The object, if it is finished.
     func payload(_ id: ObjectID) -> ObjectPayload? {
@@ -80,6 +89,15 @@ struct ObjectTable {
         return (waiters, true)
     }
 
+    /// Starts counting the handles of a new actor, held by its creator.
+    mutating func createActorHandle(_ id: RayID) {
+        guard records[id] == nil else { return }
+        records[id] = Record(state: .ready(.value(EncodedValue(bytes: []))), holders: 1, isActorHandle: true)
+        actorHandles += 1
+    }
+
+    func isActorHandle(_ id: RayID) -> Bool { records[id]?.isActorHandle ?? false }
+
     mutating func addHolder(_ id: ObjectID) { records[id]?.holders += 1 }
     mutating func removeHolder(_ id: ObjectID) { records[id]?.holders -= 1 }
     mutating func pin(_ id: ObjectID) { records[id]?.pins += 1 }
@@ -91,6 +109,7 @@ struct ObjectTable {
         guard let record = records[id], record.holders <= 0, record.pins <= 0,
               case .ready(let payload) = record.state else { return nil }
         records[id] = nil
+        if record.isActorHandle { actorHandles -= 1 }
         account(payload, -1, spilled: record.spilled)
         return (payload, record.spilled)
     }

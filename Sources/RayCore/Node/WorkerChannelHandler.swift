@@ -1,4 +1,9 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RayWire
 
 /// Feeds one worker's messages to the node manager; a closed or misbehaving channel counts as
@@ -24,7 +29,12 @@ final class WorkerChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        manager.logger.error("worker \(worker.id) pid \(worker.pid): \(error); closing its channel")
+        if let io = error as? IOError, [ECONNRESET, EPIPE].contains(io.errnoCode) {
+            // The worker exited with messages still unread: an ordinary end, seen as its death.
+            manager.logger.debug("worker \(worker.id) pid \(worker.pid) closed its end: \(error)")
+        } else {
+            manager.logger.error("worker \(worker.id) pid \(worker.pid): \(error); closing its channel")
+        }
         context.close(promise: nil)
     }
 }

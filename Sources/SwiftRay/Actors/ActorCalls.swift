@@ -10,7 +10,7 @@ public enum RayActorCalls {
     public static func submit<A: RayActor, R>(
         _ actor: A, method: String, name: String, arguments: [TaskArgument]
     ) -> ObjectRef<R> {
-        ObjectRef(_created: _submitCall(actor: actor.id, method: method, name: name, arguments: arguments))
+        ObjectRef(_created: _submitCall(actor: actor.id.raw, method: method, name: name, arguments: arguments))
     }
 
     /// Submits a call; returns the id of its result (`.none` when swift-ray is not running).
@@ -51,7 +51,7 @@ public enum RayActorCalls {
             maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
             name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached)
         if let refusal = try await runtime.createActor(spec) { throw refusal.typedError }
-        return try A.resolve(id: id, using: .shared)
+        return try A.resolve(id: RayActorID(counted: id), using: .shared)
     }
 
     /// Encodes a method's result (generated dispatch code calls this).
@@ -88,12 +88,12 @@ extension Ray {
         guard spec.typeID == TypeNames.name(of: A.self) else {
             throw RaySystemError(message: "the actor named '\(name)' is a \(spec.className), not a \(A.self)")
         }
-        return try A.resolve(id: spec.actorID, using: .shared)
+        return try A.resolve(id: RayActorID(counted: spec.actorID), using: .shared)
     }
 
     /// Kills the actor's process. With `noRestart` (the default) it stays dead; otherwise it restarts
     /// if its `maxRestarts` allow. Pending calls fail with `ActorDiedError`.
     public func kill<A: RayActor>(_ actor: A, noRestart: Bool = true) throws {
-        try RuntimeRegistry.require().killActor(actor.id, noRestart: noRestart)
+        try RuntimeRegistry.require().killActor(actor.id.raw, noRestart: noRestart)
     }
 }

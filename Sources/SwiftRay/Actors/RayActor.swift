@@ -3,7 +3,7 @@ import RayWire
 
 /// A distributed actor that lives in a worker process of the cluster. Adopt it with the
 /// `@RayActor` macro, which writes the requirements below from the actor's own declarations.
-public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, ID == RayID {
+public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, ID == RayActorID {
     /// Calls run at once when no `maxConcurrency` is given: 1000 for actors with `async` methods
     /// (as Ray's async actors), else 1.
     static var _rayDefaultMaxConcurrency: Int { get }

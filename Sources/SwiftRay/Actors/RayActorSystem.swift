@@ -7,7 +7,7 @@ import Synchronization
 /// `ActorSystem` to this type); each lives in its own worker process, and calls travel through the
 /// cluster. Methods are found by name in the worker's copy of the binary: no registration.
 public final class RayActorSystem: DistributedActorSystem, Sendable {
-    public typealias ActorID = RayID
+    public typealias ActorID = RayActorID
     public typealias InvocationEncoder = RayInvocationEncoder
     public typealias InvocationDecoder = RayInvocationDecoder
     public typealias ResultHandler = RayResultHandler
@@ -27,21 +27,21 @@ public final class RayActorSystem: DistributedActorSystem, Sendable {
 
     private init() {}
 
-    public func resolve<Act>(id: RayID, as actorType: Act.Type) throws -> Act?
-    where Act: DistributedActor, Act.ID == RayID {
-        hosted.withLock { $0[id] } as? Act
+    public func resolve<Act>(id: RayActorID, as actorType: Act.Type) throws -> Act?
+    where Act: DistributedActor, Act.ID == RayActorID {
+        hosted.withLock { $0[id.raw] } as? Act
     }
 
-    public func assignID<Act>(_ actorType: Act.Type) -> RayID where Act: DistributedActor, Act.ID == RayID {
-        Self.constructingID ?? RuntimeRegistry.current?.newID() ?? IDMinter().next()
+    public func assignID<Act>(_ actorType: Act.Type) -> RayActorID where Act: DistributedActor, Act.ID == RayActorID {
+        RayActorID(uncounted: Self.constructingID ?? RuntimeRegistry.current?.newID() ?? IDMinter().next())
     }
 
-    public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == RayID {
-        hosted.withLock { $0[actor.id] = actor }
+    public func actorReady<Act>(_ actor: Act) where Act: DistributedActor, Act.ID == RayActorID {
+        hosted.withLock { $0[actor.id.raw] = actor }
     }
 
-    public func resignID(_ id: RayID) {
-        _ = hosted.withLock { $0.removeValue(forKey: id) }
+    public func resignID(_ id: RayActorID) {
+        _ = hosted.withLock { $0.removeValue(forKey: id.raw) }
     }
 
     public func makeInvocationEncoder() -> RayInvocationEncoder { RayInvocationEncoder() }
@@ -49,13 +49,13 @@ public final class RayActorSystem: DistributedActorSystem, Sendable {
     public func remoteCall<Act, Err, Res>(
         on actor: Act, target: RemoteCallTarget, invocation: inout RayInvocationEncoder,
         throwing: Err.Type, returning: Res.Type
-    ) async throws -> Res where Act: DistributedActor, Act.ID == RayID, Err: Error, Res: Codable {
+    ) async throws -> Res where Act: DistributedActor, Act.ID == RayActorID, Err: Error, Res: Codable {
         try await result(of: call(actor, target: target, invocation: invocation), as: Res.self)
     }
 
     public func remoteCallVoid<Act, Err>(
         on actor: Act, target: RemoteCallTarget, invocation: inout RayInvocationEncoder, throwing: Err.Type
-    ) async throws where Act: DistributedActor, Act.ID == RayID, Err: Error {
+    ) async throws where Act: DistributedActor, Act.ID == RayActorID, Err: Error {
         _ = try await result(of: call(actor, target: target, invocation: invocation), as: RayVoid.self)
     }
 
@@ -75,7 +75,7 @@ public final class RayActorSystem: DistributedActorSystem, Sendable {
         if let problem = invocation.problem { throw problem }
         let callID = runtime.newID()
         runtime.callActor(ActorCall(
-            callID: callID, actorID: actor.id as! RayID, dispatch: .distributedTarget, method: target.identifier,
+            callID: callID, actorID: (actor.id as! RayActorID).raw, dispatch: .distributedTarget, method: target.identifier,
             name: "\(Act.self).\(target.description)", args: invocation.arguments))
         return callID
     }
