@@ -28,12 +28,14 @@ public struct Ray: Sendable {
     ///   - objectStoreMemory: bytes of large objects kept in shared memory before the oldest are
     ///     spilled to disk (default: 30% of RAM).
     ///   - spillDirectory: where spilled objects go (default: the temporary directory).
+    ///   - objectStoreFullWait: how long a large `put` (or result) waits for room when the store is
+    ///     full and nothing can be spilled, before it throws `ObjectStoreFullError` (default 5 s).
     /// - Throws: `RaySystemError` when swift-ray already runs in this process.
     @discardableResult
     public static func start(
         numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
         logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10),
-        objectStoreMemory: Int? = nil, spillDirectory: String? = nil
+        objectStoreMemory: Int? = nil, spillDirectory: String? = nil, objectStoreFullWait: Duration = .seconds(5)
     ) async throws -> Ray {
         let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {
@@ -49,7 +51,8 @@ public struct Ray: Sendable {
             prestartWorkers: min(cpus, 16), logToDriver: logToDriver,
             idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)),
             objectDirectory: .forNode(
-                nodeID, capacity: objectStoreMemory ?? Int(Self.physicalMemory * 0.3), spillBase: spillDirectory))
+                nodeID, capacity: objectStoreMemory ?? Int(Self.physicalMemory * 0.3), spillBase: spillDirectory,
+                fullWait: objectStoreFullWait))
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()

@@ -17,18 +17,46 @@ enum SharedStore {
     static func encodeObject<T: Encodable>(_ value: T, id: ObjectID) throws -> EncodedValue {
         guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
         if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
-            try checkFits(raw.rawByteCount, directory)
             let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)
-            let written = raw.withRawBytes { bytes in
-                header.withUnsafeBytes { write(directory, id, [$0, bytes]) }
+            let stored = try store(directory, id, size: header.count + raw.rawByteCount) { mapping in
+                header.withUnsafeBytes { mapping.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                raw.withRawBytes { bytes in
+                    if bytes.count > 0 { (mapping + header.count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+                }
             }
-            if written { return EncodedValue(bytes: [], shared: id, sharedSize: header.count + raw.rawByteCount) }
+            if stored { return EncodedValue(bytes: [], shared: id, sharedSize: header.count + raw.rawByteCount) }
         }
         let encoded = try RayEncoding.encode(value)
-        if encoded.bytes.count >= threshold { try checkFits(encoded.bytes.count, directory) }
-        guard encoded.bytes.count >= threshold,
-              encoded.bytes.withUnsafeBytes({ write(directory, id, [$0]) }) else { return encoded }
-        return EncodedValue(bytes: [], refs: encoded.refs, shared: id, sharedSize: encoded.bytes.count)
+        guard encoded.bytes.count >= threshold else { return encoded }
+        let stored = try store(directory, id, size: encoded.bytes.count) { mapping in
+            encoded.bytes.withUnsafeBytes { mapping.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        return stored ? EncodedValue(bytes: [], refs: encoded.refs, shared: id, sharedSize: encoded.bytes.count) : encoded
+    }
+
+    /// Writes an object of `size` bytes into the store with `fill`; false if the store cannot take
+    /// it for another reason than room (the caller keeps it inline).
+    /// - Throws: `ObjectStoreFullError` when the object exceeds the capacity, or when the store stays
+    ///   full (over capacity with nothing to spill, or its memory exhausted) for the directory's `fullWait`.
+    private static func store(
+        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (UnsafeMutableRawPointer) -> Void
+    ) throws -> Bool {
+        try checkFits(size, directory)
+        let deadline = ContinuousClock.now + directory.fullWait
+        while true {
+            if !directory.isFull {
+                switch write(directory, id, size: size, fill: fill) {
+                case .written: return true
+                case .failed: return false
+                case .noSpace: break
+                }
+            }
+            guard ContinuousClock.now < deadline else {
+                RayLog.logger.warning("object store full: cannot store \(size) bytes within \(directory.fullWait)")
+                throw ObjectStoreFullError(message: "the object store is full (capacity \(directory.capacity) bytes) and nothing can be spilled to \(directory.spillPath); waited \(directory.fullWait) for room for \(size) bytes")
+            }
+            usleep(10_000)  // room appears when references go: poll, as Ray's put retries
+        }
     }
 
     /// Decodes a value, mapping its shared-memory file if it has one.
@@ -65,13 +93,16 @@ enum SharedStore {
         return mapping
     }
 
-    /// Writes the parts to `<id>.<pid>.tmp` through a shared mapping and renames it to `<id>`
-    /// (sealed). The pid lets the node manager remove what a writer that died mid-write left.
-    /// Returns false (the caller keeps the value inline) if the store cannot take it.
-    private static func write(_ directory: SharedObjectDirectory, _ id: ObjectID, _ parts: [UnsafeRawBufferPointer]) -> Bool {
+    private enum WriteOutcome { case written, noSpace, failed }
+
+    /// Writes the object to `<id>.<pid>.tmp` through a shared mapping and renames it to `<id>`
+    /// (sealed). The pid lets the node manager remove what a writer that died mid-write left. The
+    /// file's memory is allocated up front, so a full /dev/shm is an error here, not a SIGBUS later.
+    private static func write(
+        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (UnsafeMutableRawPointer) -> Void
+    ) -> WriteOutcome {
         let path = directory.file(for: id)
         let temporary = directory.temporaryFile(for: id, writer: getpid())
-        let size = parts.reduce(0) { $0 + $1.count }
         let reused = directory.takeRecycled(atLeast: size, as: temporary)
         let fd = open(temporary, O_CREAT | O_RDWR | (reused ? 0 : O_TRUNC) | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return fail("cannot create \(temporary)") }
@@ -80,25 +111,28 @@ enum SharedStore {
             unlink(temporary)
             return fail("cannot size \(temporary) to \(size) bytes")
         }
+        let allocated = posix_fallocate(fd, 0, off_t(size))
+        guard allocated == 0 else {
+            unlink(temporary)
+            if allocated == ENOSPC { return .noSpace }
+            errno = allocated
+            return fail("cannot allocate \(size) bytes for \(temporary)")
+        }
         guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
             unlink(temporary)
             return fail("cannot map \(temporary)")
         }
-        var offset = 0
-        for part in parts where part.count > 0 {
-            (mapping + offset).copyMemory(from: part.baseAddress!, byteCount: part.count)
-            offset += part.count
-        }
+        fill(mapping)
         munmap(mapping, size)
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
             return fail("cannot seal \(path)")
         }
-        return true
+        return .written
     }
 
-    private static func fail(_ what: String) -> Bool {
+    private static func fail(_ what: String) -> WriteOutcome {
         RayLog.logger.warning("shared-memory store: \(what): \(String(cString: strerror(errno))); keeping the object inline")
-        return false
+        return .failed
     }
 }

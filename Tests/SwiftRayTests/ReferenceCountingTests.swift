@@ -55,6 +55,8 @@ final class ReferenceCountingTests: RayTestCase {
         var outer: ObjectRef<[ObjectRef<Int>]>? = try ray.put((0..<100).map { try ray.put($0) })
         let held = try await objectCount()
         XCTAssertEqual(held, baseline + 101, "inner refs dropped by the driver stay alive inside the outer object")
+        let pinned = try await ray.objectStoreStats().pinnedObjects
+        XCTAssertEqual(pinned, 100, "the inner objects are pinned by the outer one")
         do {
             let inner = try await ray.get(outer!)
             outer = nil

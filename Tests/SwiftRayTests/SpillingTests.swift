@@ -56,3 +56,51 @@ final class SpillingTests: XCTestCase {
         XCTAssertEqual(squared, 36, "nothing else breaks")
     }
 }
+
+/// A store that cannot spill (its spill folder cannot be created) makes large puts wait for room
+/// for a bounded time, then throw; everything else keeps working.
+final class FullStoreTests: XCTestCase {
+    let capacity = 1 << 20
+    let blocker = NSTemporaryDirectory() + "swiftray-not-a-folder-\(getpid())"
+
+    override func setUp() async throws {
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data())
+        try await Ray.start(
+            numCPUs: 2, objectStoreMemory: capacity, spillDirectory: blocker, objectStoreFullWait: .milliseconds(300))
+    }
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try await ray.shutdown() }
+        try? FileManager.default.removeItem(atPath: blocker)
+    }
+
+    func testPutThrowsAfterABoundedWaitAndWorksOnceRoomIsFreed() async throws {
+        var first: ObjectRef<[UInt8]>? = try ray.put([UInt8](repeating: 1, count: 600_000))
+        let second = try ray.put([UInt8](repeating: 2, count: 600_000))  // over capacity, and spilling fails
+        _ = try await ray.objectStoreStats()  // the node has taken both
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try ray.put([UInt8](repeating: 3, count: 600_000))) { error in
+            XCTAssertTrue(error is ObjectStoreFullError, "\(error)")
+        }
+        let waited = ContinuousClock.now - started
+        XCTAssertGreaterThanOrEqual(waited, .milliseconds(300))
+        XCTAssertLessThan(waited, .seconds(10))
+        do {
+            _ = try await ray.get($bigArray.remote(100_000), timeout: .seconds(30))  // an 800 KB result
+            XCTFail("expected ObjectStoreFullError")
+        } catch is ObjectStoreFullError {}
+        let squared = try await ray.get($square.remote(7))
+        XCTAssertEqual(squared, 49, "small objects and tasks are unaffected")
+        let kept = try await ray.get(second)
+        XCTAssertEqual(kept.count, 600_000)
+        XCTAssertTrue(kept.allSatisfy { $0 == 2 }, "stored values stay intact")
+
+        first = nil
+        let roomy = try await RayTesting.eventually { try await ray.objectStoreStats().sharedBytes <= capacity }
+        XCTAssertTrue(roomy)
+        let third = try ray.put([UInt8](repeating: 3, count: 300_000))
+        let back = try await ray.get(third)
+        XCTAssertEqual(back, [UInt8](repeating: 3, count: 300_000))
+        _ = first
+    }
+}

@@ -90,11 +90,7 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     public func objectStoreStats() async -> ObjectStoreStats {
         await withCheckedContinuation { continuation in
             onLoop {
-                continuation.resume(returning: ObjectStoreStats(
-                    objects: $0.objects.count, bytes: $0.objects.bytes,
-                    sharedObjects: $0.objects.sharedObjects, sharedBytes: $0.objects.sharedBytes,
-                    spilledObjects: $0.objects.spilledObjects, spilledBytes: $0.objects.spilledBytes,
-                    capacity: $0.config.objectDirectory?.capacity ?? 0))
+                continuation.resume(returning: $0.objects.stats(capacity: $0.config.objectDirectory?.capacity ?? 0))
             }
         }
     }

@@ -77,6 +77,7 @@ extension NodeManager {
                 work.append(contained)
             }
         }
+        if storeMarkedFull { updateFullMarker() }
     }
 
     /// A payload nobody will read: its shared-memory file goes to the recycled files (the oldest of
@@ -105,6 +106,20 @@ extension NodeManager {
         // Files kept for reuse count against the capacity too.
         while !recycledFiles.isEmpty, objects.sharedBytes > directory.capacity / 2 {
             directory.removeRecycled(recycledFiles.removeFirst())
+        }
+        updateFullMarker()
+    }
+
+    /// Tells writers whether the store is over capacity with nothing left to spill (they wait, then
+    /// throw `ObjectStoreFullError`).
+    func updateFullMarker() {
+        guard let directory = config.objectDirectory else { return }
+        let full = objects.sharedBytes > directory.capacity
+        guard full != storeMarkedFull else { return }
+        storeMarkedFull = full
+        directory.setFull(full)
+        if full {
+            logger.warning("object store full: \(objects.sharedBytes) of \(directory.capacity) bytes in memory and nothing can be spilled to \(directory.spillPath)")
         }
     }
 }

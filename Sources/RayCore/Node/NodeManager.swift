@@ -21,6 +21,8 @@ public final class NodeManager: @unchecked Sendable {
     /// Shared objects in the order they were stored: the spilling order.
     var sharedOrder = CircularBuffer<ObjectID>()
     static let maxRecycledFiles = 4
+    /// Whether the store's full marker is set (see `updateFullMarker`).
+    var storeMarkedFull = false
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand), each class in submission order.
     var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
@@ -119,4 +121,10 @@ public struct ObjectStoreStats: Sendable, Equatable {
     public var spilledBytes: Int
     /// Bytes the store holds in memory before it spills.
     public var capacity: Int
+    /// Finished objects kept alive by pending tasks, calls or containing objects, and their bytes.
+    public var pinnedObjects: Int = 0
+    public var pinnedBytes: Int = 0
+
+    /// Bytes of the store's memory in use (`sharedBytes`).
+    public var used: Int { sharedBytes }
 }

@@ -114,6 +114,19 @@ struct ObjectTable {
         return (payload, record.spilled)
     }
 
+    /// The table's figures, for a store of `capacity` bytes.
+    func stats(capacity: Int) -> ObjectStoreStats {
+        var stats = ObjectStoreStats(
+            objects: count, bytes: bytes, sharedObjects: sharedObjects, sharedBytes: sharedBytes,
+            spilledObjects: spilledObjects, spilledBytes: spilledBytes, capacity: capacity)
+        for record in records.values where record.pins > 0 && !record.isActorHandle {
+            guard case .ready(let payload) = record.state else { continue }
+            stats.pinnedObjects += 1
+            stats.pinnedBytes += payload.size
+        }
+        return stats
+    }
+
     /// Whether the object is finished, in shared memory and not spilled yet.
     func isInSharedMemory(_ id: ObjectID) -> Bool {
         guard let record = records[id], !record.spilled, case .ready(let payload) = record.state else { return false }

@@ -17,31 +17,57 @@ public struct SharedObjectDirectory: Sendable {
     public let spillPath: String
     /// Bytes the store holds in memory before it spills the oldest objects.
     public let capacity: Int
+    /// How long a writer waits for room when the store is full and cannot spill, before it throws
+    /// `ObjectStoreFullError`.
+    public let fullWait: Duration
 
-    public init(path: String, spillPath: String, capacity: Int) {
+    public init(path: String, spillPath: String, capacity: Int, fullWait: Duration = .seconds(5)) {
         self.path = path
         self.spillPath = spillPath
         self.capacity = capacity
+        self.fullWait = fullWait
     }
 
     /// A fresh folder for a node: under /dev/shm when it exists, else the temporary directory.
     /// `nodeID` ends with the driver's pid (`node-<pid>`).
-    public static func forNode(_ nodeID: String, capacity: Int, spillBase: String? = nil) -> SharedObjectDirectory {
+    public static func forNode(
+        _ nodeID: String, capacity: Int, spillBase: String? = nil, fullWait: Duration = .seconds(5)
+    ) -> SharedObjectDirectory {
         SharedObjectDirectory(
             path: "\(base)/swiftray-\(nodeID)",
-            spillPath: "\(spillBase ?? getenvString("TMPDIR") ?? "/tmp")/swiftray-spill-\(nodeID)", capacity: capacity)
+            spillPath: "\(spillBase ?? getenvString("TMPDIR") ?? "/tmp")/swiftray-spill-\(nodeID)", capacity: capacity,
+            fullWait: fullWait)
     }
 
     /// The store as described to a worker through its environment, if it has one.
     public static func fromEnvironment() -> SharedObjectDirectory? {
         guard let path = getenvString("SWIFTRAY_OBJECT_DIR"), let spill = getenvString("SWIFTRAY_SPILL_DIR"),
               let capacity = getenvString("SWIFTRAY_OBJECT_CAPACITY").flatMap(Int.init) else { return nil }
-        return SharedObjectDirectory(path: path, spillPath: spill, capacity: capacity)
+        let wait = getenvString("SWIFTRAY_OBJECT_FULL_WAIT_MS").flatMap(Int64.init) ?? 5000
+        return SharedObjectDirectory(path: path, spillPath: spill, capacity: capacity, fullWait: .milliseconds(wait))
     }
 
     /// The environment that describes the store to a worker.
     public var environment: [String] {
-        ["SWIFTRAY_OBJECT_DIR=\(path)", "SWIFTRAY_SPILL_DIR=\(spillPath)", "SWIFTRAY_OBJECT_CAPACITY=\(capacity)"]
+        ["SWIFTRAY_OBJECT_DIR=\(path)", "SWIFTRAY_SPILL_DIR=\(spillPath)", "SWIFTRAY_OBJECT_CAPACITY=\(capacity)",
+         "SWIFTRAY_OBJECT_FULL_WAIT_MS=\(Duration.wireMillis(fullWait))"]
+    }
+
+    /// The marker the node manager keeps while the store is over capacity and cannot spill: writers
+    /// check it before writing a large object (one `access` call) and wait for room.
+    private var fullMarker: String { "\(path)/.full" }
+
+    /// Whether the store is over capacity with nothing it could spill.
+    public var isFull: Bool { access(fullMarker, F_OK) == 0 }
+
+    /// Sets or clears the full marker (node manager only).
+    public func setFull(_ full: Bool) {
+        if full {
+            let fd = open(fullMarker, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) }
+        } else {
+            unlink(fullMarker)
+        }
     }
 
     /// The file to read an object from: in memory, or spilled to disk.
