@@ -14,10 +14,10 @@ final class RefHandle: Sendable {
         guard id != .none, let runtime = RuntimeRegistry.current else { return nil }
         self.id = id
         self.runtime = runtime
-        if !created { runtime.addRefs([id]) }
+        if !created { runtime.addRef(id) }
     }
 
-    deinit { runtime.releaseRefs([id]) }
+    deinit { runtime.releaseRef(id) }
 }
 
 /// Collects the refs a value contains while it is encoded, and keeps their handles alive.

@@ -86,6 +86,16 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         references.release(ids)
     }
 
+    public func addRef(_ id: ObjectID) {
+        guard !closed.load(ordering: .relaxed) else { return }
+        references.add(id)
+    }
+
+    public func releaseRef(_ id: ObjectID) {
+        guard !closed.load(ordering: .relaxed) else { return }
+        references.release(id)
+    }
+
     /// What the node's object table holds now.
     public func objectStoreStats() async -> ObjectStoreStats {
         await withCheckedContinuation { continuation in

@@ -19,20 +19,18 @@ extension NodeManager {
     }
 
     func addRefsOnLoop(_ ids: [ObjectID], holder: WorkerHandle?) {
-        for id in ids where objects.contains(id) {
-            objects.addHolder(id)
+        for id in ids where objects.addHolder(id) {
             holder?.holds[id, default: 0] += 1
         }
     }
 
     func releaseRefsOnLoop(_ ids: [ObjectID], holder: WorkerHandle?) {
-        for id in ids where objects.contains(id) {
+        for id in ids {
             if let holder {
                 guard let count = holder.holds[id], count > 0 else { continue }
                 holder.holds[id] = count > 1 ? count - 1 : nil
             }
-            objects.removeHolder(id)
-            freeIfUnused([id])
+            if objects.releaseHolder(id) { freeIfUnused([id]) }
         }
     }
 
@@ -60,8 +58,7 @@ extension NodeManager {
     func freeIfUnused(_ ids: [ObjectID]) {
         var work = ids
         while let id = work.popLast() {
-            let isActorHandle = objects.isActorHandle(id)
-            guard let (payload, spilled) = objects.freeIfUnused(id) else { continue }
+            guard let (payload, spilled, isActorHandle) = objects.freeIfUnused(id) else { continue }
             if isActorHandle {
                 actorOutOfScope(id)
                 continue

@@ -96,22 +96,32 @@ struct ObjectTable {
         actorHandles += 1
     }
 
-    func isActorHandle(_ id: RayID) -> Bool { records[id]?.isActorHandle ?? false }
-
-    mutating func addHolder(_ id: ObjectID) { records[id]?.holders += 1 }
+    /// Counts one more holder; false if the table has no such object.
+    @discardableResult
+    mutating func addHolder(_ id: ObjectID) -> Bool {
+        (records[id]?.holders += 1) != nil
+    }
     mutating func removeHolder(_ id: ObjectID) { records[id]?.holders -= 1 }
+
+    /// Counts one holder less; returns whether the object may now be unused (worth `freeIfUnused`).
+    mutating func releaseHolder(_ id: ObjectID) -> Bool {
+        guard let index = records.index(forKey: id) else { return false }
+        records.values[index].holders -= 1
+        return records.values[index].holders <= 0 && records.values[index].pins <= 0
+    }
     mutating func pin(_ id: ObjectID) { records[id]?.pins += 1 }
     mutating func unpin(_ id: ObjectID) { records[id]?.pins -= 1 }
 
-    /// Removes the object if it is finished and nothing keeps it; returns its payload, and whether
-    /// it was spilled, if removed.
-    mutating func freeIfUnused(_ id: ObjectID) -> (payload: ObjectPayload, spilled: Bool)? {
-        guard let record = records[id], record.holders <= 0, record.pins <= 0,
-              case .ready(let payload) = record.state else { return nil }
-        records[id] = nil
+    /// Removes the object if it is finished and nothing keeps it; returns its payload, whether it
+    /// was spilled, and whether it was an actor's handle count, if removed.
+    mutating func freeIfUnused(_ id: ObjectID) -> (payload: ObjectPayload, spilled: Bool, isActorHandle: Bool)? {
+        guard let index = records.index(forKey: id) else { return nil }
+        let record = records.values[index]
+        guard record.holders <= 0, record.pins <= 0, case .ready(let payload) = record.state else { return nil }
+        records.remove(at: index)
         if record.isActorHandle { actorHandles -= 1 }
         account(payload, -1, spilled: record.spilled)
-        return (payload, record.spilled)
+        return (payload, record.spilled, record.isActorHandle)
     }
 
     /// The table's figures, for a store of `capacity` bytes.

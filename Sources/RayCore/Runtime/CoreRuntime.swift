@@ -23,6 +23,9 @@ public protocol CoreRuntime: AnyObject, Sendable {
     /// This process took references to these objects (decoded refs), or dropped them.
     func addRefs(_ ids: [ObjectID])
     func releaseRefs(_ ids: [ObjectID])
+    /// One reference taken or dropped (the common case: one `ObjectRef` decoded or gone).
+    func addRef(_ id: ObjectID)
+    func releaseRef(_ id: ObjectID)
     /// Registers an actor and starts it; returns nil, or why it was refused.
     func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
     /// Calls an actor method; returns at once, the result goes to `call.callID`.
@@ -31,6 +34,11 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func killActor(_ id: RayID, noRestart: Bool)
     /// The live actor with this name, or nil.
     func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
+}
+
+extension CoreRuntime {
+    public func addRef(_ id: ObjectID) { addRefs([id]) }
+    public func releaseRef(_ id: ObjectID) { releaseRefs([id]) }
 }
 
 /// A task's or call's result, and what must stay alive until it is sent: local references to the

@@ -28,6 +28,8 @@ final class ReferenceBatch: Sendable {
 
     func add(_ ids: [ObjectID]) { record { $0.adds += ids } }
     func release(_ ids: [ObjectID]) { record { $0.releases += ids } }
+    func add(_ id: ObjectID) { record { $0.adds.append(id) } }
+    func release(_ id: ObjectID) { record { $0.releases.append(id) } }
 
     /// Runs `operation` on the loop, after the changes recorded so far.
     func enqueue(_ operation: @escaping @Sendable () -> Void) {
@@ -57,8 +59,12 @@ final class ReferenceBatch: Sendable {
             state.flushScheduledFor = state.generation
             return state.generation
         }
-        if let generation = schedule { loop.execute { self.flush(generation) } }
+        // A short delay gathers a burst (the thousands of refs one value holds, dropped together)
+        // into one wake-up of the loop; operations enqueued meanwhile flush the changes first.
+        if let generation = schedule { loop.scheduleTask(in: Self.gatherDelay) { self.flush(generation) } }
     }
+
+    static let gatherDelay = TimeAmount.microseconds(200)
 
     private func flush(_ generation: UInt64) {
         let (adds, releases, reschedule) = state.withLock { state -> ([ObjectID], [ObjectID], UInt64?) in

@@ -74,6 +74,10 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     public func releaseRefs(_ ids: [ObjectID]) { references.release(ids) }
 
+    public func addRef(_ id: ObjectID) { references.add(id) }
+
+    public func releaseRef(_ id: ObjectID) { references.release(id) }
+
     public func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
         enqueue(.cancel(id, force: force, recursive: recursive))
     }

@@ -12,6 +12,12 @@ public struct RayID: Hashable, Sendable, Codable, CustomStringConvertible {
         self.low = low
     }
 
+    /// One word into the hasher: the halves mixed (the low half is a counter, the high one random
+    /// per process), which halves the hashing work of the object table's lookups.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(high ^ (low &* 0x9E37_79B9_7F4A_7C15))
+    }
+
     /// The identifier that names nothing (a task with no parent, for instance).
     public static let none = RayID(high: 0, low: 0)
 
@@ -22,6 +28,21 @@ public struct RayID: Hashable, Sendable, Codable, CustomStringConvertible {
             return String(repeating: "0", count: 16 - hex.count) + hex
         }
         return padded(high) + padded(low)
+    }
+}
+
+extension RayID {
+    /// Encoded as its two halves, without key names: values can hold thousands of refs.
+    public init(from decoder: any Decoder) throws {
+        var container = try decoder.unkeyedContainer()
+        high = try container.decode(UInt64.self)
+        low = try container.decode(UInt64.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.unkeyedContainer()
+        try container.encode(high)
+        try container.encode(low)
     }
 }
 
