@@ -18,18 +18,16 @@ enum SharedStore {
         guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
         if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
             let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)
-            let stored = try store(directory, id, size: header.count + raw.rawByteCount) { mapping in
-                header.withUnsafeBytes { mapping.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                raw.withRawBytes { bytes in
-                    if bytes.count > 0 { (mapping + header.count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
-                }
+            let stored = try store(directory, id, size: header.count + raw.rawByteCount) { file in
+                header.withUnsafeBytes { file.append($0) }
+                raw.withRawBytes { file.append($0) }
             }
             if stored { return EncodedValue(bytes: [], shared: id, sharedSize: header.count + raw.rawByteCount) }
         }
         let encoded = try RayEncoding.encode(value)
         guard encoded.bytes.count >= threshold else { return encoded }
-        let stored = try store(directory, id, size: encoded.bytes.count) { mapping in
-            encoded.bytes.withUnsafeBytes { mapping.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let stored = try store(directory, id, size: encoded.bytes.count) { file in
+            encoded.bytes.withUnsafeBytes { file.append($0) }
         }
         return stored ? EncodedValue(bytes: [], refs: encoded.refs, shared: id, sharedSize: encoded.bytes.count) : encoded
     }
@@ -39,7 +37,7 @@ enum SharedStore {
     /// - Throws: `ObjectStoreFullError` when the object exceeds the capacity, or when the store stays
     ///   full (over capacity with nothing to spill, or its memory exhausted) for the directory's `fullWait`.
     private static func store(
-        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (UnsafeMutableRawPointer) -> Void
+        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (inout FileFiller) -> Void
     ) throws -> Bool {
         try checkFits(size, directory)
         let deadline = ContinuousClock.now + directory.fullWait
@@ -95,35 +93,27 @@ enum SharedStore {
 
     private enum WriteOutcome { case written, noSpace, failed }
 
-    /// Writes the object to `<id>.<pid>.tmp` through a shared mapping and renames it to `<id>`
-    /// (sealed). The pid lets the node manager remove what a writer that died mid-write left. The
-    /// file's memory is allocated up front, so a full /dev/shm is an error here, not a SIGBUS later.
+    /// Writes the object to `<id>.<pid>.tmp` and renames it to `<id>` (sealed). The pid lets the node
+    /// manager remove what a writer that died mid-write left. Plain `pwrite`s into the tmpfs file:
+    /// no mapping to set up and tear down, and a full /dev/shm is an `ENOSPC` here, never a SIGBUS.
     private static func write(
-        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (UnsafeMutableRawPointer) -> Void
+        _ directory: SharedObjectDirectory, _ id: ObjectID, size: Int, fill: (inout FileFiller) -> Void
     ) -> WriteOutcome {
         let path = directory.file(for: id)
         let temporary = directory.temporaryFile(for: id, writer: getpid())
         let reused = directory.takeRecycled(atLeast: size, as: temporary)
-        let fd = open(temporary, O_CREAT | O_RDWR | (reused ? 0 : O_TRUNC) | O_CLOEXEC, 0o600)
+        let fd = open(temporary, O_CREAT | O_WRONLY | (reused ? 0 : O_TRUNC) | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return fail("cannot create \(temporary)") }
         defer { close(fd) }
-        guard ftruncate(fd, off_t(size)) == 0 else {
+        var file = FileFiller(fd: fd)
+        fill(&file)
+        guard file.error == 0, file.offset == size, ftruncate(fd, off_t(size)) == 0 else {
+            let error = file.error
             unlink(temporary)
-            return fail("cannot size \(temporary) to \(size) bytes")
+            if error == ENOSPC { return .noSpace }
+            if error != 0 { errno = error }
+            return fail("cannot write \(size) bytes to \(temporary)")
         }
-        let allocated = posix_fallocate(fd, 0, off_t(size))
-        guard allocated == 0 else {
-            unlink(temporary)
-            if allocated == ENOSPC { return .noSpace }
-            errno = allocated
-            return fail("cannot allocate \(size) bytes for \(temporary)")
-        }
-        guard let mapping = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
-            unlink(temporary)
-            return fail("cannot map \(temporary)")
-        }
-        fill(mapping)
-        munmap(mapping, size)
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
             return fail("cannot seal \(path)")
@@ -134,5 +124,29 @@ enum SharedStore {
     private static func fail(_ what: String) -> WriteOutcome {
         RayLog.logger.warning("shared-memory store: \(what): \(String(cString: strerror(errno))); keeping the object inline")
         return .failed
+    }
+}
+
+/// Appends byte ranges to a file at increasing offsets, remembering the first error.
+struct FileFiller {
+    let fd: Int32
+    private(set) var offset = 0
+    private(set) var error: Int32 = 0
+
+    init(fd: Int32) { self.fd = fd }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var done = 0
+        while error == 0, done < bytes.count {
+            let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if written > 0 {
+                done += written
+            } else if written < 0, errno == EINTR {
+                continue
+            } else {
+                error = written < 0 ? errno : EIO
+            }
+        }
+        offset += done
     }
 }

@@ -58,12 +58,21 @@ enum WorkerLauncher {
             }
             pointer += 1
         }
+        if !environment.contains(where: { $0.hasPrefix("GLIBC_TUNABLES=") }), getenvString("SWIFTRAY_WORKER_HUGEPAGES") != "0" {
+            environment.append(hugePageTunable)
+        }
         environment.append("SWIFTRAY_WORKER_FD=3")
         environment.append("SWIFTRAY_WORKER_ID=\(workerID)")
         environment.append("SWIFTRAY_NODE_ID=\(nodeID)")
         environment.append("SWIFTRAY_PARENT_PID=\(getpid())")
         return environment
     }
+
+    /// Workers' large allocations (arrays of megabytes) get transparent huge pages: a fresh 80 MB
+    /// array then costs 40 page faults instead of 20,000, which more than doubles the rate at which
+    /// tasks build and store big arrays. Kept when the user sets `GLIBC_TUNABLES`; off with
+    /// `SWIFTRAY_WORKER_HUGEPAGES=0`.
+    static let hugePageTunable = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
 
     private static func check(_ rc: Int32, _ what: String) throws {
         guard rc == 0 else { throw LaunchError(description: "\(what) failed: \(String(cString: strerror(rc)))") }
