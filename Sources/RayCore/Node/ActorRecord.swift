@@ -48,9 +48,15 @@ final class ActorRecord {
     /// Every handle to it is gone: it stops when its calls are done.
     var outOfScope = false
 
-    init(spec: ActorSpec, creatorWorkerID: Int) {
+    /// The workers that can host it: its creator's job's.
+    let pool: WorkerPool
+    /// The node it is placed on while it holds resources there.
+    var node: NodeRecord?
+
+    init(spec: ActorSpec, creatorWorkerID: Int, pool: WorkerPool) {
         self.spec = spec
         self.creatorWorkerID = creatorWorkerID
+        self.pool = pool
         restartsLeft = spec.maxRestarts
     }
 

@@ -16,12 +16,12 @@ extension NodeManager {
             return reply(ErrorInfo(kind: .system, message: "an actor named '\(spec.name)' already exists in namespace '\(spec.namespace)'"))
         }
         let placement = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
-        guard config.resources.fits(placement) else {
-            let message = "actor \(spec.className) requires \(placement.summary) but this cluster has \(config.resources.summary); no node can ever host it"
+        guard canEverFit(placement) else {
+            let message = "actor \(spec.className) requires \(placement.summary) but this cluster has \(clusterSummary); no node can ever host it"
             logger.warning("infeasible actor: \(message)")
             return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
         }
-        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0)
+        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0, pool: creator?.pool ?? defaultPool)
         actors[spec.actorID] = record
         addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
@@ -33,16 +33,17 @@ extension NodeManager {
     /// Takes the actor's resources and starts its dedicated worker, or leaves it pending.
     func placeActor(_ record: ActorRecord) {
         guard !shuttingDown, !record.isDead else { return }
-        guard available.fits(record.spec.resources) else {
+        let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
+        guard let node = nodeFitting(placement) else {
             record.state = .pending
             pendingActors.append(record.id)
             return
         }
-        available.subtract(record.spec.resources)
+        node.available.subtract(record.spec.resources)
         record.holding = record.spec.resources
-        guard let worker = startWorker(forActor: record.id) else {
-            available.add(record.holding)
-            record.holding = [:]
+        record.node = node
+        guard let worker = startWorker(forActor: record.id, pool: record.pool, on: node) else {
+            releaseHolding(record)
             markActorDead(record, ErrorInfo(kind: .actorDied, message: "the worker for actor \(record.spec.className) could not start", functionName: record.spec.className))
             return
         }
@@ -137,9 +138,8 @@ extension NodeManager {
     func actorWorkerDied(_ record: ActorRecord, worker: WorkerHandle, code: Int32) {
         guard record.workerID == worker.id else { return }
         record.killing = false
-        available.add(record.holding)
-        record.holding = [:]
-        let cause = code >= 0 ? "exit code \(code)" : "killed by signal \(-code)"
+        releaseHolding(record)
+        let cause = describeExit(code)
         let restart = !shuttingDown && !record.killedForGood && record.restartsLeft != 0
         let died = ErrorInfo(
             kind: .actorDied, message: "the actor \(record.spec.className) died: its process (pid \(worker.pid)) \(cause)\(restart ? "; it is restarting" : "")",
@@ -168,8 +168,7 @@ extension NodeManager {
     func markActorDead(_ record: ActorRecord, _ info: ErrorInfo) {
         guard !record.isDead else { return }
         record.state = .dead(info)
-        available.add(record.holding)
-        record.holding = [:]
+        releaseHolding(record)
         for call in record.takeInFlight() { finishCall(call, .error(info)) }
         while let call = record.queue.popFirst() { finishCall(call, .error(info)) }
         unpin(record.spec.args.flatMap(\.heldRefs))
@@ -184,13 +183,20 @@ extension NodeManager {
         if let workerID = record.workerID, let worker = workers[workerID] {
             record.killing = true
             logger.info("killing actor \(record.spec.className) (pid \(worker.pid))")
-            kill(worker.pid, SIGKILL)
+            terminate(worker)
         } else if noRestart {
             markActorDead(record, ErrorInfo(kind: .actorDied, message: "the actor \(record.spec.className) was killed", functionName: record.spec.className))
         }
     }
 
     /// The live actor named so; the asker holds a new handle to it (its process counts it as created).
+    /// Gives back the resources the actor holds on its node.
+    func releaseHolding(_ record: ActorRecord) {
+        record.node?.available.add(record.holding)
+        record.holding = [:]
+        record.node = nil
+    }
+
     func lookupActorOnLoop(name: String, namespace: String, asker: WorkerHandle?) -> ActorSpec? {
         guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead,
               !record.outOfScope else { return nil }

@@ -8,12 +8,12 @@ extension NodeManager {
             finishObject(spec.returnID, .error(ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)))
             return
         }
-        let record = TaskRecord(spec: spec)
+        let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool)
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
         if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }
-        guard config.resources.fits(spec.resources) else {
-            let message = "task \(spec.name) requires \(spec.resources.summary) but this cluster has \(config.resources.summary); no node can ever run it"
+        guard canEverFit(spec.resources) else {
+            let message = "task \(spec.name) requires \(spec.resources.summary) but this cluster has \(clusterSummary); no node can ever run it"
             logger.warning("infeasible task: \(message)")
             finish(record, .error(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.name)))
             return
@@ -39,7 +39,7 @@ extension NodeManager {
 
     func enqueue(_ record: TaskRecord) {
         record.state = .queued
-        queues[record.demand, default: CircularBuffer()].append(record.id)
+        queues[record.schedulingClass, default: CircularBuffer()].append(record.id)
         requestSchedule()
     }
 
@@ -49,43 +49,76 @@ extension NodeManager {
     func schedule() {
         guard !shuttingDown else { return }
         placePendingActors()
-        var wantWorkers = 0
-        for demand in Array(queues.keys) {
-            guard var queue = queues[demand] else { continue }
-            queues[demand] = nil  // keep `queue` uniquely referenced
+        var wanted: [(pool: WorkerPool, node: NodeRecord, count: Int)] = []
+        for cls in Array(queues.keys) {
+            guard var queue = queues[cls] else { continue }
+            queues[cls] = nil  // keep `queue` uniquely referenced
             while let id = queue.first {
                 guard let record = tasks[id], record.state == .queued else {
                     queue.removeFirst()
                     continue
                 }
-                guard let worker = pickWorker(for: demand) else {
-                    if available.fits(demand), idleWorkers.isEmpty { wantWorkers += min(queue.count, config.maxStartingWorkers) }
+                guard let worker = pickWorker(for: cls) else {
+                    if let node = nodeFitting(cls.demand), !hasIdleWorker(cls.pool, on: node) {
+                        wanted.append((cls.pool, node, min(queue.count, config.maxStartingWorkers)))
+                    }
                     break
                 }
                 queue.removeFirst()
                 dispatch(record, to: worker)
             }
-            if !queue.isEmpty { queues[demand] = queue }
+            if !queue.isEmpty { queues[cls] = queue }
         }
-        let toStart = min(wantWorkers, config.maxStartingWorkers) - startingWorkers
-        if toStart > 0 { for _ in 0..<toStart { startWorker() } }
+        var budget = config.maxStartingWorkers - startingWorkers
+        for want in wanted where budget > 0 {
+            let starting = workers.values.filter { !$0.registered && !$0.dead && $0.actorID == nil && $0.pool == want.pool && $0.node === want.node }.count
+            let count = min(want.count - starting, budget)
+            guard count > 0 else { continue }
+            for _ in 0..<count { startWorker(pool: want.pool, on: want.node) }
+            budget -= count
+        }
+    }
+
+    /// The first live node (this one first: pack, as Ray's default) with room for `demand` now.
+    func nodeFitting(_ demand: ResourceSet) -> NodeRecord? {
+        nodes.first { $0.alive && $0.available.fits(demand) }
+    }
+
+    /// Whether some live node could ever hold `demand`.
+    func canEverFit(_ demand: ResourceSet) -> Bool {
+        nodes.contains { $0.alive && $0.total.fits(demand) }
+    }
+
+    /// The cluster's resources, per node, for messages.
+    var clusterSummary: String {
+        let live = nodes.filter(\.alive)
+        return live.count == 1 ? live[0].total.summary : live.map { "\($0.id): \($0.total.summary)" }.joined(separator: "; ")
+    }
+
+    private func hasIdleWorker(_ pool: WorkerPool, on node: NodeRecord) -> Bool {
+        idleWorkers.contains { id in workers[id].map { $0.isIdle && $0.pool == pool && $0.node === node } ?? false }
     }
 
     /// Spreads first (an idle worker while resources fit), then resumes a blocked worker, then
     /// pipelines onto the least loaded worker leased for this demand.
-    private func pickWorker(for demand: ResourceSet) -> WorkerHandle? {
-        if available.fits(demand), let idle = takeIdleWorker() { return idle }
+    private func pickWorker(for cls: SchedulingClass) -> WorkerHandle? {
+        if let idle = takeIdleWorker(cls) { return idle }
         var cpu = ResourceSet()
-        cpu["CPU"] = demand["CPU"]
-        if available.fits(cpu), let blocked = workers.values.first(where: { $0.canResume(demand) }) { return blocked }
-        return workers.values.filter { $0.canPipeline(demand) }.min { $0.running.count < $1.running.count }
+        cpu["CPU"] = cls.demand["CPU"]
+        if let blocked = workers.values.first(where: { $0.canResume(cls.demand, pool: cls.pool) && $0.node.available.fits(cpu) }) {
+            return blocked
+        }
+        return workers.values.filter { $0.canPipeline(cls.demand, pool: cls.pool) }.min { $0.running.count < $1.running.count }
     }
 
-    private func takeIdleWorker() -> WorkerHandle? {
-        while let id = idleWorkers.popLast() {
-            if let worker = workers[id], worker.isIdle { return worker }
-        }
-        return nil
+    /// The most recently idle worker of the class's pool on a node with room for its demand.
+    private func takeIdleWorker(_ cls: SchedulingClass) -> WorkerHandle? {
+        idleWorkers.removeAll { id in !(workers[id]?.isIdle ?? false) }
+        guard let index = idleWorkers.lastIndex(where: { id in
+            let worker = workers[id]!
+            return worker.pool == cls.pool && worker.node.available.fits(cls.demand)
+        }) else { return nil }
+        return workers[idleWorkers.remove(at: index)]
     }
 
     func markIdleIfFree(_ worker: WorkerHandle) {
@@ -96,7 +129,7 @@ extension NodeManager {
         var spec = record.spec
         spec.args = resolve(spec.args)
         if worker.running.isEmpty {
-            available.subtract(spec.resources)
+            worker.node.available.subtract(spec.resources)
             worker.lease = spec.resources
             worker.lent = false
         } else if worker.lent {
@@ -112,14 +145,14 @@ extension NodeManager {
     /// Lends the worker's CPU back while every task on it is blocked.
     private func lendCPU(_ worker: WorkerHandle) {
         guard !worker.lent, let cpu = worker.lease?["CPU"], cpu > 0 else { return }
-        available["CPU", default: 0] += cpu
+        worker.node.available["CPU", default: 0] += cpu
         worker.lent = true
     }
 
     /// Takes the lent CPU again, even if that oversubscribes for a while.
     private func takeBackCPU(_ worker: WorkerHandle) {
         guard worker.lent else { return }
-        available["CPU", default: 0] -= worker.lease?["CPU"] ?? 0
+        worker.node.available["CPU", default: 0] -= worker.lease?["CPU"] ?? 0
         worker.lent = false
     }
 
@@ -158,7 +191,7 @@ extension NodeManager {
         if worker.running.isEmpty {
             var lease = worker.lease ?? [:]
             if worker.lent { lease["CPU"] = nil }
-            available.add(lease)
+            worker.node.available.add(lease)
             worker.lease = nil
             worker.lent = false
             worker.slow = false
@@ -175,7 +208,7 @@ extension NodeManager {
             guard let record = tasks[id], record.state == .running(workerID: worker.id) else { continue }
             detach(record, from: worker)
             record.state = .queued
-            queues[record.demand, default: CircularBuffer()].prepend(id)
+            queues[record.schedulingClass, default: CircularBuffer()].prepend(id)
         }
         requestSchedule()
     }
@@ -223,7 +256,7 @@ extension NodeManager {
             guard let worker = workers[workerID] else { return }
             if force {
                 logger.info("force-cancelling \(record.spec.name): killing worker pid \(worker.pid)")
-                kill(worker.pid, SIGKILL)
+                terminate(worker)
             } else {
                 send(.cancel(id, force: false, recursive: recursive), to: worker)
             }

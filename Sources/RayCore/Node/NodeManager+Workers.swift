@@ -10,25 +10,35 @@ import Darwin
 #endif
 
 extension NodeManager {
+    /// The node manager's own machine.
+    var localNode: NodeRecord { nodes[0] }
+
     /// Starts one pooled worker process for tasks.
-    func startWorker() {
-        _ = launchWorker(actorID: nil)
+    func startWorker(pool: WorkerPool, on node: NodeRecord) {
+        _ = launchWorker(actorID: nil, pool: pool, on: node)
     }
 
     /// Starts a worker dedicated to one actor.
-    func startWorker(forActor actorID: RayID) -> WorkerHandle? {
-        launchWorker(actorID: actorID)
+    func startWorker(forActor actorID: RayID, pool: WorkerPool, on node: NodeRecord) -> WorkerHandle? {
+        launchWorker(actorID: actorID, pool: pool, on: node)
     }
 
-    /// Starts a worker process and connects its channel and output pipes.
-    private func launchWorker(actorID: RayID?) -> WorkerHandle? {
+    /// Starts a worker process: here, with its channel and output pipes, or through a remote node's
+    /// daemon (the worker then connects back over the network).
+    private func launchWorker(actorID: RayID?, pool: WorkerPool, on node: NodeRecord) -> WorkerHandle? {
         guard !shuttingDown else { return nil }
         let id = nextWorkerID
         nextWorkerID += 1
+        guard node.isLocal else {
+            guard let worker = remoteWorkerStarter?(id, pool, node, actorID) else { return nil }
+            startingWorkers += 1
+            workers[id] = worker
+            return worker
+        }
         let launched: WorkerLauncher.Launched
         do {
             launched = try WorkerLauncher.launch(
-                executable: config.workerExecutable, workerID: id, nodeID: config.nodeID,
+                executable: pool.executable, workerID: id, nodeID: config.nodeID,
                 objectDirectory: config.objectDirectory)
         } catch {
             logger.error("\(error)")
@@ -36,7 +46,7 @@ extension NodeManager {
             return nil
         }
         startingWorkers += 1
-        let worker = WorkerHandle(id: id, pid: launched.pid, actorID: actorID)
+        let worker = WorkerHandle(id: id, pid: launched.pid, node: node, pool: pool, actorID: actorID)
         workers[id] = worker
         logger.debug("started worker \(id) pid \(launched.pid)")
         connect(worker, fd: launched.channelFD)
@@ -61,7 +71,7 @@ extension NodeManager {
                 case .success(let channel): worker.channel = channel
                 case .failure(let error):
                     logger.error("cannot attach worker \(worker.id) channel: \(error)")
-                    kill(worker.pid, SIGKILL)
+                    terminate(worker)
                     reap(worker)
                 }
             }
@@ -144,12 +154,25 @@ extension NodeManager {
     func channelClosed(_ worker: WorkerHandle) {
         guard !worker.dead else { return }
         worker.dead = true
-        kill(worker.pid, SIGKILL)
+        terminate(worker)
         reap(worker)
+    }
+
+    /// Kills a worker process: directly here, through its node's daemon elsewhere.
+    func terminate(_ worker: WorkerHandle) {
+        if worker.node.isLocal {
+            if !worker.isDriver { kill(worker.pid, SIGKILL) }
+        } else {
+            remoteWorkerKiller?(worker)
+        }
     }
 
     private func reap(_ worker: WorkerHandle) {
         worker.dead = true
+        guard worker.node.isLocal, !worker.isDriver else {
+            // Not our child: its channel closing is its end.
+            return workerExited(worker, code: Self.connectionLost)
+        }
         let pid = worker.pid
         DispatchQueue.global().async { [self] in
             var status: Int32 = 0
@@ -159,7 +182,7 @@ extension NodeManager {
         }
     }
 
-    private func workerExited(_ worker: WorkerHandle, code: Int32) {
+    func workerExited(_ worker: WorkerHandle, code: Int32) {
         workers[worker.id] = nil
         if !worker.registered {
             startingWorkers -= 1
@@ -196,8 +219,12 @@ extension NodeManager {
         requestSchedule()
     }
 
-    private func describeExit(_ code: Int32) -> String {
-        code >= 0 ? "exit code \(code)" : "killed by signal \(-code)"
+    /// The exit code of a worker whose status is unknown (it ran on another node, or its node died).
+    static let connectionLost = Int32.min
+
+    func describeExit(_ code: Int32) -> String {
+        if code == Self.connectionLost { return "its connection closed" }
+        return code >= 0 ? "exit code \(code)" : "killed by signal \(-code)"
     }
 
     func shutdownOnLoop() -> EventLoopFuture<Void> {
@@ -214,7 +241,7 @@ extension NodeManager {
         }
         // Workers that do not leave in time are killed; reaping completes the promise.
         loop.scheduleTask(in: .seconds(2)) { [self] in
-            for worker in workers.values { kill(worker.pid, SIGKILL) }
+            for worker in workers.values { terminate(worker) }
         }
         return promise.futureResult
     }

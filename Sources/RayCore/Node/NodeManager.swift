@@ -12,7 +12,10 @@ public final class NodeManager: @unchecked Sendable {
     let config: NodeConfig
     let logger = RayLog.logger
 
-    var available: ResourceSet
+    /// The cluster's machines; the first is this one.
+    var nodes: [NodeRecord]
+    /// The pool of the embedded driver's own executable.
+    let defaultPool: WorkerPool
     var objects = ObjectTable()
     /// Finished objects for lock-protected reads from the driver's threads.
     let ready = ReadyObjects()
@@ -24,8 +27,8 @@ public final class NodeManager: @unchecked Sendable {
     /// Whether the store's full marker is set (see `updateFullMarker`).
     var storeMarkedFull = false
     var tasks: [TaskID: TaskRecord] = [:]
-    /// Ready tasks by scheduling class (equal demand), each class in submission order.
-    var queues: [ResourceSet: CircularBuffer<TaskID>] = [:]
+    /// Ready tasks by scheduling class (equal demand and pool), each class in submission order.
+    var queues: [SchedulingClass: CircularBuffer<TaskID>] = [:]
     var workers: [Int: WorkerHandle] = [:]
     var actors: [RayID: ActorRecord] = [:]
     var namedActors: [ActorNameKey: RayID] = [:]
@@ -39,19 +42,24 @@ public final class NodeManager: @unchecked Sendable {
     var shuttingDown = false
     var flushScheduled = false
     var scheduleScheduled = false
+    /// Starts a worker on a remote node (set by the cluster server); nil when it cannot.
+    var remoteWorkerStarter: ((_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle?)?
+    /// Kills a worker on a remote node (set by the cluster server).
+    var remoteWorkerKiller: ((WorkerHandle) -> Void)?
     /// Completed when shutdown has reaped every worker.
     var shutdownPromise: EventLoopPromise<Void>?
 
     public init(config: NodeConfig, loop: any EventLoop) {
         self.config = config
         self.loop = loop
-        self.available = config.resources
+        nodes = [NodeRecord(id: config.nodeID, total: config.resources, isLocal: true)]
+        defaultPool = WorkerPool(executable: config.workerExecutable)
     }
 
     /// Starts the prestarted workers.
     public func start() {
         loop.execute { [self] in
-            for _ in 0..<config.prestartWorkers { startWorker() }
+            for _ in 0..<config.prestartWorkers { startWorker(pool: defaultPool, on: localNode) }
         }
         let interval = TimeAmount(config.idleWorkerTimeout)
         loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] task in

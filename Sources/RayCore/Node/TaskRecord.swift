@@ -23,13 +23,17 @@ final class TaskRecord {
     /// Open `get`/`wait` calls; while positive the task lends its CPU back.
     var blockCount = 0
 
-    init(spec: TaskSpec) {
+    /// The workers that can run it: those of its submitter's job.
+    let pool: WorkerPool
+
+    init(spec: TaskSpec, pool: WorkerPool) {
         self.spec = spec
+        self.pool = pool
         retriesLeft = spec.maxRetries
     }
 
     var id: TaskID { spec.taskID }
 
-    /// The task's scheduling class: tasks with equal demands queue together, in order.
-    var demand: ResourceSet { spec.resources }
+    /// The task's scheduling class: tasks with equal demands and pool queue together, in order.
+    var schedulingClass: SchedulingClass { SchedulingClass(demand: spec.resources, pool: pool) }
 }

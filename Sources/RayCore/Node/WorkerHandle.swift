@@ -5,7 +5,7 @@ import RayWire
 /// Confined to the node manager's event loop.
 final class WorkerHandle: @unchecked Sendable {
     let id: Int
-    let pid: Int32
+    var pid: Int32
     var channel: (any Channel)?
     var registered = false
     /// The actor this worker is dedicated to, if any; such a worker never takes tasks.
@@ -33,26 +33,38 @@ final class WorkerHandle: @unchecked Sendable {
     /// Messages written since the last flush.
     var needsFlush = false
 
-    init(id: Int, pid: Int32, actorID: RayID? = nil) {
+    /// The node it runs on.
+    let node: NodeRecord
+    /// The binary it runs (its job's).
+    let pool: WorkerPool
+    /// A driver connected over the network: it submits and holds refs but runs nothing.
+    let isDriver: Bool
+
+    init(id: Int, pid: Int32, node: NodeRecord, pool: WorkerPool, actorID: RayID? = nil, isDriver: Bool = false) {
         self.id = id
         self.pid = pid
+        self.node = node
+        self.pool = pool
         self.actorID = actorID
+        self.isDriver = isDriver
     }
 
     /// Tasks that may queue on one worker.
     static let pipelineDepth = 8
 
-    var usable: Bool { registered && !dead && !retiring && actorID == nil }
+    var usable: Bool { registered && !dead && !retiring && actorID == nil && !isDriver && node.alive }
 
     /// Free: no tasks, so it can take any task whose demand fits.
     var isIdle: Bool { usable && running.isEmpty }
 
     /// All its tasks are blocked (their CPU lent back): it can run one more of the same demand.
-    func canResume(_ demand: ResourceSet) -> Bool { usable && !running.isEmpty && active == 0 && lease == demand }
+    func canResume(_ demand: ResourceSet, pool: WorkerPool) -> Bool {
+        usable && self.pool == pool && !running.isEmpty && active == 0 && lease == demand
+    }
 
     /// Busy with unblocked tasks of this demand and room to queue one more.
-    func canPipeline(_ demand: ResourceSet) -> Bool {
-        usable && !slow && lease == demand && active == running.count && running.count < Self.pipelineDepth
+    func canPipeline(_ demand: ResourceSet, pool: WorkerPool) -> Bool {
+        usable && self.pool == pool && !slow && lease == demand && active == running.count && running.count < Self.pipelineDepth
     }
 
     /// Writes a message; the node manager flushes once per event-loop tick.

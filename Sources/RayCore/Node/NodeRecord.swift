@@ -1,0 +1,50 @@
+import NIOCore
+
+/// One machine of the cluster as the scheduler sees it: its resources and whether its workers share
+/// this node manager's memory. Confined to the node manager's event loop.
+final class NodeRecord {
+    let id: String
+    /// Resources the node declared.
+    let total: ResourceSet
+    /// What running tasks and live actors leave free.
+    var available: ResourceSet
+    /// False once the node left or stopped heartbeating: nothing is placed on it any more.
+    var alive = true
+    /// The node manager's own machine: its workers map the shared-memory store and are children of
+    /// this process. Workers on other nodes receive large objects inline.
+    let isLocal: Bool
+    /// The connection to a remote node's daemon, which starts and stops its workers.
+    var daemon: (any Channel)?
+    /// When the daemon was last heard from.
+    var lastHeard = NIODeadline.now()
+    /// The node's address as the head sees it (for status).
+    var address: String
+
+    init(id: String, total: ResourceSet, isLocal: Bool, address: String = "local") {
+        self.id = id
+        self.total = total
+        self.available = total
+        self.isLocal = isLocal
+        self.address = address
+    }
+}
+
+/// The binary a worker runs: every job's workers run its driver's executable. Tasks and actors only
+/// go to workers of their own pool.
+public struct WorkerPool: Hashable, Sendable {
+    /// The executable's path on the node manager's machine.
+    public let executable: String
+    /// Its content hash, by which other nodes fetch and cache it ("" for an embedded cluster's).
+    public let binaryHash: String
+
+    public init(executable: String, binaryHash: String = "") {
+        self.executable = executable
+        self.binaryHash = binaryHash
+    }
+}
+
+/// Tasks with equal demands for the same pool queue together, in submission order.
+struct SchedulingClass: Hashable {
+    let demand: ResourceSet
+    let pool: WorkerPool
+}
