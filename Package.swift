@@ -51,7 +51,12 @@ let package = Package(
         // The command line.
         .executableTarget(
             name: "swiftray",
-            dependencies: ["SwiftRay", "RayBenchmarks", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "SwiftRay", "RayCore", "RayWire", "RayBenchmarks", "CRayShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),

@@ -18,7 +18,7 @@ int swiftray_spawn(const char *path, char *const argv[], char *const envp[],
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     // dup2 clears close-on-exec on the target descriptor.
-    posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
+    if (channel_fd >= 0) posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
     if (out_fd >= 0) posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     if (err_fd >= 0) posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
     posix_spawnattr_t attr;
@@ -33,6 +33,32 @@ int swiftray_spawn(const char *path, char *const argv[], char *const envp[],
     sigaddset(&dflt, SIGTERM);
     posix_spawnattr_setsigdefault(&attr, &dflt);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawn(pid_out, path, &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int swiftray_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd, pid_t *pid_out) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
+    posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // A daemon keeps no descriptor of its starter (a pipe kept open would hang whoever reads it).
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    short flags = POSIX_SPAWN_SETSIGMASK;
+#ifdef POSIX_SPAWN_SETSID
+    flags |= POSIX_SPAWN_SETSID;
+#endif
+    posix_spawnattr_setflags(&attr, flags);
     int rc = posix_spawn(pid_out, path, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);

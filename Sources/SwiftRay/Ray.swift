@@ -37,6 +37,9 @@ public struct Ray: Sendable {
         logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10),
         objectStoreMemory: Int? = nil, spillDirectory: String? = nil, objectStoreFullWait: Duration = .seconds(5)
     ) async throws -> Ray {
+        if let address = getenvString("SWIFTRAY_ADDRESS"), !address.isEmpty {
+            return try await start(address: address)
+        }
         let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {
             throw RaySystemError(message: "resource amounts cannot be negative")
@@ -64,6 +67,10 @@ public struct Ray: Sendable {
     /// Stops the cluster this driver started: every worker exits and is reaped.
     public func shutdown() async throws {
         guard let runtime = RuntimeRegistry.current else { throw RaySystemError.notStarted }
+        if let remote = runtime as? WorkerRuntime, remote.isDriver {
+            _ = RuntimeRegistry.remove()
+            return await remote.disconnect()
+        }
         guard let cluster = runtime as? LocalCluster else {
             throw RaySystemError(message: "shutdown() is for the driver; a task cannot stop the cluster")
         }
@@ -164,6 +171,9 @@ public struct Ray: Sendable {
         let runtime = try RuntimeRegistry.require()
         runtime.cancel(ref.id, force: force, recursive: recursive)
     }
+
+    /// The node this process runs on (a worker's node, or the driver's), or nil before `start`.
+    public var nodeID: String? { RuntimeRegistry.current?.nodeID }
 
     /// The task this code runs in, or nil in the driver.
     public var taskContext: TaskContext? { TaskContext.current }

@@ -9,7 +9,7 @@ struct SwiftRayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "swift-ray: Ray, the distributed computing framework, in Swift.",
-        subcommands: [MicrobenchmarkCommand.self])
+        subcommands: [StartCommand.self, StopCommand.self, StatusCommand.self, MicrobenchmarkCommand.self])
 }
 
 /// `swiftray microbenchmark`: Ray's `ray microbenchmark` rows, measured on a local cluster.
@@ -27,7 +27,7 @@ struct MicrobenchmarkCommand: AsyncParsableCommand {
     @Option(help: "Timed trials per row (Ray: 4).")
     var trials: Int = 4
 
-    @Option(help: "CPUs of the local cluster (default: the machine's).")
+    @Option(name: .customLong("num-cpus"), help: "CPUs of the local cluster (default: the machine's).")
     var numCPUs: Int?
 
     func run() async throws {

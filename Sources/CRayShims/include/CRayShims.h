@@ -8,6 +8,10 @@
 int swiftray_spawn(const char *path, char *const argv[], char *const envp[],
                    int channel_fd, int out_fd, int err_fd, pid_t *pid_out);
 
+/// Starts a daemon in its own session, stdin from /dev/null, stdout and stderr to `log_fd`
+/// (`channel_fd` of -1 for `swiftray_spawn` likewise skips fd 3). Returns 0 and the pid, or errno.
+int swiftray_spawn_detached(const char *path, char *const argv[], char *const envp[], int log_fd, pid_t *pid_out);
+
 /// Creates a connected pair of Unix stream sockets, both close-on-exec. Returns 0 or errno.
 int swiftray_socketpair(int fds[2]);
 

@@ -50,8 +50,8 @@ extension NodeManager {
         workers[id] = worker
         logger.debug("started worker \(id) pid \(launched.pid)")
         connect(worker, fd: launched.channelFD)
-        LogForwarder.attach(fd: launched.stdoutFD, toStandardError: false, worker: worker, manager: self)
-        LogForwarder.attach(fd: launched.stderrFD, toStandardError: true, worker: worker, manager: self)
+        LineForwarder.attach(fd: launched.stdoutFD, toStandardError: false, worker: worker, manager: self)
+        LineForwarder.attach(fd: launched.stderrFD, toStandardError: true, worker: worker, manager: self)
         return worker
     }
 
@@ -143,6 +143,8 @@ extension NodeManager {
             killActorOnLoop(id, noRestart: noRestart)
         case .lookupActor(let requestID, let name, let namespace):
             send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace, asker: worker)), to: worker)
+        case .control(let control):
+            controlHandler?(control, worker)
         case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)

@@ -46,6 +46,10 @@ public final class NodeManager: @unchecked Sendable {
     var remoteWorkerStarter: ((_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle?)?
     /// Kills a worker on a remote node (set by the cluster server).
     var remoteWorkerKiller: ((WorkerHandle) -> Void)?
+    /// Control messages from connected peers (set by the cluster server).
+    var controlHandler: ((ControlMessage, WorkerHandle) -> Void)?
+    /// Also receives every line workers print, prefixed (set by the cluster server for drivers).
+    var outputSink: ((_ line: String, _ isError: Bool, _ worker: WorkerHandle) -> Void)?
     /// Completed when shutdown has reaped every worker.
     var shutdownPromise: EventLoopPromise<Void>?
 
@@ -110,8 +114,16 @@ public final class NodeManager: @unchecked Sendable {
     }
 
     func send(_ message: WireMessage, to worker: WorkerHandle) {
-        worker.send(message)
+        worker.send(worker.sharesMemory ? message : inliningShared(message))
         scheduleFlush()
+    }
+
+    /// Prints a worker's output line here, prefixed `(name pid=N)`, and hands it to the sink.
+    func emitOutput(_ line: String, isError: Bool, from worker: WorkerHandle) {
+        let text = "(\(worker.currentName) pid=\(worker.pid)) \(line)\n"
+        var bytes = Array(text.utf8)
+        _ = write(isError ? 2 : 1, &bytes, bytes.count)
+        outputSink?(text, isError, worker)
     }
 }
 

@@ -52,6 +52,10 @@ final class WorkerHandle: @unchecked Sendable {
     /// Tasks that may queue on one worker.
     static let pipelineDepth = 8
 
+    /// Whether it maps the node manager's shared-memory store (a local worker); others receive large
+    /// objects inline.
+    var sharesMemory: Bool { node.isLocal && !isDriver }
+
     var usable: Bool { registered && !dead && !retiring && actorID == nil && !isDriver && node.alive }
 
     /// Free: no tasks, so it can take any task whose demand fits.

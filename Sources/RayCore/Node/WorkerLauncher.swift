@@ -8,43 +8,65 @@ import Darwin
 
 /// Starts worker processes from an executable: the child gets its end of a socket pair as fd 3 and
 /// the environment variables that make the pre-main hook run the worker loop.
-enum WorkerLauncher {
-    struct Launched {
-        let pid: Int32
-        let channelFD: Int32
-        let stdoutFD: Int32
-        let stderrFD: Int32
+public enum WorkerLauncher {
+    public struct Launched: Sendable {
+        public let pid: Int32
+        public let channelFD: Int32
+        public let stdoutFD: Int32
+        public let stderrFD: Int32
     }
 
     struct LaunchError: Error, CustomStringConvertible {
         let description: String
     }
 
+    /// Starts a worker connected to this process through a socket pair (fd 3 in the child).
     static func launch(executable: String, workerID: Int, nodeID: String, objectDirectory: SharedObjectDirectory?) throws -> Launched {
         var sockets: [Int32] = [-1, -1]
+        try check(swiftray_socketpair(&sockets), "socketpair")
+        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        environment.append("SWIFTRAY_WORKER_FD=3")
+        environment += objectDirectory?.environment ?? []
+        do {
+            let launched = try spawn(executable, environment: environment, channelFD: sockets[1])
+            close(sockets[1])
+            return Launched(pid: launched.pid, channelFD: sockets[0], stdoutFD: launched.stdoutFD, stderrFD: launched.stderrFD)
+        } catch {
+            close(sockets[0])
+            close(sockets[1])
+            throw error
+        }
+    }
+
+    /// Starts a worker for a remote head (from a node daemon): it connects to `head` over the network
+    /// and introduces itself with the token and its worker id. Its channel fd is -1.
+    public static func launchConnecting(
+        executable: String, workerID: Int, nodeID: String, head: String, token: String
+    ) throws -> Launched {
+        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        environment += ["SWIFTRAY_WORKER_FD=-1", "SWIFTRAY_WORKER_CONNECT=\(head)", "SWIFTRAY_WORKER_TOKEN=\(token)"]
+        return try spawn(executable, environment: environment, channelFD: -1)
+    }
+
+    private static func spawn(_ executable: String, environment: [String], channelFD: Int32) throws -> Launched {
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
-        try check(swiftray_socketpair(&sockets), "socketpair")
         try check(swiftray_pipe(&out), "pipe")
         try check(swiftray_pipe(&err), "pipe")
-        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
-        environment += objectDirectory?.environment ?? []
         var pid: pid_t = 0
         let rc = withCStrings([executable, "--swiftray-worker"]) { argv in
             withCStrings(environment) { envp in
-                swiftray_spawn(executable, argv, envp, sockets[1], out[1], err[1], &pid)
+                swiftray_spawn(executable, argv, envp, channelFD, out[1], err[1], &pid)
             }
         }
-        close(sockets[1])
         close(out[1])
         close(err[1])
         guard rc == 0 else {
-            close(sockets[0])
             close(out[0])
             close(err[0])
             throw LaunchError(description: "cannot start worker \(executable): \(String(cString: strerror(rc)))")
         }
-        return Launched(pid: pid, channelFD: sockets[0], stdoutFD: out[0], stderrFD: err[0])
+        return Launched(pid: pid, channelFD: -1, stdoutFD: out[0], stderrFD: err[0])
     }
 
     private static func workerEnvironment(workerID: Int, nodeID: String) -> [String] {
@@ -61,7 +83,6 @@ enum WorkerLauncher {
         if !environment.contains(where: { $0.hasPrefix("GLIBC_TUNABLES=") }), getenvString("SWIFTRAY_WORKER_HUGEPAGES") != "0" {
             environment.append(hugePageTunable)
         }
-        environment.append("SWIFTRAY_WORKER_FD=3")
         environment.append("SWIFTRAY_WORKER_ID=\(workerID)")
         environment.append("SWIFTRAY_NODE_ID=\(nodeID)")
         environment.append("SWIFTRAY_PARENT_PID=\(getpid())")

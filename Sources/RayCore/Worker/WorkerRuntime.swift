@@ -12,7 +12,16 @@ import Darwin
 /// nested API calls of those tasks over the same channel.
 public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     public let nodeID: String
-    public let objectDirectory = SharedObjectDirectory.fromEnvironment()
+    public let objectDirectory: SharedObjectDirectory?
+    /// A driver connected to a cluster's head: it runs nothing, and a lost connection fails its
+    /// requests instead of ending the process.
+    public let isDriver: Bool
+    /// Set when a driver's connection to the head is gone.
+    private var lost: ClusterError?
+    /// Set when the driver closes its connection itself.
+    private var disconnecting = false
+    /// A driver's own event loop group, closed with the connection.
+    private var ownedGroup: MultiThreadedEventLoopGroup?
     let loop: any EventLoop
     private let minter = IDMinter()
     private let executor: any WorkerExecutor
@@ -41,10 +50,12 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var flushScheduled = false
     private var references: ReferenceBatch!
 
-    init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor) {
+    init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor, isDriver: Bool = false) {
         self.nodeID = nodeID
         self.loop = loop
         self.executor = executor
+        self.isDriver = isDriver
+        objectDirectory = isDriver ? nil : SharedObjectDirectory.fromEnvironment()
         references = ReferenceBatch(loop: loop) { [unowned self] adds, releases in
             if !adds.isEmpty { send(.addRefs(adds)) }
             if !releases.isEmpty { send(.releaseRefs(releases)) }
@@ -136,6 +147,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
                 references.enqueue {
                     if self.abandoned.remove(id) != nil { return continuation.resume(throwing: CancellationError()) }
+                    if let lost = self.lost { return continuation.resume(throwing: lost) }
                     register(id, continuation)
                     self.block(blocking, request: id)
                     self.send(message(id))
@@ -189,7 +201,10 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 running[id]?.cancel()
             }
         case .shutdown:
-            WorkerMain.exitNow(0)
+            if !isDriver { WorkerMain.exitNow(0) }
+        case .control(.output(_, let text, let isError)):
+            var bytes = Array(text.utf8)
+            _ = write(isError ? 2 : 1, &bytes, bytes.count)
         default:
             RayLog.logger.warning("worker received an unexpected message; ignoring it")
         }
@@ -276,6 +291,78 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 }
 
+extension WorkerRuntime {
+    /// Connects a driver to a cluster's head: presents the token, registers the job (uploading
+    /// `executable` if the head has not cached it, so workers on every node can run it), then
+    /// serves the API over the connection.
+    /// - Throws: `ClusterError` (unreachable head, refused token, failed upload).
+    public static func connectDriver(
+        host: String, port: Int, token: String, executable: String, executor: any WorkerExecutor
+    ) async throws -> WorkerRuntime {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let hello = Hello(token: token, role: .driver, pid: getpid(), host: HeadConnection.hostName)
+            let connection = try await HeadConnection.connect(host: host, port: port, hello: hello, group: group)
+            guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this driver") }
+            let binary = try BinaryHash.of(file: executable)
+            let name = String(executable.split(separator: "/").last ?? "driver")
+            connection.send(.control(.registerJob(JobRequest(binaryHash: binary.hash, binarySize: binary.size, name: name))))
+            var reply = try await connection.nextControl()
+            if case .needBinary = reply {
+                try upload(executable, hash: binary.hash, over: connection)
+                reply = try await connection.nextControl()
+            }
+            guard case .jobReady = reply else { throw ClusterError("the head did not accept the job") }
+            let runtime = WorkerRuntime(nodeID: welcome.nodeID, loop: connection.channel.eventLoop, executor: executor, isDriver: true)
+            runtime.attach(connection.channel)
+            runtime.ownedGroup = group
+            connection.route({ runtime.handle($0) }, onClose: { runtime.connectionLost() })
+            return runtime
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func upload(_ path: String, hash: String, over connection: HeadConnection) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ClusterError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: BinaryUpload.chunkSize)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw ClusterError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            let last = count < buffer.count
+            connection.channel.write(WireMessage.control(.binaryChunk(hash: hash, bytes: Array(buffer.prefix(count)), last: last)), promise: nil)
+            if last { break }
+        }
+        connection.channel.flush()
+    }
+
+    /// The head went away: every open and later request fails.
+    func connectionLost() {
+        let error = ClusterError("lost the connection to the cluster")
+        if lost == nil && !disconnecting { RayLog.logger.error("\(error)") }
+        lost = error
+        for (_, continuation) in pendingGets { continuation.resume(throwing: error) }
+        for (_, continuation) in pendingWaits { continuation.resume(throwing: error) }
+        for (_, continuation) in pendingRequests { continuation.resume(throwing: error) }
+        for (_, continuation) in pendingLookups { continuation.resume(throwing: error) }
+        pendingGets = [:]
+        pendingWaits = [:]
+        pendingRequests = [:]
+        pendingLookups = [:]
+    }
+
+    /// Closes a driver's connection (its job's non-detached actors stop) and its event loop.
+    public func disconnect() async {
+        try? await loop.submit { self.disconnecting = true }.get()
+        try? await channel?.close()
+        try? await ownedGroup?.shutdownGracefully()
+    }
+}
+
 /// The worker process's main: connect to the node manager on fd 3, register, serve until told to
 /// stop or until the channel closes (the driver died), then exit.
 public enum WorkerMain {
@@ -290,6 +377,9 @@ public enum WorkerMain {
         let fd = getenvString("SWIFTRAY_WORKER_FD").flatMap { Int32($0) } ?? 3
         let nodeID = getenvString("SWIFTRAY_NODE_ID") ?? "local"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if let head = getenvString("SWIFTRAY_WORKER_CONNECT") {
+            runConnected(to: head, nodeID: nodeID, group: group, executor: executor, install: install)
+        }
         let runtime = WorkerRuntime(nodeID: nodeID, loop: group.next(), executor: executor)
         install(runtime)
         do {
@@ -307,6 +397,30 @@ public enum WorkerMain {
             channel.writeAndFlush(WireMessage.register(pid: getpid()), promise: nil)
         } catch {
             RayLog.logger.error("worker cannot connect to its node manager: \(error)")
+            exitNow(1)
+        }
+        while true { pause() }
+    }
+
+    /// A worker on another node than the head's: connects to the head over the network with the
+    /// cluster token and the id its node daemon was given.
+    private static func runConnected(
+        to head: String, nodeID: String, group: MultiThreadedEventLoopGroup, executor: any WorkerExecutor,
+        install: (any CoreRuntime) -> Void
+    ) -> Never {
+        let token = getenvString("SWIFTRAY_WORKER_TOKEN") ?? ""
+        let workerID = getenvString("SWIFTRAY_WORKER_ID").flatMap(Int.init) ?? 0
+        do {
+            let address = try ClusterAddress.resolve(head, files: ClusterFiles())
+            let hello = Hello(token: token, role: .worker(id: workerID), pid: getpid(), host: HeadConnection.hostName)
+            let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group).wait()
+            let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor)
+            install(runtime)
+            runtime.attach(connection.channel)
+            connection.route({ runtime.handle($0) }, onClose: { exitNow(0) })
+            connection.send(.register(pid: getpid()))
+        } catch {
+            RayLog.logger.error("worker cannot connect to the head at \(head): \(error)")
             exitNow(1)
         }
         while true { pause() }

@@ -52,6 +52,8 @@ public enum WireMessage: Sendable, Equatable {
     case waitReply(requestID: UInt64, ready: [Int])
     /// Finish and exit.
     case shutdown
+    /// The cluster's control plane (handshake, jobs, node daemons, status).
+    case control(ControlMessage)
 
     /// The protocol version every frame carries.
     public static let version: UInt8 = 1
@@ -80,6 +82,7 @@ public enum WireMessage: Sendable, Equatable {
         case .getReply: 21
         case .waitReply: 22
         case .shutdown: 23
+        case .control: 30
         }
     }
 
@@ -150,6 +153,9 @@ public enum WireMessage: Sendable, Equatable {
             for index in ready { buffer.writeVarInt(UInt64(index)) }
         case .shutdown:
             break
+        case .control(let message):
+            // Encoding a Codable enum of plain values cannot fail.
+            buffer.writeBytes(try! BinaryValueEncoder.encode(message))
         }
     }
 
@@ -200,6 +206,13 @@ public enum WireMessage: Sendable, Equatable {
             for _ in 0..<count { ready.append(Int(truncatingIfNeeded: try buffer.readVarInt())) }
             return .waitReply(requestID: requestID, ready: ready)
         case 23: return .shutdown
+        case 30:
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            do {
+                return .control(try BinaryValueDecoder.decode(ControlMessage.self, from: bytes))
+            } catch {
+                throw WireError.malformed("undecodable control message: \(error)")
+            }
         default: throw WireError.unknownMessage(type)
         }
     }

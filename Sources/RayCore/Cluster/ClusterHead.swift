@@ -1,0 +1,177 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The head of a multi-node cluster (`swiftray start --head`): this machine's node manager plus the
+/// control plane on one TCP port. Every connection presents the cluster token first; then drivers
+/// register their job (uploading their executable once, by content hash), node daemons join with
+/// their resources and start workers on request, and those workers connect back. The scheduler and
+/// the object table stay in the head's node manager: workers on other nodes are its workers too,
+/// receiving large objects inline.
+public final class ClusterHead: @unchecked Sendable {
+    public let manager: NodeManager
+    public let files: ClusterFiles
+    public let token: String
+    public let session: String
+    /// A node not heard from for this long is declared dead.
+    public let nodeTimeout: Duration
+    let group: MultiThreadedEventLoopGroup
+    let logger = RayLog.logger
+    private var server: (any Channel)?
+    // Loop-confined:
+    var nodeCount = 0
+    var drivers: [Int: WorkerHandle] = [:]
+
+    public init(config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10)) {
+        self.files = files
+        self.token = token
+        self.session = session
+        self.nodeTimeout = nodeTimeout
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        manager = NodeManager(config: config, loop: group.next())
+        if let directory = config.objectDirectory {
+            SharedObjectDirectory.removeStale()
+            try? directory.create()
+        }
+        manager.remoteWorkerStarter = { [unowned self] id, pool, node, actorID in startRemoteWorker(id, pool, node, actorID) }
+        manager.remoteWorkerKiller = { worker in
+            worker.node.daemon?.writeAndFlush(WireMessage.control(.killWorker(workerID: worker.id)), promise: nil)
+        }
+        manager.outputSink = { [unowned self] text, isError, worker in forwardOutput(text, isError: isError, from: worker) }
+    }
+
+    /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
+    public func start(host: String, port: Int) async throws -> Int {
+        manager.start()
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = HeadPeerHandler(head: self)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: host, port: port).get()
+        server = channel
+        let interval = max(nodeTimeout / 4, .milliseconds(50))
+        manager.loop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { [self] task in
+            if manager.shuttingDown { return task.cancel() }
+            checkHeartbeats()
+        }
+        return channel.localAddress?.port ?? port
+    }
+
+    /// Stops listening, stops every local worker and tells node daemons to stop theirs.
+    public func shutdown() async {
+        try? await server?.close()
+        try? await manager.loop.submit { [self] in
+            for node in manager.nodes where !node.isLocal { node.daemon?.close(promise: nil) }
+        }.get()
+        try? await manager.shutdown().get()
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Nodes
+
+    func nodeJoined(_ info: NodeInfo, address: String, channel: any Channel) -> NodeRecord {
+        nodeCount += 1
+        let node = NodeRecord(id: "node-\(nodeCount)-\(info.host)", total: info.resources, isLocal: false, address: address)
+        node.daemon = channel
+        manager.nodes.append(node)
+        logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
+        manager.requestSchedule()
+        return node
+    }
+
+    /// The node is gone: nothing more goes there, its workers count as dead (tasks retry, actors
+    /// restart elsewhere when they may).
+    func nodeDied(_ node: NodeRecord, reason: String) {
+        guard node.alive else { return }
+        node.alive = false
+        node.available = [:]
+        logger.warning("node \(node.id) is dead: \(reason)")
+        node.daemon?.close(promise: nil)
+        node.daemon = nil
+        for worker in manager.workers.values where worker.node === node && !worker.dead {
+            worker.channel?.close(promise: nil)
+            manager.channelClosed(worker)
+        }
+        manager.requestSchedule()
+    }
+
+    private func checkHeartbeats() {
+        let now = NIODeadline.now()
+        for node in manager.nodes where !node.isLocal && node.alive && now - node.lastHeard > TimeAmount(nodeTimeout) {
+            nodeDied(node, reason: "no heartbeat for \(nodeTimeout)")
+        }
+    }
+
+    private func startRemoteWorker(_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle? {
+        guard let daemon = node.daemon, !pool.binaryHash.isEmpty else { return nil }
+        let worker = WorkerHandle(id: id, pid: 0, node: node, pool: pool, actorID: actorID)
+        daemon.writeAndFlush(WireMessage.control(.startWorker(StartWorker(workerID: id, binaryHash: pool.binaryHash, name: "worker"))), promise: nil)
+        return worker
+    }
+
+    /// A node daemon reports a worker's exit (its connection may have closed already).
+    func remoteWorkerExited(_ id: Int, code: Int32, on node: NodeRecord) {
+        guard let worker = manager.workers[id], worker.node === node, !worker.dead else { return }
+        worker.dead = true
+        worker.channel?.close(promise: nil)
+        manager.workerExited(worker, code: code)
+    }
+
+    // MARK: Drivers and output
+
+    /// A driver's job is registered: it becomes a peer of the node manager, running nothing.
+    func driverJoined(pid: Int32, pool: WorkerPool, channel: any Channel) -> WorkerHandle {
+        let id = manager.nextWorkerID
+        manager.nextWorkerID += 1
+        let driver = WorkerHandle(id: id, pid: pid, node: manager.localNode, pool: pool, isDriver: true)
+        driver.registered = true
+        driver.channel = channel
+        manager.workers[id] = driver
+        drivers[id] = driver
+        logger.info("driver pid \(pid) connected (job binary \(pool.binaryHash))")
+        return driver
+    }
+
+    func driverLeft(_ driver: WorkerHandle) {
+        drivers[driver.id] = nil
+        manager.channelClosed(driver)
+        logger.info("driver pid \(driver.pid) disconnected")
+        // Its job's idle workers have nothing left to do.
+        guard !drivers.values.contains(where: { $0.pool == driver.pool }) else { return }
+        for worker in manager.workers.values where worker.pool == driver.pool && worker.isIdle {
+            worker.retiring = true
+            manager.send(.shutdown, to: worker)
+        }
+    }
+
+    func forwardOutput(_ text: String, isError: Bool, from worker: WorkerHandle) {
+        for driver in drivers.values where driver.pool == worker.pool {
+            manager.send(.control(.output(workerID: worker.id, text: text, isError: isError)), to: driver)
+        }
+    }
+
+    func status() -> ClusterStatus {
+        let nodes = manager.nodes.map { node in
+            ClusterStatus.Node(
+                id: node.id, address: node.address, alive: node.alive, total: node.total,
+                available: node.available,
+                workers: manager.workers.values.filter { $0.node === node && !$0.isDriver && !$0.dead }.count)
+        }
+        return ClusterStatus(
+            session: session, nodes: nodes, pendingTasks: manager.queues.values.reduce(0) { $0 + $1.count },
+            pendingActors: manager.pendingActors.count, drivers: drivers.count)
+    }
+}

@@ -1,0 +1,65 @@
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Large objects for processes that cannot map this node's shared-memory store (workers on other
+/// nodes, drivers connected over the network) travel inside the message instead.
+extension NodeManager {
+    func inliningShared(_ message: WireMessage) -> WireMessage {
+        switch message {
+        case .execute(var spec):
+            spec.args = spec.args.map(inlined)
+            return .execute(spec)
+        case .getReply(let requestID, let results):
+            return .getReply(requestID: requestID, results: results?.map(inlined))
+        case .actorCall(var call):
+            call.args = call.args.map(inlined)
+            return .actorCall(call)
+        case .hostActor(var spec):
+            spec.args = spec.args.map(inlined)
+            return .hostActor(spec)
+        default:
+            return message
+        }
+    }
+
+    private func inlined(_ arg: TaskArg) -> TaskArg {
+        guard case .value(let value) = arg, value.shared != nil else { return arg }
+        return .value(inlined(value))
+    }
+
+    private func inlined(_ payload: ObjectPayload) -> ObjectPayload {
+        guard case .value(let value) = payload, value.shared != nil else { return payload }
+        return .value(inlined(value))
+    }
+
+    /// The value with its shared-memory bytes read into the message (or an error value if the
+    /// file cannot be read).
+    private func inlined(_ value: EncodedValue) -> EncodedValue {
+        guard let shared = value.shared, let directory = config.objectDirectory else { return value }
+        let path = directory.readableFile(for: shared)
+        guard let bytes = Self.readFile(path, size: value.sharedSize) else {
+            logger.error("cannot read shared object \(shared) from \(path) to send it inline")
+            return value
+        }
+        return EncodedValue(bytes: bytes, refs: value.refs)
+    }
+
+    static func readFile(_ path: String, size: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            done += count
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// A real multi-node cluster on this machine for tests (like Ray's `cluster_utils.Cluster`): a head
+/// and worker nodes started with the `swiftray` command as background daemons, each node with its
+/// own files folder (so job binaries are fetched as on separate machines). `shutdown()` stops them
+/// all; call it in `tearDown` so no daemon outlives a failed test.
+public final class TestCluster: @unchecked Sendable {
+    /// The `swiftray` executable used.
+    public let command: String
+    /// The head's address (`127.0.0.1:PORT`) and the cluster token.
+    public private(set) var address = ""
+    public private(set) var token = ""
+    /// Files folders: the head's first, then one per added node.
+    public private(set) var folders: [String] = []
+    private let root: String
+
+    /// Starts the head with `cpus` CPUs and `resources`, on a free port.
+    public init(
+        command: String = RayTesting.siblingExecutable("swiftray"), cpus: Int = 1, resources: [String: Double] = [:],
+        nodeTimeout: Double = 10
+    ) throws {
+        self.command = command
+        root = NSTemporaryDirectory() + "swiftray-test-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let head = "\(root)/head"
+        folders.append(head)
+        try run(["start", "--head", "--port", "0", "--host", "127.0.0.1", "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
+                 "--temp-dir", head] + Self.resourceArguments(resources))
+        address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Adds a worker node; returns its daemon's pid.
+    @discardableResult
+    public func addNode(cpus: Int = 1, resources: [String: Double] = [:]) throws -> Int32 {
+        let folder = "\(root)/node\(folders.count)"
+        folders.append(folder)
+        try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
+                + Self.resourceArguments(resources))
+        return try daemonPID(folder)
+    }
+
+    /// The pid of the daemon whose files are in `folder`.
+    public func daemonPID(_ folder: String) throws -> Int32 {
+        let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/daemons")
+        guard let pid = names.compactMap(Int32.init).first else { throw TestClusterError(message: "no daemon recorded in \(folder)") }
+        return pid
+    }
+
+    /// Runs `swiftray` with `arguments`; returns its output.
+    /// - Throws: if it exits with a failure.
+    @discardableResult
+    public func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let (status, text) = try RayTesting.runProcess(command, arguments, environment: environment)
+        guard status == 0 else {
+            throw TestClusterError(message: "swiftray \(arguments.joined(separator: " ")) failed (\(status)):\n\(text)")
+        }
+        return text
+    }
+
+    /// Stops every daemon of the cluster and removes its files.
+    public func shutdown() {
+        for folder in folders.reversed() { _ = try? run(["stop", "--temp-dir", folder]) }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    private static func resourceArguments(_ resources: [String: Double]) -> [String] {
+        guard !resources.isEmpty, let data = try? JSONEncoder().encode(resources) else { return [] }
+        return ["--resources", String(decoding: data, as: UTF8.self)]
+    }
+}
+
+/// A test cluster could not be started.
+public struct TestClusterError: Error, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,144 @@
+/// Messages of the cluster's control plane: the handshake every connection starts with, jobs and
+/// their binaries, node daemons starting and stopping workers, output and status. Rare next to task
+/// traffic, so they travel in the Codable binary encoding inside one `WireMessage.control` frame.
+public enum ControlMessage: Codable, Sendable, Equatable {
+    /// The first message on every connection: the cluster token and who connects.
+    case hello(Hello)
+    /// The head accepted the connection.
+    case welcome(Welcome)
+    /// A driver's job: the head needs its executable (by content hash) to start its workers.
+    case registerJob(JobRequest)
+    /// The head lacks the job's binary: send it (`binaryChunk`s).
+    case needBinary(hash: String)
+    /// A piece of a binary, in order; `last` ends it.
+    case binaryChunk(hash: String, bytes: [UInt8], last: Bool)
+    /// The job is registered; normal messages follow.
+    case jobReady(jobID: String)
+    /// A node daemon asks the head for a binary it has not cached.
+    case fetchBinary(hash: String)
+    /// Start a worker process on the node (head to node daemon).
+    case startWorker(StartWorker)
+    /// Kill a worker process (head to node daemon).
+    case killWorker(workerID: Int)
+    /// A worker process ended with this code (node daemon to head; negative: signal).
+    case workerExited(workerID: Int, code: Int32)
+    /// A line a worker printed: raw from a node daemon to the head, prefixed `(name pid=N)` from
+    /// the head to drivers.
+    case output(workerID: Int, text: String, isError: Bool)
+    /// A node daemon is alive.
+    case heartbeat
+    /// Ask for the cluster's state (`swiftray status`).
+    case statusRequest
+    case status(ClusterStatus)
+}
+
+/// Who opens a connection.
+public enum PeerRole: Codable, Sendable, Equatable {
+    /// A driver (a user's program).
+    case driver
+    /// A worker a node daemon started, reporting under the id the head gave it.
+    case worker(id: Int)
+    /// A node daemon joining with its resources.
+    case node(NodeInfo)
+    /// A command-line client asking questions (status).
+    case client
+}
+
+public struct Hello: Codable, Sendable, Equatable {
+    public var token: String
+    public var role: PeerRole
+    public var pid: Int32
+    public var host: String
+
+    public init(token: String, role: PeerRole, pid: Int32, host: String) {
+        self.token = token
+        self.role = role
+        self.pid = pid
+        self.host = host
+    }
+}
+
+public struct Welcome: Codable, Sendable, Equatable {
+    /// The id the head gave the connecting node (or the head's own, for others).
+    public var nodeID: String
+    public var session: String
+
+    public init(nodeID: String, session: String) {
+        self.nodeID = nodeID
+        self.session = session
+    }
+}
+
+/// A node daemon's description of its machine.
+public struct NodeInfo: Codable, Sendable, Equatable {
+    public var resources: [String: Double]
+    public var host: String
+
+    public init(resources: [String: Double], host: String) {
+        self.resources = resources
+        self.host = host
+    }
+}
+
+public struct JobRequest: Codable, Sendable, Equatable {
+    /// The executable's content hash (see `BinaryHash`) and size.
+    public var binaryHash: String
+    public var binarySize: Int
+    /// The program's name, for status and logs.
+    public var name: String
+
+    public init(binaryHash: String, binarySize: Int, name: String) {
+        self.binaryHash = binaryHash
+        self.binarySize = binarySize
+        self.name = name
+    }
+}
+
+public struct StartWorker: Codable, Sendable, Equatable {
+    public var workerID: Int
+    public var binaryHash: String
+    /// For the worker's log prefix until it runs something.
+    public var name: String
+
+    public init(workerID: Int, binaryHash: String, name: String) {
+        self.workerID = workerID
+        self.binaryHash = binaryHash
+        self.name = name
+    }
+}
+
+/// What `swiftray status` shows.
+public struct ClusterStatus: Codable, Sendable, Equatable {
+    public struct Node: Codable, Sendable, Equatable {
+        public var id: String
+        public var address: String
+        public var alive: Bool
+        public var total: [String: Double]
+        public var available: [String: Double]
+        public var workers: Int
+
+        public init(id: String, address: String, alive: Bool, total: [String: Double], available: [String: Double], workers: Int) {
+            self.id = id
+            self.address = address
+            self.alive = alive
+            self.total = total
+            self.available = available
+            self.workers = workers
+        }
+    }
+
+    public var session: String
+    public var nodes: [Node]
+    /// Tasks waiting for resources, and those no node can ever run.
+    public var pendingTasks: Int
+    public var pendingActors: Int
+    public var drivers: Int
+
+    public init(session: String, nodes: [Node], pendingTasks: Int, pendingActors: Int, drivers: Int) {
+        self.session = session
+        self.nodes = nodes
+        self.pendingTasks = pendingTasks
+        self.pendingActors = pendingActors
+        self.drivers = drivers
+    }
+}

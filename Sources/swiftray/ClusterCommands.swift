@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import RayCore
+import NIOPosix
+import RayWire
+
+/// `swiftray start`: a head (`--head`) or a worker node (`--address HOST:PORT`) on this machine,
+/// as a background daemon (or in the foreground with `--block`).
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start",
+        abstract: "Start the cluster's head (--head) or join a cluster (--address HOST:PORT) on this machine.")
+
+    @Flag(help: "Start the head: control plane, scheduler and this machine's node.")
+    var head = false
+
+    @Option(help: "The head to join, HOST:PORT (worker nodes).")
+    var address: String?
+
+    @Option(help: "The head's port (0: any free port).")
+    var port: Int = 6379
+
+    @Option(help: "The interface the head listens on.")
+    var host: String = "0.0.0.0"
+
+    @Option(name: .customLong("num-cpus"), help: "CPUs this node offers (default: its cores).")
+    var numCPUs: Int?
+
+    @Option(name: .customLong("num-gpus"), help: "GPUs this node offers.")
+    var numGPUs: Int = 0
+
+    @Option(help: "Bytes of memory this node offers for scheduling (default: 70% of RAM).")
+    var memory: Double?
+
+    @Option(help: "Custom resources as JSON, e.g. '{\"accelerator\": 1}'.")
+    var resources: String?
+
+    @Option(help: "Bytes of the head's shared-memory object store (default: 30% of RAM).")
+    var objectStoreMemory: Int?
+
+    @Option(help: "The cluster token (head default: a new random one; node default: SWIFTRAY_TOKEN, SWIFTRAY_TOKEN_FILE or this machine's token file).")
+    var token: String?
+
+    @Option(help: "Seconds without a heartbeat after which the head declares a node dead.")
+    var nodeTimeout: Double = 10
+
+    @Option(help: "Folder for this machine's cluster files (default: SWIFTRAY_TEMP_DIR or /tmp/swiftray).")
+    var tempDir: String?
+
+    @Flag(help: "Stay in the foreground until SIGTERM/SIGINT instead of starting a background daemon.")
+    var block = false
+
+    func validate() throws {
+        guard head != (address != nil) else { throw ValidationError("give either --head or --address HOST:PORT") }
+        guard (0..<65536).contains(port) else { throw ValidationError("--port must be 0-65535") }
+        guard nodeTimeout > 0 else { throw ValidationError("--node-timeout must be positive") }
+        _ = try nodeResources()
+    }
+
+    func run() async throws {
+        let files = ClusterFiles(root: tempDir)
+        if !block {
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            arguments.removeAll { $0 == "--block" }
+            let started = try Daemons.detach(arguments: arguments, files: files, role: head ? "head" : "node")
+            try printStarted(files: files, pid: started.pid, log: started.log)
+            return
+        }
+        try files.create()
+        if head { try await runHead(files) } else { try await runNode(files) }
+    }
+
+    private func runHead(_ files: ClusterFiles) async throws {
+        let token = ClusterToken.resolveForHead(token)
+        try files.writeText(token, to: files.tokenFile, mode: 0o600)
+        let nodeID = "node-\(getpid())"
+        let capacity = objectStoreMemory ?? Int(physicalMemory * 0.3)
+        let config = NodeConfig(
+            nodeID: nodeID, resources: try nodeResources(), workerExecutable: "", prestartWorkers: 0,
+            objectDirectory: .forNode(nodeID, capacity: capacity))
+        let session = "session_\(Int(Date().timeIntervalSince1970))_\(getpid())"
+        let head = ClusterHead(config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)))
+        let bound = try await head.start(host: host, port: port)
+        let local = host == "0.0.0.0" ? "127.0.0.1" : host
+        try files.writeText("\(local):\(bound)", to: files.headAddressFile, mode: 0o644)
+        try files.registerDaemon(pid: getpid(), role: "head")
+        print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session))")
+        await Daemons.waitForTermination()
+        print("swift-ray head stopping")
+        await head.shutdown()
+        if ClusterFiles.readText(files.headAddressFile) == "\(local):\(bound)" { unlink(files.headAddressFile) }
+        files.unregisterDaemon(pid: getpid())
+    }
+
+    private func runNode(_ files: ClusterFiles) async throws {
+        guard let address, let token = ClusterToken.resolve(token, files: files) else {
+            throw ClusterError("no cluster token: pass --token, or set SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE")
+        }
+        let daemon = NodeDaemon(headAddress: address, token: token, resources: try nodeResources(), files: files)
+        let nodeID = try await daemon.join()
+        try files.registerDaemon(pid: getpid(), role: "node")
+        print("swift-ray node \(nodeID) joined the cluster at \(address)")
+        await Daemons.waitForTermination(orUntil: daemon.closed)
+        print("swift-ray node stopping")
+        await daemon.stop()
+        files.unregisterDaemon(pid: getpid())
+    }
+
+    private func printStarted(files: ClusterFiles, pid: Int32, log: String) throws {
+        if head {
+            let port = ClusterFiles.readText(files.headAddressFile)?.split(separator: ":").last ?? "?"
+            print("""
+                Started the swift-ray head (pid \(pid)); log: \(log)
+                Token: \(files.tokenFile) (mode 0600)
+
+                To add a node, on that machine (with the token in SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE):
+                    swiftray start --address='\(Daemons.primaryAddress):\(port)'
+
+                To connect a program:  try await Ray.start(address: "auto")   (on this machine)
+                                       try await Ray.start(address: "\(Daemons.primaryAddress):\(port)")
+                Status: swiftray status      Stop: swiftray stop
+                """)
+        } else {
+            print("Started a swift-ray node (pid \(pid)), joined \(address ?? "?"); log: \(log)")
+        }
+    }
+
+    private func nodeResources() throws -> ResourceSet {
+        var total: ResourceSet = [:]
+        if let resources {
+            guard let data = resources.data(using: .utf8),
+                  let parsed = try? JSONDecoder().decode([String: Double].self, from: data) else {
+                throw ValidationError("--resources must be a JSON object of numbers, e.g. '{\"accelerator\": 1}'")
+            }
+            total = parsed
+        }
+        total["CPU"] = Double(numCPUs ?? ProcessInfo.processInfo.activeProcessorCount)
+        total["GPU"] = Double(numGPUs)
+        total["memory"] = (memory ?? physicalMemory * 0.7).rounded(.down)
+        guard total.values.allSatisfy({ $0 >= 0 }) else { throw ValidationError("resource amounts cannot be negative") }
+        return total
+    }
+
+    private var physicalMemory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+}
+
+/// `swiftray stop`: stops this machine's daemons.
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop the swift-ray daemons running on this machine.")
+
+    @Option(help: "Folder of this machine's cluster files (default: SWIFTRAY_TEMP_DIR or /tmp/swiftray).")
+    var tempDir: String?
+
+    func run() throws {
+        let stopped = Daemons.stopAll(files: ClusterFiles(root: tempDir))
+        print(stopped == 0 ? "No swift-ray daemons are running here." : "Stopped \(stopped) swift-ray daemon(s).")
+    }
+}
+
+/// `swiftray status`: nodes, resources and demand of a cluster.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the cluster's nodes, resources and pending work.")
+
+    @Option(help: "The head, HOST:PORT (default: SWIFTRAY_ADDRESS, else the head started on this machine).")
+    var address: String?
+
+    @Option(help: "The cluster token (default: SWIFTRAY_TOKEN, SWIFTRAY_TOKEN_FILE or this machine's token file).")
+    var token: String?
+
+    @Option(help: "Folder of this machine's cluster files.")
+    var tempDir: String?
+
+    func run() async throws {
+        let files = ClusterFiles(root: tempDir)
+        let target = try ClusterAddress.resolve(address, files: files)
+        guard let token = ClusterToken.resolve(token, files: files) else { throw ClusterError("no cluster token") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let hello = Hello(token: token, role: .client, pid: getpid(), host: HeadConnection.hostName)
+            let connection = try await HeadConnection.connect(host: target.host, port: target.port, hello: hello, group: group)
+            guard case .welcome = try await connection.nextControl() else { throw ClusterError("the head refused the connection") }
+            connection.send(.control(.statusRequest))
+            guard case .status(let status) = try await connection.nextControl() else { throw ClusterError("no status from the head") }
+            connection.close()
+            print(StatusReport(status).text)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+}
+
+/// `ray status`-like text.
+struct StatusReport {
+    let status: ClusterStatus
+    init(_ status: ClusterStatus) { self.status = status }
+
+    var text: String {
+        var lines = ["======== Cluster status: \(status.session) ========", "Node status", String(repeating: "-", count: 56), "Active:"]
+        let live = status.nodes.filter(\.alive)
+        lines += live.map { " \($0.id) (\($0.address)), \($0.workers) workers" }
+        let dead = status.nodes.filter { !$0.alive }
+        lines += ["Dead:"] + (dead.isEmpty ? [" (none)"] : dead.map { " \($0.id) (\($0.address))" })
+        lines += ["", "Resources", String(repeating: "-", count: 56), "Usage:"]
+        let names = Set(live.flatMap { $0.total.keys }).sorted()
+        for name in names {
+            let total = live.reduce(0) { $0 + ($1.total[name] ?? 0) }
+            let used = live.reduce(0) { $0 + ($1.total[name] ?? 0) - ($1.available[name] ?? 0) }
+            lines.append(" \(format(used))/\(format(total)) \(name)")
+        }
+        lines += ["", "Demands:", " \(status.pendingTasks) pending tasks, \(status.pendingActors) pending actors", "Drivers: \(status.drivers)"]
+        return lines.joined(separator: "\n")
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(format: "%.1f", value) : String(value)
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+import SwiftRay
+
+// Remote functions the cluster tests run on other nodes.
+
+/// The node this task ran on.
+@Remote func whereAmI() -> String { ray.nodeID ?? "" }
+
+/// Sleeps, then returns the node it ran on and `x * x`.
+@Remote func slowSquareWithNode(_ x: Int, _ seconds: Double) async throws -> [String] {
+    try await Task.sleep(for: .seconds(seconds))
+    return [ray.nodeID ?? "", String(x * x)]
+}
+
+/// The sum of a large array (received inline on a remote node), and the node.
+@Remote func sumOnNode(_ values: [Double]) -> [String] {
+    [ray.nodeID ?? "", String(values.reduce(0, +))]
+}

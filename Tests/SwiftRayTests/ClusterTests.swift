@@ -1,0 +1,117 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// A real cluster of daemons on this machine (`swiftray start --head`, `swiftray start --address`),
+/// each node with its own files folder so the driver's binary travels to it, and this test process
+/// as a driver connected by address.
+final class ClusterTests: XCTestCase {
+    var cluster: TestCluster?
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try? await ray.shutdown() }
+        cluster?.shutdown()
+    }
+
+    private func connect(_ cluster: TestCluster) async throws {
+        try await Ray.start(address: cluster.address, token: cluster.token)
+    }
+
+    func testTasksAndActorsRunAcrossNodes() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["special": 1])
+        try await connect(cluster)
+        let head = try await ray.get($whereAmI.remote(), timeout: .seconds(60))
+        let special = try await ray.get($whereAmI.options(resources: ["special": 1]).remote(), timeout: .seconds(60))
+        XCTAssertNotEqual(head, special, "a resource only the worker node has sends the task there")
+        XCTAssertTrue(special.hasPrefix("node-1"), special)
+
+        // Three one-second tasks on 1 + 2 CPUs: packed on the head first, spilled to the node.
+        let results = try await ray.get((0..<3).map { $slowSquareWithNode.remote($0, 1.0) }, timeout: .seconds(60))
+        XCTAssertEqual(results.map { $0[1] }, ["0", "1", "4"])
+        XCTAssertEqual(Set(results.map { $0[0] }).count, 2, "both nodes ran tasks: \(results)")
+
+        // An object put by the driver reaches a task on the other node intact.
+        let values = (0..<200_000).map(Double.init)
+        let big = try ray.put(values)
+        let summed = try await ray.get($sumOnNode.options(resources: ["special": 1]).remote(big), timeout: .seconds(60))
+        XCTAssertEqual(summed, [special, String(values.reduce(0, +))])
+
+        // An actor placed by a custom resource lives on that node and keeps its state.
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(resources: ["special": 1]))
+        let counts = try await ray.get((0..<5).map { _ in counter.remote.increment() }, timeout: .seconds(60))
+        XCTAssertEqual(counts, [1, 2, 3, 4, 5])
+
+        let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(status.contains("special"), status)
+        XCTAssertTrue(status.contains("Drivers: 1"), status)
+    }
+
+    func testKilledNodeTasksAreRetriedElsewhere() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let daemon = try cluster.addNode(cpus: 2)
+        try await connect(cluster)
+        let refs = (0..<6).map { $slowSquareWithNode.remote($0, 1.5) }
+        // Once the node runs some of them, its daemon (and with it its workers) is killed.
+        let started = await RayTesting.eventually(timeout: .seconds(60)) {
+            (try? cluster.run(["status", "--address", cluster.address, "--token", cluster.token]))?.contains("3.0/3.0 CPU") ?? false
+        }
+        XCTAssertTrue(started, "the tasks filled both nodes")
+        kill(daemon, SIGKILL)
+        let results = try await ray.get(refs, timeout: .seconds(120))
+        XCTAssertEqual(results.map { $0[1] }, (0..<6).map { String($0 * $0) }, "every result is right after the node died")
+        let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(status.contains("Dead:\n node-1"), status)
+    }
+
+    func testConnectionsWithoutTheTokenAreRejected() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let port = UInt16(cluster.address.split(separator: ":").last!)!
+        XCTAssertTrue(try Self.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: port), "garbage is dropped")
+        XCTAssertTrue(try Self.closedAfterSending([0, 0, 0, 200, 1, 30] + Array(repeating: 7, count: 200), port: port), "a bad frame is dropped")
+        do {
+            try await Ray.start(address: cluster.address, token: "not-the-token")
+            XCTFail("a wrong token must be refused")
+        } catch let error as RaySystemError {
+            XCTAssertTrue(error.message.contains("closed"), error.message)
+        }
+        // The head keeps serving.
+        try await connect(cluster)
+        let value = try await ray.get($square.remote(9), timeout: .seconds(60))
+        XCTAssertEqual(value, 81)
+    }
+
+    func testWorkerOutputReachesARemoteDriver() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let (status, text) = try RayTesting.runProcess(
+            RayTesting.siblingExecutable("RayTestDriver"), ["print"],
+            environment: ["SWIFTRAY_ADDRESS": cluster.address, "SWIFTRAY_TOKEN": cluster.token])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("RESULT 17"), text)
+        XCTAssertTrue(text.range(of: #"\(printer pid=\d+\) hello from a task"#, options: .regularExpression) != nil, text)
+    }
+
+    /// Connects, sends `bytes`, and reports whether the head closed the connection.
+    private static func closedAfterSending(_ bytes: [UInt8], port: UInt16) throws -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var timeout = timeval(tv_sec: 15, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 64)
+        return recv(fd, &buffer, buffer.count, 0) <= 0 && errno != EAGAIN
+    }
+}
