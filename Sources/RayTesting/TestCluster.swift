@@ -14,29 +14,30 @@ public final class TestCluster: @unchecked Sendable {
     public private(set) var folders: [String] = []
     private let root: String
 
-    /// Starts the head with `cpus` CPUs and `resources`, on a free port.
+    /// Starts the head with `cpus` CPUs and `resources`, on a free port of `host`. `wrapper` prefixes
+    /// its command (e.g. `ip netns exec NAME` to run it in a network namespace).
     public init(
         command: String = RayTesting.siblingExecutable("swiftray"), cpus: Int = 1, resources: [String: Double] = [:],
-        nodeTimeout: Double = 10
+        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = []
     ) throws {
         self.command = command
         root = NSTemporaryDirectory() + "swiftray-test-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let head = "\(root)/head"
         folders.append(head)
-        try run(["start", "--head", "--port", "0", "--host", "127.0.0.1", "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
-                 "--temp-dir", head] + Self.resourceArguments(resources))
+        try run(["start", "--head", "--port", "0", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
+                 "--temp-dir", head] + Self.resourceArguments(resources), wrapper: wrapper)
         address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Adds a worker node; returns its daemon's pid.
     @discardableResult
-    public func addNode(cpus: Int = 1, resources: [String: Double] = [:]) throws -> Int32 {
+    public func addNode(cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = []) throws -> Int32 {
         let folder = "\(root)/node\(folders.count)"
         folders.append(folder)
         try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
-                + Self.resourceArguments(resources))
+                + Self.resourceArguments(resources), wrapper: wrapper)
         return try daemonPID(folder)
     }
 
@@ -50,8 +51,10 @@ public final class TestCluster: @unchecked Sendable {
     /// Runs `swiftray` with `arguments`; returns its output.
     /// - Throws: if it exits with a failure.
     @discardableResult
-    public func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let (status, text) = try RayTesting.runProcess(command, arguments, environment: environment)
+    public func run(_ arguments: [String], environment: [String: String] = [:], wrapper: [String] = []) throws -> String {
+        let (status, text) = wrapper.isEmpty
+            ? try RayTesting.runProcess(command, arguments, environment: environment)
+            : try RayTesting.runProcess(wrapper[0], Array(wrapper.dropFirst()) + [command] + arguments, environment: environment)
         guard status == 0 else {
             throw TestClusterError(message: "swiftray \(arguments.joined(separator: " ")) failed (\(status)):\n\(text)")
         }
