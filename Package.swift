@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayTests",
-            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples"]
+            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray"]
         ),
     ],
     swiftLanguageModes: [.v6]
