@@ -16,9 +16,7 @@ public struct Microbenchmark: Sendable {
     }
 
     /// Rows Ray measures that swift-ray cannot run yet, with the reason.
-    public static let unsupported: [String: String] = [
-        "placement group create/removal": "placement groups are not implemented yet",
-    ]
+    public static let unsupported: [String: String] = [:]
 
     /// Runs the selected rows and prints each line as it is measured.
     @discardableResult
@@ -30,7 +28,7 @@ public struct Microbenchmark: Sendable {
             emit(result.line)
             results.append(result)
         }
-        let ray = try await Ray.start(numCPUs: numCPUs)
+        let ray = try await Ray.start(numCPUs: numCPUs, resources: ["custom": 100])  // as ray_perf's ray.init
         let cpus = max(1, (numCPUs ?? Self.machineCPUs) / 2)
 
         let value = try ray.put(0)
@@ -63,6 +61,13 @@ public struct Microbenchmark: Sendable {
         }
         try await actorRows(ray, cpus: cpus, row: row)
         try await asyncActorRows(ray, cpus: cpus, row: row)
+        // Ray's: 100 groups of one {"custom": 0.001} bundle created, waited for, removed.
+        try await row("placement group create/removal", multiplier: 100) {
+            var groups: [PlacementGroup] = []
+            for _ in 0..<100 { groups.append(try await ray.placementGroup(bundles: [["custom": 0.001]])) }
+            for group in groups { _ = try await group.wait(timeout: .seconds(30)) }
+            for group in groups { try await ray.removePlacementGroup(group) }
+        }
         for (name, reason) in Self.unsupported.sorted(by: { $0.key < $1.key }) where selected(name) {
             emit("\(name): skipped (\(reason))")
         }

@@ -124,6 +124,7 @@ extension ErrorInfo {
         case .system: RaySystemError(message: message)
         case .actorDied: ActorDiedError(actorClass: functionName, message: message)
         case .objectStoreFull: ObjectStoreFullError(message: message)
+        case .timeout: RaySystemError(message: message)
         }
     }
 }

@@ -20,19 +20,22 @@ extension RemoteFunction {
     /// The same function with these options changed, Ray's `.options(...)`.
     public static func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
-        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil
+        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
+        schedulingStrategy: SchedulingStrategy? = nil
     ) -> Self {
         Self(taskOptions: TaskOptions()).options(
             numCPUs: numCPUs, numGPUs: numGPUs, memory: memory, resources: resources,
-            maxRetries: maxRetries, retryExceptions: retryExceptions, name: name)
+            maxRetries: maxRetries, retryExceptions: retryExceptions, name: name, schedulingStrategy: schedulingStrategy)
     }
 
     /// These options changed; the others kept.
     public func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
-        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil
+        maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
+        schedulingStrategy: SchedulingStrategy? = nil
     ) -> Self {
         var copy = self
+        if let schedulingStrategy { copy.taskOptions.schedulingStrategy = schedulingStrategy }
         if let numCPUs { copy.taskOptions.numCPUs = numCPUs }
         if let numGPUs { copy.taskOptions.numGPUs = numGPUs }
         if let memory { copy.taskOptions.memory = memory }
@@ -80,7 +83,8 @@ func _submitTask(_ function: any Any.Type, name: String, options: TaskOptions, a
     runtime.submit(TaskSpec(
         taskID: id, functionID: TypeNames.name(of: function), name: name, args: wireArguments,
         resources: options.demand, maxRetries: options.maxRetries,
-        retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none))
+        retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none,
+        strategy: options.schedulingStrategy))
     return id
 }
 

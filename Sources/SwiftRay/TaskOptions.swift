@@ -17,6 +17,9 @@ public struct TaskOptions: Sendable, Equatable {
     public var retryExceptions: Bool = false
     /// The name shown in logs and errors (default: the function's name).
     public var name: String?
+    /// Where the task may run: `.default` (pack), `.spread`, `.nodeAffinity(nodeID:soft:)`, or
+    /// `.placementGroup(group, bundleIndex:)`.
+    public var schedulingStrategy: SchedulingStrategy = .default
 
     public init() {}
 

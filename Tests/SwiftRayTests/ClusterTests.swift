@@ -49,6 +49,36 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(status.contains("Drivers: 1"), status)
     }
 
+    func testStrategiesAndPlacementGroupsAcrossNodes() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["special": 1])
+        try await connect(cluster)
+        let head = try await ray.get($whereAmI.remote(), timeout: .seconds(60))
+        let worker = try await ray.get($whereAmI.options(resources: ["special": 1]).remote(), timeout: .seconds(60))
+
+        let pinned = try await ray.get(
+            (0..<3).map { _ in $whereAmI.options(schedulingStrategy: .nodeAffinity(nodeID: worker, soft: false)).remote() }, timeout: .seconds(60))
+        XCTAssertEqual(pinned, [worker, worker, worker])
+        let spread = try await ray.get(
+            (0..<2).map { $slowSquareWithNode.options(schedulingStrategy: .spread).remote($0, 0.5) }, timeout: .seconds(60))
+        XCTAssertEqual(Set(spread.map { $0[0] }), [head, worker], "spread uses both nodes")
+
+        let apart = try await ray.placementGroup(bundles: [["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
+        try await apart.ready(timeout: .seconds(30))
+        let places = try await ray.get(
+            (0..<2).map { $whereAmI.options(schedulingStrategy: .placementGroup(apart, bundleIndex: $0)).remote() }, timeout: .seconds(60))
+        XCTAssertEqual(Set(places), [head, worker], "STRICT_SPREAD puts each bundle on its own node")
+        try await ray.removePlacementGroup(apart)
+
+        let together = try await ray.placementGroup(bundles: [["CPU": 1], ["CPU": 1]], strategy: .strictPack)
+        try await together.ready(timeout: .seconds(30))
+        let packed = try await ray.get(
+            (0..<2).map { $whereAmI.options(schedulingStrategy: .placementGroup(together, bundleIndex: $0)).remote() }, timeout: .seconds(60))
+        XCTAssertEqual(packed, [worker, worker], "STRICT_PACK needs the one node with 2 CPUs")
+        try await ray.removePlacementGroup(together)
+    }
+
     func testKilledNodeTasksAreRetriedElsewhere() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster

@@ -115,6 +115,12 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func killActor(_ id: RayID, noRestart: Bool) { onLoop { $0.killActorOnLoop(id, noRestart: noRestart) } }
 
+    public func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
+        await withCheckedContinuation { continuation in
+            onLoop { $0.placementGroupRequest(request) { continuation.resume(returning: $0) } }
+        }
+    }
+
     public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
         await withCheckedContinuation { continuation in
             onLoop { continuation.resume(returning: $0.lookupActorOnLoop(name: name, namespace: namespace, asker: nil)) }

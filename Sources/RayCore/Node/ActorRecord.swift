@@ -50,8 +50,8 @@ final class ActorRecord {
 
     /// The workers that can host it: its creator's job's.
     let pool: WorkerPool
-    /// The node it is placed on while it holds resources there.
-    var node: NodeRecord?
+    /// Where it holds its resources while placed (its node, or a placement group bundle).
+    var holdingTarget: LeaseTarget?
 
     init(spec: ActorSpec, creatorWorkerID: Int, pool: WorkerPool) {
         self.spec = spec

@@ -16,8 +16,7 @@ extension NodeManager {
             return reply(ErrorInfo(kind: .system, message: "an actor named '\(spec.name)' already exists in namespace '\(spec.namespace)'"))
         }
         let placement = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
-        guard canEverFit(placement) else {
-            let message = "actor \(spec.className) requires \(placement.summary) but this cluster has \(clusterSummary); no node can ever host it"
+        if let message = infeasibility(placement, spec.strategy, name: "actor \(spec.className)") {
             logger.warning("infeasible actor: \(message)")
             return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
         }
@@ -34,15 +33,15 @@ extension NodeManager {
     func placeActor(_ record: ActorRecord) {
         guard !shuttingDown, !record.isDead else { return }
         let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
-        guard let node = nodeFitting(placement) else {
+        guard let target = leaseTargets(placement, record.spec.strategy).first else {
             record.state = .pending
             pendingActors.append(record.id)
             return
         }
-        node.available.subtract(record.spec.resources)
+        target.take(record.spec.resources)
         record.holding = record.spec.resources
-        record.node = node
-        guard let worker = startWorker(forActor: record.id, pool: record.pool, on: node) else {
+        record.holdingTarget = target
+        guard let worker = startWorker(forActor: record.id, pool: record.pool, on: target.node) else {
             releaseHolding(record)
             markActorDead(record, ErrorInfo(kind: .actorDied, message: "the worker for actor \(record.spec.className) could not start", functionName: record.spec.className))
             return
@@ -192,9 +191,9 @@ extension NodeManager {
     /// The live actor named so; the asker holds a new handle to it (its process counts it as created).
     /// Gives back the resources the actor holds on its node.
     func releaseHolding(_ record: ActorRecord) {
-        record.node?.available.add(record.holding)
+        record.holdingTarget?.give(record.holding)
         record.holding = [:]
-        record.node = nil
+        record.holdingTarget = nil
     }
 
     func lookupActorOnLoop(name: String, namespace: String, asker: WorkerHandle?) -> ActorSpec? {

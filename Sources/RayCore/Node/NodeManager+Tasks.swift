@@ -12,8 +12,7 @@ extension NodeManager {
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
         if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }
-        guard canEverFit(spec.resources) else {
-            let message = "task \(spec.name) requires \(spec.resources.summary) but this cluster has \(clusterSummary); no node can ever run it"
+        if let message = infeasibility(spec.resources, spec.strategy, name: "task \(spec.name)") {
             logger.warning("infeasible task: \(message)")
             finish(record, .error(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.name)))
             return
@@ -49,6 +48,7 @@ extension NodeManager {
     func schedule() {
         guard !shuttingDown else { return }
         placePendingActors()
+        placePendingGroups()
         var wanted: [(pool: WorkerPool, node: NodeRecord, count: Int)] = []
         for cls in Array(queues.keys) {
             guard var queue = queues[cls] else { continue }
@@ -58,14 +58,15 @@ extension NodeManager {
                     queue.removeFirst()
                     continue
                 }
-                guard let worker = pickWorker(for: cls) else {
-                    if let node = nodeFitting(cls.demand), !hasIdleWorker(cls.pool, on: node) {
+                let targets = leaseTargets(cls.demand, cls.strategy)
+                guard let (worker, target) = pickWorker(for: cls, targets: targets) else {
+                    if let node = targets.first?.node, !hasIdleWorker(cls.pool, on: node) {
                         wanted.append((cls.pool, node, min(queue.count, config.maxStartingWorkers)))
                     }
                     break
                 }
                 queue.removeFirst()
-                dispatch(record, to: worker)
+                dispatch(record, to: worker, target: target)
             }
             if !queue.isEmpty { queues[cls] = queue }
         }
@@ -77,11 +78,6 @@ extension NodeManager {
             for _ in 0..<count { startWorker(pool: want.pool, on: want.node) }
             budget -= count
         }
-    }
-
-    /// The first live node (this one first: pack, as Ray's default) with room for `demand` now.
-    func nodeFitting(_ demand: ResourceSet) -> NodeRecord? {
-        nodes.first { $0.alive && $0.available.fits(demand) }
     }
 
     /// Whether some live node could ever hold `demand`.
@@ -101,35 +97,43 @@ extension NodeManager {
 
     /// Spreads first (an idle worker while resources fit), then resumes a blocked worker, then
     /// pipelines onto the least loaded worker leased for this demand.
-    private func pickWorker(for cls: SchedulingClass) -> WorkerHandle? {
-        if let idle = takeIdleWorker(cls) { return idle }
+    private func pickWorker(for cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
+        if let idle = takeIdleWorker(cls, targets: targets) { return idle }
         var cpu = ResourceSet()
         cpu["CPU"] = cls.demand["CPU"]
-        if let blocked = workers.values.first(where: { $0.canResume(cls.demand, pool: cls.pool) && $0.node.available.fits(cpu) }) {
-            return blocked
+        if let blocked = workers.values.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
+            return (blocked, nil)
         }
-        return workers.values.filter { $0.canPipeline(cls.demand, pool: cls.pool) }.min { $0.running.count < $1.running.count }
+        guard let piped = workers.values.filter({ $0.canPipeline(cls) }).min(by: { $0.running.count < $1.running.count }) else { return nil }
+        return (piped, nil)
     }
 
-    /// The most recently idle worker of the class's pool on a node with room for its demand.
-    private func takeIdleWorker(_ cls: SchedulingClass) -> WorkerHandle? {
+    /// The most recently idle worker of the class's pool on the best target's node.
+    private func takeIdleWorker(_ cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
         idleWorkers.removeAll { id in !(workers[id]?.isIdle ?? false) }
-        guard let index = idleWorkers.lastIndex(where: { id in
-            let worker = workers[id]!
-            return worker.pool == cls.pool && worker.node.available.fits(cls.demand)
-        }) else { return nil }
-        return workers[idleWorkers.remove(at: index)]
+        for target in targets {
+            guard let index = idleWorkers.lastIndex(where: { id in
+                let worker = workers[id]!
+                return worker.pool == cls.pool && worker.node === target.node
+            }) else { continue }
+            return (workers[idleWorkers.remove(at: index)]!, target)
+        }
+        return nil
     }
 
     func markIdleIfFree(_ worker: WorkerHandle) {
         if worker.isIdle { idleWorkers.append(worker.id) }
     }
 
-    private func dispatch(_ record: TaskRecord, to worker: WorkerHandle) {
+    /// Sends the task; a worker without tasks takes its lease from `target`.
+    private func dispatch(_ record: TaskRecord, to worker: WorkerHandle, target: LeaseTarget?) {
         var spec = record.spec
         spec.args = resolve(spec.args)
         if worker.running.isEmpty {
-            worker.node.available.subtract(spec.resources)
+            let target = target ?? .node(worker.node)
+            target.take(spec.resources)
+            worker.leaseTarget = target
+            worker.leaseStrategy = spec.strategy
             worker.lease = spec.resources
             worker.lent = false
         } else if worker.lent {
@@ -145,14 +149,18 @@ extension NodeManager {
     /// Lends the worker's CPU back while every task on it is blocked.
     private func lendCPU(_ worker: WorkerHandle) {
         guard !worker.lent, let cpu = worker.lease?["CPU"], cpu > 0 else { return }
-        worker.node.available["CPU", default: 0] += cpu
+        var lent = ResourceSet()
+        lent["CPU"] = cpu
+        worker.leaseTarget?.give(lent)
         worker.lent = true
     }
 
     /// Takes the lent CPU again, even if that oversubscribes for a while.
     private func takeBackCPU(_ worker: WorkerHandle) {
         guard worker.lent else { return }
-        worker.node.available["CPU", default: 0] -= worker.lease?["CPU"] ?? 0
+        var back = ResourceSet()
+        back["CPU"] = worker.lease?["CPU"] ?? 0
+        worker.leaseTarget?.take(back)
         worker.lent = false
     }
 
@@ -191,7 +199,8 @@ extension NodeManager {
         if worker.running.isEmpty {
             var lease = worker.lease ?? [:]
             if worker.lent { lease["CPU"] = nil }
-            worker.node.available.add(lease)
+            worker.leaseTarget?.give(lease)
+            worker.leaseTarget = nil
             worker.lease = nil
             worker.lent = false
             worker.slow = false

@@ -32,6 +32,11 @@ public final class NodeManager: @unchecked Sendable {
     var workers: [Int: WorkerHandle] = [:]
     var actors: [RayID: ActorRecord] = [:]
     var namedActors: [ActorNameKey: RayID] = [:]
+    /// Placement groups by id, and those waiting for their bundles, in creation order.
+    var placementGroups: [RayID: PlacementGroupRecord] = [:]
+    var pendingPlacementGroups: [RayID] = []
+    /// Rotates `spread` placements among equally loaded nodes.
+    var spreadTurn = 0
     /// Actors waiting for resources, in creation order.
     var pendingActors: [RayID] = []
     /// Workers that may take a task (checked again when taken).

@@ -1,4 +1,5 @@
 import NIOCore
+import RayWire
 
 /// One machine of the cluster as the scheduler sees it: its resources and whether its workers share
 /// this node manager's memory. Confined to the node manager's event loop.
@@ -47,4 +48,5 @@ public struct WorkerPool: Hashable, Sendable {
 struct SchedulingClass: Hashable {
     let demand: ResourceSet
     let pool: WorkerPool
+    let strategy: SchedulingStrategy
 }

@@ -35,5 +35,5 @@ final class TaskRecord {
     var id: TaskID { spec.taskID }
 
     /// The task's scheduling class: tasks with equal demands and pool queue together, in order.
-    var schedulingClass: SchedulingClass { SchedulingClass(demand: spec.resources, pool: pool) }
+    var schedulingClass: SchedulingClass { SchedulingClass(demand: spec.resources, pool: pool, strategy: spec.strategy) }
 }

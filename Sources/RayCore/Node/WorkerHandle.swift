@@ -18,6 +18,9 @@ final class WorkerHandle: @unchecked Sendable {
     /// The demand the worker holds while it has tasks: tasks of the same demand may queue on it
     /// (pipelining) without taking more resources, since it runs one at a time.
     var lease: ResourceSet?
+    /// Where the lease was taken from (its node, or a placement group bundle), and under which strategy.
+    var leaseTarget: LeaseTarget?
+    var leaseStrategy: SchedulingStrategy = .default
     /// Whether the lease's CPU is lent back because every task on the worker is blocked.
     var lent = false
     /// Its running task is slow (it handed back its queue): queue nothing more on it until it is free.
@@ -62,13 +65,14 @@ final class WorkerHandle: @unchecked Sendable {
     var isIdle: Bool { usable && running.isEmpty }
 
     /// All its tasks are blocked (their CPU lent back): it can run one more of the same demand.
-    func canResume(_ demand: ResourceSet, pool: WorkerPool) -> Bool {
-        usable && self.pool == pool && !running.isEmpty && active == 0 && lease == demand
+    func canResume(_ cls: SchedulingClass) -> Bool {
+        usable && pool == cls.pool && leaseStrategy == cls.strategy && !running.isEmpty && active == 0 && lease == cls.demand
     }
 
     /// Busy with unblocked tasks of this demand and room to queue one more.
-    func canPipeline(_ demand: ResourceSet, pool: WorkerPool) -> Bool {
-        usable && self.pool == pool && !slow && lease == demand && active == running.count && running.count < Self.pipelineDepth
+    func canPipeline(_ cls: SchedulingClass) -> Bool {
+        usable && pool == cls.pool && leaseStrategy == cls.strategy && cls.strategy != .spread && !slow && lease == cls.demand
+            && active == running.count && running.count < Self.pipelineDepth
     }
 
     /// Writes a message; the node manager flushes once per event-loop tick.

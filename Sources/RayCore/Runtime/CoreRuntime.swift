@@ -34,6 +34,8 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func killActor(_ id: RayID, noRestart: Bool)
     /// The live actor with this name, or nil.
     func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
+    /// Creates, waits for or removes a placement group; returns nil, or why it failed.
+    func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo?
 }
 
 extension CoreRuntime {
@@ -85,7 +87,7 @@ public struct TaskContext: Sendable {
 
 extension Duration {
     /// Milliseconds, rounded up, for the wire; -1 means no timeout.
-    static func wireMillis(_ duration: Duration?) -> Int64 {
+    public static func wireMillis(_ duration: Duration?) -> Int64 {
         guard let duration else { return -1 }
         let (seconds, attoseconds) = duration.components
         if seconds < 0 { return 0 }

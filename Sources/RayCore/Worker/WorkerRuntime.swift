@@ -128,6 +128,13 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         enqueue(.killActor(id, noRestart: noRestart))
     }
 
+    public func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
+        try await self.request(
+            register: { id, continuation in self.pendingRequests[id] = continuation },
+            remove: { id in self.pendingRequests.removeValue(forKey: id) },
+            message: { id in .control(.placementGroup(requestID: id, request)) })
+    }
+
     public func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
         try await request(
             register: { id, continuation in self.pendingLookups[id] = continuation },

@@ -22,12 +22,15 @@ public struct ActorSpec: Sendable, Equatable {
     public var namespace: String
     /// Whether it outlives its creator.
     public var detached: Bool
+    /// Where it may be placed.
+    public var strategy: SchedulingStrategy
 
     public init(
         actorID: RayID, typeID: String, className: String, initializer: String, args: [TaskArg],
         resources: [String: Double], maxRestarts: Int, maxTaskRetries: Int, maxConcurrency: Int,
-        name: String, namespace: String, detached: Bool
+        name: String, namespace: String, detached: Bool, strategy: SchedulingStrategy = .default
     ) {
+        self.strategy = strategy
         self.actorID = actorID
         self.typeID = typeID
         self.className = className

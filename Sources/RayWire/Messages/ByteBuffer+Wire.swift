@@ -211,6 +211,7 @@ extension ByteBuffer {
         writeBool(spec.retryExceptions)
         writeID(spec.parentTaskID)
         writeFixed(spec.attempt)
+        writeStrategy(spec.strategy)
     }
 
     mutating func readTaskSpec() throws -> TaskSpec {
@@ -222,7 +223,7 @@ extension ByteBuffer {
         return TaskSpec(
             taskID: taskID, functionID: functionID, name: name, args: args, resources: resources,
             maxRetries: Int(try readFixed(Int64.self)), retryExceptions: try readBool(),
-            parentTaskID: try readID(), attempt: try readFixed())
+            parentTaskID: try readID(), attempt: try readFixed(), strategy: try readStrategy())
     }
 }
 
@@ -240,6 +241,7 @@ extension ByteBuffer {
         writeWireString(spec.name)
         writeWireString(spec.namespace)
         writeBool(spec.detached)
+        writeStrategy(spec.strategy)
     }
 
     mutating func readActorSpec() throws -> ActorSpec {
@@ -248,7 +250,7 @@ extension ByteBuffer {
             initializer: try readWireString(), args: try readArgs(), resources: try readResources(),
             maxRestarts: Int(try readFixed(Int64.self)), maxTaskRetries: Int(try readFixed(Int64.self)),
             maxConcurrency: Int(try readFixed(Int64.self)), name: try readWireString(),
-            namespace: try readWireString(), detached: try readBool())
+            namespace: try readWireString(), detached: try readBool(), strategy: try readStrategy())
     }
 
     mutating func writeActorCall(_ call: ActorCall) {

@@ -27,6 +27,8 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case output(workerID: Int, text: String, isError: Bool)
     /// A node daemon is alive.
     case heartbeat
+    /// A placement group operation (driver or task to the scheduler), answered by `requestDone`.
+    case placementGroup(requestID: UInt64, PlacementGroupRequest)
     /// Ask for the cluster's state (`swiftray status`).
     case statusRequest
     case status(ClusterStatus)

@@ -21,6 +21,8 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
         case actorDied = 8
         /// The object does not fit in the shared-memory store even after spilling.
         case objectStoreFull = 9
+        /// A wait (for a placement group, say) ran out of time.
+        case timeout = 10
     }
 
     public var kind: Kind

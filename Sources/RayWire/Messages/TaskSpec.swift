@@ -31,11 +31,15 @@ public struct TaskSpec: Sendable, Equatable {
     public var parentTaskID: TaskID
     /// 0 on the first run, then one more per retry.
     public var attempt: UInt32
+    /// Where it may run.
+    public var strategy: SchedulingStrategy
 
     public init(
         taskID: TaskID, functionID: String, name: String, args: [TaskArg], resources: [String: Double],
-        maxRetries: Int, retryExceptions: Bool, parentTaskID: TaskID = .none, attempt: UInt32 = 0
+        maxRetries: Int, retryExceptions: Bool, parentTaskID: TaskID = .none, attempt: UInt32 = 0,
+        strategy: SchedulingStrategy = .default
     ) {
+        self.strategy = strategy
         self.taskID = taskID
         self.functionID = functionID
         self.name = name

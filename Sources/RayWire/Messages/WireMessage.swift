@@ -56,7 +56,7 @@ public enum WireMessage: Sendable, Equatable {
     case control(ControlMessage)
 
     /// The protocol version every frame carries.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
 
     var typeCode: UInt8 {
         switch self {

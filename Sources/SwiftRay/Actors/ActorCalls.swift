@@ -49,7 +49,8 @@ public enum RayActorCalls {
             actorID: id, typeID: TypeNames.name(of: A.self), className: "\(A.self)",
             initializer: initializer, args: args, resources: options.demand, maxRestarts: options.maxRestarts,
             maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
-            name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached)
+            name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached,
+            strategy: options.schedulingStrategy)
         if let refusal = try await runtime.createActor(spec) { throw refusal.typedError }
         return try A.resolve(id: RayActorID(counted: id), using: .shared)
     }

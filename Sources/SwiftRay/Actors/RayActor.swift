@@ -57,12 +57,15 @@ public struct ActorOptions: Sendable, Equatable {
     public var namespace: String?
     /// `.detached` to outlive its creator.
     public var lifetime: ActorLifetime?
+    /// Where it may be placed (as for tasks).
+    public var schedulingStrategy: SchedulingStrategy
 
     public init(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double] = [:],
         maxRestarts: Int = 0, maxTaskRetries: Int = 0, maxConcurrency: Int? = nil, name: String? = nil,
-        namespace: String? = nil, lifetime: ActorLifetime? = nil
+        namespace: String? = nil, lifetime: ActorLifetime? = nil, schedulingStrategy: SchedulingStrategy = .default
     ) {
+        self.schedulingStrategy = schedulingStrategy
         self.numCPUs = numCPUs
         self.numGPUs = numGPUs
         self.memory = memory
