@@ -97,6 +97,23 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(status.contains("Dead:\n node-1"), status)
     }
 
+    func testSilentNodeIsDeclaredDeadAfterTheTimeout() async throws {
+        let cluster = try TestCluster(cpus: 1, nodeTimeout: 2)
+        self.cluster = cluster
+        let daemon = try cluster.addNode(cpus: 2, resources: ["special": 1])
+        try await connect(cluster)
+        let node = try await ray.get($whereAmI.options(resources: ["special": 1]).remote(), timeout: .seconds(60))
+        let refs = (0..<3).map { $slowSquareWithNode.remote($0, 1.0) }
+        // The daemon stops heartbeating (its connection stays open): after --node-timeout the head
+        // declares the node dead and retries its tasks on the head.
+        kill(daemon, SIGSTOP)
+        defer { kill(daemon, SIGKILL) }
+        let results = try await ray.get(refs, timeout: .seconds(120))
+        XCTAssertEqual(results.map { $0[1] }, ["0", "1", "4"])
+        let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(status.contains("Dead:\n \(node)"), status)
+    }
+
     func testConnectionsWithoutTheTokenAreRejected() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster

@@ -149,6 +149,10 @@ public final class ClusterHead: @unchecked Sendable {
         drivers[driver.id] = nil
         manager.channelClosed(driver)
         logger.info("driver pid \(driver.pid) disconnected")
+        // Its tasks (and the tasks they started) go with it.
+        for record in manager.tasks.values where record.ownerID == driver.id {
+            manager.cancelOnLoop(record.id, force: true, recursive: true)
+        }
         // Its job's idle workers have nothing left to do.
         guard !drivers.values.contains(where: { $0.pool == driver.pool }) else { return }
         for worker in manager.workers.values where worker.pool == driver.pool && worker.isIdle {

@@ -8,7 +8,7 @@ extension NodeManager {
             finishObject(spec.returnID, .error(ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)))
             return
         }
-        let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool)
+        let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool, ownerID: holder?.id ?? 0)
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
         if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }

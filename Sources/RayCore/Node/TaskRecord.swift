@@ -25,10 +25,13 @@ final class TaskRecord {
 
     /// The workers that can run it: those of its submitter's job.
     let pool: WorkerPool
+    /// The process that submitted it (0: the embedded driver); a driver that leaves takes its tasks.
+    let ownerID: Int
 
-    init(spec: TaskSpec, pool: WorkerPool) {
+    init(spec: TaskSpec, pool: WorkerPool, ownerID: Int = 0) {
         self.spec = spec
         self.pool = pool
+        self.ownerID = ownerID
         retriesLeft = spec.maxRetries
     }
 
