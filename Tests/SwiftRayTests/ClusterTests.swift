@@ -110,8 +110,10 @@ final class ClusterTests: XCTestCase {
         defer { kill(daemon, SIGKILL) }
         let results = try await ray.get(refs, timeout: .seconds(120))
         XCTAssertEqual(results.map { $0[1] }, ["0", "1", "4"])
-        let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
-        XCTAssertTrue(status.contains("Dead:\n \(node)"), status)
+        let declared = await RayTesting.eventually(timeout: .seconds(20)) {
+            (try? cluster.run(["status", "--address", cluster.address, "--token", cluster.token]))?.contains("Dead:\n \(node)") ?? false
+        }
+        XCTAssertTrue(declared, "the silent node is listed as dead")
     }
 
     func testConnectionsWithoutTheTokenAreRejected() async throws {
