@@ -9,7 +9,10 @@ struct SwiftRayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray",
         abstract: "swift-ray: Ray, the distributed computing framework, in Swift.",
-        subcommands: [StartCommand.self, StopCommand.self, StatusCommand.self, MicrobenchmarkCommand.self])
+        subcommands: [
+            StartCommand.self, StopCommand.self, StatusCommand.self, ListCommand.self, SummaryCommand.self, MemoryCommand.self,
+            TimelineCommand.self, MicrobenchmarkCommand.self,
+        ])
 }
 
 /// `swiftray microbenchmark`: Ray's `ray microbenchmark` rows, measured on a local cluster.

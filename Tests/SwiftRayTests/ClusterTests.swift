@@ -79,6 +79,36 @@ final class ClusterTests: XCTestCase {
         try await ray.removePlacementGroup(together)
     }
 
+    func testStateCommandsAgainstALiveCluster() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["special": 1])
+        try await connect(cluster)
+        let node = try await ray.get($whereAmI.options(resources: ["special": 1]).remote(), timeout: .seconds(60))
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(resources: ["special": 1], name: "listed"))
+        _ = try await counter.increment()
+        let kept = try ray.put(Array(repeating: 7, count: 50_000))
+        let access = ["--address", cluster.address, "--token", cluster.token]
+
+        let nodes = try cluster.run(["list", "nodes"] + access)
+        XCTAssertTrue(nodes.contains(node) && nodes.contains("2 row(s)"), nodes)
+        let actors = try cluster.run(["list", "actors", "--filter", "name=listed"] + access)
+        XCTAssertTrue(actors.contains("Counter") && actors.contains("ALIVE") && actors.contains(node), actors)
+        let finished = try cluster.run(["list", "tasks", "--filter", "state=FINISHED", "--json"] + access)
+        XCTAssertTrue(finished.contains("whereAmI"), finished)
+        let summary = try cluster.run(["summary", "tasks"] + access)
+        XCTAssertTrue(summary.contains("whereAmI"), summary)
+        let memory = try cluster.run(["memory"] + access)
+        XCTAssertTrue(memory.contains("\(kept.id)"), memory)
+        let jobs = try cluster.run(["list", "jobs"] + access)
+        XCTAssertTrue(jobs.contains("RUNNING") && jobs.contains("\(getpid())"), jobs)
+        let trace = NSTemporaryDirectory() + "swiftray-trace-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        _ = try cluster.run(["timeline", "--output", trace] + access)
+        let events = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as? [[String: Any]]
+        XCTAssertTrue(events?.contains { $0["name"] as? String == "whereAmI" && $0["pid"] as? String == node } ?? false)
+    }
+
     func testKilledNodeTasksAreRetriedElsewhere() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster

@@ -141,3 +141,13 @@ struct ViewReport: Codable, Sendable, Equatable {
     for _ in 0..<20 { _ = try ray.put([Double](repeating: 1, count: count)) }
     return 0  // the watcher missed every write
 }
+
+/// Always throws, with `message`.
+@Remote func alwaysFails(_ message: String) throws -> Int {
+    throw TestFailure(message: message)
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}

@@ -26,6 +26,7 @@ public final class ClusterHead: @unchecked Sendable {
     private var server: (any Channel)?
     // Loop-confined:
     var nodeCount = 0
+    var jobCount = 0
     var drivers: [Int: WorkerHandle] = [:]
 
     public init(config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10)) {
@@ -141,12 +142,18 @@ public final class ClusterHead: @unchecked Sendable {
         driver.channel = channel
         manager.workers[id] = driver
         drivers[id] = driver
+        jobCount += 1
+        manager.jobs[id] = JobState(
+            jobID: jobCount < 10 ? "0\(jobCount)" : "\(jobCount)", driverPID: pid, status: "RUNNING", binary: pool.binaryHash,
+            startedAt: wallMicros(), endedAt: nil)
         logger.info("driver pid \(pid) connected (job binary \(pool.binaryHash))")
         return driver
     }
 
     func driverLeft(_ driver: WorkerHandle) {
         drivers[driver.id] = nil
+        manager.jobs[driver.id]?.status = "SUCCEEDED"
+        manager.jobs[driver.id]?.endedAt = wallMicros()
         manager.channelClosed(driver)
         logger.info("driver pid \(driver.pid) disconnected")
         // Its tasks (and the tasks they started) go with it.

@@ -57,6 +57,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .client:
             if case .control(.statusRequest) = message {
                 context.channel.writeAndFlush(WireMessage.control(.status(head.status())), promise: nil)
+            } else if case .control(.stateRequest(let requestID)) = message {
+                context.channel.writeAndFlush(WireMessage.control(.state(requestID: requestID, manager.stateSnapshot())), promise: nil)
             }
         case .closed:
             break

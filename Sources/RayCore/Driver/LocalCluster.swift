@@ -38,6 +38,10 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
             }
         }
         manager.start()
+        let executable = config.workerExecutable
+        manager.loop.execute {
+            manager.jobs[0] = JobState(jobID: "01", driverPID: getpid(), status: "RUNNING", binary: executable, startedAt: wallMicros(), endedAt: nil)
+        }
     }
 
     public var objectDirectory: SharedObjectDirectory? { config.objectDirectory }
@@ -114,6 +118,12 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     public func callActor(_ call: ActorCall) { onLoop { $0.actorCallOnLoop(call, holder: nil) } }
 
     public func killActor(_ id: RayID, noRestart: Bool) { onLoop { $0.killActorOnLoop(id, noRestart: noRestart) } }
+
+    public func clusterState() async throws -> ClusterState {
+        await withCheckedContinuation { continuation in
+            onLoop { continuation.resume(returning: $0.stateSnapshot()) }
+        }
+    }
 
     public func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
         await withCheckedContinuation { continuation in

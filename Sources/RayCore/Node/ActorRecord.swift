@@ -9,6 +9,10 @@ final class CallRecord {
     var failedArgument: ErrorInfo?
     var retriesLeft: Int
 
+    /// Microseconds since the epoch: submitted, and last sent to the actor.
+    let submittedAt = wallMicros()
+    var startedAt: Int64?
+
     init(call: ActorCall, retries: Int) {
         self.call = call
         missingArguments = call.dependencies.count
@@ -47,6 +51,8 @@ final class ActorRecord {
     var killing = false
     /// Every handle to it is gone: it stops when its calls are done.
     var outOfScope = false
+    /// The pid of its current (or last) process, for the state API.
+    var lastPID: Int32?
 
     /// The workers that can host it: its creator's job's.
     let pool: WorkerPool

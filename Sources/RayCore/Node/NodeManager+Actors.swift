@@ -73,6 +73,7 @@ extension NodeManager {
             return
         }
         record.state = .alive(workerID: worker.id)
+        record.lastPID = worker.pid
         pumpCalls(record)
     }
 
@@ -112,6 +113,7 @@ extension NodeManager {
             var call = head.call
             call.args = resolve(call.args)
             record.inFlight[call.callID] = head
+            head.startedAt = wallMicros()
             record.inFlightOrder.append(call.callID)
             send(.actorCall(call), to: worker)
         }
@@ -128,6 +130,9 @@ extension NodeManager {
 
     /// A call is over: its result is stored and its arguments may go.
     func finishCall(_ call: CallRecord, _ payload: ObjectPayload) {
+        if let record = actors[call.call.actorID] {
+            remember(call.taskState(payload, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt)))
+        }
         finishObject(call.call.callID, payload)
         unpin(call.call.heldRefs)
     }

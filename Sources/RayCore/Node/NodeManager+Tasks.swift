@@ -140,6 +140,8 @@ extension NodeManager {
             takeBackCPU(worker)
         }
         record.state = .running(workerID: worker.id)
+        record.startedAt = wallMicros()
+        record.ranOn = (worker.node.id, worker.pid)
         worker.running.insert(record.id)
         worker.active += 1
         worker.currentName = spec.name
@@ -230,6 +232,7 @@ extension NodeManager {
 
     func finish(_ record: TaskRecord, _ payload: ObjectPayload) {
         tasks[record.id] = nil
+        remember(record.taskState(payload))
         record.state = .waitingForArguments
         finishObject(record.spec.returnID, payload)
         unpin(record.spec.heldRefs)

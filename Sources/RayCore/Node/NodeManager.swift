@@ -35,6 +35,11 @@ public final class NodeManager: @unchecked Sendable {
     /// Placement groups by id, and those waiting for their bundles, in creation order.
     var placementGroups: [RayID: PlacementGroupRecord] = [:]
     var pendingPlacementGroups: [RayID] = []
+    /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
+    var finishedTasks = CircularBuffer<TaskState>()
+    static let finishedTasksKept = 10_000
+    /// Jobs (drivers) by their connection's worker id; the embedded driver is 0.
+    var jobs: [Int: JobState] = [:]
     /// Rotates `spread` placements among equally loaded nodes.
     var spreadTurn = 0
     /// Actors waiting for resources, in creation order.

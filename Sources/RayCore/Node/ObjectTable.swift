@@ -124,6 +124,23 @@ struct ObjectTable {
         return (payload, record.spilled, record.isActorHandle)
     }
 
+    /// Every object (not actor handles), for the state API.
+    func entries() -> [(id: ObjectID, size: Int, location: String, holders: Int, pins: Int)] {
+        records.compactMap { id, record in
+            guard !record.isActorHandle else { return nil }
+            switch record.state {
+            case .pending: return (id, 0, "pending", record.holders, record.pins)
+            case .ready(let payload):
+                let location: String
+                if case .error = payload { location = "error" }
+                else if record.spilled { location = "spilled" }
+                else if payload.sharedObject != nil { location = "shared-memory" }
+                else { location = "inline" }
+                return (id, payload.size, location, record.holders, record.pins)
+            }
+        }
+    }
+
     /// The table's figures, for a store of `capacity` bytes.
     func stats(capacity: Int) -> ObjectStoreStats {
         var stats = ObjectStoreStats(

@@ -28,6 +28,11 @@ final class TaskRecord {
     /// The process that submitted it (0: the embedded driver); a driver that leaves takes its tasks.
     let ownerID: Int
 
+    /// Microseconds since the epoch: submitted, and last sent to a worker (which one, where).
+    let submittedAt = wallMicros()
+    var startedAt: Int64?
+    var ranOn: (node: String, pid: Int32)?
+
     init(spec: TaskSpec, pool: WorkerPool, ownerID: Int = 0) {
         self.spec = spec
         self.pool = pool

@@ -32,6 +32,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var pendingWaits: [UInt64: CheckedContinuation<[Int], any Error>] = [:]
     private var pendingRequests: [UInt64: CheckedContinuation<ErrorInfo?, any Error>] = [:]
     private var pendingLookups: [UInt64: CheckedContinuation<ActorSpec?, any Error>] = [:]
+    private var pendingStates: [UInt64: CheckedContinuation<ClusterState, any Error>] = [:]
     private var abandoned: Set<UInt64> = []
     private var running: [TaskID: Task<Void, Never>] = [:]
     /// Tasks sent here and not started: they run one at a time (a task blocked in `get`/`wait`
@@ -128,6 +129,13 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         enqueue(.killActor(id, noRestart: noRestart))
     }
 
+    public func clusterState() async throws -> ClusterState {
+        try await request(
+            register: { id, continuation in self.pendingStates[id] = continuation },
+            remove: { id in self.pendingStates.removeValue(forKey: id) },
+            message: { id in .control(.stateRequest(requestID: id)) })
+    }
+
     public func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
         try await self.request(
             register: { id, continuation in self.pendingRequests[id] = continuation },
@@ -209,6 +217,8 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             }
         case .shutdown:
             if !isDriver { WorkerMain.exitNow(0) }
+        case .control(.state(let id, let state)):
+            pendingStates.removeValue(forKey: id)?.resume(returning: state)
         case .control(.output(_, let text, let isError)):
             var bytes = Array(text.utf8)
             _ = write(isError ? 2 : 1, &bytes, bytes.count)
@@ -356,6 +366,8 @@ extension WorkerRuntime {
         for (_, continuation) in pendingWaits { continuation.resume(throwing: error) }
         for (_, continuation) in pendingRequests { continuation.resume(throwing: error) }
         for (_, continuation) in pendingLookups { continuation.resume(throwing: error) }
+        for (_, continuation) in pendingStates { continuation.resume(throwing: error) }
+        pendingStates = [:]
         pendingGets = [:]
         pendingWaits = [:]
         pendingRequests = [:]

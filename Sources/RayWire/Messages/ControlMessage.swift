@@ -29,6 +29,9 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case heartbeat
     /// A placement group operation (driver or task to the scheduler), answered by `requestDone`.
     case placementGroup(requestID: UInt64, PlacementGroupRequest)
+    /// Ask for a snapshot of everything the scheduler knows (the state API), and the answer.
+    case stateRequest(requestID: UInt64)
+    case state(requestID: UInt64, ClusterState)
     /// Ask for the cluster's state (`swiftray status`).
     case statusRequest
     case status(ClusterStatus)

@@ -1,0 +1,123 @@
+import RayWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Microseconds since the Unix epoch, for task and job times.
+func wallMicros() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+}
+
+/// The state API: what the scheduler knows, as a `ClusterState` snapshot.
+extension NodeManager {
+    /// Keeps a finished task or call in the bounded history.
+    func remember(_ task: TaskState) {
+        finishedTasks.append(task)
+        if finishedTasks.count > Self.finishedTasksKept { finishedTasks.removeFirst() }
+    }
+
+    public func stateSnapshot() -> ClusterState {
+        ClusterState(
+            nodes: nodes.map { NodeState(nodeID: $0.id, address: $0.address, alive: $0.alive, isHead: $0.isLocal, total: $0.total, available: $0.available) },
+            workers: workers.values.sorted { $0.id < $1.id }.map(workerState),
+            tasks: Array(finishedTasks) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
+            actors: actors.values.map(actorState),
+            objects: objectStates(),
+            jobs: jobs.keys.sorted().map { jobs[$0]! },
+            placementGroups: placementGroups.values.map(placementGroupState))
+    }
+
+    private func workerState(_ worker: WorkerHandle) -> WorkerState {
+        WorkerState(
+            workerID: worker.id, pid: worker.pid, nodeID: worker.node.id,
+            kind: worker.isDriver ? "driver" : worker.actorID != nil ? "actor" : "task",
+            actorID: worker.actorID.map { "\($0)" }, runningTasks: worker.running.count, alive: !worker.dead)
+    }
+
+    private func actorCallStates() -> [TaskState] {
+        actors.values.flatMap { record in
+            (Array(record.queue) + record.inFlightOrder.compactMap { record.inFlight[$0] }).map {
+                $0.taskState(nil, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int($0.call.attempt))
+            }
+        }
+    }
+
+    private func actorState(_ record: ActorRecord) -> ActorState {
+        let restarts = record.spec.maxRestarts < 0 ? 0 : record.spec.maxRestarts - record.restartsLeft
+        let state: ActorState.State
+        var cause: String?
+        switch record.state {
+        case .pending, .starting: state = restarts > 0 ? .restarting : .pendingCreation
+        case .alive: state = .alive
+        case .dead(let info):
+            state = .dead
+            cause = info.message
+        }
+        return ActorState(
+            actorID: "\(record.id)", className: record.spec.className, name: record.spec.name, namespace: record.spec.namespace,
+            state: state, nodeID: record.holdingTarget?.node.id, pid: record.lastPID, restarts: restarts,
+            detached: record.spec.detached, deathCause: cause)
+    }
+
+    private func objectStates() -> [ObjectState] {
+        var holders: [ObjectID: [Int32]] = [:]
+        for worker in workers.values {
+            for (id, count) in worker.holds { holders[id, default: []] += Array(repeating: worker.pid, count: count) }
+        }
+        return objects.entries().map { entry in
+            var pids = holders[entry.id] ?? []
+            if entry.holders > pids.count { pids += Array(repeating: getpid(), count: entry.holders - pids.count) }
+            return ObjectState(objectID: "\(entry.id)", size: entry.size, location: entry.location, holders: entry.holders, pins: entry.pins, holderPIDs: pids)
+        }
+    }
+
+    private func placementGroupState(_ group: PlacementGroupRecord) -> PlacementGroupState {
+        PlacementGroupState(
+            placementGroupID: "\(group.spec.id)", name: group.spec.name, strategy: group.spec.strategy.rawValue,
+            state: group.removed ? "REMOVED" : group.isPlaced ? "CREATED" : "PENDING", bundles: group.spec.bundles,
+            bundleNodes: group.bundles.map(\.node.id))
+    }
+}
+
+extension TaskRecord {
+    /// Its state; `payload` is its result once finished.
+    func taskState(_ payload: ObjectPayload?) -> TaskState {
+        let now: TaskState.State
+        var error: String?
+        switch (payload, state) {
+        case (.error(let info)?, _):
+            now = .failed
+            error = info.errorType.isEmpty ? info.message : "\(info.errorType): \(info.message)"
+        case (.value?, _): now = .finished
+        case (nil, .waitingForArguments): now = .pendingArgsAvail
+        case (nil, .queued): now = .pendingNodeAssignment
+        case (nil, .running): now = .running
+        }
+        return TaskState(
+            taskID: "\(id)", name: spec.name, state: now, type: "NORMAL_TASK", nodeID: ranOn?.node, workerPID: ranOn?.pid,
+            attempt: Int(spec.attempt), resources: spec.resources, submittedAt: submittedAt, startedAt: startedAt,
+            endedAt: payload == nil ? nil : wallMicros(), error: error)
+    }
+}
+
+extension CallRecord {
+    func taskState(_ payload: ObjectPayload?, node: String?, pid: Int32?, attempt: Int) -> TaskState {
+        let now: TaskState.State
+        var error: String?
+        switch payload {
+        case .error(let info)?:
+            now = .failed
+            error = info.errorType.isEmpty ? info.message : "\(info.errorType): \(info.message)"
+        case .value?: now = .finished
+        case nil: now = startedAt == nil ? (isReady ? .pendingNodeAssignment : .pendingArgsAvail) : .running
+        }
+        return TaskState(
+            taskID: "\(call.callID)", name: call.name, state: now, type: "ACTOR_TASK", nodeID: node, workerPID: pid,
+            attempt: attempt, resources: [:], submittedAt: submittedAt, startedAt: startedAt,
+            endedAt: payload == nil ? nil : wallMicros(), error: error)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import RayCore
+import RayWire
+
+/// A snapshot of the whole cluster: nodes, workers, tasks, actors, objects, jobs, placement groups.
+public typealias ClusterState = RayWire.ClusterState
+public typealias NodeState = RayWire.NodeState
+public typealias WorkerState = RayWire.WorkerState
+public typealias TaskState = RayWire.TaskState
+public typealias ActorState = RayWire.ActorState
+public typealias ObjectState = RayWire.ObjectState
+public typealias JobState = RayWire.JobState
+public typealias PlacementGroupState = RayWire.PlacementGroupState
+
+extension Ray {
+    /// The state API (Ray's `ray.util.state`): what the cluster runs and holds, from the driver or
+    /// any task. The command line shows the same (`swiftray list|summary|memory|timeline`).
+    public var state: RayState { RayState() }
+}
+
+/// Queries of the cluster's state. Each call takes a fresh snapshot from the scheduler; tasks
+/// include pending, running and the last 10,000 finished ones.
+public struct RayState: Sendable {
+    public func snapshot() async throws -> ClusterState {
+        try await RuntimeRegistry.require().clusterState()
+    }
+
+    public func nodes() async throws -> [NodeState] { try await snapshot().nodes }
+    public func workers() async throws -> [WorkerState] { try await snapshot().workers }
+    public func tasks() async throws -> [TaskState] { try await snapshot().tasks }
+    public func actors() async throws -> [ActorState] { try await snapshot().actors }
+    public func objects() async throws -> [ObjectState] { try await snapshot().objects }
+    public func jobs() async throws -> [JobState] { try await snapshot().jobs }
+    public func placementGroups() async throws -> [PlacementGroupState] { try await snapshot().placementGroups }
+
+    /// Task counts by function (or method) and state (`swiftray summary tasks`).
+    public func taskSummary() async throws -> [TaskSummary] { TaskSummary.of(try await tasks()) }
+
+    /// The tasks and actor calls that ran, as Chrome trace JSON (chrome://tracing or Perfetto): one
+    /// span per run, a process per node and a thread per worker.
+    public func timeline() async throws -> Data { Timeline.chromeTrace(try await tasks()) }
+}
+
+/// How many tasks of one function are in each state.
+public struct TaskSummary: Sendable, Equatable, Codable {
+    public var name: String
+    /// `NORMAL_TASK` or `ACTOR_TASK`.
+    public var type: String
+    public var counts: [String: Int]
+
+    public static func of(_ tasks: [TaskState]) -> [TaskSummary] {
+        var byName: [String: TaskSummary] = [:]
+        for task in tasks {
+            byName[task.name, default: TaskSummary(name: task.name, type: task.type, counts: [:])].counts[task.state.rawValue, default: 0] += 1
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+}
+
+/// Chrome trace files of task runs.
+public enum Timeline {
+    public static func chromeTrace(_ tasks: [TaskState]) -> Data {
+        let events: [[String: Any]] = tasks.compactMap { task in
+            guard let start = task.startedAt, let end = task.endedAt else { return nil }
+            return [
+                "name": task.name, "cat": task.type, "ph": "X", "ts": start, "dur": max(end - start, 1),
+                "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0),
+                "args": ["task_id": task.taskID, "state": task.state.rawValue, "attempt": task.attempt],
+            ]
+        }
+        return (try? JSONSerialization.data(withJSONObject: events, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
+    }
+}
