@@ -143,7 +143,7 @@ public struct Ray: Sendable {
         guard numReturns >= 0, numReturns <= ids.count else {
             throw RaySystemError(message: "numReturns (\(numReturns)) must be between 0 and the number of refs (\(ids.count))")
         }
-        guard Set(ids).count == ids.count else { throw RaySystemError(message: "wait() got duplicate refs") }
+        guard !RayID.containsDuplicates(ids) else { throw RaySystemError(message: "wait() got duplicate refs") }
         return try await runtime.wait(ids, numReturns: numReturns, timeout: timeout).prefix(numReturns)
     }
 

@@ -50,3 +50,27 @@ extension RayID {
 public typealias ObjectID = RayID
 /// Identifies a task; its return object has the same identifier.
 public typealias TaskID = RayID
+
+extension RayID {
+    /// Whether any identifier appears twice. An open-addressing table on the identifiers' own bits:
+    /// `wait` checks this on every call, over up to thousands of refs.
+    public static func containsDuplicates(_ ids: [RayID]) -> Bool {
+        guard ids.count > 1 else { return false }
+        var capacity = 4
+        while capacity < ids.count * 2 { capacity <<= 1 }
+        let mask = capacity - 1
+        var slots = [RayID](repeating: .none, count: capacity)
+        for id in ids {
+            var mixed = (id.low ^ id.high) &* 0x9E37_79B9_7F4A_7C15
+            mixed ^= mixed >> 29
+            var index = Int(truncatingIfNeeded: mixed) & mask
+            while slots[index] != .none {
+                if slots[index] == id { return true }
+                index = (index + 1) & mask
+            }
+            if id == .none { continue }  // `.none` marks empty slots; a real ref is never `.none`
+            slots[index] = id
+        }
+        return false
+    }
+}
