@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", "600.0.0"..<"700.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -44,15 +47,25 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
+        // The web dashboard, its JSON API and the Prometheus endpoint (Hummingbird).
+        .target(
+            name: "RayDashboard",
+            dependencies: [
+                "RayCore", "RayWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Public API.
-        .target(name: "SwiftRay", dependencies: ["RayCore", "RayWire", "RayMacros"]),
+        .target(name: "SwiftRay", dependencies: ["RayCore", "RayWire", "RayMacros", "RayDashboard"]),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
         .executableTarget(
             name: "swiftray",
             dependencies: [
-                "SwiftRay", "RayCore", "RayWire", "RayBenchmarks", "CRayShims",
+                "SwiftRay", "RayCore", "RayWire", "RayBenchmarks", "CRayShims", "RayDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -79,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayTests",
-            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray"]
+            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray", "RayDashboard"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -26,9 +26,14 @@ public final class TestCluster: @unchecked Sendable {
         let head = "\(root)/head"
         folders.append(head)
         try run(["start", "--head", "--port", "0", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
-                 "--temp-dir", head] + Self.resourceArguments(resources), wrapper: wrapper)
+                 "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources), wrapper: wrapper)
         address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The head's dashboard (`http://127.0.0.1:PORT`), if it serves one.
+    public var dashboardURL: String? {
+        (try? String(contentsOfFile: "\(folders[0])/dashboard_url", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Adds a worker node; returns its daemon's pid.

@@ -30,12 +30,16 @@ public struct Ray: Sendable {
     ///   - spillDirectory: where spilled objects go (default: the temporary directory).
     ///   - objectStoreFullWait: how long a large `put` (or result) waits for room when the store is
     ///     full and nothing can be spilled, before it throws `ObjectStoreFullError` (default 5 s).
+    ///   - includeDashboard: serve the web dashboard, its JSON API and `/metrics` (default true; if
+    ///     the port is taken, a warning is logged and the cluster starts without it).
+    ///   - dashboardHost, dashboardPort: where (default `127.0.0.1:8265`; port 0 picks a free one).
     /// - Throws: `RaySystemError` when swift-ray already runs in this process.
     @discardableResult
     public static func start(
         numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
         logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10),
-        objectStoreMemory: Int? = nil, spillDirectory: String? = nil, objectStoreFullWait: Duration = .seconds(5)
+        objectStoreMemory: Int? = nil, spillDirectory: String? = nil, objectStoreFullWait: Duration = .seconds(5),
+        includeDashboard: Bool = true, dashboardHost: String = "127.0.0.1", dashboardPort: Int = 8265
     ) async throws -> Ray {
         if let address = getenvString("SWIFTRAY_ADDRESS"), !address.isEmpty {
             return try await start(address: address)
@@ -61,6 +65,7 @@ public struct Ray: Sendable {
             await cluster.shutdown()
             throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
         }
+        if includeDashboard { await DashboardHolder.start(host: dashboardHost, port: dashboardPort) { try await cluster.clusterState() } }
         return Ray()
     }
 
@@ -75,6 +80,7 @@ public struct Ray: Sendable {
             throw RaySystemError(message: "shutdown() is for the driver; a task cannot stop the cluster")
         }
         _ = RuntimeRegistry.remove()
+        await DashboardHolder.stop()
         await cluster.shutdown()
     }
 

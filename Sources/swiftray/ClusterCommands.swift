@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RayCore
 import NIOPosix
+import RayDashboard
 import RayWire
 
 /// `swiftray start`: a head (`--head`) or a worker node (`--address HOST:PORT`) on this machine,
@@ -47,6 +48,15 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Folder for this machine's cluster files (default: SWIFTRAY_TEMP_DIR or /tmp/swiftray).")
     var tempDir: String?
 
+    @Option(help: "Serve the web dashboard, its JSON API and /metrics from the head (true/false).")
+    var includeDashboard: Bool = true
+
+    @Option(help: "The dashboard's interface (off loopback it requires the cluster token).")
+    var dashboardHost: String = "127.0.0.1"
+
+    @Option(help: "The dashboard's port (0: any free port).")
+    var dashboardPort: Int = 8265
+
     @Flag(help: "Stay in the foreground until SIGTERM/SIGINT instead of starting a background daemon.")
     var block = false
 
@@ -83,10 +93,21 @@ struct StartCommand: AsyncParsableCommand {
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
         try files.writeText("\(local):\(bound)", to: files.headAddressFile, mode: 0o644)
+        var dashboard: Dashboard?
+        if includeDashboard {
+            do {
+                dashboard = try await Dashboard.start(host: dashboardHost, port: dashboardPort, token: token) { await head.state() }
+                try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
+            } catch {
+                print("the dashboard could not start on \(dashboardHost):\(dashboardPort): \(error); continuing without it")
+            }
+        }
         try files.registerDaemon(pid: getpid(), role: "head")
-        print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session))")
+        print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session)); dashboard: \(dashboard?.url ?? "off")")
         await Daemons.waitForTermination()
         print("swift-ray head stopping")
+        await dashboard?.stop()
+        unlink(files.dashboardFile)
         await head.shutdown()
         if ClusterFiles.readText(files.headAddressFile) == "\(local):\(bound)" { unlink(files.headAddressFile) }
         files.unregisterDaemon(pid: getpid())
@@ -116,6 +137,7 @@ struct StartCommand: AsyncParsableCommand {
                 To add a node, on that machine (with the token in SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE):
                     swiftray start --address='\(Daemons.primaryAddress):\(port)'
 
+                Dashboard: \(ClusterFiles.readText(files.dashboardFile) ?? "off")
                 To connect a program:  try await Ray.start(address: "auto")   (on this machine)
                                        try await Ray.start(address: "\(Daemons.primaryAddress):\(port)")
                 Status: swiftray status      Stop: swiftray stop

@@ -8,7 +8,7 @@ class RayTestCase: XCTestCase {
 
     override func setUp() async throws {
         try await super.setUp()
-        try await Ray.start(numCPUs: cpus, resources: ["accelerator": 1])
+        try await Ray.start(numCPUs: cpus, resources: ["accelerator": 1], includeDashboard: false)
     }
 
     override func tearDown() async throws {

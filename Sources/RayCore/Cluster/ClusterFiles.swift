@@ -23,6 +23,8 @@ public struct ClusterFiles: Sendable {
     public var daemonsFolder: String { "\(root)/daemons" }
     public var logsFolder: String { "\(root)/logs" }
     public var binariesFolder: String { "\(root)/binaries" }
+    /// The head's dashboard URL, while it serves one.
+    public var dashboardFile: String { "\(root)/dashboard_url" }
 
     /// Creates the folders (owner-only).
     public func create() throws {

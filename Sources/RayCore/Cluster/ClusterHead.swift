@@ -174,6 +174,11 @@ public final class ClusterHead: @unchecked Sendable {
         }
     }
 
+    /// A state snapshot, taken on the scheduler's loop.
+    public func state() async -> ClusterState {
+        (try? await manager.loop.submit { self.manager.stateSnapshot() }.get()) ?? ClusterState()
+    }
+
     func status() -> ClusterStatus {
         let nodes = manager.nodes.map { node in
             ClusterStatus.Node(

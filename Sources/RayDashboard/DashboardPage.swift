@@ -1,0 +1,78 @@
+/// The dashboard's one page: tabs for the overview (nodes, resources, object store, charts), jobs,
+/// tasks, actors and logs, refreshed every second from the JSON API.
+enum DashboardPage {
+    static let html = """
+    <!doctype html>
+    <html lang="en"><head><meta charset="utf-8"><title>swift-ray dashboard</title>
+    <style>
+    body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+    header{background:#1d2330;color:#fff;padding:10px 20px;display:flex;gap:18px;align-items:center}
+    header h1{font-size:18px;margin:0 18px 0 0} nav a{color:#c9d3e6;text-decoration:none;cursor:pointer}
+    nav a.on{color:#fff;font-weight:600} main{padding:16px 20px} table{border-collapse:collapse;width:100%;background:#fff}
+    th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ec;font-size:13px} th{background:#eef1f5}
+    .cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:14px} .card{background:#fff;padding:10px 14px;border-radius:6px;min-width:150px}
+    .card b{display:block;font-size:22px} svg{background:#fff;border-radius:6px} .muted{color:#6b7385;font-size:12px}
+    input{padding:4px 8px;margin-bottom:8px}
+    </style></head><body>
+    <header><h1>swift-ray</h1><nav id="nav"></nav><span class="muted" id="updated"></span></header>
+    <main id="main">Loading…</main>
+    <script>
+    const tabs = ["overview", "jobs", "tasks", "actors", "logs"];
+    let tab = location.hash.slice(1) || "overview", filter = "";
+    const token = new URLSearchParams(location.search).get("token");
+    const q = token ? "?token=" + encodeURIComponent(token) : "";
+    function esc(v) { return String(v ?? "").replace(/[&<>]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;"}[c])); }
+    function table(rows, cols) {
+      return "<table><tr>" + cols.map(c => "<th>" + esc(c) + "</th>").join("") + "</tr>" +
+        rows.map(r => "<tr>" + cols.map(c => "<td>" + esc(typeof r[c] === "object" ? JSON.stringify(r[c]) : r[c]) + "</td>").join("") + "</tr>").join("") + "</table>";
+    }
+    function chart(samples, key, label) {
+      const w = 420, h = 110, vals = samples.map(s => s[key]), max = Math.max(1, ...vals);
+      const pts = vals.map((v, i) => (i * w / Math.max(1, vals.length - 1)).toFixed(1) + "," + (h - 5 - v * (h - 20) / max).toFixed(1)).join(" ");
+      return "<div><div class='muted'>" + esc(label) + " (max " + max.toFixed(1) + ")</div><svg width='" + w + "' height='" + h + "'><polyline fill='none' stroke='#3867d6' stroke-width='2' points='" + pts + "'/></svg></div>";
+    }
+    function nav() {
+      document.getElementById("nav").innerHTML = tabs.map(t => "<a class='" + (t === tab ? "on" : "") + "' onclick='go(\\"" + t + "\\")'>" + t + "</a>").join(" ");
+    }
+    function go(t) { tab = t; location.hash = t; nav(); refresh(); }
+    async function get(path) { const r = await fetch(path + q); if (!r.ok) throw new Error(path + ": " + r.status); return r.json(); }
+    async function refresh() {
+      try {
+        const s = await get("/api/state");
+        const main = document.getElementById("main");
+        if (tab === "overview") {
+          const h = await get("/api/history");
+          const live = s.nodes.filter(n => n.alive);
+          const cpu = live.reduce((a, n) => a + (n.total.CPU || 0), 0), free = live.reduce((a, n) => a + (n.available.CPU || 0), 0);
+          const bytes = s.objects.reduce((a, o) => a + o.size, 0);
+          const counts = {}; s.tasks.forEach(t => counts[t.state] = (counts[t.state] || 0) + 1);
+          main.innerHTML = "<div class='cards'>" +
+            "<div class='card'>Nodes alive<b id='nodes-alive'>" + live.length + "</b></div>" +
+            "<div class='card'>CPU used<b>" + (cpu - free).toFixed(1) + " / " + cpu + "</b></div>" +
+            "<div class='card'>Actors alive<b>" + s.actors.filter(a => a.state === "ALIVE").length + "</b></div>" +
+            "<div class='card'>Running tasks<b>" + (counts.RUNNING || 0) + "</b></div>" +
+            "<div class='card'>Object store<b>" + (bytes / 1048576).toFixed(1) + " MiB</b>" + s.objects.length + " objects</div></div>" +
+            "<div class='cards'>" + chart(h, "runningTasks", "running tasks") + chart(h, "cpuUsed", "CPUs in use") + chart(h, "objectBytes", "object bytes") + "</div>" +
+            "<h3>Nodes</h3>" + table(s.nodes, ["nodeID", "address", "alive", "isHead", "total", "available"]) +
+            "<h3>Placement groups</h3>" + table(s.placementGroups, ["placementGroupID", "strategy", "state", "bundles", "bundleNodes"]);
+        } else if (tab === "jobs") {
+          main.innerHTML = table(s.jobs, ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"]);
+        } else if (tab === "tasks") {
+          const counts = {}; s.tasks.forEach(t => counts[t.state] = (counts[t.state] || 0) + 1);
+          const rows = s.tasks.filter(t => !filter || JSON.stringify(t).includes(filter)).slice(-500).reverse();
+          main.innerHTML = "<div class='cards'>" + Object.keys(counts).map(k => "<div class='card'>" + esc(k) + "<b>" + counts[k] + "</b></div>").join("") + "</div>" +
+            "<input id='filter' placeholder='filter' value='" + esc(filter) + "' oninput='filter=this.value;refresh()'>" +
+            table(rows, ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"]);
+        } else if (tab === "actors") {
+          main.innerHTML = table(s.actors, ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"]);
+        } else {
+          main.innerHTML = "<p>Workers print to the driver, prefixed <code>(name pid=N)</code>; daemons keep their output under the cluster's <code>logs/</code> folder.</p>" +
+            table(s.workers, ["workerID", "pid", "nodeID", "kind", "actorID", "runningTasks", "alive"]);
+        }
+        document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+      } catch (e) { document.getElementById("updated").textContent = String(e); }
+    }
+    nav(); refresh(); setInterval(refresh, 1000);
+    </script></body></html>
+    """
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import RayWire
+
+/// The dashboard's HTTP routes.
+enum DashboardRoutes {
+    static func add(to router: Router<BasicRequestContext>, source: @escaping Dashboard.StateSource, history: History, metrics: DashboardMetrics) {
+        router.get("/") { _, _ in html(DashboardPage.html) }
+        router.get("/api/state") { _, _ in try json(try await source()) }
+        router.get("/api/nodes") { request, _ in try json(filtered(try await source().nodes, request)) }
+        router.get("/api/workers") { request, _ in try json(filtered(try await source().workers, request)) }
+        router.get("/api/tasks") { request, _ in try json(filtered(try await source().tasks, request)) }
+        router.get("/api/actors") { request, _ in try json(filtered(try await source().actors, request)) }
+        router.get("/api/objects") { request, _ in try json(filtered(try await source().objects, request)) }
+        router.get("/api/jobs") { request, _ in try json(filtered(try await source().jobs, request)) }
+        router.get("/api/placement_groups") { request, _ in try json(filtered(try await source().placementGroups, request)) }
+        router.get("/api/summary/tasks") { _, _ in try json(TaskCounts.of(try await source().tasks)) }
+        router.get("/api/history") { _, _ in try json(history.samples) }
+        router.get("/api/timeline") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: ChromeTraceFile.data(try await source().tasks))))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.text(for: try await source()))))
+        }
+    }
+
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(value))))
+    }
+
+    /// Rows whose fields equal every query parameter (`?state=RUNNING&name=square`).
+    static func filtered<T: Encodable>(_ rows: [T], _ request: Request) throws -> [T] {
+        let filters = request.uri.queryParameters.filter { $0.key != "token" }
+        guard !filters.isEmpty else { return rows }
+        return try rows.filter { row in
+            let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(row)) as? [String: Any] ?? [:]
+            return filters.allSatisfy { key, value in object[String(key)].map { "\($0)" } == String(value) }
+        }
+    }
+}
+
+/// Task counts by name and state.
+struct TaskCounts: Encodable {
+    let name: String
+    let type: String
+    let counts: [String: Int]
+
+    static func of(_ tasks: [TaskState]) -> [TaskCounts] {
+        Dictionary(grouping: tasks, by: \.name).map { name, runs in
+            TaskCounts(name: name, type: runs[0].type, counts: Dictionary(grouping: runs, by: \.state.rawValue).mapValues(\.count))
+        }.sorted { $0.name < $1.name }
+    }
+}
+
+/// Chrome trace JSON of task spans (as `ray.state.timeline()`).
+enum ChromeTraceFile {
+    static func data(_ tasks: [TaskState]) -> [UInt8] {
+        let events: [[String: Any]] = tasks.compactMap { task in
+            guard let start = task.startedAt, let end = task.endedAt else { return nil }
+            return ["name": task.name, "cat": task.type, "ph": "X", "ts": start, "dur": max(end - start, 1),
+                    "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0), "args": ["task_id": task.taskID, "state": task.state.rawValue]]
+        }
+        return Array((try? JSONSerialization.data(withJSONObject: events)) ?? Data("[]".utf8))
+    }
+}
