@@ -43,6 +43,35 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(timeline.body.contains("\"square\""))
     }
 
+    func testEveryPageLoadsInAHeadlessBrowser() async throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("needs chromium (.ci/run installs it)")
+        }
+        try await Ray.start(numCPUs: 2, dashboardPort: 0)
+        let base = try XCTUnwrap(ray.dashboardURL)
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(name: "browsed"))
+        _ = try await counter.increment()
+        _ = try await ray.get($square.remote(12))
+        let pid = try await counter.pid()
+        let expectations: [(page: String, shows: [String])] = [
+            ("overview", [ray.nodeID!, "nodes-alive\">1"]),
+            ("jobs", ["\(getpid())", "RUNNING"]),
+            ("tasks", ["square", "FINISHED"]),
+            ("actors", ["browsed", "ALIVE", "\(pid)"]),
+            ("logs", ["actor", "\(pid)"]),
+        ]
+        for (page, shows) in expectations {
+            let (status, output) = try RayTesting.runProcess(chromium, [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                "--virtual-time-budget=4000", "--dump-dom", "\(base)/#\(page)",
+            ])
+            XCTAssertEqual(status, 0, output)
+            XCTAssertFalse(output.contains("Uncaught"), "script error on \(page): \(output)")
+            for text in shows { XCTAssertTrue(output.contains(text), "\(page) should show \(text)") }
+        }
+    }
+
     func testDashboardOffLoopbackRequiresTheToken() async throws {
         let dashboard = try await Dashboard.start(host: "0.0.0.0", port: 0, token: "sesame") { ClusterState() }
         let base = "http://127.0.0.1:\(dashboard.port)"
