@@ -59,7 +59,8 @@ public struct Ray: Sendable {
             idleWorkerTimeout: max(idleWorkerTimeout, .milliseconds(1)),
             objectDirectory: .forNode(
                 nodeID, capacity: objectStoreMemory ?? Int(Self.physicalMemory * 0.3), spillBase: spillDirectory,
-                fullWait: objectStoreFullWait))
+                fullWait: objectStoreFullWait),
+            logsFolder: "\(ClusterFiles().root)/sessions/\(nodeID)/logs")
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()

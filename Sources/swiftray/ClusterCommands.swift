@@ -85,9 +85,10 @@ struct StartCommand: AsyncParsableCommand {
         try files.writeText(token, to: files.tokenFile, mode: 0o600)
         let nodeID = "node-\(getpid())"
         let capacity = objectStoreMemory ?? Int(physicalMemory * 0.3)
+        // Workers' output goes to files under logs/workers and to their drivers, not to this log.
         let config = NodeConfig(
-            nodeID: nodeID, resources: try nodeResources(), workerExecutable: "", prestartWorkers: 0,
-            objectDirectory: .forNode(nodeID, capacity: capacity))
+            nodeID: nodeID, resources: try nodeResources(), workerExecutable: "", prestartWorkers: 0, logToDriver: false,
+            objectDirectory: .forNode(nodeID, capacity: capacity), logsFolder: "\(files.logsFolder)/workers")
         let session = "session_\(Int(Date().timeIntervalSince1970))_\(getpid())"
         let head = ClusterHead(config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)))
         let bound = try await head.start(host: host, port: port)

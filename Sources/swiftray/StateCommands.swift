@@ -140,6 +140,49 @@ struct TimelineCommand: AsyncParsableCommand {
     }
 }
 
+/// `swiftray logs`: a worker's, an actor's or a task's output, kept by the head.
+struct LogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "Print a worker's output (by --pid, --actor ID|NAME or --task ID); --follow keeps printing.")
+
+    @Option(help: "The worker process's pid.")
+    var pid: Int32?
+
+    @Option(help: "An actor's id or name.")
+    var actor: String?
+
+    @Option(help: "A task's id (its worker's output).")
+    var task: String?
+
+    @Option(help: "Lines to print from the end.")
+    var tail: Int = 100
+
+    @Flag(help: "Keep printing new output until interrupted.")
+    var follow = false
+
+    @OptionGroup var cluster: ClusterOptions
+
+    func validate() throws {
+        guard [pid != nil, actor != nil, task != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --pid, --actor or --task")
+        }
+    }
+
+    func run() async throws {
+        var query = LogsQuery(pid: pid, actor: actor, task: task, tail: tail)
+        while true {
+            guard case .logs(_, let text, let next, let error) = try await cluster.ask(.logsRequest(requestID: 1, query)) else {
+                throw ClusterError("no logs from the head")
+            }
+            if let error { throw ClusterError(error) }
+            if !text.isEmpty { FileHandle.standardOutput.write(Data(text.utf8)) }
+            guard follow else { return }
+            query.offset = next
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
+
 /// Turning state rows into tables and JSON.
 enum Rows {
     static let columns: [String: [String]] = [

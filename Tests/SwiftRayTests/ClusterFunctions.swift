@@ -16,3 +16,9 @@ import SwiftRay
 @Remote func sumOnNode(_ values: [Double]) -> [String] {
     [ray.nodeID ?? "", String(values.reduce(0, +))]
 }
+
+/// Prints `text` on the worker; returns its length.
+@Remote func shout(_ text: String) -> Int {
+    print(text)
+    return text.count
+}

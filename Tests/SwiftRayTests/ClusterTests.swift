@@ -172,7 +172,11 @@ final class ClusterTests: XCTestCase {
             environment: ["SWIFTRAY_ADDRESS": cluster.address, "SWIFTRAY_TOKEN": cluster.token])
         XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("RESULT 17"), text)
-        XCTAssertTrue(text.range(of: #"\(printer pid=\d+\) hello from a task"#, options: .regularExpression) != nil, text)
+        let line = try XCTUnwrap(text.range(of: #"\(printer pid=\d+\) hello from a task"#, options: .regularExpression), text)
+        let pid = text[line].split(separator: "=")[1].prefix { $0.isNumber }
+        // The head kept the worker's output: `swiftray logs` prints it.
+        let kept = try cluster.run(["logs", "--pid", String(pid), "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(kept.contains("hello from a task"), kept)
     }
 
     /// Connects, sends `bytes`, and reports whether the head closed the connection.

@@ -49,6 +49,18 @@ final class StateTests: RayTestCase {
         XCTAssertTrue(failed.error?.contains("no luck") ?? false, failed.error ?? "")
     }
 
+    func testWorkerOutputIsKeptInTheSessionLogs() async throws {
+        let ref = $shout.remote("kept for later")
+        _ = try await ray.get(ref)
+        let task = try await ray.state.tasks().first { $0.taskID == "\(ref.id)" }
+        let pid = try XCTUnwrap(task?.workerPID)
+        let path = "\(ProcessInfo.processInfo.environment["SWIFTRAY_TEMP_DIR"] ?? "/tmp/swiftray")/sessions/\(ray.nodeID!)/logs/worker-\(pid).log"
+        let kept = await RayTesting.eventually {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("(shout pid=\(pid)) kept for later")
+        }
+        XCTAssertTrue(kept, path)
+    }
+
     func testTimelineIsChromeTraceJSON() async throws {
         _ = try await ray.get((0..<4).map { _ in $sleepy.remote(0.01) })
         let data = try await ray.state.timeline()

@@ -57,6 +57,9 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .client:
             if case .control(.statusRequest) = message {
                 context.channel.writeAndFlush(WireMessage.control(.status(head.status())), promise: nil)
+            } else if case .control(.logsRequest(let requestID, let query)) = message {
+                let result = manager.logs(query)
+                context.channel.writeAndFlush(WireMessage.control(.logs(requestID: requestID, text: result.text, next: result.next, error: result.error)), promise: nil)
             } else if case .control(.stateRequest(let requestID)) = message {
                 context.channel.writeAndFlush(WireMessage.control(.state(requestID: requestID, manager.stateSnapshot())), promise: nil)
             }

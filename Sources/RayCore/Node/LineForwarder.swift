@@ -38,7 +38,7 @@ final class LineForwarder: ChannelInboundHandler, @unchecked Sendable {
 
     /// Forwards a local worker's output to the node manager.
     static func attach(fd: Int32, toStandardError: Bool, worker: WorkerHandle, manager: NodeManager) {
-        attach(fd: fd, on: manager.loop, enabled: manager.config.logToDriver) { line in
+        attach(fd: fd, on: manager.loop) { line in
             manager.emitOutput(line, isError: toStandardError, from: worker)
         }
     }

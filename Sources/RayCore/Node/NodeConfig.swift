@@ -19,12 +19,15 @@ public struct NodeConfig: Sendable {
     public var idleWorkerTimeout: Duration
     /// Where large objects live in shared memory (nil: every object inline in the node manager).
     public var objectDirectory: SharedObjectDirectory?
+    /// Where each worker's output is kept (`worker-<pid>.log`); nil keeps none.
+    public var logsFolder: String?
 
     public init(
         nodeID: String, resources: ResourceSet, workerExecutable: String, prestartWorkers: Int,
         logToDriver: Bool = true, maxStartingWorkers: Int = 4, maxStartFailures: Int = 3,
-        idleWorkerTimeout: Duration = .seconds(10), objectDirectory: SharedObjectDirectory? = nil
+        idleWorkerTimeout: Duration = .seconds(10), objectDirectory: SharedObjectDirectory? = nil, logsFolder: String? = nil
     ) {
+        self.logsFolder = logsFolder
         self.nodeID = nodeID
         self.resources = resources
         self.workerExecutable = workerExecutable

@@ -31,6 +31,24 @@ extension NodeManager {
             placementGroups: placementGroups.values.map(placementGroupState))
     }
 
+    /// A worker's kept output, for `swiftray logs`.
+    public func logs(_ query: LogsQuery) -> (text: String, next: Int, error: String?) {
+        guard let folder = config.logsFolder else { return ("", 0, "this node keeps no worker logs") }
+        let pid: Int32?
+        if let actor = query.actor {
+            pid = actors.values.first { "\($0.id)" == actor || $0.spec.name == actor }?.lastPID
+        } else if let task = query.task {
+            pid = tasks.values.first { "\($0.id)" == task }?.ranOn?.pid ?? finishedTasks.last { $0.taskID == task }?.workerPID
+        } else {
+            pid = query.pid
+        }
+        guard let pid else { return ("", 0, "no worker found for \(query.actor ?? query.task ?? "that query")") }
+        guard let read = WorkerLogs.read(folder: folder, pid: pid, offset: query.offset, tailLines: query.tail) else {
+            return ("", query.offset ?? 0, "no output kept for worker pid \(pid)")
+        }
+        return (read.text, read.next, nil)
+    }
+
     private func workerState(_ worker: WorkerHandle) -> WorkerState {
         WorkerState(
             workerID: worker.id, pid: worker.pid, nodeID: worker.node.id,

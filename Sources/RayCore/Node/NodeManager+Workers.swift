@@ -220,6 +220,7 @@ extension NodeManager {
         }
         killActorsCreated(by: worker.id)
         releaseHolds(of: worker)
+        workerLogs?.close(pid: worker.pid)
         config.objectDirectory?.removeUnsealed(by: worker.pid)
         if shuttingDown, workers.isEmpty { shutdownPromise?.succeed() }
         requestSchedule()

@@ -24,6 +24,8 @@ public final class NodeManager: @unchecked Sendable {
     /// Shared objects in the order they were stored: the spilling order.
     var sharedOrder = CircularBuffer<ObjectID>()
     static let maxRecycledFiles = 4
+    /// Workers' output files, when the node keeps them.
+    lazy var workerLogs: WorkerLogs? = config.logsFolder.map { WorkerLogs(folder: $0) }
     /// Whether the store's full marker is set (see `updateFullMarker`).
     var storeMarkedFull = false
     var tasks: [TaskID: TaskRecord] = [:]
@@ -131,8 +133,11 @@ public final class NodeManager: @unchecked Sendable {
     /// Prints a worker's output line here, prefixed `(name pid=N)`, and hands it to the sink.
     func emitOutput(_ line: String, isError: Bool, from worker: WorkerHandle) {
         let text = "(\(worker.currentName) pid=\(worker.pid)) \(line)\n"
-        var bytes = Array(text.utf8)
-        _ = write(isError ? 2 : 1, &bytes, bytes.count)
+        workerLogs?.append(text, pid: worker.pid)
+        if config.logToDriver {
+            var bytes = Array(text.utf8)
+            _ = write(isError ? 2 : 1, &bytes, bytes.count)
+        }
         outputSink?(text, isError, worker)
     }
 }

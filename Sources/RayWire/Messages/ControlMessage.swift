@@ -32,6 +32,10 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Ask for a snapshot of everything the scheduler knows (the state API), and the answer.
     case stateRequest(requestID: UInt64)
     case state(requestID: UInt64, ClusterState)
+    /// A worker's kept output (`swiftray logs`), and the answer: text, the offset to follow from,
+    /// or an error message.
+    case logsRequest(requestID: UInt64, LogsQuery)
+    case logs(requestID: UInt64, text: String, next: Int, error: String?)
     /// Ask for the cluster's state (`swiftray status`).
     case statusRequest
     case status(ClusterStatus)
@@ -145,5 +149,23 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         self.pendingTasks = pendingTasks
         self.pendingActors = pendingActors
         self.drivers = drivers
+    }
+}
+
+/// Whose output to read: a worker by pid, an actor (id or name) or a task (id); `offset` nil reads
+/// the last `tail` lines, else everything from that byte on (following).
+public struct LogsQuery: Codable, Sendable, Equatable {
+    public var pid: Int32?
+    public var actor: String?
+    public var task: String?
+    public var offset: Int?
+    public var tail: Int
+
+    public init(pid: Int32? = nil, actor: String? = nil, task: String? = nil, offset: Int? = nil, tail: Int = 100) {
+        self.pid = pid
+        self.actor = actor
+        self.task = task
+        self.offset = offset
+        self.tail = tail
     }
 }
