@@ -13,11 +13,14 @@ import Synchronization
 ///
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
 /// `/api/objects`, `/api/jobs`, `/api/placement_groups` (each filterable by field: `?state=RUNNING`),
-/// `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace), and
+/// `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
+/// `/api/logs?pid=N` (a worker's kept output; also `actor=` or `task=`, `tail=`, `offset=`), and
 /// `/metrics`.
 public final class Dashboard: Sendable {
     /// Where snapshots come from (the node manager of this process).
     public typealias StateSource = @Sendable () async throws -> ClusterState
+    /// Where worker logs come from (text, the offset to follow from, or an error).
+    public typealias LogSource = @Sendable (LogsQuery) async -> (text: String, next: Int, error: String?)
 
     public let host: String
     public let port: Int
@@ -40,14 +43,16 @@ public final class Dashboard: Sendable {
 
     /// Serves the dashboard on `host:port` (0: any free port) until `stop()`.
     /// - Throws: when the address cannot be bound.
-    public static func start(host: String, port: Int, token: String?, source: @escaping StateSource) async throws -> Dashboard {
+    public static func start(
+        host: String, port: Int, token: String?, logs: LogSource? = nil, source: @escaping StateSource
+    ) async throws -> Dashboard {
         let needsToken = !["127.0.0.1", "localhost", "::1"].contains(host)
         if needsToken, token == nil { throw ClusterError("a dashboard bound to \(host) needs the cluster token") }
         let history = History()
         let metrics = DashboardMetrics()
         let router = Router()
         if needsToken, let token { router.add(middleware: TokenMiddleware(token: token)) }
-        DashboardRoutes.add(to: router, source: source, history: history, metrics: metrics)
+        DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         let bound = BoundPort()
         let app = Application(
             router: router, configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray"),

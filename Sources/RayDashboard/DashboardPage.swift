@@ -18,7 +18,8 @@ enum DashboardPage {
     <main id="main">Loading…</main>
     <script>
     const tabs = ["overview", "jobs", "tasks", "actors", "logs"];
-    let tab = location.hash.slice(1) || "overview", filter = "";
+    // `#logs=PID` opens a worker's log.
+    let [tab, logPid] = (location.hash.slice(1) || "overview").split("="), filter = "";
     const token = new URLSearchParams(location.search).get("token");
     const q = token ? "?token=" + encodeURIComponent(token) : "";
     function esc(v) { return String(v ?? "").replace(/[&<>]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;"}[c])); }
@@ -35,7 +36,15 @@ enum DashboardPage {
       document.getElementById("nav").innerHTML = tabs.map(t => "<a class='" + (t === tab ? "on" : "") + "' onclick='go(\\"" + t + "\\")'>" + t + "</a>").join(" ");
     }
     function go(t) { tab = t; location.hash = t; nav(); refresh(); }
-    async function get(path) { const r = await fetch(path + q); if (!r.ok) throw new Error(path + ": " + r.status); return r.json(); }
+    async function get(path, params) {
+      const query = [q.slice(1), params].filter(Boolean).join("&");
+      const r = await fetch(path + (query ? "?" + query : ""));
+      if (!r.ok) throw new Error(path + ": " + r.status);
+      return r.json();
+    }
+    function throughput(h) {
+      return h.map((s, i) => ({perSecond: i === 0 ? 0 : Math.max(0, (s.finishedTasks - h[i - 1].finishedTasks) / Math.max(0.001, s.time - h[i - 1].time))}));
+    }
     async function refresh() {
       try {
         const s = await get("/api/state");
@@ -52,7 +61,8 @@ enum DashboardPage {
             "<div class='card'>Actors alive<b>" + s.actors.filter(a => a.state === "ALIVE").length + "</b></div>" +
             "<div class='card'>Running tasks<b>" + (counts.RUNNING || 0) + "</b></div>" +
             "<div class='card'>Object store<b>" + (bytes / 1048576).toFixed(1) + " MiB</b>" + s.objects.length + " objects</div></div>" +
-            "<div class='cards'>" + chart(h, "runningTasks", "running tasks") + chart(h, "cpuUsed", "CPUs in use") + chart(h, "objectBytes", "object bytes") + "</div>" +
+            "<div class='cards'>" + chart(throughput(h), "perSecond", "tasks finished per second") + chart(h, "runningTasks", "running tasks") +
+            chart(h, "cpuUsed", "CPUs in use") + chart(h, "objectBytes", "object bytes") + "</div>" +
             "<h3>Nodes</h3>" + table(s.nodes, ["nodeID", "address", "alive", "isHead", "total", "available"]) +
             "<h3>Placement groups</h3>" + table(s.placementGroups, ["placementGroupID", "strategy", "state", "bundles", "bundleNodes"]);
         } else if (tab === "jobs") {
@@ -66,7 +76,13 @@ enum DashboardPage {
         } else if (tab === "actors") {
           main.innerHTML = table(s.actors, ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"]);
         } else {
-          main.innerHTML = "<p>Workers print to the driver, prefixed <code>(name pid=N)</code>; daemons keep their output under the cluster's <code>logs/</code> folder.</p>" +
+          const workers = s.workers.filter(w => w.kind !== "driver");
+          if (!logPid && workers.length) logPid = workers[0].pid;
+          const log = logPid ? await get("/api/logs", "pid=" + logPid + "&tail=200") : {text: ""};
+          main.innerHTML = "<p>Each worker's output (also printed by its driver, prefixed <code>(name pid=N)</code>). Worker: " +
+            "<select onchange='logPid=this.value;refresh()'>" + workers.map(w => "<option value='" + w.pid + "'" + (String(w.pid) === String(logPid) ? " selected" : "") + ">" +
+            esc(w.pid + " (" + w.kind + ", " + w.nodeID + ")") + "</option>").join("") + "</select></p>" +
+            "<pre id='log' style='background:#fff;padding:10px;max-height:420px;overflow:auto'>" + esc(log.error || log.text || "(no output yet)") + "</pre>" +
             table(s.workers, ["workerID", "pid", "nodeID", "kind", "actorID", "runningTasks", "alive"]);
         }
         document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();

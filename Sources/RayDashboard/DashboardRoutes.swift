@@ -5,7 +5,10 @@ import RayWire
 
 /// The dashboard's HTTP routes.
 enum DashboardRoutes {
-    static func add(to router: Router<BasicRequestContext>, source: @escaping Dashboard.StateSource, history: History, metrics: DashboardMetrics) {
+    static func add(
+        to router: Router<BasicRequestContext>, source: @escaping Dashboard.StateSource, logs: Dashboard.LogSource?,
+        history: History, metrics: DashboardMetrics
+    ) {
         router.get("/") { _, _ in html(DashboardPage.html) }
         router.get("/api/state") { _, _ in try json(try await source()) }
         router.get("/api/nodes") { request, _ in try json(filtered(try await source().nodes, request)) }
@@ -17,6 +20,15 @@ enum DashboardRoutes {
         router.get("/api/placement_groups") { request, _ in try json(filtered(try await source().placementGroups, request)) }
         router.get("/api/summary/tasks") { _, _ in try json(TaskCounts.of(try await source().tasks)) }
         router.get("/api/history") { _, _ in try json(history.samples) }
+        router.get("/api/logs") { request, _ in
+            let parameters = request.uri.queryParameters
+            let query = LogsQuery(
+                pid: parameters.get("pid").flatMap { Int32($0) }, actor: parameters.get("actor"), task: parameters.get("task"),
+                offset: parameters.get("offset").flatMap { Int($0) }, tail: parameters.get("tail").flatMap { Int($0) } ?? 200)
+            guard let logs else { return try json(LogsReply(text: "", next: 0, error: "this dashboard has no logs")) }
+            let result = await logs(query)
+            return try json(LogsReply(text: result.text, next: result.next, error: result.error))
+        }
         router.get("/api/timeline") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
                      body: .init(byteBuffer: ByteBuffer(bytes: ChromeTraceFile.data(try await source().tasks))))
@@ -46,6 +58,13 @@ enum DashboardRoutes {
             return filters.allSatisfy { key, value in object[String(key)].map { "\($0)" } == String(value) }
         }
     }
+}
+
+/// The answer of `/api/logs`.
+struct LogsReply: Encodable {
+    let text: String
+    let next: Int
+    let error: String?
 }
 
 /// Task counts by name and state.

@@ -12,11 +12,11 @@ extension Ray {
 enum DashboardHolder {
     static let current = Mutex<Dashboard?>(nil)
 
-    static func start(host: String, port: Int, source: @escaping Dashboard.StateSource) async {
+    static func start(host: String, port: Int, logs: Dashboard.LogSource?, source: @escaping Dashboard.StateSource) async {
         do {
             // Off loopback the dashboard asks for a token: this cluster's is made here and logged.
             let token = ClusterToken.generate()
-            let dashboard = try await Dashboard.start(host: host, port: port, token: token, source: source)
+            let dashboard = try await Dashboard.start(host: host, port: port, token: token, logs: logs, source: source)
             current.withLock { $0 = dashboard }
             if dashboard.requiresToken {
                 RayLog.logger.info("dashboard at \(dashboard.url)/?token=\(token)")

@@ -66,7 +66,11 @@ public struct Ray: Sendable {
             await cluster.shutdown()
             throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
         }
-        if includeDashboard { await DashboardHolder.start(host: dashboardHost, port: dashboardPort) { try await cluster.clusterState() } }
+        if includeDashboard {
+            await DashboardHolder.start(host: dashboardHost, port: dashboardPort, logs: { await cluster.logs($0) }) {
+                try await cluster.clusterState()
+            }
+        }
         return Ray()
     }
 

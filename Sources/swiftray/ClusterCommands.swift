@@ -97,7 +97,9 @@ struct StartCommand: AsyncParsableCommand {
         var dashboard: Dashboard?
         if includeDashboard {
             do {
-                dashboard = try await Dashboard.start(host: dashboardHost, port: dashboardPort, token: token) { await head.state() }
+                dashboard = try await Dashboard.start(host: dashboardHost, port: dashboardPort, token: token, logs: { await head.logs($0) }) {
+                    await head.state()
+                }
                 try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
             } catch {
                 print("the dashboard could not start on \(dashboardHost):\(dashboardPort): \(error); continuing without it")

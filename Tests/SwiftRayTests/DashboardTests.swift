@@ -54,12 +54,15 @@ final class DashboardTests: XCTestCase {
         _ = try await counter.increment()
         _ = try await ray.get($square.remote(12))
         let pid = try await counter.pid()
+        let shouted = $shout.remote("shown in the logs page")
+        _ = try await ray.get(shouted)
+        let shoutPID = try await ray.state.tasks().first { $0.taskID == "\(shouted.id)" }?.workerPID ?? 0
         let expectations: [(page: String, shows: [String])] = [
             ("overview", [ray.nodeID!, "nodes-alive\">1"]),
             ("jobs", ["\(getpid())", "RUNNING"]),
             ("tasks", ["square", "FINISHED"]),
             ("actors", ["browsed", "ALIVE", "\(pid)"]),
-            ("logs", ["actor", "\(pid)"]),
+            ("logs=\(shoutPID)", ["actor", "\(pid)", "(shout pid=\(shoutPID)) shown in the logs page"]),
         ]
         for (page, shows) in expectations {
             let (status, output) = try RayTesting.runProcess(chromium, [

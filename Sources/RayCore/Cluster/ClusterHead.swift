@@ -179,6 +179,11 @@ public final class ClusterHead: @unchecked Sendable {
         (try? await manager.loop.submit { self.manager.stateSnapshot() }.get()) ?? ClusterState()
     }
 
+    /// A worker's kept output, read on the scheduler's loop.
+    public func logs(_ query: LogsQuery) async -> (text: String, next: Int, error: String?) {
+        (try? await manager.loop.submit { self.manager.logs(query) }.get()) ?? ("", 0, "the head is stopping")
+    }
+
     func status() -> ClusterStatus {
         let nodes = manager.nodes.map { node in
             ClusterStatus.Node(

@@ -125,6 +125,13 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    /// A worker's kept output (the dashboard's logs page).
+    public func logs(_ query: LogsQuery) async -> (text: String, next: Int, error: String?) {
+        await withCheckedContinuation { continuation in
+            onLoop { continuation.resume(returning: $0.logs(query)) }
+        }
+    }
+
     public func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
         await withCheckedContinuation { continuation in
             onLoop { $0.placementGroupRequest(request) { continuation.resume(returning: $0) } }
