@@ -66,6 +66,7 @@ public struct Ray: Sendable {
             await cluster.shutdown()
             throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
         }
+        await cluster.serveControlPort()
         if includeDashboard {
             await DashboardHolder.start(host: dashboardHost, port: dashboardPort, logs: { await cluster.logs($0) }) {
                 try await cluster.clusterState()

@@ -82,7 +82,6 @@ struct StartCommand: AsyncParsableCommand {
 
     private func runHead(_ files: ClusterFiles) async throws {
         let token = ClusterToken.resolveForHead(token)
-        try files.writeText(token, to: files.tokenFile, mode: 0o600)
         let nodeID = "node-\(getpid())"
         let capacity = objectStoreMemory ?? Int(physicalMemory * 0.3)
         // Workers' output goes to files under logs/workers and to their drivers, not to this log.
@@ -93,7 +92,7 @@ struct StartCommand: AsyncParsableCommand {
         let head = ClusterHead(config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)))
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
-        try files.writeText("\(local):\(bound)", to: files.headAddressFile, mode: 0o644)
+        try files.recordHead(address: "\(local):\(bound)", token: token)
         var dashboard: Dashboard?
         if includeDashboard {
             do {
@@ -112,7 +111,7 @@ struct StartCommand: AsyncParsableCommand {
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
-        if ClusterFiles.readText(files.headAddressFile) == "\(local):\(bound)" { unlink(files.headAddressFile) }
+        files.forgetHead()
         files.unregisterDaemon(pid: getpid())
     }
 

@@ -61,6 +61,20 @@ final class StateTests: RayTestCase {
         XCTAssertTrue(kept, path)
     }
 
+    func testCommandLineReachesAnEmbeddedCluster() async throws {
+        let root = ProcessInfo.processInfo.environment["SWIFTRAY_TEMP_DIR"] ?? "/tmp/swiftray"
+        let owner = (try? String(contentsOfFile: "\(root)/head_pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard owner == "\(getpid())" else { throw XCTSkip("another cluster on this machine owns \(root)/head_address") }
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(name: "visible"))
+        _ = try await counter.increment()
+        let swiftray = RayTesting.siblingExecutable("swiftray")
+        let (status, actors) = try RayTesting.runProcess(swiftray, ["list", "actors", "--filter", "name=visible"])
+        XCTAssertEqual(status, 0, actors)
+        XCTAssertTrue(actors.contains("Counter") && actors.contains("ALIVE"), actors)
+        let (_, summary) = try RayTesting.runProcess(swiftray, ["status"])
+        XCTAssertTrue(summary.contains(ray.nodeID!) && summary.contains("2.0 CPU"), summary)
+    }
+
     func testTimelineIsChromeTraceJSON() async throws {
         _ = try await ray.get((0..<4).map { _ in $sleepy.remote(0.01) })
         let data = try await ray.state.timeline()

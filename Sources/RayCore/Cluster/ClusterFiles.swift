@@ -19,6 +19,29 @@ public struct ClusterFiles: Sendable {
     }
 
     public var headAddressFile: String { "\(root)/head_address" }
+    /// The pid of the process serving `head_address` (a head daemon, or a driver's embedded cluster).
+    public var headPIDFile: String { "\(root)/head_pid" }
+
+    /// Whether a live process serves the recorded head address.
+    public var liveHeadRecorded: Bool {
+        guard access(headAddressFile, F_OK) == 0, let pid = Self.readText(headPIDFile).flatMap(Int32.init) else { return false }
+        return pid == getpid() || kill(pid, 0) == 0
+    }
+
+    /// Records this process as the one serving `address` (head address, pid, and token files).
+    public func recordHead(address: String, token: String) throws {
+        try create()
+        try writeText(token, to: tokenFile, mode: 0o600)
+        try writeText("\(getpid())", to: headPIDFile, mode: 0o644)
+        try writeText(address, to: headAddressFile, mode: 0o644)
+    }
+
+    /// Forgets the head address if this process recorded it.
+    public func forgetHead() {
+        guard Self.readText(headPIDFile) == "\(getpid())" else { return }
+        unlink(headAddressFile)
+        unlink(headPIDFile)
+    }
     public var tokenFile: String { "\(root)/token" }
     public var daemonsFolder: String { "\(root)/daemons" }
     public var logsFolder: String { "\(root)/logs" }

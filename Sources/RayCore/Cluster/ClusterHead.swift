@@ -22,6 +22,8 @@ public final class ClusterHead: @unchecked Sendable {
     /// A node not heard from for this long is declared dead.
     public let nodeTimeout: Duration
     let group: MultiThreadedEventLoopGroup
+    /// Whether this head created (and so starts and stops) its node manager.
+    private let ownsManager: Bool
     let logger = RayLog.logger
     private var server: (any Channel)?
     // Loop-confined:
@@ -29,17 +31,30 @@ public final class ClusterHead: @unchecked Sendable {
     var jobCount = 0
     var drivers: [Int: WorkerHandle] = [:]
 
-    public init(config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10)) {
-        self.files = files
-        self.token = token
-        self.session = session
-        self.nodeTimeout = nodeTimeout
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        manager = NodeManager(config: config, loop: group.next())
+    public convenience init(config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10)) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         if let directory = config.objectDirectory {
             SharedObjectDirectory.removeStale()
             try? directory.create()
         }
+        self.init(
+            manager: NodeManager(config: config, loop: group.next()), group: group, files: files, token: token, session: session,
+            nodeTimeout: nodeTimeout, ownsManager: true)
+    }
+
+    /// Serves the cluster's port for an existing node manager (an embedded cluster's, which the
+    /// caller starts and stops): drivers, nodes and the command line can then reach it.
+    public init(
+        manager: NodeManager, group: MultiThreadedEventLoopGroup, files: ClusterFiles, token: String, session: String,
+        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false
+    ) {
+        self.manager = manager
+        self.group = group
+        self.files = files
+        self.token = token
+        self.session = session
+        self.nodeTimeout = nodeTimeout
+        self.ownsManager = ownsManager
         manager.remoteWorkerStarter = { [unowned self] id, pool, node, actorID in startRemoteWorker(id, pool, node, actorID) }
         manager.remoteWorkerKiller = { worker in
             worker.node.daemon?.writeAndFlush(WireMessage.control(.killWorker(workerID: worker.id)), promise: nil)
@@ -49,7 +64,7 @@ public final class ClusterHead: @unchecked Sendable {
 
     /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
     public func start(host: String, port: Int) async throws -> Int {
-        manager.start()
+        if ownsManager { manager.start() }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -77,6 +92,7 @@ public final class ClusterHead: @unchecked Sendable {
         try? await manager.loop.submit { [self] in
             for node in manager.nodes where !node.isLocal { node.daemon?.close(promise: nil) }
         }.get()
+        guard ownsManager else { return }
         try? await manager.shutdown().get()
         try? await group.shutdownGracefully()
     }

@@ -46,6 +46,30 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public var objectDirectory: SharedObjectDirectory? { config.objectDirectory }
 
+    /// The cluster port this embedded cluster serves (for `swiftray list|status|logs` and drivers
+    /// using `address: "auto"`), when started.
+    private var controlPort: ClusterHead?
+
+    /// Serves a token-checked cluster port on loopback, recorded as this machine's head address when
+    /// no other live head is recorded (a running `swiftray start --head` keeps that role). Returns
+    /// the port, or nil when another head owns the address.
+    @discardableResult
+    public func serveControlPort(files: ClusterFiles = ClusterFiles()) async -> Int? {
+        guard !files.liveHeadRecorded else { return nil }
+        let token = ClusterToken.generate()
+        let head = ClusterHead(manager: manager, group: group, files: files, token: token, session: "embedded-\(nodeID)")
+        do {
+            let port = try await head.start(host: "127.0.0.1", port: 0)
+            try files.recordHead(address: "127.0.0.1:\(port)", token: token)
+            controlPort = head
+            return port
+        } catch {
+            RayLog.logger.warning("the cluster port could not start: \(error); `swiftray` commands cannot reach this cluster")
+            await head.shutdown()
+            return nil
+        }
+    }
+
     public func newID() -> RayID { minter.next() }
 
     /// Runs `operation` on the node manager's loop, in order with reference changes.
@@ -152,6 +176,10 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     /// Stops every worker, waits until each is reaped, then stops the event loop.
     public func shutdown() async {
         closed.store(true, ordering: .relaxed)
+        if let controlPort {
+            await controlPort.shutdown()
+            controlPort.files.forgetHead()
+        }
         try? await manager.shutdown().get()
         try? await group.shutdownGracefully()
         config.objectDirectory?.removeAll()
