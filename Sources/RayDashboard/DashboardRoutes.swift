@@ -18,7 +18,7 @@ enum DashboardRoutes {
         router.get("/api/objects") { request, _ in try json(filtered(try await source().objects, request)) }
         router.get("/api/jobs") { request, _ in try json(filtered(try await source().jobs, request)) }
         router.get("/api/placement_groups") { request, _ in try json(filtered(try await source().placementGroups, request)) }
-        router.get("/api/summary/tasks") { _, _ in try json(TaskCounts.of(try await source().tasks)) }
+        router.get("/api/summary/tasks") { _, _ in try json(TaskSummary.of(try await source().tasks)) }
         router.get("/api/history") { _, _ in try json(history.samples) }
         router.get("/api/logs") { request, _ in
             let parameters = request.uri.queryParameters
@@ -31,7 +31,7 @@ enum DashboardRoutes {
         }
         router.get("/api/timeline") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: ChromeTraceFile.data(try await source().tasks))))
+                     body: .init(byteBuffer: ByteBuffer(bytes: ChromeTrace.json(try await source().tasks))))
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -67,27 +67,16 @@ struct LogsReply: Encodable {
     let error: String?
 }
 
-/// Task counts by name and state.
-struct TaskCounts: Encodable {
-    let name: String
-    let type: String
-    let counts: [String: Int]
-
-    static func of(_ tasks: [TaskState]) -> [TaskCounts] {
-        Dictionary(grouping: tasks, by: \.name).map { name, runs in
-            TaskCounts(name: name, type: runs[0].type, counts: Dictionary(grouping: runs, by: \.state.rawValue).mapValues(\.count))
-        }.sorted { $0.name < $1.name }
-    }
-}
-
-/// Chrome trace JSON of task spans (as `ray.state.timeline()`).
-enum ChromeTraceFile {
-    static func data(_ tasks: [TaskState]) -> [UInt8] {
+/// Chrome trace JSON of task runs (chrome://tracing, Perfetto): one span per run, a process per
+/// node and a thread per worker.
+public enum ChromeTrace {
+    public static func json(_ tasks: [TaskState]) -> [UInt8] {
         let events: [[String: Any]] = tasks.compactMap { task in
             guard let start = task.startedAt, let end = task.endedAt else { return nil }
             return ["name": task.name, "cat": task.type, "ph": "X", "ts": start, "dur": max(end - start, 1),
-                    "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0), "args": ["task_id": task.taskID, "state": task.state.rawValue]]
+                    "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0),
+                    "args": ["task_id": task.taskID, "state": task.state.rawValue, "attempt": task.attempt]]
         }
-        return Array((try? JSONSerialization.data(withJSONObject: events)) ?? Data("[]".utf8))
+        return Array((try? JSONSerialization.data(withJSONObject: events, options: [.sortedKeys])) ?? Data("[]".utf8))
     }
 }

@@ -185,33 +185,11 @@ struct StopCommand: ParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the cluster's nodes, resources and pending work.")
 
-    @Option(help: "The head, HOST:PORT (default: SWIFTRAY_ADDRESS, else the head started on this machine).")
-    var address: String?
-
-    @Option(help: "The cluster token (default: SWIFTRAY_TOKEN, SWIFTRAY_TOKEN_FILE or this machine's token file).")
-    var token: String?
-
-    @Option(help: "Folder of this machine's cluster files.")
-    var tempDir: String?
+    @OptionGroup var cluster: ClusterOptions
 
     func run() async throws {
-        let files = ClusterFiles(root: tempDir)
-        let target = try ClusterAddress.resolve(address, files: files)
-        guard let token = ClusterToken.resolve(token, files: files) else { throw ClusterError("no cluster token") }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        do {
-            let hello = Hello(token: token, role: .client, pid: getpid(), host: HeadConnection.hostName)
-            let connection = try await HeadConnection.connect(host: target.host, port: target.port, hello: hello, group: group)
-            guard case .welcome = try await connection.nextControl() else { throw ClusterError("the head refused the connection") }
-            connection.send(.control(.statusRequest))
-            guard case .status(let status) = try await connection.nextControl() else { throw ClusterError("no status from the head") }
-            connection.close()
-            print(StatusReport(status).text)
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try? await group.shutdownGracefully()
+        guard case .status(let status) = try await cluster.ask(.statusRequest) else { throw ClusterError("no status from the head") }
+        print(StatusReport(status).text)
     }
 }
 

@@ -22,7 +22,7 @@ enum Daemons {
         environment["SWIFTRAY_TEMP_DIR"] = files.root
         let envp = environment.map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
-        let rc = withCStrings(argv) { argv in withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
+        let rc = WorkerLauncher.withCStrings(argv) { argv in WorkerLauncher.withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
         guard rc == 0 else { throw ClusterError("cannot start the daemon: \(String(cString: strerror(rc)))") }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
@@ -72,12 +72,6 @@ enum Daemons {
     static func tail(of path: String, lines: Int = 20) -> String {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
-    }
-
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        let pointers = strings.map { strdup($0) } + [nil]
-        defer { pointers.forEach { free($0) } }
-        return body(pointers)
     }
 
     /// This machine's first non-loopback IPv4 address, for telling other nodes where to connect.

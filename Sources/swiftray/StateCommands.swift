@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOPosix
 import RayCore
+import RayDashboard
 import RayWire
 import SwiftRay
 
@@ -133,7 +134,7 @@ struct TimelineCommand: AsyncParsableCommand {
     @OptionGroup var cluster: ClusterOptions
 
     func run() async throws {
-        let data = Timeline.chromeTrace(try await cluster.state().tasks)
+        let data = Data(ChromeTrace.json(try await cluster.state().tasks))
         let path = output ?? "timeline-\(Int(Date().timeIntervalSince1970)).json"
         try data.write(to: URL(fileURLWithPath: path))
         print("Wrote \(path); open it in chrome://tracing or https://ui.perfetto.dev")

@@ -101,8 +101,8 @@ public enum WorkerLauncher {
         guard rc == 0 else { throw LaunchError(description: "\(what) failed: \(String(cString: strerror(rc)))") }
     }
 
-    /// Calls `body` with a NULL-terminated C array of the strings.
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    /// Calls `body` with a NULL-terminated C array of the strings (for `posix_spawn`).
+    public static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { pointers.forEach { free($0) } }
         return body(pointers)

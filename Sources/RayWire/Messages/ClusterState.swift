@@ -210,3 +210,26 @@ public struct PlacementGroupState: Codable, Sendable, Equatable {
         self.bundleNodes = bundleNodes
     }
 }
+
+/// How many tasks of one function (or actor method) are in each state.
+public struct TaskSummary: Sendable, Equatable, Codable {
+    public var name: String
+    /// `NORMAL_TASK` or `ACTOR_TASK`.
+    public var type: String
+    public var counts: [String: Int]
+
+    public init(name: String, type: String, counts: [String: Int]) {
+        self.name = name
+        self.type = type
+        self.counts = counts
+    }
+
+    /// Counts by name and state, sorted by name.
+    public static func of(_ tasks: [TaskState]) -> [TaskSummary] {
+        var byName: [String: TaskSummary] = [:]
+        for task in tasks {
+            byName[task.name, default: TaskSummary(name: task.name, type: task.type, counts: [:])].counts[task.state.rawValue, default: 0] += 1
+        }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+}

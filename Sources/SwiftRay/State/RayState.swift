@@ -1,5 +1,6 @@
 import Foundation
 import RayCore
+import RayDashboard
 import RayWire
 
 /// A snapshot of the whole cluster: nodes, workers, tasks, actors, objects, jobs, placement groups.
@@ -38,36 +39,10 @@ public struct RayState: Sendable {
 
     /// The tasks and actor calls that ran, as Chrome trace JSON (chrome://tracing or Perfetto): one
     /// span per run, a process per node and a thread per worker.
-    public func timeline() async throws -> Data { Timeline.chromeTrace(try await tasks()) }
+    public func timeline() async throws -> Data { Data(ChromeTrace.json(try await tasks())) }
 }
 
-/// How many tasks of one function are in each state.
-public struct TaskSummary: Sendable, Equatable, Codable {
-    public var name: String
-    /// `NORMAL_TASK` or `ACTOR_TASK`.
-    public var type: String
-    public var counts: [String: Int]
-
-    public static func of(_ tasks: [TaskState]) -> [TaskSummary] {
-        var byName: [String: TaskSummary] = [:]
-        for task in tasks {
-            byName[task.name, default: TaskSummary(name: task.name, type: task.type, counts: [:])].counts[task.state.rawValue, default: 0] += 1
-        }
-        return byName.values.sorted { $0.name < $1.name }
-    }
-}
-
+/// Task counts by function and state.
+public typealias TaskSummary = RayWire.TaskSummary
 /// Chrome trace files of task runs.
-public enum Timeline {
-    public static func chromeTrace(_ tasks: [TaskState]) -> Data {
-        let events: [[String: Any]] = tasks.compactMap { task in
-            guard let start = task.startedAt, let end = task.endedAt else { return nil }
-            return [
-                "name": task.name, "cat": task.type, "ph": "X", "ts": start, "dur": max(end - start, 1),
-                "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0),
-                "args": ["task_id": task.taskID, "state": task.state.rawValue, "attempt": task.attempt],
-            ]
-        }
-        return (try? JSONSerialization.data(withJSONObject: events, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
-    }
-}
+public typealias Timeline = RayDashboard.ChromeTrace
