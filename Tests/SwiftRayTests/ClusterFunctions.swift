@@ -22,3 +22,10 @@ import SwiftRay
     print(text)
     return text.count
 }
+
+/// Reads `key` from the cluster's key-value store and writes `key-seen` back; returns what it read.
+@Remote func echoThroughKV(_ key: String) async throws -> String {
+    let value = try await ray.kv.get(key, as: String.self) ?? "missing"
+    try await ray.kv.put(key + "-seen", value: ray.nodeID ?? "")
+    return value
+}

@@ -44,6 +44,14 @@ final class ClusterTests: XCTestCase {
         let counts = try await ray.get((0..<5).map { _ in counter.remote.increment() }, timeout: .seconds(60))
         XCTAssertEqual(counts, [1, 2, 3, 4, 5])
 
+        // The head's key-value store is shared with tasks on other nodes.
+        try await ray.kv.put("mode", value: "cluster")
+        let echoed = try await ray.get(
+            $echoThroughKV.options(schedulingStrategy: .nodeAffinity(nodeID: special, soft: false)).remote("mode"), timeout: .seconds(60))
+        XCTAssertEqual(echoed, "cluster")
+        let writer = try await ray.kv.get("mode-seen", as: String.self)
+        XCTAssertEqual(writer, special)
+
         let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
         XCTAssertTrue(status.contains("special"), status)
         XCTAssertTrue(status.contains("Drivers: 1"), status)

@@ -149,6 +149,12 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    public func kv(_ request: KVRequest) async throws -> KVReply {
+        await withCheckedContinuation { continuation in
+            onLoop { continuation.resume(returning: $0.keyValue(request)) }
+        }
+    }
+
     /// A worker's kept output (the dashboard's logs page).
     public func logs(_ query: LogsQuery) async -> (text: String, next: Int, error: String?) {
         await withCheckedContinuation { continuation in

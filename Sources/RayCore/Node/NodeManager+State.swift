@@ -31,6 +31,23 @@ extension NodeManager {
             placementGroups: placementGroups.values.map(placementGroupState))
     }
 
+    /// Serves the key-value store.
+    public func keyValue(_ request: KVRequest) -> KVReply {
+        switch request {
+        case .put(let space, let key, let value, let overwrite):
+            if !overwrite, keyValues[space]?[key] != nil { return .added(false) }
+            let added = keyValues[space]?[key] == nil
+            keyValues[space, default: [:]][key] = value
+            return .added(added)
+        case .get(let space, let key):
+            return .value(keyValues[space]?[key])
+        case .delete(let space, let key):
+            return .deleted(keyValues[space]?.removeValue(forKey: key) == nil ? 0 : 1)
+        case .keys(let space, let prefix):
+            return .keys((keyValues[space] ?? [:]).keys.filter { $0.hasPrefix(prefix) }.sorted())
+        }
+    }
+
     /// A worker's kept output, for `swiftray logs`.
     public func logs(_ query: LogsQuery) -> (text: String, next: Int, error: String?) {
         guard let folder = config.logsFolder else { return ("", 0, "this node keeps no worker logs") }

@@ -143,6 +143,8 @@ extension NodeManager {
             killActorOnLoop(id, noRestart: noRestart)
         case .lookupActor(let requestID, let name, let namespace):
             send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace, asker: worker)), to: worker)
+        case .control(.kv(let requestID, let request)):
+            send(.control(.kvReply(requestID: requestID, keyValue(request))), to: worker)
         case .control(.stateRequest(let requestID)):
             send(.control(.state(requestID: requestID, stateSnapshot())), to: worker)
         case .control(.placementGroup(let requestID, let request)):

@@ -37,6 +37,8 @@ public final class NodeManager: @unchecked Sendable {
     /// Placement groups by id, and those waiting for their bundles, in creation order.
     var placementGroups: [RayID: PlacementGroupRecord] = [:]
     var pendingPlacementGroups: [RayID] = []
+    /// The cluster's key-value store, by namespace and key.
+    var keyValues: [String: [String: [UInt8]]] = [:]
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<TaskState>()
     static let finishedTasksKept = 10_000

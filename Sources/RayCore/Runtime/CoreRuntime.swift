@@ -34,6 +34,8 @@ public protocol CoreRuntime: AnyObject, Sendable {
     func killActor(_ id: RayID, noRestart: Bool)
     /// The live actor with this name, or nil.
     func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
+    /// An operation on the cluster's key-value store.
+    func kv(_ request: KVRequest) async throws -> KVReply
     /// A snapshot of the cluster for the state API.
     func clusterState() async throws -> ClusterState
     /// Creates, waits for or removes a placement group; returns nil, or why it failed.

@@ -33,6 +33,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var pendingRequests: [UInt64: CheckedContinuation<ErrorInfo?, any Error>] = [:]
     private var pendingLookups: [UInt64: CheckedContinuation<ActorSpec?, any Error>] = [:]
     private var pendingStates: [UInt64: CheckedContinuation<ClusterState, any Error>] = [:]
+    private var pendingKV: [UInt64: CheckedContinuation<KVReply, any Error>] = [:]
     private var abandoned: Set<UInt64> = []
     private var running: [TaskID: Task<Void, Never>] = [:]
     /// Tasks sent here and not started: they run one at a time (a task blocked in `get`/`wait`
@@ -129,6 +130,13 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         enqueue(.killActor(id, noRestart: noRestart))
     }
 
+    public func kv(_ request: KVRequest) async throws -> KVReply {
+        try await self.request(
+            register: { id, continuation in self.pendingKV[id] = continuation },
+            remove: { id in self.pendingKV.removeValue(forKey: id) },
+            message: { id in .control(.kv(requestID: id, request)) })
+    }
+
     public func clusterState() async throws -> ClusterState {
         try await request(
             register: { id, continuation in self.pendingStates[id] = continuation },
@@ -217,6 +225,8 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             }
         case .shutdown:
             if !isDriver { WorkerMain.exitNow(0) }
+        case .control(.kvReply(let id, let reply)):
+            pendingKV.removeValue(forKey: id)?.resume(returning: reply)
         case .control(.state(let id, let state)):
             pendingStates.removeValue(forKey: id)?.resume(returning: state)
         case .control(.output(_, let text, let isError)):
@@ -368,6 +378,8 @@ extension WorkerRuntime {
         for (_, continuation) in pendingLookups { continuation.resume(throwing: error) }
         for (_, continuation) in pendingStates { continuation.resume(throwing: error) }
         pendingStates = [:]
+        for (_, continuation) in pendingKV { continuation.resume(throwing: error) }
+        pendingKV = [:]
         pendingGets = [:]
         pendingWaits = [:]
         pendingRequests = [:]

@@ -36,6 +36,9 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// or an error message.
     case logsRequest(requestID: UInt64, LogsQuery)
     case logs(requestID: UInt64, text: String, next: Int, error: String?)
+    /// The head's key-value store (`ray.kv`), and the answer.
+    case kv(requestID: UInt64, KVRequest)
+    case kvReply(requestID: UInt64, KVReply)
     /// Ask for the cluster's state (`swiftray status`).
     case statusRequest
     case status(ClusterStatus)
@@ -168,4 +171,23 @@ public struct LogsQuery: Codable, Sendable, Equatable {
         self.offset = offset
         self.tail = tail
     }
+}
+
+/// An operation on the cluster's key-value store; keys live in namespaces.
+public enum KVRequest: Codable, Sendable, Equatable {
+    /// Stores `value`; with `overwrite` false an existing key is kept. Answers `.added`.
+    case put(namespace: String, key: String, value: [UInt8], overwrite: Bool)
+    /// Answers `.value` (nil when missing).
+    case get(namespace: String, key: String)
+    /// Answers `.deleted` (0 or 1).
+    case delete(namespace: String, key: String)
+    /// Answers `.keys`: the keys starting with `prefix`, sorted.
+    case keys(namespace: String, prefix: String)
+}
+
+public enum KVReply: Codable, Sendable, Equatable {
+    case added(Bool)
+    case value([UInt8]?)
+    case deleted(Int)
+    case keys([String])
 }
