@@ -105,16 +105,7 @@ public struct ClusterFiles: Sendable {
         }
     }
 
-    static func entries(of folder: String) -> [String] {
-        guard let directory = opendir(folder) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
+    static func entries(of folder: String) -> [String] { SharedObjectDirectory.entries(of: folder) }
 }
 
 /// A cluster problem with a message for the user: bad address, wrong token, unreachable head.

@@ -127,7 +127,7 @@ public struct SharedObjectDirectory: Sendable {
     }
 
     /// The names in a folder (without `.` and `..`), or none if it cannot be read.
-    private static func entries(of folder: String) -> [String] {
+    static func entries(of folder: String) -> [String] {
         guard let directory = opendir(folder) else { return [] }
         defer { closedir(directory) }
         var names: [String] = []
