@@ -52,6 +52,7 @@ public final class Dashboard: Sendable {
         let metrics = DashboardMetrics()
         let router = Router()
         if needsToken, let token { router.add(middleware: TokenMiddleware(token: token)) }
+        router.add(middleware: WatchedMiddleware(history: history))
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         let bound = BoundPort()
         let app = Application(
@@ -76,7 +77,7 @@ public final class Dashboard: Sendable {
         }
         let sampler = Task {
             while !Task.isCancelled {
-                if let state = try? await source() { history.add(state) }
+                if history.watched, let state = try? await source() { history.add(state) }
                 try? await Task.sleep(for: .seconds(1))
             }
         }
@@ -115,6 +116,16 @@ private final class BoundPort: Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
+    }
+}
+
+/// Marks the dashboard as watched on its first request.
+struct WatchedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let history: History
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        history.markWatched()
+        return try await next(request, context)
     }
 }
 

@@ -14,9 +14,15 @@ struct Sample: Codable, Sendable {
     let aliveActors: Int
 }
 
-/// The last ten minutes of samples, one a second.
+/// The last ten minutes of samples, one a second, taken once the dashboard has been opened (a
+/// program nobody watches pays no per-second snapshot on its scheduler).
 final class History: Sendable {
     private let stored = Mutex<[Sample]>([])
+    private let watchedFlag = Atomic<Bool>(false)
+
+    /// Someone asked the dashboard for something: sampling starts.
+    func markWatched() { watchedFlag.store(true, ordering: .relaxed) }
+    var watched: Bool { watchedFlag.load(ordering: .relaxed) }
     static let kept = 600
 
     func add(_ state: ClusterState) {

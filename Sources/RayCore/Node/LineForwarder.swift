@@ -8,23 +8,21 @@ import Darwin
 
 /// Reads a process's stdout or stderr pipe line by line and hands each line on: the node manager
 /// prints workers' lines on the driver's output, prefixed `(taskName pid=N)` as Ray does, and a node
-/// daemon sends them to the head. With `enabled` off the lines are read and dropped, so a chatty
-/// worker never blocks on a full pipe.
+/// daemon sends them to the head. Lines are always read, so a chatty worker never blocks on a full
+/// pipe.
 final class LineForwarder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
-    private let enabled: Bool
     private let onLine: (String) -> Void
     private var pending = ByteBuffer()
 
-    private init(enabled: Bool, onLine: @escaping (String) -> Void) {
-        self.enabled = enabled
+    private init(onLine: @escaping (String) -> Void) {
         self.onLine = onLine
     }
 
     /// Reads `fd` (taking ownership) on `loop`, calling `onLine` there for each line.
-    static func attach(fd: Int32, on loop: any EventLoop, enabled: Bool = true, onLine: @escaping (String) -> Void) {
-        let forwarder = LineForwarder(enabled: enabled, onLine: onLine)
+    static func attach(fd: Int32, on loop: any EventLoop, onLine: @escaping (String) -> Void) {
+        let forwarder = LineForwarder(onLine: onLine)
         NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(forwarder) }
@@ -44,7 +42,6 @@ final class LineForwarder: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard enabled else { return }
         var buffer = unwrapInboundIn(data)
         pending.writeBuffer(&buffer)
         while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
@@ -57,7 +54,7 @@ final class LineForwarder: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if enabled, let rest = pending.readString(length: pending.readableBytes), !rest.isEmpty { onLine(rest) }
+        if let rest = pending.readString(length: pending.readableBytes), !rest.isEmpty { onLine(rest) }
         context.fireChannelInactive()
     }
 
