@@ -119,7 +119,8 @@ struct StartCommand: AsyncParsableCommand {
         guard let address, let token = ClusterToken.resolve(token, files: files) else {
             throw ClusterError("no cluster token: pass --token, or set SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE")
         }
-        let daemon = NodeDaemon(headAddress: address, token: token, resources: try nodeResources(), files: files)
+        let daemon = NodeDaemon(
+            headAddress: address, token: token, resources: try nodeResources(), files: files, objectStoreMemory: objectStoreMemory)
         let nodeID = try await daemon.join()
         try files.registerDaemon(pid: getpid(), role: "node")
         print("swift-ray node \(nodeID) joined the cluster at \(address)")

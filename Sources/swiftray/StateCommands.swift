@@ -116,9 +116,10 @@ struct MemoryCommand: AsyncParsableCommand {
         let total = objects.reduce(0) { $0 + $1.size }
         let rows = objects.map {
             ["object_id": $0.objectID, "size": String($0.size), "location": $0.location, "holders": String($0.holders),
-             "pins": String($0.pins), "holder_pids": $0.holderPIDs.map(String.init).joined(separator: ",")]
+             "pins": String($0.pins), "holder_pids": $0.holderPIDs.map(String.init).joined(separator: ","),
+             "nodes": $0.nodes.joined(separator: ",")]
         }
-        print(Rows.table(rows, columns: ["object_id", "size", "location", "holders", "pins", "holder_pids"]))
+        print(Rows.table(rows, columns: ["object_id", "size", "location", "nodes", "holders", "pins", "holder_pids"]))
         print("\(objects.count) objects, \(total) bytes")
     }
 }
@@ -191,7 +192,7 @@ enum Rows {
         "workers": ["workerID", "pid", "nodeID", "kind", "actorID", "runningTasks", "alive"],
         "tasks": ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"],
         "actors": ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"],
-        "objects": ["objectID", "size", "location", "holders", "pins", "holderPIDs"],
+        "objects": ["objectID", "size", "location", "nodes", "holders", "pins", "holderPIDs"],
         "jobs": ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"],
         "placement-groups": ["placementGroupID", "name", "strategy", "state", "bundles", "bundleNodes"],
     ]

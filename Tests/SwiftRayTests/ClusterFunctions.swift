@@ -29,3 +29,13 @@ import SwiftRay
     try await ray.kv.put(key + "-seen", value: ray.nodeID ?? "")
     return value
 }
+
+/// `count` doubles from `start` up: large enough to live in the store of the node that made it.
+@Remote func makeNumbers(_ count: Int, _ start: Double) -> [Double] {
+    (0..<count).map { start + Double($0) }
+}
+
+/// Puts a large array on this worker's node and returns a ref to it (the put object has no lineage).
+@Remote func putNumbersHere(_ count: Int) throws -> [ObjectRef<[Double]>] {
+    [try ray.put((0..<count).map(Double.init))]
+}

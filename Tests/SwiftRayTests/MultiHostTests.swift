@@ -22,11 +22,16 @@ final class MultiHostTests: XCTestCase {
         self.network = network
         let cluster = try TestCluster(cpus: 1, host: network.address(of: 0), wrapper: network.exec(0))
         self.cluster = cluster
-        try cluster.addNode(cpus: 2, wrapper: network.exec(1))
+        try cluster.addNode(cpus: 2, resources: ["one": 1], wrapper: network.exec(1))
         let doomed = try cluster.addNode(cpus: 2, resources: ["doomed": 1], wrapper: network.exec(2))
         try await Ray.start(address: cluster.address, token: cluster.token)
         let before = try await ray.get($whereAmI.options(resources: ["doomed": 1]).remote(), timeout: .seconds(60))
         XCTAssertTrue(before.hasPrefix("node-2"), before)
+
+        // A large object made on the doomed host is pulled across the bridge to host 1 (and cached there).
+        let made = $makeNumbers.options(resources: ["doomed": 1]).remote(2_000_000, 1)
+        let summed = try await ray.get($sumOnNode.options(resources: ["one": 1]).remote(made), timeout: .seconds(60))
+        XCTAssertEqual(summed[1], String((0..<2_000_000).reduce(0.0) { $0 + Double($1) + 1 }))
 
         let refs = (0..<15).map { $slowSquareWithNode.remote($0, 1.0) }
         let busy = await RayTesting.eventually(timeout: .seconds(60)) {
@@ -39,6 +44,10 @@ final class MultiHostTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Set(results.map { $0[0] }).count, 2, "\(results)")
         let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
         XCTAssertTrue(status.contains("Dead:\n node-2"), status)
+        // Its maker is dead, but host 1's cached copy still serves it.
+        let values = try await ray.get(made, timeout: .seconds(60))
+        XCTAssertEqual(values.count, 2_000_000)
+        XCTAssertEqual(values.last, 2_000_000)
     }
 }
 

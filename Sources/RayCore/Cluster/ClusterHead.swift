@@ -12,8 +12,9 @@ import Darwin
 /// control plane on one TCP port. Every connection presents the cluster token first; then drivers
 /// register their job (uploading their executable once, by content hash), node daemons join with
 /// their resources and start workers on request, and those workers connect back. The scheduler and
-/// the object table stay in the head's node manager: workers on other nodes are its workers too,
-/// receiving large objects inline.
+/// the object table stay in the head's node manager: workers on other nodes are its workers too.
+/// Large objects stay in the store of the node that made them; an object server per node serves
+/// them, and the head has copies pulled to where they are needed (see `NodeManager+Transfer`).
 public final class ClusterHead: @unchecked Sendable {
     public let manager: NodeManager
     public let files: ClusterFiles
@@ -26,6 +27,8 @@ public final class ClusterHead: @unchecked Sendable {
     private let ownsManager: Bool
     let logger = RayLog.logger
     private var server: (any Channel)?
+    /// Serves this node's store to other nodes.
+    private var objectServer: ObjectServer?
     // Loop-confined:
     var nodeCount = 0
     var jobCount = 0
@@ -78,6 +81,7 @@ public final class ClusterHead: @unchecked Sendable {
             }
             .bind(host: host, port: port).get()
         server = channel
+        try await startObjectServer(host: host)
         let interval = max(nodeTimeout / 4, .milliseconds(50))
         manager.loop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { [self] task in
             if manager.shuttingDown { return task.cancel() }
@@ -86,9 +90,24 @@ public final class ClusterHead: @unchecked Sendable {
         return channel.localAddress?.port ?? port
     }
 
+    /// Serves the store to other nodes and pulls their objects into it (nodes without a store of
+    /// their own, and drivers over the network, receive large objects inline instead).
+    private func startObjectServer(host: String) async throws {
+        guard let directory = manager.config.objectDirectory else { return }
+        let objectServer = ObjectServer(directory: directory, token: token)
+        let port = try await objectServer.start(host: host)
+        self.objectServer = objectServer
+        let puller = ObjectPuller(directory: directory, token: token, group: objectServer.group)
+        try await manager.loop.submit { [manager] in
+            manager.objectServerPort = port
+            manager.objectPuller = puller
+        }.get()
+    }
+
     /// Stops listening, stops every local worker and tells node daemons to stop theirs.
     public func shutdown() async {
         try? await server?.close()
+        await objectServer?.shutdown()
         try? await manager.loop.submit { [self] in
             for node in manager.nodes where !node.isLocal { node.daemon?.close(promise: nil) }
         }.get()
@@ -103,6 +122,9 @@ public final class ClusterHead: @unchecked Sendable {
         nodeCount += 1
         let node = NodeRecord(id: "node-\(nodeCount)-\(info.host)", total: info.resources, isLocal: false, address: address)
         node.daemon = channel
+        if let port = info.objectPort, let ip = channel.remoteAddress?.ipAddress, manager.objectServerPort != nil {
+            node.objectServer = (ip, port)
+        }
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
         manager.requestSchedule()
@@ -122,6 +144,7 @@ public final class ClusterHead: @unchecked Sendable {
             worker.channel?.close(promise: nil)
             manager.channelClosed(worker)
         }
+        manager.nodeLostObjects(node)
         manager.requestSchedule()
     }
 

@@ -110,7 +110,10 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .node(let info):
             let node = head.nodeJoined(info, address: remote, channel: channel)
             state = .node(node)
-            channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session))), promise: nil)
+            channel.writeAndFlush(
+                WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session, objectPort: manager.objectServerPort))), promise: nil)
+        case .objects:
+            reject(channel, "object pulls go to the object server's port")
         case .client:
             state = .client
             channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: manager.config.nodeID, session: head.session))), promise: nil)
@@ -163,6 +166,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .output(let id, let text, let isError):
             guard let worker = manager.workers[id] else { return }
             manager.emitOutput(text, isError: isError, from: worker)
+        case .objectPulled(let id, let error, let sourceLost):
+            manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):
             BinaryUpload.send(hash: hash, from: head.files.binary(hash), over: channel, logger: head.logger)
         default:

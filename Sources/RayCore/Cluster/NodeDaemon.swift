@@ -12,6 +12,10 @@ import Darwin
 /// A worker node (`swiftray start --address HOST:PORT`): joins the head with this machine's
 /// resources, starts worker processes when the head asks (fetching and caching the job's binary
 /// first), forwards their output, reports their exits and heartbeats. Its workers die with it.
+///
+/// The node has its own shared-memory store: its workers write large values there and read them
+/// there; its object server serves them to other nodes, and the head has it pull other nodes'
+/// objects in when its workers need them, and remove copies once objects are freed.
 public final class NodeDaemon: @unchecked Sendable {
     let files: ClusterFiles
     let resources: ResourceSet
@@ -20,6 +24,10 @@ public final class NodeDaemon: @unchecked Sendable {
     let heartbeatInterval: TimeAmount
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let logger = RayLog.logger
+    /// The node's store (nil if it could not be created: objects then reach its workers inline).
+    private var directory: SharedObjectDirectory?
+    private var objectServer: ObjectServer?
+    private var puller: ObjectPuller?
     private var connection: HeadConnection?
     // Loop-confined:
     private var nodeID = ""
@@ -27,23 +35,32 @@ public final class NodeDaemon: @unchecked Sendable {
     private var waitingForBinary: [String: [StartWorker]] = [:]
     private var downloads: [String: BinaryUpload] = [:]
 
-    public init(headAddress: String, token: String, resources: ResourceSet, files: ClusterFiles, heartbeatInterval: Duration = .milliseconds(500)) {
+    /// - Parameter objectStoreMemory: the store's capacity in bytes (nil: 30% of this machine's memory).
+    public init(
+        headAddress: String, token: String, resources: ResourceSet, files: ClusterFiles, objectStoreMemory: Int? = nil,
+        heartbeatInterval: Duration = .milliseconds(500)
+    ) {
         self.headAddress = headAddress
         self.token = token
         self.resources = resources
         self.files = files
         self.heartbeatInterval = TimeAmount(heartbeatInterval)
+        let capacity = objectStoreMemory ?? Int(Double(physicalMemoryBytes()) * 0.3)
+        directory = .forNode("node-\(getpid())", capacity: capacity)
     }
 
     /// Joins the head; returns this node's id. Serving continues until `closed` completes.
     public func join() async throws -> String {
         let address = try ClusterAddress.resolve(headAddress, files: files)
-        let hello = Hello(token: token, role: .node(NodeInfo(resources: resources, host: HeadConnection.hostName)), pid: getpid(), host: HeadConnection.hostName)
+        let objectPort = await startObjectServer()
+        let info = NodeInfo(resources: resources, host: HeadConnection.hostName, objectPort: objectPort)
+        let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
         let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group)
         guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this node") }
         self.connection = connection
         let loop = connection.channel.eventLoop
         try await loop.submit { self.nodeID = welcome.nodeID }.get()
+        if welcome.objectPort == nil { logger.info("the head serves no objects: large objects reach this node inline") }
         connection.route({ self.handle($0) }, onClose: { self.headGone() })
         loop.scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in
             connection.send(.control(.heartbeat))
@@ -60,7 +77,27 @@ public final class NodeDaemon: @unchecked Sendable {
     public func stop() async {
         try? await group.next().submit { self.killAll() }.get()
         connection?.close()
+        await objectServer?.shutdown()
         try? await group.shutdownGracefully()
+        directory?.removeAll()
+    }
+
+    /// Creates the store and serves it on any free port of every interface; nil if it cannot.
+    private func startObjectServer() async -> Int? {
+        guard let directory else { return nil }
+        do {
+            SharedObjectDirectory.removeStale()
+            try directory.create()
+            let server = ObjectServer(directory: directory, token: token)
+            let port = try await server.start(host: "0.0.0.0")
+            objectServer = server
+            puller = ObjectPuller(directory: directory, token: token, group: server.group)
+            return port
+        } catch {
+            logger.error("the node's object store cannot start: \(error); large objects reach its workers inline")
+            self.directory = nil
+            return nil
+        }
     }
 
     private func handle(_ message: WireMessage) {
@@ -72,8 +109,33 @@ public final class NodeDaemon: @unchecked Sendable {
             if let pid = workers[id] { kill(pid, SIGKILL) }
         case .binaryChunk(let hash, let bytes, let last):
             received(hash, bytes, last: last)
+        case .pullObject(let id, let size, let host, let port):
+            pull(id, size: size, host: host, port: port)
+        case .freeObjects(let ids):
+            for id in ids {
+                directory?.remove(id)
+                directory?.removeSpilled(id)
+            }
         default:
             logger.warning("node daemon: unexpected message from the head")
+        }
+    }
+
+    /// Copies an object into this node's store for the head ("" host: the head's own).
+    private func pull(_ id: ObjectID, size: Int, host: String, port: Int) {
+        guard let puller else {
+            connection?.send(.control(.objectPulled(id: id, error: "node \(nodeID) has no object store", sourceLost: false)))
+            return
+        }
+        let source = host.isEmpty ? (try? ClusterAddress.resolve(headAddress, files: files).host) ?? "" : host
+        puller.pull(id, size: size, host: source, port: port).whenComplete { [self] result in
+            var error: String?
+            var sourceLost = false
+            if case .failure(let failure) = result {
+                error = "\(failure)"
+                sourceLost = (failure as? ObjectPullError)?.sourceLost ?? false
+            }
+            connection?.send(.control(.objectPulled(id: id, error: error, sourceLost: sourceLost)))
         }
     }
 
@@ -109,7 +171,8 @@ public final class NodeDaemon: @unchecked Sendable {
         let launched: WorkerLauncher.Launched
         do {
             launched = try WorkerLauncher.launchConnecting(
-                executable: executable, workerID: request.workerID, nodeID: nodeID, head: headAddress, token: token)
+                executable: executable, workerID: request.workerID, nodeID: nodeID, head: headAddress, token: token,
+                objectDirectory: directory)
         } catch {
             logger.error("\(error)")
             return exited(request.workerID, code: 127)
@@ -131,7 +194,7 @@ public final class NodeDaemon: @unchecked Sendable {
     }
 
     private func exited(_ id: Int, code: Int32) {
-        workers[id] = nil
+        if let pid = workers.removeValue(forKey: id) { directory?.removeUnsealed(by: pid) }
         connection?.send(.control(.workerExited(workerID: id, code: code)))
     }
 
@@ -143,4 +206,9 @@ public final class NodeDaemon: @unchecked Sendable {
     private func killAll() {
         for pid in workers.values { kill(pid, SIGKILL) }
     }
+}
+
+/// This machine's memory in bytes.
+func physicalMemoryBytes() -> Int {
+    Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

@@ -85,7 +85,7 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
         return await withCheckedContinuation { continuation in
-            onLoop { $0.getOnLoop(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
+            onLoop { $0.getLocally(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
         }
     }
 

@@ -53,6 +53,14 @@ extension NodeManager {
         }
     }
 
+    /// `get` for the embedded driver, which maps large values from this node's store: answers once
+    /// it holds them (asking again if their holders died meanwhile).
+    func getLocally(_ ids: [ObjectID], timeoutMillis: Int64, caller: TaskID, reply: @escaping ([ObjectPayload]?) -> Void) {
+        getOnLoop(ids, timeoutMillis: timeoutMillis, caller: caller) { [self] results in
+            withLocalCopies(results, onLost: { [self] in getLocally(ids, timeoutMillis: timeoutMillis, caller: caller, reply: reply) }, reply)
+        }
+    }
+
     /// Answers with the positions of the first ready objects once `numReturns` are ready (scanning
     /// stops there), or with whatever is ready when the timeout passes.
     func waitOnLoop(_ ids: [ObjectID], numReturns: Int, timeoutMillis: Int64, caller: TaskID, reply: @escaping ([Int]) -> Void) {

@@ -65,6 +65,7 @@ extension NodeManager {
             }
             ready.remove(id)
             if spilled, let shared = payload.sharedObject {
+                _ = discardRemoteCopies(shared)
                 config.objectDirectory?.removeSpilled(shared)
             } else {
                 discardStorage(of: payload)
@@ -73,6 +74,12 @@ extension NodeManager {
                 objects.unpin(contained)
                 work.append(contained)
             }
+            if let record = lineage.removeValue(forKey: id) {
+                for held in record.spec.heldRefs {
+                    objects.unpin(held)
+                    work.append(held)
+                }
+            }
         }
         if storeMarkedFull { updateFullMarker() }
     }
@@ -80,7 +87,7 @@ extension NodeManager {
     /// A payload nobody will read: its shared-memory file goes to the recycled files (the oldest of
     /// which are removed beyond a few).
     func discardStorage(of payload: ObjectPayload) {
-        guard let shared = payload.sharedObject, let directory = config.objectDirectory else { return }
+        guard let shared = payload.sharedObject, discardRemoteCopies(shared), let directory = config.objectDirectory else { return }
         guard objects.sharedBytes + payload.size <= directory.capacity,
               let name = directory.recycle(shared, size: payload.size) else { return directory.remove(shared) }
         recycledFiles.append(name)

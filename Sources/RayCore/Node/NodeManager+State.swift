@@ -106,7 +106,10 @@ extension NodeManager {
         return objects.entries().map { entry in
             var pids = holders[entry.id] ?? []
             if entry.holders > pids.count { pids += Array(repeating: getpid(), count: entry.holders - pids.count) }
-            return ObjectState(objectID: "\(entry.id)", size: entry.size, location: entry.location, holders: entry.holders, pins: entry.pins, holderPIDs: pids)
+            let stored = entry.location == "shared-memory" || entry.location == "spilled" ? [localNode.id] : []
+            return ObjectState(
+                objectID: "\(entry.id)", size: entry.size, location: entry.location, holders: entry.holders, pins: entry.pins,
+                holderPIDs: pids, nodes: copies[entry.id].map { $0.nodes.map(\.id) } ?? stored)
         }
     }
 

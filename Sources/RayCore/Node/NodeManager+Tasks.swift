@@ -17,7 +17,13 @@ extension NodeManager {
             finish(record, .error(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.name)))
             return
         }
-        let dependencies = spec.dependencies
+        waitForArguments(record)
+    }
+
+    /// Queues the task once every reference argument is finished.
+    func waitForArguments(_ record: TaskRecord) {
+        record.state = .waitingForArguments
+        let dependencies = record.spec.dependencies
         record.missingArguments = dependencies.count
         guard !dependencies.isEmpty else { return enqueue(record) }
         for dependency in dependencies {
@@ -145,7 +151,17 @@ extension NodeManager {
         worker.running.insert(record.id)
         worker.active += 1
         worker.currentName = spec.name
-        send(.execute(spec), to: worker)
+        send(.execute(spec), to: worker) { [self] in argumentsLost(record, on: worker) }
+    }
+
+    /// An argument's holders died before it reached the worker: the task waits for it again (it is
+    /// being rebuilt, or is an error the task then fails with).
+    private func argumentsLost(_ record: TaskRecord, on worker: WorkerHandle) {
+        guard tasks[record.id] === record, record.state == .running(workerID: worker.id) else { return }
+        detach(record, from: worker)
+        waitForArguments(record)
+        markIdleIfFree(worker)
+        requestSchedule()
     }
 
     /// Lends the worker's CPU back while every task on it is blocked.
@@ -235,7 +251,11 @@ extension NodeManager {
         remember(record.taskState(payload))
         record.state = .waitingForArguments
         finishObject(record.spec.returnID, payload)
-        unpin(record.spec.heldRefs)
+        if keepsLineage(record, payload) {
+            lineage[record.spec.returnID] = record
+        } else {
+            unpin(record.spec.heldRefs)
+        }
     }
 
     /// Stores a result: the refs it contains live as long as it does; waiters hear of it; it is
@@ -243,10 +263,14 @@ extension NodeManager {
     func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
         let (waiters, isNew) = objects.finish(id, payload)
         guard isNew else { return discardStorage(of: payload) }
-        ready.insert(id, payload)
-        if payload.sharedObject != nil {
-            sharedOrder.append(id)
-            spillIfNeeded()
+        if let shared = payload.sharedObject, !hasCopy(shared, on: localNode) {
+            objects.setRemote(id, true)  // read where it is; copied here on demand
+        } else {
+            ready.insert(id, payload)
+            if payload.sharedObject != nil {
+                sharedOrder.append(id)
+                spillIfNeeded()
+            }
         }
         pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }

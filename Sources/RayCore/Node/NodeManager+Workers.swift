@@ -106,6 +106,7 @@ extension NodeManager {
                 requestSchedule()
             }
         case .taskDone(let id, let payload):
+            noteRemoteCopy(payload, from: worker)
             if worker.actorID != nil {
                 actorCallDone(id, payload, from: worker)
             } else {
@@ -115,13 +116,15 @@ extension NodeManager {
             submitOnLoop(spec, holder: worker)
         case .get(let requestID, let caller, let ids, let timeout):
             getOnLoop(ids, timeoutMillis: timeout, caller: caller) { [self] results in
-                send(.getReply(requestID: requestID, results: results), to: worker)
+                // Objects whose holders died meanwhile are asked for again (rebuilt, or errors).
+                send(.getReply(requestID: requestID, results: results), to: worker) { [self] in handle(message, from: worker) }
             }
         case .wait(let requestID, let caller, let ids, let numReturns, let timeout):
             waitOnLoop(ids, numReturns: numReturns, timeoutMillis: timeout, caller: caller) { [self] ready in
                 send(.waitReply(requestID: requestID, ready: ready), to: worker)
             }
         case .put(let id, let payload):
+            noteRemoteCopy(payload, from: worker)
             putOnLoop(id, payload, holder: worker)
         case .returnTasks(let ids):
             tasksReturned(ids, by: worker)
@@ -151,7 +154,7 @@ extension NodeManager {
             placementGroupRequest(request) { [self] error in send(.requestDone(requestID: requestID, error: error), to: worker) }
         case .control(let control):
             controlHandler?(control, worker)
-        case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound:
+        case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound, .pullObject, .objectChunk:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)
         }

@@ -19,6 +19,17 @@ public final class NodeManager: @unchecked Sendable {
     var objects = ObjectTable()
     /// Finished objects for lock-protected reads from the driver's threads.
     let ready = ReadyObjects()
+    /// Shared objects with copies on other nodes, by object (absent: only this node's store has it).
+    var copies: [ObjectID: ObjectCopies] = [:]
+    /// Copies being made, with who waits for each.
+    var pulls: [PullKey: PendingPull] = [:]
+    /// The tasks that computed results held only on other nodes, to run again if those nodes die;
+    /// each keeps its arguments alive (lineage pinning).
+    var lineage: [ObjectID: TaskRecord] = [:]
+    /// Copies objects from other nodes into this node's store (set by the cluster server).
+    var objectPuller: ObjectPuller?
+    /// The port of this node's object server (set by the cluster server).
+    var objectServerPort: Int?
     /// Freed shared-memory files kept for reuse, oldest first.
     var recycledFiles: [String] = []
     /// Shared objects in the order they were stored: the spilling order.
@@ -127,11 +138,6 @@ public final class NodeManager: @unchecked Sendable {
         }
     }
 
-    func send(_ message: WireMessage, to worker: WorkerHandle) {
-        worker.send(worker.sharesMemory ? message : inliningShared(message))
-        scheduleFlush()
-    }
-
     /// Prints a worker's output line here, prefixed `(name pid=N)`, and hands it to the sink.
     func emitOutput(_ line: String, isError: Bool, from worker: WorkerHandle) {
         let text = "(\(worker.currentName) pid=\(worker.pid)) \(line)\n"
@@ -161,6 +167,9 @@ public struct ObjectStoreStats: Sendable, Equatable {
     /// Finished objects kept alive by pending tasks, calls or containing objects, and their bytes.
     public var pinnedObjects: Int = 0
     public var pinnedBytes: Int = 0
+    /// Shared objects held only in other nodes' stores (pulled here on demand), and their bytes.
+    public var remoteObjects: Int = 0
+    public var remoteBytes: Int = 0
 
     /// Bytes of the store's memory in use (`sharedBytes`).
     public var used: Int { sharedBytes }

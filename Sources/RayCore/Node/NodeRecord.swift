@@ -11,8 +11,8 @@ final class NodeRecord {
     var available: ResourceSet
     /// False once the node left or stopped heartbeating: nothing is placed on it any more.
     var alive = true
-    /// The node manager's own machine: its workers map the shared-memory store and are children of
-    /// this process. Workers on other nodes receive large objects inline.
+    /// The node manager's own machine: its workers map this node manager's shared-memory store and
+    /// are children of this process.
     let isLocal: Bool
     /// The connection to a remote node's daemon, which starts and stops its workers.
     var daemon: (any Channel)?
@@ -20,6 +20,12 @@ final class NodeRecord {
     var lastHeard = NIODeadline.now()
     /// The node's address as the head sees it (for status).
     var address: String
+    /// Where the node's object server listens (a remote node with a shared-memory store); its workers
+    /// then read large objects from their own node's store, pulled there on demand.
+    var objectServer: (host: String, port: Int)?
+
+    /// Whether its workers map a shared-memory store (this machine's, or their own node's).
+    var hasStore: Bool { isLocal || objectServer != nil }
 
     init(id: String, total: ResourceSet, isLocal: Bool, address: String = "local") {
         self.id = id

@@ -22,6 +22,8 @@ struct ObjectTable {
         var pins = 0
         /// Its shared-memory file was moved to the spill folder.
         var spilled = false
+        /// Its shared-memory file is only in other nodes' stores.
+        var remote = false
         /// It counts the handles of the actor with this id, not an object.
         var isActorHandle = false
     }
@@ -34,6 +36,9 @@ struct ObjectTable {
     /// Shared objects moved to disk.
     private(set) var spilledBytes = 0
     private(set) var spilledObjects = 0
+    /// Shared objects held only in other nodes' stores.
+    private(set) var remoteBytes = 0
+    private(set) var remoteObjects = 0
 
     /// Actor handle records among `records`.
     private var actorHandles = 0
@@ -120,7 +125,7 @@ struct ObjectTable {
         guard record.holders <= 0, record.pins <= 0, case .ready(let payload) = record.state else { return nil }
         records.remove(at: index)
         if record.isActorHandle { actorHandles -= 1 }
-        account(payload, -1, spilled: record.spilled)
+        account(payload, -1, spilled: record.spilled, remote: record.remote)
         return (payload, record.spilled, record.isActorHandle)
     }
 
@@ -134,6 +139,7 @@ struct ObjectTable {
                 let location: String
                 if case .error = payload { location = "error" }
                 else if record.spilled { location = "spilled" }
+                else if record.remote { location = "remote" }
                 else if payload.sharedObject != nil { location = "shared-memory" }
                 else { location = "inline" }
                 return (id, payload.size, location, record.holders, record.pins)
@@ -146,6 +152,8 @@ struct ObjectTable {
         var stats = ObjectStoreStats(
             objects: count, bytes: bytes, sharedObjects: sharedObjects, sharedBytes: sharedBytes,
             spilledObjects: spilledObjects, spilledBytes: spilledBytes, capacity: capacity)
+        stats.remoteObjects = remoteObjects
+        stats.remoteBytes = remoteBytes
         for record in records.values where record.pins > 0 && !record.isActorHandle {
             guard case .ready(let payload) = record.state else { continue }
             stats.pinnedObjects += 1
@@ -154,10 +162,32 @@ struct ObjectTable {
         return stats
     }
 
-    /// Whether the object is finished, in shared memory and not spilled yet.
+    /// Whether the object is finished, in this node's shared memory and not spilled yet.
     func isInSharedMemory(_ id: ObjectID) -> Bool {
-        guard let record = records[id], !record.spilled, case .ready(let payload) = record.state else { return false }
+        guard let record = records[id], !record.spilled, !record.remote, case .ready(let payload) = record.state else { return false }
         return payload.sharedObject != nil
+    }
+
+    /// Whether the object's only copies are in other nodes' stores.
+    func isRemote(_ id: ObjectID) -> Bool { records[id]?.remote ?? false }
+
+    /// The finished shared object is held only by other nodes (`remote`), or has a copy here too.
+    mutating func setRemote(_ id: ObjectID, _ remote: Bool) {
+        guard let record = records[id], record.remote != remote, !record.spilled, case .ready(let payload) = record.state,
+              payload.sharedObject != nil else { return }
+        account(payload, -1, remote: record.remote)
+        records[id]!.remote = remote
+        account(payload, +1, remote: remote)
+    }
+
+    /// Makes a finished object pending again (it is being rebuilt); returns the payload it had.
+    mutating func reset(_ id: ObjectID) -> ObjectPayload? {
+        guard let record = records[id], case .ready(let payload) = record.state else { return nil }
+        account(payload, -1, spilled: record.spilled, remote: record.remote)
+        records[id]!.state = .pending([])
+        records[id]!.spilled = false
+        records[id]!.remote = false
+        return payload
     }
 
     /// The object's file went to the spill folder.
@@ -168,10 +198,13 @@ struct ObjectTable {
         account(payload, +1, spilled: true)
     }
 
-    private mutating func account(_ payload: ObjectPayload, _ sign: Int, spilled: Bool = false) {
+    private mutating func account(_ payload: ObjectPayload, _ sign: Int, spilled: Bool = false, remote: Bool = false) {
         if !spilled { bytes += sign * payload.size }
         guard payload.sharedObject != nil else { return }
-        if spilled {
+        if remote {
+            remoteBytes += sign * payload.size
+            remoteObjects += sign
+        } else if spilled {
             spilledBytes += sign * payload.size
             spilledObjects += sign
         } else {

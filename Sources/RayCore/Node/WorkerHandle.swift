@@ -35,6 +35,8 @@ final class WorkerHandle: @unchecked Sendable {
     var holds: [ObjectID: Int] = [:]
     /// Messages written since the last flush.
     var needsFlush = false
+    /// Messages waiting, in order, for objects to be copied to its node's store.
+    var deferred = CircularBuffer<DeferredMessage>()
 
     /// The node it runs on.
     let node: NodeRecord
@@ -55,9 +57,13 @@ final class WorkerHandle: @unchecked Sendable {
     /// Tasks that may queue on one worker.
     static let pipelineDepth = 8
 
-    /// Whether it maps the node manager's shared-memory store (a local worker); others receive large
+    /// Whether it maps a shared-memory store: the node manager's (a local worker) or its own node's;
+    /// drivers connected over the network and workers of nodes without a store receive large
     /// objects inline.
-    var sharesMemory: Bool { node.isLocal && !isDriver }
+    var sharesMemory: Bool { node.hasStore && !isDriver }
+
+    /// The node whose store must hold the objects sent to it: its own, or this one's to inline them.
+    func storeNode(local: NodeRecord) -> NodeRecord { sharesMemory ? node : local }
 
     var usable: Bool { registered && !dead && !retiring && actorID == nil && !isDriver && node.alive }
 
@@ -86,5 +92,21 @@ final class WorkerHandle: @unchecked Sendable {
         guard needsFlush, let channel else { return }
         needsFlush = false
         channel.flush()
+    }
+}
+
+/// A message held back until the objects it names have copies on the receiver's node.
+final class DeferredMessage {
+    let message: WireMessage
+    /// Copies still being pulled.
+    var missing: Int
+    /// Some value's holders died: ask again instead (`onLost`), if the sender can.
+    var lost = false
+    let onLost: (() -> Void)?
+
+    init(_ message: WireMessage, missing: Int, onLost: (() -> Void)?) {
+        self.message = message
+        self.missing = missing
+        self.onLost = onLost
     }
 }

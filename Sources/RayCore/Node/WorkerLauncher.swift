@@ -41,10 +41,11 @@ public enum WorkerLauncher {
     /// Starts a worker for a remote head (from a node daemon): it connects to `head` over the network
     /// and introduces itself with the token and its worker id. Its channel fd is -1.
     public static func launchConnecting(
-        executable: String, workerID: Int, nodeID: String, head: String, token: String
+        executable: String, workerID: Int, nodeID: String, head: String, token: String, objectDirectory: SharedObjectDirectory? = nil
     ) throws -> Launched {
         var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
         environment += ["SWIFTRAY_WORKER_FD=-1", "SWIFTRAY_WORKER_CONNECT=\(head)", "SWIFTRAY_WORKER_TOKEN=\(token)"]
+        environment += objectDirectory?.environment ?? []
         return try spawn(executable, environment: environment, channelFD: -1)
     }
 

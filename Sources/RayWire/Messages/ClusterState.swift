@@ -154,21 +154,25 @@ public struct ObjectState: Codable, Sendable, Equatable {
     public var objectID: String
     /// Bytes of its value (0 while pending).
     public var size: Int
-    /// `"inline"`, `"shared-memory"`, `"spilled"`, `"pending"` or `"error"`.
+    /// `"inline"`, `"shared-memory"`, `"spilled"`, `"remote"` (only in other nodes' stores),
+    /// `"pending"` or `"error"`.
     public var location: String
     /// Processes holding a reference, and pins (pending tasks, containing objects).
     public var holders: Int
     public var pins: Int
     /// The holding processes' pids (0: the embedded driver).
     public var holderPIDs: [Int32]
+    /// The nodes whose stores hold a copy (large objects; the node that made it first).
+    public var nodes: [String]
 
-    public init(objectID: String, size: Int, location: String, holders: Int, pins: Int, holderPIDs: [Int32]) {
+    public init(objectID: String, size: Int, location: String, holders: Int, pins: Int, holderPIDs: [Int32], nodes: [String] = []) {
         self.objectID = objectID
         self.size = size
         self.location = location
         self.holders = holders
         self.pins = pins
         self.holderPIDs = holderPIDs
+        self.nodes = nodes
     }
 }
 

@@ -42,6 +42,16 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// Ask for the cluster's state (`swiftray status`).
     case statusRequest
     case status(ClusterStatus)
+    /// Copy a shared object into the node's store from the object server at `host:port` ("" host:
+    /// the head's own address) (head to node daemon), answered by `objectPulled`.
+    case pullObject(id: RayID, size: Int, host: String, port: Int)
+    /// The copy is in the node's store, or why it is not (`sourceLost`: the source could not
+    /// provide it, rather than this node's store failing to take it).
+    case objectPulled(id: RayID, error: String?, sourceLost: Bool)
+    /// Remove these objects' copies from the node's store (head to node daemon).
+    case freeObjects([RayID])
+    /// An object server cannot send an object (to a puller), and why.
+    case objectUnavailable(id: RayID, reason: String)
 }
 
 /// Who opens a connection.
@@ -54,6 +64,8 @@ public enum PeerRole: Codable, Sendable, Equatable {
     case node(NodeInfo)
     /// A command-line client asking questions (status).
     case client
+    /// A node pulling objects from an object server.
+    case objects
 }
 
 public struct Hello: Codable, Sendable, Equatable {
@@ -74,10 +86,13 @@ public struct Welcome: Codable, Sendable, Equatable {
     /// The id the head gave the connecting node (or the head's own, for others).
     public var nodeID: String
     public var session: String
+    /// The port of the head's object server (nil: objects reach this node inline).
+    public var objectPort: Int?
 
-    public init(nodeID: String, session: String) {
+    public init(nodeID: String, session: String, objectPort: Int? = nil) {
         self.nodeID = nodeID
         self.session = session
+        self.objectPort = objectPort
     }
 }
 
@@ -85,10 +100,14 @@ public struct Welcome: Codable, Sendable, Equatable {
 public struct NodeInfo: Codable, Sendable, Equatable {
     public var resources: [String: Double]
     public var host: String
+    /// The port of the node's object server, which serves its shared-memory store to other nodes
+    /// (nil: the node has no store, and large objects reach its workers inline).
+    public var objectPort: Int?
 
-    public init(resources: [String: Double], host: String) {
+    public init(resources: [String: Double], host: String, objectPort: Int? = nil) {
         self.resources = resources
         self.host = host
+        self.objectPort = objectPort
     }
 }
 

@@ -54,6 +54,10 @@ public enum WireMessage: Sendable, Equatable {
     case shutdown
     /// The cluster's control plane (handshake, jobs, node daemons, status).
     case control(ControlMessage)
+    /// Object transfer between nodes: send the shared object `id` of `size` bytes (puller to the
+    /// object server that holds it), answered by its bytes in order as `objectChunk`s.
+    case pullObject(ObjectID, size: UInt64)
+    case objectChunk(ObjectID, offset: UInt64, data: ByteBuffer)
 
     /// The protocol version every frame carries.
     public static let version: UInt8 = 2
@@ -83,6 +87,8 @@ public enum WireMessage: Sendable, Equatable {
         case .waitReply: 22
         case .shutdown: 23
         case .control: 30
+        case .pullObject: 31
+        case .objectChunk: 32
         }
     }
 
@@ -156,6 +162,13 @@ public enum WireMessage: Sendable, Equatable {
         case .control(let message):
             // Encoding a Codable enum of plain values cannot fail.
             buffer.writeBytes(try! BinaryValueEncoder.encode(message))
+        case .pullObject(let id, let size):
+            buffer.writeID(id)
+            buffer.writeFixed(size)
+        case .objectChunk(let id, let offset, let data):
+            buffer.writeID(id)
+            buffer.writeFixed(offset)
+            buffer.writeImmutableBuffer(data)
         }
     }
 
@@ -213,6 +226,11 @@ public enum WireMessage: Sendable, Equatable {
             } catch {
                 throw WireError.malformed("undecodable control message: \(error)")
             }
+        case 31: return .pullObject(try buffer.readID(), size: try buffer.readFixed())
+        case 32:
+            let id = try buffer.readID()
+            let offset: UInt64 = try buffer.readFixed()
+            return .objectChunk(id, offset: offset, data: buffer.readSlice(length: buffer.readableBytes)!)
         default: throw WireError.unknownMessage(type)
         }
     }

@@ -1,0 +1,96 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// Large objects across nodes: each node has its own store; an object made on one node is pulled in
+/// chunks to the node that needs it, cached there, freed everywhere once unreferenced, and rebuilt
+/// from lineage (or reported lost) when its node dies.
+final class ObjectTransferTests: XCTestCase {
+    var cluster: TestCluster?
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try? await ray.shutdown() }
+        cluster?.shutdown()
+    }
+
+    /// A head (1 CPU) and two nodes, `a` and `b`; returns the nodes' ids and daemon pids.
+    private func startCluster() async throws -> (a: String, b: String, aPID: Int32, bPID: Int32) {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let aPID = try cluster.addNode(cpus: 1, resources: ["a": 1])
+        let bPID = try cluster.addNode(cpus: 1, resources: ["b": 1])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let a = try await ray.get($whereAmI.options(resources: ["a": 1]).remote(), timeout: .seconds(60))
+        let b = try await ray.get($whereAmI.options(resources: ["b": 1]).remote(), timeout: .seconds(60))
+        return (a, b, aPID, bPID)
+    }
+
+    private func storeFile(daemon pid: Int32, _ id: String) -> String { "/dev/shm/swiftray-node-\(pid)/\(id)" }
+
+    private func object(_ id: String) async throws -> ObjectState? {
+        try await ray.state.objects().first { $0.objectID == id }
+    }
+
+    func testObjectMadeOnOneNodeIsPulledToAnotherCachedAndFreed() async throws {
+        let (a, b, aPID, bPID) = try await startCluster()
+        let count = 3_000_000  // 24 MB: several chunks
+        // Once unreferenced (the scope ends) it is freed on every node.
+        let id = try await { () async throws -> String in
+            let made = $makeNumbers.options(resources: ["a": 1]).remote(count, 0.5)
+            var sum = 0.0
+            for index in 0..<count { sum += 0.5 + Double(index) }
+            let expected = String(sum)
+            let first = try await ray.get($sumOnNode.options(resources: ["b": 1]).remote(made), timeout: .seconds(60))
+            XCTAssertEqual(first, [b, expected], "the task on b received the object made on a")
+            let second = try await ray.get($sumOnNode.options(resources: ["b": 1]).remote(made), timeout: .seconds(60))
+            XCTAssertEqual(second, [b, expected])
+            let state = try await object("\(made.id)")
+            XCTAssertEqual(state?.location, "remote", "only the nodes' stores hold it")
+            XCTAssertEqual(state?.nodes, [a, b], "made on a, cached on b once")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: storeFile(daemon: aPID, "\(made.id)")))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: storeFile(daemon: bPID, "\(made.id)")))
+
+            // The driver (over the network) gets it through the head, which pulls a copy too.
+            let values = try await ray.get(made, timeout: .seconds(60))
+            XCTAssertEqual(values.count, count)
+            XCTAssertEqual(values[count - 1], Double(count - 1) + 0.5)
+            let copies = try await object("\(made.id)")
+            XCTAssertEqual(copies?.nodes.count, 3, "a, b and the head hold copies: \(String(describing: copies))")
+            return "\(made.id)"
+        }()
+        let freed = await RayTesting.eventually(timeout: .seconds(20)) {
+            !FileManager.default.fileExists(atPath: self.storeFile(daemon: aPID, id))
+                && !FileManager.default.fileExists(atPath: self.storeFile(daemon: bPID, id))
+        }
+        XCTAssertTrue(freed, "the copies on a and b were removed")
+        let gone = try await object(id)
+        XCTAssertNil(gone)
+    }
+
+    func testObjectsOfADeadNodeAreRebuiltFromLineageOrLost() async throws {
+        let (a, _, aPID, _) = try await startCluster()
+        let count = 500_000
+        // Made on a (soft affinity: it may run again elsewhere), never copied anywhere else.
+        let made = $makeNumbers.options(schedulingStrategy: .nodeAffinity(nodeID: a, soft: true)).remote(count, 2)
+        let ready = try await ray.wait([made], numReturns: 1, timeout: .seconds(60))
+        XCTAssertEqual(ready.ready.count, 1)
+        let put = try await ray.get($putNumbersHere.options(resources: ["a": 1]).remote(count), timeout: .seconds(60))[0]
+        let before = try await object("\(made.id)")
+        XCTAssertEqual(before?.nodes, [a])
+
+        kill(aPID, SIGKILL)
+        let values = try await ray.get(made, timeout: .seconds(60))
+        XCTAssertEqual(values.count, count, "rebuilt by running its task again")
+        XCTAssertEqual(values[10], 12)
+        let runs = try await ray.state.tasks().filter { $0.name.contains("makeNumbers") }
+        XCTAssertEqual(runs.map(\.attempt).max(), 1, "the second run is attempt 1: \(runs)")
+
+        do {
+            _ = try await ray.get(put, timeout: .seconds(60))
+            XCTFail("an object put on the dead node cannot be rebuilt")
+        } catch let error as ObjectLostError {
+            XCTAssertTrue(error.message.contains("lost with node \(a)"), error.message)
+        }
+    }
+}
