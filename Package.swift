@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
+        .executable(name: "swiftray-transfer-bench", targets: ["TransferBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -77,6 +78,8 @@ let package = Package(
         .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay"], path: "Examples/SeedExamples"),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay"], path: "Benchmarks/SeedWorkloads"),
+        // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
+        .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay"], path: "Tests/RayTestDriver"),
         .testTarget(
