@@ -14,11 +14,15 @@ public final class TestCluster: @unchecked Sendable {
     public private(set) var folders: [String] = []
     private let root: String
 
+    /// The cluster's TLS certificate, which nodes and drivers must trust, when it uses TLS.
+    public private(set) var tlsCertificateFile: String?
+
     /// Starts the head with `cpus` CPUs and `resources`, on a free port of `host`. `wrapper` prefixes
-    /// its command (e.g. `ip netns exec NAME` to run it in a network namespace).
+    /// its command (e.g. `ip netns exec NAME` to run it in a network namespace). With `tls` the head
+    /// generates a certificate and every link uses TLS (nodes are given the certificate to trust).
     public init(
         command: String = RayTesting.siblingExecutable("swiftray"), cpus: Int = 1, resources: [String: Double] = [:],
-        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = []
+        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = [], tls: Bool = false
     ) throws {
         self.command = command
         root = NSTemporaryDirectory() + "swiftray-test-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -26,7 +30,9 @@ public final class TestCluster: @unchecked Sendable {
         let head = "\(root)/head"
         folders.append(head)
         try run(["start", "--head", "--port", "0", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
-                 "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources), wrapper: wrapper)
+                 "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : []),
+            wrapper: wrapper)
+        if tls { tlsCertificateFile = "\(head)/tls_cert.pem" }
         address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -42,7 +48,7 @@ public final class TestCluster: @unchecked Sendable {
         let folder = "\(root)/node\(folders.count)"
         folders.append(folder)
         try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
-                + Self.resourceArguments(resources), wrapper: wrapper)
+                + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []), wrapper: wrapper)
         return try daemonPID(folder)
     }
 

@@ -25,7 +25,8 @@ extension Ray {
                 throw ClusterError("no cluster token: pass token:, set SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE, or run on the head's machine")
             }
             let runtime = try await WorkerRuntime.connectDriver(
-                host: target.host, port: target.port, token: token, executable: WorkerExecutable.path, executor: WorkerServices())
+                host: target.host, port: target.port, token: token, files: files, executable: WorkerExecutable.path,
+                executor: WorkerServices())
             guard RuntimeRegistry.install(runtime) else {
                 await runtime.disconnect()
                 throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")

@@ -36,7 +36,7 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Custom resources as JSON, e.g. '{\"accelerator\": 1}'.")
     var resources: String?
 
-    @Option(help: "Bytes of the head's shared-memory object store (default: 30% of RAM).")
+    @Option(help: "Bytes of this node's shared-memory object store (default: 30% of RAM).")
     var objectStoreMemory: Int?
 
     @Option(help: "The cluster token (head default: a new random one; node default: SWIFTRAY_TOKEN, SWIFTRAY_TOKEN_FILE or this machine's token file).")
@@ -57,6 +57,18 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "The dashboard's port (0: any free port).")
     var dashboardPort: Int = 8265
 
+    @Flag(help: "Secure the cluster's network links with TLS. Head: serve TLS with --tls-cert/--tls-key, or a certificate generated now (written to the cluster files). Node: trust --tls-ca, SWIFTRAY_TLS_CA_FILE, or the certificate of a TLS head on this machine.")
+    var tls = false
+
+    @Option(help: "Head with --tls: the certificate (PEM) to serve; nodes and drivers must trust it.")
+    var tlsCert: String?
+
+    @Option(help: "Head with --tls: the certificate's private key (PEM).")
+    var tlsKey: String?
+
+    @Option(help: "Node: the cluster's TLS certificate (PEM) to trust; implies --tls. Passed on to its workers.")
+    var tlsCa: String?
+
     @Flag(help: "Stay in the foreground until SIGTERM/SIGINT instead of starting a background daemon.")
     var block = false
 
@@ -64,6 +76,11 @@ struct StartCommand: AsyncParsableCommand {
         guard head != (address != nil) else { throw ValidationError("give either --head or --address HOST:PORT") }
         guard (0..<65536).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard nodeTimeout > 0 else { throw ValidationError("--node-timeout must be positive") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
+        if !head, tls, tlsCa == nil, getenvString(ClusterTLS.certificateVariable) == nil,
+           !FileManager.default.fileExists(atPath: ClusterFiles(root: tempDir).tlsCertificateFile) {
+            throw ValidationError("a node with --tls needs the cluster's certificate: --tls-ca FILE or SWIFTRAY_TLS_CA_FILE")
+        }
         _ = try nodeResources()
     }
 
@@ -77,6 +94,12 @@ struct StartCommand: AsyncParsableCommand {
             return
         }
         try files.create()
+        if let tlsCa {
+            // The node and the workers it starts trust this certificate.
+            setenv(ClusterTLS.certificateVariable, URL(fileURLWithPath: tlsCa).standardizedFileURL.path, 1)
+        } else if !head, tls, getenvString(ClusterTLS.certificateVariable) == nil {
+            setenv(ClusterTLS.certificateVariable, files.tlsCertificateFile, 1)
+        }
         if head { try await runHead(files) } else { try await runNode(files) }
     }
 
@@ -89,10 +112,13 @@ struct StartCommand: AsyncParsableCommand {
             nodeID: nodeID, resources: try nodeResources(), workerExecutable: "", prestartWorkers: 0, logToDriver: false,
             objectDirectory: .forNode(nodeID, capacity: capacity), logsFolder: "\(files.logsFolder)/workers")
         let session = "session_\(Int(Date().timeIntervalSince1970))_\(getpid())"
-        let head = ClusterHead(config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)))
+        let tlsConfig = try headTLS()
+        let head = ClusterHead(
+            config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)),
+            tls: tlsConfig)
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
-        try files.recordHead(address: "\(local):\(bound)", token: token)
+        try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig)
         var dashboard: Dashboard?
         if includeDashboard {
             do {
@@ -130,6 +156,13 @@ struct StartCommand: AsyncParsableCommand {
         files.unregisterDaemon(pid: getpid())
     }
 
+    /// The head's TLS certificate and key: the given files, a new certificate, or none.
+    private func headTLS() throws -> ClusterTLS? {
+        guard tls || tlsCert != nil else { return nil }
+        if let tlsCert, let tlsKey { return try ClusterTLS.load(certificateFile: tlsCert, keyFile: tlsKey) }
+        return try ClusterTLS.generate()
+    }
+
     private func printStarted(files: ClusterFiles, pid: Int32, log: String) throws {
         if head {
             let port = ClusterFiles.readText(files.headAddressFile)?.split(separator: ":").last ?? "?"
@@ -138,7 +171,7 @@ struct StartCommand: AsyncParsableCommand {
                 Token: \(files.tokenFile) (mode 0600)
 
                 To add a node, on that machine (with the token in SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE):
-                    swiftray start --address='\(Daemons.primaryAddress):\(port)'
+                    swiftray start --address='\(Daemons.primaryAddress):\(port)'\(tlsHint(files))
 
                 Dashboard: \(ClusterFiles.readText(files.dashboardFile) ?? "off")
                 To connect a program:  try await Ray.start(address: "auto")   (on this machine)
@@ -148,6 +181,12 @@ struct StartCommand: AsyncParsableCommand {
         } else {
             print("Started a swift-ray node (pid \(pid)), joined \(address ?? "?"); log: \(log)")
         }
+    }
+
+    /// How nodes and drivers of a TLS head find its certificate.
+    private func tlsHint(_ files: ClusterFiles) -> String {
+        guard tls || tlsCert != nil else { return "" }
+        return "  --tls-ca FILE\nTLS: on: FILE is a copy of \(files.tlsCertificateFile); drivers elsewhere set SWIFTRAY_TLS_CA_FILE=FILE"
     }
 
     private func nodeResources() throws -> ResourceSet {

@@ -25,7 +25,8 @@ struct ClusterOptions: ParsableArguments {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let hello = Hello(token: token, role: .client, pid: getpid(), host: HeadConnection.hostName)
-            let connection = try await HeadConnection.connect(host: target.host, port: target.port, hello: hello, group: group)
+            let tls = try ClusterTLS.client(files: files)
+            let connection = try await HeadConnection.connect(host: target.host, port: target.port, hello: hello, group: group, tls: tls)
             guard case .welcome = try await connection.nextControl() else { throw ClusterError("the head refused the connection") }
             connection.send(.control(request))
             let reply = try await connection.nextControl()

@@ -94,3 +94,48 @@ final class ObjectTransferTests: XCTestCase {
         }
     }
 }
+
+/// A cluster whose links use TLS (`start --head --tls`): nodes trust the generated certificate,
+/// drivers need it too, and plain connections are refused.
+final class TLSClusterTests: XCTestCase {
+    var cluster: TestCluster?
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try? await ray.shutdown() }
+        unsetenv("SWIFTRAY_TLS_CA_FILE")
+        cluster?.shutdown()
+    }
+
+    func testEveryLinkUsesTLS() async throws {
+        let cluster = try TestCluster(cpus: 1, tls: true)
+        self.cluster = cluster
+        let certificate = try XCTUnwrap(cluster.tlsCertificateFile)
+        let key = certificate.replacingOccurrences(of: "tls_cert.pem", with: "tls_key.pem")
+        let keyMode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
+        XCTAssertEqual(keyMode, 0o600, "the private key is readable by its owner only")
+        try cluster.addNode(cpus: 1, resources: ["b": 1])
+
+        // A plain connection is refused, and the head keeps serving.
+        do {
+            try await Ray.start(address: cluster.address, token: cluster.token)
+            XCTFail("a plain connection to a TLS head must be refused")
+        } catch let error as RaySystemError {
+            XCTAssertTrue(error.message.contains("closed"), error.message)
+        }
+
+        setenv("SWIFTRAY_TLS_CA_FILE", certificate, 1)
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let node = try await ray.get($whereAmI.options(resources: ["b": 1]).remote(), timeout: .seconds(60))
+        XCTAssertTrue(node.hasPrefix("node-1"), node)
+        // A large object crosses both object servers' TLS links: node b -> head -> this driver.
+        let made = $makeNumbers.options(resources: ["b": 1]).remote(1_000_000, 3)
+        let values = try await ray.get(made, timeout: .seconds(60))
+        XCTAssertEqual(values.count, 1_000_000)
+        XCTAssertEqual(values[999_999], 1_000_002)
+        let sum = try await ray.get($sumOnNode.options(resources: ["b": 1]).remote(try ray.put(values)), timeout: .seconds(60))
+        XCTAssertEqual(sum, [node, String(values.reduce(0, +))])
+        let status = try cluster.run(
+            ["status", "--address", cluster.address, "--token", cluster.token], environment: ["SWIFTRAY_TLS_CA_FILE": certificate])
+        XCTAssertTrue(status.contains(node), status)
+    }
+}

@@ -28,10 +28,18 @@ public struct ClusterFiles: Sendable {
         return pid == getpid() || kill(pid, 0) == 0
     }
 
-    /// Records this process as the one serving `address` (head address, pid, and token files).
-    public func recordHead(address: String, token: String) throws {
+    /// Records this process as the one serving `address` (head address, pid, token files, and the
+    /// TLS certificate and key when it serves TLS).
+    public func recordHead(address: String, token: String, tls: ClusterTLS? = nil) throws {
         try create()
         try writeText(token, to: tokenFile, mode: 0o600)
+        if let tls {
+            if let key = tls.keyPEM { try writeText(key, to: tlsKeyFile, mode: 0o600) }
+            try writeText(tls.certificatePEM, to: tlsCertificateFile, mode: 0o644)
+        } else {
+            unlink(tlsCertificateFile)
+            unlink(tlsKeyFile)
+        }
         try writeText("\(getpid())", to: headPIDFile, mode: 0o644)
         try writeText(address, to: headAddressFile, mode: 0o644)
     }
@@ -41,7 +49,12 @@ public struct ClusterFiles: Sendable {
         guard Self.readText(headPIDFile) == "\(getpid())" else { return }
         unlink(headAddressFile)
         unlink(headPIDFile)
+        unlink(tlsCertificateFile)
+        unlink(tlsKeyFile)
     }
+    /// The cluster's TLS certificate (clients trust it) and key, while a TLS head runs here.
+    public var tlsCertificateFile: String { "\(root)/tls_cert.pem" }
+    public var tlsKeyFile: String { "\(root)/tls_key.pem" }
     public var tokenFile: String { "\(root)/token" }
     public var daemonsFolder: String { "\(root)/daemons" }
     public var logsFolder: String { "\(root)/logs" }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RayWire
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,8 @@ public final class ClusterHead: @unchecked Sendable {
     public let session: String
     /// A node not heard from for this long is declared dead.
     public let nodeTimeout: Duration
+    /// The cluster's certificate and key when its links use TLS.
+    public let tls: ClusterTLS?
     let group: MultiThreadedEventLoopGroup
     /// Whether this head created (and so starts and stops) its node manager.
     private let ownsManager: Bool
@@ -34,7 +37,9 @@ public final class ClusterHead: @unchecked Sendable {
     var jobCount = 0
     var drivers: [Int: WorkerHandle] = [:]
 
-    public convenience init(config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10)) {
+    public convenience init(
+        config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10), tls: ClusterTLS? = nil
+    ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         if let directory = config.objectDirectory {
             SharedObjectDirectory.removeStale()
@@ -42,15 +47,16 @@ public final class ClusterHead: @unchecked Sendable {
         }
         self.init(
             manager: NodeManager(config: config, loop: group.next()), group: group, files: files, token: token, session: session,
-            nodeTimeout: nodeTimeout, ownsManager: true)
+            nodeTimeout: nodeTimeout, ownsManager: true, tls: tls)
     }
 
     /// Serves the cluster's port for an existing node manager (an embedded cluster's, which the
     /// caller starts and stops): drivers, nodes and the command line can then reach it.
     public init(
         manager: NodeManager, group: MultiThreadedEventLoopGroup, files: ClusterFiles, token: String, session: String,
-        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false
+        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterTLS? = nil
     ) {
+        self.tls = tls
         self.manager = manager
         self.group = group
         self.files = files
@@ -66,7 +72,10 @@ public final class ClusterHead: @unchecked Sendable {
     }
 
     /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
+    /// - Throws: `ClusterError` for an unusable TLS certificate, or NIO's error when it cannot bind.
     public func start(host: String, port: Int) async throws -> Int {
+        let serverTLS = try tls?.serverContext()
+        let clientTLS = try tls?.clientContext()
         if ownsManager { manager.start() }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -74,6 +83,7 @@ public final class ClusterHead: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = HeadPeerHandler(head: self)
+                    try channel.pipeline.syncOperations.addTLS(serverTLS, server: true)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -81,7 +91,7 @@ public final class ClusterHead: @unchecked Sendable {
             }
             .bind(host: host, port: port).get()
         server = channel
-        try await startObjectServer(host: host)
+        try await startObjectServer(host: host, tls: (serverTLS, clientTLS))
         let interval = max(nodeTimeout / 4, .milliseconds(50))
         manager.loop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { [self] task in
             if manager.shuttingDown { return task.cancel() }
@@ -92,12 +102,12 @@ public final class ClusterHead: @unchecked Sendable {
 
     /// Serves the store to other nodes and pulls their objects into it (nodes without a store of
     /// their own, and drivers over the network, receive large objects inline instead).
-    private func startObjectServer(host: String) async throws {
+    private func startObjectServer(host: String, tls: (server: NIOSSLContext?, client: NIOSSLContext?)) async throws {
         guard let directory = manager.config.objectDirectory else { return }
-        let objectServer = ObjectServer(directory: directory, token: token)
+        let objectServer = ObjectServer(directory: directory, token: token, tls: tls.server)
         let port = try await objectServer.start(host: host)
         self.objectServer = objectServer
-        let puller = ObjectPuller(directory: directory, token: token, group: objectServer.group)
+        let puller = ObjectPuller(directory: directory, token: token, group: objectServer.group, tls: tls.client)
         try await manager.loop.submit { [manager] in
             manager.objectServerPort = port
             manager.objectPuller = puller
@@ -122,9 +132,6 @@ public final class ClusterHead: @unchecked Sendable {
         nodeCount += 1
         let node = NodeRecord(id: "node-\(nodeCount)-\(info.host)", total: info.resources, isLocal: false, address: address)
         node.daemon = channel
-        if let port = info.objectPort, let ip = channel.remoteAddress?.ipAddress, manager.objectServerPort != nil {
-            node.objectServer = (ip, port)
-        }
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
         manager.requestSchedule()
@@ -160,6 +167,12 @@ public final class ClusterHead: @unchecked Sendable {
         let worker = WorkerHandle(id: id, pid: 0, node: node, pool: pool, actorID: actorID)
         daemon.writeAndFlush(WireMessage.control(.startWorker(StartWorker(workerID: id, binaryHash: pool.binaryHash, name: "worker"))), promise: nil)
         return worker
+    }
+
+    /// A node's object server is up: its workers now read large objects from its own store.
+    func nodeServesObjects(_ node: NodeRecord, port: Int, channel: any Channel) {
+        guard manager.objectServerPort != nil, let ip = channel.remoteAddress?.ipAddress else { return }
+        node.objectServer = (ip, port)
     }
 
     /// A node daemon reports a worker's exit (its connection may have closed already).

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RayWire
 #if canImport(Glibc)
 import Glibc
@@ -19,20 +20,25 @@ public final class HeadConnection: @unchecked Sendable {
         self.handler = handler
     }
 
-    /// Connects and sends `hello`.
+    /// Connects (over TLS with `tls`, a client context) and sends `hello`.
     /// - Throws: `ClusterError` when the head cannot be reached.
-    public static func connect(host: String, port: Int, hello: Hello, group: any EventLoopGroup) async throws -> HeadConnection {
-        try await connecting(host: host, port: port, hello: hello, group: group).get()
+    public static func connect(
+        host: String, port: Int, hello: Hello, group: any EventLoopGroup, tls: NIOSSLContext? = nil
+    ) async throws -> HeadConnection {
+        try await connecting(host: host, port: port, hello: hello, group: group, tls: tls).get()
     }
 
     /// `connect` as a future, for callers that cannot await (a worker starting before `main`).
-    public static func connecting(host: String, port: Int, hello: Hello, group: any EventLoopGroup) -> EventLoopFuture<HeadConnection> {
+    public static func connecting(
+        host: String, port: Int, hello: Hello, group: any EventLoopGroup, tls: NIOSSLContext? = nil
+    ) -> EventLoopFuture<HeadConnection> {
         let handler = HeadConnectionHandler()
         return ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addTLS(tls, server: false)
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
                         try channel.pipeline.syncOperations.addHandler(handler)
@@ -94,10 +100,11 @@ final class HeadConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     private var onMessage: ((WireMessage) -> Void)?
     private var onClose: (() -> Void)?
     private var closed = false
+    static let closedMessage = "the cluster closed the connection (wrong token, TLS expected on one side only, or it is shutting down)"
 
     func take(_ continuation: CheckedContinuation<WireMessage, any Error>) {
         if !queued.isEmpty { return continuation.resume(returning: queued.removeFirst()) }
-        if closed { return continuation.resume(throwing: ClusterError("the cluster closed the connection (wrong token, or it is shutting down)")) }
+        if closed { return continuation.resume(throwing: ClusterError(Self.closedMessage)) }
         waiter = continuation
     }
 
@@ -124,7 +131,7 @@ final class HeadConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         closed = true
         if let waiter {
             self.waiter = nil
-            waiter.resume(throwing: ClusterError("the cluster closed the connection (wrong token, or it is shutting down)"))
+            waiter.resume(throwing: ClusterError(Self.closedMessage))
         }
         onClose?()
         context.fireChannelInactive()

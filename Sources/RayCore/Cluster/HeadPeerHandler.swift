@@ -110,8 +110,10 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .node(let info):
             let node = head.nodeJoined(info, address: remote, channel: channel)
             state = .node(node)
-            channel.writeAndFlush(
-                WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session, objectPort: manager.objectServerPort))), promise: nil)
+            let welcome = Welcome(
+                nodeID: node.id, session: head.session, objectPort: manager.objectServerPort,
+                tlsCertificate: head.tls?.certificatePEM, tlsKey: head.tls?.keyPEM)
+            channel.writeAndFlush(WireMessage.control(.welcome(welcome)), promise: nil)
         case .objects:
             reject(channel, "object pulls go to the object server's port")
         case .client:
@@ -166,6 +168,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .output(let id, let text, let isError):
             guard let worker = manager.workers[id] else { return }
             manager.emitOutput(text, isError: isError, from: worker)
+        case .objectServer(let port):
+            head.nodeServesObjects(node, port: port, channel: channel)
         case .objectPulled(let id, let error, let sourceLost):
             manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):

@@ -2,6 +2,7 @@ import CRayShims
 import Dispatch
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RayWire
 #if canImport(Glibc)
 import Glibc
@@ -50,17 +51,25 @@ public final class NodeDaemon: @unchecked Sendable {
     }
 
     /// Joins the head; returns this node's id. Serving continues until `closed` completes.
+    /// - Throws: `ClusterError` when the head cannot be reached, refuses the token, or its TLS
+    ///   certificate is not the one this node trusts (`SWIFTRAY_TLS_CA_FILE`).
     public func join() async throws -> String {
         let address = try ClusterAddress.resolve(headAddress, files: files)
-        let objectPort = await startObjectServer()
-        let info = NodeInfo(resources: resources, host: HeadConnection.hostName, objectPort: objectPort)
+        let clientTLS = try ClusterTLS.client(files: files)
+        let info = NodeInfo(resources: resources, host: HeadConnection.hostName)
         let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
-        let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group)
+        let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group, tls: clientTLS)
         guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this node") }
         self.connection = connection
         let loop = connection.channel.eventLoop
         try await loop.submit { self.nodeID = welcome.nodeID }.get()
-        if welcome.objectPort == nil { logger.info("the head serves no objects: large objects reach this node inline") }
+        // The object server is announced before any request of the head's is handled.
+        if welcome.objectPort == nil {
+            logger.info("the head serves no objects: large objects reach this node inline")
+            directory = nil
+        } else if let port = await startObjectServer(welcome, clientTLS: clientTLS) {
+            connection.send(.control(.objectServer(port: port)))
+        }
         connection.route({ self.handle($0) }, onClose: { self.headGone() })
         loop.scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in
             connection.send(.control(.heartbeat))
@@ -82,16 +91,21 @@ public final class NodeDaemon: @unchecked Sendable {
         directory?.removeAll()
     }
 
-    /// Creates the store and serves it on any free port of every interface; nil if it cannot.
-    private func startObjectServer() async -> Int? {
+    /// Creates the store and serves it on any free port of every interface (over TLS with the
+    /// cluster's certificate when the head sent one); nil if it cannot.
+    private func startObjectServer(_ welcome: Welcome, clientTLS: NIOSSLContext?) async -> Int? {
         guard let directory else { return nil }
         do {
             SharedObjectDirectory.removeStale()
             try directory.create()
-            let server = ObjectServer(directory: directory, token: token)
+            var serverTLS: NIOSSLContext?
+            if let certificate = welcome.tlsCertificate, let key = welcome.tlsKey {
+                serverTLS = try ClusterTLS(certificatePEM: certificate, keyPEM: key).serverContext()
+            }
+            let server = ObjectServer(directory: directory, token: token, tls: serverTLS)
             let port = try await server.start(host: "0.0.0.0")
             objectServer = server
-            puller = ObjectPuller(directory: directory, token: token, group: server.group)
+            puller = ObjectPuller(directory: directory, token: token, group: server.group, tls: clientTLS)
             return port
         } catch {
             logger.error("the node's object store cannot start: \(error); large objects reach its workers inline")

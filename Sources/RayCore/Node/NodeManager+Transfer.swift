@@ -36,7 +36,7 @@ extension NodeManager {
 
     /// A remote worker stored a large value in its own node's store.
     func noteRemoteCopy(_ payload: ObjectPayload, from worker: WorkerHandle) {
-        guard !worker.node.isLocal, worker.node.hasStore, let shared = payload.sharedObject else { return }
+        guard !worker.node.isLocal, let shared = payload.sharedObject else { return }
         copies[shared] = ObjectCopies(nodes: [worker.node])
     }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RayWire
 #if canImport(Glibc)
 import Glibc
@@ -15,13 +16,19 @@ public struct ObjectPuller: Sendable {
     public let directory: SharedObjectDirectory
     public let token: String
     let group: any EventLoopGroup
+    /// TLS client context, when the cluster uses TLS.
+    let tls: NIOSSLContext?
     /// A pull that receives nothing for this long fails.
     let stallTimeout: TimeAmount
 
-    public init(directory: SharedObjectDirectory, token: String, group: any EventLoopGroup, stallTimeout: Duration = .seconds(30)) {
+    public init(
+        directory: SharedObjectDirectory, token: String, group: any EventLoopGroup, tls: NIOSSLContext? = nil,
+        stallTimeout: Duration = .seconds(30)
+    ) {
         self.directory = directory
         self.token = token
         self.group = group
+        self.tls = tls
         self.stallTimeout = TimeAmount(stallTimeout)
     }
 
@@ -41,8 +48,9 @@ public struct ObjectPuller: Sendable {
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
+            .channelInitializer { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addTLS(tls, server: false)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
                     try channel.pipeline.syncOperations.addHandler(handler)

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RayWire
 #if canImport(Glibc)
 import Glibc
@@ -19,12 +20,15 @@ public final class ObjectServer: @unchecked Sendable {
 
     let directory: SharedObjectDirectory
     let token: String
+    /// TLS server context, when the cluster uses TLS.
+    let tls: NIOSSLContext?
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: (any Channel)?
 
-    public init(directory: SharedObjectDirectory, token: String) {
+    public init(directory: SharedObjectDirectory, token: String, tls: NIOSSLContext? = nil) {
         self.directory = directory
         self.token = token
+        self.tls = tls
     }
 
     /// Listens on `host:port` (0: any free port); returns the port.
@@ -34,6 +38,7 @@ public final class ObjectServer: @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addTLS(tls, server: true)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
                     try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
                     try channel.pipeline.syncOperations.addHandler(ObjectServerHandler(server: self))

@@ -324,12 +324,13 @@ extension WorkerRuntime {
     /// serves the API over the connection.
     /// - Throws: `ClusterError` (unreachable head, refused token, failed upload).
     public static func connectDriver(
-        host: String, port: Int, token: String, executable: String, executor: any WorkerExecutor
+        host: String, port: Int, token: String, files: ClusterFiles, executable: String, executor: any WorkerExecutor
     ) async throws -> WorkerRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let hello = Hello(token: token, role: .driver, pid: getpid(), host: HeadConnection.hostName)
-            let connection = try await HeadConnection.connect(host: host, port: port, hello: hello, group: group)
+            let tls = try ClusterTLS.client(files: files)
+            let connection = try await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls)
             guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this driver") }
             let binary = try BinaryHash.of(file: executable)
             let name = String(executable.split(separator: "/").last ?? "driver")
@@ -444,7 +445,8 @@ public enum WorkerMain {
         do {
             let address = try ClusterAddress.resolve(head, files: ClusterFiles())
             let hello = Hello(token: token, role: .worker(id: workerID), pid: getpid(), host: HeadConnection.hostName)
-            let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group).wait()
+            let tls = try ClusterTLS.client(files: nil)  // the node passes SWIFTRAY_TLS_CA_FILE on
+            let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group, tls: tls).wait()
             let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor)
             install(runtime)
             runtime.attach(connection.channel)

@@ -50,6 +50,9 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case objectPulled(id: RayID, error: String?, sourceLost: Bool)
     /// Remove these objects' copies from the node's store (head to node daemon).
     case freeObjects([RayID])
+    /// The node's object server listens on this port (node daemon to head, after the welcome);
+    /// until then, and without it, large objects reach the node's workers inline.
+    case objectServer(port: Int)
     /// An object server cannot send an object (to a puller), and why.
     case objectUnavailable(id: RayID, reason: String)
 }
@@ -88,11 +91,17 @@ public struct Welcome: Codable, Sendable, Equatable {
     public var session: String
     /// The port of the head's object server (nil: objects reach this node inline).
     public var objectPort: Int?
+    /// For nodes of a TLS cluster: the cluster's certificate and key, PEM, which their object
+    /// servers present.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
-    public init(nodeID: String, session: String, objectPort: Int? = nil) {
+    public init(nodeID: String, session: String, objectPort: Int? = nil, tlsCertificate: String? = nil, tlsKey: String? = nil) {
         self.nodeID = nodeID
         self.session = session
         self.objectPort = objectPort
+        self.tlsCertificate = tlsCertificate
+        self.tlsKey = tlsKey
     }
 }
 
@@ -100,14 +109,10 @@ public struct Welcome: Codable, Sendable, Equatable {
 public struct NodeInfo: Codable, Sendable, Equatable {
     public var resources: [String: Double]
     public var host: String
-    /// The port of the node's object server, which serves its shared-memory store to other nodes
-    /// (nil: the node has no store, and large objects reach its workers inline).
-    public var objectPort: Int?
 
-    public init(resources: [String: Double], host: String, objectPort: Int? = nil) {
+    public init(resources: [String: Double], host: String) {
         self.resources = resources
         self.host = host
-        self.objectPort = objectPort
     }
 }
 

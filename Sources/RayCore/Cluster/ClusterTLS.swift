@@ -1,0 +1,122 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOSSL
+import Synchronization
+import X509
+
+/// TLS for a cluster's network links (`swiftray start --head --tls`): the head's cluster port and
+/// every node's object server. One certificate per cluster, which is also the root that clients
+/// trust: the head generates it (ECDSA P-256, ten years) unless given one, nodes receive it with
+/// their key from the head after joining, and drivers, nodes and commands verify servers against it
+/// (the chain, not the host name: nodes are reached by address, and the cluster token still
+/// authenticates every connection). The embedded cluster's loopback port stays plain.
+public struct ClusterTLS: Sendable, Equatable {
+    /// The certificate, PEM.
+    public let certificatePEM: String
+    /// Its private key, PEM (servers only).
+    public let keyPEM: String?
+
+    public init(certificatePEM: String, keyPEM: String?) {
+        self.certificatePEM = certificatePEM
+        self.keyPEM = keyPEM
+    }
+
+    /// A new self-signed certificate and key for a cluster.
+    public static func generate() throws -> ClusterTLS {
+        let key = P256.Signing.PrivateKey()
+        let name = try DistinguishedName {
+            OrganizationName("swift-ray")
+            CommonName("swift-ray cluster")
+        }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+            notValidBefore: now - 3600, notValidAfter: now + 10 * 365 * 86_400, issuer: name, subject: name,
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                KeyUsage(digitalSignature: true, keyCertSign: true)
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                SubjectAlternativeNames([.dnsName("swift-ray")])
+            },
+            issuerPrivateKey: .init(key))
+        return ClusterTLS(certificatePEM: try certificate.serializeAsPEM().pemString, keyPEM: key.pemRepresentation)
+    }
+
+    /// Reads a certificate (and its key) from PEM files.
+    /// - Throws: `ClusterError` naming the file that cannot be read or parsed.
+    public static func load(certificateFile: String, keyFile: String?) throws -> ClusterTLS {
+        let tls = ClusterTLS(certificatePEM: try read(certificateFile), keyPEM: try keyFile.map(read))
+        _ = try tls.clientContext()
+        if tls.keyPEM != nil { _ = try tls.serverContext() }
+        return tls
+    }
+
+    private static func read(_ path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ClusterError("cannot read the TLS file \(path)")
+        }
+        return text
+    }
+
+    /// The context servers use: this certificate and key.
+    public func serverContext() throws -> NIOSSLContext {
+        guard let keyPEM else { throw ClusterError("a TLS server needs the certificate's private key") }
+        do {
+            let certificates = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
+            let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ClusterError("invalid TLS certificate or key: \(error)")
+        }
+    }
+
+    /// The context clients use: trust this certificate only.
+    public func clientContext() throws -> NIOSSLContext {
+        do {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8)))
+            configuration.certificateVerification = .noHostnameVerification
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ClusterError("invalid TLS certificate: \(error)")
+        }
+    }
+
+    // MARK: This process as a client
+
+    /// The environment variable naming the cluster certificate a process trusts; set, every
+    /// connection to a head or object server uses TLS.
+    public static let certificateVariable = "SWIFTRAY_TLS_CA_FILE"
+
+    private static let contexts = Mutex<[String: NIOSSLContext]>([:])
+
+    /// The client context for reaching a cluster: from `SWIFTRAY_TLS_CA_FILE`, else the
+    /// certificate a TLS head on this machine recorded in `files`; nil: plain TCP.
+    /// - Throws: `ClusterError` when the certificate named cannot be used.
+    public static func client(files: ClusterFiles?) throws -> NIOSSLContext? {
+        let path = getenvString(certificateVariable) ?? files.map(\.tlsCertificateFile).flatMap {
+            FileManager.default.fileExists(atPath: $0) ? $0 : nil
+        }
+        guard let path else { return nil }
+        if let context = contexts.withLock({ $0[path] }) { return context }
+        let context = try load(certificateFile: path, keyFile: nil).clientContext()
+        contexts.withLock { $0[path] = context }
+        return context
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// Adds TLS as the first handler: a server's side when `server`, else a client's.
+    func addTLS(_ context: NIOSSLContext?, server: Bool) throws {
+        guard let context else { return }
+        if server {
+            try addHandler(NIOSSLServerHandler(context: context))
+        } else {
+            try addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+        }
+    }
+}
