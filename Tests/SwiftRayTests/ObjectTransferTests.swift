@@ -59,6 +59,16 @@ final class ObjectTransferTests: XCTestCase {
             XCTAssertEqual(copies?.nodes.count, 3, "a, b and the head hold copies: \(String(describing: copies))")
             return "\(made.id)"
         }()
+        // A large put of this driver goes into the head's store and is pulled from there.
+        let values = (0..<300_000).map(Double.init)
+        let put = try ray.put(values)
+        let summed = try await ray.get($sumOnNode.options(resources: ["b": 1]).remote(put), timeout: .seconds(60))
+        XCTAssertEqual(summed, [b, String(values.reduce(0, +))])
+        let head = try await ray.state.nodes().first { $0.isHead }?.nodeID
+        let stored = try await object("\(put.id)")
+        XCTAssertEqual(stored?.location, "shared-memory")
+        XCTAssertEqual(stored?.nodes, [try XCTUnwrap(head), b])
+
         let freed = await RayTesting.eventually(timeout: .seconds(20)) {
             !FileManager.default.fileExists(atPath: self.storeFile(daemon: aPID, id))
                 && !FileManager.default.fileExists(atPath: self.storeFile(daemon: bPID, id))

@@ -48,6 +48,34 @@ extension NodeManager {
         return EncodedValue(bytes: bytes, refs: value.refs)
     }
 
+    /// A large value a driver sent over the network, moved into this node's store so that nodes pull
+    /// it once (and cache it) instead of receiving it inside every message; unchanged if small or if
+    /// the store cannot take it.
+    func storedHere(_ id: ObjectID, _ payload: ObjectPayload) -> ObjectPayload {
+        guard case .value(let value) = payload, value.shared == nil, value.bytes.count >= Self.inlineLimit,
+              let directory = config.objectDirectory, objects.sharedBytes + value.bytes.count <= directory.capacity else { return payload }
+        let temporary = directory.temporaryFile(for: id, writer: getpid())
+        let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return payload }
+        var written = 0
+        while written < value.bytes.count {
+            let count = value.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(written)) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            written += count
+        }
+        close(fd)
+        guard written == value.bytes.count, rename(temporary, directory.file(for: id)) == 0 else {
+            unlink(temporary)
+            logger.warning("cannot move a driver's object \(id) into the store; keeping it inline")
+            return payload
+        }
+        return .value(EncodedValue(bytes: [], refs: value.refs, shared: id, sharedSize: value.bytes.count))
+    }
+
+    /// Values at least this large go to the store (Ray's inline limit: 100 KiB).
+    static let inlineLimit = 100 * 1024
+
     static func readFile(_ path: String, size: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -125,7 +125,7 @@ extension NodeManager {
             }
         case .put(let id, let payload):
             noteRemoteCopy(payload, from: worker)
-            putOnLoop(id, payload, holder: worker)
+            putOnLoop(id, worker.isDriver ? storedHere(id, payload) : payload, holder: worker)
         case .returnTasks(let ids):
             tasksReturned(ids, by: worker)
         case .addRefs(let ids):
