@@ -158,8 +158,8 @@ final class ClusterTests: XCTestCase {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
         let port = UInt16(cluster.address.split(separator: ":").last!)!
-        XCTAssertTrue(try Self.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: port), "garbage is dropped")
-        XCTAssertTrue(try Self.closedAfterSending([0, 0, 0, 200, 1, 30] + Array(repeating: 7, count: 200), port: port), "a bad frame is dropped")
+        XCTAssertTrue(try RawSocket.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: port), "garbage is dropped")
+        XCTAssertTrue(try RawSocket.closedAfterSending([0, 0, 0, 200, 1, 30] + Array(repeating: 7, count: 200), port: port), "a bad frame is dropped")
         do {
             try await Ray.start(address: cluster.address, token: "not-the-token")
             XCTFail("a wrong token must be refused")
@@ -185,24 +185,5 @@ final class ClusterTests: XCTestCase {
         // The head kept the worker's output: `swiftray logs` prints it.
         let kept = try cluster.run(["logs", "--pid", String(pid), "--address", cluster.address, "--token", cluster.token])
         XCTAssertTrue(kept.contains("hello from a task"), kept)
-    }
-
-    /// Connects, sends `bytes`, and reports whether the head closed the connection.
-    private static func closedAfterSending(_ bytes: [UInt8], port: UInt16) throws -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var timeout = timeval(tv_sec: 15, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 64)
-        return recv(fd, &buffer, buffer.count, 0) <= 0 && errno != EAGAIN
     }
 }
