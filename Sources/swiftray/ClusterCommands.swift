@@ -251,7 +251,11 @@ struct StatusReport {
             let used = live.reduce(0) { $0 + ($1.total[name] ?? 0) - ($1.available[name] ?? 0) }
             lines.append(" \(format(used))/\(format(total)) \(name)")
         }
-        lines += ["", "Demands:", " \(status.pendingTasks) pending tasks, \(status.pendingActors) pending actors", "Drivers: \(status.drivers)"]
+        lines += ["", "Demands:", " \(status.pendingTasks) pending tasks, \(status.pendingActors) pending actors"]
+        lines += status.pendingDemands.sorted { $0.key < $1.key }.map { " \($0.key): \($0.value) pending tasks/actors" }
+        lines.append("Infeasible (refused: no node can ever fit them):")
+        lines += status.infeasibleDemands.isEmpty ? [" (none)"] : status.infeasibleDemands.sorted { $0.key < $1.key }.map { " \($0.key): \($0.value) requests" }
+        lines.append("Drivers: \(status.drivers)")
         return lines.joined(separator: "\n")
     }
 

@@ -52,9 +52,16 @@ final class ClusterTests: XCTestCase {
         let writer = try await ray.kv.get("mode-seen", as: String.self)
         XCTAssertEqual(writer, special)
 
+        // A request no node can ever fit is refused, and status counts it.
+        do {
+            _ = try await ray.get($whereAmI.options(resources: ["nowhere": 1]).remote(), timeout: .seconds(60))
+            XCTFail("no node has that resource")
+        } catch is TaskUnschedulableError {}
+
         let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
         XCTAssertTrue(status.contains("special"), status)
         XCTAssertTrue(status.contains("Drivers: 1"), status)
+        XCTAssertTrue(status.contains("nowhere: 1}: 1 requests"), status)
     }
 
     func testStrategiesAndPlacementGroupsAcrossNodes() async throws {

@@ -245,6 +245,7 @@ public final class ClusterHead: @unchecked Sendable {
         }
         return ClusterStatus(
             session: session, nodes: nodes, pendingTasks: manager.queues.values.reduce(0) { $0 + $1.count },
-            pendingActors: manager.pendingActors.count, drivers: drivers.count)
+            pendingActors: manager.pendingActors.count, drivers: drivers.count, pendingDemands: manager.pendingDemands,
+            infeasibleDemands: manager.infeasibleDemands)
     }
 }

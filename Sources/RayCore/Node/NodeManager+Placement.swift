@@ -27,8 +27,26 @@ extension NodeManager {
         }
     }
 
-    /// Why `demand` under `strategy` can never be placed, or nil.
+    /// Why `demand` under `strategy` can never be placed, or nil; refusals are counted for status.
     func infeasibility(_ demand: ResourceSet, _ strategy: SchedulingStrategy, name: String) -> String? {
+        let reason = placementProblem(demand, strategy, name: name)
+        if reason != nil { infeasibleDemands[demand.summary, default: 0] += 1 }
+        return reason
+    }
+
+    /// Tasks and actors waiting for resources, by shape.
+    var pendingDemands: [String: Int] {
+        var demands: [String: Int] = [:]
+        for (cls, queue) in queues where !queue.isEmpty { demands[cls.demand.summary, default: 0] += queue.count }
+        for id in pendingActors {
+            guard let spec = actors[id]?.spec else { continue }
+            let placement: ResourceSet = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
+            demands[placement.summary, default: 0] += 1
+        }
+        return demands
+    }
+
+    private func placementProblem(_ demand: ResourceSet, _ strategy: SchedulingStrategy, name: String) -> String? {
         switch strategy {
         case .default, .spread:
             guard canEverFit(demand) else {

@@ -57,6 +57,8 @@ public final class NodeManager: @unchecked Sendable {
     var jobs: [Int: JobState] = [:]
     /// Rotates `spread` placements among equally loaded nodes.
     var spreadTurn = 0
+    /// Requests refused because no node could ever fit them, by resource shape (for status).
+    var infeasibleDemands: [String: Int] = [:]
     /// Actors waiting for resources, in creation order.
     var pendingActors: [RayID] = []
     /// Workers that may take a task (checked again when taken).

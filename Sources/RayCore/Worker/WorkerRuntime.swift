@@ -23,6 +23,8 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// A driver's own event loop group, closed with the connection.
     private var ownedGroup: MultiThreadedEventLoopGroup?
     let loop: any EventLoop
+    /// Runs Swift tasks on `loop` (hosted actors' calls).
+    public lazy var loopExecutor = EventLoopTaskExecutor(loop: loop)
     private let minter = IDMinter()
     private let executor: any WorkerExecutor
     private var channel: (any Channel)?

@@ -169,13 +169,22 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
     public var pendingTasks: Int
     public var pendingActors: Int
     public var drivers: Int
+    /// Tasks and actors waiting for resources, by resource shape (`{CPU: 1}`).
+    public var pendingDemands: [String: Int]
+    /// Requests refused because no node could ever fit them, by resource shape, since the head started.
+    public var infeasibleDemands: [String: Int]
 
-    public init(session: String, nodes: [Node], pendingTasks: Int, pendingActors: Int, drivers: Int) {
+    public init(
+        session: String, nodes: [Node], pendingTasks: Int, pendingActors: Int, drivers: Int,
+        pendingDemands: [String: Int] = [:], infeasibleDemands: [String: Int] = [:]
+    ) {
         self.session = session
         self.nodes = nodes
         self.pendingTasks = pendingTasks
         self.pendingActors = pendingActors
         self.drivers = drivers
+        self.pendingDemands = pendingDemands
+        self.infeasibleDemands = infeasibleDemands
     }
 }
 

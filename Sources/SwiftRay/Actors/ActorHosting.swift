@@ -43,7 +43,13 @@ final class ActorHosting: Sendable {
         let (stream, continuation) = AsyncStream<Item>.makeStream()
         hosted.withLock { $0 = Hosted(actor: actor, calls: continuation) }
         let limit = max(1, spec.maxConcurrency)
-        Task { await Self.serve(actor, stream, limit: limit) }
+        // Calls run on the worker's event loop, where they arrive and their replies leave: no
+        // thread wakes up between reading a call and writing its result.
+        if let worker = RuntimeRegistry.current as? WorkerRuntime {
+            Task(executorPreference: worker.loopExecutor) { await Self.serve(actor, stream, limit: limit) }
+        } else {
+            Task { await Self.serve(actor, stream, limit: limit) }
+        }
         return nil
     }
 
