@@ -131,7 +131,8 @@ extension NodeManager {
     /// A call is over: its result is stored and its arguments may go.
     func finishCall(_ call: CallRecord, _ payload: ObjectPayload) {
         if let record = actors[call.call.actorID] {
-            remember(call.taskState(payload, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt)))
+            remember(call.call.callID, call.taskState(
+                payload, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt), spellingID: false))
         }
         finishObject(call.call.callID, payload)
         unpin(call.call.heldRefs)

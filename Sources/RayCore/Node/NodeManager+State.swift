@@ -15,8 +15,10 @@ func wallMicros() -> Int64 {
 /// The state API: what the scheduler knows, as a `ClusterState` snapshot.
 extension NodeManager {
     /// Keeps a finished task or call in the bounded history.
-    func remember(_ task: TaskState) {
-        finishedTasks.append(task)
+    /// Keeps a finished task or call for the state API (its id is spelled out only when asked for:
+    /// formatting it for every call would cost more than the call's bookkeeping).
+    func remember(_ id: RayID, _ task: TaskState) {
+        finishedTasks.append(FinishedTask(id: id, state: task))
         if finishedTasks.count > Self.finishedTasksKept { finishedTasks.removeFirst() }
     }
 
@@ -24,7 +26,7 @@ extension NodeManager {
         ClusterState(
             nodes: nodes.map { NodeState(nodeID: $0.id, address: $0.address, alive: $0.alive, isHead: $0.isLocal, total: $0.total, available: $0.available) },
             workers: workers.values.sorted { $0.id < $1.id }.map(workerState),
-            tasks: Array(finishedTasks) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
+            tasks: finishedTasks.map(\.rendered) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
             actors: actors.values.map(actorState),
             objects: objectStates(),
             jobs: jobs.keys.sorted().map { jobs[$0]! },
@@ -55,7 +57,7 @@ extension NodeManager {
         if let actor = query.actor {
             pid = actors.values.first { "\($0.id)" == actor || $0.spec.name == actor }?.lastPID
         } else if let task = query.task {
-            pid = tasks.values.first { "\($0.id)" == task }?.ranOn?.pid ?? finishedTasks.last { $0.taskID == task }?.workerPID
+            pid = tasks.values.first { "\($0.id)" == task }?.ranOn?.pid ?? finishedTasks.last { "\($0.id)" == task }?.state.workerPID
         } else {
             pid = query.pid
         }
@@ -123,7 +125,7 @@ extension NodeManager {
 
 extension TaskRecord {
     /// Its state; `payload` is its result once finished.
-    func taskState(_ payload: ObjectPayload?) -> TaskState {
+    func taskState(_ payload: ObjectPayload?, spellingID: Bool = true) -> TaskState {
         let now: TaskState.State
         var error: String?
         switch (payload, state) {
@@ -136,14 +138,14 @@ extension TaskRecord {
         case (nil, .running): now = .running
         }
         return TaskState(
-            taskID: "\(id)", name: spec.name, state: now, type: "NORMAL_TASK", nodeID: ranOn?.node, workerPID: ranOn?.pid,
+            taskID: spellingID ? "\(id)" : "", name: spec.name, state: now, type: "NORMAL_TASK", nodeID: ranOn?.node, workerPID: ranOn?.pid,
             attempt: Int(spec.attempt), resources: spec.resources, submittedAt: submittedAt, startedAt: startedAt,
             endedAt: payload == nil ? nil : wallMicros(), error: error)
     }
 }
 
 extension CallRecord {
-    func taskState(_ payload: ObjectPayload?, node: String?, pid: Int32?, attempt: Int) -> TaskState {
+    func taskState(_ payload: ObjectPayload?, node: String?, pid: Int32?, attempt: Int, spellingID: Bool = true) -> TaskState {
         let now: TaskState.State
         var error: String?
         switch payload {
@@ -154,8 +156,20 @@ extension CallRecord {
         case nil: now = startedAt == nil ? (isReady ? .pendingNodeAssignment : .pendingArgsAvail) : .running
         }
         return TaskState(
-            taskID: "\(call.callID)", name: call.name, state: now, type: "ACTOR_TASK", nodeID: node, workerPID: pid,
+            taskID: spellingID ? "\(call.callID)" : "", name: call.name, state: now, type: "ACTOR_TASK", nodeID: node, workerPID: pid,
             attempt: attempt, resources: [:], submittedAt: submittedAt, startedAt: startedAt,
             endedAt: payload == nil ? nil : wallMicros(), error: error)
+    }
+}
+
+/// A finished task or actor call kept for the state API, its id spelled out when rendered.
+struct FinishedTask {
+    let id: RayID
+    let state: TaskState
+
+    var rendered: TaskState {
+        var state = state
+        state.taskID = "\(id)"
+        return state
     }
 }

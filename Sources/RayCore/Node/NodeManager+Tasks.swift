@@ -248,7 +248,7 @@ extension NodeManager {
 
     func finish(_ record: TaskRecord, _ payload: ObjectPayload) {
         tasks[record.id] = nil
-        remember(record.taskState(payload))
+        remember(record.id, record.taskState(payload, spellingID: false))
         record.state = .waitingForArguments
         finishObject(record.spec.returnID, payload)
         if keepsLineage(record, payload) {

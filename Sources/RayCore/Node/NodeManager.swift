@@ -51,7 +51,7 @@ public final class NodeManager: @unchecked Sendable {
     /// The cluster's key-value store, by namespace and key.
     var keyValues: [String: [String: [UInt8]]] = [:]
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
-    var finishedTasks = CircularBuffer<TaskState>()
+    var finishedTasks = CircularBuffer<FinishedTask>()
     static let finishedTasksKept = 10_000
     /// Jobs (drivers) by their connection's worker id; the embedded driver is 0.
     var jobs: [Int: JobState] = [:]

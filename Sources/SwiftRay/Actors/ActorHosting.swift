@@ -17,6 +17,9 @@ final class ActorHosting: Sendable {
     typealias Item = (call: ActorCall, completion: @Sendable (ExecutionResult) -> Void)
 
     static let shared = ActorHosting()
+    /// On the worker's event loop, a burst of calls gives way this often so their results leave
+    /// while the rest run (the caller's side then works in parallel).
+    static let yieldEvery = 8
 
     private struct Hosted {
         let actor: any RayActor
@@ -63,7 +66,12 @@ final class ActorHosting: Sendable {
 
     private static func serve(_ actor: any RayActor, _ stream: AsyncStream<Item>, limit: Int) async {
         if limit == 1 {
-            for await item in stream { item.completion(await run(item.call, on: actor, started: {})) }
+            var served = 0
+            for await item in stream {
+                item.completion(await run(item.call, on: actor, started: {}))
+                served += 1
+                if served % Self.yieldEvery == 0 { await Task.yield() }
+            }
             return
         }
         await withTaskGroup(of: Void.self) { group in
