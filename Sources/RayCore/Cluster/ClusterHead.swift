@@ -83,10 +83,7 @@ public final class ClusterHead: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = HeadPeerHandler(head: self)
-                    try channel.pipeline.syncOperations.addTLS(serverTLS, server: true)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addWireHandlers(handler, tls: serverTLS, server: true)
                 }
             }
             .bind(host: host, port: port).get()

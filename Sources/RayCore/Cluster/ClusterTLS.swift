@@ -108,15 +108,3 @@ public struct ClusterTLS: Sendable, Equatable {
         return context
     }
 }
-
-extension ChannelPipeline.SynchronousOperations {
-    /// Adds TLS as the first handler: a server's side when `server`, else a client's.
-    func addTLS(_ context: NIOSSLContext?, server: Bool) throws {
-        guard let context else { return }
-        if server {
-            try addHandler(NIOSSLServerHandler(context: context))
-        } else {
-            try addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
-        }
-    }
-}

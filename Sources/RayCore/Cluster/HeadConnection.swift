@@ -38,10 +38,7 @@ public final class HeadConnection: @unchecked Sendable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addTLS(tls, server: false)
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                        try channel.pipeline.syncOperations.addHandler(handler)
+                        try channel.pipeline.syncOperations.addWireHandlers(handler, tls: tls, server: false)
                     }
                 }
                 .connect(host: host, port: port)

@@ -42,7 +42,9 @@ final class ActorRecord {
     var queue = CircularBuffer<CallRecord>()
     /// Calls sent to the actor's worker and not finished.
     var inFlight: [RayID: CallRecord] = [:]
-    var inFlightOrder: [RayID] = []
+    /// In-flight calls in sending order; ids of calls already done may linger behind an older
+    /// running call (readers skip ids no longer in `inFlight`).
+    var inFlightOrder = CircularBuffer<RayID>()
     var holding: ResourceSet = [:]
     /// Set by `killActor(noRestart: true)`: the coming death is final.
     var killedForGood = false
@@ -81,7 +83,7 @@ final class ActorRecord {
     func takeInFlight() -> [CallRecord] {
         defer {
             inFlight = [:]
-            inFlightOrder = []
+            inFlightOrder = CircularBuffer()
         }
         return inFlightOrder.compactMap { inFlight[$0] }
     }

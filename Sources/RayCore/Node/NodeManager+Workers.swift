@@ -60,9 +60,7 @@ extension NodeManager {
         ClientBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addWireHandlers(handler)
                 }
             }
             .withConnectedSocket(fd)

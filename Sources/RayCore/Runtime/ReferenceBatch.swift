@@ -31,7 +31,8 @@ final class ReferenceBatch: Sendable {
     func add(_ id: ObjectID) { record { $0.adds.append(id) } }
     func release(_ id: ObjectID) { record { $0.releases.append(id) } }
 
-    /// Runs `operation` on the loop, after the changes recorded so far.
+    /// Runs `operation` on the loop, after the changes recorded so far: at once when called on the
+    /// loop (an actor's result written as the call returns), else queued there.
     func enqueue(_ operation: @escaping @Sendable () -> Void) {
         let (adds, releases) = state.withLock { state in
             state.generation &+= 1
@@ -42,6 +43,10 @@ final class ReferenceBatch: Sendable {
             return (state.adds, state.releases)
         }
         let apply = self.apply
+        if loop.inEventLoop {
+            if !adds.isEmpty || !releases.isEmpty { apply(adds, releases) }
+            return operation()
+        }
         if adds.isEmpty && releases.isEmpty {
             loop.execute(operation)
         } else {

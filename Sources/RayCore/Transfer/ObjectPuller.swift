@@ -50,10 +50,7 @@ public struct ObjectPuller: Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addTLS(tls, server: false)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addWireHandlers(handler, tls: tls, server: false)
                 }
             }
             .connect(host: host, port: port)

@@ -38,10 +38,7 @@ public final class ObjectServer: @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addTLS(tls, server: true)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(ObjectServerHandler(server: self))
+                    try channel.pipeline.syncOperations.addWireHandlers(ObjectServerHandler(server: self), tls: tls, server: true)
                 }
             }
             .bind(host: host, port: port).get()

@@ -420,9 +420,7 @@ public enum WorkerMain {
             let channel = try ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WireMessageDecoder()))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WireMessageEncoder()))
-                        try channel.pipeline.syncOperations.addHandler(WorkerInboundHandler(runtime: runtime))
+                        try channel.pipeline.syncOperations.addWireHandlers(WorkerInboundHandler(runtime: runtime))
                     }
                 }
                 .withConnectedSocket(fd)
