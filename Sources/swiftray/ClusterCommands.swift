@@ -241,7 +241,9 @@ struct StatusReport {
     var text: String {
         var lines = ["======== Cluster status: \(status.session) ========", "Node status", String(repeating: "-", count: 56), "Active:"]
         let live = status.nodes.filter(\.alive)
-        lines += live.map { " \($0.id) (\($0.address)), \($0.workers) workers" }
+        lines += live.map {
+            " \($0.id) (\($0.address)), \($0.workers) workers, object store: \($0.storedObjects) objects, \(megabytes($0.storedBytes)) MiB"
+        }
         let dead = status.nodes.filter { !$0.alive }
         lines += ["Dead:"] + (dead.isEmpty ? [" (none)"] : dead.map { " \($0.id) (\($0.address))" })
         lines += ["", "Resources", String(repeating: "-", count: 56), "Usage:"]
@@ -258,6 +260,8 @@ struct StatusReport {
         lines.append("Drivers: \(status.drivers)")
         return lines.joined(separator: "\n")
     }
+
+    private func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
 
     private func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(format: "%.1f", value) : String(value)

@@ -189,7 +189,7 @@ struct LogsCommand: AsyncParsableCommand {
 /// Turning state rows into tables and JSON.
 enum Rows {
     static let columns: [String: [String]] = [
-        "nodes": ["nodeID", "address", "alive", "isHead", "total", "available"],
+        "nodes": ["nodeID", "address", "alive", "isHead", "total", "available", "storedObjects", "storedBytes"],
         "workers": ["workerID", "pid", "nodeID", "kind", "actorID", "runningTasks", "alive"],
         "tasks": ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"],
         "actors": ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"],

@@ -49,6 +49,9 @@ final class ObjectTransferTests: XCTestCase {
             XCTAssertEqual(state?.location, "remote", "only the nodes' stores hold it")
             XCTAssertEqual(state?.nodes, [a, b], "made on a, cached on b once")
             XCTAssertTrue(FileManager.default.fileExists(atPath: storeFile(daemon: aPID, "\(made.id)")))
+            let counted = try await ray.state.nodes().first { $0.nodeID == b }
+            XCTAssertEqual(counted?.storedObjects, 1, "b's store counts its cached copy")
+            XCTAssertTrue((24_000_000..<24_000_100).contains(counted?.storedBytes ?? 0), "\(String(describing: counted))")
             XCTAssertTrue(FileManager.default.fileExists(atPath: storeFile(daemon: bPID, "\(made.id)")))
 
             // The driver (over the network) gets it through the head, which pulls a copy too.

@@ -234,11 +234,13 @@ public final class ClusterHead: @unchecked Sendable {
     }
 
     func status() -> ClusterStatus {
+        let stored = manager.storedPerNode()
         let nodes = manager.nodes.map { node in
             ClusterStatus.Node(
                 id: node.id, address: node.address, alive: node.alive, total: node.total,
                 available: node.available,
-                workers: manager.workers.values.filter { $0.node === node && !$0.isDriver && !$0.dead }.count)
+                workers: manager.workers.values.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
+                storedObjects: stored[node.id]?.objects ?? 0, storedBytes: stored[node.id]?.bytes ?? 0)
         }
         return ClusterStatus(
             session: session, nodes: nodes, pendingTasks: manager.queues.values.reduce(0) { $0 + $1.count },

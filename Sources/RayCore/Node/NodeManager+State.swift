@@ -22,9 +22,18 @@ extension NodeManager {
         if finishedTasks.count > Self.finishedTasksKept { finishedTasks.removeFirst() }
     }
 
+    private func nodeStates() -> [NodeState] {
+        let stored = storedPerNode()
+        return nodes.map {
+            NodeState(
+                nodeID: $0.id, address: $0.address, alive: $0.alive, isHead: $0.isLocal, total: $0.total, available: $0.available,
+                storedObjects: stored[$0.id]?.objects ?? 0, storedBytes: stored[$0.id]?.bytes ?? 0)
+        }
+    }
+
     public func stateSnapshot() -> ClusterState {
         ClusterState(
-            nodes: nodes.map { NodeState(nodeID: $0.id, address: $0.address, alive: $0.alive, isHead: $0.isLocal, total: $0.total, available: $0.available) },
+            nodes: nodeStates(),
             workers: workers.values.sorted { $0.id < $1.id }.map(workerState),
             tasks: finishedTasks.map(\.rendered) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
             actors: actors.values.map(actorState),

@@ -45,6 +45,20 @@ extension NodeManager {
         return entry.nodes.contains { $0 === node }
     }
 
+    /// Copies held per node (objects, bytes), by node id: this node's shared objects in memory,
+    /// and every recorded copy elsewhere.
+    func storedPerNode() -> [String: (objects: Int, bytes: Int)] {
+        var stored: [String: (objects: Int, bytes: Int)] = [localNode.id: (objects.sharedObjects, objects.sharedBytes)]
+        for (id, entry) in copies {
+            let size = objects.payload(id)?.size ?? 0
+            for node in entry.nodes where !node.isLocal {
+                stored[node.id, default: (0, 0)].objects += 1
+                stored[node.id, default: (0, 0)].bytes += size
+            }
+        }
+        return stored
+    }
+
     // MARK: Delivering
 
     /// Sends a message to a worker once its node's store holds every large value the message

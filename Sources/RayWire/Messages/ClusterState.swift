@@ -30,14 +30,22 @@ public struct NodeState: Codable, Sendable, Equatable {
     public var isHead: Bool
     public var total: [String: Double]
     public var available: [String: Double]
+    /// Large objects whose copies its shared-memory store holds, and their bytes.
+    public var storedObjects: Int
+    public var storedBytes: Int
 
-    public init(nodeID: String, address: String, alive: Bool, isHead: Bool, total: [String: Double], available: [String: Double]) {
+    public init(
+        nodeID: String, address: String, alive: Bool, isHead: Bool, total: [String: Double], available: [String: Double],
+        storedObjects: Int = 0, storedBytes: Int = 0
+    ) {
         self.nodeID = nodeID
         self.address = address
         self.alive = alive
         self.isHead = isHead
         self.total = total
         self.available = available
+        self.storedObjects = storedObjects
+        self.storedBytes = storedBytes
     }
 }
 

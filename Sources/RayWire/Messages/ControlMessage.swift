@@ -152,14 +152,22 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         public var total: [String: Double]
         public var available: [String: Double]
         public var workers: Int
+        /// Large objects whose copies its store holds, and their bytes.
+        public var storedObjects: Int
+        public var storedBytes: Int
 
-        public init(id: String, address: String, alive: Bool, total: [String: Double], available: [String: Double], workers: Int) {
+        public init(
+            id: String, address: String, alive: Bool, total: [String: Double], available: [String: Double], workers: Int,
+            storedObjects: Int = 0, storedBytes: Int = 0
+        ) {
             self.id = id
             self.address = address
             self.alive = alive
             self.total = total
             self.available = available
             self.workers = workers
+            self.storedObjects = storedObjects
+            self.storedBytes = storedBytes
         }
     }
 
