@@ -79,6 +79,15 @@ final class ObjectTransferTests: XCTestCase {
         XCTAssertTrue(freed, "the copies on a and b were removed")
         let gone = try await object(id)
         XCTAssertNil(gone)
+
+        // Stopped daemons take their stores with them.
+        let cluster = try XCTUnwrap(self.cluster)
+        let headPID = try cluster.daemonPID(cluster.folders[0])
+        try await ray.shutdown()
+        cluster.shutdown()
+        for pid in [headPID, aPID, bPID] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/dev/shm/swiftray-node-\(pid)"), "store of daemon \(pid) removed")
+        }
     }
 
     func testObjectsOfADeadNodeAreRebuiltFromLineageOrLost() async throws {
@@ -93,6 +102,8 @@ final class ObjectTransferTests: XCTestCase {
         XCTAssertEqual(before?.nodes, [a])
 
         kill(aPID, SIGKILL)
+        // A SIGKILLed daemon leaves its store; the next daemon on this machine would sweep it.
+        defer { try? FileManager.default.removeItem(atPath: "/dev/shm/swiftray-node-\(aPID)") }
         let values = try await ray.get(made, timeout: .seconds(60))
         XCTAssertEqual(values.count, count, "rebuilt by running its task again")
         XCTAssertEqual(values[10], 12)

@@ -121,6 +121,7 @@ public final class ClusterHead: @unchecked Sendable {
         guard ownsManager else { return }
         try? await manager.shutdown().get()
         try? await group.shutdownGracefully()
+        manager.config.objectDirectory?.removeAll()
     }
 
     // MARK: Nodes

@@ -17,6 +17,9 @@ final class ReferenceBatch: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Set once the loop is going away: later changes and operations are dropped (a ref released
+    /// after `shutdown` has nobody to tell).
+    private let closed = Atomic<Bool>(false)
     private let loop: any EventLoop
     private let apply: @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void
 
@@ -34,6 +37,7 @@ final class ReferenceBatch: Sendable {
     /// Runs `operation` on the loop, after the changes recorded so far: at once when called on the
     /// loop (an actor's result written as the call returns), else queued there.
     func enqueue(_ operation: @escaping @Sendable () -> Void) {
+        guard !closed.load(ordering: .acquiring) else { return }
         let (adds, releases) = state.withLock { state in
             state.generation &+= 1
             defer {
@@ -57,7 +61,11 @@ final class ReferenceBatch: Sendable {
         }
     }
 
+    /// Drops every later change and operation; call before the loop shuts down.
+    func close() { closed.store(true, ordering: .releasing) }
+
     private func record(_ change: (inout State) -> Void) {
+        guard !closed.load(ordering: .acquiring) else { return }
         let schedule: UInt64? = state.withLock { state in
             change(&state)
             guard state.flushScheduledFor == nil else { return nil }

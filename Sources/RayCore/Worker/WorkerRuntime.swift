@@ -392,6 +392,7 @@ extension WorkerRuntime {
     /// Closes a driver's connection (its job's non-detached actors stop) and its event loop.
     public func disconnect() async {
         try? await loop.submit { self.disconnecting = true }.get()
+        references.close()
         try? await channel?.close()
         try? await ownedGroup?.shutdownGracefully()
     }
