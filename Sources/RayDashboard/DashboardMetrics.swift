@@ -25,13 +25,15 @@ final class DashboardMetrics: Sendable {
             gauge("ray_actors", "Actors by state", labels: [("state", actorState.rawValue)])
                 .set(Double(state.actors.filter { $0.state == actorState }.count))
         }
-        for location in ["inline", "shared-memory", "spilled", "pending", "error"] {
+        for location in ["inline", "shared-memory", "spilled", "remote", "pending", "error"] {
             let objects = state.objects.filter { $0.location == location }
             gauge("ray_object_store_objects", "Objects by location", labels: [("location", location)]).set(Double(objects.count))
             gauge("ray_object_store_bytes", "Object bytes by location", labels: [("location", location)])
                 .set(Double(objects.reduce(0) { $0 + $1.size }))
         }
         for node in state.nodes {
+            gauge("ray_node_object_store_bytes", "Bytes of object copies in a node's shared-memory store", labels: [("node", node.nodeID)])
+                .set(Double(node.alive ? node.storedBytes : 0))
             for (resource, total) in node.total {
                 let labels = [("node", node.nodeID), ("resource", resource)]
                 gauge("ray_resources_total", "Resources a node offers", labels: labels).set(node.alive ? total : 0)

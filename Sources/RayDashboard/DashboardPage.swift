@@ -63,7 +63,7 @@ enum DashboardPage {
             "<div class='card'>Object store<b>" + (bytes / 1048576).toFixed(1) + " MiB</b>" + s.objects.length + " objects</div></div>" +
             "<div class='cards'>" + chart(throughput(h), "perSecond", "tasks finished per second") + chart(h, "runningTasks", "running tasks") +
             chart(h, "cpuUsed", "CPUs in use") + chart(h, "objectBytes", "object bytes") + "</div>" +
-            "<h3>Nodes</h3>" + table(s.nodes, ["nodeID", "address", "alive", "isHead", "total", "available"]) +
+            "<h3>Nodes</h3>" + table(s.nodes, ["nodeID", "address", "alive", "isHead", "total", "available", "storedObjects", "storedBytes"]) +
             "<h3>Placement groups</h3>" + table(s.placementGroups, ["placementGroupID", "strategy", "state", "bundles", "bundleNodes"]);
         } else if (tab === "jobs") {
           main.innerHTML = table(s.jobs, ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"]);
