@@ -28,6 +28,9 @@ public final class ClusterHead: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     /// Whether this head created (and so starts and stops) its node manager.
     private let ownsManager: Bool
+    /// Whether it serves its store to other nodes (an embedded cluster's port does not: nodes that
+    /// join one receive large objects inline).
+    private let servesObjects: Bool
     let logger = RayLog.logger
     private var server: (any Channel)?
     /// Serves this node's store to other nodes.
@@ -54,9 +57,10 @@ public final class ClusterHead: @unchecked Sendable {
     /// caller starts and stops): drivers, nodes and the command line can then reach it.
     public init(
         manager: NodeManager, group: MultiThreadedEventLoopGroup, files: ClusterFiles, token: String, session: String,
-        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterTLS? = nil
+        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterTLS? = nil, servesObjects: Bool = true
     ) {
         self.tls = tls
+        self.servesObjects = servesObjects
         self.manager = manager
         self.group = group
         self.files = files
@@ -100,7 +104,7 @@ public final class ClusterHead: @unchecked Sendable {
     /// Serves the store to other nodes and pulls their objects into it (nodes without a store of
     /// their own, and drivers over the network, receive large objects inline instead).
     private func startObjectServer(host: String, tls: (server: NIOSSLContext?, client: NIOSSLContext?)) async throws {
-        guard let directory = manager.config.objectDirectory else { return }
+        guard servesObjects, let directory = manager.config.objectDirectory else { return }
         let objectServer = ObjectServer(directory: directory, token: token, tls: tls.server)
         let port = try await objectServer.start(host: host)
         self.objectServer = objectServer

@@ -57,7 +57,7 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     public func serveControlPort(files: ClusterFiles = ClusterFiles()) async -> Int? {
         guard !files.liveHeadRecorded else { return nil }
         let token = ClusterToken.generate()
-        let head = ClusterHead(manager: manager, group: group, files: files, token: token, session: "embedded-\(nodeID)")
+        let head = ClusterHead(manager: manager, group: group, files: files, token: token, session: "embedded-\(nodeID)", servesObjects: false)
         do {
             let port = try await head.start(host: "127.0.0.1", port: 0)
             try files.recordHead(address: "127.0.0.1:\(port)", token: token)
