@@ -136,17 +136,11 @@ struct FileFiller {
     init(fd: Int32) { self.fd = fd }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        var done = 0
-        while error == 0, done < bytes.count {
-            let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if written > 0 {
-                done += written
-            } else if written < 0, errno == EINTR {
-                continue
-            } else {
-                error = written < 0 ? errno : EIO
-            }
+        guard error == 0 else { return }
+        if PositionedIO.write(fd, bytes, at: offset) {
+            offset += bytes.count
+        } else {
+            error = errno
         }
-        offset += done
     }
 }

@@ -57,15 +57,9 @@ extension NodeManager {
         let temporary = directory.temporaryFile(for: id, writer: getpid())
         let fd = open(temporary, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return payload }
-        var written = 0
-        while written < value.bytes.count {
-            let count = value.bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(written)) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { break }
-            written += count
-        }
+        let written = value.bytes.withUnsafeBytes { PositionedIO.write(fd, $0, at: 0) }
         close(fd)
-        guard written == value.bytes.count, rename(temporary, directory.file(for: id)) == 0 else {
+        guard written, rename(temporary, directory.file(for: id)) == 0 else {
             unlink(temporary)
             logger.warning("cannot move a driver's object \(id) into the store; keeping it inline")
             return payload
@@ -81,13 +75,7 @@ extension NodeManager {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, size - done, off_t(done)) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            done += count
-        }
-        return bytes
+        let read = bytes.withUnsafeMutableBytes { PositionedIO.read(fd, into: $0, at: 0) }
+        return read == size ? bytes : nil
     }
 }

@@ -70,14 +70,11 @@ extension NodeManager {
         if target.isLocal, copies.isEmpty, worker.deferred.isEmpty { return transmit(message, to: worker) }
         let missing = Self.sharedValues(in: message).filter { !hasCopy($0.id, on: target) }
         if missing.isEmpty, worker.deferred.isEmpty { return transmit(message, to: worker) }
-        let entry = DeferredMessage(message, missing: missing.count, onLost: onLost)
+        let entry = DeferredMessage(message, onLost: onLost)
         worker.deferred.append(entry)
-        for value in missing {
-            ensureCopy(value.id, size: value.size, on: target) { [self] result in
-                if case .sourceLost = result { entry.lost = true }
-                entry.missing -= 1
-                drainDeferred(worker)
-            }
+        ensureCopies(missing, on: target) { [self] lost in
+            entry.outcome = lost ? .lost : .ready
+            drainDeferred(worker)
         }
     }
 
@@ -87,9 +84,9 @@ extension NodeManager {
     }
 
     private func drainDeferred(_ worker: WorkerHandle) {
-        while let first = worker.deferred.first, first.missing <= 0 {
+        while let first = worker.deferred.first, first.outcome != .waiting {
             worker.deferred.removeFirst()
-            if first.lost, let onLost = first.onLost {
+            if first.outcome == .lost, let onLost = first.onLost {
                 onLost()
             } else {
                 transmit(first.message, to: worker)
@@ -102,15 +99,21 @@ extension NodeManager {
     func withLocalCopies(_ payloads: [ObjectPayload]?, onLost: @escaping () -> Void, _ done: @escaping ([ObjectPayload]?) -> Void) {
         guard let payloads, !copies.isEmpty else { return done(payloads) }
         let missing = payloads.compactMap(Self.sharedValue).filter { !hasCopy($0.id, on: localNode) }
-        guard !missing.isEmpty else { return done(payloads) }
-        var left = missing.count
+        ensureCopies(missing, on: localNode) { lost in
+            if lost { onLost() } else { done(payloads) }
+        }
+    }
+
+    /// Calls `done` once every copy was made or failed, with whether some value's holders were gone.
+    private func ensureCopies(_ values: [(id: ObjectID, size: Int)], on node: NodeRecord, done: @escaping (_ lost: Bool) -> Void) {
+        guard !values.isEmpty else { return done(false) }
+        var left = values.count
         var lost = false
-        for value in missing {
-            ensureCopy(value.id, size: value.size, on: localNode) { result in
+        for value in values {
+            ensureCopy(value.id, size: value.size, on: node) { result in
                 if case .sourceLost = result { lost = true }
                 left -= 1
-                guard left == 0 else { return }
-                if lost { onLost() } else { done(payloads) }
+                if left == 0 { done(lost) }
             }
         }
     }

@@ -97,16 +97,15 @@ final class WorkerHandle: @unchecked Sendable {
 
 /// A message held back until the objects it names have copies on the receiver's node.
 final class DeferredMessage {
+    enum Outcome { case waiting, ready, lost }
+
     let message: WireMessage
-    /// Copies still being pulled.
-    var missing: Int
-    /// Some value's holders died: ask again instead (`onLost`), if the sender can.
-    var lost = false
+    /// `lost`: some value's holders died; the sender asks again (`onLost`) if it can.
+    var outcome = Outcome.waiting
     let onLost: (() -> Void)?
 
-    init(_ message: WireMessage, missing: Int, onLost: (() -> Void)?) {
+    init(_ message: WireMessage, onLost: (() -> Void)?) {
         self.message = message
-        self.missing = missing
         self.onLost = onLost
     }
 }

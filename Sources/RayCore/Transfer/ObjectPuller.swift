@@ -138,16 +138,7 @@ private final class PullHandler: ChannelInboundHandler, @unchecked Sendable {
             errno = EINVAL
             return false
         }
-        return bytes.withUnsafeReadableBytes { pointer in
-            var done = 0
-            while done < pointer.count {
-                let n = pwrite(fd, pointer.baseAddress! + done, pointer.count - done, off_t(offset + done))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { return false }
-                done += n
-            }
-            return true
-        }
+        return bytes.withUnsafeReadableBytes { PositionedIO.write(fd, $0, at: offset) }
     }
 
     private func seal(_ context: ChannelHandlerContext) {

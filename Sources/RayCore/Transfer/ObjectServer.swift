@@ -167,14 +167,7 @@ private final class ObjectSend: @unchecked Sendable {
         var buffer = channel.allocator.buffer(capacity: count)
         let start = offset
         let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
-            var done = 0
-            while done < count {
-                let n = pread(fd, pointer.baseAddress! + done, count - done, off_t(start + done))
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { break }
-                done += n
-            }
-            return done
+            PositionedIO.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: pointer[..<count]), at: start)
         }
         return got == count ? buffer : nil
     }
