@@ -156,8 +156,7 @@ struct RayActorShape {
             """
     }
 
-    /// Runs a method isolated to the (local) actor, calling `started` once the actor runs it, so the
-    /// host can start calls strictly in arrival order.
+    /// Runs a method isolated to the (local) actor.
     private func methodDispatch() -> String {
         let cases = methods.map { method -> String in
             var lines = ["        case \"\(method.key)\":"] + Generated.decodeArguments(method.parameters, indent: "            ")
@@ -172,9 +171,8 @@ struct RayActorShape {
         }
         let takesArguments = methods.contains { !$0.parameters.isEmpty }
         return """
-            \(access)static func _rayDispatch(_ actor: \(typeName), method: String, arguments: SwiftRay.TaskArguments, started: @escaping @Sendable () -> Void) async throws -> SwiftRay.ObjectPayload {
+            \(access)static func _rayDispatch(_ actor: \(typeName), method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
                 let result = try await actor.whenLocal { actor -> SwiftRay.ObjectPayload in
-                    started()
             \(takesArguments ? "        var arguments = arguments" : "")
                     switch method {
             \(cases.joined(separator: "\n"))

@@ -58,9 +58,8 @@ final class RayActorMacroTests: XCTestCase {
                     }
                 }
 
-                static func _rayDispatch(_ actor: Tally, method: String, arguments: SwiftRay.TaskArguments, started: @escaping @Sendable () -> Void) async throws -> SwiftRay.ObjectPayload {
+                static func _rayDispatch(_ actor: Tally, method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
                     let result = try await actor.whenLocal { actor -> SwiftRay.ObjectPayload in
-                        started()
                         var arguments = arguments
                         switch method {
                         case "add(_:)":

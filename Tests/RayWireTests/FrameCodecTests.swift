@@ -76,4 +76,38 @@ final class FrameCodecTests: XCTestCase {
             _ = try? channel.writeInbound(ByteBuffer(bytes: bytes))  // must not crash
         }
     }
+
+    func testCoalescingWriterSendsABurstAsOneBuffer() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(CoalescingFrameWriter())
+        var written: [EventLoopFuture<Void>] = []
+        for message in allMessages {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            channel.write(message, promise: promise)
+            written.append(promise.futureResult)
+        }
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "nothing leaves before the flush")
+        channel.flush()
+        var stream = try XCTUnwrap(channel.readOutbound(as: ByteBuffer.self))
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the burst")
+        for future in written { XCTAssertNoThrow(try future.wait()) }
+        var expected = ByteBuffer()
+        for message in allMessages { var frame = message.framed(); expected.writeBuffer(&frame) }
+        XCTAssertEqual(stream, expected)
+        let decoder = try makeChannel()
+        try decoder.writeInbound(stream.readSlice(length: stream.readableBytes)!)
+        var received: [WireMessage] = []
+        while let message = try decoder.readInbound(as: WireMessage.self) { received.append(message) }
+        XCTAssertEqual(received, allMessages)
+        XCTAssertTrue(try channel.finish().isClean)
+    }
+
+    func testCoalescingWriterFailsPendingWritesWhenRemoved() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(CoalescingFrameWriter())
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.write(WireMessage.shutdown, promise: promise)
+        _ = try channel.finish()
+        XCTAssertThrowsError(try promise.futureResult.wait())
+    }
 }

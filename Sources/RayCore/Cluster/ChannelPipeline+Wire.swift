@@ -8,7 +8,7 @@ extension ChannelPipeline.SynchronousOperations {
     func addWireHandlers(_ handler: some ChannelHandler, tls: NIOSSLContext? = nil, server: Bool = false) throws {
         try addTLS(tls, server: server)
         try addHandler(ByteToMessageHandler(WireMessageDecoder()))
-        try addHandler(MessageToByteHandler(WireMessageEncoder()))
+        try addHandler(CoalescingFrameWriter())
         try addHandler(handler)
     }
 

@@ -43,6 +43,11 @@ public struct WireMessageEncoder: MessageToByteEncoder {
     public init() {}
 
     public func encode(data: WireMessage, out: inout ByteBuffer) throws {
+        encodeFrame(data, into: &out)
+    }
+
+    /// Appends `message` as one frame.
+    public func encodeFrame(_ data: WireMessage, into out: inout ByteBuffer) {
         let start = out.writerIndex
         out.writeInteger(UInt32(0))
         out.writeInteger(WireMessage.version)

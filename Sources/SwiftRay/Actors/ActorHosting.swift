@@ -17,13 +17,13 @@ final class ActorHosting: Sendable {
     typealias Item = (call: ActorCall, completion: @Sendable (ExecutionResult) -> Void)
 
     static let shared = ActorHosting()
-    /// On the worker's event loop, a burst of calls gives way this often so their results leave
-    /// while the rest run (the caller's side then works in parallel).
-    static let yieldEvery = 8
+    /// A burst of calls gives way this often, so the results written so far leave (one socket
+    /// write for the lot) while the rest run, and the caller's side works in parallel.
+    static let yieldEvery = 32
 
     private struct Hosted {
         let actor: any RayActor
-        let calls: AsyncStream<Item>.Continuation
+        let calls: CallMailbox
     }
 
     private let hosted = Mutex<Hosted?>(nil)
@@ -34,6 +34,9 @@ final class ActorHosting: Sendable {
             return ErrorInfo(kind: .system, message: "actor type \(spec.className) (\(spec.typeID)) is not in this worker's binary",
                              functionName: spec.className, pid: getpid())
         }
+        guard let worker = RuntimeRegistry.current as? WorkerRuntime else {
+            return ErrorInfo(kind: .system, message: "actors are hosted by worker processes only", functionName: spec.className, pid: getpid())
+        }
         let actor: any RayActor
         do {
             actor = try await RayActorSystem.$constructingID.withValue(spec.actorID) {
@@ -43,15 +46,14 @@ final class ActorHosting: Sendable {
         } catch {
             return Self.errorInfo(error, functionName: "\(spec.className).\(spec.initializer)")
         }
-        let (stream, continuation) = AsyncStream<Item>.makeStream()
-        hosted.withLock { $0 = Hosted(actor: actor, calls: continuation) }
+        let mailbox = CallMailbox()
+        hosted.withLock { $0 = Hosted(actor: actor, calls: mailbox) }
         let limit = max(1, spec.maxConcurrency)
         // Calls run on the worker's event loop, where they arrive and their replies leave: no
-        // thread wakes up between reading a call and writing its result.
-        if let worker = RuntimeRegistry.current as? WorkerRuntime {
-            Task(executorPreference: worker.loopExecutor) { await Self.serve(actor, stream, limit: limit) }
-        } else {
-            Task { await Self.serve(actor, stream, limit: limit) }
+        // thread wakes up between reading a call and writing its result. The loop runs jobs in
+        // the order they are enqueued, so calls start in arrival order.
+        Task(executorPreference: worker.loopExecutor) {
+            if limit == 1 { await Self.serveInOrder(actor, mailbox) } else { await Self.serveConcurrently(actor, mailbox, limit: limit) }
         }
         return nil
     }
@@ -61,56 +63,54 @@ final class ActorHosting: Sendable {
             let error = ErrorInfo(kind: .actorDied, message: "this worker hosts no actor", functionName: call.name, pid: getpid())
             return completion(ExecutionResult(.error(error)))
         }
-        calls.yield((call, completion))
+        calls.put((call, completion))
     }
 
-    private static func serve(_ actor: any RayActor, _ stream: AsyncStream<Item>, limit: Int) async {
-        if limit == 1 {
-            var served = 0
-            for await item in stream {
-                item.completion(await run(item.call, on: actor, started: {}))
+    /// One call at a time: each finishes before the next starts.
+    private static func serveInOrder(_ actor: any RayActor, _ mailbox: CallMailbox) async {
+        var served = 0
+        while true {
+            for item in await mailbox.take() {
+                item.completion(await run(item.call, on: actor))
                 served += 1
-                if served % Self.yieldEvery == 0 { await Task.yield() }
+                if served % yieldEvery == 0 { await Task.yield() }
             }
-            return
         }
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await item in stream {
-                if running >= limit {
-                    await group.next()
-                    running -= 1
-                }
-                await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
-                    let signal = StartSignal(started)
+    }
+
+    /// Up to `limit` calls at once, interleaving at their suspension points. Each call is a child
+    /// task enqueued on the (serial, first-in-first-out) loop in arrival order, so calls start in
+    /// that order.
+    private static func serveConcurrently(_ actor: any RayActor, _ mailbox: CallMailbox, limit: Int) async {
+        let slots = CallSlots(limit)
+        await withDiscardingTaskGroup { group in
+            while true {
+                for item in await mailbox.take() {
+                    await slots.acquire()
                     group.addTask {
-                        let payload = await run(item.call, on: actor, started: signal.fire)
-                        signal.fire()
-                        item.completion(payload)
+                        item.completion(await run(item.call, on: actor))
+                        slots.release()
                     }
                 }
-                running += 1
             }
         }
     }
 
-    private static func run(_ call: ActorCall, on actor: any RayActor, started: @escaping @Sendable () -> Void) async -> ExecutionResult {
+    private static func run(_ call: ActorCall, on actor: any RayActor) async -> ExecutionResult {
         let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt))
         let sink = KeepAliveSink()
-        let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context, started: started) }
+        let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
         return ExecutionResult(payload, keepAlive: sink)
     }
 
     private static func runInContext(
-        _ call: ActorCall, on actor: any RayActor, context: TaskContext, started: @escaping @Sendable () -> Void
+        _ call: ActorCall, on actor: any RayActor, context: TaskContext
     ) async -> ObjectPayload {
         await TaskContext.$current.withValue(context) {
             do {
                 switch call.dispatch {
-                case .method: return try await dispatch(call, on: actor, started: started)
-                case .distributedTarget:
-                    started()
-                    return try await executeTarget(call, on: actor)
+                case .method: return try await dispatch(call, on: actor)
+                case .distributedTarget: return try await executeTarget(call, on: actor)
                 }
             } catch {
                 return .error(errorInfo(error, functionName: call.name))
@@ -118,8 +118,8 @@ final class ActorHosting: Sendable {
         }
     }
 
-    private static func dispatch<A: RayActor>(_ call: ActorCall, on actor: A, started: @escaping @Sendable () -> Void) async throws -> ObjectPayload {
-        try await A._rayDispatch(actor, method: call.method, arguments: TaskArguments(call.args), started: started)
+    private static func dispatch<A: RayActor>(_ call: ActorCall, on actor: A) async throws -> ObjectPayload {
+        try await A._rayDispatch(actor, method: call.method, arguments: TaskArguments(call.args))
     }
 
     private static func executeTarget<A: RayActor>(_ call: ActorCall, on actor: A) async throws -> ObjectPayload {
@@ -148,16 +148,5 @@ final class ActorHosting: Sendable {
         return ErrorInfo(
             kind: .taskError, errorType: String(describing: type(of: error)), message: String(describing: error),
             functionName: functionName, nodeID: RuntimeRegistry.current?.nodeID ?? "", pid: getpid())
-    }
-}
-
-/// Resumes the serving loop once, when a call starts on the actor (or ends without starting).
-private final class StartSignal: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
-
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = Mutex(continuation) }
-
-    @Sendable func fire() {
-        continuation.withLock { $0.take() }?.resume()
     }
 }

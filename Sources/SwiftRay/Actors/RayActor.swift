@@ -10,10 +10,8 @@ public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, 
     /// Runs the initializer named `initializer` (e.g. `init(actorSystem:)`) with decoded arguments.
     static func _rayCreate(initializer: String, system: RayActorSystem, arguments: inout TaskArguments) async throws -> Self
     /// Calls the method named `method` (e.g. `increment(by:)`) on the local actor and encodes its
-    /// result; calls `started` once the actor runs it.
-    static func _rayDispatch(
-        _ actor: Self, method: String, arguments: TaskArguments, started: @escaping @Sendable () -> Void
-    ) async throws -> ObjectPayload
+    /// result.
+    static func _rayDispatch(_ actor: Self, method: String, arguments: TaskArguments) async throws -> ObjectPayload
 }
 
 /// Makes a `distributed actor` a Ray actor: sets its `ActorSystem` to `RayActorSystem` and adds
