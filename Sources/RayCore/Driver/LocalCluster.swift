@@ -16,6 +16,8 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
 
     private let references: ReferenceBatch
+    /// Short gets (a synchronous actor call) spin briefly instead of sleeping until the loop wakes them.
+    private let getSpinning = AdaptiveSpin()
 
     /// Starts the node manager and its prestarted workers.
     public init(config: NodeConfig) {
@@ -82,11 +84,18 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]? {
         if let payloads = manager.ready.lookup(ids) { return payloads }
+        let started = wallMicros()
+        if let payloads = getSpinning.spin(until: { manager.ready.lookup(ids) }) {
+            getSpinning.record(wallMicros() - started)
+            return payloads
+        }
         let caller = TaskContext.current?.taskID ?? .none
         let millis = Duration.wireMillis(timeout)
-        return await withCheckedContinuation { continuation in
+        let payloads = await withCheckedContinuation { continuation in
             onLoop { $0.getLocally(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
         }
+        getSpinning.record(wallMicros() - started)
+        return payloads
     }
 
     public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int] {

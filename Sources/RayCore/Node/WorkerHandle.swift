@@ -35,6 +35,8 @@ final class WorkerHandle: @unchecked Sendable {
     var holds: [ObjectID: Int] = [:]
     /// Messages written since the last flush.
     var needsFlush = false
+    /// Messages written since the last flush.
+    var unflushed = 0
     /// Messages waiting, in order, for objects to be copied to its node's store.
     var deferred = CircularBuffer<DeferredMessage>()
 
@@ -86,11 +88,18 @@ final class WorkerHandle: @unchecked Sendable {
         guard let channel, !dead else { return }
         channel.write(message, promise: nil)
         needsFlush = true
+        unflushed += 1
+        // In a burst (a thousand calls submitted at once), the worker starts on the first ones
+        // while the rest are still being written.
+        if unflushed >= Self.flushEvery { flush() }
     }
+
+    static let flushEvery = 16
 
     func flush() {
         guard needsFlush, let channel else { return }
         needsFlush = false
+        unflushed = 0
         channel.flush()
     }
 }
