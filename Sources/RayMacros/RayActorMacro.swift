@@ -159,29 +159,25 @@ struct RayActorShape {
     /// Runs a method isolated to the (local) actor.
     private func methodDispatch() -> String {
         let cases = methods.map { method -> String in
-            var lines = ["        case \"\(method.key)\":"] + Generated.decodeArguments(method.parameters, indent: "            ")
+            var lines = ["    case \"\(method.key)\":"] + Generated.decodeArguments(method.parameters, indent: "        ")
             let effects = (method.isThrowing ? "try " : "") + (method.isAsync ? "await " : "")
             let call = "\(effects)actor.\(method.name)(\(Generated.forward(method.parameters)))"
             if method.returnsVoid {
-                lines += ["            \(call)", "            return SwiftRay.RayActorCalls.encode(SwiftRay.RayVoid())"]
+                lines += ["        \(call)", "        return SwiftRay.RayActorCalls.encode(SwiftRay.RayVoid())"]
             } else {
-                lines.append("            return SwiftRay.RayActorCalls.encode(\(call))")
+                lines.append("        return SwiftRay.RayActorCalls.encode(\(call))")
             }
             return lines.joined(separator: "\n")
         }
         let takesArguments = methods.contains { !$0.parameters.isEmpty }
         return """
-            \(access)static func _rayDispatch(_ actor: \(typeName), method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
-                let result = try await actor.whenLocal { actor -> SwiftRay.ObjectPayload in
-            \(takesArguments ? "        var arguments = arguments" : "")
-                    switch method {
+            \(access)static func _rayDispatch(_ actor: isolated \(typeName), method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
+            \(takesArguments ? "    var arguments = arguments" : "")
+                switch method {
             \(cases.joined(separator: "\n"))
-                    default:
-                        throw SwiftRay.RayActorCalls.unknownMethod(method, of: \(typeName).self)
-                    }
+                default:
+                    throw SwiftRay.RayActorCalls.unknownMethod(method, of: \(typeName).self)
                 }
-                guard let result else { throw SwiftRay.RayActorCalls.notLocal(\(typeName).self) }
-                return result
             }
             """
     }

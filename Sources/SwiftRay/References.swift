@@ -48,11 +48,17 @@ extension CodingUserInfoKey {
 /// Values in and out of the binary encoding, with the refs they contain.
 enum RayEncoding {
     static func encode<T: Encodable>(_ value: T) throws -> EncodedValue {
+        // Scalars and `()` hold no refs: no collector, no user-info dictionary.
+        if let frame = BinaryValueEncoder.scalarFrame(value) { return EncodedValue(bytes: frame) }
+        if T.self == RayVoid.self { return EncodedValue(bytes: voidFrame) }
         let collector = RefCollector()
         let bytes = try BinaryValueEncoder.encode(value, userInfo: [.rayRefCollector: collector])
         if !collector.ids.isEmpty { KeepAliveSink.current?.keep(collector) }
         return EncodedValue(bytes: bytes, refs: collector.ids)
     }
+
+    /// The encoding of `RayVoid()`, a method's empty result.
+    private static let voidFrame = (try? BinaryValueEncoder.encode(RayVoid())) ?? [1]
 
     static func decode<T: Decodable>(_ type: T.Type, from value: EncodedValue) throws -> T {
         try BinaryValueDecoder.decode(T.self, from: value.bytes, userInfo: RayActorSystem.decodingUserInfo)

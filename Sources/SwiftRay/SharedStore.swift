@@ -15,6 +15,7 @@ enum SharedStore {
 
     /// Encodes `value` as the object `id`: inline when small (or with no store), else into the store.
     static func encodeObject<T: Encodable>(_ value: T, id: ObjectID) throws -> EncodedValue {
+        if let frame = BinaryValueEncoder.scalarFrame(value), frame.count < threshold { return EncodedValue(bytes: frame) }
         guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
         if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
             let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)

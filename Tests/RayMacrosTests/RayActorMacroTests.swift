@@ -58,21 +58,15 @@ final class RayActorMacroTests: XCTestCase {
                     }
                 }
 
-                static func _rayDispatch(_ actor: Tally, method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
-                    let result = try await actor.whenLocal { actor -> SwiftRay.ObjectPayload in
-                        var arguments = arguments
-                        switch method {
-                        case "add(_:)":
-                            let a0 = try arguments.next(Int.self)
-                            return SwiftRay.RayActorCalls.encode(actor.add(a0))
-                        default:
-                            throw SwiftRay.RayActorCalls.unknownMethod(method, of: Tally.self)
-                        }
+                static func _rayDispatch(_ actor: isolated Tally, method: String, arguments: SwiftRay.TaskArguments) async throws -> SwiftRay.ObjectPayload {
+                    var arguments = arguments
+                    switch method {
+                    case "add(_:)":
+                        let a0 = try arguments.next(Int.self)
+                        return SwiftRay.RayActorCalls.encode(actor.add(a0))
+                    default:
+                        throw SwiftRay.RayActorCalls.unknownMethod(method, of: Tally.self)
                     }
-                    guard let result else {
-                        throw SwiftRay.RayActorCalls.notLocal(Tally.self)
-                    }
-                    return result
                 }
             }
 

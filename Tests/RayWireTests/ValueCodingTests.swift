@@ -86,4 +86,19 @@ final class ValueCodingTests: XCTestCase {
         let bytes = try BinaryValueEncoder.encode(Inner(values: [1], tag: "x"))
         XCTAssertThrowsError(try BinaryValueDecoder.decode(Outer.self, from: bytes))
     }
+
+    func testScalarFramesMatchTheGeneralEncoding() throws {
+        func check<T: Codable & Equatable>(_ value: T) throws {
+            let frame = try XCTUnwrap(BinaryValueEncoder.scalarFrame(value), "\(T.self)")
+            XCTAssertEqual(frame, try BinaryValueEncoder.encode(value))
+            XCTAssertEqual(try BinaryValueDecoder.decode(T.self, from: frame), value)
+        }
+        try check("ok")
+        try check("")
+        try check(-42)
+        try check(Double.pi)
+        try check(true)
+        XCTAssertNil(BinaryValueEncoder.scalarFrame([1, 2]))
+        XCTAssertNil(BinaryValueEncoder.scalarFrame(Int32(1)))
+    }
 }

@@ -90,6 +90,11 @@ final class ActorTests: RayTestCase {
         _ = try await ray.get((0..<4).map { _ in serial.remote.nap(0.05) })
         let serialPeak = try await serial.peak()
         XCTAssertEqual(serialPeak, 1)
+
+        let pair = try await ray.actor(Sleeper.self, options: ActorOptions(maxConcurrency: 2))
+        _ = try await ray.get((0..<6).map { _ in pair.remote.nap(0.05) })
+        let pairPeak = try await pair.peak()
+        XCTAssertEqual(pairPeak, 2, "at most maxConcurrency calls run at once")
     }
 
     func testNamedActors() async throws {

@@ -35,9 +35,31 @@ public enum BinaryValueEncoder {
         return header
     }
 
+    /// The frame of a common scalar (`String`, `Int`, `Double`, `Bool`), found by comparing
+    /// metatypes: in unspecialized generic code (an actor method's result) this costs a pointer
+    /// comparison where a cast costs a runtime conformance lookup. Nil for other types.
+    public static func scalarFrame<T>(_ value: T) -> [UInt8]? {
+        guard let payload = scalarPayload(value) else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(payload.count + 5)
+        VarInt.append(UInt64(payload.count) + 1, to: &out)
+        out.append(contentsOf: payload)
+        return out
+    }
+
+    @inline(__always)
+    static func scalarPayload<T>(_ value: T) -> [UInt8]? {
+        if T.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
+        if T.self == Int.self { return le(Int64(unsafeBitCast(value, to: Int.self))) }
+        if T.self == Double.self { return le(unsafeBitCast(value, to: Double.self).bitPattern) }
+        if T.self == Bool.self { return [unsafeBitCast(value, to: Bool.self) ? 1 : 0] }
+        return nil
+    }
+
     /// The payload of values that need no container: primitives and raw-bytes arrays.
     @inline(__always)
     static func fastPayload<T: Encodable>(_ value: T) -> [UInt8]? {
+        if let scalar = scalarPayload(value) { return scalar }
         switch value {
         case let v as Int: return le(Int64(v))
         case let v as Double: return le(v.bitPattern)

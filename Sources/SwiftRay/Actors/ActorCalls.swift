@@ -60,11 +60,6 @@ public enum RayActorCalls {
         ActorHosting.encodeResult(value)
     }
 
-    /// The error for dispatching to an actor that is not hosted here.
-    public static func notLocal(_ type: Any.Type) -> any Error {
-        RaySystemError(message: "the \(type) is not hosted in this process")
-    }
-
     /// The error for a method key the actor type does not have.
     public static func unknownMethod(_ method: String, of type: Any.Type) -> any Error {
         RaySystemError(message: "\(type) has no distributed method \(method) in this binary")

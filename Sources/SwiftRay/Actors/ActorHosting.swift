@@ -11,8 +11,8 @@ import Darwin
 /// The actor a worker process hosts: constructs it, then runs its calls in arrival order, up to
 /// `maxConcurrency` at once. With 1 (the default for actors without `async` methods), each call
 /// finishes before the next starts, so calls from one caller run one at a time in submission order.
-/// With more (async actors), calls *start* in arrival order (a call is handed to the actor only once
-/// the previous one runs on it) and interleave at their suspension points, as in Ray's async actors.
+/// With more (async actors), calls *start* in arrival order (each runs until its first suspension
+/// before the next starts) and interleave at their suspension points, as in Ray's async actors.
 final class ActorHosting: Sendable {
     typealias Item = (call: ActorCall, completion: @Sendable (ExecutionResult) -> Void)
 
@@ -21,12 +21,8 @@ final class ActorHosting: Sendable {
     /// write for the lot) while the rest run, and the caller's side works in parallel.
     static let yieldEvery = 32
 
-    private struct Hosted {
-        let actor: any RayActor
-        let calls: CallMailbox
-    }
-
-    private let hosted = Mutex<Hosted?>(nil)
+    /// Where calls to the hosted actor go; nil until it is constructed.
+    private let mailbox = Mutex<CallMailbox?>(nil)
 
     /// Constructs the actor; nil on success, else the constructor's error.
     func host(_ spec: ActorSpec) async -> ErrorInfo? {
@@ -47,19 +43,23 @@ final class ActorHosting: Sendable {
             return Self.errorInfo(error, functionName: "\(spec.className).\(spec.initializer)")
         }
         let mailbox = CallMailbox()
-        hosted.withLock { $0 = Hosted(actor: actor, calls: mailbox) }
-        let limit = max(1, spec.maxConcurrency)
-        // Calls run on the worker's event loop, where they arrive and their replies leave: no
-        // thread wakes up between reading a call and writing its result. The loop runs jobs in
-        // the order they are enqueued, so calls start in arrival order.
-        Task(executorPreference: worker.loopExecutor) {
-            if limit == 1 { await Self.serveInOrder(actor, mailbox) } else { await Self.serveConcurrently(actor, mailbox, limit: limit) }
-        }
+        self.mailbox.withLock { $0 = mailbox }
+        Self.startServing(actor, mailbox, limit: max(1, spec.maxConcurrency), on: worker.loopExecutor)
         return nil
     }
 
+    /// Serves calls isolated to the actor, on the worker's event loop, where calls arrive and
+    /// results leave: a burst of calls runs without a thread wake-up or an actor hop per call.
+    private static func startServing<A: RayActor>(_ actor: A, _ mailbox: CallMailbox, limit: Int, on loop: EventLoopTaskExecutor) {
+        Task(executorPreference: loop) {
+            _ = await actor.whenLocal { actor in
+                if limit == 1 { await serveInOrder(actor, mailbox) } else { await serveConcurrently(actor, mailbox, limit: limit, on: loop) }
+            }
+        }
+    }
+
     func enqueue(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
-        guard let calls = hosted.withLock({ $0?.calls }) else {
+        guard let calls = mailbox.withLock({ $0 }) else {
             let error = ErrorInfo(kind: .actorDied, message: "this worker hosts no actor", functionName: call.name, pid: getpid())
             return completion(ExecutionResult(.error(error)))
         }
@@ -67,7 +67,7 @@ final class ActorHosting: Sendable {
     }
 
     /// One call at a time: each finishes before the next starts.
-    private static func serveInOrder(_ actor: any RayActor, _ mailbox: CallMailbox) async {
+    private static func serveInOrder<A: RayActor>(_ actor: isolated A, _ mailbox: CallMailbox) async {
         var served = 0
         while true {
             for item in await mailbox.take() {
@@ -78,48 +78,42 @@ final class ActorHosting: Sendable {
         }
     }
 
-    /// Up to `limit` calls at once, interleaving at their suspension points. Each call is a child
-    /// task enqueued on the (serial, first-in-first-out) loop in arrival order, so calls start in
-    /// that order.
-    private static func serveConcurrently(_ actor: any RayActor, _ mailbox: CallMailbox, limit: Int) async {
+    /// Up to `limit` calls at once, interleaving at their suspension points. Each call is a task
+    /// isolated to the actor that starts at once, in place, and runs until it first suspends (a
+    /// call that never suspends finishes there): calls start strictly in arrival order.
+    private static func serveConcurrently<A: RayActor>(
+        _ actor: isolated A, _ mailbox: CallMailbox, limit: Int, on loop: EventLoopTaskExecutor
+    ) async {
         let slots = CallSlots(limit)
-        await withDiscardingTaskGroup { group in
-            while true {
-                for item in await mailbox.take() {
-                    await slots.acquire()
-                    group.addTask {
-                        item.completion(await run(item.call, on: actor))
-                        slots.release()
-                    }
+        while true {
+            for item in await mailbox.take() {
+                await slots.acquire()
+                Task.immediate(executorPreference: loop) {
+                    item.completion(await run(item.call, on: actor))
+                    slots.release()
                 }
             }
         }
     }
 
-    private static func run(_ call: ActorCall, on actor: any RayActor) async -> ExecutionResult {
+    private static func run<A: RayActor>(_ call: ActorCall, on actor: isolated A) async -> ExecutionResult {
         let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt))
         let sink = KeepAliveSink()
         let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
         return ExecutionResult(payload, keepAlive: sink)
     }
 
-    private static func runInContext(
-        _ call: ActorCall, on actor: any RayActor, context: TaskContext
-    ) async -> ObjectPayload {
+    private static func runInContext<A: RayActor>(_ call: ActorCall, on actor: isolated A, context: TaskContext) async -> ObjectPayload {
         await TaskContext.$current.withValue(context) {
             do {
                 switch call.dispatch {
-                case .method: return try await dispatch(call, on: actor)
+                case .method: return try await A._rayDispatch(actor, method: call.method, arguments: TaskArguments(call.args))
                 case .distributedTarget: return try await executeTarget(call, on: actor)
                 }
             } catch {
                 return .error(errorInfo(error, functionName: call.name))
             }
         }
-    }
-
-    private static func dispatch<A: RayActor>(_ call: ActorCall, on actor: A) async throws -> ObjectPayload {
-        try await A._rayDispatch(actor, method: call.method, arguments: TaskArguments(call.args))
     }
 
     private static func executeTarget<A: RayActor>(_ call: ActorCall, on actor: A) async throws -> ObjectPayload {

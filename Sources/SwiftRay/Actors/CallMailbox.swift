@@ -24,14 +24,15 @@ final class CallMailbox: Sendable {
         waiter?.resume(returning: [item])
     }
 
-    /// Every queued call, in arrival order; waits for one when there is none.
-    func take() async -> [ActorHosting.Item] {
+    /// Every queued call, in arrival order; waits for one when there is none. Runs on the
+    /// caller's isolation (the hosted actor's): no hop off the actor and back.
+    func take(isolation: isolated (any Actor)? = #isolation) async -> [ActorHosting.Item] {
         let queued = state.withLock { state -> [ActorHosting.Item] in
             defer { state.items = [] }
             return state.items
         }
         if !queued.isEmpty { return queued }
-        return await withCheckedContinuation { continuation in
+        return await withCheckedContinuation(isolation: isolation) { continuation in
             let ready = state.withLock { state -> [ActorHosting.Item]? in
                 if state.items.isEmpty {
                     state.waiter = continuation
@@ -57,14 +58,14 @@ final class CallSlots: Sendable {
     init(_ limit: Int) { state = Mutex(State(free: limit)) }
 
     /// Takes a slot, waiting for a running call to finish when all are taken.
-    func acquire() async {
+    func acquire(isolation: isolated (any Actor)? = #isolation) async {
         let taken = state.withLock { state -> Bool in
             guard state.free > 0 else { return false }
             state.free -= 1
             return true
         }
         if taken { return }
-        await withCheckedContinuation { continuation in
+        await withCheckedContinuation(isolation: isolation) { continuation in
             let now = state.withLock { state -> Bool in
                 guard state.free > 0 else {
                     state.waiter = continuation

@@ -9,9 +9,9 @@ public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, 
     static var _rayDefaultMaxConcurrency: Int { get }
     /// Runs the initializer named `initializer` (e.g. `init(actorSystem:)`) with decoded arguments.
     static func _rayCreate(initializer: String, system: RayActorSystem, arguments: inout TaskArguments) async throws -> Self
-    /// Calls the method named `method` (e.g. `increment(by:)`) on the local actor and encodes its
-    /// result.
-    static func _rayDispatch(_ actor: Self, method: String, arguments: TaskArguments) async throws -> ObjectPayload
+    /// Calls the method named `method` (e.g. `increment(by:)`) on the local actor, already isolated
+    /// to it (no hop per call), and encodes its result.
+    static func _rayDispatch(_ actor: isolated Self, method: String, arguments: TaskArguments) async throws -> ObjectPayload
 }
 
 /// Makes a `distributed actor` a Ray actor: sets its `ActorSystem` to `RayActorSystem` and adds
