@@ -110,4 +110,22 @@ final class FrameCodecTests: XCTestCase {
         _ = try channel.finish()
         XCTAssertThrowsError(try promise.futureResult.wait())
     }
+
+    func testCoalescingWriterKeepsOrderAcrossDirectAndPipelineWrites() throws {
+        let channel = EmbeddedChannel()
+        let writer = CoalescingFrameWriter()
+        try channel.pipeline.syncOperations.addHandler(writer)
+        for (index, message) in allMessages.enumerated() {
+            if index % 2 == 0 { XCTAssertTrue(writer.enqueue(message)) } else { channel.write(message, promise: nil) }
+        }
+        channel.flush()
+        var stream = try XCTUnwrap(channel.readOutbound(as: ByteBuffer.self))
+        let decoder = try makeChannel()
+        try decoder.writeInbound(stream.readSlice(length: stream.readableBytes)!)
+        var received: [WireMessage] = []
+        while let message = try decoder.readInbound(as: WireMessage.self) { received.append(message) }
+        XCTAssertEqual(received, allMessages)
+        _ = try channel.finish()
+        XCTAssertFalse(writer.enqueue(.shutdown), "a writer out of its pipeline takes nothing")
+    }
 }

@@ -14,6 +14,8 @@ final class AdaptiveSpin: Sendable {
     static let budget: Int64 = 250
     /// ...and only while recent waits averaged under this.
     static let shortWait: Int64 = 250
+    /// Gets of more objects than this never spin (each check scans them all).
+    static let maxObjects = 16
 
     /// Recent waits, an exponential moving average in microseconds.
     private let average = Atomic<Int64>(0)

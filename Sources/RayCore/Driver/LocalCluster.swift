@@ -84,18 +84,20 @@ public final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     public func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]? {
         if let payloads = manager.ready.lookup(ids) { return payloads }
+        guard ids.count <= AdaptiveSpin.maxObjects else { return await getOnLoop(ids, timeout: timeout) }
         let started = wallMicros()
-        if let payloads = getSpinning.spin(until: { manager.ready.lookup(ids) }) {
-            getSpinning.record(wallMicros() - started)
-            return payloads
-        }
-        let caller = TaskContext.current?.taskID ?? .none
-        let millis = Duration.wireMillis(timeout)
-        let payloads = await withCheckedContinuation { continuation in
-            onLoop { $0.getLocally(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
-        }
+        let payloads = if let spun = getSpinning.spin(until: { manager.ready.lookup(ids) }) { spun } else { await getOnLoop(ids, timeout: timeout) }
         getSpinning.record(wallMicros() - started)
         return payloads
+    }
+
+    /// Registers the get with the node manager and sleeps until it answers.
+    private func getOnLoop(_ ids: [ObjectID], timeout: Duration?) async -> [ObjectPayload]? {
+        let caller = TaskContext.current?.taskID ?? .none
+        let millis = Duration.wireMillis(timeout)
+        return await withCheckedContinuation { continuation in
+            onLoop { $0.getLocally(ids, timeoutMillis: millis, caller: caller) { continuation.resume(returning: $0) } }
+        }
     }
 
     public func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int] {

@@ -37,6 +37,8 @@ final class WorkerHandle: @unchecked Sendable {
     var needsFlush = false
     /// Messages written since the last flush.
     var unflushed = 0
+    /// The channel's frame writer, written to directly (found on the first send).
+    private var writer: CoalescingFrameWriter?
     /// Messages waiting, in order, for objects to be copied to its node's store.
     var deferred = CircularBuffer<DeferredMessage>()
 
@@ -86,7 +88,8 @@ final class WorkerHandle: @unchecked Sendable {
     /// Writes a message; the node manager flushes once per event-loop tick.
     func send(_ message: WireMessage) {
         guard let channel, !dead else { return }
-        channel.write(message, promise: nil)
+        if writer == nil { writer = try? channel.pipeline.syncOperations.handler(type: CoalescingFrameWriter.self) }
+        if writer?.enqueue(message) != true { channel.write(message, promise: nil) }
         needsFlush = true
         unflushed += 1
         // In a burst (a thousand calls submitted at once), the worker starts on the first ones

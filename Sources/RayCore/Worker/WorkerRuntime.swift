@@ -52,6 +52,8 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// How long a task may hold up the tasks queued behind it.
     static let slowTaskThreshold = TimeAmount.milliseconds(5)
     private var flushScheduled = false
+    /// The channel's frame writer, written to directly (found on the first send, on the loop).
+    private var writer: CoalescingFrameWriter?
     private var references: ReferenceBatch!
 
     init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor, isDriver: Bool = false) {
@@ -310,7 +312,8 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     private func send(_ message: WireMessage) {
         guard let channel else { return }
-        channel.write(message, promise: nil)
+        if writer == nil { writer = try? channel.pipeline.syncOperations.handler(type: CoalescingFrameWriter.self) }
+        if writer?.enqueue(message) != true { channel.write(message, promise: nil) }
         guard !flushScheduled else { return }
         flushScheduled = true
         loop.execute {
