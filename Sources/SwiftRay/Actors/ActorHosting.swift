@@ -88,9 +88,16 @@ final class ActorHosting: Sendable {
         while true {
             for item in await mailbox.take() {
                 await slots.acquire()
-                Task.immediate(executorPreference: loop) {
-                    item.completion(await run(item.call, on: actor))
-                    slots.release()
+                if #available(macOS 26, *) {
+                    Task.immediate(executorPreference: loop) {
+                        item.completion(await run(item.call, on: actor))
+                        slots.release()
+                    }
+                } else {  // older macOS: a task per call on the loop, which enters the actor in order
+                    Task(executorPreference: loop) {
+                        item.completion(await run(item.call, on: actor))
+                        slots.release()
+                    }
                 }
             }
         }
