@@ -151,3 +151,9 @@ struct TestFailure: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }
+
+/// Blocks its thread (no `await`) for `millis` milliseconds.
+@Remote func blockThread(_ millis: Int) -> Int {
+    usleep(useconds_t(millis * 1000))
+    return millis
+}

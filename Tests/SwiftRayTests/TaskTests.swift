@@ -64,6 +64,18 @@ final class TaskTests: RayTestCase {
         XCTAssertEqual(awaited7, 12)
     }
 
+    func testQuickFunctionThatLaterBlocksItsThreadStillCompletesEverything() async throws {
+        // Quick runs move the function onto the worker's event loop; a later run that blocks its
+        // thread there must not lose or hang the tasks queued behind it or sent meanwhile.
+        for _ in 0..<5 { _ = try await ray.get($blockThread.remote(0)) }
+        let blocker = $blockThread.remote(300)
+        let quick = (0..<20).map { _ in $blockThread.remote(0) }
+        let results = try await ray.get([blocker] + quick, timeout: .seconds(60))
+        XCTAssertEqual(results, [300] + Array(repeating: 0, count: 20))
+        let after = try await ray.get((0..<20).map { $add.remote($0, 1) }, timeout: .seconds(60))
+        XCTAssertEqual(after, Array(1...20))
+    }
+
     func testWorkersAreReusedAcrossTasks() async throws {
         var pids = Set<Int32>()
         for i in 0..<20 { pids.insert(try await ray.get($pidOf.remote(i))) }

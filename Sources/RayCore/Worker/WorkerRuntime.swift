@@ -52,6 +52,11 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// How long a task may hold up the tasks queued behind it.
     static let slowTaskThreshold = TimeAmount.milliseconds(5)
     private var flushScheduled = false
+    /// Flushes put off in a row while a task on the loop was about to add its result.
+    private var flushDeferrals = 0
+    /// Functions that ran quickly last time (see `noteDuration`), and tasks running on the loop.
+    private var quickFunctions: Set<String> = []
+    private var runningOnLoop = 0
     /// The channel's frame writer, written to directly (found on the first send, on the loop).
     private var writer: CoalescingFrameWriter?
     private var references: ReferenceBatch!
@@ -295,20 +300,35 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     private func start(_ spec: TaskSpec) {
         unblocked += 1
-        lastStarted = (spec.taskID, .now())
+        let began = NIODeadline.now()
+        lastStarted = (spec.taskID, began)
         let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt))
         let executor = self.executor
-        running[spec.taskID] = Task {
+        let onLoop = quickFunctions.contains(spec.functionID)
+        if onLoop { runningOnLoop += 1 }
+        let body: @Sendable () async -> Void = {
             let result = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
             self.references.enqueue {
                 self.running[spec.taskID] = nil
                 if self.blockedTasks.removeValue(forKey: spec.taskID) == nil { self.unblocked -= 1 }
+                if onLoop { self.runningOnLoop -= 1 }
+                self.noteDuration(of: spec.functionID, NIODeadline.now() - began)
                 self.send(.taskDone(spec.taskID, result.payload))
                 withExtendedLifetime(result.keepAlive) {}
                 self.startQueuedTasks()
             }
         }
+        running[spec.taskID] = onLoop ? Task(executorPreference: loopExecutor, operation: body) : Task(operation: body)
     }
+
+    /// Functions whose last run was quick run on the worker's event loop: no thread wake-up to start
+    /// them or to send their result. Anything slower (it may block its thread, which would stall the
+    /// loop and the slow-task check) runs on the cooperative pool, as every function's first run does.
+    private func noteDuration(of function: String, _ duration: TimeAmount) {
+        if duration < Self.quickTask { quickFunctions.insert(function) } else { quickFunctions.remove(function) }
+    }
+
+    static let quickTask = TimeAmount.microseconds(200)
 
     private func send(_ message: WireMessage) {
         guard let channel else { return }
@@ -316,11 +336,23 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         if writer?.enqueue(message) != true { channel.write(message, promise: nil) }
         guard !flushScheduled else { return }
         flushScheduled = true
-        loop.execute {
-            self.flushScheduled = false
-            channel.flush()
-        }
+        loop.execute { self.flush(channel) }
     }
+
+    /// Writes what was sent this tick; while a task queued on the loop is about to finish, waits for
+    /// it (a few times at most) so quick tasks' results leave together.
+    private func flush(_ channel: any Channel) {
+        if runningOnLoop > 0, flushDeferrals < Self.maxFlushDeferrals {
+            flushDeferrals += 1
+            return loop.execute { self.flush(channel) }
+        }
+        flushDeferrals = 0
+        flushScheduled = false
+        channel.flush()
+    }
+
+    static let maxFlushDeferrals = 8
+
 }
 
 extension WorkerRuntime {
