@@ -22,3 +22,12 @@ extension ChannelPipeline.SynchronousOperations {
         }
     }
 }
+
+extension Channel {
+    /// Writes `message` (without flushing) straight into the connection's `CoalescingFrameWriter`,
+    /// found once and kept in `writer`; through the pipeline if there is none. On the channel's loop.
+    func writeFrame(_ message: WireMessage, writer: inout CoalescingFrameWriter?) {
+        if writer == nil { writer = try? pipeline.syncOperations.handler(type: CoalescingFrameWriter.self) }
+        if writer?.enqueue(message) != true { write(message, promise: nil) }
+    }
+}

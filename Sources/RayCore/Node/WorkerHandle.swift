@@ -34,8 +34,6 @@ final class WorkerHandle: @unchecked Sendable {
     /// References this process holds, by object: dropped if it dies.
     var holds: [ObjectID: Int] = [:]
     /// Messages written since the last flush.
-    var needsFlush = false
-    /// Messages written since the last flush.
     var unflushed = 0
     /// The channel's frame writer, written to directly (found on the first send).
     private var writer: CoalescingFrameWriter?
@@ -88,9 +86,7 @@ final class WorkerHandle: @unchecked Sendable {
     /// Writes a message; the node manager flushes once per event-loop tick.
     func send(_ message: WireMessage) {
         guard let channel, !dead else { return }
-        if writer == nil { writer = try? channel.pipeline.syncOperations.handler(type: CoalescingFrameWriter.self) }
-        if writer?.enqueue(message) != true { channel.write(message, promise: nil) }
-        needsFlush = true
+        channel.writeFrame(message, writer: &writer)
         unflushed += 1
         // In a burst (a thousand calls submitted at once), the worker starts on the first ones
         // while the rest are still being written.
@@ -100,8 +96,7 @@ final class WorkerHandle: @unchecked Sendable {
     static let flushEvery = 16
 
     func flush() {
-        guard needsFlush, let channel else { return }
-        needsFlush = false
+        guard unflushed > 0, let channel else { return }
         unflushed = 0
         channel.flush()
     }

@@ -332,8 +332,7 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     private func send(_ message: WireMessage) {
         guard let channel else { return }
-        if writer == nil { writer = try? channel.pipeline.syncOperations.handler(type: CoalescingFrameWriter.self) }
-        if writer?.enqueue(message) != true { channel.write(message, promise: nil) }
+        channel.writeFrame(message, writer: &writer)
         guard !flushScheduled else { return }
         flushScheduled = true
         loop.execute { self.flush(channel) }
@@ -352,7 +351,6 @@ public final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     static let maxFlushDeferrals = 8
-
 }
 
 extension WorkerRuntime {
