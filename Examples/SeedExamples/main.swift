@@ -126,9 +126,21 @@ if !unknown.isEmpty {
     print("unknown example(s): \(unknown.sorted().joined(separator: ", ")); choose from \(examples.map(\.name).joined(separator: ", "))")
     exit(2)
 }
-let ray = try await timed("Ray.start()") { try await Ray.start() }
-for example in examples where selected.isEmpty || selected.contains(example.name) {
-    print("== \(example.name)")
-    try await example.run()
+// Errors end the program with their message (a top-level `throw` would print a crash report).
+let ray: Ray
+do {
+    ray = try await timed("Ray.start()") { try await Ray.start() }
+} catch {
+    FileHandle.standardError.write(Data("swiftray-examples: cannot start: \(error)\n".utf8))
+    exit(1)
 }
-try await ray.shutdown()
+do {
+    for example in examples where selected.isEmpty || selected.contains(example.name) {
+        print("== \(example.name)")
+        try await example.run()
+    }
+    try await ray.shutdown()
+} catch {
+    FileHandle.standardError.write(Data("swiftray-examples: \(error)\n".utf8))
+    exit(1)
+}

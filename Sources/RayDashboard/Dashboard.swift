@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import RayCore
@@ -9,7 +11,10 @@ import Synchronization
 
 /// The web dashboard (Ray's, at `127.0.0.1:8265` by default): an overview page and a JSON API over
 /// the state API's snapshots, plus a Prometheus `/metrics` endpoint. Bound to anything but
-/// loopback it requires the cluster token (`Authorization: Bearer TOKEN`, or `?token=TOKEN`).
+/// loopback, its API requires the cluster token as `Authorization: Bearer TOKEN` (the page asks
+/// for it, or takes it from a `#token=TOKEN` link). Given the cluster's TLS certificate it serves
+/// HTTPS. Connections are bounded (`Limits`): idle ones, slow or oversized headers and clients that
+/// never read an error are closed, and at most `maxConnections` are open at once.
 ///
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
 /// `/api/objects`, `/api/jobs`, `/api/placement_groups` (each filterable by field: `?state=RUNNING`),
@@ -22,29 +27,61 @@ public final class Dashboard: Sendable {
     /// Where worker logs come from (text, the offset to follow from, or an error).
     public typealias LogSource = @Sendable (LogsQuery) async -> (text: String, next: Int, error: String?)
 
+    /// Bounds on the dashboard's connections.
+    public struct Limits: Sendable {
+        /// A connection with no request bytes read and no response bytes written for this long is
+        /// closed (idle keep-alive, a header trickling in, a client that never reads a 400).
+        public var idleTimeout: Duration
+        /// Connections open at once; more wait in the listen backlog until one closes.
+        public var maxConnections: Int
+        /// Bytes of request header accepted (larger: 400 and closed).
+        public var maxHeaderBytes: Int
+
+        public init(idleTimeout: Duration = .seconds(30), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
+            self.maxHeaderBytes = maxHeaderBytes
+        }
+
+        /// 128, or a quarter of this process's descriptor limit if that is lower (at least 8): the
+        /// dashboard never takes the descriptors the cluster needs.
+        public static var defaultMaxConnections: Int {
+            var limit = rlimit()
+            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 30 else { return 128 }
+            return max(8, min(128, Int(limit.rlim_cur) / 4))
+        }
+    }
+
     public let host: String
     public let port: Int
     /// Whether requests must carry the token (bound off loopback).
     public let requiresToken: Bool
+    /// Whether it serves HTTPS.
+    public let secure: Bool
     private let server: Task<Void, Never>
     private let services: ServiceGroup
     private let sampler: Task<Void, Never>
 
     private init(
-        host: String, port: Int, requiresToken: Bool, server: Task<Void, Never>, services: ServiceGroup, sampler: Task<Void, Never>
+        host: String, port: Int, requiresToken: Bool, secure: Bool, server: Task<Void, Never>, services: ServiceGroup,
+        sampler: Task<Void, Never>
     ) {
         self.services = services
         self.host = host
         self.port = port
         self.requiresToken = requiresToken
+        self.secure = secure
         self.server = server
         self.sampler = sampler
     }
 
-    /// Serves the dashboard on `host:port` (0: any free port) until `stop()`.
-    /// - Throws: when the address cannot be bound.
+    /// Serves the dashboard on `host:port` (0: any free port) until `stop()`, over HTTPS with `tls`
+    /// (the cluster's certificate and key).
+    /// - Throws: `ClusterError` when the address cannot be bound (naming it), or the certificate
+    ///   cannot be used.
     public static func start(
-        host: String, port: Int, token: String?, logs: LogSource? = nil, source: @escaping StateSource
+        host: String, port: Int, token: String?, tls: ClusterTLS? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
+        source: @escaping StateSource
     ) async throws -> Dashboard {
         let needsToken = !["127.0.0.1", "localhost", "::1"].contains(host)
         if needsToken, token == nil { throw ClusterError("a dashboard bound to \(host) needs the cluster token") }
@@ -56,7 +93,10 @@ public final class Dashboard: Sendable {
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         let bound = BoundPort()
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray"),
+            router: router, server: try httpServer(limits: limits, tls: tls),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "swift-ray",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? port)) },
             logger: Logger(label: "swiftray.dashboard"))
         let logger = Logger(label: "swiftray.dashboard")
@@ -73,7 +113,7 @@ public final class Dashboard: Sendable {
             actualPort = try await bound.value()
         } catch {
             server.cancel()
-            throw error
+            throw ClusterError("the dashboard cannot listen on \(host):\(port): \(error)")
         }
         let sampler = Task {
             while !Task.isCancelled {
@@ -81,11 +121,25 @@ public final class Dashboard: Sendable {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        return Dashboard(host: host, port: actualPort, requiresToken: needsToken, server: server, services: services, sampler: sampler)
+        return Dashboard(
+            host: host, port: actualPort, requiresToken: needsToken, secure: tls != nil, server: server, services: services,
+            sampler: sampler)
     }
 
-    /// `http://host:port`.
-    public var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    /// HTTP/1.1 with the connection bounds, inside TLS when given.
+    private static func httpServer(limits: Limits, tls: ClusterTLS?) throws -> HTTPServerBuilder {
+        let headers = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 200)
+        let idle = TimeAmount(limits.idleTimeout)
+        let http = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [IdleStateHandler(allTimeout: idle), IdleConnectionCloser()], idleTimeout: idle,
+            httpDecoderConfiguration: headers))
+        guard let tls else { return http }
+        return try .tls(http, tlsConfiguration: try tls.serverConfiguration())
+    }
+
+    /// `http://host:port` (`https` when secure).
+    public var url: String { "\(secure ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
     public func stop() async {
         sampler.cancel()
@@ -129,16 +183,30 @@ struct WatchedMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Rejects requests without the cluster token.
+/// Rejects requests without `Authorization: Bearer TOKEN`, except for the page itself (which holds
+/// no data and asks for the token). A token in the URL is not accepted: URLs end up in logs.
 struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path == "/" { return try await next(request, context) }
         let header = request.headers[.authorization]
-        let given = header.map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 } ?? request.uri.queryParameters.get("token")
+        let given = header.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
         guard let given, ClusterToken.matches(given, token) else {
             return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "the cluster token is required\n")))
         }
         return try await next(request, context)
+    }
+}
+
+/// Closes a connection when `IdleStateHandler` reports it idle: Hummingbird's own idle timeout
+/// spares a connection whose request never parsed, and a client that neither reads its 400 nor
+/// closes would otherwise hold the descriptor for good.
+final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        context.close(promise: nil)
     }
 }

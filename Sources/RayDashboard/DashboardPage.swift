@@ -19,9 +19,21 @@ enum DashboardPage {
     <script>
     const tabs = ["overview", "jobs", "tasks", "actors", "logs"];
     // `#logs=PID` opens a worker's log.
+    // `#token=TOKEN` (never sent to the server, unlike a query) or the form shown on a 401 gives
+    // the cluster token, kept for this tab only and sent as `Authorization: Bearer`.
+    if (location.hash.startsWith("#token=")) {
+      sessionStorage.setItem("token", decodeURIComponent(location.hash.slice(7)));
+      history.replaceState(null, "", location.pathname);
+    }
     let [tab, logPid] = (location.hash.slice(1) || "overview").split("="), filter = "";
-    const token = new URLSearchParams(location.search).get("token");
-    const q = token ? "?token=" + encodeURIComponent(token) : "";
+    let askingToken = false;
+    function askToken() {
+      askingToken = true;
+      document.getElementById("main").innerHTML = "<p>This dashboard needs the cluster token.</p>" +
+        "<form onsubmit='sessionStorage.setItem(\\"token\\", this.t.value); askingToken = false; refresh(); return false'>" +
+        "<input name='t' type='password' placeholder='token' autofocus> <button>Open</button></form>";
+    }
+    function when(us) { return us ? new Date(us / 1000).toLocaleString() : ""; }
     function esc(v) { return String(v ?? "").replace(/[&<>]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;"}[c])); }
     function table(rows, cols) {
       return "<table><tr>" + cols.map(c => "<th>" + esc(c) + "</th>").join("") + "</tr>" +
@@ -37,8 +49,9 @@ enum DashboardPage {
     }
     function go(t) { tab = t; location.hash = t; nav(); refresh(); }
     async function get(path, params) {
-      const query = [q.slice(1), params].filter(Boolean).join("&");
-      const r = await fetch(path + (query ? "?" + query : ""));
+      const token = sessionStorage.getItem("token");
+      const r = await fetch(path + (params ? "?" + params : ""), {headers: token ? {Authorization: "Bearer " + token} : {}});
+      if (r.status === 401) { askToken(); throw new Error("token required"); }
       if (!r.ok) throw new Error(path + ": " + r.status);
       return r.json();
     }
@@ -46,6 +59,7 @@ enum DashboardPage {
       return h.map((s, i) => ({perSecond: i === 0 ? 0 : Math.max(0, (s.finishedTasks - h[i - 1].finishedTasks) / Math.max(0.001, s.time - h[i - 1].time))}));
     }
     async function refresh() {
+      if (askingToken) return;
       try {
         const s = await get("/api/state");
         const main = document.getElementById("main");
@@ -66,7 +80,8 @@ enum DashboardPage {
             "<h3>Nodes</h3>" + table(s.nodes, ["nodeID", "address", "alive", "isHead", "total", "available", "storedObjects", "storedBytes"]) +
             "<h3>Placement groups</h3>" + table(s.placementGroups, ["placementGroupID", "strategy", "state", "bundles", "bundleNodes"]);
         } else if (tab === "jobs") {
-          main.innerHTML = table(s.jobs, ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"]);
+          const jobs = s.jobs.map(j => Object.assign({}, j, {startedAt: when(j.startedAt), endedAt: when(j.endedAt)}));
+          main.innerHTML = table(jobs, ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"]);
         } else if (tab === "tasks") {
           const counts = {}; s.tasks.forEach(t => counts[t.state] = (counts[t.state] || 0) + 1);
           const rows = s.tasks.filter(t => !filter || JSON.stringify(t).includes(filter)).slice(-500).reverse();
@@ -86,7 +101,7 @@ enum DashboardPage {
             table(s.workers, ["workerID", "pid", "nodeID", "kind", "actorID", "runningTasks", "alive"]);
         }
         document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
-      } catch (e) { document.getElementById("updated").textContent = String(e); }
+      } catch (e) { document.getElementById("updated").textContent = String(e.message || e); }
     }
     nav(); refresh(); setInterval(refresh, 1000);
     </script></body></html>

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import RayWire
 
@@ -21,10 +22,7 @@ enum DashboardRoutes {
         router.get("/api/summary/tasks") { _, _ in try json(TaskSummary.of(try await source().tasks)) }
         router.get("/api/history") { _, _ in try json(history.samples) }
         router.get("/api/logs") { request, _ in
-            let parameters = request.uri.queryParameters
-            let query = LogsQuery(
-                pid: parameters.get("pid").flatMap { Int32($0) }, actor: parameters.get("actor"), task: parameters.get("task"),
-                offset: parameters.get("offset").flatMap { Int($0) }, tail: parameters.get("tail").flatMap { Int($0) } ?? 200)
+            let query = try logsQuery(request.uri.queryParameters)
             guard let logs else { return try json(LogsReply(text: "", next: 0, error: "this dashboard has no logs")) }
             let result = await logs(query)
             return try json(LogsReply(text: result.text, next: result.next, error: result.error))
@@ -37,6 +35,23 @@ enum DashboardRoutes {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.text(for: try await source()))))
         }
+    }
+
+    /// `/api/logs`'s parameters; a malformed or out-of-range one is a 400, never passed on.
+    static func logsQuery(_ parameters: FlatDictionary<Substring, Substring>) throws -> LogsQuery {
+        func number<T: FixedWidthInteger>(_ name: String, _: T.Type) throws -> T? {
+            guard let text = parameters.get(name) else { return nil }
+            guard let value = T(text) else { throw HTTPError(.badRequest, message: "\(name) must be an integer, not '\(text)'") }
+            return value
+        }
+        let query = LogsQuery(
+            pid: try number("pid", Int32.self), actor: parameters.get("actor"), task: parameters.get("task"),
+            offset: try number("offset", Int.self), tail: try number("tail", Int.self) ?? 200)
+        if let problem = query.problem { throw HTTPError(.badRequest, message: problem) }
+        guard query.pid != nil || query.actor != nil || query.task != nil else {
+            throw HTTPError(.badRequest, message: "give pid, actor or task")
+        }
+        return query
     }
 
     static func html(_ text: String) -> Response {

@@ -13,6 +13,9 @@ public final class TestCluster: @unchecked Sendable {
     /// Files folders: the head's first, then one per added node.
     public private(set) var folders: [String] = []
     private let root: String
+    /// The head's start arguments, for `restartHead`.
+    private var headArguments: [String] = []
+    private var headWrapper: [String] = []
 
     /// The cluster's TLS certificate, which nodes and drivers must trust, when it uses TLS.
     public private(set) var tlsCertificateFile: String?
@@ -29,9 +32,10 @@ public final class TestCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let head = "\(root)/head"
         folders.append(head)
-        try run(["start", "--head", "--port", "0", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
-                 "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : []),
-            wrapper: wrapper)
+        headArguments = ["start", "--head", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
+                         "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : [])
+        headWrapper = wrapper
+        try run(headArguments + ["--port", "0"], wrapper: wrapper)
         if tls { tlsCertificateFile = "\(head)/tls_cert.pem" }
         address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -42,14 +46,24 @@ public final class TestCluster: @unchecked Sendable {
         (try? String(contentsOfFile: "\(folders[0])/dashboard_url", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Adds a worker node; returns its daemon's pid.
+    /// Adds a worker node (`arguments` are added to its `swiftray start`); returns its daemon's pid.
     @discardableResult
-    public func addNode(cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = []) throws -> Int32 {
+    public func addNode(cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = [], arguments: [String] = []) throws -> Int32 {
         let folder = "\(root)/node\(folders.count)"
         folders.append(folder)
         try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
-                + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []), wrapper: wrapper)
+                + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []) + arguments, wrapper: wrapper)
         return try daemonPID(folder)
+    }
+
+    /// SIGKILLs the head (as a crash would) and starts a new one at the same address with the same
+    /// token; nodes that keep trying to rejoin join it as new nodes.
+    public func restartHead() throws {
+        let pid = try daemonPID(folders[0])
+        kill(pid, SIGKILL)
+        try? FileManager.default.removeItem(atPath: "\(folders[0])/daemons/\(pid)")
+        let port = address.split(separator: ":").last.map(String.init) ?? "0"
+        try run(headArguments + ["--port", port, "--token", token], wrapper: headWrapper)
     }
 
     /// The pid of the daemon whose files are in `folder`.

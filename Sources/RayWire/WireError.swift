@@ -8,6 +8,9 @@ public enum WireError: Error, CustomStringConvertible, Sendable, Equatable {
     case unsupportedVersion(UInt8)
     /// A message type this build does not know.
     case unknownMessage(UInt8)
+    /// The peer speaks another protocol (HTTP, TLS, SSH): the port is not a swift-ray port, or TLS
+    /// is on at one end only.
+    case notSwiftRay(String)
 
     public var description: String {
         switch self {
@@ -15,6 +18,8 @@ public enum WireError: Error, CustomStringConvertible, Sendable, Equatable {
         case .frameTooLarge(let size, let limit): "frame of \(size) bytes exceeds the limit of \(limit)"
         case .unsupportedVersion(let version): "unsupported protocol version \(version)"
         case .unknownMessage(let type): "unknown message type \(type)"
+        case .notSwiftRay("TLS"): "the peer speaks TLS (is --tls on at one end only?)"
+        case .notSwiftRay(let name): "not a swift-ray port (got \(name))"
         }
     }
 }

@@ -45,6 +45,9 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Seconds without a heartbeat after which the head declares a node dead.")
     var nodeTimeout: Double = 10
 
+    @Option(help: "Node: seconds to keep trying to rejoin after losing the head (it restarted, or the network failed); 0: exit at once.")
+    var headReconnectTimeout: Double = 60
+
     @Option(help: "Folder for this machine's cluster files (default: SWIFTRAY_TEMP_DIR or /tmp/swiftray).")
     var tempDir: String?
 
@@ -76,6 +79,7 @@ struct StartCommand: AsyncParsableCommand {
         guard head != (address != nil) else { throw ValidationError("give either --head or --address HOST:PORT") }
         guard (0..<65536).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard nodeTimeout > 0 else { throw ValidationError("--node-timeout must be positive") }
+        guard headReconnectTimeout >= 0 else { throw ValidationError("--head-reconnect-timeout cannot be negative") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
         if !head, tls, tlsCa == nil, getenvString(ClusterTLS.certificateVariable) == nil,
            !FileManager.default.fileExists(atPath: ClusterFiles(root: tempDir).tlsCertificateFile) {
@@ -87,9 +91,11 @@ struct StartCommand: AsyncParsableCommand {
     func run() async throws {
         let files = ClusterFiles(root: tempDir)
         if !block {
-            var arguments = Array(CommandLine.arguments.dropFirst())
-            arguments.removeAll { $0 == "--block" }
-            let started = try Daemons.detach(arguments: arguments, files: files, role: head ? "head" : "node")
+            // The token reaches the daemon through its environment (readable by this user only),
+            // not its command line, which `ps` shows to everyone.
+            let arguments = Daemons.removingOption("--token", from: Array(CommandLine.arguments.dropFirst()).filter { $0 != "--block" })
+            let environment = token.map { ["SWIFTRAY_TOKEN": $0] } ?? [:]
+            let started = try Daemons.detach(arguments: arguments, environment: environment, files: files, role: head ? "head" : "node")
             try printStarted(files: files, pid: started.pid, log: started.log)
             return
         }
@@ -122,9 +128,9 @@ struct StartCommand: AsyncParsableCommand {
         var dashboard: Dashboard?
         if includeDashboard {
             do {
-                dashboard = try await Dashboard.start(host: dashboardHost, port: dashboardPort, token: token, logs: { await head.logs($0) }) {
-                    await head.state()
-                }
+                dashboard = try await Dashboard.start(
+                    host: dashboardHost, port: dashboardPort, token: token, tls: tlsConfig, logs: { await head.logs($0) }
+                ) { await head.state() }
                 try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
             } catch {
                 print("the dashboard could not start on \(dashboardHost):\(dashboardPort): \(error); continuing without it")
@@ -146,7 +152,8 @@ struct StartCommand: AsyncParsableCommand {
             throw ClusterError("no cluster token: pass --token, or set SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE")
         }
         let daemon = NodeDaemon(
-            headAddress: address, token: token, resources: try nodeResources(), files: files, objectStoreMemory: objectStoreMemory)
+            headAddress: address, token: token, resources: try nodeResources(), files: files, objectStoreMemory: objectStoreMemory,
+            reconnectTimeout: .milliseconds(Int64(headReconnectTimeout * 1000)))
         let nodeID = try await daemon.join()
         try files.registerDaemon(pid: getpid(), role: "node")
         print("swift-ray node \(nodeID) joined the cluster at \(address)")
@@ -164,6 +171,9 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     private func printStarted(files: ClusterFiles, pid: Int32, log: String) throws {
+        // Commands on this machine need the same folder to find this cluster.
+        let folder = tempDir.map { " --temp-dir '\($0)'" } ?? ""
+        let environment = tempDir.map { ", with SWIFTRAY_TEMP_DIR='\($0)'" } ?? ""
         if head {
             let port = ClusterFiles.readText(files.headAddressFile)?.split(separator: ":").last ?? "?"
             print("""
@@ -174,12 +184,12 @@ struct StartCommand: AsyncParsableCommand {
                     swiftray start --address='\(Daemons.primaryAddress):\(port)'\(tlsHint(files))
 
                 Dashboard: \(ClusterFiles.readText(files.dashboardFile) ?? "off")
-                To connect a program:  try await Ray.start(address: "auto")   (on this machine)
+                To connect a program:  try await Ray.start(address: "auto")   (on this machine\(environment))
                                        try await Ray.start(address: "\(Daemons.primaryAddress):\(port)")
-                Status: swiftray status      Stop: swiftray stop
+                Status: swiftray status\(folder)      Stop: swiftray stop\(folder)
                 """)
         } else {
-            print("Started a swift-ray node (pid \(pid)), joined \(address ?? "?"); log: \(log)")
+            print("Started a swift-ray node (pid \(pid)), joined \(address ?? "?"); log: \(log)\nStop: swiftray stop\(folder)")
         }
     }
 
@@ -251,7 +261,11 @@ struct StatusReport {
         for name in names {
             let total = live.reduce(0) { $0 + ($1.total[name] ?? 0) }
             let used = live.reduce(0) { $0 + ($1.total[name] ?? 0) - ($1.available[name] ?? 0) }
-            lines.append(" \(format(used))/\(format(total)) \(name)")
+            if name == "memory" || name.hasSuffix("_memory") {
+                lines.append(" \(gibibytes(used))/\(gibibytes(total)) GiB \(name)")
+            } else {
+                lines.append(" \(format(used))/\(format(total)) \(name)")
+            }
         }
         lines += ["", "Demands:", " \(status.pendingTasks) pending tasks, \(status.pendingActors) pending actors"]
         lines += status.pendingDemands.sorted { $0.key < $1.key }.map { " \($0.key): \($0.value) pending tasks/actors" }
@@ -262,6 +276,8 @@ struct StatusReport {
     }
 
     private func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
+
+    private func gibibytes(_ bytes: Double) -> String { String(format: "%.2f", bytes / 1_073_741_824) }
 
     private func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(format: "%.1f", value) : String(value)

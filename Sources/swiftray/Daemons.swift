@@ -10,7 +10,9 @@ import Synchronization
 enum Daemons {
     /// Starts this same command again with `--block`, detached; returns once the daemon recorded
     /// itself as running (ready), or throws with the end of its log.
-    static func detach(arguments: [String], files: ClusterFiles, role: String) throws -> (pid: Int32, log: String) {
+    static func detach(
+        arguments: [String], environment extra: [String: String] = [:], files: ClusterFiles, role: String
+    ) throws -> (pid: Int32, log: String) {
         try files.create()
         let log = "\(files.logsFolder)/\(role)-\(Int(Date().timeIntervalSince1970))-\(getpid()).log"
         let fd = open(log, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
@@ -20,6 +22,7 @@ enum Daemons {
         let argv = [executable] + arguments + ["--block"]
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFTRAY_TEMP_DIR"] = files.root
+        environment.merge(extra) { _, new in new }
         let envp = environment.map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = WorkerLauncher.withCStrings(argv) { argv in WorkerLauncher.withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
@@ -35,6 +38,22 @@ enum Daemons {
         }
         kill(pid, SIGKILL)
         throw ClusterError("the daemon did not become ready within 60 s; its log (\(log)):\n\(tail(of: log))")
+    }
+
+    /// `arguments` without `option`'s occurrences (`--option VALUE` and `--option=VALUE`).
+    static func removingOption(_ option: String, from arguments: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in arguments {
+            if skipNext {
+                skipNext = false
+            } else if argument == option {
+                skipNext = true
+            } else if !argument.hasPrefix(option + "=") {
+                kept.append(argument)
+            }
+        }
+        return kept
     }
 
     /// Waits for SIGTERM or SIGINT, or until `closed` completes (the daemon lost its cluster).

@@ -68,18 +68,26 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let state = try await cluster.state()
-        let rows: [[String: String]]
         switch kind {
-        case .nodes: rows = try Rows.of(state.nodes)
-        case .workers: rows = try Rows.of(state.workers)
-        case .tasks: rows = try Rows.of(state.tasks)
-        case .actors: rows = try Rows.of(state.actors)
-        case .objects: rows = try Rows.of(state.objects)
-        case .jobs: rows = try Rows.of(state.jobs)
-        case .placementGroups: rows = try Rows.of(state.placementGroups)
+        case .nodes: try show(state.nodes)
+        case .workers: try show(state.workers)
+        case .tasks: try show(state.tasks)
+        case .actors: try show(state.actors)
+        case .objects: try show(state.objects)
+        case .jobs: try show(state.jobs)
+        case .placementGroups: try show(state.placementGroups)
         }
-        let kept = try Rows.filter(rows, filters)
-        print(json ? Rows.json(kept) : Rows.table(kept, columns: Rows.columns[kind.rawValue] ?? []))
+    }
+
+    /// The rows that pass the filters, as a table or as JSON with each field's own type.
+    private func show<T: Encodable>(_ values: [T]) throws {
+        let rows = Rows.of(values)
+        let kept = try Rows.matching(rows, filters)
+        if json {
+            print(try Rows.json(kept.map { values[$0] }))
+        } else {
+            print(Rows.table(kept.map { rows[$0] }, columns: Rows.columns[kind.rawValue] ?? []))
+        }
     }
 }
 
@@ -199,7 +207,7 @@ enum Rows {
     ]
 
     /// Each value's fields as strings (nil fields empty, enums by their raw value).
-    static func of<T>(_ values: [T]) throws -> [[String: String]] {
+    static func of<T>(_ values: [T]) -> [[String: String]] {
         values.map { value in
             var row: [String: String] = [:]
             for child in Mirror(reflecting: value).children {
@@ -220,17 +228,20 @@ enum Rows {
         return "\(value)"
     }
 
-    static func filter(_ rows: [[String: String]], _ filters: [String]) throws -> [[String: String]] {
+    /// The indices of the rows whose fields equal every `FIELD=VALUE` filter.
+    static func matching(_ rows: [[String: String]], _ filters: [String]) throws -> [Int] {
         let pairs = try filters.map { filter -> (String, String) in
             guard let equals = filter.firstIndex(of: "=") else { throw ValidationError("--filter takes FIELD=VALUE, not '\(filter)'") }
             return (String(filter[..<equals]), String(filter[filter.index(after: equals)...]))
         }
-        return rows.filter { row in pairs.allSatisfy { row[$0.0] == $0.1 } }
+        return rows.indices.filter { index in pairs.allSatisfy { rows[index][$0.0] == $0.1 } }
     }
 
-    static func json(_ rows: [[String: String]]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+    /// The values as a JSON array: numbers, booleans and nested objects keep their types.
+    static func json<T: Encodable>(_ values: [T]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(values), as: UTF8.self)
     }
 
     static func table(_ rows: [[String: String]], columns: [String]) -> String {

@@ -111,6 +111,13 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(actors.contains("Counter") && actors.contains("ALIVE") && actors.contains(node), actors)
         let finished = try cluster.run(["list", "tasks", "--filter", "state=FINISHED", "--json"] + access)
         XCTAssertTrue(finished.contains("whereAmI"), finished)
+        // JSON keeps each field's type (numbers, booleans, objects), so it decodes as the state types.
+        let rows = try JSONDecoder().decode([TaskState].self, from: Data(finished.utf8))
+        XCTAssertTrue(rows.allSatisfy { $0.state == .finished && $0.attempt == 0 }, "\(rows)")
+        let nodeRows = try JSONDecoder().decode(
+            [NodeState].self, from: Data(try cluster.run(["list", "nodes", "--json", "--filter", "alive=true"] + access).utf8))
+        XCTAssertEqual(nodeRows.count, 2)
+        XCTAssertTrue(nodeRows.allSatisfy { $0.alive && $0.total["CPU"] != nil })
         let summary = try cluster.run(["summary", "tasks"] + access)
         XCTAssertTrue(summary.contains("whereAmI"), summary)
         let memory = try cluster.run(["memory"] + access)

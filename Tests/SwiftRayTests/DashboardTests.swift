@@ -80,7 +80,7 @@ final class DashboardTests: XCTestCase {
         let base = "http://127.0.0.1:\(dashboard.port)"
         let refused = try await Self.get(base + "/api/state")
         XCTAssertEqual(refused.status, 401)
-        let allowed = try await Self.get(base + "/api/state?token=sesame")
+        let allowed = try await Self.get(base + "/api/state", headers: ["Authorization": "Bearer sesame"])
         XCTAssertEqual(allowed.status, 200)
         let bearer = try await Self.get(base + "/metrics", headers: ["Authorization": "Bearer sesame"])
         XCTAssertEqual(bearer.status, 200)

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import RayWire
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -20,6 +21,10 @@ public final class ClusterHead: @unchecked Sendable {
     public let manager: NodeManager
     public let files: ClusterFiles
     public let token: String
+    /// Connections that have not presented the token yet; past `maxUnauthenticated`, new ones are
+    /// closed at once, so strangers cannot take the descriptors nodes and drivers need.
+    let unauthenticated = Atomic<Int>(0)
+    static let maxUnauthenticated = 128
     public let session: String
     /// A node not heard from for this long is declared dead.
     public let nodeTimeout: Duration
@@ -76,21 +81,27 @@ public final class ClusterHead: @unchecked Sendable {
     }
 
     /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
-    /// - Throws: `ClusterError` for an unusable TLS certificate, or NIO's error when it cannot bind.
+    /// - Throws: `ClusterError` for an unusable TLS certificate, or naming the address it cannot bind.
     public func start(host: String, port: Int) async throws -> Int {
         let serverTLS = try tls?.serverContext()
         let clientTLS = try tls?.clientContext()
         if ownsManager { manager.start() }
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = HeadPeerHandler(head: self)
-                    try channel.pipeline.syncOperations.addWireHandlers(handler, tls: serverTLS, server: true)
+                    let limit = FrameSizeLimit.unauthenticated()
+                    let handler = HeadPeerHandler(head: self, limit: limit)
+                    try channel.pipeline.syncOperations.addWireHandlers(handler, tls: serverTLS, server: true, limit: limit)
                 }
             }
-            .bind(host: host, port: port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw ClusterError("cannot listen on \(host):\(port): \(error)")
+        }
         server = channel
         try await startObjectServer(host: host, tls: (serverTLS, clientTLS))
         let interval = max(nodeTimeout / 4, .milliseconds(50))
@@ -179,6 +190,8 @@ public final class ClusterHead: @unchecked Sendable {
 
     /// A node daemon reports a worker's exit (its connection may have closed already).
     func remoteWorkerExited(_ id: Int, code: Int32, on node: NodeRecord) {
+        // The daemon outlived this worker: the node is healthy as far as this death goes.
+        if node.unconfirmedDeaths.remove(id) != nil, node.unconfirmedDeaths.isEmpty { manager.requestSchedule() }
         guard let worker = manager.workers[id], worker.node === node, !worker.dead else { return }
         worker.dead = true
         worker.channel?.close(promise: nil)

@@ -62,13 +62,22 @@ public struct ClusterTLS: Sendable, Equatable {
 
     /// The context servers use: this certificate and key.
     public func serverContext() throws -> NIOSSLContext {
+        let configuration = try serverConfiguration()
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ClusterError("invalid TLS certificate or key: \(error)")
+        }
+    }
+
+    /// A server's TLS configuration with this certificate and key (the dashboard's HTTPS too).
+    public func serverConfiguration() throws -> TLSConfiguration {
         guard let keyPEM else { throw ClusterError("a TLS server needs the certificate's private key") }
         do {
             let certificates = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
             let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
-            let configuration = TLSConfiguration.makeServerConfiguration(
+            return TLSConfiguration.makeServerConfiguration(
                 certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
-            return try NIOSSLContext(configuration: configuration)
         } catch {
             throw ClusterError("invalid TLS certificate or key: \(error)")
         }

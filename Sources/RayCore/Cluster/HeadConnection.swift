@@ -32,10 +32,10 @@ public final class HeadConnection: @unchecked Sendable {
     public static func connecting(
         host: String, port: Int, hello: Hello, group: any EventLoopGroup, tls: NIOSSLContext? = nil
     ) -> EventLoopFuture<HeadConnection> {
-        let handler = HeadConnectionHandler()
+        let handler = HeadConnectionHandler(peer: "\(host):\(port)")
         return ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(10))
+                .connectTimeout(TimeAmount(handshakeTimeout))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addWireHandlers(handler, tls: tls, server: false)
@@ -49,18 +49,26 @@ public final class HeadConnection: @unchecked Sendable {
                 }
     }
 
+    /// How long connecting, and each handshake step, waits for the head by default: 15 s, or
+    /// `SWIFTRAY_CONNECT_TIMEOUT` seconds.
+    public static var handshakeTimeout: Duration {
+        guard let text = getenvString("SWIFTRAY_CONNECT_TIMEOUT"), let seconds = Double(text), seconds > 0 else { return .seconds(15) }
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
     /// The next message, during the handshake (before `route`).
-    /// - Throws: `ClusterError` if the head closes the connection (a refused token, for instance).
-    public func next() async throws -> WireMessage {
+    /// - Throws: `ClusterError` if the head closes the connection (a refused token, for instance),
+    ///   or does not answer within `timeout` (the connection is then closed).
+    public func next(timeout: Duration = HeadConnection.handshakeTimeout) async throws -> WireMessage {
         let handler = self.handler
         return try await withCheckedThrowingContinuation { continuation in
-            channel.eventLoop.execute { handler.take(continuation) }
+            channel.eventLoop.execute { handler.take(continuation, timeout: timeout) }
         }
     }
 
     /// The next control message, skipping nothing: anything else is a protocol error.
-    public func nextControl() async throws -> ControlMessage {
-        let message = try await next()
+    public func nextControl(timeout: Duration = HeadConnection.handshakeTimeout) async throws -> ControlMessage {
+        let message = try await next(timeout: timeout)
         guard case .control(let control) = message else { throw ClusterError("unexpected message from the head during the handshake") }
         return control
     }
@@ -92,17 +100,40 @@ public final class HeadConnection: @unchecked Sendable {
 final class HeadConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = WireMessage
 
+    private let peer: String
     private var queued: [WireMessage] = []
     private var waiter: CheckedContinuation<WireMessage, any Error>?
+    /// Counts waits, so a timer only fails the wait it was set for.
+    private var waits = 0
     private var onMessage: ((WireMessage) -> Void)?
     private var onClose: (() -> Void)?
     private var closed = false
-    static let closedMessage = "the cluster closed the connection (wrong token, TLS expected on one side only, or it is shutting down)"
+    /// Why the connection failed, if it did (a frame from something that is not swift-ray, say).
+    private var failure: (any Error)?
+    private var channel: (any Channel)?
 
-    func take(_ continuation: CheckedContinuation<WireMessage, any Error>) {
+    init(peer: String) { self.peer = peer }
+
+    private var closedError: ClusterError {
+        if let failure { return ClusterError("the connection to \(peer) failed: \(failure)") }
+        return ClusterError("the cluster at \(peer) closed the connection (wrong token, TLS expected on one side only, or it is shutting down)")
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { channel = context.channel }
+
+    func take(_ continuation: CheckedContinuation<WireMessage, any Error>, timeout: Duration) {
         if !queued.isEmpty { return continuation.resume(returning: queued.removeFirst()) }
-        if closed { return continuation.resume(throwing: ClusterError(Self.closedMessage)) }
+        if closed { return continuation.resume(throwing: closedError) }
         waiter = continuation
+        waits += 1
+        let wait = waits
+        channel?.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [self] in
+            guard wait == waits, let waiter else { return }
+            self.waiter = nil
+            waiter.resume(throwing: ClusterError(
+                "no answer from \(peer) within \(timeout) (is it a swift-ray head? is it overloaded or out of file descriptors?)"))
+            channel?.close(promise: nil)
+        }
     }
 
     func route(_ onMessage: @escaping (WireMessage) -> Void, onClose: @escaping () -> Void) {
@@ -128,14 +159,16 @@ final class HeadConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
         closed = true
         if let waiter {
             self.waiter = nil
-            waiter.resume(throwing: ClusterError(Self.closedMessage))
+            waiter.resume(throwing: closedError)
         }
         onClose?()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        RayLog.logger.error("connection to the cluster: \(error); closing it")
+        if failure == nil { failure = error }
+        // During the handshake the waiting caller reports it; after, the log is the only trace.
+        if onMessage != nil { RayLog.logger.error("connection to the cluster at \(peer): \(error); closing it") }
         context.close(promise: nil)
     }
 }

@@ -24,15 +24,30 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private let head: ClusterHead
-    private var state = State.awaitingHello
+    /// Hello-sized until the token is presented.
+    private let limit: FrameSizeLimit
+    private var state = State.awaitingHello {
+        didSet { if case .awaitingHello = state {} else { uncount() } }
+    }
     private var remote = "?"
+    /// Whether this connection counts among the head's unauthenticated ones.
+    private var counted = false
 
-    init(head: ClusterHead) { self.head = head }
+    init(head: ClusterHead, limit: FrameSizeLimit) {
+        self.head = head
+        self.limit = limit
+    }
 
     private var manager: NodeManager { head.manager }
 
     func channelActive(context: ChannelHandlerContext) {
-        remote = context.channel.remoteAddress?.description ?? "?"
+        remote = context.channel.remoteAddress?.displayText ?? "?"
+        let waiting = head.unauthenticated.wrappingAdd(1, ordering: .relaxed).newValue
+        counted = true
+        if waiting > ClusterHead.maxUnauthenticated {
+            reject(context.channel, "\(waiting - 1) connections are already waiting to authenticate")
+            return context.fireChannelActive()
+        }
         // A connection that never says hello is dropped.
         let channel = context.channel
         context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
@@ -47,6 +62,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .awaitingHello:
             guard case .control(.hello(let hello)) = message else { return reject(context.channel, "first message was not a hello") }
             guard ClusterToken.matches(hello.token, head.token) else { return reject(context.channel, "wrong cluster token") }
+            limit.authenticated()
             accept(hello, context.channel)
         case .driverHandshake(let hello, let upload):
             driverHandshake(message, hello: hello, upload: upload, channel: context.channel)
@@ -87,6 +103,12 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             head.logger.warning("connection from \(remote): \(error); closing it")
             context.close(promise: nil)
         }
+    }
+
+    private func uncount() {
+        guard counted else { return }
+        counted = false
+        head.unauthenticated.wrappingSubtract(1, ordering: .relaxed)
     }
 
     private func reject(_ channel: any Channel, _ reason: String) {

@@ -14,6 +14,10 @@ import Darwin
 /// resources, starts worker processes when the head asks (fetching and caching the job's binary
 /// first), forwards their output, reports their exits and heartbeats. Its workers die with it.
 ///
+/// When the head is lost (it restarted, or a partition cut the link) the node stops its workers,
+/// empties its store and keeps trying to join again, as a new node, for `reconnectTimeout`
+/// (Ray's raylet does the same); `closed` completes once it gives up.
+///
 /// The node has its own shared-memory store: its workers write large values there and read them
 /// there; its object server serves them to other nodes, and the head has it pull other nodes'
 /// objects in when its workers need them, and remove copies once objects are freed.
@@ -23,29 +27,39 @@ public final class NodeDaemon: @unchecked Sendable {
     let token: String
     let headAddress: String
     let heartbeatInterval: TimeAmount
+    /// How long a node that lost its head keeps trying to rejoin.
+    let reconnectTimeout: Duration
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let logger = RayLog.logger
+    /// Completes when the node gives up on its head (or is stopped).
+    private let finished: EventLoopPromise<Void>
     /// The node's store (nil if it could not be created: objects then reach its workers inline).
     private var directory: SharedObjectDirectory?
     private var objectServer: ObjectServer?
     private var puller: ObjectPuller?
     private var connection: HeadConnection?
     // Loop-confined:
+    private var heartbeat: RepeatedTask?
+    private var stopping = false
     private var nodeID = ""
     private var workers: [Int: Int32] = [:]
     private var waitingForBinary: [String: [StartWorker]] = [:]
     private var downloads: [String: BinaryUpload] = [:]
 
-    /// - Parameter objectStoreMemory: the store's capacity in bytes (nil: 30% of this machine's memory).
+    /// - Parameters:
+    ///   - objectStoreMemory: the store's capacity in bytes (nil: 30% of this machine's memory).
+    ///   - reconnectTimeout: how long to keep trying to rejoin after losing the head (zero: leave at once).
     public init(
         headAddress: String, token: String, resources: ResourceSet, files: ClusterFiles, objectStoreMemory: Int? = nil,
-        heartbeatInterval: Duration = .milliseconds(500)
+        heartbeatInterval: Duration = .milliseconds(500), reconnectTimeout: Duration = .seconds(60)
     ) {
         self.headAddress = headAddress
         self.token = token
         self.resources = resources
         self.files = files
         self.heartbeatInterval = TimeAmount(heartbeatInterval)
+        self.reconnectTimeout = reconnectTimeout
+        finished = group.next().makePromise()
         let capacity = objectStoreMemory ?? Int(Double(physicalMemoryBytes()) * 0.3)
         directory = .forNode("node-\(getpid())", capacity: capacity)
     }
@@ -59,10 +73,15 @@ public final class NodeDaemon: @unchecked Sendable {
         let info = NodeInfo(resources: resources, host: HeadConnection.hostName)
         let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
         let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group, tls: clientTLS)
-        guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this node") }
-        self.connection = connection
+        guard case .welcome(let welcome) = try await connection.nextControl() else {
+            connection.close()
+            throw ClusterError("the head did not welcome this node")
+        }
         let loop = connection.channel.eventLoop
-        try await loop.submit { self.nodeID = welcome.nodeID }.get()
+        try await loop.submit {
+            self.connection = connection
+            self.nodeID = welcome.nodeID
+        }.get()
         // The object server is announced before any request of the head's is handled.
         if welcome.objectPort == nil {
             logger.info("the head serves no objects: large objects reach this node inline")
@@ -70,21 +89,26 @@ public final class NodeDaemon: @unchecked Sendable {
         } else if let port = await startObjectServer(welcome, clientTLS: clientTLS) {
             connection.send(.control(.objectServer(port: port)))
         }
-        connection.route({ self.handle($0) }, onClose: { self.headGone() })
-        loop.scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in
-            connection.send(.control(.heartbeat))
-        }
+        connection.route({ self.handle($0) }, onClose: { self.headGone(connection) })
+        try await loop.submit {
+            self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
+                connection.send(.control(.heartbeat))
+            }
+        }.get()
         return welcome.nodeID
     }
 
-    /// Completes when the connection to the head ends.
-    public var closed: EventLoopFuture<Void> {
-        connection?.channel.closeFuture ?? group.next().makeSucceededVoidFuture()
-    }
+    /// Completes when the node has left its cluster for good: stopped, or its head lost for longer
+    /// than `reconnectTimeout`.
+    public var closed: EventLoopFuture<Void> { finished.futureResult }
 
     /// Kills every worker of this node and leaves the cluster.
     public func stop() async {
-        try? await group.next().submit { self.killAll() }.get()
+        try? await group.next().submit {
+            self.stopping = true
+            self.killAll()
+            self.finished.succeed()
+        }.get()
         connection?.close()
         await objectServer?.shutdown()
         try? await group.shutdownGracefully()
@@ -92,9 +116,15 @@ public final class NodeDaemon: @unchecked Sendable {
     }
 
     /// Creates the store and serves it on any free port of every interface (over TLS with the
-    /// cluster's certificate when the head sent one); nil if it cannot.
+    /// cluster's certificate when the head sent one); nil if it cannot. A node that rejoins keeps
+    /// its server, with an emptied store.
     private func startObjectServer(_ welcome: Welcome, clientTLS: NIOSSLContext?) async -> Int? {
         guard let directory else { return nil }
+        if let objectServer, let port = objectServer.port {
+            directory.removeAll()
+            try? directory.create()
+            return port
+        }
         do {
             SharedObjectDirectory.removeStale()
             try directory.create()
@@ -212,9 +242,46 @@ public final class NodeDaemon: @unchecked Sendable {
         connection?.send(.control(.workerExited(workerID: id, code: code)))
     }
 
-    private func headGone() {
-        logger.warning("lost the connection to the head; stopping this node's workers")
+    /// The head's connection closed: stop this node's work and try to join again.
+    private func headGone(_ lost: HeadConnection) {
+        guard lost === connection else { return }
+        heartbeat?.cancel()
+        heartbeat = nil
         killAll()
+        workers = [:]
+        waitingForBinary = [:]
+        for download in downloads.values { download.abandon() }
+        downloads = [:]
+        guard !stopping else { return }
+        guard reconnectTimeout > .zero else {
+            logger.warning("lost the connection to the head; stopped this node's workers")
+            return finished.succeed()
+        }
+        logger.warning("lost the connection to the head; stopped this node's workers; trying to rejoin for \(reconnectTimeout)")
+        Task { await self.rejoin() }
+    }
+
+    /// Tries to join every second until it succeeds or `reconnectTimeout` has passed.
+    private func rejoin() async {
+        let deadline = ContinuousClock.now + reconnectTimeout
+        var lastError = ""
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .seconds(1))  // back-off between attempts
+            guard await isRunning() else { return }
+            do {
+                let id = try await join()
+                logger.info("rejoined the cluster as node \(id)")
+                return
+            } catch {
+                lastError = "\(error)"
+            }
+        }
+        logger.error("could not rejoin the head within \(reconnectTimeout) (last error: \(lastError)); leaving")
+        finished.succeed()
+    }
+
+    private func isRunning() async -> Bool {
+        (try? await group.next().submit { !self.stopping }.get()) ?? false
     }
 
     private func killAll() {

@@ -5,7 +5,7 @@ import RayWire
 extension NodeManager {
     /// The places a lease for `demand` under `strategy` can be taken from now, best first.
     func leaseTargets(_ demand: ResourceSet, _ strategy: SchedulingStrategy) -> [LeaseTarget] {
-        let fitting = nodes.filter { $0.alive && $0.available.fits(demand) }
+        let fitting = nodes.filter { $0.schedulable && $0.available.fits(demand) }
         switch strategy {
         case .default:
             return fitting.map { .node($0) }
@@ -23,7 +23,7 @@ extension NodeManager {
         case .placementGroup(let id, let index):
             guard let group = placementGroups[id], group.isPlaced, !group.removed else { return [] }
             let bundles = index >= 0 && index < group.bundles.count ? [group.bundles[index]] : group.bundles
-            return bundles.filter { $0.node.alive && $0.available.fits(demand) }.map { .bundle($0) }
+            return bundles.filter { $0.node.schedulable && $0.available.fits(demand) }.map { .bundle($0) }
         }
     }
 

@@ -61,6 +61,7 @@ extension NodeManager {
 
     /// A worker's kept output, for `swiftray logs`.
     public func logs(_ query: LogsQuery) -> (text: String, next: Int, error: String?) {
+        if let problem = query.problem { return ("", 0, problem) }
         guard let folder = config.logsFolder else { return ("", 0, "this node keeps no worker logs") }
         let pid: Int32?
         if let actor = query.actor {

@@ -162,6 +162,7 @@ extension NodeManager {
     /// loop, then retry or fail what it was running.
     func channelClosed(_ worker: WorkerHandle) {
         guard !worker.dead else { return }
+        if !worker.node.isLocal, !worker.isDriver, worker.node.alive { worker.node.unconfirmedDeaths.insert(worker.id) }
         worker.dead = true
         terminate(worker)
         reap(worker)

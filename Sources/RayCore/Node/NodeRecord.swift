@@ -11,6 +11,12 @@ final class NodeRecord {
     var available: ResourceSet
     /// False once the node left or stopped heartbeating: nothing is placed on it any more.
     var alive = true
+    /// Workers of this node whose connections closed and whose exits its daemon has not reported
+    /// yet. While any are unconfirmed the node may be dying with them, so nothing new is placed
+    /// there: a node's death then costs each of its tasks one retry, not one per worker it had.
+    var unconfirmedDeaths: Set<Int> = []
+    /// Alive, and not suspected of dying: new work may go here.
+    var schedulable: Bool { alive && unconfirmedDeaths.isEmpty }
     /// The node manager's own machine: its workers map this node manager's shared-memory store and
     /// are children of this process.
     let isLocal: Bool

@@ -67,7 +67,7 @@ final class WorkerHandle: @unchecked Sendable {
     /// The node whose store must hold the objects sent to it: its own, or this one's to inline them.
     func storeNode(local: NodeRecord) -> NodeRecord { sharesMemory ? node : local }
 
-    var usable: Bool { registered && !dead && !retiring && actorID == nil && !isDriver && node.alive }
+    var usable: Bool { registered && !dead && !retiring && actorID == nil && !isDriver && node.schedulable }
 
     /// Free: no tasks, so it can take any task whose demand fits.
     var isIdle: Bool { usable && running.isEmpty }

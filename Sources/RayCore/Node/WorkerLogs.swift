@@ -59,8 +59,8 @@ final class WorkerLogs {
         rename(path, path + ".1")
     }
 
-    /// The file's bytes from `offset` (the last `tailLines` lines when `offset` is nil), and the
-    /// offset to read on from.
+    /// The file's bytes from `offset` (the last `tailLines` lines of its last MiB when `offset` is
+    /// nil), and the offset to read on from. Out-of-range values are clamped, never trusted.
     static func read(folder: String, pid: Int32, offset: Int?, tailLines: Int) -> (text: String, next: Int)? {
         let fd = openFile(file(in: folder, pid: pid), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -68,13 +68,14 @@ final class WorkerLogs {
         var info = stat()
         fstat(fd, &info)
         let size = Int(info.st_size)
-        let start = min(offset ?? max(0, size - 1 << 20), size)
-        var bytes = [UInt8](repeating: 0, count: size - start)
+        let start = min(max(offset ?? (size - 1 << 20), 0), size)
+        // A follower reads at most 1 MiB per call and comes back for the rest.
+        var bytes = [UInt8](repeating: 0, count: min(size - start, 1 << 20))
         let count = bytes.isEmpty ? 0 : pread(fd, &bytes, bytes.count, off_t(start))
         var text = String(decoding: bytes.prefix(max(count, 0)), as: UTF8.self)
         if offset == nil {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            text = lines.suffix(tailLines + 1).joined(separator: "\n")
+            text = lines.suffix(min(max(tailLines, 0), lines.count - 1) + 1).joined(separator: "\n")
         }
         return (text, start + max(count, 0))
     }

@@ -31,6 +31,9 @@ public final class ObjectServer: @unchecked Sendable {
         self.tls = tls
     }
 
+    /// The port it listens on, once started.
+    public var port: Int? { channel?.localAddress?.port }
+
     /// Listens on `host:port` (0: any free port); returns the port.
     public func start(host: String, port: Int = 0) async throws -> Int {
         let channel = try await ServerBootstrap(group: group)
@@ -38,7 +41,9 @@ public final class ObjectServer: @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addWireHandlers(ObjectServerHandler(server: self), tls: tls, server: true)
+                    // Pullers only ever send small requests: the limit stays hello-sized.
+                    try channel.pipeline.syncOperations.addWireHandlers(
+                        ObjectServerHandler(server: self), tls: tls, server: true, limit: .unauthenticated())
                 }
             }
             .bind(host: host, port: port).get()
@@ -65,7 +70,7 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
     init(server: ObjectServer) { self.server = server }
 
     func channelActive(context: ChannelHandlerContext) {
-        remote = context.channel.remoteAddress?.description ?? "?"
+        remote = context.channel.remoteAddress?.displayText ?? "?"
         let channel = context.channel
         context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
             if !authenticated { reject(channel, "no hello within 10 s") }

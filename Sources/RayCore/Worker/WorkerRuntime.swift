@@ -373,7 +373,7 @@ extension WorkerRuntime {
             var reply = try await connection.nextControl()
             if case .needBinary = reply {
                 try upload(executable, hash: binary.hash, over: connection)
-                reply = try await connection.nextControl()
+                reply = try await connection.nextControl(timeout: .seconds(300))  // the head writes the whole binary first
             }
             guard case .jobReady = reply else { throw ClusterError("the head did not accept the job") }
             let runtime = WorkerRuntime(nodeID: welcome.nodeID, loop: connection.channel.eventLoop, executor: executor, isDriver: true)

@@ -5,22 +5,46 @@ import NIOCore
 public enum Frame {
     /// The default largest frame a connection accepts: 1 GiB.
     public static let defaultMaxSize = 1 << 30
+    /// The largest frame a server accepts before the peer has authenticated: a hello fits easily,
+    /// so an unauthenticated peer cannot make the server buffer more than this.
+    public static let unauthenticatedMaxSize = 16 << 10
     static let headerSize = 4
+}
+
+/// The largest frame a connection accepts now: servers start at `Frame.unauthenticatedMaxSize`
+/// and raise it once the peer's hello carried the token. Shared by the connection's decoder and
+/// its handler, and touched only on the connection's event loop.
+public final class FrameSizeLimit: @unchecked Sendable {
+    public private(set) var bytes: Int
+
+    public init(_ bytes: Int) { self.bytes = bytes }
+
+    /// A server's limit before authentication.
+    public static func unauthenticated() -> FrameSizeLimit { FrameSizeLimit(Frame.unauthenticatedMaxSize) }
+
+    /// The peer authenticated: accept frames up to `bytes`.
+    public func authenticated(upTo bytes: Int = Frame.defaultMaxSize) { self.bytes = bytes }
 }
 
 /// Splits a byte stream into messages. Oversized or garbage frames throw, which closes the
 /// connection; they never crash the process.
 public struct WireMessageDecoder: ByteToMessageDecoder {
     public typealias InboundOut = WireMessage
-    let maxFrameSize: Int
+    let limit: FrameSizeLimit
 
-    public init(maxFrameSize: Int = Frame.defaultMaxSize) { self.maxFrameSize = maxFrameSize }
+    public init(maxFrameSize: Int = Frame.defaultMaxSize) { self.limit = FrameSizeLimit(maxFrameSize) }
+
+    /// A decoder whose limit can change as the connection authenticates.
+    public init(limit: FrameSizeLimit) { self.limit = limit }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return .needMoreData }
         let size = Int(length)
         guard size >= 2 else { throw WireError.malformed("frame of \(size) bytes has no header") }
-        guard size <= maxFrameSize else { throw WireError.frameTooLarge(size, limit: maxFrameSize) }
+        guard size <= limit.bytes else {
+            if let protocolName = Self.foreignProtocol(buffer) { throw WireError.notSwiftRay(protocolName) }
+            throw WireError.frameTooLarge(size, limit: limit.bytes)
+        }
         guard buffer.readableBytes >= Frame.headerSize + size else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: Frame.headerSize)
         var body = buffer.readSlice(length: size)!
@@ -33,6 +57,17 @@ public struct WireMessageDecoder: ByteToMessageDecoder {
         }
         context.fireChannelRead(wrapInboundOut(message))
         return .continue
+    }
+
+    /// The protocol a peer speaks when a frame's length is over the limit and its bytes read as
+    /// HTTP, SSH or a TLS record: a better reason than the length.
+    static func foreignProtocol(_ buffer: ByteBuffer) -> String? {
+        guard let head = buffer.getBytes(at: buffer.readerIndex, length: 4) else { return nil }
+        if head[0] == 0x16, head[1] == 0x03 { return "TLS" }
+        let text = String(decoding: head, as: UTF8.self)
+        let methods = ["HTTP", "GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN", "SSH-"]
+        guard methods.contains(text) else { return nil }
+        return text == "SSH-" ? "SSH" : "HTTP"
     }
 }
 

@@ -212,6 +212,18 @@ public struct LogsQuery: Codable, Sendable, Equatable {
         self.offset = offset
         self.tail = tail
     }
+
+    /// The most lines `tail` may ask for.
+    public static let maxTail = 1_000_000
+
+    /// Why the query cannot be answered (a negative or huge `tail`, a negative `offset`, a pid
+    /// that is not a process), or nil when it is fine. Every reader checks this first.
+    public var problem: String? {
+        if let pid, pid <= 0 { return "pid must be a positive process id, not \(pid)" }
+        if let offset, offset < 0 { return "offset must be 0 or more, not \(offset)" }
+        guard (0...Self.maxTail).contains(tail) else { return "tail must be 0-\(Self.maxTail) lines, not \(tail)" }
+        return nil
+    }
 }
 
 /// An operation on the cluster's key-value store; keys live in namespaces.
