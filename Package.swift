@@ -33,17 +33,69 @@ let package = Package(
             name: "RayWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Core runtime: node manager (scheduler, worker pool, object table) and the worker loop.
+        // The C library once (re-exported), errno text, interrupted-call retries, positioned I/O,
+        // the environment and the runtime's logger.
+        .target(name: "RayPlatform", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // The node's shared-memory object store: files, sealing, spilling.
+        .target(name: "RayObjectStore", dependencies: ["RayPlatform", "RayWire"]),
+        // How processes reach each other: wire pipelines, the head client connection, cluster files,
+        // addresses and tokens, binary shipping, and the seam where TLS plugs in.
         .target(
-            name: "RayCore",
+            name: "RayTransport",
             dependencies: [
-                "RayWire", "CRayShims",
+                "RayPlatform", "RayWire", "RayObjectStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // TLS for cluster links and the dashboard (swift-nio-ssl, certificates): the only module
+        // that links BoringSSL.
+        .target(
+            name: "RayTLS",
+            dependencies: [
+                "RayPlatform", "RayTransport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The node manager: scheduler, worker pool, object table, actors, placement groups,
+        // references, state; launching and logging workers.
+        .target(
+            name: "RayNode",
+            dependencies: [
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "CRayShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // In-process stand-ins for worker processes, so node tests run on an EmbeddedEventLoop.
+        .target(
+            name: "RayNodeTesting",
+            dependencies: [
+                "RayNode", "RayWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The core worker in every driver and worker process: the runtime protocol the public API
+        // calls, the worker loop, and a driver's connection to a remote head.
+        .target(
+            name: "RayWorker",
+            dependencies: [
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayTLS", "CRayShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // A cluster: the head, node daemons, object transfer between nodes, and the embedded local
+        // cluster a plain `Ray.start()` runs.
+        .target(
+            name: "RayCluster",
+            dependencies: [
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayTLS", "RayNode", "RayWorker", "CRayShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The @Remote macro.
@@ -58,7 +110,7 @@ let package = Package(
         .target(
             name: "RayDashboard",
             dependencies: [
-                "RayCore", "RayWire",
+                "RayPlatform", "RayWire", "RayTransport", "RayTLS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -68,14 +120,21 @@ let package = Package(
             ]
         ),
         // Public API.
-        .target(name: "SwiftRay", dependencies: ["RayCore", "RayWire", "RayMacros", "RayDashboard"]),
+        .target(
+            name: "SwiftRay",
+            dependencies: [
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "RayCluster", "RayMacros",
+                "RayDashboard",
+            ]
+        ),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
         .executableTarget(
             name: "swiftray",
             dependencies: [
-                "SwiftRay", "RayCore", "RayWire", "RayBenchmarks", "CRayShims", "RayDashboard",
+                "SwiftRay", "RayPlatform", "RayWire", "RayTransport", "RayTLS", "RayNode", "RayCluster", "RayBenchmarks",
+                "CRayShims", "RayDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,6 +155,14 @@ let package = Package(
             dependencies: ["RayWire", .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
+            name: "RayNodeTests",
+            dependencies: [
+                "RayNode", "RayNodeTesting", "RayWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "RayMacrosTests",
             dependencies: [
                 "RayMacros",
@@ -104,7 +171,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayTests",
-            dependencies: ["SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray", "RayDashboard"]
+            dependencies: [
+                "SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray", "RayDashboard",
+                "RayCluster", "RayNode", "RayObjectStore", "RayTransport", "RayWire",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

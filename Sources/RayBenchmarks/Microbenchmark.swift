@@ -165,10 +165,6 @@ public struct Microbenchmark: Sendable {
     static var machineCPUs: Int { max(1, sysconfCPUs()) }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import RayPlatform
 
 private func sysconfCPUs() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }

@@ -4,7 +4,8 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
-import RayCore
+import RayTLS
+import RayTransport
 import RayWire
 import ServiceLifecycle
 import Synchronization
@@ -21,23 +22,23 @@ import Synchronization
 /// `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
 /// `/api/logs?pid=N` (a worker's kept output; also `actor=` or `task=`, `tail=`, `offset=`), and
 /// `/metrics`.
-public final class Dashboard: Sendable {
+package final class Dashboard: Sendable {
     /// Where snapshots come from (the node manager of this process).
-    public typealias StateSource = @Sendable () async throws -> ClusterState
+    package typealias StateSource = @Sendable () async throws -> ClusterState
     /// Where worker logs come from (text, the offset to follow from, or an error).
-    public typealias LogSource = @Sendable (LogsQuery) async -> (text: String, next: Int, error: String?)
+    package typealias LogSource = @Sendable (LogsQuery) async -> (text: String, next: Int, error: String?)
 
     /// Bounds on the dashboard's connections.
-    public struct Limits: Sendable {
+    package struct Limits: Sendable {
         /// A connection with no request bytes read and no response bytes written for this long is
         /// closed (idle keep-alive, a header trickling in, a client that never reads a 400).
-        public var idleTimeout: Duration
+        package var idleTimeout: Duration
         /// Connections open at once; more wait in the listen backlog until one closes.
-        public var maxConnections: Int
+        package var maxConnections: Int
         /// Bytes of request header accepted (larger: 400 and closed).
-        public var maxHeaderBytes: Int
+        package var maxHeaderBytes: Int
 
-        public init(idleTimeout: Duration = .seconds(30), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
+        package init(idleTimeout: Duration = .seconds(30), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
             self.maxHeaderBytes = maxHeaderBytes
@@ -45,19 +46,19 @@ public final class Dashboard: Sendable {
 
         /// 128, or a quarter of this process's descriptor limit if that is lower (at least 8): the
         /// dashboard never takes the descriptors the cluster needs.
-        public static var defaultMaxConnections: Int {
+        package static var defaultMaxConnections: Int {
             var limit = rlimit()
             guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 30 else { return 128 }
             return max(8, min(128, Int(limit.rlim_cur) / 4))
         }
     }
 
-    public let host: String
-    public let port: Int
+    package let host: String
+    package let port: Int
     /// Whether requests must carry the token (bound off loopback).
-    public let requiresToken: Bool
+    package let requiresToken: Bool
     /// Whether it serves HTTPS.
-    public let secure: Bool
+    package let secure: Bool
     private let server: Task<Void, Never>
     private let services: ServiceGroup
     private let sampler: Task<Void, Never>
@@ -79,7 +80,7 @@ public final class Dashboard: Sendable {
     /// (the cluster's certificate and key).
     /// - Throws: `ClusterError` when the address cannot be bound (naming it), or the certificate
     ///   cannot be used.
-    public static func start(
+    package static func start(
         host: String, port: Int, token: String?, tls: ClusterTLS? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
         source: @escaping StateSource
     ) async throws -> Dashboard {
@@ -139,9 +140,9 @@ public final class Dashboard: Sendable {
     }
 
     /// `http://host:port` (`https` when secure).
-    public var url: String { "\(secure ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    package var url: String { "\(secure ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
-    public func stop() async {
+    package func stop() async {
         sampler.cancel()
         await services.triggerGracefulShutdown()
         _ = await server.value

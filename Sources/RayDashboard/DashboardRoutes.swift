@@ -81,17 +81,3 @@ struct LogsReply: Encodable {
     let next: Int
     let error: String?
 }
-
-/// Chrome trace JSON of task runs (chrome://tracing, Perfetto): one span per run, a process per
-/// node and a thread per worker.
-public enum ChromeTrace {
-    public static func json(_ tasks: [TaskState]) -> [UInt8] {
-        let events: [[String: Any]] = tasks.compactMap { task in
-            guard let start = task.startedAt, let end = task.endedAt else { return nil }
-            return ["name": task.name, "cat": task.type, "ph": "X", "ts": start, "dur": max(end - start, 1),
-                    "pid": task.nodeID ?? "?", "tid": Int(task.workerPID ?? 0),
-                    "args": ["task_id": task.taskID, "state": task.state.rawValue, "attempt": task.attempt]]
-        }
-        return Array((try? JSONSerialization.data(withJSONObject: events, options: [.sortedKeys])) ?? Data("[]".utf8))
-    }
-}

@@ -1,10 +1,5 @@
-import RayCore
+import RayPlatform
 import RayWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A read-only view of a large numeric array in the node's shared-memory store, read in place: no
 /// copy is made, and the object stays alive (its ref is held) while the view lives. Small arrays,

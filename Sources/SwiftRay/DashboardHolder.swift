@@ -1,5 +1,6 @@
-import RayCore
 import RayDashboard
+import RayPlatform
+import RayTransport
 import RayWire
 import Synchronization
 

@@ -1,4 +1,3 @@
-import RayCore
 import RayWire
 
 extension Ray {

@@ -1,5 +1,6 @@
-import RayCore
+import RayNode
 import RayWire
+import RayWorker
 
 /// A future: the typed reference to an object in the cluster, returned at once by `.remote(...)`
 /// and `ray.put`. Pass it to other tasks (they receive the value) or `get` it.
@@ -61,4 +62,6 @@ public typealias ObjectPayload = RayWire.ObjectPayload
 /// The identifier of tasks, objects and actors.
 public typealias RayID = RayWire.RayID
 /// What the node's object table holds.
-public typealias ObjectStoreStats = RayCore.ObjectStoreStats
+public typealias ObjectStoreStats = RayWire.ObjectStoreStats
+/// The task (or actor call) running in the current Swift task: id, name, attempt (`ray.taskContext`).
+public typealias TaskContext = RayWorker.TaskContext

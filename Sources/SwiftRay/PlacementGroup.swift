@@ -1,4 +1,3 @@
-import RayCore
 import RayWire
 
 /// Where a task or actor may be placed (Ray's `scheduling_strategy`).

@@ -1,4 +1,5 @@
-import RayCore
+import RayTransport
+import RayWorker
 
 
 extension Ray {

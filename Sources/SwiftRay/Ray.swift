@@ -1,10 +1,9 @@
-import RayCore
+import RayCluster
+import RayNode
+import RayPlatform
+import RayTransport
 import RayWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import RayWorker
 
 /// The handle to the running cluster. `Ray.start()` returns one; the global `ray` is the same
 /// handle, usable anywhere, including inside tasks running on workers.
@@ -78,7 +77,7 @@ public struct Ray: Sendable {
     /// Stops the cluster this driver started: every worker exits and is reaped.
     public func shutdown() async throws {
         guard let runtime = RuntimeRegistry.current else { throw RaySystemError.notStarted }
-        if let remote = runtime as? WorkerRuntime, remote.isDriver {
+        if let remote = runtime as? WorkerRuntime, remote.role == .driver {
             _ = RuntimeRegistry.remove()
             return await remote.disconnect()
         }

@@ -1,5 +1,5 @@
-import RayCore
 import RayWire
+import RayWorker
 import Synchronization
 
 /// One process-local reference to an object. The node counts them: creating a ref (`put`,

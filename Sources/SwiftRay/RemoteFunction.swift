@@ -1,5 +1,6 @@
-import RayCore
+import RayPlatform
 import RayWire
+import RayWorker
 
 /// A function that runs as a Ray task. `@Remote` generates the conformance as the peer type
 /// `$name`; a worker finds that type by its mangled name in its own copy of the binary, so there is

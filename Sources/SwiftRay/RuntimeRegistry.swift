@@ -1,4 +1,4 @@
-import RayCore
+import RayWorker
 import Synchronization
 
 /// The runtime of this process: the embedded cluster in a driver, the worker runtime in a worker.

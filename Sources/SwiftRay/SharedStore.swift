@@ -1,10 +1,6 @@
-import RayCore
+import RayObjectStore
+import RayPlatform
 import RayWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Large objects in the node's shared-memory store: written once into a sealed file under
 /// /dev/shm, read by any process of the node through a mapping, so a large `put` or result is one
@@ -84,10 +80,10 @@ enum SharedStore {
         let path = directory.readableFile(for: shared)
         var fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0, errno == ENOENT { fd = open(directory.readableFile(for: shared), O_RDONLY | O_CLOEXEC) }  // spilled meanwhile
-        guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ObjectLostError(message: "object \(shared): cannot open \(path): \(errnoText())") }
         defer { close(fd) }
         guard size > 0, let mapping = mmap(nil, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0), mapping != MAP_FAILED else {
-            throw ObjectLostError(message: "object \(shared): cannot map \(path): \(String(cString: strerror(errno)))")
+            throw ObjectLostError(message: "object \(shared): cannot map \(path): \(errnoText())")
         }
         return mapping
     }
@@ -123,7 +119,7 @@ enum SharedStore {
     }
 
     private static func fail(_ what: String) -> WriteOutcome {
-        RayLog.logger.warning("shared-memory store: \(what): \(String(cString: strerror(errno))); keeping the object inline")
+        RayLog.logger.warning("shared-memory store: \(what): \(errnoText()); keeping the object inline")
         return .failed
     }
 }

@@ -1,10 +1,6 @@
-import RayCore
+import RayPlatform
 import RayWire
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import RayWorker
 
 /// How a worker runs a task: find the remote function by name, decode, call, encode.
 enum TaskExecution {

@@ -1,4 +1,5 @@
-import RayCore
+import RayNode
+import RayWire
 
 /// Options of a task, named as in Ray: `numCPUs`, `numGPUs`, `memory`, `resources`, `maxRetries`,
 /// `retryExceptions`, `name`.

@@ -1,8 +1,12 @@
 import ArgumentParser
 import Foundation
-import RayCore
 import NIOPosix
+import RayCluster
 import RayDashboard
+import RayNode
+import RayPlatform
+import RayTLS
+import RayTransport
 import RayWire
 
 /// `swiftray start`: a head (`--head`) or a worker node (`--address HOST:PORT`) on this machine,
@@ -124,7 +128,7 @@ struct StartCommand: AsyncParsableCommand {
             tls: tlsConfig)
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
-        try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig)
+        try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig?.pem)
         var dashboard: Dashboard?
         if includeDashboard {
             do {

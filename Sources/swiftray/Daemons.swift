@@ -2,7 +2,9 @@ import CRayShims
 import Dispatch
 import Foundation
 import NIOCore
-import RayCore
+import RayNode
+import RayPlatform
+import RayTransport
 import Synchronization
 
 /// Running `swiftray start` daemons: in the foreground with `--block`, else detached in their own
@@ -26,7 +28,7 @@ enum Daemons {
         let envp = environment.map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = WorkerLauncher.withCStrings(argv) { argv in WorkerLauncher.withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
-        guard rc == 0 else { throw ClusterError("cannot start the daemon: \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw ClusterError("cannot start the daemon: \(errnoText(rc))") }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             if access("\(files.daemonsFolder)/\(pid)", F_OK) == 0 { return (pid, log) }

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import NIOPosix
-import RayCore
 import RayDashboard
+import RayTLS
+import RayTransport
 import RayWire
 import SwiftRay
 

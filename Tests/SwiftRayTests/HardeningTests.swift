@@ -1,8 +1,10 @@
 import Foundation
 import NIOPosix
-import RayCore
+import RayCluster
 import RayDashboard
+import RayObjectStore
 import RayTesting
+import RayTransport
 import RayWire
 import SwiftRay
 import XCTest

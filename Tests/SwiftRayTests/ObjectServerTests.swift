@@ -1,6 +1,8 @@
 import Foundation
 import NIOPosix
-import RayCore
+import RayCluster
+import RayNode
+import RayObjectStore
 import RayWire
 import XCTest
 

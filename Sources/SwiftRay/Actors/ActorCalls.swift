@@ -1,5 +1,5 @@
 import Distributed
-import RayCore
+import RayPlatform
 import RayWire
 
 /// What `@RayActor`-generated code calls: submit a method call, create an actor.

@@ -1,12 +1,8 @@
 import Distributed
-import RayCore
+import RayPlatform
 import RayWire
+import RayWorker
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The actor a worker process hosts: constructs it, then runs its calls in arrival order, up to
 /// `maxConcurrency` at once. With 1 (the default for actors without `async` methods), each call

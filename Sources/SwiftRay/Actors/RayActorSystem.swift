@@ -1,6 +1,6 @@
 import Distributed
-import RayCore
 import RayWire
+import RayWorker
 import Synchronization
 
 /// The distributed actor system of a swift-ray cluster. Declare actors with `@RayActor` (which sets

@@ -1,5 +1,4 @@
 import Foundation
-import RayCore
 import RayDashboard
 import RayWire
 
@@ -45,4 +44,4 @@ public struct RayState: Sendable {
 /// Task counts by function and state.
 public typealias TaskSummary = RayWire.TaskSummary
 /// Chrome trace files of task runs.
-public typealias Timeline = RayDashboard.ChromeTrace
+public typealias Timeline = RayWire.ChromeTrace

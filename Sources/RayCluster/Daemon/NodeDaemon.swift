@@ -1,0 +1,289 @@
+import CRayShims
+import Dispatch
+import NIOCore
+import NIOPosix
+import RayNode
+import RayObjectStore
+import RayPlatform
+import RayTLS
+import RayTransport
+import RayWire
+
+/// A worker node (`swiftray start --address HOST:PORT`): joins the head with this machine's
+/// resources, starts worker processes when the head asks (fetching and caching the job's binary
+/// first), forwards their output, reports their exits and heartbeats. Its workers die with it.
+///
+/// When the head is lost (it restarted, or a partition cut the link) the node stops its workers,
+/// empties its store and keeps trying to join again, as a new node, for `reconnectTimeout`
+/// (Ray's raylet does the same); `closed` completes once it gives up.
+///
+/// The node has its own shared-memory store: its workers write large values there and read them
+/// there; its object server serves them to other nodes, and the head has it pull other nodes'
+/// objects in when its workers need them, and remove copies once objects are freed.
+package final class NodeDaemon: @unchecked Sendable {
+    let files: ClusterFiles
+    let resources: ResourceSet
+    let token: String
+    let headAddress: String
+    let heartbeatInterval: TimeAmount
+    /// How long a node that lost its head keeps trying to rejoin.
+    let reconnectTimeout: Duration
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let logger = RayLog.logger
+    /// Completes when the node gives up on its head (or is stopped).
+    private let finished: EventLoopPromise<Void>
+    /// The node's store (nil if it could not be created: objects then reach its workers inline).
+    private var directory: SharedObjectDirectory?
+    private var objectServer: ObjectServer?
+    private var puller: ObjectPuller?
+    private var connection: HeadConnection?
+    // Loop-confined:
+    private var heartbeat: RepeatedTask?
+    private var stopping = false
+    private var nodeID = ""
+    private var workers: [Int: Int32] = [:]
+    private var waitingForBinary: [String: [StartWorker]] = [:]
+    private var downloads: [String: BinaryUpload] = [:]
+
+    /// - Parameters:
+    ///   - objectStoreMemory: the store's capacity in bytes (nil: 30% of this machine's memory).
+    ///   - reconnectTimeout: how long to keep trying to rejoin after losing the head (zero: leave at once).
+    package init(
+        headAddress: String, token: String, resources: ResourceSet, files: ClusterFiles, objectStoreMemory: Int? = nil,
+        heartbeatInterval: Duration = .milliseconds(500), reconnectTimeout: Duration = .seconds(60)
+    ) {
+        self.headAddress = headAddress
+        self.token = token
+        self.resources = resources
+        self.files = files
+        self.heartbeatInterval = TimeAmount(heartbeatInterval)
+        self.reconnectTimeout = reconnectTimeout
+        finished = group.next().makePromise()
+        let capacity = objectStoreMemory ?? Int(Double(physicalMemoryBytes()) * 0.3)
+        directory = .forNode("node-\(getpid())", capacity: capacity)
+    }
+
+    /// Joins the head; returns this node's id. Serving continues until `closed` completes.
+    /// - Throws: `ClusterError` when the head cannot be reached, refuses the token, or its TLS
+    ///   certificate is not the one this node trusts (`SWIFTRAY_TLS_CA_FILE`).
+    package func join() async throws -> String {
+        let address = try ClusterAddress.resolve(headAddress, files: files)
+        let clientTLS = try ClusterTLS.client(files: files)
+        let info = NodeInfo(resources: resources, host: HeadConnection.hostName)
+        let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
+        let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group, tls: clientTLS)
+        guard case .welcome(let welcome) = try await connection.nextControl() else {
+            connection.close()
+            throw ClusterError("the head did not welcome this node")
+        }
+        let loop = connection.channel.eventLoop
+        try await loop.submit {
+            self.connection = connection
+            self.nodeID = welcome.nodeID
+        }.get()
+        // The object server is announced before any request of the head's is handled.
+        if welcome.objectPort == nil {
+            logger.info("the head serves no objects: large objects reach this node inline")
+            directory = nil
+        } else if let port = await startObjectServer(welcome, clientTLS: clientTLS) {
+            connection.send(.control(.objectServer(port: port)))
+        }
+        connection.route({ self.handle($0) }, onClose: { self.headGone(connection) })
+        try await loop.submit {
+            self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
+                connection.send(.control(.heartbeat))
+            }
+        }.get()
+        return welcome.nodeID
+    }
+
+    /// Completes when the node has left its cluster for good: stopped, or its head lost for longer
+    /// than `reconnectTimeout`.
+    package var closed: EventLoopFuture<Void> { finished.futureResult }
+
+    /// Kills every worker of this node and leaves the cluster.
+    package func stop() async {
+        try? await group.next().submit {
+            self.stopping = true
+            self.killAll()
+            self.finished.succeed()
+        }.get()
+        connection?.close()
+        await objectServer?.shutdown()
+        try? await group.shutdownGracefully()
+        directory?.removeAll()
+    }
+
+    /// Creates the store and serves it on any free port of every interface (over TLS with the
+    /// cluster's certificate when the head sent one); nil if it cannot. A node that rejoins keeps
+    /// its server, with an emptied store.
+    private func startObjectServer(_ welcome: Welcome, clientTLS: (any ChannelSecurity)?) async -> Int? {
+        guard let directory else { return nil }
+        if let objectServer, let port = objectServer.port {
+            directory.removeAll()
+            try? directory.create()
+            return port
+        }
+        do {
+            SharedObjectDirectory.removeStale()
+            try directory.create()
+            var serverTLS: (any ChannelSecurity)?
+            if let certificate = welcome.tlsCertificate, let key = welcome.tlsKey {
+                serverTLS = try ClusterTLS(certificatePEM: certificate, keyPEM: key).serverContext()
+            }
+            let server = ObjectServer(directory: directory, token: token, tls: serverTLS)
+            let port = try await server.start(host: "0.0.0.0")
+            objectServer = server
+            puller = ObjectPuller(directory: directory, token: token, group: server.group, tls: clientTLS)
+            return port
+        } catch {
+            logger.error("the node's object store cannot start: \(error); large objects reach its workers inline")
+            self.directory = nil
+            return nil
+        }
+    }
+
+    private func handle(_ message: WireMessage) {
+        guard case .control(let control) = message else { return }
+        switch control {
+        case .startWorker(let request):
+            start(request)
+        case .killWorker(let id):
+            if let pid = workers[id] { kill(pid, SIGKILL) }
+        case .binaryChunk(let hash, let bytes, let last):
+            received(hash, bytes, last: last)
+        case .pullObject(let id, let size, let host, let port):
+            pull(id, size: size, host: host, port: port)
+        case .freeObjects(let ids):
+            for id in ids {
+                directory?.remove(id)
+                directory?.removeSpilled(id)
+            }
+        default:
+            logger.warning("node daemon: unexpected message from the head")
+        }
+    }
+
+    /// Copies an object into this node's store for the head ("" host: the head's own).
+    private func pull(_ id: ObjectID, size: Int, host: String, port: Int) {
+        guard let puller else {
+            connection?.send(.control(.objectPulled(id: id, error: "node \(nodeID) has no object store", sourceLost: false)))
+            return
+        }
+        let source = host.isEmpty ? (try? ClusterAddress.resolve(headAddress, files: files).host) ?? "" : host
+        puller.pull(id, size: size, host: source, port: port).whenComplete { [self] result in
+            var error: String?
+            var sourceLost = false
+            if case .failure(let failure) = result {
+                error = "\(failure)"
+                sourceLost = (failure as? ObjectPullError)?.sourceLost ?? false
+            }
+            connection?.send(.control(.objectPulled(id: id, error: error, sourceLost: sourceLost)))
+        }
+    }
+
+    private func start(_ request: StartWorker) {
+        let path = files.binary(request.binaryHash)
+        if access(path, X_OK) == 0 { return spawn(request, executable: path) }
+        let first = waitingForBinary[request.binaryHash] == nil
+        waitingForBinary[request.binaryHash, default: []].append(request)
+        if first {
+            logger.info("fetching job binary \(request.binaryHash) from the head")
+            connection?.send(.control(.fetchBinary(hash: request.binaryHash)))
+        }
+    }
+
+    private func received(_ hash: String, _ bytes: [UInt8], last: Bool) {
+        do {
+            if downloads[hash] == nil {
+                let size = Int(hash.split(separator: "-").last ?? "") ?? 0
+                downloads[hash] = try BinaryUpload(hash: hash, size: size, path: files.binary(hash))
+            }
+            try downloads[hash]!.append(bytes)
+            guard last else { return }
+            try downloads.removeValue(forKey: hash)!.finish()
+            for request in waitingForBinary.removeValue(forKey: hash) ?? [] { spawn(request, executable: files.binary(hash)) }
+        } catch {
+            logger.error("cannot fetch job binary \(hash): \(error)")
+            downloads.removeValue(forKey: hash)?.abandon()
+            for request in waitingForBinary.removeValue(forKey: hash) ?? [] { exited(request.workerID, code: 127) }
+        }
+    }
+
+    private func spawn(_ request: StartWorker, executable: String) {
+        let launched: WorkerLauncher.Launched
+        do {
+            launched = try WorkerLauncher.launchConnecting(
+                executable: executable, workerID: request.workerID, nodeID: nodeID, head: headAddress, token: token,
+                objectDirectory: directory)
+        } catch {
+            logger.error("\(error)")
+            return exited(request.workerID, code: 127)
+        }
+        let id = request.workerID
+        workers[id] = launched.pid
+        guard let loop = connection?.channel.eventLoop else { return }
+        for (fd, isError) in [(launched.stdoutFD, false), (launched.stderrFD, true)] {
+            LineForwarder.attach(fd: fd, on: loop) { [self] line in
+                connection?.send(.control(.output(workerID: id, text: line, isError: isError)))
+            }
+        }
+        DispatchQueue.global().async { [self] in
+            var status: Int32 = 0
+            _ = retryingOnInterrupt { waitpid(launched.pid, &status, 0) }
+            let code = swiftray_wait_status_code(status)
+            loop.execute { self.exited(id, code: code) }
+        }
+    }
+
+    private func exited(_ id: Int, code: Int32) {
+        if let pid = workers.removeValue(forKey: id) { directory?.removeUnsealed(by: pid) }
+        connection?.send(.control(.workerExited(workerID: id, code: code)))
+    }
+
+    /// The head's connection closed: stop this node's work and try to join again.
+    private func headGone(_ lost: HeadConnection) {
+        guard lost === connection else { return }
+        heartbeat?.cancel()
+        heartbeat = nil
+        killAll()
+        workers = [:]
+        waitingForBinary = [:]
+        for download in downloads.values { download.abandon() }
+        downloads = [:]
+        guard !stopping else { return }
+        guard reconnectTimeout > .zero else {
+            logger.warning("lost the connection to the head; stopped this node's workers")
+            return finished.succeed()
+        }
+        logger.warning("lost the connection to the head; stopped this node's workers; trying to rejoin for \(reconnectTimeout)")
+        Task { await self.rejoin() }
+    }
+
+    /// Tries to join every second until it succeeds or `reconnectTimeout` has passed.
+    private func rejoin() async {
+        let deadline = ContinuousClock.now + reconnectTimeout
+        var lastError = ""
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .seconds(1))  // back-off between attempts
+            guard await isRunning() else { return }
+            do {
+                let id = try await join()
+                logger.info("rejoined the cluster as node \(id)")
+                return
+            } catch {
+                lastError = "\(error)"
+            }
+        }
+        logger.error("could not rejoin the head within \(reconnectTimeout) (last error: \(lastError)); leaving")
+        finished.succeed()
+    }
+
+    private func isRunning() async -> Bool {
+        (try? await group.next().submit { !self.stopping }.get()) ?? false
+    }
+
+    private func killAll() {
+        for pid in workers.values { kill(pid, SIGKILL) }
+    }
+}

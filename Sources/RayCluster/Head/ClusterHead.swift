@@ -1,0 +1,265 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RayNode
+import RayObjectStore
+import RayPlatform
+import RayTLS
+import RayTransport
+import RayWire
+import Synchronization
+
+/// The head of a multi-node cluster (`swiftray start --head`): this machine's node manager plus the
+/// control plane on one TCP port. Every connection presents the cluster token first; then drivers
+/// register their job (uploading their executable once, by content hash), node daemons join with
+/// their resources and start workers on request, and those workers connect back. The scheduler and
+/// the object table stay in the head's node manager: workers on other nodes are its workers too.
+/// Large objects stay in the store of the node that made them; an object server per node serves
+/// them, and the head has copies pulled to where they are needed (see `NodeManager+Transfer`).
+package final class ClusterHead: @unchecked Sendable {
+    package let manager: NodeManager
+    package let files: ClusterFiles
+    package let token: String
+    /// Connections that have not presented the token yet; past `maxUnauthenticated`, new ones are
+    /// closed at once, so strangers cannot take the descriptors nodes and drivers need.
+    let unauthenticated = Atomic<Int>(0)
+    static let maxUnauthenticated = 128
+    package let session: String
+    /// A node not heard from for this long is declared dead.
+    package let nodeTimeout: Duration
+    /// The cluster's certificate and key when its links use TLS.
+    package let tls: ClusterTLS?
+    let group: MultiThreadedEventLoopGroup
+    /// Whether this head created (and so starts and stops) its node manager.
+    private let ownsManager: Bool
+    /// Whether it serves its store to other nodes (an embedded cluster's port does not: nodes that
+    /// join one receive large objects inline).
+    private let servesObjects: Bool
+    let logger = RayLog.logger
+    private var server: (any Channel)?
+    /// Serves this node's store to other nodes.
+    private var objectServer: ObjectServer?
+    // Loop-confined:
+    var nodeCount = 0
+    var jobCount = 0
+    var drivers: [Int: WorkerHandle] = [:]
+
+    package convenience init(
+        config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10), tls: ClusterTLS? = nil
+    ) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if let directory = config.objectDirectory {
+            SharedObjectDirectory.removeStale()
+            try? directory.create()
+        }
+        self.init(
+            manager: NodeManager(config: config, loop: group.next()), group: group, files: files, token: token, session: session,
+            nodeTimeout: nodeTimeout, ownsManager: true, tls: tls)
+    }
+
+    /// Serves the cluster's port for an existing node manager (an embedded cluster's, which the
+    /// caller starts and stops): drivers, nodes and the command line can then reach it.
+    package init(
+        manager: NodeManager, group: MultiThreadedEventLoopGroup, files: ClusterFiles, token: String, session: String,
+        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterTLS? = nil, servesObjects: Bool = true
+    ) {
+        self.tls = tls
+        self.servesObjects = servesObjects
+        self.manager = manager
+        self.group = group
+        self.files = files
+        self.token = token
+        self.session = session
+        self.nodeTimeout = nodeTimeout
+        self.ownsManager = ownsManager
+        manager.remoteWorkerStarter = { [unowned self] id, pool, node, actorID in startRemoteWorker(id, pool, node, actorID) }
+        manager.remoteWorkerKiller = { worker in
+            worker.node.daemon?.writeAndFlush(WireMessage.control(.killWorker(workerID: worker.id)), promise: nil)
+        }
+        manager.outputSink = { [unowned self] text, isError, worker in forwardOutput(text, isError: isError, from: worker) }
+    }
+
+    /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
+    /// - Throws: `ClusterError` for an unusable TLS certificate, or naming the address it cannot bind.
+    package func start(host: String, port: Int) async throws -> Int {
+        let serverTLS = try tls?.serverContext()
+        let clientTLS = try tls?.clientContext()
+        if ownsManager { manager.start() }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let limit = FrameSizeLimit.unauthenticated()
+                    let handler = HeadPeerHandler(head: self, limit: limit)
+                    try channel.pipeline.syncOperations.addWireHandlers(handler, tls: serverTLS, server: true, limit: limit)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw ClusterError("cannot listen on \(host):\(port): \(error)")
+        }
+        server = channel
+        try await startObjectServer(host: host, tls: (serverTLS, clientTLS))
+        let interval = max(nodeTimeout / 4, .milliseconds(50))
+        manager.loop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { [self] task in
+            if manager.shuttingDown { return task.cancel() }
+            checkHeartbeats()
+        }
+        return channel.localAddress?.port ?? port
+    }
+
+    /// Serves the store to other nodes and pulls their objects into it (nodes without a store of
+    /// their own, and drivers over the network, receive large objects inline instead).
+    private func startObjectServer(host: String, tls: (server: (any ChannelSecurity)?, client: (any ChannelSecurity)?)) async throws {
+        guard servesObjects, let directory = manager.config.objectDirectory else { return }
+        let objectServer = ObjectServer(directory: directory, token: token, tls: tls.server)
+        let port = try await objectServer.start(host: host)
+        self.objectServer = objectServer
+        let puller = ObjectPuller(directory: directory, token: token, group: objectServer.group, tls: tls.client)
+        try await manager.loop.submit { [manager] in
+            manager.objectServerPort = port
+            manager.objectPuller = puller
+        }.get()
+    }
+
+    /// Stops listening, stops every local worker and tells node daemons to stop theirs.
+    package func shutdown() async {
+        try? await server?.close()
+        await objectServer?.shutdown()
+        try? await manager.loop.submit { [self] in
+            for node in manager.nodes where !node.isLocal { node.daemon?.close(promise: nil) }
+        }.get()
+        guard ownsManager else { return }
+        try? await manager.shutdown().get()
+        try? await group.shutdownGracefully()
+        manager.config.objectDirectory?.removeAll()
+    }
+
+    // MARK: Nodes
+
+    func nodeJoined(_ info: NodeInfo, address: String, channel: any Channel) -> NodeRecord {
+        nodeCount += 1
+        let node = NodeRecord(id: "node-\(nodeCount)-\(info.host)", total: info.resources, isLocal: false, address: address)
+        node.daemon = channel
+        manager.nodes.append(node)
+        logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
+        manager.requestSchedule()
+        return node
+    }
+
+    /// The node is gone: nothing more goes there, its workers count as dead (tasks retry, actors
+    /// restart elsewhere when they may).
+    func nodeDied(_ node: NodeRecord, reason: String) {
+        guard node.alive else { return }
+        node.alive = false
+        node.available = [:]
+        logger.warning("node \(node.id) is dead: \(reason)")
+        node.daemon?.close(promise: nil)
+        node.daemon = nil
+        for worker in manager.workers.values where worker.node === node && !worker.dead {
+            worker.channel?.close(promise: nil)
+            manager.channelClosed(worker)
+        }
+        manager.nodeLostObjects(node)
+        manager.requestSchedule()
+    }
+
+    private func checkHeartbeats() {
+        let now = NIODeadline.now()
+        for node in manager.nodes where !node.isLocal && node.alive && now - node.lastHeard > TimeAmount(nodeTimeout) {
+            nodeDied(node, reason: "no heartbeat for \(nodeTimeout)")
+        }
+    }
+
+    private func startRemoteWorker(_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle? {
+        guard let daemon = node.daemon, !pool.binaryHash.isEmpty else { return nil }
+        let worker = WorkerHandle(id: id, pid: 0, node: node, pool: pool, role: actorID.map { .actor($0) } ?? .tasks)
+        daemon.writeAndFlush(WireMessage.control(.startWorker(StartWorker(workerID: id, binaryHash: pool.binaryHash, name: "worker"))), promise: nil)
+        return worker
+    }
+
+    /// A node's object server is up: its workers now read large objects from its own store.
+    func nodeServesObjects(_ node: NodeRecord, port: Int, channel: any Channel) {
+        guard manager.objectServerPort != nil, let ip = channel.remoteAddress?.ipAddress else { return }
+        node.objectServer = (ip, port)
+    }
+
+    /// A node daemon reports a worker's exit (its connection may have closed already).
+    func remoteWorkerExited(_ id: Int, code: Int32, on node: NodeRecord) {
+        // The daemon outlived this worker: the node is healthy as far as this death goes.
+        if node.unconfirmedDeaths.remove(id) != nil, node.unconfirmedDeaths.isEmpty { manager.requestSchedule() }
+        guard let worker = manager.workers[id], worker.node === node, !worker.dead else { return }
+        worker.dead = true
+        worker.channel?.close(promise: nil)
+        manager.workerExited(worker, code: code)
+    }
+
+    // MARK: Drivers and output
+
+    /// A driver's job is registered: it becomes a peer of the node manager, running nothing.
+    func driverJoined(pid: Int32, pool: WorkerPool, channel: any Channel) -> WorkerHandle {
+        let id = manager.nextWorkerID
+        manager.nextWorkerID += 1
+        let driver = WorkerHandle(id: id, pid: pid, node: manager.localNode, pool: pool, role: .driver)
+        driver.registered = true
+        driver.channel = channel
+        manager.workers[id] = driver
+        drivers[id] = driver
+        jobCount += 1
+        manager.jobs[id] = JobState(
+            jobID: jobCount < 10 ? "0\(jobCount)" : "\(jobCount)", driverPID: pid, status: "RUNNING", binary: pool.binaryHash,
+            startedAt: wallMicros(), endedAt: nil)
+        logger.info("driver pid \(pid) connected (job binary \(pool.binaryHash))")
+        return driver
+    }
+
+    func driverLeft(_ driver: WorkerHandle) {
+        drivers[driver.id] = nil
+        manager.jobs[driver.id]?.status = "SUCCEEDED"
+        manager.jobs[driver.id]?.endedAt = wallMicros()
+        manager.channelClosed(driver)
+        logger.info("driver pid \(driver.pid) disconnected")
+        // Its tasks (and the tasks they started) go with it.
+        manager.cancelTasks(ownedBy: driver.id)
+        // Its job's idle workers have nothing left to do.
+        guard !drivers.values.contains(where: { $0.pool == driver.pool }) else { return }
+        for worker in manager.workers.values where worker.pool == driver.pool && worker.isIdle {
+            worker.retiring = true
+            manager.send(.shutdown, to: worker)
+        }
+    }
+
+    func forwardOutput(_ text: String, isError: Bool, from worker: WorkerHandle) {
+        for driver in drivers.values where driver.pool == worker.pool {
+            manager.send(.control(.output(workerID: worker.id, text: text, isError: isError)), to: driver)
+        }
+    }
+
+    /// A state snapshot, taken on the scheduler's loop.
+    package func state() async -> ClusterState {
+        (try? await manager.loop.submit { self.manager.stateSnapshot() }.get()) ?? ClusterState()
+    }
+
+    /// A worker's kept output, read on the scheduler's loop.
+    package func logs(_ query: LogsQuery) async -> (text: String, next: Int, error: String?) {
+        (try? await manager.loop.submit { self.manager.logs(query) }.get()) ?? ("", 0, "the head is stopping")
+    }
+
+    func status() -> ClusterStatus {
+        let stored = manager.storedPerNode()
+        let nodes = manager.nodes.map { node in
+            ClusterStatus.Node(
+                id: node.id, address: node.address, alive: node.alive, total: node.total,
+                available: node.available,
+                workers: manager.workers.values.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
+                storedObjects: stored[node.id]?.objects ?? 0, storedBytes: stored[node.id]?.bytes ?? 0)
+        }
+        return ClusterStatus(
+            session: session, nodes: nodes, pendingTasks: manager.pendingTaskCount,
+            pendingActors: manager.pendingActors.count, drivers: drivers.count, pendingDemands: manager.pendingDemands,
+            infeasibleDemands: manager.infeasibleDemands)
+    }
+}

@@ -1,0 +1,201 @@
+import NIOCore
+import RayNode
+import RayPlatform
+import RayTransport
+import RayWire
+
+/// One connection to the head. Nothing is processed before a `hello` carrying the cluster token: a
+/// connection that sends anything else, a wrong token or garbage is logged and closed, and the head
+/// keeps serving. After the hello the connection is a driver, a remote worker, a node daemon or a
+/// CLI client. Confined to the head's event loop.
+final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WireMessage
+
+    private enum State {
+        case awaitingHello
+        /// A driver that has not registered its job yet (or is uploading its binary).
+        case driverHandshake(Hello, upload: BinaryUpload?)
+        case peer(WorkerHandle)
+        case node(NodeRecord)
+        case client
+        case closed
+    }
+
+    private let head: ClusterHead
+    /// Hello-sized until the token is presented.
+    private let limit: FrameSizeLimit
+    private var state = State.awaitingHello {
+        didSet { if case .awaitingHello = state {} else { uncount() } }
+    }
+    private var remote = "?"
+    /// Whether this connection counts among the head's unauthenticated ones.
+    private var counted = false
+
+    init(head: ClusterHead, limit: FrameSizeLimit) {
+        self.head = head
+        self.limit = limit
+    }
+
+    private var manager: NodeManager { head.manager }
+
+    func channelActive(context: ChannelHandlerContext) {
+        remote = context.channel.remoteAddress?.displayText ?? "?"
+        let waiting = head.unauthenticated.wrappingAdd(1, ordering: .relaxed).newValue
+        counted = true
+        if waiting > ClusterHead.maxUnauthenticated {
+            reject(context.channel, "\(waiting - 1) connections are already waiting to authenticate")
+            return context.fireChannelActive()
+        }
+        // A connection that never says hello is dropped.
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
+            if case .awaitingHello = state { reject(channel, "no hello within 10 s") }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let message = unwrapInboundIn(data)
+        switch state {
+        case .awaitingHello:
+            guard case .control(.hello(let hello)) = message else { return reject(context.channel, "first message was not a hello") }
+            guard ClusterToken.matches(hello.token, head.token) else { return reject(context.channel, "wrong cluster token") }
+            limit.authenticated()
+            accept(hello, context.channel)
+        case .driverHandshake(let hello, let upload):
+            driverHandshake(message, hello: hello, upload: upload, channel: context.channel)
+        case .peer(let worker):
+            manager.handle(message, from: worker)
+        case .node(let node):
+            nodeMessage(message, node: node, channel: context.channel)
+        case .client:
+            if case .control(.statusRequest) = message {
+                context.channel.writeAndFlush(WireMessage.control(.status(head.status())), promise: nil)
+            } else if case .control(.logsRequest(let requestID, let query)) = message {
+                let result = manager.logs(query)
+                context.channel.writeAndFlush(WireMessage.control(.logs(requestID: requestID, text: result.text, next: result.next, error: result.error)), promise: nil)
+            } else if case .control(.stateRequest(let requestID)) = message {
+                context.channel.writeAndFlush(WireMessage.control(.state(requestID: requestID, manager.stateSnapshot())), promise: nil)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .peer(let worker) where worker.isDriver: head.driverLeft(worker)
+        case .peer(let worker): manager.channelClosed(worker)
+        case .node(let node): head.nodeDied(node, reason: "its daemon's connection closed")
+        case .driverHandshake(_, let upload?): upload.abandon()
+        default: break
+        }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .awaitingHello = state {
+            reject(context.channel, "\(error)")
+        } else {
+            head.logger.warning("connection from \(remote): \(error); closing it")
+            context.close(promise: nil)
+        }
+    }
+
+    private func uncount() {
+        guard counted else { return }
+        counted = false
+        head.unauthenticated.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    private func reject(_ channel: any Channel, _ reason: String) {
+        head.logger.warning("rejected connection from \(remote): \(reason)")
+        state = .closed
+        channel.close(promise: nil)
+    }
+
+    private func accept(_ hello: Hello, _ channel: any Channel) {
+        switch hello.role {
+        case .driver:
+            state = .driverHandshake(hello, upload: nil)
+            channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: manager.config.nodeID, session: head.session))), promise: nil)
+        case .worker(let id):
+            guard let worker = manager.workers[id], !worker.node.isLocal, worker.channel == nil, !worker.dead else {
+                return reject(channel, "unknown worker \(id)")
+            }
+            worker.pid = hello.pid
+            worker.channel = channel
+            state = .peer(worker)
+        case .node(let info):
+            let node = head.nodeJoined(info, address: remote, channel: channel)
+            state = .node(node)
+            let welcome = Welcome(
+                nodeID: node.id, session: head.session, objectPort: manager.objectServerPort,
+                tlsCertificate: head.tls?.certificatePEM, tlsKey: head.tls?.keyPEM)
+            channel.writeAndFlush(WireMessage.control(.welcome(welcome)), promise: nil)
+        case .objects:
+            reject(channel, "object pulls go to the object server's port")
+        case .client:
+            state = .client
+            channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: manager.config.nodeID, session: head.session))), promise: nil)
+        }
+    }
+
+    private func driverHandshake(_ message: WireMessage, hello: Hello, upload: BinaryUpload?, channel: any Channel) {
+        switch message {
+        case .control(.registerJob(let job)):
+            let path = head.files.binary(job.binaryHash)
+            if access(path, X_OK) == 0 { return jobReady(hello, job.binaryHash, channel) }
+            do {
+                state = .driverHandshake(hello, upload: try BinaryUpload(hash: job.binaryHash, size: job.binarySize, path: path))
+                channel.writeAndFlush(WireMessage.control(.needBinary(hash: job.binaryHash)), promise: nil)
+            } catch {
+                reject(channel, "\(error)")
+            }
+        case .control(.binaryChunk(let hash, let bytes, let last)):
+            guard let upload, upload.hash == hash else { return reject(channel, "unexpected binary chunk") }
+            do {
+                try upload.append(bytes)
+                if last {
+                    try upload.finish()
+                    head.logger.info("received job binary \(hash) (\(upload.size) bytes)")
+                    jobReady(hello, hash, channel)
+                }
+            } catch {
+                upload.abandon()
+                reject(channel, "binary upload failed: \(error)")
+            }
+        default:
+            reject(channel, "a driver must register its job first")
+        }
+    }
+
+    private func jobReady(_ hello: Hello, _ hash: String, _ channel: any Channel) {
+        let pool = WorkerPool(executable: head.files.binary(hash), binaryHash: hash)
+        state = .peer(head.driverJoined(pid: hello.pid, pool: pool, channel: channel))
+        channel.writeAndFlush(WireMessage.control(.jobReady(jobID: "\(hash)")), promise: nil)
+    }
+
+    private func nodeMessage(_ message: WireMessage, node: NodeRecord, channel: any Channel) {
+        node.lastHeard = .now()
+        guard case .control(let control) = message else { return }
+        switch control {
+        case .heartbeat:
+            break
+        case .workerExited(let id, let code):
+            head.remoteWorkerExited(id, code: code, on: node)
+        case .output(let id, let text, let isError):
+            guard let worker = manager.workers[id] else { return }
+            manager.emitOutput(text, isError: isError, from: worker)
+        case .objectServer(let port):
+            head.nodeServesObjects(node, port: port, channel: channel)
+        case .objectPulled(let id, let error, let sourceLost):
+            manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
+        case .fetchBinary(let hash):
+            BinaryUpload.send(hash: hash, from: head.files.binary(hash), over: channel, logger: head.logger)
+        default:
+            head.logger.warning("node \(node.id) sent an unexpected message")
+        }
+    }
+}

@@ -1,0 +1,255 @@
+import NIOCore
+import RayWire
+import RayPlatform
+
+extension NodeManager {
+    /// Registers an actor and starts placing it; `reply` gets nil, or the reason it was refused
+    /// (name taken, resources no node has).
+    package func createActorOnLoop(_ spec: ActorSpec, creator: WorkerHandle?, reply: (ErrorInfo?) -> Void) {
+        loop.assertInEventLoop()
+        guard !shuttingDown else { return reply(ErrorInfo(kind: .system, message: "the cluster is shutting down")) }
+        let key = ActorNameKey(namespace: spec.namespace, name: spec.name)
+        if !spec.name.isEmpty, let existing = namedActors[key], let other = actors[existing], !other.isDead {
+            return reply(ErrorInfo(kind: .system, message: "an actor named '\(spec.name)' already exists in namespace '\(spec.namespace)'"))
+        }
+        let placement = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
+        if let message = infeasibility(placement, spec.strategy, name: "actor \(spec.className)") {
+            logger.warning("infeasible actor: \(message)")
+            return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
+        }
+        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0, pool: creator?.pool ?? defaultPool)
+        actors[spec.actorID] = record
+        addActorHandle(spec.actorID, holder: creator)
+        pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
+        if !spec.name.isEmpty { namedActors[key] = spec.actorID }
+        reply(nil)
+        placeActor(record)
+    }
+
+    /// Takes the actor's resources and starts its dedicated worker, or leaves it pending.
+    func placeActor(_ record: ActorRecord) {
+        guard !shuttingDown, !record.isDead else { return }
+        let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
+        guard let target = leaseTargets(placement, record.spec.strategy).first else {
+            record.state = .pending
+            pendingActors.append(record.id)
+            return
+        }
+        target.take(record.spec.resources)
+        record.holding = record.spec.resources
+        record.holdingTarget = target
+        guard let worker = startWorker(forActor: record.id, pool: record.pool, on: target.node) else {
+            releaseHolding(record)
+            markActorDead(record, ErrorInfo(kind: .actorDied, message: "the worker for actor \(record.spec.className) could not start", functionName: record.spec.className))
+            return
+        }
+        record.state = .starting(workerID: worker.id)
+    }
+
+    /// Places actors that waited for resources, in order.
+    func placePendingActors() {
+        guard !pendingActors.isEmpty else { return }
+        let waiting = pendingActors
+        pendingActors = []
+        for id in waiting {
+            guard let record = actors[id], record.state == .pending else { continue }
+            placeActor(record)
+        }
+    }
+
+    func actorReady(_ id: RayID, error: ErrorInfo?, from worker: WorkerHandle) {
+        guard let record = actors[id], record.state == .starting(workerID: worker.id) else { return }
+        if let error {
+            logger.warning("actor \(record.spec.className) failed in its constructor: \(error.message)")
+            record.killedForGood = true
+            markActorDead(record, ErrorInfo(
+                kind: .actorDied, errorType: error.errorType,
+                message: "the actor \(record.spec.className) died in its constructor: \(error.errorType.isEmpty ? "" : error.errorType + ": ")\(error.message)",
+                functionName: record.spec.className, nodeID: config.nodeID, pid: worker.pid))
+            send(.shutdown, to: worker)
+            return
+        }
+        record.state = .alive(workerID: worker.id)
+        record.lastPID = worker.pid
+        pumpCalls(record)
+    }
+
+    package func actorCallOnLoop(_ call: ActorCall, holder: WorkerHandle?) {
+        loop.assertInEventLoop()
+        createObject(call.callID, holder: holder)
+        guard let record = actors[call.actorID] else {
+            finishObject(call.callID, .error(ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)))
+            return
+        }
+        if case .dead(let info) = record.state {
+            finishObject(call.callID, .error(info))
+            return
+        }
+        let callRecord = CallRecord(call: call, retries: record.spec.maxTaskRetries)
+        pin(call.heldRefs)
+        record.queue.append(callRecord)
+        for dependency in call.dependencies {
+            onReady(dependency) { [self] payload in
+                if case .error(let info) = payload, callRecord.failedArgument == nil { callRecord.failedArgument = info }
+                callRecord.missingArguments -= 1
+                pumpCalls(record)
+            }
+        }
+        pumpCalls(record)
+    }
+
+    /// Sends the actor's ready calls in order; a call waiting for an argument holds back the ones
+    /// behind it, so calls run in submission order.
+    func pumpCalls(_ record: ActorRecord) {
+        guard case .alive(let workerID) = record.state, !record.killing, let worker = workers[workerID] else { return }
+        while let head = record.queue.first, head.isReady {
+            record.queue.removeFirst()
+            if let failure = head.failedArgument {
+                finishCall(head, .error(failure))
+                continue
+            }
+            var call = head.call
+            call.args = resolve(call.args)
+            record.inFlight[call.callID] = head
+            head.startedAt = wallMicros()
+            record.inFlightOrder.append(call.callID)
+            send(.actorCall(call), to: worker)
+        }
+    }
+
+    func actorCallDone(_ id: RayID, _ payload: ObjectPayload, from worker: WorkerHandle) {
+        guard let actorID = worker.actorID, let record = actors[actorID], let call = record.inFlight.removeValue(forKey: id) else {
+            return discardStorage(of: payload)
+        }
+        // Calls mostly finish in order: drop finished ids from the front, O(1) each.
+        while let first = record.inFlightOrder.first, record.inFlight[first] == nil { record.inFlightOrder.removeFirst() }
+        finishCall(call, payload)
+        stopIfOutOfScope(record)
+    }
+
+    /// A call is over: its result is stored and its arguments may go.
+    func finishCall(_ call: CallRecord, _ payload: ObjectPayload) {
+        if let record = actors[call.call.actorID] {
+            remember(call.call.callID, call.taskState(
+                payload, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt), spellingID: false))
+        }
+        finishObject(call.call.callID, payload)
+        unpin(call.call.heldRefs)
+    }
+
+    /// The actor's process died: restart it if it may, retrying the calls it was running if they
+    /// may; otherwise it is dead and every call fails with `ActorDiedError`.
+    func actorWorkerDied(_ record: ActorRecord, worker: WorkerHandle, code: Int32) {
+        guard record.workerID == worker.id else { return }
+        record.killing = false
+        releaseHolding(record)
+        let cause = describeExit(code)
+        let restart = !shuttingDown && !record.killedForGood && record.restartsLeft != 0
+        let died = ErrorInfo(
+            kind: .actorDied, message: "the actor \(record.spec.className) died: its process (pid \(worker.pid)) \(cause)\(restart ? "; it is restarting" : "")",
+            functionName: record.spec.className, nodeID: config.nodeID, pid: worker.pid)
+        var retried: [CallRecord] = []
+        for call in record.takeInFlight() {
+            if restart && call.retriesLeft != 0 {
+                if call.retriesLeft > 0 { call.retriesLeft -= 1 }
+                call.call.attempt += 1
+                retried.append(call)
+            } else {
+                finishCall(call, .error(died))
+            }
+        }
+        guard restart else {
+            markActorDead(record, died)
+            return
+        }
+        if record.restartsLeft > 0 { record.restartsLeft -= 1 }
+        logger.warning("actor \(record.spec.className) died (\(cause)); restarting it (\(record.restartsLeft < 0 ? "unlimited" : String(record.restartsLeft)) restarts left)")
+        for call in retried.reversed() { record.queue.prepend(call) }
+        record.state = .pending
+        placeActor(record)
+    }
+
+    func markActorDead(_ record: ActorRecord, _ info: ErrorInfo) {
+        guard !record.isDead else { return }
+        record.state = .dead(info)
+        releaseHolding(record)
+        for call in record.takeInFlight() { finishCall(call, .error(info)) }
+        while let call = record.queue.popFirst() { finishCall(call, .error(info)) }
+        unpin(record.spec.args.flatMap(\.heldRefs))
+        let key = ActorNameKey(namespace: record.spec.namespace, name: record.spec.name)
+        if namedActors[key] == record.id { namedActors[key] = nil }
+        requestSchedule()
+    }
+
+    package func killActorOnLoop(_ id: RayID, noRestart: Bool) {
+        loop.assertInEventLoop()
+        guard let record = actors[id], !record.isDead else { return }
+        if noRestart { record.killedForGood = true }
+        if let workerID = record.workerID, let worker = workers[workerID] {
+            record.killing = true
+            logger.info("killing actor \(record.spec.className) (pid \(worker.pid))")
+            terminate(worker)
+        } else if noRestart {
+            markActorDead(record, ErrorInfo(kind: .actorDied, message: "the actor \(record.spec.className) was killed", functionName: record.spec.className))
+        }
+    }
+
+    /// The live actor named so; the asker holds a new handle to it (its process counts it as created).
+    /// Gives back the resources the actor holds on its node.
+    func releaseHolding(_ record: ActorRecord) {
+        record.holdingTarget?.give(record.holding)
+        record.holding = [:]
+        record.holdingTarget = nil
+    }
+
+    package func lookupActorOnLoop(name: String, namespace: String, asker: WorkerHandle?) -> ActorSpec? {
+        guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead,
+              !record.outOfScope else { return nil }
+        addActorHandle(id, holder: asker)
+        return record.spec
+    }
+
+    /// One more handle to the actor, held by `holder` (nil: the driver). A detached actor's count
+    /// starts again from zero.
+    private func addActorHandle(_ id: RayID, holder: WorkerHandle?) {
+        if objects.contains(id) {
+            addRefsOnLoop([id], holder: holder)
+        } else {
+            objects.createActorHandle(id)
+            holder?.holds[id, default: 0] += 1
+        }
+    }
+
+    /// No handle to the actor remains anywhere: unless detached, it stops once its queued and running
+    /// calls are done (as in Ray), and later calls fail with `ActorDiedError`.
+    func actorOutOfScope(_ id: RayID) {
+        guard let record = actors[id], !record.spec.detached, !record.isDead else { return }
+        record.outOfScope = true
+        stopIfOutOfScope(record)
+    }
+
+    /// Stops an out-of-scope actor once it has no calls left.
+    func stopIfOutOfScope(_ record: ActorRecord) {
+        guard record.outOfScope, record.queue.isEmpty, record.inFlight.isEmpty, !record.isDead else { return }
+        logger.debug("actor \(record.spec.className) has no handles left; stopping it")
+        record.killedForGood = true
+        let info = ErrorInfo(kind: .actorDied, message: "the actor \(record.spec.className) is dead because all references to it were removed",
+                             functionName: record.spec.className)
+        guard let workerID = record.workerID, let worker = workers[workerID] else { return markActorDead(record, info) }
+        markActorDead(record, info)
+        send(.shutdown, to: worker)
+    }
+
+    /// A creator is gone: its non-detached actors go too.
+    func killActorsCreated(by workerID: Int) {
+        for record in actors.values where record.creatorWorkerID == workerID && !record.spec.detached && !record.isDead {
+            killActorOnLoop(record.id, noRestart: true)
+        }
+    }
+}
+
+/// Named actors are unique per namespace.
+struct ActorNameKey: Hashable {
+    let namespace: String
+    let name: String
+}

@@ -1,0 +1,175 @@
+import Logging
+import NIOCore
+import NIOPosix
+import RayPlatform
+import RayWire
+
+/// The node manager: the worker pool, the local scheduler and the object table of one node.
+///
+/// All state lives on one event loop, like Ray's raylet: worker channels are served on it, and calls
+/// from the driver hop onto it. Nothing here blocks.
+package final class NodeManager: @unchecked Sendable {
+    package let loop: any EventLoop
+    package let config: NodeConfig
+    package let logger = RayLog.logger
+
+    /// The cluster's machines; the first is this one.
+    package var nodes: [NodeRecord]
+    /// The pool of the embedded driver's own executable.
+    let defaultPool: WorkerPool
+    var objects = ObjectTable()
+    /// Finished objects for lock-protected reads from the driver's threads.
+    package let ready = ReadyObjects()
+    /// Shared objects with copies on other nodes, by object (absent: only this node's store has it).
+    var copies: [ObjectID: ObjectCopies] = [:]
+    /// Copies being made, with who waits for each.
+    var pulls: [PullKey: PendingPull] = [:]
+    /// The tasks that computed results held only on other nodes, to run again if those nodes die;
+    /// each keeps its arguments alive (lineage pinning).
+    var lineage: [ObjectID: TaskRecord] = [:]
+    /// Copies objects from other nodes into this node's store (set by the cluster server).
+    package var objectPuller: (any ObjectPulling)?
+    /// The port of this node's object server (set by the cluster server).
+    package var objectServerPort: Int?
+    /// Freed shared-memory files kept for reuse, oldest first.
+    var recycledFiles: [String] = []
+    /// Shared objects in the order they were stored: the spilling order.
+    var sharedOrder = CircularBuffer<ObjectID>()
+    static let maxRecycledFiles = 4
+    /// Workers' output files, when the node keeps them.
+    lazy var workerLogs: WorkerLogs? = config.logsFolder.map { WorkerLogs(folder: $0) }
+    /// Whether the store's full marker is set (see `updateFullMarker`).
+    var storeMarkedFull = false
+    var tasks: [TaskID: TaskRecord] = [:]
+    /// Ready tasks by scheduling class (equal demand and pool), each class in submission order.
+    var queues: [SchedulingClass: CircularBuffer<TaskID>] = [:]
+    package var workers: [Int: WorkerHandle] = [:]
+    var actors: [RayID: ActorRecord] = [:]
+    var namedActors: [ActorNameKey: RayID] = [:]
+    /// Placement groups by id, and those waiting for their bundles, in creation order.
+    var placementGroups: [RayID: PlacementGroupRecord] = [:]
+    var pendingPlacementGroups: [RayID] = []
+    /// The cluster's key-value store, by namespace and key.
+    var keyValues: [String: [String: [UInt8]]] = [:]
+    /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
+    var finishedTasks = CircularBuffer<FinishedTask>()
+    static let finishedTasksKept = 10_000
+    /// Jobs (drivers) by their connection's worker id; the embedded driver is 0.
+    package var jobs: [Int: JobState] = [:]
+    /// Rotates `spread` placements among equally loaded nodes.
+    var spreadTurn = 0
+    /// Requests refused because no node could ever fit them, by resource shape (for status).
+    package var infeasibleDemands: [String: Int] = [:]
+    /// Actors waiting for resources, in creation order.
+    package var pendingActors: [RayID] = []
+    /// Workers that may take a task (checked again when taken).
+    var idleWorkers: [Int] = []
+    var startingWorkers = 0
+    var startFailures = 0
+    package var nextWorkerID = 1
+    package var shuttingDown = false
+    var flushScheduled = false
+    var scheduleScheduled = false
+    /// Starts a worker on a remote node (set by the cluster server); nil when it cannot.
+    package var remoteWorkerStarter: ((_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle?)?
+    /// Kills a worker on a remote node (set by the cluster server).
+    package var remoteWorkerKiller: ((WorkerHandle) -> Void)?
+    /// Control messages from connected peers (set by the cluster server).
+    var controlHandler: ((ControlMessage, WorkerHandle) -> Void)?
+    /// Also receives every line workers print, prefixed (set by the cluster server for drivers).
+    package var outputSink: ((_ line: String, _ isError: Bool, _ worker: WorkerHandle) -> Void)?
+    /// Completed when shutdown has reaped every worker.
+    var shutdownPromise: EventLoopPromise<Void>?
+
+    /// Starts, kills and reaps this machine's worker processes.
+    let processes: any WorkerProcesses
+
+    /// A node manager on `loop`; `processes` runs its workers (real processes unless a test gives
+    /// in-process stand-ins).
+    package init(config: NodeConfig, loop: any EventLoop, processes: any WorkerProcesses = ProcessWorkers()) {
+        self.config = config
+        self.loop = loop
+        self.processes = processes
+        nodes = [NodeRecord(id: config.nodeID, total: config.resources, isLocal: true)]
+        defaultPool = WorkerPool(executable: config.workerExecutable)
+    }
+
+    /// Starts the prestarted workers.
+    package func start() {
+        loop.execute { [self] in
+            for _ in 0..<config.prestartWorkers { startWorker(pool: defaultPool, on: localNode) }
+        }
+        let interval = TimeAmount(config.idleWorkerTimeout)
+        loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] task in
+            if shuttingDown { return task.cancel() }
+            stopIdleWorkers()
+        }
+    }
+
+    /// Stops task workers idle longer than the timeout, keeping `prestartWorkers` of them.
+    func stopIdleWorkers() {
+        let pooled = workers.values.filter { $0.usable }
+        let timeout = TimeAmount(config.idleWorkerTimeout)
+        let idle = pooled.filter { $0.isIdle && loop.now - $0.idleSince >= timeout }
+        let excess = min(idle.count, pooled.count - config.prestartWorkers)
+        guard excess > 0 else { return }
+        for worker in idle.sorted(by: { $0.idleSince < $1.idleSince }).prefix(excess) {
+            logger.debug("stopping idle worker pid \(worker.pid)")
+            worker.retiring = true
+            send(.shutdown, to: worker)
+        }
+    }
+
+    /// What the node's object table holds now.
+    package func objectStoreStats() -> ObjectStoreStats {
+        objects.stats(capacity: config.objectDirectory?.capacity ?? 0)
+    }
+
+    /// Tasks waiting for a worker or resources.
+    package var pendingTaskCount: Int { queues.values.reduce(0) { $0 + $1.count } }
+
+    /// Cancels every task a driver (a connected worker id) submitted, with the tasks they started.
+    package func cancelTasks(ownedBy ownerID: Int) {
+        for record in tasks.values where record.ownerID == ownerID {
+            cancelOnLoop(record.id, force: true, recursive: true)
+        }
+    }
+
+    /// Stops every worker and waits until all are reaped (killing those that do not exit in time).
+    package func shutdown() -> EventLoopFuture<Void> {
+        loop.flatSubmit { self.shutdownOnLoop() }
+    }
+
+    // MARK: Batching
+
+    /// Flushes every worker channel written to in this tick, once.
+    func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        loop.execute { [self] in
+            flushScheduled = false
+            for worker in workers.values { worker.flush() }
+        }
+    }
+
+    /// Runs the scheduler once at the end of this tick, however many events asked for it.
+    package func requestSchedule() {
+        guard !scheduleScheduled else { return }
+        scheduleScheduled = true
+        loop.execute { [self] in
+            scheduleScheduled = false
+            schedule()
+        }
+    }
+
+    /// Prints a worker's output line here, prefixed `(name pid=N)`, and hands it to the sink.
+    package func emitOutput(_ line: String, isError: Bool, from worker: WorkerHandle) {
+        let text = "(\(worker.currentName) pid=\(worker.pid)) \(line)\n"
+        workerLogs?.append(text, pid: worker.pid)
+        if config.logToDriver {
+            var bytes = Array(text.utf8)
+            _ = write(isError ? 2 : 1, &bytes, bytes.count)
+        }
+        outputSink?(text, isError, worker)
+    }
+}

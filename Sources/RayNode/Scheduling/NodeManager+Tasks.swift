@@ -1,0 +1,327 @@
+import NIOCore
+import RayWire
+
+extension NodeManager {
+    package func submitOnLoop(_ spec: TaskSpec, holder: WorkerHandle?) {
+        loop.assertInEventLoop()
+        createObject(spec.returnID, holder: holder)
+        guard !shuttingDown else {
+            finishObject(spec.returnID, .error(ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)))
+            return
+        }
+        let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool, ownerID: holder?.id ?? 0)
+        tasks[spec.taskID] = record
+        pin(spec.heldRefs)
+        if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }
+        if let message = infeasibility(spec.resources, spec.strategy, name: "task \(spec.name)") {
+            logger.warning("infeasible task: \(message)")
+            finish(record, .error(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.name)))
+            return
+        }
+        waitForArguments(record)
+    }
+
+    /// Queues the task once every reference argument is finished.
+    func waitForArguments(_ record: TaskRecord) {
+        record.state = .waitingForArguments
+        let dependencies = record.spec.dependencies
+        record.missingArguments = dependencies.count
+        guard !dependencies.isEmpty else { return enqueue(record) }
+        for dependency in dependencies {
+            onReady(dependency) { [self] payload in argumentReady(record, payload) }
+        }
+    }
+
+    private func argumentReady(_ record: TaskRecord, _ payload: ObjectPayload) {
+        guard record.state == .waitingForArguments, tasks[record.id] === record else { return }
+        if case .error(let info) = payload {
+            // A task whose argument failed fails with that same error.
+            finish(record, .error(info))
+            return
+        }
+        record.missingArguments -= 1
+        if record.missingArguments == 0 { enqueue(record) }
+    }
+
+    func enqueue(_ record: TaskRecord) {
+        record.state = .queued
+        queues[record.schedulingClass, default: CircularBuffer()].append(record.id)
+        requestSchedule()
+    }
+
+    /// Dispatches queued tasks class by class in submission order: to an idle worker when the
+    /// demand fits, to a worker whose tasks are all blocked, or queued behind the running task of a
+    /// worker leased for the same demand; starts workers when tasks fit but no worker is free.
+    func schedule() {
+        loop.assertInEventLoop()
+        guard !shuttingDown else { return }
+        placePendingActors()
+        placePendingGroups()
+        var wanted: [(pool: WorkerPool, node: NodeRecord, count: Int)] = []
+        for cls in Array(queues.keys) {
+            guard var queue = queues[cls] else { continue }
+            queues[cls] = nil  // keep `queue` uniquely referenced
+            while let id = queue.first {
+                guard let record = tasks[id], record.state == .queued else {
+                    queue.removeFirst()
+                    continue
+                }
+                let targets = leaseTargets(cls.demand, cls.strategy)
+                guard let (worker, target) = pickWorker(for: cls, targets: targets) else {
+                    if let node = targets.first?.node, !hasIdleWorker(cls.pool, on: node) {
+                        wanted.append((cls.pool, node, min(queue.count, config.maxStartingWorkers)))
+                    }
+                    break
+                }
+                queue.removeFirst()
+                dispatch(record, to: worker, target: target)
+            }
+            if !queue.isEmpty { queues[cls] = queue }
+        }
+        var budget = config.maxStartingWorkers - startingWorkers
+        for want in wanted where budget > 0 {
+            let starting = workers.values.filter { !$0.registered && !$0.dead && $0.actorID == nil && $0.pool == want.pool && $0.node === want.node }.count
+            let count = min(want.count - starting, budget)
+            guard count > 0 else { continue }
+            for _ in 0..<count { startWorker(pool: want.pool, on: want.node) }
+            budget -= count
+        }
+    }
+
+    /// Whether some live node could ever hold `demand`.
+    func canEverFit(_ demand: ResourceSet) -> Bool {
+        nodes.contains { $0.alive && $0.total.fits(demand) }
+    }
+
+    /// The cluster's resources, per node, for messages.
+    var clusterSummary: String {
+        let live = nodes.filter(\.alive)
+        return live.count == 1 ? live[0].total.summary : live.map { "\($0.id): \($0.total.summary)" }.joined(separator: "; ")
+    }
+
+    private func hasIdleWorker(_ pool: WorkerPool, on node: NodeRecord) -> Bool {
+        idleWorkers.contains { id in workers[id].map { $0.isIdle && $0.pool == pool && $0.node === node } ?? false }
+    }
+
+    /// Spreads first (an idle worker while resources fit), then resumes a blocked worker, then
+    /// pipelines onto the least loaded worker leased for this demand.
+    private func pickWorker(for cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
+        if let idle = takeIdleWorker(cls, targets: targets) { return idle }
+        var cpu = ResourceSet()
+        cpu["CPU"] = cls.demand["CPU"]
+        if let blocked = workers.values.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
+            return (blocked, nil)
+        }
+        guard let piped = workers.values.filter({ $0.canPipeline(cls) }).min(by: { $0.running.count < $1.running.count }) else { return nil }
+        return (piped, nil)
+    }
+
+    /// The most recently idle worker of the class's pool on the best target's node.
+    private func takeIdleWorker(_ cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
+        idleWorkers.removeAll { id in !(workers[id]?.isIdle ?? false) }
+        for target in targets {
+            guard let index = idleWorkers.lastIndex(where: { id in
+                let worker = workers[id]!
+                return worker.pool == cls.pool && worker.node === target.node
+            }) else { continue }
+            return (workers[idleWorkers.remove(at: index)]!, target)
+        }
+        return nil
+    }
+
+    func markIdleIfFree(_ worker: WorkerHandle) {
+        if worker.isIdle { idleWorkers.append(worker.id) }
+    }
+
+    /// Sends the task; a worker without tasks takes its lease from `target`.
+    private func dispatch(_ record: TaskRecord, to worker: WorkerHandle, target: LeaseTarget?) {
+        var spec = record.spec
+        spec.args = resolve(spec.args)
+        if worker.running.isEmpty {
+            let target = target ?? .node(worker.node)
+            target.take(spec.resources)
+            worker.leaseTarget = target
+            worker.leaseStrategy = spec.strategy
+            worker.lease = spec.resources
+            worker.lent = false
+        } else if worker.lent {
+            takeBackCPU(worker)
+        }
+        record.state = .running(workerID: worker.id)
+        record.startedAt = wallMicros()
+        record.ranOn = (worker.node.id, worker.pid)
+        worker.running.insert(record.id)
+        worker.active += 1
+        worker.currentName = spec.name
+        send(.execute(spec), to: worker) { [self] in argumentsLost(record, on: worker) }
+    }
+
+    /// An argument's holders died before it reached the worker: the task waits for it again (it is
+    /// being rebuilt, or is an error the task then fails with).
+    private func argumentsLost(_ record: TaskRecord, on worker: WorkerHandle) {
+        guard tasks[record.id] === record, record.state == .running(workerID: worker.id) else { return }
+        detach(record, from: worker)
+        waitForArguments(record)
+        markIdleIfFree(worker)
+        requestSchedule()
+    }
+
+    /// Lends the worker's CPU back while every task on it is blocked.
+    private func lendCPU(_ worker: WorkerHandle) {
+        guard !worker.lent, let cpu = worker.lease?["CPU"], cpu > 0 else { return }
+        var lent = ResourceSet()
+        lent["CPU"] = cpu
+        worker.leaseTarget?.give(lent)
+        worker.lent = true
+    }
+
+    /// Takes the lent CPU again, even if that oversubscribes for a while.
+    private func takeBackCPU(_ worker: WorkerHandle) {
+        guard worker.lent else { return }
+        var back = ResourceSet()
+        back["CPU"] = worker.lease?["CPU"] ?? 0
+        worker.leaseTarget?.take(back)
+        worker.lent = false
+    }
+
+    /// Replaces reference arguments with the values they name (all finished by now).
+    func resolve(_ args: [TaskArg]) -> [TaskArg] {
+        args.map { argument in
+            guard case .ref(let id) = argument, case .value(let value)? = objects.payload(id) else { return argument }
+            return .value(value)
+        }
+    }
+
+    func taskDone(_ id: TaskID, _ payload: ObjectPayload, from worker: WorkerHandle) {
+        guard let record = tasks[id], record.state == .running(workerID: worker.id) else {
+            logger.debug("ignoring result of unknown task \(id) from worker \(worker.id)")
+            return discardStorage(of: payload)
+        }
+        detach(record, from: worker)
+        if record.cancelled {
+            discardStorage(of: payload)
+            finish(record, .error(cancelledError(record)))
+        } else if case .error(let info) = payload, info.kind == .taskError, record.spec.retryExceptions, record.retriesLeft != 0 {
+            logger.info("task \(record.spec.name) threw \(info.errorType): retrying (attempt \(record.spec.attempt + 2))")
+            retry(record)
+        } else {
+            finish(record, payload)
+        }
+        markIdleIfFree(worker)
+        requestSchedule()
+    }
+
+    /// Takes a running task off its worker; the worker's lease goes back when its last task does.
+    func detach(_ record: TaskRecord, from worker: WorkerHandle) {
+        worker.running.remove(record.id)
+        if record.blockCount == 0 { worker.active -= 1 }
+        record.blockCount = 0
+        if worker.running.isEmpty {
+            var lease = worker.lease ?? [:]
+            if worker.lent { lease["CPU"] = nil }
+            worker.leaseTarget?.give(lease)
+            worker.leaseTarget = nil
+            worker.lease = nil
+            worker.lent = false
+            worker.slow = false
+            worker.idleSince = loop.now
+        } else if worker.active == 0 {
+            lendCPU(worker)
+        }
+    }
+
+    /// The worker hands back queued tasks it has not started: they go to the front of their queue.
+    func tasksReturned(_ ids: [TaskID], by worker: WorkerHandle) {
+        worker.slow = true
+        for id in ids.reversed() {
+            guard let record = tasks[id], record.state == .running(workerID: worker.id) else { continue }
+            detach(record, from: worker)
+            record.state = .queued
+            queues[record.schedulingClass, default: CircularBuffer()].prepend(id)
+        }
+        requestSchedule()
+    }
+
+    func retry(_ record: TaskRecord) {
+        if record.retriesLeft > 0 { record.retriesLeft -= 1 }
+        record.spec.attempt += 1
+        enqueue(record)
+    }
+
+    func finish(_ record: TaskRecord, _ payload: ObjectPayload) {
+        tasks[record.id] = nil
+        remember(record.id, record.taskState(payload, spellingID: false))
+        record.state = .waitingForArguments
+        finishObject(record.spec.returnID, payload)
+        if keepsLineage(record, payload) {
+            lineage[record.spec.returnID] = record
+        } else {
+            unpin(record.spec.heldRefs)
+        }
+    }
+
+    /// Stores a result: the refs it contains live as long as it does; waiters hear of it; it is
+    /// freed at once if nobody holds it any more.
+    func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
+        let (waiters, isNew) = objects.finish(id, payload)
+        guard isNew else { return discardStorage(of: payload) }
+        if let shared = payload.sharedObject, !hasCopy(shared, on: localNode) {
+            objects.setRemote(id, true)  // read where it is; copied here on demand
+        } else {
+            ready.insert(id, payload)
+            if payload.sharedObject != nil {
+                sharedOrder.append(id)
+                spillIfNeeded()
+            }
+        }
+        pin(payload.containedRefs)
+        for waiter in waiters { waiter(payload) }
+        freeIfUnused([id])
+    }
+
+    func cancelledError(_ record: TaskRecord) -> ErrorInfo {
+        ErrorInfo(kind: .cancelled, message: "task \(record.spec.name) was cancelled", functionName: record.spec.name, nodeID: config.nodeID)
+    }
+
+    package func cancelOnLoop(_ id: TaskID, force: Bool, recursive: Bool) {
+        loop.assertInEventLoop()
+        guard let record = tasks[id] else { return }
+        record.cancelled = true
+        if recursive { for child in record.children { cancelOnLoop(child, force: force, recursive: true) } }
+        switch record.state {
+        case .waitingForArguments, .queued:
+            finish(record, .error(cancelledError(record)))
+        case .running(let workerID):
+            guard let worker = workers[workerID] else { return }
+            if force {
+                logger.info("force-cancelling \(record.spec.name): killing worker pid \(worker.pid)")
+                terminate(worker)
+            } else {
+                send(.cancel(id, force: false, recursive: recursive), to: worker)
+            }
+        }
+    }
+
+    /// A running task waits in `get`/`wait`: once every task on its worker waits, the worker lends
+    /// its CPU back so nested tasks can run (on it or elsewhere).
+    func block(_ caller: TaskID) {
+        guard let record = tasks[caller], case .running(let workerID) = record.state, let worker = workers[workerID] else { return }
+        record.blockCount += 1
+        guard record.blockCount == 1 else { return }
+        worker.active -= 1
+        if worker.active == 0 { lendCPU(worker) }
+        requestSchedule()
+    }
+
+    /// The wait is over: the task runs again and its worker takes its CPU back.
+    func unblock(_ caller: TaskID) {
+        guard let record = tasks[caller], case .running(let workerID) = record.state, let worker = workers[workerID],
+              record.blockCount > 0 else { return }
+        record.blockCount -= 1
+        guard record.blockCount == 0 else { return }
+        worker.active += 1
+        takeBackCPU(worker)
+    }
+}
+
+import RayPlatform

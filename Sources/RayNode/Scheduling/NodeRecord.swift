@@ -1,0 +1,64 @@
+import NIOCore
+import RayWire
+
+/// One machine of the cluster as the scheduler sees it: its resources and whether its workers share
+/// this node manager's memory. Confined to the node manager's event loop.
+package final class NodeRecord {
+    package let id: String
+    /// Resources the node declared.
+    package let total: ResourceSet
+    /// What running tasks and live actors leave free.
+    package var available: ResourceSet
+    /// False once the node left or stopped heartbeating: nothing is placed on it any more.
+    package var alive = true
+    /// Workers of this node whose connections closed and whose exits its daemon has not reported
+    /// yet. While any are unconfirmed the node may be dying with them, so nothing new is placed
+    /// there: a node's death then costs each of its tasks one retry, not one per worker it had.
+    package var unconfirmedDeaths: Set<Int> = []
+    /// Alive, and not suspected of dying: new work may go here.
+    var schedulable: Bool { alive && unconfirmedDeaths.isEmpty }
+    /// The node manager's own machine: its workers map this node manager's shared-memory store and
+    /// are children of this process.
+    package let isLocal: Bool
+    /// The connection to a remote node's daemon, which starts and stops its workers.
+    package var daemon: (any Channel)?
+    /// When the daemon was last heard from.
+    package var lastHeard = NIODeadline.now()
+    /// The node's address as the head sees it (for status).
+    package var address: String
+    /// Where the node's object server listens (a remote node with a shared-memory store); its workers
+    /// then read large objects from their own node's store, pulled there on demand.
+    package var objectServer: (host: String, port: Int)?
+
+    /// Whether its workers map a shared-memory store (this machine's, or their own node's).
+    var hasStore: Bool { isLocal || objectServer != nil }
+
+    package init(id: String, total: ResourceSet, isLocal: Bool, address: String = "local") {
+        self.id = id
+        self.total = total
+        self.available = total
+        self.isLocal = isLocal
+        self.address = address
+    }
+}
+
+/// The binary a worker runs: every job's workers run its driver's executable. Tasks and actors only
+/// go to workers of their own pool.
+package struct WorkerPool: Hashable, Sendable {
+    /// The executable's path on the node manager's machine.
+    package let executable: String
+    /// Its content hash, by which other nodes fetch and cache it ("" for an embedded cluster's).
+    package let binaryHash: String
+
+    package init(executable: String, binaryHash: String = "") {
+        self.executable = executable
+        self.binaryHash = binaryHash
+    }
+}
+
+/// Tasks with equal demands for the same pool queue together, in submission order.
+struct SchedulingClass: Hashable {
+    let demand: ResourceSet
+    let pool: WorkerPool
+    let strategy: SchedulingStrategy
+}

@@ -1,0 +1,68 @@
+import RayWire
+
+/// One reserved bundle of a placement group: resources set aside on a node for the group's tasks
+/// and actors. Confined to the node manager's loop.
+final class BundleRecord {
+    package let node: NodeRecord
+    let reserved: ResourceSet
+    /// What the group's running tasks and live actors leave free in it.
+    package var available: ResourceSet
+    /// The group was removed: leases that come back go to the node instead.
+    var removed = false
+
+    init(node: NodeRecord, reserved: ResourceSet) {
+        self.node = node
+        self.reserved = reserved
+        available = reserved
+    }
+}
+
+/// A placement group: its bundles once reserved, and who waits for that.
+final class PlacementGroupRecord {
+    let spec: PlacementGroupSpec
+    /// Empty until every bundle is reserved (all at once, or none).
+    var bundles: [BundleRecord] = []
+    var removed = false
+    /// Called with nil once placed, or with an error if removed first.
+    var waiters: [(ErrorInfo?) -> Void] = []
+
+    init(spec: PlacementGroupSpec) { self.spec = spec }
+
+    var isPlaced: Bool { !bundles.isEmpty }
+}
+
+/// Where a lease's resources come from: a node's free resources, or a placement group's bundle.
+enum LeaseTarget {
+    case node(NodeRecord)
+    case bundle(BundleRecord)
+
+    package var node: NodeRecord {
+        switch self {
+        case .node(let node): node
+        case .bundle(let bundle): bundle.node
+        }
+    }
+
+    package var available: ResourceSet {
+        switch self {
+        case .node(let node): node.available
+        case .bundle(let bundle): bundle.available
+        }
+    }
+
+    func take(_ amounts: ResourceSet) {
+        switch self {
+        case .node(let node): node.available.subtract(amounts)
+        case .bundle(let bundle): bundle.available.subtract(amounts)
+        }
+    }
+
+    /// Gives amounts back (to the node when the bundle's group is gone).
+    func give(_ amounts: ResourceSet) {
+        switch self {
+        case .node(let node): node.available.add(amounts)
+        case .bundle(let bundle) where bundle.removed: bundle.node.available.add(amounts)
+        case .bundle(let bundle): bundle.available.add(amounts)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+/// Resource amounts by name: `CPU`, `GPU`, `memory` and custom names.
+package typealias ResourceSet = [String: Double]
+
+extension Dictionary where Key == String, Value == Double {
+    /// Whether `demand` fits in these amounts.
+    func fits(_ demand: ResourceSet) -> Bool {
+        demand.allSatisfy { name, amount in amount <= 0 || (self[name] ?? 0) + 1e-9 >= amount }
+    }
+
+    mutating func subtract(_ demand: ResourceSet) {
+        for (name, amount) in demand where amount > 0 { self[name, default: 0] -= amount }
+    }
+
+    package mutating func add(_ demand: ResourceSet) {
+        for (name, amount) in demand where amount > 0 { self[name, default: 0] += amount }
+    }
+
+    /// `{CPU: 2, GPU: 1}`, sorted by name, for messages.
+    package var summary: String {
+        "{" + sorted { $0.key < $1.key }.map { "\($0.key): \(Self.format($0.value))" }.joined(separator: ", ") + "}"
+    }
+
+    static func format(_ amount: Double) -> String {
+        amount == amount.rounded() && abs(amount) < 1e15 ? String(Int(amount)) : String(amount)
+    }
+}

@@ -1,0 +1,34 @@
+// The C library, once: every module that imports RayPlatform sees Glibc (or Darwin) too, so the
+// platform switch lives here and nowhere else.
+#if canImport(Glibc)
+@_exported import Glibc
+#elseif canImport(Darwin)
+@_exported import Darwin
+#endif
+
+/// The text of an `errno` value (`strerror`), for error messages.
+package func errnoText(_ code: Int32 = errno) -> String {
+    String(cString: strerror(code))
+}
+
+/// Runs a system call until it is not interrupted (`EINTR`); returns its last result.
+@inlinable
+package func retryingOnInterrupt<T: FixedWidthInteger>(_ call: () -> T) -> T {
+    while true {
+        let result = call()
+        if result < 0, errno == EINTR { continue }
+        return result
+    }
+}
+
+/// Microseconds since the Unix epoch, for task and job times.
+package func wallMicros() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+}
+
+/// This machine's memory in bytes.
+package func physicalMemoryBytes() -> Int {
+    Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

@@ -1,0 +1,91 @@
+import RayObjectStore
+import RayWire
+
+/// What the package API needs from the process it runs in. The driver's implementation talks to the
+/// node manager it embeds; a worker's talks to its node manager over the worker channel.
+package protocol CoreRuntime: AnyObject, Sendable {
+    /// The node this process runs on.
+    var nodeID: String { get }
+    /// The node's shared-memory object store, where large objects are written (nil: inline only).
+    var objectDirectory: SharedObjectDirectory? { get }
+    /// Mints an identifier unique in the cluster.
+    func newID() -> RayID
+    /// Submits a task; returns at once.
+    func submit(_ spec: TaskSpec)
+    /// Fetches objects, waiting for them; nil when `timeout` passes first.
+    func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]?
+    /// Returns the positions of ready objects in `ids` (ascending) once `numReturns` are ready or
+    /// `timeout` passes.
+    func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int]
+    /// Stores an object.
+    func put(_ id: ObjectID, _ payload: ObjectPayload)
+    /// Cancels a task.
+    func cancel(_ id: TaskID, force: Bool, recursive: Bool)
+    /// This process took references to these objects (decoded refs), or dropped them.
+    func addRefs(_ ids: [ObjectID])
+    func releaseRefs(_ ids: [ObjectID])
+    /// One reference taken or dropped (the common case: one `ObjectRef` decoded or gone).
+    func addRef(_ id: ObjectID)
+    func releaseRef(_ id: ObjectID)
+    /// Registers an actor and starts it; returns nil, or why it was refused.
+    func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
+    /// Calls an actor method; returns at once, the result goes to `call.callID`.
+    func callActor(_ call: ActorCall)
+    /// Kills an actor's process (restarting it unless `noRestart`).
+    func killActor(_ id: RayID, noRestart: Bool)
+    /// The live actor with this name, or nil.
+    func lookupActor(name: String, namespace: String) async throws -> ActorSpec?
+    /// An operation on the cluster's key-value store.
+    func kv(_ request: KVRequest) async throws -> KVReply
+    /// A snapshot of the cluster for the state API.
+    func clusterState() async throws -> ClusterState
+    /// Creates, waits for or removes a placement group; returns nil, or why it failed.
+    func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo?
+}
+
+extension CoreRuntime {
+    package func addRef(_ id: ObjectID) { addRefs([id]) }
+    package func releaseRef(_ id: ObjectID) { releaseRefs([id]) }
+}
+
+/// A task's or call's result, and what must stay alive until it is sent: local references to the
+/// objects the result contains, so their release cannot overtake the result.
+package struct ExecutionResult: Sendable {
+    package var payload: ObjectPayload
+    package var keepAlive: (any Sendable)?
+
+    package init(_ payload: ObjectPayload, keepAlive: (any Sendable)? = nil) {
+        self.payload = payload
+        self.keepAlive = keepAlive
+    }
+}
+
+/// What a worker process runs; provided by the package API layer, which knows how to find remote
+/// functions and actor types by name.
+package protocol WorkerExecutor: Sendable {
+    /// Runs one task and returns its result.
+    func runTask(_ spec: TaskSpec) async -> ExecutionResult
+    /// Constructs the actor this worker hosts; returns nil, or the error its constructor threw.
+    func hostActor(_ spec: ActorSpec) async -> ErrorInfo?
+    /// Queues a call on the hosted actor (in arrival order) and reports its result when done.
+    func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void)
+}
+
+/// Facts about the task running in the current Swift task, set by the worker that runs it.
+public struct TaskContext: Sendable {
+    /// The running task.
+    public var taskID: TaskID
+    /// Its user-visible name.
+    public var name: String
+    /// 0 on the first run, one more per retry.
+    public var attempt: Int
+
+    package init(taskID: TaskID, name: String, attempt: Int) {
+        self.taskID = taskID
+        self.name = name
+        self.attempt = attempt
+    }
+
+    /// The current task's context, or nil in the driver.
+    @TaskLocal public static var current: TaskContext?
+}

@@ -1,0 +1,99 @@
+import NIOCore
+import RayWire
+import Synchronization
+
+/// Reference changes (`addRefs`/`releaseRefs`) from any thread, delivered in batches on the event
+/// loop, never out of order with the process's other operations: a change made before an
+/// operation is applied before it, and one made after is applied after it. (A release that
+/// overtook a later submission could free an object the submission needs.)
+package final class ReferenceBatch: Sendable {
+    private struct State {
+        var adds: [ObjectID] = []
+        var releases: [ObjectID] = []
+        /// Bumped by every operation; a flush only applies changes of the generation it was
+        /// scheduled in.
+        var generation: UInt64 = 0
+        var flushScheduledFor: UInt64?
+    }
+
+    private let state = Mutex(State())
+    /// Set once the loop is going away: later changes and operations are dropped (a ref released
+    /// after `shutdown` has nobody to tell).
+    private let closed = Atomic<Bool>(false)
+    private let loop: any EventLoop
+    private let apply: @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void
+
+    /// `apply` runs on `loop`.
+    package init(loop: any EventLoop, apply: @escaping @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void) {
+        self.loop = loop
+        self.apply = apply
+    }
+
+    package func add(_ ids: [ObjectID]) { record { $0.adds += ids } }
+    package func release(_ ids: [ObjectID]) { record { $0.releases += ids } }
+    package func add(_ id: ObjectID) { record { $0.adds.append(id) } }
+    package func release(_ id: ObjectID) { record { $0.releases.append(id) } }
+
+    /// Runs `operation` on the loop, after the changes recorded so far: at once when called on the
+    /// loop (an actor's result written as the call returns), else queued there.
+    package func enqueue(_ operation: @escaping @Sendable () -> Void) {
+        guard !closed.load(ordering: .acquiring) else { return }
+        let (adds, releases) = state.withLock { state in
+            state.generation &+= 1
+            defer {
+                state.adds = []
+                state.releases = []
+            }
+            return (state.adds, state.releases)
+        }
+        let apply = self.apply
+        if loop.inEventLoop {
+            if !adds.isEmpty || !releases.isEmpty { apply(adds, releases) }
+            return operation()
+        }
+        if adds.isEmpty && releases.isEmpty {
+            loop.execute(operation)
+        } else {
+            loop.execute {
+                apply(adds, releases)
+                operation()
+            }
+        }
+    }
+
+    /// Drops every later change and operation; call before the loop shuts down.
+    func close() { closed.store(true, ordering: .releasing) }
+
+    private func record(_ change: (inout State) -> Void) {
+        guard !closed.load(ordering: .acquiring) else { return }
+        let schedule: UInt64? = state.withLock { state in
+            change(&state)
+            guard state.flushScheduledFor == nil else { return nil }
+            state.flushScheduledFor = state.generation
+            return state.generation
+        }
+        // A short delay gathers a burst (the thousands of refs one value holds, dropped together)
+        // into one wake-up of the loop; operations enqueued meanwhile flush the changes first.
+        if let generation = schedule { loop.scheduleTask(in: Self.gatherDelay) { self.flush(generation) } }
+    }
+
+    static let gatherDelay = TimeAmount.microseconds(200)
+
+    private func flush(_ generation: UInt64) {
+        let (adds, releases, reschedule) = state.withLock { state -> ([ObjectID], [ObjectID], UInt64?) in
+            guard state.generation == generation else {
+                // Operations were enqueued since: changes now pending came after them.
+                state.flushScheduledFor = state.adds.isEmpty && state.releases.isEmpty ? nil : state.generation
+                return ([], [], state.flushScheduledFor)
+            }
+            defer {
+                state.adds = []
+                state.releases = []
+                state.flushScheduledFor = nil
+            }
+            return (state.adds, state.releases, nil)
+        }
+        if let reschedule { loop.execute { self.flush(reschedule) } }
+        if !adds.isEmpty || !releases.isEmpty { apply(adds, releases) }
+    }
+}
