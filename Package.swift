@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .library(name: "SwiftRay", targets: ["SwiftRay"]),
         .library(name: "RayTesting", targets: ["RayTesting"]),
+        // TLS for programs that connect to a `--tls` cluster (BoringSSL; a plain program leaves it out).
+        .library(name: "SwiftRayTLS", targets: ["RayTLS"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
@@ -83,7 +85,7 @@ let package = Package(
         .target(
             name: "RayWorker",
             dependencies: [
-                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayTLS", "CRayShims",
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "CRayShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -93,7 +95,7 @@ let package = Package(
         .target(
             name: "RayCluster",
             dependencies: [
-                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayTLS", "RayNode", "RayWorker", "CRayShims",
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "CRayShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -110,11 +112,9 @@ let package = Package(
         .target(
             name: "RayDashboard",
             dependencies: [
-                "RayPlatform", "RayWire", "RayTransport", "RayTLS",
+                "RayPlatform", "RayWire", "RayTransport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -136,6 +136,8 @@ let package = Package(
                 "SwiftRay", "RayPlatform", "RayWire", "RayTransport", "RayTLS", "RayNode", "RayCluster", "RayBenchmarks",
                 "CRayShims", "RayDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -173,7 +175,7 @@ let package = Package(
             name: "SwiftRayTests",
             dependencies: [
                 "SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray", "RayDashboard",
-                "RayCluster", "RayNode", "RayObjectStore", "RayTransport", "RayWire",
+                "RayCluster", "RayNode", "RayObjectStore", "RayTransport", "RayTLS", "RayWire",
             ]
         ),
     ],

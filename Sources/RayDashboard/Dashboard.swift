@@ -1,10 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import Logging
 import NIOCore
-import RayTLS
 import RayTransport
 import RayWire
 import ServiceLifecycle
@@ -13,8 +11,8 @@ import Synchronization
 /// The web dashboard (Ray's, at `127.0.0.1:8265` by default): an overview page and a JSON API over
 /// the state API's snapshots, plus a Prometheus `/metrics` endpoint. Bound to anything but
 /// loopback, its API requires the cluster token as `Authorization: Bearer TOKEN` (the page asks
-/// for it, or takes it from a `#token=TOKEN` link). Given the cluster's TLS certificate it serves
-/// HTTPS. Connections are bounded (`Limits`): idle ones, slow or oversized headers and clients that
+/// for it, or takes it from a `#token=TOKEN` link). Given `secure` (TLS around its HTTP server, as
+/// the head under `--tls` passes it) it serves HTTPS. Connections are bounded (`Limits`): idle ones, slow or oversized headers and clients that
 /// never read an error are closed, and at most `maxConnections` are open at once.
 ///
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
@@ -76,12 +74,15 @@ package final class Dashboard: Sendable {
         self.sampler = sampler
     }
 
-    /// Serves the dashboard on `host:port` (0: any free port) until `stop()`, over HTTPS with `tls`
-    /// (the cluster's certificate and key).
+    /// Wraps the dashboard's HTTP server in TLS (HummingbirdTLS's `.tls(_:tlsConfiguration:)`).
+    public typealias Secure = @Sendable (HTTPServerBuilder) throws -> HTTPServerBuilder
+
+    /// Serves the dashboard on `host:port` (0: any free port) until `stop()`, over HTTPS when
+    /// `secure` wraps it in TLS.
     /// - Throws: `ClusterError` when the address cannot be bound (naming it), or the certificate
     ///   cannot be used.
     package static func start(
-        host: String, port: Int, token: String?, tls: ClusterTLS? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
+        host: String, port: Int, token: String?, secure: Secure? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
         source: @escaping StateSource
     ) async throws -> Dashboard {
         let needsToken = !["127.0.0.1", "localhost", "::1"].contains(host)
@@ -94,7 +95,7 @@ package final class Dashboard: Sendable {
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         let bound = BoundPort()
         let app = Application(
-            router: router, server: try httpServer(limits: limits, tls: tls),
+            router: router, server: try httpServer(limits: limits, secure: secure),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "swift-ray",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
@@ -123,20 +124,19 @@ package final class Dashboard: Sendable {
             }
         }
         return Dashboard(
-            host: host, port: actualPort, requiresToken: needsToken, secure: tls != nil, server: server, services: services,
+            host: host, port: actualPort, requiresToken: needsToken, secure: secure != nil, server: server, services: services,
             sampler: sampler)
     }
 
     /// HTTP/1.1 with the connection bounds, inside TLS when given.
-    private static func httpServer(limits: Limits, tls: ClusterTLS?) throws -> HTTPServerBuilder {
+    private static func httpServer(limits: Limits, secure: Secure?) throws -> HTTPServerBuilder {
         let headers = HTTP1Channel.Configuration.DecoderConfiguration(
             maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 200)
         let idle = TimeAmount(limits.idleTimeout)
         let http = HTTPServerBuilder.http1(configuration: .init(
             additionalChannelHandlers: [IdleStateHandler(allTimeout: idle), IdleConnectionCloser()], idleTimeout: idle,
             httpDecoderConfiguration: headers))
-        guard let tls else { return http }
-        return try .tls(http, tlsConfiguration: try tls.serverConfiguration())
+        return try secure?(http) ?? http
     }
 
     /// `http://host:port` (`https` when secure).

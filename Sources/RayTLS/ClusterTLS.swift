@@ -99,24 +99,35 @@ package struct ClusterTLS: Sendable, Equatable {
 
     // MARK: This process as a client
 
-    /// The environment variable naming the cluster certificate a process trusts; set, every
-    /// connection to a head or object server uses TLS.
-    package static let certificateVariable = "SWIFTRAY_TLS_CA_FILE"
+    /// The environment variable naming the cluster certificate a process trusts.
+    package static let certificateVariable = TLSSupport.certificateVariable
 
     private static let contexts = Mutex<[String: TLSSecurity]>([:])
 
-    /// The client context for reaching a cluster: from `SWIFTRAY_TLS_CA_FILE`, else the
-    /// certificate a TLS head on this machine recorded in `files`; nil: plain TCP.
-    /// - Throws: `ClusterError` when the certificate named cannot be used.
-    package static func client(files: ClusterFiles?) throws -> TLSSecurity? {
-        let path = getenvString(certificateVariable) ?? files.map(\.tlsCertificateFile).flatMap {
-            FileManager.default.fileExists(atPath: $0) ? $0 : nil
-        }
-        guard let path else { return nil }
+    /// The client context trusting the certificate in `path`, made once per file.
+    static func client(certificateFile path: String) throws -> TLSSecurity {
         if let context = contexts.withLock({ $0[path] }) { return context }
         let context = try load(certificateFile: path, keyFile: nil).clientContext()
         contexts.withLock { $0[path] = context }
         return context
+    }
+
+    /// What the head's servers and clients add, and what it gives its nodes.
+    /// - Throws: `ClusterError` when there is no key or the certificate is unusable.
+    package func security() throws -> ClusterSecurity {
+        guard let keyPEM else { throw ClusterError("a TLS server needs the certificate's private key") }
+        return ClusterSecurity(server: try serverContext(), client: try clientContext(), certificatePEM: certificatePEM, keyPEM: keyPEM)
+    }
+}
+
+/// RayTLS as `TLSSupport` finds it in a binary that links this module.
+package enum ClusterTLSProvider: TLSProvider {
+    package static func client(certificateFile: String) throws -> any ChannelSecurity {
+        try ClusterTLS.client(certificateFile: certificateFile)
+    }
+
+    package static func server(certificatePEM: String, keyPEM: String) throws -> any ChannelSecurity {
+        try ClusterTLS(certificatePEM: certificatePEM, keyPEM: keyPEM).serverContext()
     }
 }
 

@@ -3,7 +3,6 @@ import NIOCore
 import NIOPosix
 import RayObjectStore
 import RayPlatform
-import RayTLS
 import RayTransport
 import RayWire
 
@@ -345,7 +344,7 @@ extension WorkerRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let hello = Hello(token: token, role: .driver, pid: getpid(), host: HeadConnection.hostName)
-            let tls = try ClusterTLS.client(files: files)
+            let tls = try TLSSupport.client(files: files)
             let connection = try await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls)
             guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this driver") }
             let binary = try BinaryHash.of(file: executable)
@@ -449,7 +448,7 @@ package enum WorkerMain {
         do {
             let address = try ClusterAddress.resolve(head, files: ClusterFiles())
             let hello = Hello(token: token, role: .worker(id: workerID), pid: getpid(), host: HeadConnection.hostName)
-            let tls = try ClusterTLS.client(files: nil)  // the node passes SWIFTRAY_TLS_CA_FILE on
+            let tls = try TLSSupport.client(files: nil)  // the node passes SWIFTRAY_TLS_CA_FILE on
             let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group, tls: tls).wait()
             let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor)
             install(runtime)

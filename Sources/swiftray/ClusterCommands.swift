@@ -125,7 +125,7 @@ struct StartCommand: AsyncParsableCommand {
         let tlsConfig = try headTLS()
         let head = ClusterHead(
             config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)),
-            tls: tlsConfig)
+            tls: try tlsConfig?.security())
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
         try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig?.pem)
@@ -133,7 +133,7 @@ struct StartCommand: AsyncParsableCommand {
         if includeDashboard {
             do {
                 dashboard = try await Dashboard.start(
-                    host: dashboardHost, port: dashboardPort, token: token, tls: tlsConfig, logs: { await head.logs($0) }
+                    host: dashboardHost, port: dashboardPort, token: token, secure: tlsConfig.map(DashboardTLS.secure), logs: { await head.logs($0) }
                 ) { await head.state() }
                 try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
             } catch {

@@ -26,7 +26,7 @@ struct ClusterOptions: ParsableArguments {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let hello = Hello(token: token, role: .client, pid: getpid(), host: HeadConnection.hostName)
-            let tls = try ClusterTLS.client(files: files)
+            let tls = try TLSSupport.client(files: files)
             let connection = try await HeadConnection.connect(host: target.host, port: target.port, hello: hello, group: group, tls: tls)
             guard case .welcome = try await connection.nextControl() else { throw ClusterError("the head refused the connection") }
             connection.send(.control(request))

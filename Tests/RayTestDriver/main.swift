@@ -4,6 +4,8 @@ import SwiftRay
 // A driver that tests run as a separate process:
 //   RayTestDriver hold          start a cluster, start two long tasks, print "PIDS <driver> <workers...>", block
 //   RayTestDriver print [--quiet] run a task that prints, then exit (checks log forwarding)
+//   RayTestDriver connect ADDRESS TOKEN   join a cluster, run a task, print "RESULT n" or "ERROR why"
+// It links SwiftRay only (no SwiftRayTLS): what a plain program carries.
 
 @Remote func sleeper(_ seconds: Double) async throws -> Int {
     print("sleeper started")
@@ -34,7 +36,16 @@ case "print":
     let count = try await ray.get($printer.remote("hello from a task"))
     say("RESULT \(count)")
     try await ray.shutdown()
+case "connect" where arguments.count == 3:
+    do {
+        let ray = try await Ray.start(address: arguments[1], token: arguments[2])
+        say("RESULT \(try await ray.get($printer.remote("hello")))")
+        try await ray.shutdown()
+    } catch {
+        say("ERROR \(error)")
+        exit(1)
+    }
 default:
-    say("usage: RayTestDriver hold | print [--quiet]")
+    say("usage: RayTestDriver hold | print [--quiet] | connect ADDRESS TOKEN")
     exit(2)
 }

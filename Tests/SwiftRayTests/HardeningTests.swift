@@ -145,6 +145,32 @@ final class HardeningTests: XCTestCase {
         await dashboard.stop()
     }
 
+    // MARK: TLS only where it is linked
+
+    func testAPlainProgramCarriesNoBoringSSLAndSaysWhyItCannotJoinATLSCluster() throws {
+        let plain = RayTesting.siblingExecutable("RayTestDriver")
+        let withTLS = RayTesting.siblingExecutable("swiftray")
+        XCTAssertFalse(try Self.binary(plain, contains: "SSL_CTX_new"), "a program linking SwiftRay alone has no BoringSSL")
+        XCTAssertTrue(try Self.binary(withTLS, contains: "SSL_CTX_new"), "the command, which serves TLS, has it")
+
+        let cluster = try startCluster(tls: true)
+        let certificate = try XCTUnwrap(cluster.tlsCertificateFile)
+        let (status, output) = try RayTesting.runProcess(
+            plain, ["connect", cluster.address, cluster.token], environment: ["SWIFTRAY_TLS_CA_FILE": certificate])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("add the SwiftRayTLS product"), output)
+        let plainCluster = try TestCluster(cpus: 1)
+        defer { plainCluster.shutdown() }
+        let joined = try RayTesting.runProcess(plain, ["connect", plainCluster.address, plainCluster.token])
+        XCTAssertEqual(joined.status, 0, joined.output)
+        XCTAssertTrue(joined.output.contains("RESULT 5"), joined.output)
+    }
+
+    static func binary(_ path: String, contains text: String) throws -> Bool {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        return bytes.range(of: Data(text.utf8)) != nil
+    }
+
     // MARK: Clients
 
     func testClientsGiveUpOnSilentAndForeignPorts() async throws {

@@ -5,7 +5,6 @@ import NIOPosix
 import RayNode
 import RayObjectStore
 import RayPlatform
-import RayTLS
 import RayTransport
 import RayWire
 
@@ -68,7 +67,7 @@ package final class NodeDaemon: @unchecked Sendable {
     ///   certificate is not the one this node trusts (`SWIFTRAY_TLS_CA_FILE`).
     package func join() async throws -> String {
         let address = try ClusterAddress.resolve(headAddress, files: files)
-        let clientTLS = try ClusterTLS.client(files: files)
+        let clientTLS = try TLSSupport.client(files: files)
         let info = NodeInfo(resources: resources, host: HeadConnection.hostName)
         let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
         let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group, tls: clientTLS)
@@ -129,7 +128,7 @@ package final class NodeDaemon: @unchecked Sendable {
             try directory.create()
             var serverTLS: (any ChannelSecurity)?
             if let certificate = welcome.tlsCertificate, let key = welcome.tlsKey {
-                serverTLS = try ClusterTLS(certificatePEM: certificate, keyPEM: key).serverContext()
+                serverTLS = try TLSSupport.server(certificatePEM: certificate, keyPEM: key)
             }
             let server = ObjectServer(directory: directory, token: token, tls: serverTLS)
             let port = try await server.start(host: "0.0.0.0")

@@ -4,7 +4,6 @@ import NIOPosix
 import RayNode
 import RayObjectStore
 import RayPlatform
-import RayTLS
 import RayTransport
 import RayWire
 import Synchronization
@@ -28,7 +27,7 @@ package final class ClusterHead: @unchecked Sendable {
     /// A node not heard from for this long is declared dead.
     package let nodeTimeout: Duration
     /// The cluster's certificate and key when its links use TLS.
-    package let tls: ClusterTLS?
+    package let tls: ClusterSecurity?
     let group: MultiThreadedEventLoopGroup
     /// Whether this head created (and so starts and stops) its node manager.
     private let ownsManager: Bool
@@ -45,7 +44,7 @@ package final class ClusterHead: @unchecked Sendable {
     var drivers: [Int: WorkerHandle] = [:]
 
     package convenience init(
-        config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10), tls: ClusterTLS? = nil
+        config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10), tls: ClusterSecurity? = nil
     ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         if let directory = config.objectDirectory {
@@ -61,7 +60,7 @@ package final class ClusterHead: @unchecked Sendable {
     /// caller starts and stops): drivers, nodes and the command line can then reach it.
     package init(
         manager: NodeManager, group: MultiThreadedEventLoopGroup, files: ClusterFiles, token: String, session: String,
-        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterTLS? = nil, servesObjects: Bool = true
+        nodeTimeout: Duration = .seconds(10), ownsManager: Bool = false, tls: ClusterSecurity? = nil, servesObjects: Bool = true
     ) {
         self.tls = tls
         self.servesObjects = servesObjects
@@ -82,8 +81,8 @@ package final class ClusterHead: @unchecked Sendable {
     /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
     /// - Throws: `ClusterError` for an unusable TLS certificate, or naming the address it cannot bind.
     package func start(host: String, port: Int) async throws -> Int {
-        let serverTLS = try tls?.serverContext()
-        let clientTLS = try tls?.clientContext()
+        let serverTLS = tls?.server
+        let clientTLS = tls?.client
         if ownsManager { manager.start() }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
