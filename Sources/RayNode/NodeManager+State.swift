@@ -35,19 +35,7 @@ extension NodeManager {
     /// Serves the key-value store.
     package func keyValue(_ request: KVRequest) -> KVReply {
         loop.assertInEventLoop()
-        switch request {
-        case .put(let space, let key, let value, let overwrite):
-            if !overwrite, keyValues[space]?[key] != nil { return .added(false) }
-            let added = keyValues[space]?[key] == nil
-            keyValues[space, default: [:]][key] = value
-            return .added(added)
-        case .get(let space, let key):
-            return .value(keyValues[space]?[key])
-        case .delete(let space, let key):
-            return .deleted(keyValues[space]?.removeValue(forKey: key) == nil ? 0 : 1)
-        case .keys(let space, let prefix):
-            return .keys((keyValues[space] ?? [:]).keys.filter { $0.hasPrefix(prefix) }.sorted())
-        }
+        return keyValues.apply(request)
     }
 
     /// A worker's kept output, for `swiftray logs`.

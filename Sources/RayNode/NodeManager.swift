@@ -50,7 +50,7 @@ package final class NodeManager: @unchecked Sendable {
     var placementGroups: [RayID: PlacementGroupRecord] = [:]
     var pendingPlacementGroups: [RayID] = []
     /// The cluster's key-value store, by namespace and key.
-    var keyValues: [String: [String: [UInt8]]] = [:]
+    var keyValues = KeyValueTable()
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<FinishedTask>()
     static let finishedTasksKept = 10_000

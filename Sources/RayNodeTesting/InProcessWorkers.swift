@@ -34,7 +34,7 @@ package final class InProcessWorkers: WorkerProcesses {
         /// Sends `message` to the node manager as this worker.
         package func send(_ message: WireMessage) {
             guard !killed else { return }
-            try? channel.writeInbound(message)
+            _ = try? channel.writeInbound(message)
         }
     }
 
