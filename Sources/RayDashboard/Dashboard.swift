@@ -46,7 +46,12 @@ package final class Dashboard: Sendable {
         /// dashboard never takes the descriptors the cluster needs.
         package static var defaultMaxConnections: Int {
             var limit = rlimit()
-            guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 30 else { return 128 }
+            #if os(Linux)
+            let resource = Int32(RLIMIT_NOFILE.rawValue)
+            #else
+            let resource = RLIMIT_NOFILE
+            #endif
+            guard getrlimit(resource, &limit) == 0, limit.rlim_cur < 1 << 30 else { return 128 }
             return max(8, min(128, Int(limit.rlim_cur) / 4))
         }
     }

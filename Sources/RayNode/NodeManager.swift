@@ -42,7 +42,7 @@ package final class NodeManager: @unchecked Sendable {
     var storeMarkedFull = false
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand and pool), each class in submission order.
-    var queues: [SchedulingClass: CircularBuffer<TaskID>] = [:]
+    var queues = TaskQueues()
     package var workers: [Int: WorkerHandle] = [:]
     var actors: [RayID: ActorRecord] = [:]
     var namedActors: [ActorNameKey: RayID] = [:]
@@ -126,7 +126,7 @@ package final class NodeManager: @unchecked Sendable {
     }
 
     /// Tasks waiting for a worker or resources.
-    package var pendingTaskCount: Int { queues.values.reduce(0) { $0 + $1.count } }
+    package var pendingTaskCount: Int { queues.count }
 
     /// Cancels every task a driver (a connected worker id) submitted, with the tasks they started.
     package func cancelTasks(ownedBy ownerID: Int) {

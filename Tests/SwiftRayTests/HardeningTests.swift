@@ -266,8 +266,12 @@ final class HardeningTests: XCTestCase {
         let status = try cluster.run(["status"] + access)
         XCTAssertTrue(rejoined, status)
         try await Ray.start(address: cluster.address, token: cluster.token)
-        let ran = try await ray.get((0..<2).map { $slowSquareWithNode.options(schedulingStrategy: .spread).remote($0, 0.5) }, timeout: .seconds(60))
-        XCTAssertEqual(Set(ran.map { $0[0] }).count, 2, "both nodes run work after the restart: \(ran)")
+        let nodes = try await ray.state.nodes().filter(\.alive)
+        XCTAssertEqual(nodes.count, 2)
+        let rejoinedNode = try XCTUnwrap(nodes.first { !$0.isHead }?.nodeID)
+        let ran = try await ray.get(
+            $whereAmI.options(schedulingStrategy: .nodeAffinity(nodeID: rejoinedNode, soft: false)).remote(), timeout: .seconds(60))
+        XCTAssertEqual(ran, rejoinedNode, "the rejoined node runs work")
     }
 
     // MARK: Helpers

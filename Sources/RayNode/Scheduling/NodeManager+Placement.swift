@@ -36,8 +36,7 @@ extension NodeManager {
 
     /// Tasks and actors waiting for resources, by shape.
     package var pendingDemands: [String: Int] {
-        var demands: [String: Int] = [:]
-        for (cls, queue) in queues where !queue.isEmpty { demands[cls.demand.summary, default: 0] += queue.count }
+        var demands = queues.demands
         for id in pendingActors {
             guard let spec = actors[id]?.spec else { continue }
             let placement: ResourceSet = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
@@ -182,11 +181,10 @@ extension NodeManager {
             if case .placementGroup(id, _) = record.spec.strategy { killActorOnLoop(record.id, noRestart: true) }
         }
         let error = ErrorInfo(kind: .unschedulable, message: "its placement group \(id) was removed")
-        for (cls, queue) in queues {
-            guard case .placementGroup(id, _) = cls.strategy else { continue }
-            queues[cls] = nil
-            for taskID in queue { if let record = tasks[taskID] { finish(record, .error(error)) } }
+        let queued = queues.removeAll { cls in
+            if case .placementGroup(id, _) = cls.strategy { true } else { false }
         }
+        for taskID in queued { if let record = tasks[taskID] { finish(record, .error(error)) } }
         requestSchedule()
     }
 }

@@ -45,7 +45,7 @@ extension NodeManager {
 
     func enqueue(_ record: TaskRecord) {
         record.state = .queued
-        queues[record.schedulingClass, default: CircularBuffer()].append(record.id)
+        queues.append(record.id, record.schedulingClass)
         requestSchedule()
     }
 
@@ -58,9 +58,8 @@ extension NodeManager {
         placePendingActors()
         placePendingGroups()
         var wanted: [(pool: WorkerPool, node: NodeRecord, count: Int)] = []
-        for cls in Array(queues.keys) {
-            guard var queue = queues[cls] else { continue }
-            queues[cls] = nil  // keep `queue` uniquely referenced
+        for cls in queues.classes {
+            guard var queue = queues.take(cls) else { continue }
             while let id = queue.first {
                 guard let record = tasks[id], record.state == .queued else {
                     queue.removeFirst()
@@ -76,7 +75,7 @@ extension NodeManager {
                 queue.removeFirst()
                 dispatch(record, to: worker, target: target)
             }
-            if !queue.isEmpty { queues[cls] = queue }
+            queues.putBack(queue, cls)
         }
         var budget = config.maxStartingWorkers - startingWorkers
         for want in wanted where budget > 0 {
@@ -237,7 +236,7 @@ extension NodeManager {
             guard let record = tasks[id], record.state == .running(workerID: worker.id) else { continue }
             detach(record, from: worker)
             record.state = .queued
-            queues[record.schedulingClass, default: CircularBuffer()].prepend(id)
+            queues.prepend(id, record.schedulingClass)
         }
         requestSchedule()
     }

@@ -50,10 +50,7 @@ extension NodeManager {
             return
         }
         let error = ErrorInfo(kind: .system, message: "workers cannot start on node \(config.nodeID): \(reason)")
-        for queue in queues.values {
-            for id in queue { if let record = tasks[id] { finish(record, .error(error)) } }
-        }
-        queues = [:]
+        for id in queues.removeAll() { if let record = tasks[id] { finish(record, .error(error)) } }
     }
 
     package func handle(_ message: WireMessage, from worker: WorkerHandle) {
