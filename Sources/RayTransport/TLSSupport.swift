@@ -18,8 +18,9 @@ package enum TLSSupport {
     /// connection to a head or object server uses TLS.
     package static let certificateVariable = "SWIFTRAY_TLS_CA_FILE"
 
-    /// RayTLS's provider, if this binary has it (`RayTLS.ClusterTLSProvider`).
-    package static let provider: (any TLSProvider.Type)? = _typeByName("6RayTLS18ClusterTLSProviderO") as? any TLSProvider.Type
+    /// RayTLS's provider, if this binary has it (`RayTLS.ClusterTLSProvider`), looked up when a
+    /// connection needs it (rarely: once per connection made).
+    package static var provider: (any TLSProvider.Type)? { _typeByName("6RayTLS18ClusterTLSProviderO") as? any TLSProvider.Type }
 
     /// The certificate a client must trust to reach the cluster: `SWIFTRAY_TLS_CA_FILE`, else the
     /// one a TLS head on this machine recorded in `files`; nil: the cluster is plain TCP.
