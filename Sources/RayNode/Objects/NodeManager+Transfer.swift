@@ -192,7 +192,10 @@ extension NodeManager {
             logger.warning("cannot copy object \(id) to node \(node.id): \(reason)")
         case .sourceLost(let reason):
             logger.warning("cannot copy object \(id) to node \(node.id): \(reason)")
-            if let source = pending?.source { copyLost(id, on: source) }
+            if let source = pending?.source {
+                if !source.isLocal, source.alive { source.unreachable = (loop.now, 0) }
+                copyLost(id, on: source)
+            }
         }
         for waiter in pending?.waiters ?? [] { waiter(result) }
     }

@@ -195,7 +195,7 @@ private final class OneReply: @unchecked Sendable {
 
     init(_ reply: @escaping (ErrorInfo?) -> Void) { self.reply = reply }
 
-    package func send(_ error: ErrorInfo?) {
+    func send(_ error: ErrorInfo?) {
         guard let reply else { return }
         self.reply = nil
         reply(error)

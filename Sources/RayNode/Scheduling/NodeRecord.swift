@@ -15,8 +15,25 @@ package final class NodeRecord {
     /// yet. While any are unconfirmed the node may be dying with them, so nothing new is placed
     /// there: a node's death then costs each of its tasks one retry, not one per worker it had.
     package var unconfirmedDeaths: Set<Int> = []
+    /// Set when the node's object server could not be reached: the node may be dying, so nothing new
+    /// goes there until its daemon has been heard from twice since (a heartbeat already in flight
+    /// when it died proves nothing).
+    package var unreachable: (since: NIODeadline, heard: Int)?
     /// Alive, and not suspected of dying: new work may go here.
-    var schedulable: Bool { alive && unconfirmedDeaths.isEmpty }
+    var schedulable: Bool { alive && unconfirmedDeaths.isEmpty && unreachable == nil }
+
+    /// The daemon was heard from: enough of that after an unreachable object server clears it.
+    /// Returns whether the node became schedulable again.
+    package func heard(at now: NIODeadline) -> Bool {
+        guard var suspicion = unreachable else { return false }
+        suspicion.heard += 1
+        guard suspicion.heard >= 2, now - suspicion.since >= .milliseconds(250) else {
+            unreachable = suspicion
+            return false
+        }
+        unreachable = nil
+        return schedulable
+    }
     /// The node manager's own machine: its workers map this node manager's shared-memory store and
     /// are children of this process.
     package let isLocal: Bool

@@ -98,7 +98,7 @@ package final class WorkerHandle: @unchecked Sendable {
     }
 
     /// Writes a message; the node manager flushes once per event-loop tick.
-    package func send(_ message: WireMessage) {
+    func send(_ message: WireMessage) {
         guard let channel, !dead else { return }
         channel.writeFrame(message, writer: &writer)
         unflushed += 1
