@@ -60,11 +60,7 @@ package final class InProcessWorkers: WorkerProcesses {
         startOrder.append(worker.id)
     }
 
-    package func kill(_ worker: WorkerHandle) {
-        guard let fake = workers[worker.id], !fake.killed else { return }
-        fake.killed = true
-        _ = try? fake.channel.finish()
-    }
+    package func kill(_ worker: WorkerHandle) { crash(worker.id) }
 
     package func reap(_ worker: WorkerHandle, manager: NodeManager, exited: @escaping (Int32) -> Void) {
         let code = workers[worker.id]?.killed == true ? killedExitCode : 0

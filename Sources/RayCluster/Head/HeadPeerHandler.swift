@@ -178,8 +178,9 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func nodeMessage(_ message: WireMessage, node: NodeRecord, channel: any Channel) {
-        node.lastHeard = .now()
-        if node.heard(at: .now()) { manager.requestSchedule() }
+        let now = NIODeadline.now()
+        node.lastHeard = now
+        if node.heard(at: now) { manager.requestSchedule() }
         guard case .control(let control) = message else { return }
         switch control {
         case .heartbeat:
