@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "RayTesting", targets: ["RayTesting"]),
         // TLS for programs that connect to a `--tls` cluster (BoringSSL; a plain program leaves it out).
         .library(name: "SwiftRayTLS", targets: ["RayTLS"]),
+        // The web dashboard an embedded cluster serves (`Ray.start(includeDashboard:)`): Hummingbird, Prometheus.
+        .library(name: "SwiftRayDashboard", targets: ["RayDashboard"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
@@ -124,7 +126,6 @@ let package = Package(
             name: "SwiftRay",
             dependencies: [
                 "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "RayCluster", "RayMacros",
-                "RayDashboard",
             ]
         ),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
@@ -145,7 +146,7 @@ let package = Package(
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
-        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay"], path: "Examples/SeedExamples"),
+        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay", "RayDashboard"], path: "Examples/SeedExamples"),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.

@@ -130,6 +130,7 @@ if !unknown.isEmpty {
 let ray: Ray
 do {
     ray = try await timed("Ray.start()") { try await Ray.start() }
+    if let url = ray.dashboardURL { print("dashboard:", url) }
 } catch {
     FileHandle.standardError.write(Data("swiftray-examples: cannot start: \(error)\n".utf8))
     exit(1)

@@ -216,3 +216,15 @@ final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler
         context.close(promise: nil)
     }
 }
+
+extension Dashboard: RunningDashboard {}
+
+/// Starts the dashboard of an embedded cluster (`SwiftRay` finds this type by name: see
+/// `DashboardSupport`).
+package enum DashboardStarter: DashboardProvider {
+    package static func start(
+        host: String, port: Int, token: String, logs: Dashboard.LogSource?, source: @escaping Dashboard.StateSource
+    ) async throws -> any RunningDashboard {
+        try await Dashboard.start(host: host, port: port, token: token, logs: logs, source: source)
+    }
+}

@@ -24,12 +24,12 @@ extension NodeManager {
         loop.assertInEventLoop()
         return ClusterState(
             nodes: nodeStates(),
-            workers: workers.values.sorted { $0.id < $1.id }.map(workerState),
+            workers: workers.all.sorted { $0.id < $1.id }.map(workerState),
             tasks: finishedTasks.map(\.rendered) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
-            actors: actors.values.map(actorState),
+            actors: actors.all.map(actorState),
             objects: objectStates(),
             jobs: jobs.keys.sorted().map { jobs[$0]! },
-            placementGroups: placementGroups.values.map(placementGroupState))
+            placementGroups: placementGroups.all.map(placementGroupState))
     }
 
     /// Serves the key-value store.
@@ -44,7 +44,7 @@ extension NodeManager {
         guard let folder = config.logsFolder else { return ("", 0, "this node keeps no worker logs") }
         let pid: Int32?
         if let actor = query.actor {
-            pid = actors.values.first { "\($0.id)" == actor || $0.spec.name == actor }?.lastPID
+            pid = actors.all.first { "\($0.id)" == actor || $0.spec.name == actor }?.lastPID
         } else if let task = query.task {
             pid = tasks.values.first { "\($0.id)" == task }?.ranOn?.pid ?? finishedTasks.last { "\($0.id)" == task }?.state.workerPID
         } else {
@@ -65,7 +65,7 @@ extension NodeManager {
     }
 
     private func actorCallStates() -> [TaskState] {
-        actors.values.flatMap { record in
+        actors.all.flatMap { record in
             (Array(record.queue) + record.inFlightOrder.compactMap { record.inFlight[$0] }).map {
                 $0.taskState(nil, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int($0.call.attempt))
             }
@@ -91,7 +91,7 @@ extension NodeManager {
 
     private func objectStates() -> [ObjectState] {
         var holders: [ObjectID: [Int32]] = [:]
-        for worker in workers.values {
+        for worker in workers.all {
             for (id, count) in worker.holds { holders[id, default: []] += Array(repeating: worker.pid, count: count) }
         }
         return objects.entries().map { entry in
@@ -100,7 +100,7 @@ extension NodeManager {
             let stored = entry.location == "shared-memory" || entry.location == "spilled" ? [localNode.id] : []
             return ObjectState(
                 objectID: "\(entry.id)", size: entry.size, location: entry.location, holders: entry.holders, pins: entry.pins,
-                holderPIDs: pids, nodes: copies[entry.id].map { $0.nodes.map(\.id) } ?? stored)
+                holderPIDs: pids, nodes: locations.holders(entry.id).map { $0.map(\.id) } ?? stored)
         }
     }
 

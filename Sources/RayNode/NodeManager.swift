@@ -20,10 +20,8 @@ package final class NodeManager: @unchecked Sendable {
     var objects = ObjectTable()
     /// Finished objects for lock-protected reads from the driver's threads.
     package let ready = ReadyObjects()
-    /// Shared objects with copies on other nodes, by object (absent: only this node's store has it).
-    var copies: [ObjectID: ObjectCopies] = [:]
-    /// Copies being made, with who waits for each.
-    var pulls: [PullKey: PendingPull] = [:]
+    /// Which nodes hold copies of shared objects, and the copies being made.
+    var locations = ObjectLocations()
     /// The tasks that computed results held only on other nodes, to run again if those nodes die;
     /// each keeps its arguments alive (lineage pinning).
     var lineage: [ObjectID: TaskRecord] = [:]
@@ -43,12 +41,12 @@ package final class NodeManager: @unchecked Sendable {
     var tasks: [TaskID: TaskRecord] = [:]
     /// Ready tasks by scheduling class (equal demand and pool), each class in submission order.
     var queues = TaskQueues()
-    package var workers: [Int: WorkerHandle] = [:]
-    var actors: [RayID: ActorRecord] = [:]
-    var namedActors: [ActorNameKey: RayID] = [:]
-    /// Placement groups by id, and those waiting for their bundles, in creation order.
-    var placementGroups: [RayID: PlacementGroupRecord] = [:]
-    var pendingPlacementGroups: [RayID] = []
+    /// Every worker and driver, which are idle and which are starting.
+    package var workers = WorkerRoster()
+    /// Actors by id and by name, and those waiting for resources.
+    var actors = ActorDirectory()
+    /// Placement groups by id, and those waiting for their bundles.
+    var placementGroups = PlacementGroups()
     /// The cluster's key-value store, by namespace and key.
     var keyValues = KeyValueTable()
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
@@ -60,13 +58,8 @@ package final class NodeManager: @unchecked Sendable {
     var spreadTurn = 0
     /// Requests refused because no node could ever fit them, by resource shape (for status).
     package var infeasibleDemands: [String: Int] = [:]
-    /// Actors waiting for resources, in creation order.
-    package var pendingActors: [RayID] = []
-    /// Workers that may take a task (checked again when taken).
-    var idleWorkers: [Int] = []
-    var startingWorkers = 0
-    var startFailures = 0
-    package var nextWorkerID = 1
+    /// Actors waiting for resources.
+    package var pendingActorCount: Int { actors.pending.count }
     package var shuttingDown = false
     var flushScheduled = false
     var scheduleScheduled = false
@@ -74,8 +67,6 @@ package final class NodeManager: @unchecked Sendable {
     package var remoteWorkerStarter: ((_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle?)?
     /// Kills a worker on a remote node (set by the cluster server).
     package var remoteWorkerKiller: ((WorkerHandle) -> Void)?
-    /// Control messages from connected peers (set by the cluster server).
-    var controlHandler: ((ControlMessage, WorkerHandle) -> Void)?
     /// Also receives every line workers print, prefixed (set by the cluster server for drivers).
     package var outputSink: ((_ line: String, _ isError: Bool, _ worker: WorkerHandle) -> Void)?
     /// Completed when shutdown has reaped every worker.
@@ -108,12 +99,8 @@ package final class NodeManager: @unchecked Sendable {
 
     /// Stops task workers idle longer than the timeout, keeping `prestartWorkers` of them.
     func stopIdleWorkers() {
-        let pooled = workers.values.filter { $0.usable }
         let timeout = TimeAmount(config.idleWorkerTimeout)
-        let idle = pooled.filter { $0.isIdle && loop.now - $0.idleSince >= timeout }
-        let excess = min(idle.count, pooled.count - config.prestartWorkers)
-        guard excess > 0 else { return }
-        for worker in idle.sorted(by: { $0.idleSince < $1.idleSince }).prefix(excess) {
+        for worker in workers.idleTooLong(now: loop.now, timeout: timeout, keep: config.prestartWorkers) {
             logger.debug("stopping idle worker pid \(worker.pid)")
             worker.retiring = true
             send(.shutdown, to: worker)
@@ -148,7 +135,7 @@ package final class NodeManager: @unchecked Sendable {
         flushScheduled = true
         loop.execute { [self] in
             flushScheduled = false
-            for worker in workers.values { worker.flush() }
+            for worker in workers.all { worker.flush() }
         }
     }
 

@@ -148,4 +148,22 @@ final class SchedulingTests: XCTestCase {
         guard case .error(let error) = node.results([spec.taskID])?.first else { return XCTFail("start failures end the wait") }
         XCTAssertTrue(error.message.contains("cannot start"), error.message)
     }
+
+    func testIdleWorkersBeyondThePrestartedOnesStopAfterTheTimeout() {
+        let node = NodeHarness(cpus: 3, prestart: 1)
+        let specs = (0..<3).map { _ in node.task() }
+        for spec in specs { node.submit(spec) }
+        node.serve()
+        XCTAssertEqual(node.processes.alive.count, 3)
+        node.loop.advanceTime(by: .seconds(9))
+        XCTAssertTrue(node.received().allSatisfy { !$0.1.contains(.shutdown) }, "not idle long enough yet")
+        node.loop.advanceTime(by: .seconds(11))
+        let told = node.received().filter { $0.1.contains(.shutdown) }
+        XCTAssertEqual(told.count, 2, "all but the one prestarted worker are told to exit")
+        for (worker, _) in told { node.processes.crash(worker.id) }
+        node.loop.run()
+        node.submit(node.task())
+        XCTAssertEqual(node.serve().count, 1, "the kept worker still takes work")
+        XCTAssertEqual(node.processes.startOrder.count, 3, "without starting another")
+    }
 }

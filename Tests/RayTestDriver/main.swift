@@ -5,7 +5,8 @@ import SwiftRay
 //   RayTestDriver hold          start a cluster, start two long tasks, print "PIDS <driver> <workers...>", block
 //   RayTestDriver print [--quiet] run a task that prints, then exit (checks log forwarding)
 //   RayTestDriver connect ADDRESS TOKEN   join a cluster, run a task, print "RESULT n" or "ERROR why"
-// It links SwiftRay only (no SwiftRayTLS): what a plain program carries.
+//   RayTestDriver dashboard     start a cluster asking for a dashboard, print "DASHBOARD url" or "DASHBOARD none"
+// It links SwiftRay only (no SwiftRayTLS, no SwiftRayDashboard): what a plain program carries.
 
 @Remote func sleeper(_ seconds: Double) async throws -> Int {
     print("sleeper started")
@@ -45,7 +46,11 @@ case "connect" where arguments.count == 3:
         say("ERROR \(error)")
         exit(1)
     }
+case "dashboard":
+    let ray = try await Ray.start(numCPUs: 1, includeDashboard: true, dashboardPort: 0)
+    say("DASHBOARD \(ray.dashboardURL ?? "none")")
+    try await ray.shutdown()
 default:
-    say("usage: RayTestDriver hold | print [--quiet] | connect ADDRESS TOKEN")
+    say("usage: RayTestDriver hold | print [--quiet] | connect ADDRESS TOKEN | dashboard")
     exit(2)
 }

@@ -166,6 +166,15 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(joined.output.contains("RESULT 5"), joined.output)
     }
 
+    func testADashboardOnlyInProgramsThatLinkIt() throws {
+        let plain = RayTesting.siblingExecutable("RayTestDriver")
+        XCTAssertFalse(try Self.binary(plain, contains: "11Hummingbird"), "a program linking SwiftRay alone has no HTTP server")
+        XCTAssertTrue(try Self.binary(RayTesting.siblingExecutable("swiftray-examples"), contains: "11Hummingbird"))
+        let (status, output) = try RayTesting.runProcess(plain, ["dashboard"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("DASHBOARD none"), output)
+    }
+
     static func binary(_ path: String, contains text: String) throws -> Bool {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         return bytes.range(of: Data(text.utf8)) != nil

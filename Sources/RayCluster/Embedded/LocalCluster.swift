@@ -192,7 +192,7 @@ package final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     /// Process ids of the node's live workers (for tests and tools).
     package func workerPIDs() async -> [Int32] {
-        (try? await manager.loop.submit { self.manager.workers.values.filter { !$0.dead }.map(\.pid) }.get()) ?? []
+        (try? await manager.loop.submit { self.manager.workers.all.filter { !$0.dead }.map(\.pid) }.get()) ?? []
     }
 
     /// Stops every worker, waits until each is reaped, then stops the event loop.

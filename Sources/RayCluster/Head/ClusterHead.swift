@@ -158,7 +158,7 @@ package final class ClusterHead: @unchecked Sendable {
         logger.warning("node \(node.id) is dead: \(reason)")
         node.daemon?.close(promise: nil)
         node.daemon = nil
-        for worker in manager.workers.values where worker.node === node && !worker.dead {
+        for worker in manager.workers.all where worker.node === node && !worker.dead {
             worker.channel?.close(promise: nil)
             manager.channelClosed(worker)
         }
@@ -200,12 +200,11 @@ package final class ClusterHead: @unchecked Sendable {
 
     /// A driver's job is registered: it becomes a peer of the node manager, running nothing.
     func driverJoined(pid: Int32, pool: WorkerPool, channel: any Channel) -> WorkerHandle {
-        let id = manager.nextWorkerID
-        manager.nextWorkerID += 1
+        let id = manager.workers.newID()
         let driver = WorkerHandle(id: id, pid: pid, node: manager.localNode, pool: pool, role: .driver)
         driver.registered = true
         driver.channel = channel
-        manager.workers[id] = driver
+        manager.workers.add(driver)
         drivers[id] = driver
         jobCount += 1
         manager.jobs[id] = JobState(
@@ -225,7 +224,7 @@ package final class ClusterHead: @unchecked Sendable {
         manager.cancelTasks(ownedBy: driver.id)
         // Its job's idle workers have nothing left to do.
         guard !drivers.values.contains(where: { $0.pool == driver.pool }) else { return }
-        for worker in manager.workers.values where worker.pool == driver.pool && worker.isIdle {
+        for worker in manager.workers.all where worker.pool == driver.pool && worker.isIdle {
             worker.retiring = true
             manager.send(.shutdown, to: worker)
         }
@@ -253,12 +252,12 @@ package final class ClusterHead: @unchecked Sendable {
             ClusterStatus.Node(
                 id: node.id, address: node.address, alive: node.alive, total: node.total,
                 available: node.available,
-                workers: manager.workers.values.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
+                workers: manager.workers.all.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
                 storedObjects: stored[node.id]?.objects ?? 0, storedBytes: stored[node.id]?.bytes ?? 0)
         }
         return ClusterStatus(
             session: session, nodes: nodes, pendingTasks: manager.pendingTaskCount,
-            pendingActors: manager.pendingActors.count, drivers: drivers.count, pendingDemands: manager.pendingDemands,
+            pendingActors: manager.pendingActorCount, drivers: drivers.count, pendingDemands: manager.pendingDemands,
             infeasibleDemands: manager.infeasibleDemands)
     }
 }

@@ -8,8 +8,7 @@ extension NodeManager {
     package func createActorOnLoop(_ spec: ActorSpec, creator: WorkerHandle?, reply: (ErrorInfo?) -> Void) {
         loop.assertInEventLoop()
         guard !shuttingDown else { return reply(ErrorInfo(kind: .system, message: "the cluster is shutting down")) }
-        let key = ActorNameKey(namespace: spec.namespace, name: spec.name)
-        if !spec.name.isEmpty, let existing = namedActors[key], let other = actors[existing], !other.isDead {
+        if actors.nameTaken(by: spec) {
             return reply(ErrorInfo(kind: .system, message: "an actor named '\(spec.name)' already exists in namespace '\(spec.namespace)'"))
         }
         let placement = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
@@ -18,10 +17,9 @@ extension NodeManager {
             return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
         }
         let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0, pool: creator?.pool ?? defaultPool)
-        actors[spec.actorID] = record
+        actors.add(record)
         addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
-        if !spec.name.isEmpty { namedActors[key] = spec.actorID }
         reply(nil)
         placeActor(record)
     }
@@ -32,7 +30,7 @@ extension NodeManager {
         let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
         guard let target = leaseTargets(placement, record.spec.strategy).first else {
             record.state = .pending
-            pendingActors.append(record.id)
+            actors.waitForResources(record)
             return
         }
         target.take(record.spec.resources)
@@ -48,13 +46,8 @@ extension NodeManager {
 
     /// Places actors that waited for resources, in order.
     func placePendingActors() {
-        guard !pendingActors.isEmpty else { return }
-        let waiting = pendingActors
-        pendingActors = []
-        for id in waiting {
-            guard let record = actors[id], record.state == .pending else { continue }
-            placeActor(record)
-        }
+        guard !actors.pending.isEmpty else { return }
+        for record in actors.takePending() { placeActor(record) }
     }
 
     func actorReady(_ id: RayID, error: ErrorInfo?, from worker: WorkerHandle) {
@@ -176,8 +169,7 @@ extension NodeManager {
         for call in record.takeInFlight() { finishCall(call, .error(info)) }
         while let call = record.queue.popFirst() { finishCall(call, .error(info)) }
         unpin(record.spec.args.flatMap(\.heldRefs))
-        let key = ActorNameKey(namespace: record.spec.namespace, name: record.spec.name)
-        if namedActors[key] == record.id { namedActors[key] = nil }
+        actors.releaseName(of: record)
         requestSchedule()
     }
 
@@ -203,9 +195,8 @@ extension NodeManager {
     }
 
     package func lookupActorOnLoop(name: String, namespace: String, asker: WorkerHandle?) -> ActorSpec? {
-        guard let id = namedActors[ActorNameKey(namespace: namespace, name: name)], let record = actors[id], !record.isDead,
-              !record.outOfScope else { return nil }
-        addActorHandle(id, holder: asker)
+        guard let record = actors.named(name, namespace: namespace) else { return nil }
+        addActorHandle(record.id, holder: asker)
         return record.spec
     }
 
@@ -242,14 +233,8 @@ extension NodeManager {
 
     /// A creator is gone: its non-detached actors go too.
     func killActorsCreated(by workerID: Int) {
-        for record in actors.values where record.creatorWorkerID == workerID && !record.spec.detached && !record.isDead {
+        for record in actors.all where record.creatorWorkerID == workerID && !record.spec.detached && !record.isDead {
             killActorOnLoop(record.id, noRestart: true)
         }
     }
-}
-
-/// Named actors are unique per namespace.
-struct ActorNameKey: Hashable {
-    let namespace: String
-    let name: String
 }

@@ -1,32 +1,6 @@
 import NIOCore
 import RayWire
 
-/// The nodes whose stores hold a sealed copy of a shared object.
-struct ObjectCopies {
-    package var nodes: [NodeRecord]
-}
-
-/// A copy being made: the object and the node receiving it.
-struct PullKey: Hashable {
-    package let id: ObjectID
-    package let node: ObjectIdentifier
-}
-
-/// A copy being made: where from, and who waits for it.
-struct PendingPull {
-    let source: NodeRecord
-    var waiters: [(CopyResult) -> Void]
-}
-
-/// How making a copy ended.
-package enum CopyResult {
-    case copied
-    /// The receiving store could not take it.
-    case failed(String)
-    /// No live node could provide it (its holders died or lost it): it is being rebuilt or is lost.
-    case sourceLost(String)
-}
-
 /// Objects across nodes. A large value lives in the store of the node whose process made it; a
 /// process on another node that needs it (a task's argument, a `get`, an actor call) gets it once
 /// that node's store holds a copy, pulled in chunks from a node that has one and cached there until
@@ -37,21 +11,18 @@ extension NodeManager {
     /// A remote worker stored a large value in its own node's store.
     func noteRemoteCopy(_ payload: ObjectPayload, from worker: WorkerHandle) {
         guard !worker.node.isLocal, let shared = payload.sharedObject else { return }
-        copies[shared] = ObjectCopies(nodes: [worker.node])
+        locations.storedRemotely(shared, on: worker.node)
     }
 
-    func hasCopy(_ id: ObjectID, on node: NodeRecord) -> Bool {
-        guard let entry = copies[id] else { return node.isLocal }
-        return entry.nodes.contains { $0 === node }
-    }
+    func hasCopy(_ id: ObjectID, on node: NodeRecord) -> Bool { locations.has(id, on: node) }
 
     /// Copies held per node (objects, bytes), by node id: this node's shared objects in memory,
     /// and every recorded copy elsewhere.
     package func storedPerNode() -> [String: (objects: Int, bytes: Int)] {
         var stored: [String: (objects: Int, bytes: Int)] = [localNode.id: (objects.sharedObjects, objects.sharedBytes)]
-        for (id, entry) in copies {
+        for (id, holders) in locations.remote {
             let size = objects.payload(id)?.size ?? 0
-            for node in entry.nodes where !node.isLocal {
+            for node in holders where !node.isLocal {
                 stored[node.id, default: (0, 0)].objects += 1
                 stored[node.id, default: (0, 0)].bytes += size
             }
@@ -67,7 +38,7 @@ extension NodeManager {
     /// marked lost); without it the message goes anyway and its reader reports the object lost.
     package func send(_ message: WireMessage, to worker: WorkerHandle, onLost: (() -> Void)? = nil) {
         let target = worker.storeNode(local: localNode)
-        if target.isLocal, copies.isEmpty, worker.deferred.isEmpty { return transmit(message, to: worker) }
+        if target.isLocal, locations.allLocal, worker.deferred.isEmpty { return transmit(message, to: worker) }
         let missing = Self.sharedValues(in: message).filter { !hasCopy($0.id, on: target) }
         if missing.isEmpty, worker.deferred.isEmpty { return transmit(message, to: worker) }
         let entry = DeferredMessage(message, onLost: onLost)
@@ -97,7 +68,7 @@ extension NodeManager {
     /// Calls `done` once this node's store holds every large value in `payloads` (for the embedded
     /// driver, which maps them); if a value's holders died meanwhile, `onLost` runs instead.
     func withLocalCopies(_ payloads: [ObjectPayload]?, onLost: @escaping () -> Void, _ done: @escaping ([ObjectPayload]?) -> Void) {
-        guard let payloads, !copies.isEmpty else { return done(payloads) }
+        guard let payloads, !locations.allLocal else { return done(payloads) }
         let missing = payloads.compactMap(Self.sharedValue).filter { !hasCopy($0.id, on: localNode) }
         ensureCopies(missing, on: localNode) { lost in
             if lost { onLost() } else { done(payloads) }
@@ -145,11 +116,10 @@ extension NodeManager {
     /// hears how that ended.
     func ensureCopy(_ id: ObjectID, size: Int, on node: NodeRecord, done: @escaping (CopyResult) -> Void) {
         if hasCopy(id, on: node) { return done(.copied) }
-        let key = PullKey(id: id, node: ObjectIdentifier(node))
-        if pulls[key] != nil { return pulls[key]!.waiters.append(done) }
+        if locations.joinPull(id, to: node, waiter: done) { return }
         guard node.alive else { return done(.failed("node \(node.id) is dead")) }
         guard let source = copySource(id) else { return done(.sourceLost("no live node holds object \(id)")) }
-        pulls[key] = PendingPull(source: source, waiters: [done])
+        locations.startPull(id, to: node, from: source, waiter: done)
         if node.isLocal {
             guard let puller = objectPuller, let server = source.objectServer else {
                 return copyPulled(id, to: node, .failed("this node cannot pull objects"))
@@ -171,19 +141,19 @@ extension NodeManager {
 
     /// A live node whose store holds the object and serves it.
     private func copySource(_ id: ObjectID) -> NodeRecord? {
-        guard let entry = copies[id] else { return config.objectDirectory != nil ? localNode : nil }
-        return entry.nodes.first { $0.alive && ($0.isLocal ? objectServerPort != nil : $0.objectServer != nil) }
+        guard let holders = locations.holders(id) else { return config.objectDirectory != nil ? localNode : nil }
+        return holders.first { $0.alive && ($0.isLocal ? objectServerPort != nil : $0.objectServer != nil) }
     }
 
     /// A copy arrived in `node`'s store (or did not): record it, or drop it if the object was freed
     /// meanwhile; then tell who waited. A source that could not provide the object loses its copy:
     /// without others the object is rebuilt or marked lost, so asking again makes progress.
     package func copyPulled(_ id: ObjectID, to node: NodeRecord, _ result: CopyResult) {
-        let pending = pulls.removeValue(forKey: PullKey(id: id, node: ObjectIdentifier(node)))
+        let pending = locations.endPull(id, to: node)
         switch result {
         case .copied:
             if node.alive, objects.payload(id) != nil {
-                copies[id, default: ObjectCopies(nodes: [localNode])].nodes.append(node)
+                locations.copied(id, to: node, local: localNode)
                 if node.isLocal { localCopyArrived(id) }
             } else {
                 discardCopy(id, on: node)
@@ -203,14 +173,7 @@ extension NodeManager {
     /// A node's store no longer provides the object.
     private func copyLost(_ id: ObjectID, on node: NodeRecord) {
         guard objects.payload(id) != nil else { return }
-        let holders = copies[id]?.nodes ?? [localNode]
-        let rest = holders.filter { $0 !== node }
-        guard rest.isEmpty else {
-            copies[id] = ObjectCopies(nodes: rest)
-            return
-        }
-        copies[id] = nil
-        objectLost(id, with: node)
+        if locations.lost(id, on: node, local: localNode) { objectLost(id, with: node) }
     }
 
     private func localCopyArrived(_ id: ObjectID) {
@@ -226,9 +189,9 @@ extension NodeManager {
     /// Removes the object's copies from other nodes' stores; returns whether this node's store has
     /// one (the caller's to remove).
     func discardRemoteCopies(_ id: ObjectID) -> Bool {
-        guard let entry = copies.removeValue(forKey: id) else { return true }
-        for node in entry.nodes where !node.isLocal { discardCopy(id, on: node) }
-        return entry.nodes.contains { $0.isLocal }
+        guard let holders = locations.removeAll(id) else { return true }
+        for node in holders where !node.isLocal { discardCopy(id, on: node) }
+        return holders.contains { $0.isLocal }
     }
 
     private func discardCopy(_ id: ObjectID, on node: NodeRecord) {
@@ -244,16 +207,9 @@ extension NodeManager {
     /// A node died with its store: copies in flight to it fail, and objects held only there are
     /// rebuilt by running their tasks again, or become `ObjectLostError`s.
     package func nodeLostObjects(_ node: NodeRecord) {
-        for key in pulls.keys where key.node == ObjectIdentifier(node) { copyPulled(key.id, to: node, .failed("the node died")) }
-        for (id, entry) in copies where entry.nodes.contains(where: { $0 === node }) {
-            let rest = entry.nodes.filter { $0 !== node }
-            if !rest.isEmpty {
-                copies[id]!.nodes = rest
-                continue
-            }
-            copies[id] = nil
-            objectLost(id, with: node)
-        }
+        let gone = locations.nodeDied(node)
+        for id in gone.pullsTo { copyPulled(id, to: node, .failed("the node died")) }
+        for id in gone.lastCopies { objectLost(id, with: node) }
     }
 
     private func objectLost(_ id: ObjectID, with node: NodeRecord) {

@@ -37,7 +37,7 @@ extension NodeManager {
     /// Tasks and actors waiting for resources, by shape.
     package var pendingDemands: [String: Int] {
         var demands = queues.demands
-        for id in pendingActors {
+        for id in actors.pending {
             guard let spec = actors[id]?.spec else { continue }
             let placement: ResourceSet = spec.resources.isEmpty ? ["CPU": 1] : spec.resources
             demands[placement.summary, default: 0] += 1
@@ -85,9 +85,10 @@ extension NodeManager {
             if spec.bundles.isEmpty || spec.bundles.contains(where: { $0.values.contains { $0 < 0 } }) {
                 return reply(ErrorInfo(kind: .system, message: "a placement group needs at least one bundle, with no negative amounts"))
             }
-            if let problem = placementGroupProblem(spec) { return reply(ErrorInfo(kind: .unschedulable, message: problem)) }
-            placementGroups[spec.id] = PlacementGroupRecord(spec: spec)
-            pendingPlacementGroups.append(spec.id)
+            if let problem = PlacementGroups.problem(spec, live: nodes.filter(\.alive)) {
+                return reply(ErrorInfo(kind: .unschedulable, message: "\(problem) (cluster: \(clusterSummary))"))
+            }
+            placementGroups.add(spec)
             placePendingGroups()
             reply(nil)
         case .wait(let id, let timeout):
@@ -108,62 +109,14 @@ extension NodeManager {
         }
     }
 
-    /// Reserves the bundles of waiting groups that fit now, in creation order.
+    /// Reserves the bundles of waiting groups that fit now, in creation order, and tells their waiters.
     func placePendingGroups() {
-        guard !pendingPlacementGroups.isEmpty else { return }
-        pendingPlacementGroups.removeAll { id in
-            guard let group = placementGroups[id], !group.removed else { return true }
-            guard let placement = bundleNodes(group.spec) else { return false }
-            group.bundles = zip(group.spec.bundles, placement).map { bundle, node in
-                node.available.subtract(bundle)
-                return BundleRecord(node: node, reserved: bundle)
-            }
+        let placed = placementGroups.placeWaiting(on: nodes.filter(\.alive))
+        for group in placed {
             for waiter in group.waiters { waiter(nil) }
             group.waiters = []
-            requestSchedule()
-            return true
         }
-    }
-
-    /// A node for each bundle under the group's strategy, from what is free now; nil if it cannot.
-    private func bundleNodes(_ spec: PlacementGroupSpec) -> [NodeRecord]? {
-        let live = nodes.filter(\.alive)
-        var free = live.map(\.available)
-        var chosen: [Int] = []
-        if spec.strategy == .strictPack {
-            let sum = spec.bundles.reduce(into: ResourceSet()) { $0.add($1) }
-            guard let index = live.indices.first(where: { free[$0].fits(sum) }) else { return nil }
-            return spec.bundles.map { _ in live[index] }
-        }
-        for bundle in spec.bundles {
-            let fitting = live.indices.filter { free[$0].fits(bundle) }
-            let preferred: Int?
-            switch spec.strategy {
-            case .pack, .strictPack: preferred = fitting.first { chosen.contains($0) } ?? fitting.first
-            case .spread: preferred = fitting.first { !chosen.contains($0) } ?? fitting.first
-            case .strictSpread: preferred = fitting.first { !chosen.contains($0) }
-            }
-            guard let index = preferred else { return nil }
-            free[index].subtract(bundle)
-            chosen.append(index)
-        }
-        return chosen.map { live[$0] }
-    }
-
-    /// Why a group could never be placed on the live nodes, or nil.
-    private func placementGroupProblem(_ spec: PlacementGroupSpec) -> String? {
-        let live = nodes.filter(\.alive)
-        for bundle in spec.bundles where !live.contains(where: { $0.total.fits(bundle) }) {
-            return "bundle \(bundle.summary) fits on no node (cluster: \(clusterSummary))"
-        }
-        if spec.strategy == .strictSpread, spec.bundles.count > live.count {
-            return "STRICT_SPREAD needs \(spec.bundles.count) nodes; the cluster has \(live.count)"
-        }
-        if spec.strategy == .strictPack {
-            let sum = spec.bundles.reduce(into: ResourceSet()) { $0.add($1) }
-            if !live.contains(where: { $0.total.fits(sum) }) { return "STRICT_PACK needs one node with \(sum.summary)" }
-        }
-        return nil
+        if !placed.isEmpty { requestSchedule() }
     }
 
     /// Frees the group's bundles; its actors are killed and its queued tasks fail, as in Ray.
@@ -177,7 +130,7 @@ extension NodeManager {
         }
         for waiter in group.waiters { waiter(ErrorInfo(kind: .system, message: "placement group \(id) was removed")) }
         group.waiters = []
-        for record in actors.values where !record.isDead {
+        for record in actors.all where !record.isDead {
             if case .placementGroup(id, _) = record.spec.strategy { killActorOnLoop(record.id, noRestart: true) }
         }
         let error = ErrorInfo(kind: .unschedulable, message: "its placement group \(id) was removed")

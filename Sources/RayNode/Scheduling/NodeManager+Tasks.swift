@@ -67,7 +67,7 @@ extension NodeManager {
                 }
                 let targets = leaseTargets(cls.demand, cls.strategy)
                 guard let (worker, target) = pickWorker(for: cls, targets: targets) else {
-                    if let node = targets.first?.node, !hasIdleWorker(cls.pool, on: node) {
+                    if let node = targets.first?.node, !workers.hasIdle(cls.pool, on: node) {
                         wanted.append((cls.pool, node, min(queue.count, config.maxStartingWorkers)))
                     }
                     break
@@ -77,9 +77,9 @@ extension NodeManager {
             }
             queues.putBack(queue, cls)
         }
-        var budget = config.maxStartingWorkers - startingWorkers
+        var budget = config.maxStartingWorkers - workers.starting
         for want in wanted where budget > 0 {
-            let starting = workers.values.filter { !$0.registered && !$0.dead && $0.actorID == nil && $0.pool == want.pool && $0.node === want.node }.count
+            let starting = workers.startingCount(want.pool, on: want.node)
             let count = min(want.count - starting, budget)
             guard count > 0 else { continue }
             for _ in 0..<count { startWorker(pool: want.pool, on: want.node) }
@@ -98,39 +98,20 @@ extension NodeManager {
         return live.count == 1 ? live[0].total.summary : live.map { "\($0.id): \($0.total.summary)" }.joined(separator: "; ")
     }
 
-    private func hasIdleWorker(_ pool: WorkerPool, on node: NodeRecord) -> Bool {
-        idleWorkers.contains { id in workers[id].map { $0.isIdle && $0.pool == pool && $0.node === node } ?? false }
-    }
-
     /// Spreads first (an idle worker while resources fit), then resumes a blocked worker, then
     /// pipelines onto the least loaded worker leased for this demand.
     private func pickWorker(for cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
-        if let idle = takeIdleWorker(cls, targets: targets) { return idle }
+        if let (idle, target) = workers.takeIdle(cls.pool, for: targets) { return (idle, target) }
         var cpu = ResourceSet()
         cpu["CPU"] = cls.demand["CPU"]
-        if let blocked = workers.values.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
+        if let blocked = workers.all.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
             return (blocked, nil)
         }
-        guard let piped = workers.values.filter({ $0.canPipeline(cls) }).min(by: { $0.running.count < $1.running.count }) else { return nil }
+        guard let piped = workers.all.filter({ $0.canPipeline(cls) }).min(by: { $0.running.count < $1.running.count }) else { return nil }
         return (piped, nil)
     }
 
-    /// The most recently idle worker of the class's pool on the best target's node.
-    private func takeIdleWorker(_ cls: SchedulingClass, targets: [LeaseTarget]) -> (WorkerHandle, LeaseTarget?)? {
-        idleWorkers.removeAll { id in !(workers[id]?.isIdle ?? false) }
-        for target in targets {
-            guard let index = idleWorkers.lastIndex(where: { id in
-                let worker = workers[id]!
-                return worker.pool == cls.pool && worker.node === target.node
-            }) else { continue }
-            return (workers[idleWorkers.remove(at: index)]!, target)
-        }
-        return nil
-    }
-
-    func markIdleIfFree(_ worker: WorkerHandle) {
-        if worker.isIdle { idleWorkers.append(worker.id) }
-    }
+    func markIdleIfFree(_ worker: WorkerHandle) { workers.markIdleIfFree(worker) }
 
     /// Sends the task; a worker without tasks takes its lease from `target`.
     private func dispatch(_ record: TaskRecord, to worker: WorkerHandle, target: LeaseTarget?) {

@@ -20,12 +20,10 @@ extension NodeManager {
     /// daemon (the worker then connects back over the network).
     private func launchWorker(actorID: RayID?, pool: WorkerPool, on node: NodeRecord) -> WorkerHandle? {
         guard !shuttingDown else { return nil }
-        let id = nextWorkerID
-        nextWorkerID += 1
+        let id = workers.newID()
         guard node.isLocal else {
             guard let worker = remoteWorkerStarter?(id, pool, node, actorID) else { return nil }
-            startingWorkers += 1
-            workers[id] = worker
+            workers.add(worker)
             return worker
         }
         let worker = WorkerHandle(id: id, pid: 0, node: node, pool: pool, role: actorID.map { .actor($0) } ?? .tasks)
@@ -36,16 +34,15 @@ extension NodeManager {
             workerStartFailed(String(describing: error))
             return nil
         }
-        startingWorkers += 1
-        workers[id] = worker
+        workers.add(worker)
         logger.debug("started worker \(id) pid \(worker.pid)")
         return worker
     }
 
     /// Too many failed starts in a row fail the queued tasks instead of leaving them waiting forever.
     private func workerStartFailed(_ reason: String) {
-        startFailures += 1
-        guard startFailures >= config.maxStartFailures, workers.values.allSatisfy({ !$0.registered }) else {
+        let failures = workers.startFailed()
+        guard failures.inARow >= config.maxStartFailures, failures.noneRegistered else {
             requestSchedule()
             return
         }
@@ -57,9 +54,8 @@ extension NodeManager {
         switch message {
         case .register:
             guard !worker.registered else { return }
-            worker.registered = true
-            startingWorkers -= 1
-            startFailures = 0
+            workers.registered(worker)
+            worker.idleSince = loop.now
             if let actorID = worker.actorID, let record = actors[actorID] {
                 worker.currentName = record.spec.className
                 send(.hostActor(record.spec), to: worker)
@@ -115,7 +111,7 @@ extension NodeManager {
         case .control(.placementGroup(let requestID, let request)):
             placementGroupRequest(request) { [self] error in send(.requestDone(requestID: requestID, error: error), to: worker) }
         case .control(let control):
-            controlHandler?(control, worker)
+            logger.warning("worker \(worker.id) pid \(worker.pid) sent a control message the node does not serve: \(control)")
         case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound, .pullObject, .objectChunk:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)
@@ -153,9 +149,8 @@ extension NodeManager {
 
     package func workerExited(_ worker: WorkerHandle, code: Int32) {
         loop.assertInEventLoop()
-        workers[worker.id] = nil
+        workers.remove(worker)
         if !worker.registered {
-            startingWorkers -= 1
             if !shuttingDown {
                 logger.error("worker pid \(worker.pid) exited before registering (\(describeExit(code)))")
                 workerStartFailed("worker pid \(worker.pid) \(describeExit(code)) before registering")
@@ -207,12 +202,12 @@ extension NodeManager {
             promise.succeed()
             return promise.futureResult
         }
-        for worker in workers.values {
+        for worker in workers.all {
             send(.shutdown, to: worker)
         }
         // Workers that do not leave in time are killed; reaping completes the promise.
         loop.scheduleTask(in: .seconds(2)) { [self] in
-            for worker in workers.values { terminate(worker) }
+            for worker in workers.all { terminate(worker) }
         }
         return promise.futureResult
     }

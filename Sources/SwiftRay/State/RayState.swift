@@ -1,5 +1,4 @@
 import Foundation
-import RayDashboard
 import RayWire
 
 /// A snapshot of the whole cluster: nodes, workers, tasks, actors, objects, jobs, placement groups.
