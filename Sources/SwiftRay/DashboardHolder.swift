@@ -18,7 +18,7 @@ enum DashboardHolder {
         source: @escaping @Sendable () async throws -> ClusterState
     ) async {
         guard let provider = DashboardSupport.provider else {
-            RayLog.logger.info("no dashboard: this program does not link it (add the SwiftRayDashboard product to serve one)")
+            RayLog.logger.debug("no dashboard: this program does not link it (add the SwiftRayDashboard product to serve one)")
             return
         }
         do {
