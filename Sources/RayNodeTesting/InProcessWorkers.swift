@@ -64,7 +64,23 @@ package final class InProcessWorkers: WorkerProcesses {
 
     package func reap(_ worker: WorkerHandle, manager: NodeManager, exited: @escaping (Int32) -> Void) {
         let code = workers[worker.id]?.killed == true ? killedExitCode : 0
-        loop.execute { exited(code) }
+        if holdReaping {
+            heldReaps.append { exited(code) }
+        } else {
+            loop.execute { exited(code) }
+        }
+    }
+
+    /// Set to hold exits back (as a slow `waitpid`): a dead worker's channel is closed, but the
+    /// node manager hears of its exit only at `releaseReaped()`.
+    package var holdReaping = false
+    private var heldReaps: [() -> Void] = []
+
+    /// Reports the exits held back, in order.
+    package func releaseReaped() {
+        let reaps = heldReaps
+        heldReaps = []
+        for reap in reaps { loop.execute(reap) }
     }
 
     /// The worker dies on its own (a crash): its channel closes as a real process's would.

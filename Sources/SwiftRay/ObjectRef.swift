@@ -52,6 +52,15 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
     }
 }
 
+/// Any `ObjectRef`, whatever its value type: for calls that take refs of different types together
+/// (`ray.wait([countRef, nameRef])`).
+public protocol ObjectRefProtocol: Sendable {
+    /// The object's identifier.
+    var id: ObjectID { get }
+}
+
+extension ObjectRef: ObjectRefProtocol {}
+
 /// The result of a remote function that returns nothing.
 public struct RayVoid: Codable, Sendable, Hashable {
     public init() {}

@@ -131,8 +131,25 @@ public struct Ray: Sendable {
         ids.reserveCapacity(refs.count)
         for ref in refs { ids.append(ref.id) }
         let readyIndices = try await _readyIndices(ids, numReturns: numReturns, timeout: timeout)
-        var ready: [ObjectRef<T>] = []
-        var notReady: [ObjectRef<T>] = []
+        return Self.split(refs, readyAt: readyIndices)
+    }
+
+    /// `wait` over refs of different value types, as Ray's `wait` takes any refs together:
+    /// `try await ray.wait([numbersRef, nameRef], numReturns: 2)`. Refs of one type take the typed
+    /// `wait` (disfavoured here, so `[ref]` stays `[ObjectRef<T>]`).
+    @_disfavoredOverload
+    public func wait(
+        _ refs: [any ObjectRefProtocol], numReturns: Int = 1, timeout: Duration? = nil
+    ) async throws -> (ready: [any ObjectRefProtocol], notReady: [any ObjectRefProtocol]) {
+        let readyIndices = try await _readyIndices(refs.map(\.id), numReturns: numReturns, timeout: timeout)
+        return Self.split(refs, readyAt: readyIndices)
+    }
+
+    /// `refs` split into those at `readyIndices` (ascending) and the rest, each in the order given.
+    @inlinable
+    static func split<Ref>(_ refs: [Ref], readyAt readyIndices: ArraySlice<Int>) -> (ready: [Ref], notReady: [Ref]) {
+        var ready: [Ref] = []
+        var notReady: [Ref] = []
         ready.reserveCapacity(readyIndices.count)
         notReady.reserveCapacity(refs.count - readyIndices.count)
         var next = readyIndices.startIndex
@@ -151,6 +168,7 @@ public struct Ray: Sendable {
     @usableFromInline
     func _readyIndices(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> ArraySlice<Int> {
         let runtime = try RuntimeRegistry.require()
+        if ids.isEmpty { return [] }  // Ray's `wait([])`: nothing ready, nothing not ready
         guard numReturns >= 0, numReturns <= ids.count else {
             throw RaySystemError(message: "numReturns (\(numReturns)) must be between 0 and the number of refs (\(ids.count))")
         }

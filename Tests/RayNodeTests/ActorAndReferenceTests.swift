@@ -86,6 +86,26 @@ final class ActorAndReferenceTests: XCTestCase {
         XCTAssertEqual(state?.restarts, 1)
     }
 
+    func testCallsMadeAfterTheActorsProcessDiedWaitForTheRestart() {
+        let node = NodeHarness(cpus: 2)
+        let spec = actor(node, maxRestarts: 1)
+        node.manager.createActorOnLoop(spec, creator: nil) { _ in }
+        node.loop.run()
+        playActors(node)
+        // The process dies (its channel closes) and calls arrive before its exit is reaped.
+        node.processes.holdReaping = true
+        node.processes.crash(node.processes.startOrder[0])
+        node.loop.run()
+        let calls = (0..<3).map { _ in call(node, spec) }
+        for call in calls { node.manager.actorCallOnLoop(call, holder: nil) }
+        node.loop.run()
+        node.processes.releaseReaped()
+        node.loop.run()
+        let received = playActors(node)
+        XCTAssertEqual(received[node.processes.startOrder[1]]?.map(\.callID), calls.map(\.callID), "all ran on the restarted actor")
+        XCTAssertEqual(node.results(calls.map(\.callID)), (1...3).map { .value(EncodedValue(bytes: [UInt8($0)])) })
+    }
+
     func testAnActorOutOfRestartsIsDeadForLaterCalls() {
         let node = NodeHarness(cpus: 2)
         let spec = actor(node, maxRestarts: 0)

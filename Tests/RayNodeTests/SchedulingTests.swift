@@ -166,4 +166,22 @@ final class SchedulingTests: XCTestCase {
         XCTAssertEqual(node.serve().count, 1, "the kept worker still takes work")
         XCTAssertEqual(node.processes.startOrder.count, 3, "without starting another")
     }
+
+    func testARecursiveCancelReachesAChildSubmittedAsTheCancelCrossedIt() {
+        let node = NodeHarness(cpus: 2)
+        let parent = node.task("parent")
+        node.submit(parent)
+        node.serve { _, _ in nil }  // the parent runs
+        guard let worker = node.processes.alive.first else { return XCTFail("a worker runs the parent") }
+        node.manager.cancelOnLoop(parent.taskID, force: false, recursive: true)
+        // The parent's worker submitted a child before it saw the cancel.
+        var child = node.task("child")
+        child.parentTaskID = parent.taskID
+        worker.send(.submit(child))
+        node.loop.run()
+        let ran = node.serve { _, spec in spec.taskID == parent.taskID ? .error(ErrorInfo(kind: .cancelled, message: "cancelled")) : nil }
+        XCTAssertFalse(ran.contains { $0.taskID == child.taskID }, "the child never runs")
+        guard case .error(let error) = node.results([child.taskID])?.first else { return XCTFail("the child is finished") }
+        XCTAssertEqual(error.kind, .cancelled)
+    }
 }

@@ -157,3 +157,16 @@ struct TestFailure: Error, CustomStringConvertible {
     usleep(useconds_t(millis * 1000))
     return millis
 }
+
+/// Submits a child that holds a CPU for `seconds` and returns at once with its ref (for the
+/// recursive-cancel race: the cancel may cross the child's submission).
+@Remote func spawnHolder(_ seconds: Double) async throws -> Int {
+    let child = $sleepy.remote(seconds)
+    return try await ray.get(child).count
+}
+
+/// Fails after `seconds` (a failure that arrives while a `get` already waits).
+@Remote func flakyAfter(_ seconds: Double) async throws -> String {
+    try await Task.sleep(for: .seconds(seconds))
+    throw Boom(code: 9)
+}

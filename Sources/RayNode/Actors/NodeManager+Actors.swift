@@ -94,7 +94,8 @@ extension NodeManager {
     /// Sends the actor's ready calls in order; a call waiting for an argument holds back the ones
     /// behind it, so calls run in submission order.
     func pumpCalls(_ record: ActorRecord) {
-        guard case .alive(let workerID) = record.state, !record.killing, let worker = workers[workerID] else { return }
+        // A worker whose connection closed is dying: calls wait for the restart (or fail with the death).
+        guard case .alive(let workerID) = record.state, !record.killing, let worker = workers[workerID], !worker.dead else { return }
         while let head = record.queue.first, head.isReady {
             record.queue.removeFirst()
             if let failure = head.failedArgument {

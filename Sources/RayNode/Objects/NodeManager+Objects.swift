@@ -12,6 +12,12 @@ private final class GetRequest {
         results = Array(repeating: nil, count: count)
         missing = count
     }
+
+    /// The reply when `failure` arrived before the rest: the ready results, and the failure in
+    /// every other place, so the caller, reading in order, throws it at the latest there.
+    func failedEarly(_ failure: ObjectPayload) -> [ObjectPayload] {
+        results.map { $0 ?? failure }
+    }
 }
 
 /// One `wait` call waiting for enough objects.
@@ -28,6 +34,8 @@ extension NodeManager {
         let request = GetRequest(count: ids.count)
         for (index, id) in ids.enumerated() {
             guard let payload = objects.payload(id) else { continue }
+            // As Ray's: a failed object fails the whole get at once, without waiting for the rest.
+            if case .error = payload, request.missing > 1 { return reply(request.failedEarly(payload)) }
             request.results[index] = payload
             request.missing -= 1
         }
@@ -43,6 +51,7 @@ extension NodeManager {
         for (index, id) in ids.enumerated() where request.results[index] == nil {
             onReady(id) { payload in
                 guard !request.done, request.results[index] == nil else { return }
+                if case .error = payload, request.missing > 1 { return complete(request.failedEarly(payload)) }
                 request.results[index] = payload
                 request.missing -= 1
                 if request.missing == 0 { complete(request.results.map { $0! }) }

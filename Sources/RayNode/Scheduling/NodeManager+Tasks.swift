@@ -12,7 +12,15 @@ extension NodeManager {
         let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool, ownerID: holder?.id ?? 0)
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
-        if spec.parentTaskID != .none { tasks[spec.parentTaskID]?.children.append(spec.taskID) }
+        if spec.parentTaskID != .none, let parent = tasks[spec.parentTaskID] {
+            parent.children.append(spec.taskID)
+            // Submitted as its parent was being cancelled recursively (the cancel crossed it on the
+            // way): it never runs.
+            if parent.cancelledRecursively {
+                record.cancelled = true
+                return finish(record, .error(cancelledError(record)))
+            }
+        }
         if let message = infeasibility(spec.resources, spec.strategy, name: "task \(spec.name)") {
             logger.warning("infeasible task: \(message)")
             finish(record, .error(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.name)))
@@ -267,7 +275,10 @@ extension NodeManager {
         loop.assertInEventLoop()
         guard let record = tasks[id] else { return }
         record.cancelled = true
-        if recursive { for child in record.children { cancelOnLoop(child, force: force, recursive: true) } }
+        if recursive {
+            record.cancelledRecursively = true
+            for child in record.children { cancelOnLoop(child, force: force, recursive: true) }
+        }
         switch record.state {
         case .waitingForArguments, .queued:
             finish(record, .error(cancelledError(record)))

@@ -19,6 +19,8 @@ final class TaskRecord {
     /// Retries left after a crash (or a thrown error with `retryExceptions`); negative: unlimited.
     var retriesLeft: Int
     var cancelled = false
+    /// Cancelled with its children: a child submitted after the cancel is cancelled on arrival.
+    var cancelledRecursively = false
     /// Tasks this one submitted, for recursive cancellation.
     var children: [TaskID] = []
     /// Open `get`/`wait` calls; while positive the task lends its CPU back.

@@ -1,0 +1,84 @@
+import Foundation
+import SwiftRay
+import XCTest
+
+/// Cases of Ray's own tests (`test_basic.py`, `test_failure.py`, `test_actor_failures.py`) where
+/// swift-ray once behaved differently, run against real worker processes.
+final class RaySemanticsTests: RayTestCase {
+    /// `test_get_throws_quickly_when_found_exception`: one failed object fails the whole `get` at
+    /// once, without waiting for the others.
+    func testGetOfManyThrowsAsSoonAsOneHasFailed() async throws {
+        let slow = $sleepy.remote(60)
+        let bad = $flakyAfter.remote(0)
+        let started = ContinuousClock.now
+        let error = await expectError(RayTaskError.self) { try await ray.get([slow, bad], timeout: .seconds(50)) }
+        XCTAssertTrue(error?.message.contains("boom 9") ?? false, error?.message ?? "")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(20), "not held by the 60 s task")
+        // Also when the failure comes while the get already waits.
+        let later = $flakyAfter.remote(0.3)
+        _ = await expectError(RayTaskError.self) { try await ray.get([slow, later], timeout: .seconds(50)) }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(30))
+        try ray.cancel(slow, force: true)
+    }
+
+    /// `ray.wait([])` returns two empty lists.
+    func testWaitOnNoRefsReturnsTwoEmptyLists() async throws {
+        let none: [ObjectRef<Int>] = []
+        let (ready, notReady) = try await ray.wait(none)
+        XCTAssertTrue(ready.isEmpty && notReady.isEmpty)
+    }
+
+    /// `ray.wait` takes refs of different value types together.
+    func testWaitTakesRefsOfDifferentTypes() async throws {
+        let number = $square.remote(4)
+        let text = $describe.remote(name: "x", count: 1, scale: 2)
+        let slow = $sleepy.remote(30)
+        let (ready, notReady) = try await ray.wait([number, text, slow], numReturns: 2, timeout: .seconds(20))
+        XCTAssertEqual(ready.map(\.id), [number.id, text.id])
+        XCTAssertEqual(notReady.map(\.id), [slow.id])
+        let squared = try await ray.get(number)
+        XCTAssertEqual(squared, 16)
+        try ray.cancel(slow, force: true)
+    }
+
+    /// `test_caller_actor_restart`: calls made once the killed actor's process is gone wait for the
+    /// restart and run there (none fails with the death).
+    func testCallsMadeWhileAnActorRestartsRunAfterTheRestart() async throws {
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 1))
+        let before = try await ray.get((0..<3).map { _ in counter.remote.increment() })
+        XCTAssertEqual(before, [1, 2, 3])
+        let pid = try await counter.pid()
+        kill(pid, SIGKILL)
+        try await Self.waitUntilGone(pid)
+        let results = try await ray.get((0..<100).map { _ in counter.remote.increment() }, timeout: .seconds(60))
+        XCTAssertEqual(results, Array(1...100), "fresh state after the restart, every call ran once")
+        let newPID = try await counter.pid()
+        XCTAssertNotEqual(newPID, pid)
+    }
+
+    /// A recursive cancel also reaches a child submitted while the cancel was on its way: no child
+    /// keeps its CPU, so a task needing every CPU runs after. Repeated to cross the two often.
+    func testRecursiveCancelCatchesAChildSubmittedAtTheSameMoment() async throws {
+        for round in 0..<10 {
+            let parent = $spawnHolder.remote(600)
+            if round % 2 == 1 { _ = try await ray.wait([parent], numReturns: 1, timeout: .milliseconds(Int64(round * 5))) }
+            try ray.cancel(parent, recursive: true)
+            _ = await expectError(TaskCancelledError.self) { try await ray.get(parent, timeout: .seconds(30)) }
+        }
+        let everything = $resourceUser.options(numCPUs: 2).remote(1)
+        let ran = try await ray.get(everything, timeout: .seconds(30))
+        XCTAssertEqual(ran, 1, "no cancelled child holds a CPU")
+    }
+
+    /// Waits until the process `pid` has exited and been reaped (as Ray's `wait_for_pid_to_exit`).
+    static func waitUntilGone(_ pid: Int32) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while kill(pid, 0) == 0 || errno != ESRCH {
+            guard ContinuousClock.now < deadline else { throw StillRunning(pid: pid) }
+            await Task.yield()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+struct StillRunning: Error { let pid: Int32 }
