@@ -73,7 +73,7 @@ extension NodeManager {
     }
 
     private func actorState(_ record: ActorRecord) -> ActorState {
-        let restarts = record.spec.maxRestarts < 0 ? 0 : record.spec.maxRestarts - record.restartsLeft
+        let restarts = record.restarts
         let state: ActorState.State
         var cause: String?
         switch record.state {

@@ -79,11 +79,15 @@ public struct TaskContext: Sendable {
     public var name: String
     /// 0 on the first run, one more per retry.
     public var attempt: Int
+    /// The resources it was given (Ray's `get_assigned_resources()`): a task's demand, or the
+    /// resources its actor holds.
+    public var resources: [String: Double]
 
-    package init(taskID: TaskID, name: String, attempt: Int) {
+    package init(taskID: TaskID, name: String, attempt: Int, resources: [String: Double] = [:]) {
         self.taskID = taskID
         self.name = name
         self.attempt = attempt
+        self.resources = resources
     }
 
     /// The current task's context, or nil in the driver.

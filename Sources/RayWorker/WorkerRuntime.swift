@@ -282,7 +282,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         unblocked += 1
         let began = NIODeadline.now()
         lastStarted = (spec.taskID, began)
-        let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt))
+        let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt), resources: spec.resources)
         let executor = self.executor
         let onLoop = quickFunctions.contains(spec.functionID)
         if onLoop { runningOnLoop += 1 }

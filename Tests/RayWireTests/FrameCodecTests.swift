@@ -9,6 +9,14 @@ final class FrameCodecTests: XCTestCase {
         args: [.value(EncodedValue(bytes: [1, 2, 3], refs: [RayID(high: 7, low: 7)])), .ref(RayID(high: 3, low: 4))], resources: ["CPU": 1, "GPU": 0.5],
         maxRetries: 3, retryExceptions: true, parentTaskID: RayID(high: 5, low: 6), attempt: 2)
 
+    var restartedActor: ActorSpec {
+        var actor = ActorSpec(
+            actorID: RayID(high: 9, low: 9), typeID: "T", className: "Counter", initializer: "init()", args: [], resources: ["CPU": 1],
+            maxRestarts: -1, maxTaskRetries: 2, maxConcurrency: 4, name: "c", namespace: "ns", detached: true, strategy: .spread)
+        actor.restarts = 3
+        return actor
+    }
+
     var allMessages: [WireMessage] {
         [
             .register(pid: 42),
@@ -24,6 +32,7 @@ final class FrameCodecTests: XCTestCase {
             .getReply(requestID: 9, results: [.value(EncodedValue(bytes: [1])), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
             .waitReply(requestID: 10, ready: [0, 3]),
             .shutdown,
+            .hostActor(restartedActor),
         ]
     }
 

@@ -37,6 +37,8 @@ final class ActorRecord {
     let spec: ActorSpec
     var state: State = .pending
     var restartsLeft: Int
+    /// Times it was restarted so far.
+    var restarts = 0
     /// The worker that created it (0: the driver); a non-detached actor dies with its creator.
     let creatorWorkerID: Int
     /// Calls not sent yet, in submission order.

@@ -157,6 +157,7 @@ extension NodeManager {
             return
         }
         if record.restartsLeft > 0 { record.restartsLeft -= 1 }
+        record.restarts += 1
         logger.warning("actor \(record.spec.className) died (\(cause)); restarting it (\(record.restartsLeft < 0 ? "unlimited" : String(record.restartsLeft)) restarts left)")
         for call in retried.reversed() { record.queue.prepend(call) }
         record.state = .pending

@@ -58,7 +58,9 @@ extension NodeManager {
             worker.idleSince = loop.now
             if let actorID = worker.actorID, let record = actors[actorID] {
                 worker.currentName = record.spec.className
-                send(.hostActor(record.spec), to: worker)
+                var spec = record.spec
+                spec.restarts = record.restarts
+                send(.hostActor(spec), to: worker)
             } else {
                 markIdleIfFree(worker)
                 requestSchedule()

@@ -24,6 +24,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var detached: Bool
     /// Where it may be placed.
     public var strategy: SchedulingStrategy
+    /// How many times it was restarted before this start (set by the node that hosts it).
+    public var restarts: Int = 0
 
     public init(
         actorID: RayID, typeID: String, className: String, initializer: String, args: [TaskArg],

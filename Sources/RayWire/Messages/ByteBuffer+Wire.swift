@@ -242,15 +242,18 @@ extension ByteBuffer {
         writeWireString(spec.namespace)
         writeBool(spec.detached)
         writeStrategy(spec.strategy)
+        writeFixed(Int64(spec.restarts))
     }
 
     mutating func readActorSpec() throws -> ActorSpec {
-        ActorSpec(
+        var spec = ActorSpec(
             actorID: try readID(), typeID: try readWireString(), className: try readWireString(),
             initializer: try readWireString(), args: try readArgs(), resources: try readResources(),
             maxRestarts: Int(try readFixed(Int64.self)), maxTaskRetries: Int(try readFixed(Int64.self)),
             maxConcurrency: Int(try readFixed(Int64.self)), name: try readWireString(),
             namespace: try readWireString(), detached: try readBool(), strategy: try readStrategy())
+        spec.restarts = Int(try readFixed(Int64.self))
+        return spec
     }
 
     mutating func writeActorCall(_ call: ActorCall) {

@@ -19,6 +19,8 @@ final class ActorHosting: Sendable {
 
     /// Where calls to the hosted actor go; nil until it is constructed.
     private let mailbox = Mutex<CallMailbox?>(nil)
+    /// The actor this worker hosts (set before its constructor runs), for the runtime context.
+    let hosted = Mutex<ActorSpec?>(nil)
 
     /// Constructs the actor; nil on success, else the constructor's error.
     func host(_ spec: ActorSpec) async -> ErrorInfo? {
@@ -29,6 +31,8 @@ final class ActorHosting: Sendable {
         guard let worker = RuntimeRegistry.current as? WorkerRuntime else {
             return ErrorInfo(kind: .system, message: "actors are hosted by worker processes only", functionName: spec.className, pid: getpid())
         }
+        hosted.withLock { $0 = spec }
+        let resources = spec.resources
         let actor: any RayActor
         do {
             actor = try await RayActorSystem.$constructingID.withValue(spec.actorID) {
@@ -40,19 +44,26 @@ final class ActorHosting: Sendable {
         }
         let mailbox = CallMailbox()
         self.mailbox.withLock { $0 = mailbox }
-        Self.startServing(actor, mailbox, limit: max(1, spec.maxConcurrency), on: worker.loopExecutor)
+        Self.startServing(actor, mailbox, limit: max(1, spec.maxConcurrency), resources: resources, on: worker.loopExecutor)
         return nil
     }
 
     /// Serves calls isolated to the actor, on the worker's event loop, where calls arrive and
     /// results leave: a burst of calls runs without a thread wake-up or an actor hop per call.
-    private static func startServing<A: RayActor>(_ actor: A, _ mailbox: CallMailbox, limit: Int, on loop: EventLoopTaskExecutor) {
+    private static func startServing<A: RayActor>(
+        _ actor: A, _ mailbox: CallMailbox, limit: Int, resources: [String: Double], on loop: EventLoopTaskExecutor
+    ) {
         Task(executorPreference: loop) {
             _ = await actor.whenLocal { actor in
-                if limit == 1 { await serveInOrder(actor, mailbox) } else { await serveConcurrently(actor, mailbox, limit: limit, on: loop) }
+                await $actorResources.withValue(resources) {
+                    if limit == 1 { await serveInOrder(actor, mailbox) } else { await serveConcurrently(actor, mailbox, limit: limit, on: loop) }
+                }
             }
         }
     }
+
+    /// The resources the hosted actor holds, given to each call's context.
+    @TaskLocal private static var actorResources: [String: Double] = [:]
 
     func enqueue(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
         guard let calls = mailbox.withLock({ $0 }) else {
@@ -100,7 +111,7 @@ final class ActorHosting: Sendable {
     }
 
     private static func run<A: RayActor>(_ call: ActorCall, on actor: isolated A) async -> ExecutionResult {
-        let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt))
+        let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt), resources: actorResources)
         let sink = KeepAliveSink()
         let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
         return ExecutionResult(payload, keepAlive: sink)
