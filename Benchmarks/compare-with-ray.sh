@@ -23,6 +23,8 @@ swift build -c release --product swiftray >&2
 
 echo "running Ray's microbenchmark ..." >&2
 RAY_USAGE_STATS_ENABLED=0 "$venv/bin/ray" microbenchmark > "$out/ray.txt" 2>&1 || true
+# Rows ray_perf.py lacks (ActorPool, ...): the same work in Python.
+RAY_USAGE_STATS_ENABLED=0 "$venv/bin/python" Benchmarks/ray_extra_rows.py >> "$out/ray.txt" 2>&1 || true
 echo "running swift-ray's microbenchmark ..." >&2
 .build/release/swiftray microbenchmark > "$out/swiftray.txt" 2>&1
 
@@ -39,6 +41,7 @@ targets = {
     "1:1 async-actor calls sync": 6000, "1:1 async-actor calls async": 100000,
     "1:1 async-actor calls with args async": 50000, "1:n async-actor calls async": 100000,
     "n:n async-actor calls async": 100000, "placement group create/removal": 10000,
+    "actor pool map calls": 50000,
 }
 line = re.compile(r"^(.*) per second ([0-9.e+]+) \+- ([0-9.e+]+)")
 def parse(path):

@@ -68,6 +68,7 @@ public struct Microbenchmark: Sendable {
             for group in groups { _ = try await group.wait(timeout: .seconds(30)) }
             for group in groups { try await ray.removePlacementGroup(group) }
         }
+        try await extraRows(ray, cpus: cpus, row: row)
         for (name, reason) in Self.unsupported.sorted(by: { $0.key < $1.key }) where selected(name) {
             emit("\(name): skipped (\(reason))")
         }
@@ -157,7 +158,7 @@ public struct Microbenchmark: Sendable {
         return made
     }
 
-    private func selected(_ name: String) -> Bool {
+    func selected(_ name: String) -> Bool {
         guard let filter, !filter.isEmpty else { return true }
         return name.contains(filter)
     }
