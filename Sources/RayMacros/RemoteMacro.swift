@@ -31,11 +31,15 @@ struct RemoteFunctionShape {
     let isAsync: Bool
     let isThrowing: Bool
     let access: String
+    /// The elements of a tuple result (label, type): each becomes its own object and ref.
+    let results: [(label: String?, type: String)]
 
     init(function: FunctionDeclSyntax, parameters: [Parameter]) {
         name = function.name.text
         self.parameters = parameters
-        (output, returnsVoid) = Generated.output(function.signature)
+        let tuple = function.signature.returnClause?.type.as(TupleTypeSyntax.self)?.elements
+        results = tuple.map { $0.count > 1 ? $0.map { ($0.firstName?.text, $0.type.trimmedDescription) } : [] } ?? []
+        (output, returnsVoid) = results.isEmpty ? Generated.output(function.signature) : ("SwiftRay._MultipleReturns", false)
         isAsync = function.signature.effectSpecifiers?.asyncSpecifier != nil
         isThrowing = function.signature.effectSpecifiers?.throwsClause != nil
         access = Generated.access(function.modifiers)
@@ -63,6 +67,9 @@ struct RemoteFunctionShape {
         if returnsVoid {
             lines.append("        \(call)")
             lines.append("        return SwiftRay.RayVoid()")
+        } else if !results.isEmpty {
+            lines.append("        let results = \(call)")
+            lines.append("        return SwiftRay._MultipleReturns(\(results.indices.map { "results.\($0)" }.joined(separator: ", ")))")
         } else {
             lines.append("        return \(call)")
         }
@@ -74,7 +81,7 @@ struct RemoteFunctionShape {
     private func remoteOverloads() -> String {
         let forwarded = Generated.forward(parameters)
         return Generated.argumentMixes(parameters).map { mix in
-            let signature = "remote(\(mix.declared)) -> SwiftRay.ObjectRef<Output>"
+            let signature = "remote(\(mix.declared)) -> \(refsType)"
             return """
                     @discardableResult
                     \(access)static func \(signature) {
@@ -82,9 +89,23 @@ struct RemoteFunctionShape {
                     }
                     @discardableResult
                     \(access)func \(signature) {
-                        _submit(\(mix.wrapped))
+                        \(submission(mix.wrapped))
                     }
                 """
         }.joined(separator: "\n")
+    }
+
+    /// What `remote` returns: one ref, or a tuple of refs for a tuple result.
+    private var refsType: String {
+        guard !results.isEmpty else { return "SwiftRay.ObjectRef<Output>" }
+        return "(" + results.map { ($0.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\($0.type)>" }.joined(separator: ", ") + ")"
+    }
+
+    private func submission(_ wrapped: String) -> String {
+        guard !results.isEmpty else { return "_submit(\(wrapped))" }
+        let refs = results.enumerated().map { index, result in
+            (result.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\(result.type)>._result(ids, \(index))"
+        }
+        return "let ids = _submitReturns(\(wrapped), count: \(results.count))\n        return (\(refs.joined(separator: ", ")))"
     }
 }

@@ -52,11 +52,19 @@ extension CoreRuntime {
 /// objects the result contains, so their release cannot overtake the result.
 package struct ExecutionResult: Sendable {
     package var payload: ObjectPayload
+    /// The results after the first, for a task with several.
+    package var extraPayloads: [ObjectPayload]
     package var keepAlive: (any Sendable)?
 
-    package init(_ payload: ObjectPayload, keepAlive: (any Sendable)? = nil) {
+    package init(_ payload: ObjectPayload, extraPayloads: [ObjectPayload] = [], keepAlive: (any Sendable)? = nil) {
         self.payload = payload
+        self.extraPayloads = extraPayloads
         self.keepAlive = keepAlive
+    }
+
+    /// The message that reports it as task `id`'s outcome.
+    package func message(for id: TaskID) -> WireMessage {
+        extraPayloads.isEmpty ? .taskDone(id, payload) : .taskReturns(id, [payload] + extraPayloads)
     }
 }
 

@@ -293,7 +293,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 if self.blockedTasks.removeValue(forKey: spec.taskID) == nil { self.unblocked -= 1 }
                 if onLoop { self.runningOnLoop -= 1 }
                 self.noteDuration(of: spec.functionID, NIODeadline.now() - began)
-                self.send(.taskDone(spec.taskID, result.payload))
+                self.send(result.message(for: spec.taskID))
                 withExtendedLifetime(result.keepAlive) {}
                 self.startQueuedTasks()
             }

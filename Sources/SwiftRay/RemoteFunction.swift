@@ -60,33 +60,42 @@ extension RemoteFunction {
 /// swift-ray is not running).
 @usableFromInline
 func _submitTask(_ function: any Any.Type, name: String, options: TaskOptions, arguments: [TaskArgument]) -> ObjectID {
+    submitTask(function, name: name, options: options, arguments: arguments, returns: 1)[0]
+}
+
+/// Submits a task with `returns` results; returns their ids (all `.none` when swift-ray is not
+/// running). A submission that cannot go (an argument that cannot be encoded, bad options) stores
+/// the error as every result.
+func submitTask(_ function: any Any.Type, name: String, options: TaskOptions, arguments: [TaskArgument], returns: Int) -> [ObjectID] {
     guard let runtime = RuntimeRegistry.current else {
         RayLog.logger.error("\(name).remote() called while swift-ray is not running")
-        return .none
+        return Array(repeating: .none, count: returns)
     }
     let id = runtime.newID()
+    let extra = (1..<max(returns, 1)).map { _ in runtime.newID() }
+    let ids = [id] + extra
+    func fail(_ error: ErrorInfo) -> [ObjectID] {
+        RayLog.logger.error("\(name).remote(): \(error.message)")
+        for id in ids { runtime.put(id, .error(error)) }
+        return ids
+    }
     var wireArguments: [TaskArg] = []
     wireArguments.reserveCapacity(arguments.count)
     for argument in arguments {
         switch argument.wire {
         case .success(let wire): wireArguments.append(wire)
-        case .failure(let error):
-            RayLog.logger.error("\(name).remote(): \(error)")
-            runtime.put(id, .error(error.info))
-            return id
+        case .failure(let error): return fail(error.info)
         }
     }
-    if let problem = options.problem {
-        RayLog.logger.error("\(name).remote(): \(problem)")
-        runtime.put(id, .error(ErrorInfo(kind: .system, message: problem, functionName: name)))
-        return id
-    }
-    runtime.submit(TaskSpec(
+    if let problem = options.problem { return fail(ErrorInfo(kind: .system, message: problem, functionName: name)) }
+    var spec = TaskSpec(
         taskID: id, functionID: TypeNames.name(of: function), name: name, args: wireArguments,
         resources: options.demand, maxRetries: options.maxRetries,
         retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none,
-        strategy: options.schedulingStrategy))
-    return id
+        strategy: options.schedulingStrategy)
+    spec.extraReturns = extra
+    runtime.submit(spec)
+    return ids
 }
 
 /// One argument of a submission: an encoded value or a reference (generated code builds these).

@@ -108,6 +108,40 @@ final class RemoteMacroTests: XCTestCase {
             macros: macros)
     }
 
+    func testATupleResultGivesATupleOfRefs() {
+        assertMacroExpansion(
+            "@Remote func stats() -> (count: Int, String) { (1, \"a\") }",
+            expandedSource: """
+            func stats() -> (count: Int, String) { (1, "a") }
+
+            /// Submits `stats` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+            struct $stats: SwiftRay.RemoteFunction {
+                typealias Output = SwiftRay._MultipleReturns
+                static var functionName: String {
+                    "stats"
+                }
+                var taskOptions: SwiftRay.TaskOptions
+                init(taskOptions: SwiftRay.TaskOptions) {
+                    self.taskOptions = taskOptions
+                }
+                static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
+                    let results = stats()
+                    return SwiftRay._MultipleReturns(results.0, results.1)
+                }
+                @discardableResult
+                static func remote() -> (count: SwiftRay.ObjectRef<Int>, SwiftRay.ObjectRef<String>) {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote()
+                }
+                @discardableResult
+                func remote() -> (count: SwiftRay.ObjectRef<Int>, SwiftRay.ObjectRef<String>) {
+                    let ids = _submitReturns([], count: 2)
+                    return (count: SwiftRay.ObjectRef<Int>._result(ids, 0), SwiftRay.ObjectRef<String>._result(ids, 1))
+                }
+            }
+            """,
+            macros: macros)
+    }
+
     func testRejectsGenericsInoutAndNonFunctions() {
         assertMacroExpansion(
             "@Remote func g<T>(_ x: T) -> T { x }",

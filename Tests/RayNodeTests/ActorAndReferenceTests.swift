@@ -151,4 +151,27 @@ final class ActorAndReferenceTests: XCTestCase {
         XCTAssertEqual(ran.first?.args, [.value(EncodedValue(bytes: [1, 2, 3]))], "the worker got the value")
         XCTAssertFalse(node.manager.stateSnapshot().objects.contains { $0.objectID == "\(argument)" }, "freed after the task")
     }
+
+    func testATaskWithSeveralResultsStoresAndFreesEachOnItsOwn() {
+        let node = NodeHarness(cpus: 1, prestart: 1)
+        var spec = node.task()
+        spec.extraReturns = [node.newID(), node.newID()]
+        node.submit(spec)
+        node.serve { _, _ in nil }
+        let payloads: [ObjectPayload] = (1...3).map { .value(EncodedValue(bytes: [UInt8($0)])) }
+        node.processes.alive[0].send(.taskReturns(spec.taskID, payloads))
+        node.loop.run()
+        XCTAssertEqual(node.results(spec.returnIDs), payloads)
+        node.manager.releaseRefsOnLoop([spec.extraReturns[0]], holder: nil)
+        node.loop.run()
+        let left = node.manager.stateSnapshot().objects.map(\.objectID)
+        XCTAssertEqual(Set(left), Set([spec.taskID, spec.extraReturns[1]].map { "\($0)" }), "the dropped result alone is freed")
+        // An error reaches every result.
+        var failing = node.task()
+        failing.extraReturns = [node.newID()]
+        node.submit(failing)
+        node.serve { _, _ in .error(ErrorInfo(kind: .taskError, message: "boom")) }
+        XCTAssertEqual(node.results(failing.returnIDs)?.count, 2)
+        XCTAssertTrue(node.results(failing.returnIDs)?.allSatisfy { if case .error = $0 { true } else { false } } ?? false)
+    }
 }

@@ -170,3 +170,11 @@ struct TestFailure: Error, CustomStringConvertible {
     try await Task.sleep(for: .seconds(seconds))
     throw Boom(code: 9)
 }
+
+/// Three results, each its own object (Ray's `num_returns=3`).
+@Remote func splitStats(_ values: [Double]) -> (count: Int, mean: Double, big: [Double]) {
+    (values.count, values.reduce(0, +) / Double(max(values.count, 1)), values.map { $0 * 2 })
+}
+
+/// Several results from a task that throws: every ref holds the error.
+@Remote func failingPair(_ code: Int) throws -> (Int, String) { throw Boom(code: code) }

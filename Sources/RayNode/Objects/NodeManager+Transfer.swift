@@ -241,7 +241,7 @@ extension NodeManager {
 
     /// Whether a finished task's result must keep its lineage: it lives only on other nodes and the
     /// task may run again.
-    func keepsLineage(_ record: TaskRecord, _ payload: ObjectPayload) -> Bool {
-        payload.sharedObject != nil && record.retriesLeft != 0 && objects.isRemote(record.spec.returnID)
+    func keepsLineage(_ record: TaskRecord, _ id: ObjectID, _ payload: ObjectPayload) -> Bool {
+        payload.sharedObject != nil && record.retriesLeft != 0 && objects.isRemote(id)
     }
 }

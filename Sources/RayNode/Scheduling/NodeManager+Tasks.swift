@@ -4,9 +4,10 @@ import RayWire
 extension NodeManager {
     package func submitOnLoop(_ spec: TaskSpec, holder: WorkerHandle?) {
         loop.assertInEventLoop()
-        createObject(spec.returnID, holder: holder)
+        for id in spec.returnIDs { createObject(id, holder: holder) }
         guard !shuttingDown else {
-            finishObject(spec.returnID, .error(ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)))
+            let error = ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)
+            for id in spec.returnIDs { finishObject(id, .error(error)) }
             return
         }
         let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool, ownerID: holder?.id ?? 0)
@@ -180,20 +181,27 @@ extension NodeManager {
         }
     }
 
-    func taskDone(_ id: TaskID, _ payload: ObjectPayload, from worker: WorkerHandle) {
-        guard let record = tasks[id], record.state == .running(workerID: worker.id) else {
+    /// A task's results arrived (one payload, or one per result for a task with several).
+    func taskDone(_ id: TaskID, _ payloads: [ObjectPayload], from worker: WorkerHandle) {
+        guard let record = tasks[id], record.state == .running(workerID: worker.id), let first = payloads.first else {
             logger.debug("ignoring result of unknown task \(id) from worker \(worker.id)")
-            return discardStorage(of: payload)
+            return payloads.forEach(discardStorage)
         }
         detach(record, from: worker)
         if record.cancelled {
-            discardStorage(of: payload)
+            payloads.forEach(discardStorage)
             finish(record, .error(cancelledError(record)))
-        } else if case .error(let info) = payload, info.kind == .taskError, record.spec.retryExceptions, record.retriesLeft != 0 {
+        } else if case .error(let info) = first, info.kind == .taskError, record.spec.retryExceptions, record.retriesLeft != 0 {
             logger.info("task \(record.spec.name) threw \(info.errorType): retrying (attempt \(record.spec.attempt + 2))")
             retry(record)
+        } else if payloads.count == record.spec.returnIDs.count {
+            finish(record, results: payloads)
+        } else if case .error = first {
+            finish(record, first)  // one error for every result
         } else {
-            finish(record, payload)
+            payloads.forEach(discardStorage)
+            let message = "\(record.spec.name) returned \(payloads.count) results; its submitter expects \(record.spec.returnIDs.count)"
+            finish(record, .error(ErrorInfo(kind: .system, message: message, functionName: record.spec.name)))
         }
         markIdleIfFree(worker)
         requestSchedule()
@@ -236,23 +244,36 @@ extension NodeManager {
         enqueue(record)
     }
 
+    /// Ends a task with one outcome for all its results (an error, or a task's single value).
     func finish(_ record: TaskRecord, _ payload: ObjectPayload) {
+        finish(record, results: record.spec.extraReturns.isEmpty ? [payload] : record.spec.returnIDs.map { _ in payload })
+    }
+
+    /// Ends a task: each result is stored; those held only on other nodes keep the task as their
+    /// lineage (each lineage entry holds one pin on the task's arguments).
+    func finish(_ record: TaskRecord, results: [ObjectPayload]) {
         tasks[record.id] = nil
-        remember(record.id, record.taskState(payload, spellingID: false))
+        remember(record.id, record.taskState(results[0], spellingID: false))
         record.state = .waitingForArguments
-        finishObject(record.spec.returnID, payload)
-        if keepsLineage(record, payload) {
-            lineage[record.spec.returnID] = record
-        } else {
-            unpin(record.spec.heldRefs)
+        var kept = 0
+        for (id, payload) in zip(record.spec.returnIDs, results) {
+            guard finishObject(id, payload), lineage[id] == nil, keepsLineage(record, id, payload) else { continue }
+            lineage[id] = record
+            kept += 1
         }
+        if kept == 0 { unpin(record.spec.heldRefs) }
+        for _ in 1..<max(kept, 1) { pin(record.spec.heldRefs) }
     }
 
     /// Stores a result: the refs it contains live as long as it does; waiters hear of it; it is
     /// freed at once if nobody holds it any more.
-    func finishObject(_ id: ObjectID, _ payload: ObjectPayload) {
+    @discardableResult
+    func finishObject(_ id: ObjectID, _ payload: ObjectPayload) -> Bool {
         let (waiters, isNew) = objects.finish(id, payload)
-        guard isNew else { return discardStorage(of: payload) }
+        guard isNew else {
+            discardStorage(of: payload)
+            return false
+        }
         if let shared = payload.sharedObject, !hasCopy(shared, on: localNode) {
             objects.setRemote(id, true)  // read where it is; copied here on demand
         } else {
@@ -265,6 +286,7 @@ extension NodeManager {
         pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }
         freeIfUnused([id])
+        return true
     }
 
     func cancelledError(_ record: TaskRecord) -> ErrorInfo {
@@ -273,7 +295,8 @@ extension NodeManager {
 
     package func cancelOnLoop(_ id: TaskID, force: Bool, recursive: Bool) {
         loop.assertInEventLoop()
-        guard let record = tasks[id] else { return }
+        // A task is cancelled through any of its results' refs.
+        guard let record = tasks[id] ?? tasks.values.first(where: { $0.spec.extraReturns.contains(id) }) else { return }
         record.cancelled = true
         if recursive {
             record.cancelledRecursively = true

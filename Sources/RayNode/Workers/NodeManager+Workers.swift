@@ -70,8 +70,11 @@ extension NodeManager {
             if worker.actorID != nil {
                 actorCallDone(id, payload, from: worker)
             } else {
-                taskDone(id, payload, from: worker)
+                taskDone(id, [payload], from: worker)
             }
+        case .taskReturns(let id, let payloads):
+            for payload in payloads { noteRemoteCopy(payload, from: worker) }
+            taskDone(id, payloads, from: worker)
         case .submit(let spec):
             submitOnLoop(spec, holder: worker)
         case .get(let requestID, let caller, let ids, let timeout):

@@ -212,6 +212,7 @@ extension ByteBuffer {
         writeID(spec.parentTaskID)
         writeFixed(spec.attempt)
         writeStrategy(spec.strategy)
+        writeIDs(spec.extraReturns)
     }
 
     mutating func readTaskSpec() throws -> TaskSpec {
@@ -220,10 +221,12 @@ extension ByteBuffer {
         let name = try readWireString()
         let args = try readArgs()
         let resources = try readResources()
-        return TaskSpec(
+        var spec = TaskSpec(
             taskID: taskID, functionID: functionID, name: name, args: args, resources: resources,
             maxRetries: Int(try readFixed(Int64.self)), retryExceptions: try readBool(),
             parentTaskID: try readID(), attempt: try readFixed(), strategy: try readStrategy())
+        spec.extraReturns = try readIDs()
+        return spec
     }
 }
 

@@ -33,6 +33,9 @@ public struct TaskSpec: Sendable, Equatable {
     public var attempt: UInt32
     /// Where it may run.
     public var strategy: SchedulingStrategy
+    /// The objects of its results after the first, when it has several (Ray's `num_returns`);
+    /// minted by the submitter like the task's own id.
+    public var extraReturns: [ObjectID] = []
 
     public init(
         taskID: TaskID, functionID: String, name: String, args: [TaskArg], resources: [String: Double],
@@ -51,8 +54,11 @@ public struct TaskSpec: Sendable, Equatable {
         self.attempt = attempt
     }
 
-    /// The object the task's result goes to.
+    /// The object the task's (first) result goes to.
     public var returnID: ObjectID { taskID }
+
+    /// Every object its results go to, in order.
+    public var returnIDs: [ObjectID] { extraReturns.isEmpty ? [taskID] : [taskID] + extraReturns }
 
     /// The objects the task keeps alive until it finishes.
     public var heldRefs: [ObjectID] { args.flatMap(\.heldRefs) }

@@ -11,6 +11,9 @@ public enum WireMessage: Sendable, Equatable {
     case register(pid: Int32)
     /// A task finished with a value or an error.
     case taskDone(TaskID, ObjectPayload)
+    /// A task with several results (`TaskSpec.extraReturns`) finished: one payload per result, in
+    /// order (the first is the task's own).
+    case taskReturns(TaskID, [ObjectPayload])
     /// A worker submits a nested task.
     case submit(TaskSpec)
     /// Fetch objects, waiting for them up to `timeoutMillis` (-1: forever). `caller` is the task
@@ -79,6 +82,7 @@ public enum WireMessage: Sendable, Equatable {
         case .addRefs: 13
         case .releaseRefs: 14
         case .returnTasks: 15
+        case .taskReturns: 16
         case .hostActor: 24
         case .requestDone: 25
         case .actorFound: 26
@@ -100,6 +104,10 @@ public enum WireMessage: Sendable, Equatable {
         case .taskDone(let id, let payload):
             buffer.writeID(id)
             buffer.writePayload(payload)
+        case .taskReturns(let id, let payloads):
+            buffer.writeID(id)
+            buffer.writeLength(payloads.count)
+            for payload in payloads { buffer.writePayload(payload) }
         case .submit(let spec), .execute(let spec):
             buffer.writeTaskSpec(spec)
         case .get(let requestID, let caller, let ids, let timeout):
@@ -197,6 +205,12 @@ public enum WireMessage: Sendable, Equatable {
         case 13: return .addRefs(try buffer.readIDs())
         case 14: return .releaseRefs(try buffer.readIDs())
         case 15: return .returnTasks(try buffer.readIDs())
+        case 16:
+            let id = try buffer.readID()
+            let count = try buffer.readCount()
+            var payloads: [ObjectPayload] = []
+            for _ in 0..<count { payloads.append(try buffer.readPayload()) }
+            return .taskReturns(id, payloads)
         case 24: return .hostActor(try buffer.readActorSpec())
         case 25: return .requestDone(requestID: try buffer.readFixed(), error: try buffer.readOptionalError())
         case 26:
