@@ -77,6 +77,8 @@ package protocol WorkerExecutor: Sendable {
     func hostActor(_ spec: ActorSpec) async -> ErrorInfo?
     /// Queues a call on the hosted actor (in arrival order) and reports its result when done.
     func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void)
+    /// Cancels a running call of the hosted actor, if it runs concurrently with others.
+    func cancelActorCall(_ id: RayID)
 }
 
 /// Facts about the task running in the current Swift task, set by the worker that runs it.

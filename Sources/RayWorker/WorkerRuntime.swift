@@ -213,8 +213,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 let spec = queued.remove(at: index)
                 let error = ErrorInfo(kind: .cancelled, message: "task \(spec.name) was cancelled", functionName: spec.name, nodeID: nodeID, pid: getpid())
                 enqueue(.taskDone(id, .error(error)))
+            } else if let task = running[id] {
+                task.cancel()
             } else {
-                running[id]?.cancel()
+                executor.cancelActorCall(id)
             }
         case .shutdown:
             if role == .worker { WorkerMain.exitNow(0) }

@@ -52,6 +52,8 @@ struct WorkerServices: WorkerExecutor {
     func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
         ActorHosting.shared.enqueue(call, completion: completion)
     }
+
+    func cancelActorCall(_ id: RayID) { ActorHosting.shared.cancel(id) }
 }
 
 /// The worker entry point the pre-main hook in CRayShims calls in a process started as a worker.

@@ -70,6 +70,34 @@ final class RaySemanticsTests: RayTestCase {
         XCTAssertEqual(ran, 1, "no cancelled child holds a CPU")
     }
 
+    /// `ray.cancel` on an actor call that has not started (Ray's `test_cancel.py`): it never runs;
+    /// the running call before it runs to its end.
+    func testCancellingAnActorCallThatHasNotStartedDropsIt() async throws {
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(maxConcurrency: 1))
+        let running = counter.remote.slowIncrement(1)
+        let queued = counter.remote.increment()
+        try ray.cancel(queued)
+        _ = await expectError(TaskCancelledError.self) { try await ray.get(queued, timeout: .seconds(30)) }
+        let first = try await ray.get(running, timeout: .seconds(30))
+        XCTAssertEqual(first, 1, "the running call finished")
+        let value = try await counter.getValue()
+        XCTAssertEqual(value, 1, "the cancelled increment never ran")
+    }
+
+    /// A running call of an async actor is cancelled through Swift task cancellation; the actor
+    /// serves on.
+    func testCancellingARunningAsyncActorCallCancelsIt() async throws {
+        let sleeper = try await ray.actor(Sleeper.self)
+        let long = sleeper.remote.nap(60)
+        _ = try await ray.get(sleeper.remote.nap(0))  // `long` started before this (calls start in order)
+        let started = ContinuousClock.now
+        try ray.cancel(long)
+        _ = await expectError(TaskCancelledError.self) { try await ray.get(long, timeout: .seconds(30)) }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(20))
+        let after = try await ray.get(sleeper.remote.nap(0), timeout: .seconds(10))
+        XCTAssertGreaterThanOrEqual(after, 1, "the actor still serves")
+    }
+
     /// Waits until the process `pid` has exited and been reaped (as Ray's `wait_for_pid_to_exit`).
     static func waitUntilGone(_ pid: Int32) async throws {
         let deadline = ContinuousClock.now + .seconds(30)

@@ -9,6 +9,8 @@ final class CallRecord {
     /// Set when an argument failed: the call fails with that error when its turn comes.
     var failedArgument: ErrorInfo?
     var retriesLeft: Int
+    /// `ray.cancel` reached it while it ran: its result is a cancellation, whatever the actor returns.
+    var cancelled = false
 
     /// Microseconds since the epoch: submitted, and last sent to the actor.
     let submittedAt = wallMicros()

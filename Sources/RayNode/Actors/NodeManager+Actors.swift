@@ -117,8 +117,37 @@ extension NodeManager {
         }
         // Calls mostly finish in order: drop finished ids from the front, O(1) each.
         while let first = record.inFlightOrder.first, record.inFlight[first] == nil { record.inFlightOrder.removeFirst() }
-        finishCall(call, payload)
+        if call.cancelled {
+            discardStorage(of: payload)
+            finishCall(call, .error(cancelledError(call)))
+        } else {
+            finishCall(call, payload)
+        }
         stopIfOutOfScope(record)
+    }
+
+    /// `ray.cancel` on an actor call (Ray's semantics): a call that has not started never runs; a
+    /// running call of a concurrent (async) actor is cancelled in its actor (Swift task
+    /// cancellation); either way its result is `TaskCancelledError`. A running call of a
+    /// one-at-a-time actor runs on to its result.
+    func cancelActorCall(_ id: RayID) {
+        for record in actors.all where !record.isDead {
+            if let index = record.queue.firstIndex(where: { $0.call.callID == id }) {
+                let call = record.queue.remove(at: index)
+                finishCall(call, .error(cancelledError(call)))
+                return pumpCalls(record)
+            }
+            guard let call = record.inFlight[id] else { continue }
+            // The worker drops it if it has not started. A started call of a one-at-a-time actor
+            // cannot be interrupted and keeps its result (Ray's); a concurrent actor's is cancelled.
+            if record.spec.maxConcurrency > 1 { call.cancelled = true }
+            if let workerID = record.workerID, let worker = workers[workerID] { send(.cancel(id, force: false, recursive: false), to: worker) }
+            return
+        }
+    }
+
+    func cancelledError(_ call: CallRecord) -> ErrorInfo {
+        ErrorInfo(kind: .cancelled, message: "actor call \(call.call.name) was cancelled", functionName: call.call.name, nodeID: config.nodeID)
     }
 
     /// A call is over: its result is stored and its arguments may go.

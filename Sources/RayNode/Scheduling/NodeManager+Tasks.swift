@@ -296,7 +296,9 @@ extension NodeManager {
     package func cancelOnLoop(_ id: TaskID, force: Bool, recursive: Bool) {
         loop.assertInEventLoop()
         // A task is cancelled through any of its results' refs.
-        guard let record = tasks[id] ?? tasks.values.first(where: { $0.spec.extraReturns.contains(id) }) else { return }
+        guard let record = tasks[id] ?? tasks.values.first(where: { $0.spec.extraReturns.contains(id) }) else {
+            return cancelActorCall(id)
+        }
         record.cancelled = true
         if recursive {
             record.cancelledRecursively = true

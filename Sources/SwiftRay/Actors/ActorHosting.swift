@@ -97,12 +97,12 @@ final class ActorHosting: Sendable {
                 await slots.acquire()
                 if #available(macOS 26, *) {
                     Task.immediate(executorPreference: loop) {
-                        item.completion(await run(item.call, on: actor))
+                        item.completion(await runCancellable(item.call, on: actor))
                         slots.release()
                     }
                 } else {  // older macOS: a task per call on the loop, which enters the actor in order
                     Task(executorPreference: loop) {
-                        item.completion(await run(item.call, on: actor))
+                        item.completion(await runCancellable(item.call, on: actor))
                         slots.release()
                     }
                 }
@@ -110,7 +110,45 @@ final class ActorHosting: Sendable {
         }
     }
 
+    /// Runs a call in its own task, which `cancel(_:)` can cancel while it runs.
+    private static func runCancellable<A: RayActor>(_ call: ActorCall, on actor: isolated A) async -> ExecutionResult {
+        withUnsafeCurrentTask { task in
+            if let task { shared.runningCalls.withLock { $0[call.callID] = RunningCall(task: task) } }
+        }
+        defer { _ = shared.runningCalls.withLock { $0.removeValue(forKey: call.callID) } }
+        return await run(call, on: actor)
+    }
+
+    /// Calls of a concurrent actor running now, by call: each in its own task, cancelled by `cancel`
+    /// (only while it is registered here, so never after it ended).
+    private let runningCalls = Mutex<[RayID: RunningCall]>([:])
+
+    /// A running call's task. `cancel()` is safe from any thread, and it is only called while the
+    /// call is registered (its task alive), hence the unchecked `Sendable`.
+    private struct RunningCall: @unchecked Sendable {
+        let task: UnsafeCurrentTask
+    }
+
+    /// Calls cancelled before they started: they will not run.
+    private let cancelledBeforeStart = Mutex<Set<RayID>>([])
+
+    /// Cancels a call: one running in its own task (a concurrent actor's) is cancelled; one not
+    /// started yet will not run; a running call of a one-at-a-time actor runs to its end.
+    func cancel(_ id: RayID) {
+        let running = runningCalls.withLock { calls in
+            calls[id].map { call in
+                call.task.cancel()
+                return true
+            } ?? false
+        }
+        if !running { _ = cancelledBeforeStart.withLock { $0.insert(id) } }
+    }
+
     private static func run<A: RayActor>(_ call: ActorCall, on actor: isolated A) async -> ExecutionResult {
+        if shared.cancelledBeforeStart.withLock({ $0.remove(call.callID) != nil }) {
+            let error = ErrorInfo(kind: .cancelled, message: "actor call \(call.name) was cancelled", functionName: call.name, pid: getpid())
+            return ExecutionResult(.error(error))
+        }
         let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt), resources: actorResources)
         let sink = KeepAliveSink()
         let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
