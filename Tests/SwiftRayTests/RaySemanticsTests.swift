@@ -1,4 +1,5 @@
 import Foundation
+import RayTesting
 import SwiftRay
 import XCTest
 
@@ -110,3 +111,31 @@ final class RaySemanticsTests: RayTestCase {
 }
 
 struct StillRunning: Error { let pid: Int32 }
+
+/// Refs to objects nobody will produce fail at once instead of waiting forever.
+final class UnknownObjectTests: RayTestCase {
+    func testAMadeUpRefFailsGetWaitAndTasksAtOnce() async throws {
+        let forged = ObjectRef<Int>(id: RayID(high: 0xDEAD, low: 0xBEEF))
+        let started = ContinuousClock.now
+        let error = await expectError(ObjectLostError.self) { try await ray.get(forged) }
+        XCTAssertTrue(error?.message.contains("not in the cluster") ?? false, error?.message ?? "")
+        let (ready, _) = try await ray.wait([forged], numReturns: 1, timeout: .seconds(30))
+        XCTAssertEqual(ready.count, 1, "ready: its get fails")
+        _ = await expectError(ObjectLostError.self) { try await ray.get($increment.remote(forged), timeout: .seconds(30)) }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "none of them waited")
+    }
+
+    func testARefRemadeAfterItsObjectWasFreedFails() async throws {
+        var id: RayID?
+        do {
+            let ref = try ray.put(41)
+            id = ref.id
+            _ = try await ray.get(ref)
+        }
+        let freed = try await RayTesting.eventually(timeout: .seconds(10)) {
+            try await ray.objectStoreStats().objects == 0
+        }
+        XCTAssertTrue(freed)
+        _ = await expectError(ObjectLostError.self) { try await ray.get(ObjectRef<Int>(id: id!)) }
+    }
+}

@@ -4,7 +4,18 @@ import RayWire
 extension NodeManager {
     /// Calls `waiter` once the object is finished (at once if it is).
     func onReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) {
+        // Every object is registered by its creator before a ref to it can reach anyone: one the
+        // table does not know was freed (its job or every holder gone) or never existed. Waiting
+        // for it would be forever.
+        guard objects.contains(id) else { return waiter(.error(unknownObject(id))) }
         if let payload = objects.whenReady(id, waiter) { waiter(payload) }
+    }
+
+    func unknownObject(_ id: ObjectID) -> ErrorInfo {
+        ErrorInfo(
+            kind: .objectLost,
+            message: "object \(id) is not in the cluster: it was freed when no reference to it remained (its owner's job may have ended), or the ref was made up; nothing will produce it",
+            nodeID: config.nodeID)
     }
 
     /// `holder` (nil: the driver) creates an object it holds a reference to.
