@@ -52,6 +52,21 @@ final class ClusterTests: XCTestCase {
         let writer = try await ray.kv.get("mode-seen", as: String.self)
         XCTAssertEqual(writer, special)
 
+        // A queue held on the head is used by a task on the other node, through a bound of 5.
+        let queue = try await Queue<Int>(maxSize: 5)
+        let onSpecial = SchedulingStrategy.nodeAffinity(nodeID: special, soft: false)  // its `special` is held by the counter
+        let consumer = $consume.options(schedulingStrategy: onSpecial).remote(queue, 20)
+        for value in 0..<20 { try await queue.put(value, timeout: .seconds(60)) }
+        let consumed = try await ray.get(consumer, timeout: .seconds(60))
+        XCTAssertEqual(consumed, Array(0..<20))
+
+        // Several results made on the other node, each read on its own (the large one pulled here).
+        let (count, _, doubled) = $splitStats.options(schedulingStrategy: onSpecial).remote(values)
+        let n = try await ray.get(count, timeout: .seconds(60))
+        let twice = try await ray.get(doubled, timeout: .seconds(60))
+        XCTAssertEqual(n, values.count)
+        XCTAssertEqual(twice.last, values.last! * 2)
+
         // A request no node can ever fit is refused, and status counts it.
         do {
             _ = try await ray.get($whereAmI.options(resources: ["nowhere": 1]).remote(), timeout: .seconds(60))
