@@ -32,14 +32,18 @@ public struct Ray: Sendable {
     ///   - includeDashboard: serve the web dashboard, its JSON API and `/metrics` (default true; if
     ///     the port is taken, a warning is logged and the cluster starts without it).
     ///   - dashboardHost, dashboardPort: where (default `127.0.0.1:8265`; port 0 picks a free one).
+    ///   - runtimeEnv: the job's runtime environment, for every task and actor it starts (each may
+    ///     add its own).
     /// - Throws: `RaySystemError` when swift-ray already runs in this process.
     @discardableResult
     public static func start(
         numCPUs: Int? = nil, numGPUs: Int? = nil, memory: Double? = nil, resources: [String: Double] = [:],
         logToDriver: Bool = true, idleWorkerTimeout: Duration = .seconds(10),
         objectStoreMemory: Int? = nil, spillDirectory: String? = nil, objectStoreFullWait: Duration = .seconds(5),
-        includeDashboard: Bool = true, dashboardHost: String = "127.0.0.1", dashboardPort: Int = 8265
+        includeDashboard: Bool = true, dashboardHost: String = "127.0.0.1", dashboardPort: Int = 8265,
+        runtimeEnv: RuntimeEnvironment? = nil
     ) async throws -> Ray {
+        RuntimeEnvironment.forJob = runtimeEnv ?? RuntimeEnvironment()
         if let address = getenvString("SWIFTRAY_ADDRESS"), !address.isEmpty {
             return try await start(address: address)
         }

@@ -22,20 +22,22 @@ extension RemoteFunction {
     public static func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
         maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
-        schedulingStrategy: SchedulingStrategy? = nil
+        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil
     ) -> Self {
         Self(taskOptions: TaskOptions()).options(
             numCPUs: numCPUs, numGPUs: numGPUs, memory: memory, resources: resources,
-            maxRetries: maxRetries, retryExceptions: retryExceptions, name: name, schedulingStrategy: schedulingStrategy)
+            maxRetries: maxRetries, retryExceptions: retryExceptions, name: name, schedulingStrategy: schedulingStrategy,
+            runtimeEnv: runtimeEnv)
     }
 
     /// These options changed; the others kept.
     public func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
         maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
-        schedulingStrategy: SchedulingStrategy? = nil
+        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil
     ) -> Self {
         var copy = self
+        if let runtimeEnv { copy.taskOptions.runtimeEnv = runtimeEnv }
         if let schedulingStrategy { copy.taskOptions.schedulingStrategy = schedulingStrategy }
         if let numCPUs { copy.taskOptions.numCPUs = numCPUs }
         if let numGPUs { copy.taskOptions.numGPUs = numGPUs }
@@ -94,6 +96,7 @@ func submitTask(_ function: any Any.Type, name: String, options: TaskOptions, ar
         retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none,
         strategy: options.schedulingStrategy)
     spec.extraReturns = extra
+    spec.environment = RuntimeEnvironment.forJob.adding(options.runtimeEnv).envVars
     runtime.submit(spec)
     return ids
 }

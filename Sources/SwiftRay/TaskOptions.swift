@@ -21,6 +21,8 @@ public struct TaskOptions: Sendable, Equatable {
     /// Where the task may run: `.default` (pack), `.spread`, `.nodeAffinity(nodeID:soft:)`, or
     /// `.placementGroup(group, bundleIndex:)`.
     public var schedulingStrategy: SchedulingStrategy = .default
+    /// The runtime environment its worker runs in (added to the job's).
+    public var runtimeEnv: RuntimeEnvironment?
 
     public init() {}
 

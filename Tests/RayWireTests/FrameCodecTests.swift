@@ -9,11 +9,19 @@ final class FrameCodecTests: XCTestCase {
         args: [.value(EncodedValue(bytes: [1, 2, 3], refs: [RayID(high: 7, low: 7)])), .ref(RayID(high: 3, low: 4))], resources: ["CPU": 1, "GPU": 0.5],
         maxRetries: 3, retryExceptions: true, parentTaskID: RayID(high: 5, low: 6), attempt: 2)
 
+    var multiReturnSpec: TaskSpec {
+        var multi = spec
+        multi.extraReturns = [RayID(high: 4, low: 4), RayID(high: 4, low: 5)]
+        multi.environment = ["MODE": "blue"]
+        return multi
+    }
+
     var restartedActor: ActorSpec {
         var actor = ActorSpec(
             actorID: RayID(high: 9, low: 9), typeID: "T", className: "Counter", initializer: "init()", args: [], resources: ["CPU": 1],
             maxRestarts: -1, maxTaskRetries: 2, maxConcurrency: 4, name: "c", namespace: "ns", detached: true, strategy: .spread)
         actor.restarts = 3
+        actor.environment = ["A": "1", "B": ""]
         return actor
     }
 
@@ -22,7 +30,7 @@ final class FrameCodecTests: XCTestCase {
             .register(pid: 42),
             .taskDone(RayID(high: 1, low: 1), .value(EncodedValue(bytes: [9]))),
             .taskDone(RayID(high: 1, low: 1), .error(ErrorInfo(kind: .taskError, errorType: "Boom", message: "m", functionName: "f", nodeID: "n", pid: 7))),
-            .submit(spec), .execute(spec),
+            .submit(spec), .execute(spec), .submit(multiReturnSpec),
             .get(requestID: 9, caller: .none, ids: [RayID(high: 1, low: 2)], timeoutMillis: -1),
             .wait(requestID: 10, caller: RayID(high: 1, low: 1), ids: [], numReturns: 0, timeoutMillis: 5),
             .put(RayID(high: 8, low: 8), .value(EncodedValue(bytes: []))),
@@ -33,6 +41,7 @@ final class FrameCodecTests: XCTestCase {
             .waitReply(requestID: 10, ready: [0, 3]),
             .shutdown,
             .hostActor(restartedActor),
+            .taskReturns(RayID(high: 1, low: 2), [.value(EncodedValue(bytes: [1])), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
         ]
     }
 

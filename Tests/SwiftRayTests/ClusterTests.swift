@@ -67,6 +67,11 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(n, values.count)
         XCTAssertEqual(twice.last, values.last! * 2)
 
+        // A runtime environment reaches a worker the other node's daemon starts.
+        let env = RuntimeEnvironment(envVars: ["SWIFTRAY_TEST_MODE": "remote"])
+        let mode = try await ray.get($variable.options(schedulingStrategy: onSpecial, runtimeEnv: env).remote("SWIFTRAY_TEST_MODE"), timeout: .seconds(60))
+        XCTAssertEqual(mode, "remote")
+
         // A request no node can ever fit is refused, and status counts it.
         do {
             _ = try await ray.get($whereAmI.options(resources: ["nowhere": 1]).remote(), timeout: .seconds(60))

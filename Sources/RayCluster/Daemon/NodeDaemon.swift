@@ -214,7 +214,7 @@ package final class NodeDaemon: @unchecked Sendable {
         do {
             launched = try WorkerLauncher.launchConnecting(
                 executable: executable, workerID: request.workerID, nodeID: nodeID, head: headAddress, token: token,
-                objectDirectory: directory)
+                objectDirectory: directory, variables: request.environment)
         } catch {
             logger.error("\(error)")
             return exited(request.workerID, code: 127)

@@ -176,7 +176,7 @@ package final class ClusterHead: @unchecked Sendable {
     private func startRemoteWorker(_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle? {
         guard let daemon = node.daemon, !pool.binaryHash.isEmpty else { return nil }
         let worker = WorkerHandle(id: id, pid: 0, node: node, pool: pool, role: actorID.map { .actor($0) } ?? .tasks)
-        daemon.writeAndFlush(WireMessage.control(.startWorker(StartWorker(workerID: id, binaryHash: pool.binaryHash, name: "worker"))), promise: nil)
+        daemon.writeAndFlush(WireMessage.control(.startWorker(StartWorker(workerID: id, binaryHash: pool.binaryHash, name: "worker", environment: pool.environment))), promise: nil)
         return worker
     }
 
@@ -224,7 +224,8 @@ package final class ClusterHead: @unchecked Sendable {
         manager.cancelTasks(ownedBy: driver.id)
         // Its job's idle workers have nothing left to do.
         guard !drivers.values.contains(where: { $0.pool == driver.pool }) else { return }
-        for worker in manager.workers.all where worker.pool == driver.pool && worker.isIdle {
+        // (Whatever runtime environment they run with: the same binary is the same job.)
+        for worker in manager.workers.all where worker.pool.executable == driver.pool.executable && worker.isIdle {
             worker.retiring = true
             manager.send(.shutdown, to: worker)
         }

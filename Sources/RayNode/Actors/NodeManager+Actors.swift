@@ -16,7 +16,7 @@ extension NodeManager {
             logger.warning("infeasible actor: \(message)")
             return reply(ErrorInfo(kind: .unschedulable, message: message, functionName: spec.className))
         }
-        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0, pool: creator?.pool ?? defaultPool)
+        let record = ActorRecord(spec: spec, creatorWorkerID: creator?.id ?? 0, pool: (creator?.pool ?? defaultPool).adding(spec.environment))
         actors.add(record)
         addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts

@@ -10,7 +10,7 @@ extension NodeManager {
             for id in spec.returnIDs { finishObject(id, .error(error)) }
             return
         }
-        let record = TaskRecord(spec: spec, pool: holder?.pool ?? defaultPool, ownerID: holder?.id ?? 0)
+        let record = TaskRecord(spec: spec, pool: (holder?.pool ?? defaultPool).adding(spec.environment), ownerID: holder?.id ?? 0)
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
         if spec.parentTaskID != .none, let parent = tasks[spec.parentTaskID] {

@@ -66,10 +66,20 @@ package struct WorkerPool: Hashable, Sendable {
     package let executable: String
     /// Its content hash, by which other nodes fetch and cache it ("" for an embedded cluster's).
     package let binaryHash: String
+    /// Environment variables its workers run with (a runtime environment's `envVars`): work with
+    /// different ones never shares a process.
+    package let environment: [String: String]
 
-    package init(executable: String, binaryHash: String = "") {
+    package init(executable: String, binaryHash: String = "", environment: [String: String] = [:]) {
         self.executable = executable
         self.binaryHash = binaryHash
+        self.environment = environment
+    }
+
+    /// This pool's binary with `variables` added to its environment (themselves when there are none).
+    package func adding(_ variables: [String: String]) -> WorkerPool {
+        guard !variables.isEmpty else { return self }
+        return WorkerPool(executable: executable, binaryHash: binaryHash, environment: environment.merging(variables) { $1 })
     }
 }
 

@@ -18,10 +18,12 @@ package enum WorkerLauncher {
     }
 
     /// Starts a worker connected to this process through a socket pair (fd 3 in the child).
-    static func launch(executable: String, workerID: Int, nodeID: String, objectDirectory: SharedObjectDirectory?) throws -> Launched {
+    static func launch(
+        executable: String, workerID: Int, nodeID: String, objectDirectory: SharedObjectDirectory?, variables: [String: String] = [:]
+    ) throws -> Launched {
         var sockets: [Int32] = [-1, -1]
         try check(swiftray_socketpair(&sockets), "socketpair")
-        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID, variables: variables)
         environment.append("SWIFTRAY_WORKER_FD=3")
         environment += objectDirectory?.environment ?? []
         do {
@@ -38,9 +40,10 @@ package enum WorkerLauncher {
     /// Starts a worker for a remote head (from a node daemon): it connects to `head` over the network
     /// and introduces itself with the token and its worker id. Its channel fd is -1.
     package static func launchConnecting(
-        executable: String, workerID: Int, nodeID: String, head: String, token: String, objectDirectory: SharedObjectDirectory? = nil
+        executable: String, workerID: Int, nodeID: String, head: String, token: String, objectDirectory: SharedObjectDirectory? = nil,
+        variables: [String: String] = [:]
     ) throws -> Launched {
-        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID)
+        var environment = workerEnvironment(workerID: workerID, nodeID: nodeID, variables: variables)
         environment += ["SWIFTRAY_WORKER_FD=-1", "SWIFTRAY_WORKER_CONNECT=\(head)", "SWIFTRAY_WORKER_TOKEN=\(token)"]
         environment += objectDirectory?.environment ?? []
         return try spawn(executable, environment: environment, channelFD: -1)
@@ -67,12 +70,15 @@ package enum WorkerLauncher {
         return Launched(pid: pid, channelFD: -1, stdoutFD: out[0], stderrFD: err[0])
     }
 
-    private static func workerEnvironment(workerID: Int, nodeID: String) -> [String] {
+    /// This process's environment without its own swift-ray settings, with `variables` (a runtime
+    /// environment's) set over it, and the worker's settings.
+    private static func workerEnvironment(workerID: Int, nodeID: String, variables: [String: String]) -> [String] {
         var environment: [String] = []
         var pointer = environ
         while let entry = pointer.pointee {
             let string = String(cString: entry)
-            if !string.hasPrefix("SWIFTRAY_WORKER") && !string.hasPrefix("SWIFTRAY_PARENT_PID=")
+            let name = string.split(separator: "=", maxSplits: 1).first.map(String.init) ?? string
+            if variables[name] == nil, !string.hasPrefix("SWIFTRAY_WORKER") && !string.hasPrefix("SWIFTRAY_PARENT_PID=")
                 && !string.hasPrefix("SWIFTRAY_NODE_ID=") && !string.hasPrefix("SWIFTRAY_OBJECT_") && !string.hasPrefix("SWIFTRAY_SPILL_DIR=") {
                 environment.append(string)
             }
@@ -81,6 +87,7 @@ package enum WorkerLauncher {
         if !environment.contains(where: { $0.hasPrefix("GLIBC_TUNABLES=") }), getenvString("SWIFTRAY_WORKER_HUGEPAGES") != "0" {
             environment.append(hugePageTunable)
         }
+        environment += variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         environment.append("SWIFTRAY_WORKER_ID=\(workerID)")
         environment.append("SWIFTRAY_NODE_ID=\(nodeID)")
         environment.append("SWIFTRAY_PARENT_PID=\(getpid())")

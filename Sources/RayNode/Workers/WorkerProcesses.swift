@@ -32,7 +32,7 @@ package final class ProcessWorkers: WorkerProcesses {
     package func start(_ worker: WorkerHandle, manager: NodeManager) throws {
         let launched = try WorkerLauncher.launch(
             executable: worker.pool.executable, workerID: worker.id, nodeID: manager.config.nodeID,
-            objectDirectory: manager.config.objectDirectory)
+            objectDirectory: manager.config.objectDirectory, variables: worker.pool.environment)
         worker.pid = launched.pid
         connect(worker, fd: launched.channelFD, manager: manager)
         LineForwarder.attach(fd: launched.stdoutFD, toStandardError: false, worker: worker, manager: manager)

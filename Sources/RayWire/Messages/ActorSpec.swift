@@ -26,6 +26,8 @@ public struct ActorSpec: Sendable, Equatable {
     public var strategy: SchedulingStrategy
     /// How many times it was restarted before this start (set by the node that hosts it).
     public var restarts: Int = 0
+    /// Environment variables its worker runs with (its runtime environment's `envVars`).
+    public var environment: [String: String] = [:]
 
     public init(
         actorID: RayID, typeID: String, className: String, initializer: String, args: [TaskArg],

@@ -213,6 +213,22 @@ extension ByteBuffer {
         writeFixed(spec.attempt)
         writeStrategy(spec.strategy)
         writeIDs(spec.extraReturns)
+        writeStrings(spec.environment)
+    }
+
+    mutating func writeStrings(_ map: [String: String]) {
+        writeLength(map.count)
+        for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+            writeWireString(key)
+            writeWireString(value)
+        }
+    }
+
+    mutating func readStrings() throws -> [String: String] {
+        let count = try readCount()
+        var map: [String: String] = [:]
+        for _ in 0..<count { map[try readWireString()] = try readWireString() }
+        return map
     }
 
     mutating func readTaskSpec() throws -> TaskSpec {
@@ -226,6 +242,7 @@ extension ByteBuffer {
             maxRetries: Int(try readFixed(Int64.self)), retryExceptions: try readBool(),
             parentTaskID: try readID(), attempt: try readFixed(), strategy: try readStrategy())
         spec.extraReturns = try readIDs()
+        spec.environment = try readStrings()
         return spec
     }
 }
@@ -246,6 +263,7 @@ extension ByteBuffer {
         writeBool(spec.detached)
         writeStrategy(spec.strategy)
         writeFixed(Int64(spec.restarts))
+        writeStrings(spec.environment)
     }
 
     mutating func readActorSpec() throws -> ActorSpec {
@@ -256,6 +274,7 @@ extension ByteBuffer {
             maxConcurrency: Int(try readFixed(Int64.self)), name: try readWireString(),
             namespace: try readWireString(), detached: try readBool(), strategy: try readStrategy())
         spec.restarts = Int(try readFixed(Int64.self))
+        spec.environment = try readStrings()
         return spec
     }
 

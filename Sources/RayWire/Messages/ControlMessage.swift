@@ -135,11 +135,14 @@ public struct StartWorker: Codable, Sendable, Equatable {
     public var binaryHash: String
     /// For the worker's log prefix until it runs something.
     public var name: String
+    /// Environment variables it runs with (its runtime environment's).
+    public var environment: [String: String]
 
-    public init(workerID: Int, binaryHash: String, name: String) {
+    public init(workerID: Int, binaryHash: String, name: String, environment: [String: String] = [:]) {
         self.workerID = workerID
         self.binaryHash = binaryHash
         self.name = name
+        self.environment = environment
     }
 }
 

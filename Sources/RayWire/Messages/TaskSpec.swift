@@ -36,6 +36,8 @@ public struct TaskSpec: Sendable, Equatable {
     /// The objects of its results after the first, when it has several (Ray's `num_returns`);
     /// minted by the submitter like the task's own id.
     public var extraReturns: [ObjectID] = []
+    /// Environment variables its worker runs with (its runtime environment's `envVars`).
+    public var environment: [String: String] = [:]
 
     public init(
         taskID: TaskID, functionID: String, name: String, args: [TaskArg], resources: [String: Double],

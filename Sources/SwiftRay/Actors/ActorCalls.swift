@@ -45,12 +45,13 @@ public enum RayActorCalls {
         if let problem = options.problem { throw RaySystemError(message: "\(A.self): \(problem)") }
         let args = try arguments.map { argument in try argument.wire.get() }
         let id = runtime.newID()
-        let spec = ActorSpec(
+        var spec = ActorSpec(
             actorID: id, typeID: TypeNames.name(of: A.self), className: "\(A.self)",
             initializer: initializer, args: args, resources: options.demand, maxRestarts: options.maxRestarts,
             maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
             name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached,
             strategy: options.schedulingStrategy)
+        spec.environment = RuntimeEnvironment.forJob.adding(options.runtimeEnv).envVars
         if let refusal = try await runtime.createActor(spec) { throw refusal.typedError }
         return try A.resolve(id: RayActorID(counted: id), using: .shared)
     }

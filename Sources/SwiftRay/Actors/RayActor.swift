@@ -57,13 +57,17 @@ public struct ActorOptions: Sendable, Equatable {
     public var lifetime: ActorLifetime?
     /// Where it may be placed (as for tasks).
     public var schedulingStrategy: SchedulingStrategy
+    /// The runtime environment its worker runs in (added to the job's).
+    public var runtimeEnv: RuntimeEnvironment?
 
     public init(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double] = [:],
         maxRestarts: Int = 0, maxTaskRetries: Int = 0, maxConcurrency: Int? = nil, name: String? = nil,
-        namespace: String? = nil, lifetime: ActorLifetime? = nil, schedulingStrategy: SchedulingStrategy = .default
+        namespace: String? = nil, lifetime: ActorLifetime? = nil, schedulingStrategy: SchedulingStrategy = .default,
+        runtimeEnv: RuntimeEnvironment? = nil
     ) {
         self.schedulingStrategy = schedulingStrategy
+        self.runtimeEnv = runtimeEnv
         self.numCPUs = numCPUs
         self.numGPUs = numGPUs
         self.memory = memory
