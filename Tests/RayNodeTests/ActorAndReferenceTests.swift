@@ -174,4 +174,27 @@ final class ActorAndReferenceTests: XCTestCase {
         XCTAssertEqual(node.results(failing.returnIDs)?.count, 2)
         XCTAssertTrue(node.results(failing.returnIDs)?.allSatisfy { if case .error = $0 { true } else { false } } ?? false)
     }
+
+    func testCancellingACallWaitingForItsArgumentDropsItAndLetsTheNextRun() {
+        let node = NodeHarness(cpus: 2)
+        let spec = actor(node, maxRestarts: 0)
+        node.manager.createActorOnLoop(spec, creator: nil) { _ in }
+        node.loop.run()
+        playActors(node)
+        let blocker = node.task()  // runs and is never answered: its result stays pending
+        node.submit(blocker)
+        var waiting = call(node, spec)
+        waiting.args = [.ref(blocker.taskID)]
+        let next = call(node, spec)
+        node.manager.actorCallOnLoop(waiting, holder: nil)
+        node.manager.actorCallOnLoop(next, holder: nil)
+        node.loop.run()
+        XCTAssertTrue(playActors(node).isEmpty, "the second waits behind the first, in order")
+        node.manager.cancelOnLoop(waiting.callID, force: false, recursive: false)
+        node.loop.run()
+        let received = playActors(node)
+        XCTAssertEqual(received.values.first?.map(\.callID), [next.callID], "only the next call ran")
+        guard case .error(let error) = node.results([waiting.callID])?.first else { return XCTFail("cancelled") }
+        XCTAssertEqual(error.kind, .cancelled)
+    }
 }
