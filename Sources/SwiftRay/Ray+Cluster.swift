@@ -14,11 +14,15 @@ extension Ray {
     ///     `SWIFTRAY_TOKEN_FILE`, else this machine's token file written by `start --head`).
     ///   - tempDir: the folder of this machine's cluster files (default `SWIFTRAY_TEMP_DIR` or
     ///     `/tmp/swiftray`).
+    ///   - runtimeEnv: the job's runtime environment, for every task and actor it starts.
     /// - Throws: `RaySystemError` when swift-ray already runs here, or the cluster cannot be reached
     ///   or refuses the token.
     @discardableResult
-    public static func start(address: String?, token: String? = nil, tempDir: String? = nil) async throws -> Ray {
+    public static func start(
+        address: String?, token: String? = nil, tempDir: String? = nil, runtimeEnv: RuntimeEnvironment? = nil
+    ) async throws -> Ray {
         guard !isInitialized else { throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first") }
+        RuntimeEnvironment.forJob = runtimeEnv ?? RuntimeEnvironment()
         let files = ClusterFiles(root: tempDir)
         do {
             let target = try ClusterAddress.resolve(address, files: files)

@@ -45,7 +45,7 @@ public struct Ray: Sendable {
     ) async throws -> Ray {
         RuntimeEnvironment.forJob = runtimeEnv ?? RuntimeEnvironment()
         if let address = getenvString("SWIFTRAY_ADDRESS"), !address.isEmpty {
-            return try await start(address: address)
+            return try await start(address: address, runtimeEnv: runtimeEnv)
         }
         let cpus = numCPUs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         guard cpus >= 0, (numGPUs ?? 0) >= 0, resources.values.allSatisfy({ $0 >= 0 }) else {

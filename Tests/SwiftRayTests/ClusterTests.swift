@@ -15,7 +15,7 @@ final class ClusterTests: XCTestCase {
     }
 
     private func connect(_ cluster: TestCluster) async throws {
-        try await Ray.start(address: cluster.address, token: cluster.token)
+        try await Ray.start(address: cluster.address, token: cluster.token, runtimeEnv: RuntimeEnvironment(envVars: ["SWIFTRAY_TEST_JOB": "remote-job"]))
     }
 
     func testTasksAndActorsRunAcrossNodes() async throws {
@@ -68,9 +68,11 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(twice.last, values.last! * 2)
 
         // A runtime environment reaches a worker the other node's daemon starts.
-        let env = RuntimeEnvironment(envVars: ["SWIFTRAY_TEST_MODE": "remote"])
+        let env = RuntimeEnvironment(envVars: ["SWIFTRAY_TEST_MODE": "remote"])  // added to the job's (see connect)
         let mode = try await ray.get($variable.options(schedulingStrategy: onSpecial, runtimeEnv: env).remote("SWIFTRAY_TEST_MODE"), timeout: .seconds(60))
         XCTAssertEqual(mode, "remote")
+        let job = try await ray.get($variable.options(schedulingStrategy: onSpecial).remote("SWIFTRAY_TEST_JOB"), timeout: .seconds(60))
+        XCTAssertEqual(job, "remote-job", "a connected driver's job environment reaches other nodes")
 
         // A request no node can ever fit is refused, and status counts it.
         do {
