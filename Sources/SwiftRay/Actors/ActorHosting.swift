@@ -131,6 +131,8 @@ final class ActorHosting: Sendable {
 
     /// Calls cancelled before they started: they will not run.
     private let cancelledBeforeStart = Mutex<Set<RayID>>([])
+    /// Whether that set may be non-empty: calls skip its lock while no cancel ever came.
+    private let anyCancelledBeforeStart = Atomic<Bool>(false)
 
     /// Cancels a call: one running in its own task (a concurrent actor's) is cancelled; one not
     /// started yet will not run; a running call of a one-at-a-time actor runs to its end.
@@ -141,11 +143,14 @@ final class ActorHosting: Sendable {
                 return true
             } ?? false
         }
-        if !running { _ = cancelledBeforeStart.withLock { $0.insert(id) } }
+        guard !running else { return }
+        cancelledBeforeStart.withLock { _ = $0.insert(id) }
+        anyCancelledBeforeStart.store(true, ordering: .releasing)
     }
 
     private static func run<A: RayActor>(_ call: ActorCall, on actor: isolated A) async -> ExecutionResult {
-        if shared.cancelledBeforeStart.withLock({ $0.remove(call.callID) != nil }) {
+        if shared.anyCancelledBeforeStart.load(ordering: .acquiring),
+           shared.cancelledBeforeStart.withLock({ $0.remove(call.callID) != nil }) {
             let error = ErrorInfo(kind: .cancelled, message: "actor call \(call.name) was cancelled", functionName: call.name, pid: getpid())
             return ExecutionResult(.error(error))
         }
