@@ -18,6 +18,12 @@ class Actor:
         return b"ok"
 
 
+@ray.remote(num_returns="streaming")
+def items(count):
+    for _ in range(count):
+        yield b"ok"
+
+
 def main():
     pattern = os.environ.get("TESTS_TO_RUN", "")
     ray.init()
@@ -33,6 +39,16 @@ def main():
             assert len(results) == 10_000
 
         timeit("actor pool map calls", pool_map, 10_000)
+
+    if pattern in "single client streaming generator items":
+        def stream():
+            count = 0
+            for ref in items.remote(10_000):
+                ray.get(ref)
+                count += 1
+            assert count == 10_000
+
+        timeit("single client streaming generator items", stream, 10_000)
     ray.shutdown()
 
 

@@ -19,5 +19,24 @@ extension Microbenchmark {
             }
             for actor in actors { try ray.kill(actor) }
         }
+        if selected("single client streaming generator items") {
+            // One streaming task yielding 10,000 small items, each fetched as it arrives.
+            try await row("single client streaming generator items", 10_000) {
+                var count = 0
+                for try await ref in $benchItems.remote(10_000) {
+                    _ = try await ref.get()
+                    count += 1
+                }
+                precondition(count == 10_000)
+            }
+        }
+    }
+}
+
+/// Yields `count` small items (the streaming generator row).
+@Remote func benchItems(_ count: Int) -> AsyncStream<[UInt8]> {
+    AsyncStream { continuation in
+        for _ in 0..<count { continuation.yield(Array("ok".utf8)) }
+        continuation.finish()
     }
 }

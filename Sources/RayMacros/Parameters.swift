@@ -78,3 +78,25 @@ enum Generated {
         return (isVoid ? "SwiftRay.RayVoid" : result!, isVoid)
     }
 }
+
+/// Results spelled as an async sequence make a streaming function or method (Ray's
+/// `num_returns="streaming"`): `AsyncStream<E>`, `AsyncThrowingStream<E, F>`,
+/// `some AsyncSequence<E, F>` or `any AsyncSequence<E, F>`.
+enum StreamingResult {
+    static let sequenceTypes: Set<String> = ["AsyncStream", "AsyncThrowingStream", "AsyncSequence"]
+
+    /// The element type of such a result; nil for any other.
+    static func element(of signature: FunctionSignatureSyntax) -> String? {
+        guard var type = signature.returnClause?.type else { return nil }
+        if let wrapped = type.as(SomeOrAnyTypeSyntax.self) { type = wrapped.constraint }
+        let arguments: GenericArgumentListSyntax?
+        if let named = type.as(IdentifierTypeSyntax.self), sequenceTypes.contains(named.name.text) {
+            arguments = named.genericArgumentClause?.arguments
+        } else if let member = type.as(MemberTypeSyntax.self), sequenceTypes.contains(member.name.text) {
+            arguments = member.genericArgumentClause?.arguments
+        } else {
+            return nil
+        }
+        return arguments?.first?.argument.trimmedDescription
+    }
+}

@@ -34,6 +34,8 @@ struct RayActorShape {
         let returnsVoid: Bool
         let isAsync: Bool
         let isThrowing: Bool
+        /// The item type of a streaming method (one returning an async sequence).
+        var streamElement: String? = nil
         var key: String { Parameter.key(name, parameters) }
     }
 
@@ -61,15 +63,14 @@ struct RayActorShape {
         let members = actor.memberBlock.members.map(\.decl)
         declaresActorSystem = members.contains { $0.as(TypeAliasDeclSyntax.self)?.name.text == "ActorSystem" }
         methods = try members.compactMap { decl -> Method? in
-            guard let function = decl.as(FunctionDeclSyntax.self),
-                  function.modifiers.contains(where: { $0.name.text == "distributed" }),
-                  !function.modifiers.contains(where: { $0.name.text == "static" }) else { return nil }
+            guard let function = decl.as(FunctionDeclSyntax.self), Self.isCallable(function) else { return nil }
             let parameters = try Parameter.list(
                 function.signature.parameterClause, generics: function.genericParameterClause, what: "@RayActor methods")
             let (output, isVoid) = Generated.output(function.signature)
             return Method(name: function.name.text, parameters: parameters, output: output, returnsVoid: isVoid,
                           isAsync: function.signature.effectSpecifiers?.asyncSpecifier != nil,
-                          isThrowing: function.signature.effectSpecifiers?.throwsClause != nil)
+                          isThrowing: function.signature.effectSpecifiers?.throwsClause != nil,
+                          streamElement: StreamingResult.element(of: function.signature))
         }
         let declared = try members.compactMap { decl -> Initializer? in
             guard let initializer = decl.as(InitializerDeclSyntax.self) else { return nil }
@@ -83,6 +84,15 @@ struct RayActorShape {
         initializers = declared.isEmpty && !members.contains(where: { $0.is(InitializerDeclSyntax.self) })
             ? [Initializer(parameters: [Parameter(label: "actorSystem", type: "SwiftRay.RayActorSystem")], isAsync: false, isThrowing: false)]
             : declared
+    }
+
+    /// Distributed instance methods, and streaming ones: an async sequence is no distributed
+    /// result (it is not `Codable`), so a method returning one is a plain, non-private method.
+    private static func isCallable(_ function: FunctionDeclSyntax) -> Bool {
+        let modifiers = Set(function.modifiers.map(\.name.text))
+        guard !modifiers.contains("static") else { return false }
+        if modifiers.contains("distributed") { return true }
+        return StreamingResult.element(of: function.signature) != nil && modifiers.isDisjoint(with: ["private", "fileprivate"])
     }
 
     func members() -> [String] {
@@ -103,7 +113,16 @@ struct RayActorShape {
     private func remoteType() -> String {
         let functions = methods.flatMap { method in
             Generated.argumentMixes(method.parameters).map { mix in
-                """
+                if let element = method.streamElement {
+                    return """
+                        \(access)func \(method.name)(\(mix.declared)) -> SwiftRay.ObjectRefGenerator<\(element)> {
+                            SwiftRay.RayActorCalls.submitStream(
+                                actor, method: "\(method.key)", name: "\(typeName).\(method.name)", arguments: \(mix.wrapped),
+                                backpressure: generatorBackpressure)
+                        }
+                    """
+                }
+                return """
                     @discardableResult
                     \(access)func \(method.name)(\(mix.declared)) -> SwiftRay.ObjectRef<\(method.output)> {
                         SwiftRay.RayActorCalls.submit(actor, method: "\(method.key)", name: "\(typeName).\(method.name)", arguments: \(mix.wrapped))
@@ -112,9 +131,18 @@ struct RayActorShape {
             }
         }
         return """
-            /// Submits calls on a `\(typeName)` and returns their refs at once.
+            /// Submits calls on a `\(typeName)` and returns their refs (or a streaming method's
+            /// generator) at once.
             \(access)struct Remote: Sendable {
                 \(access)let actor: \(typeName)
+                /// For streaming methods: untaken items at which the producer pauses (nil: never).
+                \(access)var generatorBackpressure: Int? = nil
+                /// These calls with streaming methods' backpressure set (Ray's `_generator_backpressure_num_objects`).
+                \(access)func options(generatorBackpressure: Int?) -> Remote {
+                    var copy = self
+                    copy.generatorBackpressure = generatorBackpressure
+                    return copy
+                }
             \(functions.joined(separator: "\n"))
             }
             """
@@ -162,7 +190,9 @@ struct RayActorShape {
             var lines = ["    case \"\(method.key)\":"] + Generated.decodeArguments(method.parameters, indent: "        ")
             let effects = (method.isThrowing ? "try " : "") + (method.isAsync ? "await " : "")
             let call = "\(effects)actor.\(method.name)(\(Generated.forward(method.parameters)))"
-            if method.returnsVoid {
+            if method.streamElement != nil {
+                lines.append("        return SwiftRay.RayActorCalls.encode(try await SwiftRay._StreamEnd.produce(\(call)))")
+            } else if method.returnsVoid {
                 lines += ["        \(call)", "        return SwiftRay.RayActorCalls.encode(SwiftRay.RayVoid())"]
             } else {
                 lines.append("        return SwiftRay.RayActorCalls.encode(\(call))")

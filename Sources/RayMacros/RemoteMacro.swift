@@ -6,7 +6,8 @@ import SwiftSyntaxMacros
 /// `@Remote func f(...)` adds a peer type `$f` conforming to `SwiftRay.RemoteFunction`:
 /// `$f.remote(...)` submits a task and returns `ObjectRef<Result>`, each argument given either as a
 /// value or as an `ObjectRef` of its type; `$f.options(...)` sets task options. Workers find `$f` by
-/// its mangled name, so no registration is needed.
+/// its mangled name, so no registration is needed. A tuple result gives a tuple of refs; an async
+/// sequence result (see `StreamingResult`) gives an `ObjectRefGenerator` of its elements.
 public struct RemoteMacro: PeerMacro {
     public static func expansion(
         of node: AttributeSyntax,
@@ -33,13 +34,20 @@ struct RemoteFunctionShape {
     let access: String
     /// The elements of a tuple result (label, type): each becomes its own object and ref.
     let results: [(label: String?, type: String)]
+    /// The item type of a streaming function (one returning an async sequence).
+    let streamElement: String?
 
     init(function: FunctionDeclSyntax, parameters: [Parameter]) {
         name = function.name.text
         self.parameters = parameters
         let tuple = function.signature.returnClause?.type.as(TupleTypeSyntax.self)?.elements
         results = tuple.map { $0.count > 1 ? $0.map { ($0.firstName?.text, $0.type.trimmedDescription) } : [] } ?? []
-        (output, returnsVoid) = results.isEmpty ? Generated.output(function.signature) : ("SwiftRay._MultipleReturns", false)
+        streamElement = StreamingResult.element(of: function.signature)
+        if streamElement != nil {
+            (output, returnsVoid) = ("SwiftRay._StreamEnd", false)
+        } else {
+            (output, returnsVoid) = results.isEmpty ? Generated.output(function.signature) : ("SwiftRay._MultipleReturns", false)
+        }
         isAsync = function.signature.effectSpecifiers?.asyncSpecifier != nil
         isThrowing = function.signature.effectSpecifiers?.throwsClause != nil
         access = Generated.access(function.modifiers)
@@ -64,7 +72,9 @@ struct RemoteFunctionShape {
     private func executeBody() -> String {
         var lines = Generated.decodeArguments(parameters, indent: "        ")
         let call = (isThrowing ? "try " : "") + (isAsync ? "await " : "") + "\(name)(\(Generated.forward(parameters)))"
-        if returnsVoid {
+        if streamElement != nil {
+            lines.append("        return try await SwiftRay._StreamEnd.produce(\(call))")
+        } else if returnsVoid {
             lines.append("        \(call)")
             lines.append("        return SwiftRay.RayVoid()")
         } else if !results.isEmpty {
@@ -82,12 +92,14 @@ struct RemoteFunctionShape {
         let forwarded = Generated.forward(parameters)
         return Generated.argumentMixes(parameters).map { mix in
             let signature = "remote(\(mix.declared)) -> \(refsType)"
+            // Dropping a stream's generator stops the stream: its result must be used.
+            let discardable = streamElement == nil ? "@discardableResult" : ""
             return """
-                    @discardableResult
+                    \(discardable)
                     \(access)static func \(signature) {
                         Self(taskOptions: SwiftRay.TaskOptions()).remote(\(forwarded))
                     }
-                    @discardableResult
+                    \(discardable)
                     \(access)func \(signature) {
                         \(submission(mix.wrapped))
                     }
@@ -97,11 +109,13 @@ struct RemoteFunctionShape {
 
     /// What `remote` returns: one ref, or a tuple of refs for a tuple result.
     private var refsType: String {
+        if let streamElement { return "SwiftRay.ObjectRefGenerator<\(streamElement)>" }
         guard !results.isEmpty else { return "SwiftRay.ObjectRef<Output>" }
         return "(" + results.map { ($0.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\($0.type)>" }.joined(separator: ", ") + ")"
     }
 
     private func submission(_ wrapped: String) -> String {
+        if let streamElement { return "_submitStream(\(wrapped), of: \(streamElement).self)" }
         guard !results.isEmpty else { return "_submit(\(wrapped))" }
         let refs = results.enumerated().map { index, result in
             (result.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\(result.type)>._result(ids, \(index))"

@@ -47,6 +47,8 @@ package final class NodeManager: @unchecked Sendable {
     var actors = ActorDirectory()
     /// Placement groups by id, and those waiting for their bundles.
     var placementGroups = PlacementGroups()
+    /// Streaming tasks and calls in flight: their items and consumers.
+    var streams = StreamTable()
     /// The cluster's key-value store, by namespace and key.
     var keyValues = KeyValueTable()
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.

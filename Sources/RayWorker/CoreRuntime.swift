@@ -41,6 +41,15 @@ package protocol CoreRuntime: AnyObject, Sendable {
     func clusterState() async throws -> ClusterState
     /// Creates, waits for or removes a placement group; returns nil, or why it failed.
     func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo?
+    /// Reports item `index` of the stream this process produces (`stream`: the running task's or
+    /// call's id), stored as object `item`. Returns once the consumer's backlog is under
+    /// `backpressure`; false when the consumer is gone and the producer should stop.
+    func yieldItem(stream: RayID, index: Int, item: ObjectID, _ payload: ObjectPayload, backpressure: Int?) async -> Bool
+    /// The next items of a stream this process consumes, having taken the first `from`; waits
+    /// until there are some or the stream has ended.
+    func nextItems(stream: RayID, from: Int) async throws -> StreamItems
+    /// This process stops consuming a stream after wrapping its first `received` items.
+    func dropStream(_ stream: RayID, received: Int)
 }
 
 extension CoreRuntime {
@@ -92,12 +101,15 @@ public struct TaskContext: Sendable {
     /// The resources it was given (Ray's `get_assigned_resources()`): a task's demand, or the
     /// resources its actor holds.
     public var resources: [String: Double]
+    /// Set when the running task or call produces a stream of items.
+    package var streaming: StreamingReturns?
 
-    package init(taskID: TaskID, name: String, attempt: Int, resources: [String: Double] = [:]) {
+    package init(taskID: TaskID, name: String, attempt: Int, resources: [String: Double] = [:], streaming: StreamingReturns? = nil) {
         self.taskID = taskID
         self.name = name
         self.attempt = attempt
         self.resources = resources
+        self.streaming = streaming
     }
 
     /// The current task's context, or nil in the driver.

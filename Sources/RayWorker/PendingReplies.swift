@@ -51,7 +51,7 @@ extension WireMessage {
     /// The request a reply answers (nil for messages that are not replies).
     var replyID: UInt64? {
         switch self {
-        case .getReply(let id, _), .waitReply(let id, _), .requestDone(let id, _), .actorFound(let id, _),
+        case .getReply(let id, _), .waitReply(let id, _), .requestDone(let id, _), .actorFound(let id, _), .streamItems(let id, _),
              .control(.kvReply(let id, _)), .control(.state(let id, _)):
             id
         default:

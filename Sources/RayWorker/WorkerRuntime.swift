@@ -58,6 +58,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// The channel's frame writer, written to directly (found on the first send, on the loop).
     private var writer: CoalescingFrameWriter?
     private var references: ReferenceBatch!
+    /// The streams this worker's tasks and calls produce.
+    private let producers = StreamProducers()
 
     init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor, role: Role = .worker) {
         self.nodeID = nodeID
@@ -77,6 +79,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     func attach(_ channel: any Channel) { self.channel = channel }
+
 
     package func newID() -> RayID { minter.next() }
 
@@ -156,6 +159,28 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    package func yieldItem(stream: RayID, index: Int, item: ObjectID, _ payload: ObjectPayload, backpressure: Int?) async -> Bool {
+        let every = StreamProducers.ackEvery
+        let ackPoint = (index + 1) % every == 0
+        let message = WireMessage.yieldItem(stream: stream, index: index, item: item, payload, wantsAck: ackPoint)
+        references.enqueueBatched { self.send(message) }
+        if ackPoint { await producers.acknowledged(stream, count: (index + 1) / every - 1) }
+        return await producers.mayContinue(stream, produced: index + 1, backpressure: backpressure)
+    }
+
+    package func nextItems(stream: RayID, from: Int) async throws -> StreamItems {
+        let caller = TaskContext.current?.taskID ?? .none
+        return try await request(blocking: caller) { id in
+            .nextItems(requestID: id, caller: caller, stream: stream, from: from)
+        } reply: { reply in
+            if case .streamItems(_, let items) = reply { items } else { nil }
+        }
+    }
+
+    package func dropStream(_ stream: RayID, received: Int) {
+        enqueue(.dropStream(stream, received: received))
+    }
+
     /// The error a `requestDone` reply carries (nil inside: the request succeeded).
     private static let requestError: @Sendable (WireMessage) -> ErrorInfo?? = { reply in
         if case .requestDone(_, let error) = reply { .some(error) } else { nil }
@@ -203,6 +228,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             }
         case .actorCall(let call):
             executor.actorCall(call) { result in
+                if call.streaming != nil { self.producers.ended(call.callID) }
                 self.references.enqueue {
                     self.send(.taskDone(call.callID, result.payload))
                     withExtendedLifetime(result.keepAlive) {}
@@ -218,6 +244,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             } else {
                 executor.cancelActorCall(id)
             }
+        case .streamProgress(let stream, let consumed, let stop):
+            producers.progress(stream, consumed: consumed, stop: stop)
         case .shutdown:
             if role == .worker { WorkerMain.exitNow(0) }
         case .control(.output(_, let text, let isError)):
@@ -284,12 +312,14 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         unblocked += 1
         let began = NIODeadline.now()
         lastStarted = (spec.taskID, began)
-        let context = TaskContext(taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt), resources: spec.resources)
+        let context = TaskContext(
+            taskID: spec.taskID, name: spec.name, attempt: Int(spec.attempt), resources: spec.resources, streaming: spec.streaming)
         let executor = self.executor
         let onLoop = quickFunctions.contains(spec.functionID)
         if onLoop { runningOnLoop += 1 }
         let body: @Sendable () async -> Void = {
             let result = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
+            if spec.streaming != nil { self.producers.ended(spec.taskID) }
             self.references.enqueue {
                 self.running[spec.taskID] = nil
                 if self.blockedTasks.removeValue(forKey: spec.taskID) == nil { self.unblocked -= 1 }
@@ -486,6 +516,7 @@ final class WorkerInboundHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         WorkerMain.exitNow(0)
     }
+
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         RayLog.logger.error("worker channel error: \(error); exiting")

@@ -22,21 +22,22 @@ extension RemoteFunction {
     public static func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
         maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
-        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil
+        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil, generatorBackpressure: Int? = nil
     ) -> Self {
         Self(taskOptions: TaskOptions()).options(
             numCPUs: numCPUs, numGPUs: numGPUs, memory: memory, resources: resources,
             maxRetries: maxRetries, retryExceptions: retryExceptions, name: name, schedulingStrategy: schedulingStrategy,
-            runtimeEnv: runtimeEnv)
+            runtimeEnv: runtimeEnv, generatorBackpressure: generatorBackpressure)
     }
 
     /// These options changed; the others kept.
     public func options(
         numCPUs: Double? = nil, numGPUs: Double? = nil, memory: Double? = nil, resources: [String: Double]? = nil,
         maxRetries: Int? = nil, retryExceptions: Bool? = nil, name: String? = nil,
-        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil
+        schedulingStrategy: SchedulingStrategy? = nil, runtimeEnv: RuntimeEnvironment? = nil, generatorBackpressure: Int? = nil
     ) -> Self {
         var copy = self
+        if let generatorBackpressure { copy.taskOptions.generatorBackpressure = generatorBackpressure }
         if let runtimeEnv { copy.taskOptions.runtimeEnv = runtimeEnv }
         if let schedulingStrategy { copy.taskOptions.schedulingStrategy = schedulingStrategy }
         if let numCPUs { copy.taskOptions.numCPUs = numCPUs }
@@ -65,10 +66,24 @@ func _submitTask(_ function: any Any.Type, name: String, options: TaskOptions, a
     submitTask(function, name: name, options: options, arguments: arguments, returns: 1)[0]
 }
 
+extension RemoteFunction {
+    /// Submits a streaming task (generated `remote` overloads of functions returning an async
+    /// sequence call this); returns its generator at once.
+    public func _submitStream<Item>(_ arguments: [TaskArgument], of item: Item.Type) -> ObjectRefGenerator<Item> {
+        let streaming = StreamingReturns(backpressure: taskOptions.generatorBackpressure)
+        let ids = submitTask(Self.self, name: taskOptions.name ?? Self.functionName, options: taskOptions, arguments: arguments,
+                             returns: 1, streaming: streaming)
+        return ObjectRefGenerator(_submitted: ids[0])
+    }
+}
+
 /// Submits a task with `returns` results; returns their ids (all `.none` when swift-ray is not
 /// running). A submission that cannot go (an argument that cannot be encoded, bad options) stores
 /// the error as every result.
-func submitTask(_ function: any Any.Type, name: String, options: TaskOptions, arguments: [TaskArgument], returns: Int) -> [ObjectID] {
+func submitTask(
+    _ function: any Any.Type, name: String, options: TaskOptions, arguments: [TaskArgument], returns: Int,
+    streaming: StreamingReturns? = nil
+) -> [ObjectID] {
     guard let runtime = RuntimeRegistry.current else {
         RayLog.logger.error("\(name).remote() called while swift-ray is not running")
         return Array(repeating: .none, count: returns)
@@ -96,6 +111,7 @@ func submitTask(_ function: any Any.Type, name: String, options: TaskOptions, ar
         retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none,
         strategy: options.schedulingStrategy)
     spec.extraReturns = extra
+    spec.streaming = streaming
     spec.environment = RuntimeEnvironment.forJob.adding(options.runtimeEnv).envVars
     runtime.submit(spec)
     return ids

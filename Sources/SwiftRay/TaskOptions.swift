@@ -23,6 +23,9 @@ public struct TaskOptions: Sendable, Equatable {
     public var schedulingStrategy: SchedulingStrategy = .default
     /// The runtime environment its worker runs in (added to the job's).
     public var runtimeEnv: RuntimeEnvironment?
+    /// For a streaming function: how many yielded items its consumer may leave untaken before the
+    /// producer pauses (Ray's `_generator_backpressure_num_objects`); nil: it never pauses.
+    public var generatorBackpressure: Int?
 
     public init() {}
 
@@ -41,6 +44,9 @@ public struct TaskOptions: Sendable, Equatable {
             return "resource amounts cannot be negative: \(self)"
         }
         if maxRetries < -1 { return "maxRetries must be -1 (forever) or more, not \(maxRetries)" }
+        if let generatorBackpressure, generatorBackpressure < 1 {
+            return "generatorBackpressure must be at least 1 item, not \(generatorBackpressure)"
+        }
         return nil
     }
 }

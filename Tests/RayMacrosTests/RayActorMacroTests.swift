@@ -22,9 +22,18 @@ final class RayActorMacroTests: XCTestCase {
 
                 typealias ActorSystem = SwiftRay.RayActorSystem
 
-                /// Submits calls on a `Tally` and returns their refs at once.
+                /// Submits calls on a `Tally` and returns their refs (or a streaming method's
+                /// generator) at once.
                 struct Remote: Sendable {
                     let actor: Tally
+                    /// For streaming methods: untaken items at which the producer pauses (nil: never).
+                    var generatorBackpressure: Int? = nil
+                    /// These calls with streaming methods' backpressure set (Ray's `_generator_backpressure_num_objects`).
+                    func options(generatorBackpressure: Int?) -> Remote {
+                        var copy = self
+                        copy.generatorBackpressure = generatorBackpressure
+                        return copy
+                    }
                     @discardableResult
                     func add(_ a0: Int) -> SwiftRay.ObjectRef<Int> {
                         SwiftRay.RayActorCalls.submit(actor, method: "add(_:)", name: "Tally.add", arguments: [SwiftRay.TaskArgument(value: a0)])

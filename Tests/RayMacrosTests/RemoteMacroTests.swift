@@ -142,6 +142,83 @@ final class RemoteMacroTests: XCTestCase {
             macros: macros)
     }
 
+    func testAnAsyncSequenceResultGivesAGenerator() {
+        assertMacroExpansion(
+            "@Remote func count(_ n: Int) -> AsyncStream<Int> { AsyncStream { $0.finish() } }",
+            expandedSource: """
+            func count(_ n: Int) -> AsyncStream<Int> { AsyncStream { $0.finish() } }
+
+            /// Submits `count` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+            struct $count: SwiftRay.RemoteFunction {
+                typealias Output = SwiftRay._StreamEnd
+                static var functionName: String {
+                    "count"
+                }
+                var taskOptions: SwiftRay.TaskOptions
+                init(taskOptions: SwiftRay.TaskOptions) {
+                    self.taskOptions = taskOptions
+                }
+                static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
+                    let a0 = try arguments.next(Int.self)
+                    return try await SwiftRay._StreamEnd.produce(count(a0))
+                }
+
+                static func remote(_ a0: Int) -> SwiftRay.ObjectRefGenerator<Int> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0)
+                }
+
+                func remote(_ a0: Int) -> SwiftRay.ObjectRefGenerator<Int> {
+                    _submitStream([SwiftRay.TaskArgument(value: a0)], of: Int.self)
+                }
+
+                static func remote(_ a0: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRefGenerator<Int> {
+                    Self(taskOptions: SwiftRay.TaskOptions()).remote(a0)
+                }
+
+                func remote(_ a0: SwiftRay.ObjectRef<Int>) -> SwiftRay.ObjectRefGenerator<Int> {
+                    _submitStream([SwiftRay.TaskArgument(ref: a0)], of: Int.self)
+                }
+            }
+            """,
+            macros: macros)
+        for spelling in ["AsyncThrowingStream<[UInt8], any Error>", "some AsyncSequence<[UInt8], Never>", "any _Concurrency.AsyncSequence<[UInt8], any Error>"] {
+            assertMacroExpansion(
+                "@Remote func f() -> \(spelling) { fatalError() }",
+                expandedSource: expansion(of: "f", returning: spelling, element: "[UInt8]"),
+                macros: macros)
+        }
+    }
+
+    /// The expansion of a streaming function `name()` with no parameters.
+    private func expansion(of name: String, returning result: String, element: String) -> String {
+        """
+        func \(name)() -> \(result) { fatalError() }
+
+        /// Submits `\(name)` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+        struct $\(name): SwiftRay.RemoteFunction {
+            typealias Output = SwiftRay._StreamEnd
+            static var functionName: String {
+                "\(name)"
+            }
+            var taskOptions: SwiftRay.TaskOptions
+            init(taskOptions: SwiftRay.TaskOptions) {
+                self.taskOptions = taskOptions
+            }
+            static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
+                return try await SwiftRay._StreamEnd.produce(\(name)())
+            }
+
+            static func remote() -> SwiftRay.ObjectRefGenerator<\(element)> {
+                Self(taskOptions: SwiftRay.TaskOptions()).remote()
+            }
+
+            func remote() -> SwiftRay.ObjectRefGenerator<\(element)> {
+                _submitStream([], of: \(element).self)
+            }
+        }
+        """
+    }
+
     func testRejectsGenericsInoutAndNonFunctions() {
         assertMacroExpansion(
             "@Remote func g<T>(_ x: T) -> T { x }",

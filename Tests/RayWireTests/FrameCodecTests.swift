@@ -16,6 +16,18 @@ final class FrameCodecTests: XCTestCase {
         return multi
     }
 
+    func streaming(_ backpressure: Int?) -> TaskSpec {
+        var streaming = spec
+        streaming.streaming = StreamingReturns(backpressure: backpressure)
+        return streaming
+    }
+
+    var streamingCall: ActorCall {
+        var call = ActorCall(callID: RayID(high: 6, low: 1), actorID: RayID(high: 6, low: 2), dispatch: .method, method: "m()", name: "A.m", args: [])
+        call.streaming = StreamingReturns(backpressure: 8)
+        return call
+    }
+
     var restartedActor: ActorSpec {
         var actor = ActorSpec(
             actorID: RayID(high: 9, low: 9), typeID: "T", className: "Counter", initializer: "init()", args: [], resources: ["CPU": 1],
@@ -42,6 +54,13 @@ final class FrameCodecTests: XCTestCase {
             .shutdown,
             .hostActor(restartedActor),
             .taskReturns(RayID(high: 1, low: 2), [.value(EncodedValue(bytes: [1])), .error(ErrorInfo(kind: .cancelled, message: "c"))]),
+            .submit(streaming(nil)), .submit(streaming(3)), .actorCall(streamingCall),
+            .yieldItem(stream: RayID(high: 1, low: 2), index: 300, item: RayID(high: 3, low: 3), .value(EncodedValue(bytes: [5])), wantsAck: true),
+            .nextItems(requestID: 11, caller: .none, stream: RayID(high: 1, low: 2), from: 70_000),
+            .dropStream(RayID(high: 1, low: 2), received: 4),
+            .streamItems(requestID: 11, StreamItems(items: [RayID(high: 3, low: 3)], finished: false)),
+            .streamItems(requestID: 12, StreamItems(items: [], finished: true)),
+            .streamProgress(RayID(high: 1, low: 2), consumed: 12, stop: true),
         ]
     }
 

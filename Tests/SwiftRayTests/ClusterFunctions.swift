@@ -39,3 +39,18 @@ import SwiftRay
 @Remote func putNumbersHere(_ count: Int) throws -> [ObjectRef<[Double]>] {
     [try ray.put((0..<count).map(Double.init))]
 }
+
+/// Yields `[index, pid, attempt]` for `count` items; the first attempt stops after `pauseAt` items
+/// and waits on `gate` (the test kills it there).
+@Remote func killableStream(_ count: Int, _ pauseAt: Int, _ gate: Queue<Int>) -> AsyncThrowingStream<[Int], any Error> {
+    let attempt = ray.taskContext?.attempt ?? 0
+    return AsyncThrowingStream { continuation in
+        Task {
+            for index in 0..<count {
+                if index == pauseAt && attempt == 0 { _ = try? await gate.get(timeout: .seconds(60)) }
+                continuation.yield([index, Int(getpid()), attempt])
+            }
+            continuation.finish()
+        }
+    }
+}

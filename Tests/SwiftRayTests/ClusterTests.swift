@@ -86,6 +86,31 @@ final class ClusterTests: XCTestCase {
         XCTAssertTrue(status.contains("nowhere: 1}: 1 requests"), status)
     }
 
+    func testStreamsAcrossNodes() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["special": 1])
+        try await connect(cluster)
+        let onNode = try await ray.get($whereAmI.options(resources: ["special": 1]).remote(), timeout: .seconds(60))
+        let there = SchedulingStrategy.nodeAffinity(nodeID: onNode, soft: false)
+
+        // Items made on the other node, large ones in its store, reach this driver in order.
+        var sizes: [Int] = []
+        for try await block in $blocks.options(schedulingStrategy: there).remote(3, 50_000).values { sizes.append(block.count) }
+        XCTAssertEqual(sizes, [50_000, 50_000, 50_000])
+
+        // The producer's process is killed mid-stream: its retry does not repeat what was seen.
+        let gate = try await Queue<Int>()
+        var seen: [[Int]] = []
+        for try await ref in $killableStream.options(schedulingStrategy: there).remote(6, 3, gate) {
+            let item = try await ray.get(ref, timeout: .seconds(60))
+            seen.append(item)
+            if item[0] == 2 && item[2] == 0 { kill(pid_t(item[1]), SIGKILL) }
+        }
+        XCTAssertEqual(seen.map { $0[0] }, Array(0..<6), "each item once, in order")
+        XCTAssertEqual(seen.map { $0[2] }, [0, 0, 0, 1, 1, 1], "the last three came from the retry")
+    }
+
     func testStrategiesAndPlacementGroupsAcrossNodes() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster

@@ -190,6 +190,24 @@ package final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    /// Drivers run no tasks, so they produce no streams.
+    package func yieldItem(stream: RayID, index: Int, item: ObjectID, _ payload: ObjectPayload, backpressure: Int?) async -> Bool {
+        RayLog.logger.error("a stream item was yielded outside a task or actor call; dropping it")
+        return false
+    }
+
+    package func nextItems(stream: RayID, from: Int) async throws -> StreamItems {
+        let caller = TaskContext.current?.taskID ?? .none
+        return await withCheckedContinuation { continuation in
+            onLoop { $0.nextItemsOnLoop(stream, from: from, caller: caller) { continuation.resume(returning: $0) } }
+        }
+    }
+
+    package func dropStream(_ stream: RayID, received: Int) {
+        guard !closed.load(ordering: .relaxed) else { return }
+        onLoop { $0.dropStreamOnLoop(stream, received: received, holder: nil) }
+    }
+
     /// Process ids of the node's live workers (for tests and tools).
     package func workerPIDs() async -> [Int32] {
         (try? await manager.loop.submit { self.manager.workers.all.filter { !$0.dead }.map(\.pid) }.get()) ?? []

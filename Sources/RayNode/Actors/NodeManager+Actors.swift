@@ -70,6 +70,7 @@ extension NodeManager {
     package func actorCallOnLoop(_ call: ActorCall, holder: WorkerHandle?) {
         loop.assertInEventLoop()
         createObject(call.callID, holder: holder)
+        if let streaming = call.streaming { openStream(call.callID, streaming, owner: holder) }
         guard let record = actors[call.actorID] else {
             finishObject(call.callID, .error(ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)))
             return

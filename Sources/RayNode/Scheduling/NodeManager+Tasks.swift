@@ -5,6 +5,7 @@ extension NodeManager {
     package func submitOnLoop(_ spec: TaskSpec, holder: WorkerHandle?) {
         loop.assertInEventLoop()
         for id in spec.returnIDs { createObject(id, holder: holder) }
+        if let streaming = spec.streaming { openStream(spec.taskID, streaming, owner: holder) }
         guard !shuttingDown else {
             let error = ErrorInfo(kind: .system, message: "the cluster is shutting down", functionName: spec.name)
             for id in spec.returnIDs { finishObject(id, .error(error)) }

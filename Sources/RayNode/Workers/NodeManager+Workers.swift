@@ -77,6 +77,14 @@ extension NodeManager {
             taskDone(id, payloads, from: worker)
         case .submit(let spec):
             submitOnLoop(spec, holder: worker)
+        case .yieldItem(let stream, let index, let item, let payload, let wantsAck):
+            itemYielded(stream, index: index, item: item, payload, from: worker, wantsAck: wantsAck)
+        case .nextItems(let requestID, let caller, let stream, let from):
+            nextItemsOnLoop(stream, from: from, caller: caller) { [self] items in
+                send(.streamItems(requestID: requestID, items), to: worker)
+            }
+        case .dropStream(let stream, let received):
+            dropStreamOnLoop(stream, received: received, holder: worker)
         case .get(let requestID, let caller, let ids, let timeout):
             getOnLoop(ids, timeoutMillis: timeout, caller: caller) { [self] results in
                 // Objects whose holders died meanwhile are asked for again (rebuilt, or errors).
@@ -117,7 +125,8 @@ extension NodeManager {
             placementGroupRequest(request) { [self] error in send(.requestDone(requestID: requestID, error: error), to: worker) }
         case .control(let control):
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a control message the node does not serve: \(control)")
-        case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound, .pullObject, .objectChunk:
+        case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound, .pullObject, .objectChunk,
+             .streamItems, .streamProgress:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)
         }
@@ -183,6 +192,7 @@ extension NodeManager {
             actorWorkerDied(record, worker: worker, code: code)
         }
         killActorsCreated(by: worker.id)
+        closeStreams(ownedBy: worker)
         releaseHolds(of: worker)
         workerLogs?.close(pid: worker.pid)
         config.objectDirectory?.removeUnsealed(by: worker.pid)

@@ -70,6 +70,8 @@ public struct ActorCall: Sendable, Equatable {
     public var args: [TaskArg]
     /// 0 on the first run, one more per retry after an actor restart.
     public var attempt: UInt32
+    /// Set when the method yields a stream of items instead of returning one value.
+    public var streaming: StreamingReturns?
 
     public init(callID: RayID, actorID: RayID, dispatch: Dispatch, method: String, name: String, args: [TaskArg], attempt: UInt32 = 0) {
         self.callID = callID

@@ -214,6 +214,7 @@ extension ByteBuffer {
         writeStrategy(spec.strategy)
         writeIDs(spec.extraReturns)
         writeStrings(spec.environment)
+        writeStreaming(spec.streaming)
     }
 
     mutating func writeStrings(_ map: [String: String]) {
@@ -243,6 +244,7 @@ extension ByteBuffer {
             parentTaskID: try readID(), attempt: try readFixed(), strategy: try readStrategy())
         spec.extraReturns = try readIDs()
         spec.environment = try readStrings()
+        spec.streaming = try readStreaming()
         return spec
     }
 }
@@ -286,6 +288,7 @@ extension ByteBuffer {
         writeWireString(call.name)
         writeArgs(call.args)
         writeFixed(call.attempt)
+        writeStreaming(call.streaming)
     }
 
     mutating func readActorCall() throws -> ActorCall {
@@ -295,8 +298,10 @@ extension ByteBuffer {
         guard let dispatch = ActorCall.Dispatch(rawValue: rawDispatch) else {
             throw WireError.malformed("actor call dispatch \(rawDispatch)")
         }
-        return ActorCall(
+        var call = ActorCall(
             callID: callID, actorID: actorID, dispatch: dispatch, method: try readWireString(),
             name: try readWireString(), args: try readArgs(), attempt: try readFixed())
+        call.streaming = try readStreaming()
+        return call
     }
 }

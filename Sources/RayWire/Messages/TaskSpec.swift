@@ -38,6 +38,8 @@ public struct TaskSpec: Sendable, Equatable {
     public var extraReturns: [ObjectID] = []
     /// Environment variables its worker runs with (its runtime environment's `envVars`).
     public var environment: [String: String] = [:]
+    /// Set when the function yields a stream of items instead of returning one value.
+    public var streaming: StreamingReturns?
 
     public init(
         taskID: TaskID, functionID: String, name: String, args: [TaskArg], resources: [String: Double],

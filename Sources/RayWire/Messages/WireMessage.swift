@@ -3,9 +3,10 @@ import NIOCore
 /// Every message between a node manager and its workers, in one schema.
 ///
 /// Worker to node: `register`, `taskDone`, `submit`, `get`, `wait`, `put`, `cancel`, `createActor`,
-/// `actorCall`, `actorReady`, `killActor`, `lookupActor`, `addRefs`, `releaseRefs`, `returnTasks`.
+/// `actorCall`, `actorReady`, `killActor`, `lookupActor`, `addRefs`, `releaseRefs`, `returnTasks`,
+/// `yieldItem`, `nextItems`, `dropStream`.
 /// Node to worker: `execute`, `getReply`, `waitReply`, `cancel`, `shutdown`, `hostActor`,
-/// `actorCall`, `requestDone`, `actorFound`.
+/// `actorCall`, `requestDone`, `actorFound`, `streamItems`, `streamProgress`.
 public enum WireMessage: Sendable, Equatable {
     /// A new worker announces itself.
     case register(pid: Int32)
@@ -14,6 +15,15 @@ public enum WireMessage: Sendable, Equatable {
     /// A task with several results (`TaskSpec.extraReturns`) finished: one payload per result, in
     /// order (the first is the task's own).
     case taskReturns(TaskID, [ObjectPayload])
+    /// A streaming task or call (`stream`: its id) yielded item `index`, stored as object `item`.
+    /// `wantsAck`: the node answers with `streamProgress` once it has taken it (pacing).
+    case yieldItem(stream: RayID, index: Int, item: ObjectID, ObjectPayload, wantsAck: Bool)
+    /// A consumer took the first `from` items of a stream and asks for the next ones; answered by
+    /// `streamItems` once there are some or the stream has ended. `caller` as for `get`.
+    case nextItems(requestID: UInt64, caller: TaskID, stream: RayID, from: Int)
+    /// The consumer is gone (dropped or cancelled) after wrapping the first `received` items: the
+    /// others are freed and the producer stops.
+    case dropStream(RayID, received: Int)
     /// A worker submits a nested task.
     case submit(TaskSpec)
     /// Fetch objects, waiting for them up to `timeoutMillis` (-1: forever). `caller` is the task
@@ -53,6 +63,11 @@ public enum WireMessage: Sendable, Equatable {
     case getReply(requestID: UInt64, results: [ObjectPayload]?)
     /// The answer to `wait`: the positions of the ready objects in the request, ascending.
     case waitReply(requestID: UInt64, ready: [Int])
+    /// The answer to `nextItems`.
+    case streamItems(requestID: UInt64, StreamItems)
+    /// To a stream's producer: its consumer has taken `consumed` items (backpressure), or is gone
+    /// (`stop`). Also the acknowledgement a `yieldItem` asked for.
+    case streamProgress(RayID, consumed: Int, stop: Bool)
     /// Finish and exit.
     case shutdown
     /// The cluster's control plane (handshake, jobs, node daemons, status).
@@ -83,6 +98,11 @@ public enum WireMessage: Sendable, Equatable {
         case .releaseRefs: 14
         case .returnTasks: 15
         case .taskReturns: 16
+        case .yieldItem: 17
+        case .nextItems: 18
+        case .dropStream: 19
+        case .streamItems: 27
+        case .streamProgress: 28
         case .hostActor: 24
         case .requestDone: 25
         case .actorFound: 26
@@ -108,6 +128,28 @@ public enum WireMessage: Sendable, Equatable {
             buffer.writeID(id)
             buffer.writeLength(payloads.count)
             for payload in payloads { buffer.writePayload(payload) }
+        case .yieldItem(let stream, let index, let item, let payload, let wantsAck):
+            buffer.writeID(stream)
+            buffer.writeVarInt(UInt64(index))
+            buffer.writeID(item)
+            buffer.writePayload(payload)
+            buffer.writeBool(wantsAck)
+        case .nextItems(let requestID, let caller, let stream, let from):
+            buffer.writeFixed(requestID)
+            buffer.writeID(caller)
+            buffer.writeID(stream)
+            buffer.writeVarInt(UInt64(from))
+        case .dropStream(let stream, let received):
+            buffer.writeID(stream)
+            buffer.writeVarInt(UInt64(received))
+        case .streamItems(let requestID, let items):
+            buffer.writeFixed(requestID)
+            buffer.writeIDs(items.items)
+            buffer.writeBool(items.finished)
+        case .streamProgress(let stream, let consumed, let stop):
+            buffer.writeID(stream)
+            buffer.writeVarInt(UInt64(consumed))
+            buffer.writeBool(stop)
         case .submit(let spec), .execute(let spec):
             buffer.writeTaskSpec(spec)
         case .get(let requestID, let caller, let ids, let timeout):
@@ -211,6 +253,18 @@ public enum WireMessage: Sendable, Equatable {
             var payloads: [ObjectPayload] = []
             for _ in 0..<count { payloads.append(try buffer.readPayload()) }
             return .taskReturns(id, payloads)
+        case 17:
+            return .yieldItem(
+                stream: try buffer.readID(), index: try buffer.readIndex(), item: try buffer.readID(), try buffer.readPayload(),
+                wantsAck: try buffer.readBool())
+        case 18:
+            return .nextItems(
+                requestID: try buffer.readFixed(), caller: try buffer.readID(), stream: try buffer.readID(), from: try buffer.readIndex())
+        case 19: return .dropStream(try buffer.readID(), received: try buffer.readIndex())
+        case 27:
+            let requestID: UInt64 = try buffer.readFixed()
+            return .streamItems(requestID: requestID, StreamItems(items: try buffer.readIDs(), finished: try buffer.readBool()))
+        case 28: return .streamProgress(try buffer.readID(), consumed: try buffer.readIndex(), stop: try buffer.readBool())
         case 24: return .hostActor(try buffer.readActorSpec())
         case 25: return .requestDone(requestID: try buffer.readFixed(), error: try buffer.readOptionalError())
         case 26:

@@ -13,9 +13,19 @@ public enum RayActorCalls {
         ObjectRef(_created: _submitCall(actor: actor.id.raw, method: method, name: name, arguments: arguments))
     }
 
+    /// Submits a streaming method's call and returns its generator at once.
+    public static func submitStream<A: RayActor, Item>(
+        _ actor: A, method: String, name: String, arguments: [TaskArgument], backpressure: Int?
+    ) -> ObjectRefGenerator<Item> {
+        ObjectRefGenerator(_submitted: _submitCall(
+            actor: actor.id.raw, method: method, name: name, arguments: arguments, streaming: StreamingReturns(backpressure: backpressure)))
+    }
+
     /// Submits a call; returns the id of its result (`.none` when swift-ray is not running).
     @usableFromInline
-    static func _submitCall(actor actorID: RayID, method: String, name: String, arguments: [TaskArgument]) -> ObjectID {
+    static func _submitCall(
+        actor actorID: RayID, method: String, name: String, arguments: [TaskArgument], streaming: StreamingReturns? = nil
+    ) -> ObjectID {
         guard let runtime = RuntimeRegistry.current else {
             RayLog.logger.error("\(name) called while swift-ray is not running")
             return .none
@@ -31,7 +41,9 @@ public enum RayActorCalls {
                 return callID
             }
         }
-        runtime.callActor(ActorCall(callID: callID, actorID: actorID, dispatch: .method, method: method, name: name, args: wire))
+        var call = ActorCall(callID: callID, actorID: actorID, dispatch: .method, method: method, name: name, args: wire)
+        call.streaming = streaming
+        runtime.callActor(call)
         return callID
     }
 

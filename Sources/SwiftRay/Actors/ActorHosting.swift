@@ -154,7 +154,8 @@ final class ActorHosting: Sendable {
             let error = ErrorInfo(kind: .cancelled, message: "actor call \(call.name) was cancelled", functionName: call.name, pid: getpid())
             return ExecutionResult(.error(error))
         }
-        let context = TaskContext(taskID: call.callID, name: call.name, attempt: Int(call.attempt), resources: actorResources)
+        let context = TaskContext(
+            taskID: call.callID, name: call.name, attempt: Int(call.attempt), resources: actorResources, streaming: call.streaming)
         let sink = KeepAliveSink()
         let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
         return ExecutionResult(payload, keepAlive: sink)
