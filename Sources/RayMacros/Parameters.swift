@@ -100,3 +100,30 @@ enum StreamingResult {
         return arguments?.first?.argument.trimmedDescription
     }
 }
+
+/// A result spelled as a tuple of two or more elements: each becomes its own object and ref (Ray's
+/// `num_returns`).
+enum TupleResult {
+    /// The elements (label, type); empty for any other result.
+    static func elements(of signature: FunctionSignatureSyntax) -> [(label: String?, type: String)] {
+        guard let tuple = signature.returnClause?.type.as(TupleTypeSyntax.self)?.elements, tuple.count > 1 else { return [] }
+        return tuple.map { ($0.firstName?.text, $0.type.trimmedDescription) }
+    }
+
+    /// The refs a call returns: `(label: SwiftRay.ObjectRef<T>, ...)`.
+    static func refsType(_ results: [(label: String?, type: String)]) -> String {
+        "(" + results.map { ($0.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\($0.type)>" }.joined(separator: ", ") + ")"
+    }
+
+    /// The tuple of refs built from the submitted `ids`.
+    static func refs(_ results: [(label: String?, type: String)]) -> String {
+        "(" + results.enumerated().map { index, result in
+            (result.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\(result.type)>._result(ids, \(index))"
+        }.joined(separator: ", ") + ")"
+    }
+
+    /// `SwiftRay._MultipleReturns(results.0, results.1, ...)`.
+    static func wrapped(_ results: [(label: String?, type: String)]) -> String {
+        "SwiftRay._MultipleReturns(\(results.indices.map { "results.\($0)" }.joined(separator: ", ")))"
+    }
+}

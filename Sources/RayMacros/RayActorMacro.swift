@@ -36,6 +36,8 @@ struct RayActorShape {
         let isThrowing: Bool
         /// The item type of a streaming method (one returning an async sequence).
         var streamElement: String? = nil
+        /// The elements of a tuple result: one object and ref each.
+        var results: [(label: String?, type: String)] = []
         var key: String { Parameter.key(name, parameters) }
     }
 
@@ -70,7 +72,8 @@ struct RayActorShape {
             return Method(name: function.name.text, parameters: parameters, output: output, returnsVoid: isVoid,
                           isAsync: function.signature.effectSpecifiers?.asyncSpecifier != nil,
                           isThrowing: function.signature.effectSpecifiers?.throwsClause != nil,
-                          streamElement: StreamingResult.element(of: function.signature))
+                          streamElement: StreamingResult.element(of: function.signature),
+                          results: TupleResult.elements(of: function.signature))
         }
         let declared = try members.compactMap { decl -> Initializer? in
             guard let initializer = decl.as(InitializerDeclSyntax.self) else { return nil }
@@ -86,13 +89,15 @@ struct RayActorShape {
             : declared
     }
 
-    /// Distributed instance methods, and streaming ones: an async sequence is no distributed
-    /// result (it is not `Codable`), so a method returning one is a plain, non-private method.
+    /// Distributed instance methods, and those with several results or a stream: a tuple or an
+    /// async sequence is no distributed result (it is not `Codable`), so such a method is a plain,
+    /// non-private one.
     private static func isCallable(_ function: FunctionDeclSyntax) -> Bool {
         let modifiers = Set(function.modifiers.map(\.name.text))
         guard !modifiers.contains("static") else { return false }
         if modifiers.contains("distributed") { return true }
-        return StreamingResult.element(of: function.signature) != nil && modifiers.isDisjoint(with: ["private", "fileprivate"])
+        let remoteOnly = StreamingResult.element(of: function.signature) != nil || !TupleResult.elements(of: function.signature).isEmpty
+        return remoteOnly && modifiers.isDisjoint(with: ["private", "fileprivate"])
     }
 
     func members() -> [String] {
@@ -119,6 +124,17 @@ struct RayActorShape {
                             SwiftRay.RayActorCalls.submitStream(
                                 actor, method: "\(method.key)", name: "\(typeName).\(method.name)", arguments: \(mix.wrapped),
                                 backpressure: generatorBackpressure)
+                        }
+                    """
+                }
+                if !method.results.isEmpty {
+                    return """
+                        @discardableResult
+                        \(access)func \(method.name)(\(mix.declared)) -> \(TupleResult.refsType(method.results)) {
+                            let ids = SwiftRay.RayActorCalls.submitReturns(
+                                actor, method: "\(method.key)", name: "\(typeName).\(method.name)", arguments: \(mix.wrapped),
+                                count: \(method.results.count))
+                            return \(TupleResult.refs(method.results))
                         }
                     """
                 }
@@ -192,6 +208,8 @@ struct RayActorShape {
             let call = "\(effects)actor.\(method.name)(\(Generated.forward(method.parameters)))"
             if method.streamElement != nil {
                 lines.append("        return SwiftRay.RayActorCalls.encode(try await SwiftRay._StreamEnd.produce(\(call)))")
+            } else if !method.results.isEmpty {
+                lines += ["        let results = \(call)", "        return SwiftRay.RayActorCalls.encodeReturns(\(TupleResult.wrapped(method.results)))"]
             } else if method.returnsVoid {
                 lines += ["        \(call)", "        return SwiftRay.RayActorCalls.encode(SwiftRay.RayVoid())"]
             } else {

@@ -40,8 +40,7 @@ struct RemoteFunctionShape {
     init(function: FunctionDeclSyntax, parameters: [Parameter]) {
         name = function.name.text
         self.parameters = parameters
-        let tuple = function.signature.returnClause?.type.as(TupleTypeSyntax.self)?.elements
-        results = tuple.map { $0.count > 1 ? $0.map { ($0.firstName?.text, $0.type.trimmedDescription) } : [] } ?? []
+        results = TupleResult.elements(of: function.signature)
         streamElement = StreamingResult.element(of: function.signature)
         if streamElement != nil {
             (output, returnsVoid) = ("SwiftRay._StreamEnd", false)
@@ -79,7 +78,7 @@ struct RemoteFunctionShape {
             lines.append("        return SwiftRay.RayVoid()")
         } else if !results.isEmpty {
             lines.append("        let results = \(call)")
-            lines.append("        return SwiftRay._MultipleReturns(\(results.indices.map { "results.\($0)" }.joined(separator: ", ")))")
+            lines.append("        return \(TupleResult.wrapped(results))")
         } else {
             lines.append("        return \(call)")
         }
@@ -111,15 +110,12 @@ struct RemoteFunctionShape {
     private var refsType: String {
         if let streamElement { return "SwiftRay.ObjectRefGenerator<\(streamElement)>" }
         guard !results.isEmpty else { return "SwiftRay.ObjectRef<Output>" }
-        return "(" + results.map { ($0.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\($0.type)>" }.joined(separator: ", ") + ")"
+        return TupleResult.refsType(results)
     }
 
     private func submission(_ wrapped: String) -> String {
         if let streamElement { return "_submitStream(\(wrapped), of: \(streamElement).self)" }
         guard !results.isEmpty else { return "_submit(\(wrapped))" }
-        let refs = results.enumerated().map { index, result in
-            (result.label.map { "\($0): " } ?? "") + "SwiftRay.ObjectRef<\(result.type)>._result(ids, \(index))"
-        }
-        return "let ids = _submitReturns(\(wrapped), count: \(results.count))\n        return (\(refs.joined(separator: ", ")))"
+        return "let ids = _submitReturns(\(wrapped), count: \(results.count))\n        return \(TupleResult.refs(results))"
     }
 }

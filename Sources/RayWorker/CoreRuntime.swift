@@ -1,5 +1,6 @@
 import RayObjectStore
 import RayWire
+import Synchronization
 
 /// What the package API needs from the process it runs in. The driver's implementation talks to the
 /// node manager it embeds; a worker's talks to its node manager over the worker channel.
@@ -77,6 +78,20 @@ package struct ExecutionResult: Sendable {
     }
 }
 
+/// The results of an actor call returning several: their objects, and the payloads after the
+/// first, left here by the method's generated code for the worker to send.
+package final class CallReturns: Sendable {
+    package let ids: [ObjectID]
+    private let rest = Mutex<[ObjectPayload]>([])
+
+    package init(ids: [ObjectID]) { self.ids = ids }
+
+    package var extraPayloads: [ObjectPayload] {
+        get { rest.withLock { $0 } }
+        set { rest.withLock { $0 = newValue } }
+    }
+}
+
 /// What a worker process runs; provided by the package API layer, which knows how to find remote
 /// functions and actor types by name.
 package protocol WorkerExecutor: Sendable {
@@ -103,6 +118,8 @@ public struct TaskContext: Sendable {
     public var resources: [String: Double]
     /// Set when the running task or call produces a stream of items.
     package var streaming: StreamingReturns?
+    /// Set for an actor call with several results: where they go.
+    package var returns: CallReturns?
 
     package init(taskID: TaskID, name: String, attempt: Int, resources: [String: Double] = [:], streaming: StreamingReturns? = nil) {
         self.taskID = taskID

@@ -230,7 +230,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             executor.actorCall(call) { result in
                 if call.streaming != nil { self.producers.ended(call.callID) }
                 self.references.enqueue {
-                    self.send(.taskDone(call.callID, result.payload))
+                    self.send(result.message(for: call.callID))
                     withExtendedLifetime(result.keepAlive) {}
                 }
             }

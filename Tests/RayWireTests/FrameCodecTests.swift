@@ -25,6 +25,7 @@ final class FrameCodecTests: XCTestCase {
     var streamingCall: ActorCall {
         var call = ActorCall(callID: RayID(high: 6, low: 1), actorID: RayID(high: 6, low: 2), dispatch: .method, method: "m()", name: "A.m", args: [])
         call.streaming = StreamingReturns(backpressure: 8)
+        call.extraReturns = [RayID(high: 6, low: 3)]
         return call
     }
 

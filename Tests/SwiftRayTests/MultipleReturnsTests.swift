@@ -50,6 +50,30 @@ final class MultipleReturnsTests: RayTestCase {
         _ = await expectError(RayTaskError.self) { try await ray.get(second) }
     }
 
+    func testActorMethodsReturnSeveralResults() async throws {
+        let tally = try await ray.actor(Tally.self)
+        let values = (0..<100_000).map(Double.init)  // `doubled` goes to shared memory
+        let (count, doubled) = tally.remote.record(values)
+        XCTAssertNotEqual(count.id, doubled.id)
+        let n = try await ray.get(count, timeout: .seconds(30))
+        XCTAssertEqual(n, 100_000)
+        let total = try await ray.get($sumOfDoubled.remote(doubled), timeout: .seconds(30))
+        XCTAssertEqual(total, values.reduce(0, +) * 2, "a task takes one result without the other")
+        let (again, _) = tally.remote.record([1])
+        let recorded = try await ray.get(again, timeout: .seconds(30))
+        XCTAssertEqual(recorded, 100_001, "the method ran on the actor's state")
+
+        let (first, second) = tally.remote.refuse(7)
+        _ = await expectError(RayTaskError.self) { try await ray.get(first, timeout: .seconds(30)) }
+        _ = await expectError(RayTaskError.self) { try await ray.get(second, timeout: .seconds(30)) }
+
+        // Cancelling through the second result cancels the call (the node has it before its
+        // result can come back).
+        let (_, cancelled) = tally.remote.record([2])
+        try ray.cancel(cancelled)
+        _ = await expectError(TaskCancelledError.self) { try await ray.get(cancelled, timeout: .seconds(30)) }
+    }
+
     func testCancellingThroughAnyResultCancelsTheTask() async throws {
         let (_, second) = $slowPair.remote(60)
         try ray.cancel(second)
@@ -60,4 +84,17 @@ final class MultipleReturnsTests: RayTestCase {
 @Remote func slowPair(_ seconds: Double) async throws -> (Int, Int) {
     try await Task.sleep(for: .seconds(seconds))
     return (1, 2)
+}
+
+@RayActor
+distributed actor Tally {
+    private var seen = 0
+
+    /// Two results: how many values were recorded so far, and the values doubled.
+    func record(_ values: [Double]) -> (count: Int, doubled: [Double]) {
+        seen += values.count
+        return (seen, values.map { $0 * 2 })
+    }
+
+    func refuse(_ code: Int) throws -> (Int, String) { throw Boom(code: code) }
 }

@@ -69,14 +69,15 @@ extension NodeManager {
 
     package func actorCallOnLoop(_ call: ActorCall, holder: WorkerHandle?) {
         loop.assertInEventLoop()
-        createObject(call.callID, holder: holder)
+        for id in call.returnIDs { createObject(id, holder: holder) }
         if let streaming = call.streaming { openStream(call.callID, streaming, owner: holder) }
         guard let record = actors[call.actorID] else {
-            finishObject(call.callID, .error(ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)))
+            let error = ErrorInfo(kind: .actorDied, message: "no actor \(call.actorID) exists on this cluster", functionName: call.name)
+            for id in call.returnIDs { finishObject(id, .error(error)) }
             return
         }
         if case .dead(let info) = record.state {
-            finishObject(call.callID, .error(info))
+            for id in call.returnIDs { finishObject(id, .error(info)) }
             return
         }
         let callRecord = CallRecord(call: call, retries: record.spec.maxTaskRetries)
@@ -112,17 +113,18 @@ extension NodeManager {
         }
     }
 
-    func actorCallDone(_ id: RayID, _ payload: ObjectPayload, from worker: WorkerHandle) {
+    /// A call's results arrived (one payload, or one per result for a method returning a tuple).
+    func actorCallDone(_ id: RayID, _ payloads: [ObjectPayload], from worker: WorkerHandle) {
         guard let actorID = worker.actorID, let record = actors[actorID], let call = record.inFlight.removeValue(forKey: id) else {
-            return discardStorage(of: payload)
+            return payloads.forEach(discardStorage)
         }
         // Calls mostly finish in order: drop finished ids from the front, O(1) each.
         while let first = record.inFlightOrder.first, record.inFlight[first] == nil { record.inFlightOrder.removeFirst() }
         if call.cancelled {
-            discardStorage(of: payload)
+            payloads.forEach(discardStorage)
             finishCall(call, .error(cancelledError(call)))
         } else {
-            finishCall(call, payload)
+            finishCall(call, results: payloads)
         }
         stopIfOutOfScope(record)
     }
@@ -133,16 +135,19 @@ extension NodeManager {
     /// one-at-a-time actor runs on to its result.
     func cancelActorCall(_ id: RayID) {
         for record in actors.all where !record.isDead {
-            if let index = record.queue.firstIndex(where: { $0.call.callID == id }) {
+            // A call is cancelled through any of its results' refs.
+            if let index = record.queue.firstIndex(where: { $0.call.callID == id || $0.call.extraReturns.contains(id) }) {
                 let call = record.queue.remove(at: index)
                 finishCall(call, .error(cancelledError(call)))
                 return pumpCalls(record)
             }
-            guard let call = record.inFlight[id] else { continue }
+            guard let call = record.inFlight[id] ?? record.inFlight.values.first(where: { $0.call.extraReturns.contains(id) }) else { continue }
             // The worker drops it if it has not started. A started call of a one-at-a-time actor
             // cannot be interrupted and keeps its result (Ray's); a concurrent actor's is cancelled.
             if record.spec.maxConcurrency > 1 { call.cancelled = true }
-            if let workerID = record.workerID, let worker = workers[workerID] { send(.cancel(id, force: false, recursive: false), to: worker) }
+            if let workerID = record.workerID, let worker = workers[workerID] {
+                send(.cancel(call.call.callID, force: false, recursive: false), to: worker)
+            }
             return
         }
     }
@@ -153,11 +158,21 @@ extension NodeManager {
 
     /// A call is over: its result is stored and its arguments may go.
     func finishCall(_ call: CallRecord, _ payload: ObjectPayload) {
+        finishCall(call, results: [payload])
+    }
+
+    /// A call is over with these results: one per result object, or one (an error) for all.
+    func finishCall(_ call: CallRecord, results: [ObjectPayload]) {
+        let ids = call.call.returnIDs
+        let payloads = results.count == ids.count ? results : ids.map { _ in results[0] }
+        if results.count != ids.count, case .value = results[0] {
+            logger.error("actor call \(call.call.name) returned \(results.count) results for \(ids.count) refs")
+        }
         if let record = actors[call.call.actorID] {
             remember(call.call.callID, call.taskState(
-                payload, node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt), spellingID: false))
+                payloads[0], node: record.holdingTarget?.node.id, pid: record.lastPID, attempt: Int(call.call.attempt), spellingID: false))
         }
-        finishObject(call.call.callID, payload)
+        for (id, payload) in zip(ids, payloads) { finishObject(id, payload) }
         unpin(call.call.heldRefs)
     }
 

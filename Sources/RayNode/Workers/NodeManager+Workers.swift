@@ -68,13 +68,17 @@ extension NodeManager {
         case .taskDone(let id, let payload):
             noteRemoteCopy(payload, from: worker)
             if worker.actorID != nil {
-                actorCallDone(id, payload, from: worker)
+                actorCallDone(id, [payload], from: worker)
             } else {
                 taskDone(id, [payload], from: worker)
             }
         case .taskReturns(let id, let payloads):
             for payload in payloads { noteRemoteCopy(payload, from: worker) }
-            taskDone(id, payloads, from: worker)
+            if worker.actorID != nil {
+                actorCallDone(id, payloads, from: worker)
+            } else {
+                taskDone(id, payloads, from: worker)
+            }
         case .submit(let spec):
             submitOnLoop(spec, holder: worker)
         case .yieldItem(let stream, let index, let item, let payload, let wantsAck):

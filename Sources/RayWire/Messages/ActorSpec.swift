@@ -72,6 +72,9 @@ public struct ActorCall: Sendable, Equatable {
     public var attempt: UInt32
     /// Set when the method yields a stream of items instead of returning one value.
     public var streaming: StreamingReturns?
+    /// The objects of its results after the first, for a method returning a tuple; minted by the
+    /// caller like the call's own id.
+    public var extraReturns: [RayID] = []
 
     public init(callID: RayID, actorID: RayID, dispatch: Dispatch, method: String, name: String, args: [TaskArg], attempt: UInt32 = 0) {
         self.callID = callID
@@ -82,6 +85,9 @@ public struct ActorCall: Sendable, Equatable {
         self.args = args
         self.attempt = attempt
     }
+
+    /// Every object its results go to, in order.
+    public var returnIDs: [RayID] { extraReturns.isEmpty ? [callID] : [callID] + extraReturns }
 
     /// The objects the call keeps alive until it finishes.
     public var heldRefs: [RayID] { args.flatMap(\.heldRefs) }

@@ -289,6 +289,7 @@ extension ByteBuffer {
         writeArgs(call.args)
         writeFixed(call.attempt)
         writeStreaming(call.streaming)
+        writeIDs(call.extraReturns)
     }
 
     mutating func readActorCall() throws -> ActorCall {
@@ -302,6 +303,7 @@ extension ByteBuffer {
             callID: callID, actorID: actorID, dispatch: dispatch, method: try readWireString(),
             name: try readWireString(), args: try readArgs(), attempt: try readFixed())
         call.streaming = try readStreaming()
+        call.extraReturns = try readIDs()
         return call
     }
 }

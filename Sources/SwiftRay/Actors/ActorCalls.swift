@@ -13,6 +13,37 @@ public enum RayActorCalls {
         ObjectRef(_created: _submitCall(actor: actor.id.raw, method: method, name: name, arguments: arguments))
     }
 
+    /// Submits a call of a method returning a tuple; returns the ids of its `count` results, in
+    /// order (generated code wraps each in its `ObjectRef`).
+    public static func submitReturns<A: RayActor>(
+        _ actor: A, method: String, name: String, arguments: [TaskArgument], count: Int
+    ) -> [ObjectID] {
+        guard let runtime = RuntimeRegistry.current else {
+            RayLog.logger.error("\(name) called while swift-ray is not running")
+            return Array(repeating: .none, count: count)
+        }
+        let extra = (1..<max(count, 1)).map { _ in runtime.newID() }
+        let id = _submitCall(actor: actor.id.raw, method: method, name: name, arguments: arguments, extraReturns: extra)
+        return [id] + extra
+    }
+
+    /// Encodes the results of a method returning a tuple, each as its own object (generated
+    /// dispatch code calls this): returns the first, and leaves the others for the worker to send.
+    public static func encodeReturns(_ results: _MultipleReturns) -> ObjectPayload {
+        guard let returns = TaskContext.current?.returns else {
+            return .error(ErrorInfo(kind: .system, message: "several results outside an actor call that expects them"))
+        }
+        do {
+            let payloads = try results.encode(into: returns.ids)
+            returns.extraPayloads = Array(payloads.dropFirst())
+            return payloads[0]
+        } catch let error as ObjectStoreFullError {
+            return .error(error.info)
+        } catch {
+            return .error(ErrorInfo(kind: .serialization, message: "cannot encode the results: \(error)"))
+        }
+    }
+
     /// Submits a streaming method's call and returns its generator at once.
     public static func submitStream<A: RayActor, Item>(
         _ actor: A, method: String, name: String, arguments: [TaskArgument], backpressure: Int?
@@ -24,7 +55,8 @@ public enum RayActorCalls {
     /// Submits a call; returns the id of its result (`.none` when swift-ray is not running).
     @usableFromInline
     static func _submitCall(
-        actor actorID: RayID, method: String, name: String, arguments: [TaskArgument], streaming: StreamingReturns? = nil
+        actor actorID: RayID, method: String, name: String, arguments: [TaskArgument], streaming: StreamingReturns? = nil,
+        extraReturns: [ObjectID] = []
     ) -> ObjectID {
         guard let runtime = RuntimeRegistry.current else {
             RayLog.logger.error("\(name) called while swift-ray is not running")
@@ -37,12 +69,13 @@ public enum RayActorCalls {
             case .success(let arg): wire.append(arg)
             case .failure(let error):
                 RayLog.logger.error("\(name): \(error)")
-                runtime.put(callID, .error(error.info))
+                for id in [callID] + extraReturns { runtime.put(id, .error(error.info)) }
                 return callID
             }
         }
         var call = ActorCall(callID: callID, actorID: actorID, dispatch: .method, method: method, name: name, args: wire)
         call.streaming = streaming
+        call.extraReturns = extraReturns
         runtime.callActor(call)
         return callID
     }

@@ -154,11 +154,13 @@ final class ActorHosting: Sendable {
             let error = ErrorInfo(kind: .cancelled, message: "actor call \(call.name) was cancelled", functionName: call.name, pid: getpid())
             return ExecutionResult(.error(error))
         }
-        let context = TaskContext(
+        var context = TaskContext(
             taskID: call.callID, name: call.name, attempt: Int(call.attempt), resources: actorResources, streaming: call.streaming)
+        if !call.extraReturns.isEmpty { context.returns = CallReturns(ids: call.returnIDs) }
         let sink = KeepAliveSink()
         let payload = await KeepAliveSink.$current.withValue(sink) { await runInContext(call, on: actor, context: context) }
-        return ExecutionResult(payload, keepAlive: sink)
+        guard let returns = context.returns, case .value = payload else { return ExecutionResult(payload, keepAlive: sink) }
+        return ExecutionResult(payload, extraPayloads: returns.extraPayloads, keepAlive: sink)
     }
 
     private static func runInContext<A: RayActor>(_ call: ActorCall, on actor: isolated A, context: TaskContext) async -> ObjectPayload {
