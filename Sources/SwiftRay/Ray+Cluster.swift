@@ -36,6 +36,7 @@ extension Ray {
                 await runtime.disconnect()
                 throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
             }
+            try await Ray().checkJobEnvironment()
             return Ray()
         } catch let error as ClusterError {
             throw RaySystemError(message: error.description)

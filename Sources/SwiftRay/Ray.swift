@@ -70,6 +70,7 @@ public struct Ray: Sendable {
             throw RaySystemError(message: "swift-ray is already running in this process; call shutdown() first")
         }
         await cluster.serveControlPort()
+        try await Ray().checkJobEnvironment()
         if includeDashboard {
             await DashboardHolder.start(host: dashboardHost, port: dashboardPort, logs: { await cluster.logs($0) }) {
                 try await cluster.clusterState()
@@ -79,8 +80,20 @@ public struct Ray: Sendable {
     }
 
     /// Stops the cluster this driver started: every worker exits and is reaped.
+    /// Packs the job's working directory now, so a problem with it stops `start` (which then
+    /// shuts down again).
+    func checkJobEnvironment() async throws {
+        do {
+            _ = try RuntimeEnvironment.forJob.workerVariables()
+        } catch {
+            try? await shutdown()
+            throw error
+        }
+    }
+
     public func shutdown() async throws {
         guard let runtime = RuntimeRegistry.current else { throw RaySystemError.notStarted }
+        WorkingDirectory.reset()
         if let remote = runtime as? WorkerRuntime, remote.role == .driver {
             _ = RuntimeRegistry.remove()
             return await remote.disconnect()

@@ -105,6 +105,12 @@ func submitTask(
         }
     }
     if let problem = options.problem { return fail(ErrorInfo(kind: .system, message: problem, functionName: name)) }
+    let environment: [String: String]
+    do {
+        environment = try RuntimeEnvironment.forJob.adding(options.runtimeEnv).workerVariables()
+    } catch {
+        return fail(ErrorInfo(kind: .system, message: (error as? RaySystemError)?.message ?? "\(error)", functionName: name))
+    }
     var spec = TaskSpec(
         taskID: id, functionID: TypeNames.name(of: function), name: name, args: wireArguments,
         resources: options.demand, maxRetries: options.maxRetries,
@@ -112,7 +118,7 @@ func submitTask(
         strategy: options.schedulingStrategy)
     spec.extraReturns = extra
     spec.streaming = streaming
-    spec.environment = RuntimeEnvironment.forJob.adding(options.runtimeEnv).envVars
+    spec.environment = environment
     runtime.submit(spec)
     return ids
 }

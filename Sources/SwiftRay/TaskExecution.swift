@@ -42,12 +42,24 @@ extension RemoteFunction {
 /// What a worker process runs: tasks, and the one actor it may host.
 struct WorkerServices: WorkerExecutor {
     func runTask(_ spec: TaskSpec) async -> ExecutionResult {
+        do {
+            try await WorkingDirectory.prepare()
+        } catch {
+            return ExecutionResult(.error(ActorHosting.errorInfo(error, functionName: spec.name)))
+        }
         let sink = KeepAliveSink()
         let payloads = await KeepAliveSink.$current.withValue(sink) { await TaskExecution.run(spec) }
         return ExecutionResult(payloads[0], extraPayloads: Array(payloads.dropFirst()), keepAlive: sink)
     }
 
-    func hostActor(_ spec: ActorSpec) async -> ErrorInfo? { await ActorHosting.shared.host(spec) }
+    func hostActor(_ spec: ActorSpec) async -> ErrorInfo? {
+        do {
+            try await WorkingDirectory.prepare()
+        } catch {
+            return ActorHosting.errorInfo(error, functionName: spec.className)
+        }
+        return await ActorHosting.shared.host(spec)
+    }
 
     func actorCall(_ call: ActorCall, completion: @escaping @Sendable (ExecutionResult) -> Void) {
         ActorHosting.shared.enqueue(call, completion: completion)

@@ -73,6 +73,12 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(mode, "remote")
         let job = try await ray.get($variable.options(schedulingStrategy: onSpecial).remote("SWIFTRAY_TEST_JOB"), timeout: .seconds(60))
         XCTAssertEqual(job, "remote-job", "a connected driver's job environment reaches other nodes")
+        let folder = try makeWorkingDirectory("cluster")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let shipped = try await ray.get(
+            $fileWhereIRun.options(schedulingStrategy: onSpecial, runtimeEnv: RuntimeEnvironment(workingDir: folder)).remote("sub/nested.txt"),
+            timeout: .seconds(60))
+        XCTAssertEqual(shipped[0], "nested cluster", "a working directory reaches a worker on another node")
 
         // A request no node can ever fit is refused, and status counts it.
         do {

@@ -96,7 +96,7 @@ public enum RayActorCalls {
             maxTaskRetries: options.maxTaskRetries, maxConcurrency: options.maxConcurrency ?? A._rayDefaultMaxConcurrency,
             name: options.name ?? "", namespace: options.namespace ?? defaultNamespace, detached: options.lifetime == .detached,
             strategy: options.schedulingStrategy)
-        spec.environment = RuntimeEnvironment.forJob.adding(options.runtimeEnv).envVars
+        spec.environment = try RuntimeEnvironment.forJob.adding(options.runtimeEnv).workerVariables()
         if let refusal = try await runtime.createActor(spec) { throw refusal.typedError }
         return try A.resolve(id: RayActorID(counted: id), using: .shared)
     }
