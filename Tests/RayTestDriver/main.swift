@@ -6,6 +6,8 @@ import SwiftRay
 //   RayTestDriver print [--quiet] run a task that prints, then exit (checks log forwarding)
 //   RayTestDriver connect ADDRESS TOKEN   join a cluster, run a task, print "RESULT n" or "ERROR why"
 //   RayTestDriver dashboard     start a cluster asking for a dashboard, print "DASHBOARD url" or "DASHBOARD none"
+//   RayTestDriver share ADDRESS TOKEN     join a cluster, put 42 and a task's result, leave their refs in
+//                               the key-value store ("shared-put", "shared-task"), print "SHARED", exit
 // It links SwiftRay only (no SwiftRayTLS, no SwiftRayDashboard): what a plain program carries.
 
 @Remote func sleeper(_ seconds: Double) async throws -> Int {
@@ -46,11 +48,20 @@ case "connect" where arguments.count == 3:
         say("ERROR \(error)")
         exit(1)
     }
+case "share" where arguments.count == 3:
+    let ray = try await Ray.start(address: arguments[1], token: arguments[2])
+    let put = try ray.put(42)
+    let task = $printer.remote("shared")
+    _ = try await ray.get(task)
+    try await ray.kv.put("shared-put", value: put)
+    try await ray.kv.put("shared-task", value: task)
+    say("SHARED")
+    try await ray.shutdown()
 case "dashboard":
     let ray = try await Ray.start(numCPUs: 1, includeDashboard: true, dashboardPort: 0)
     say("DASHBOARD \(ray.dashboardURL ?? "none")")
     try await ray.shutdown()
 default:
-    say("usage: RayTestDriver hold | print [--quiet] | connect ADDRESS TOKEN | dashboard")
+    say("usage: RayTestDriver hold | print [--quiet] | connect ADDRESS TOKEN | share ADDRESS TOKEN | dashboard")
     exit(2)
 }

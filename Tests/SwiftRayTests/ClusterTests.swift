@@ -117,6 +117,30 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(seen.map { $0[2] }, [0, 0, 0, 1, 1, 1], "the last three came from the retry")
     }
 
+    /// Refs decoded from a job that has ended (its objects freed with it) fail `get` and `wait` at
+    /// once with `ObjectLostError`, whatever the timeout, as refs whose owner died do in Ray.
+    func testRefsFromAnEndedJobFailAtOnce() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let (status, text) = try RayTesting.runProcess(
+            RayTesting.siblingExecutable("RayTestDriver"), ["share", cluster.address, cluster.token])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("SHARED"), text)
+        try await connect(cluster)
+        for key in ["shared-put", "shared-task"] {
+            let stored = try await ray.kv.get(key, as: ObjectRef<Int>.self)
+            let ref = try XCTUnwrap(stored)
+            let started = ContinuousClock.now
+            do {
+                _ = try await ray.get(ref, timeout: .seconds(60))
+                XCTFail("\(key): the object went with its job")
+            } catch is ObjectLostError {}
+            let (ready, _) = try await ray.wait([ref], numReturns: 1, timeout: .seconds(60))
+            XCTAssertEqual(ready, [ref], "\(key): an object nobody will produce is ready (failed) for wait")
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(30), "\(key): no waiting out the timeout")
+        }
+    }
+
     func testStrategiesAndPlacementGroupsAcrossNodes() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
