@@ -115,15 +115,44 @@ public final class ActorPool<Actor: RayActor, Result: Codable & Sendable>: Senda
     /// keeping every actor busy.
     public func map<Values: Sequence & Sendable>(
         _ values: Values, _ call: @escaping @Sendable (Actor, Values.Element) -> ObjectRef<Result>
-    ) -> AsyncThrowingStream<Result, any Error> where Values.Element: Sendable {
-        results(values, call) { try await $0.getNext() }
+    ) -> Results where Values.Element: Sendable {
+        Results(pool: self, ordered: true) { [self] in for value in values { submit(value, call) } }
     }
 
     /// As `map`, yielding each result as soon as it is ready.
     public func mapUnordered<Values: Sequence & Sendable>(
         _ values: Values, _ call: @escaping @Sendable (Actor, Values.Element) -> ObjectRef<Result>
-    ) -> AsyncThrowingStream<Result, any Error> where Values.Element: Sendable {
-        results(values, call) { try await $0.getNextUnordered() }
+    ) -> Results where Values.Element: Sendable {
+        Results(pool: self, ordered: false) { [self] in for value in values { submit(value, call) } }
+    }
+
+    /// The results of `map` or `mapUnordered`. Iterating submits the calls (after dropping what
+    /// earlier submissions left, as Ray's), then takes each result in the iterating task itself.
+    public struct Results: AsyncSequence, Sendable {
+        public typealias Element = Result
+        let pool: ActorPool
+        let ordered: Bool
+        let submitAll: @Sendable () -> Void
+
+        public func makeAsyncIterator() -> Iterator { Iterator(results: self) }
+
+        /// Takes the results one by one.
+        public struct Iterator: AsyncIteratorProtocol {
+            let results: Results
+            var started = false
+
+            public mutating func next() async throws -> Result? {
+                let pool = results.pool
+                if !started {
+                    started = true
+                    while pool.hasNext { _ = try? await pool.getNextUnordered() }
+                    results.submitAll()
+                }
+                guard pool.hasNext else { return nil }
+                try Task.checkCancellation()
+                return try await results.ordered ? pool.getNext() : pool.getNextUnordered()
+            }
+        }
     }
 
     /// Takes an actor with no calls out of the pool (nil if every actor is busy).
@@ -142,28 +171,6 @@ public final class ActorPool<Actor: RayActor, Result: Codable & Sendable>: Senda
     }
 
     // MARK: Internals
-
-    private func results<Values: Sequence & Sendable>(
-        _ values: Values, _ call: @escaping @Sendable (Actor, Values.Element) -> ObjectRef<Result>,
-        next: @escaping @Sendable (ActorPool) async throws -> Result
-    ) -> AsyncThrowingStream<Result, any Error> where Values.Element: Sendable {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    while hasNext { _ = try? await getNextUnordered() }  // as Ray: earlier submissions are dropped
-                    for value in values { submit(value, call) }
-                    while hasNext {
-                        try Task.checkCancellation()
-                        continuation.yield(try await next(self))
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-    }
 
     private static func start(_ call: Call, on actor: Actor, in state: inout State) {
         state.inFlight[state.nextIndex] = Submitted(ref: call(actor), actor: actor)
