@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "SwiftRayTLS", targets: ["RayTLS"]),
         // The web dashboard an embedded cluster serves (`Ray.start(includeDashboard:)`): Hummingbird, Prometheus.
         .library(name: "SwiftRayDashboard", targets: ["RayDashboard"]),
+        // Hyperparameter tuning (Ray Tune) over the public API.
+        .library(name: "SwiftRayTune", targets: ["SwiftRayTune"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
@@ -128,6 +130,8 @@ let package = Package(
                 "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "RayCluster", "RayMacros",
             ]
         ),
+        // Ray Tune: search spaces, trials as tasks, results.
+        .target(name: "SwiftRayTune", dependencies: ["SwiftRay"]),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
@@ -146,9 +150,9 @@ let package = Package(
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
-        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay", "RayDashboard"], path: "Examples/SeedExamples"),
+        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "RayDashboard"], path: "Examples/SeedExamples"),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
-        .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay"], path: "Benchmarks/SeedWorkloads"),
+        .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
         .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),
         // A driver that tests start as a separate process (orphan checks).
@@ -171,6 +175,10 @@ let package = Package(
                 "RayMacros",
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
+        ),
+        .testTarget(
+            name: "SwiftRayTuneTests",
+            dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting"]
         ),
         .testTarget(
             name: "SwiftRayTests",

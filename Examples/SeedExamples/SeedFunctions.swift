@@ -1,5 +1,6 @@
 import Foundation
 import SwiftRay
+import SwiftRayTune
 
 // The seed's remote functions, in Swift. Each is an ordinary function; `@Remote` adds `$name`,
 // whose `.remote(...)` runs it as a task on a worker process.
@@ -155,4 +156,9 @@ distributed actor Counter {
     }
 
     distributed func getValue() -> Int { value }
+}
+
+/// The seed's Ray Tune objective: a score to minimize over `a` and `b`.
+@Remote func objective(_ config: TrialConfig) -> Metrics {
+    ["score": pow(config["a"], 2) + config["b"]]
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftRay
+import SwiftRayTune
 
 // The examples of the Ray overview, run on an embedded local cluster:
 //   swift run -c release swiftray-examples [name ...]
@@ -108,6 +109,15 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
             try await ray.get($unreliableTask.options(maxRetries: 3, retryExceptions: true).remote())
         }
         print(message)
+    }),
+    ("tune", {
+        // Ray Tune: 100 trials of the objective over a uniform search space, the best by score.
+        let best = try await timed("Tune: 100 trials") {
+            let tuner = Tuner($objective.remote, paramSpace: ["a": .uniform(0, 1), "b": .uniform(0, 20)],
+                              tuneConfig: TuneConfig(numSamples: 100))
+            return try await tuner.fit().bestResult(metric: "score", mode: .min)
+        }
+        print(best)
     }),
     ("timeout", {
         let slow = $slowTask.remote(30)

@@ -25,7 +25,7 @@ final class CommandSmokeTests: XCTestCase {
     func testSeedExamplesRun() throws {
         let examples = Process()
         examples.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("swiftray-examples"))
-        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources"]
+        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune"]
         let output = Pipe()
         examples.standardOutput = output
         try examples.run()
@@ -36,6 +36,7 @@ final class CommandSmokeTests: XCTestCase {
         XCTAssertTrue(text.contains("fibonacci(10) = 55"), text)
         XCTAssertTrue(text.contains("succeeded on attempt 3"), text)
         XCTAssertTrue(text.contains("TaskUnschedulableError"), text)
+        XCTAssertTrue(text.contains("Result(trial: trial_"), text)
     }
 }
 

@@ -32,7 +32,7 @@ func readText(_ path: String) -> String {
     var isFolder: ObjCBool = false
     let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
     let permissions = (try? FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) ?? -1
-    return [exists && isFolder.boolValue ? "folder" : "none", String(permissions ?? -1, radix: 8)]
+    return [exists && isFolder.boolValue ? "folder" : "none", String(permissions, radix: 8)]
 }
 
 /// A folder of test files: `data.txt`, `sub/nested.txt`, an empty `empty/`, an executable `run.sh`.
