@@ -22,6 +22,13 @@ import SwiftRayTune
 
 @Remote func objective(_ config: TrialConfig) -> Metrics { ["score": pow(config["a"], 2) + config["b"]] }
 
+/// A learning curve for the ASHA rows: `quality * (1 - e^(-t/10))` over 100 iterations.
+@Remote func learningCurve(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config) { session in
+        for step in 1...100 { try await session.report(["accuracy": session.config["quality"] * (1 - exp(-Double(step) / 10))]) }
+    }
+}
+
 @Remote func monteCarloPi(_ numSamples: Int, _ seed: UInt64) -> Int {
     var state = seed
     var inside = 0
@@ -90,6 +97,18 @@ start = clock.now
 let many = try await Tuner($objective.remote, paramSpace: space, tuneConfig: TuneConfig(numSamples: 10_000)).fit()
 precondition(many.errors.isEmpty && many.count == 10_000)
 report("Tune: trials per second (10,000 trivial trials)", 10_000 / seconds(clock.now - start), unit: "/s", ray: "~21/s reuse_actors")
+for (label, scheduler) in [("FIFO", FIFOScheduler() as any TrialScheduler), ("ASHA", ASHAScheduler(metric: "accuracy", mode: .max))] {
+    start = clock.now
+    let curves = try await Tuner(
+        $learningCurve.options(generatorBackpressure: 1).remote, paramSpace: ["quality": .uniform(0, 1)],
+        tuneConfig: TuneConfig(numSamples: 64, metric: "accuracy", mode: .max, seed: 11, scheduler: scheduler)
+    ).fit()
+    let elapsed = seconds(clock.now - start)
+    let iterations = curves.map(\.history.count).reduce(0, +)
+    let bestAccuracy = try curves.bestResult().metrics?["accuracy"] ?? 0
+    report("Tune \(label): 64 trials x 100 iterations (\(iterations) run, best \(String(format: "%.4f", bestAccuracy)))", elapsed,
+           ray: label == "ASHA" ? "132-182 s" : "-")
+}
 try await ray.shutdown()
 
 // A fresh cluster, idle: the driver plus its prestarted workers.

@@ -8,6 +8,19 @@ public struct TrialResult: Sendable, Codable, CustomStringConvertible {
     public let metrics: Metrics?
     /// Why the trial failed (nil if it finished).
     public let error: String?
+    /// Every report, in order (one for a trainable that returns its metrics once).
+    public let history: [Metrics]
+    /// The last checkpoint it reported.
+    public let checkpoint: Checkpoint?
+
+    public init(trialID: String, config: TrialConfig, metrics: Metrics?, error: String?, history: [Metrics]? = nil, checkpoint: Checkpoint? = nil) {
+        self.trialID = trialID
+        self.config = config
+        self.metrics = metrics
+        self.error = error
+        self.history = history ?? metrics.map { [$0] } ?? []
+        self.checkpoint = checkpoint
+    }
 
     public var description: String {
         let shown = metrics.map { "[" + $0.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "]" } ?? "none"

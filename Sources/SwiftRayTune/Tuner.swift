@@ -20,13 +20,19 @@ public struct TuneConfig: Sendable {
     public var maxConcurrentTrials: Int?
     /// Makes the sampled configurations reproducible (nil: a random seed).
     public var seed: UInt64?
+    /// Decides which reporting trials go on (default: `FIFOScheduler`, all run to their end).
+    public var scheduler: any TrialScheduler
 
-    public init(numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil) {
+    public init(
+        numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
+        scheduler: any TrialScheduler = FIFOScheduler()
+    ) {
         self.numSamples = numSamples
         self.metric = metric
         self.mode = mode
         self.maxConcurrentTrials = maxConcurrentTrials
         self.seed = seed
+        self.scheduler = scheduler
     }
 }
 
@@ -47,8 +53,15 @@ public struct TuneConfig: Sendable {
 public struct Tuner: Sendable {
     /// Starts one trial: a task of the trainable with the trial's configuration.
     public typealias Trainable = @Sendable (TrialConfig) -> ObjectRef<Metrics>
+    /// Starts one trial of a reporting trainable: a streaming task of its reports.
+    public typealias ReportingTrainable = @Sendable (TrialConfig) -> ObjectRefGenerator<TrialReport>
 
-    let trainable: Trainable
+    enum Kind: Sendable {
+        case once(Trainable)
+        case reporting(ReportingTrainable)
+    }
+
+    let kind: Kind
     let paramSpace: [String: Domain]
     let tuneConfig: TuneConfig
     let name: String
@@ -58,7 +71,22 @@ public struct Tuner: Sendable {
     ///   - paramSpace: the search space, by parameter name.
     ///   - name: names the trials (`<name>_00000`, ...).
     public init(_ trainable: @escaping Trainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig(), name: String = "trial") {
-        self.trainable = trainable
+        kind = .once(trainable)
+        self.paramSpace = paramSpace
+        self.tuneConfig = tuneConfig
+        self.name = name
+    }
+
+    /// A Tuner of a reporting trainable: one returning `AsyncThrowingStream<TrialReport, any Error>`
+    /// (see `AsyncThrowingStream.trial`), whose reports reach the scheduler while the trial runs;
+    /// a trial the scheduler stops is stopped in its worker. Its result's metrics are its last
+    /// report's. `$train.options(generatorBackpressure: 1).remote` keeps a trial from running
+    /// ahead of the scheduler's decisions.
+    public init(
+        _ trainable: @escaping ReportingTrainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig(),
+        name: String = "trial"
+    ) {
+        kind = .reporting(trainable)
         self.paramSpace = paramSpace
         self.tuneConfig = tuneConfig
         self.name = name
@@ -77,6 +105,15 @@ public struct Tuner: Sendable {
         guard Ray.isInitialized else { throw TuneError.notStarted }
         let configs = configurations()
         let limit = max(1, tuneConfig.maxConcurrentTrials ?? configs.count)
+        switch kind {
+        case .once(let trainable):
+            return try await fitOnce(trainable, configs, limit: limit)
+        case .reporting(let trainable):
+            return await fitReporting(trainable, configs, limit: limit)
+        }
+    }
+
+    private func fitOnce(_ trainable: Trainable, _ configs: [TrialConfig], limit: Int) async throws -> ResultGrid {
         var results = [TrialResult?](repeating: nil, count: configs.count)
         var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
         var next = 0
@@ -99,12 +136,63 @@ public struct Tuner: Sendable {
         return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
 
+    private func trialID(_ index: Int) -> String { "\(name)_\(String(format: "%05d", index))" }
+
     private func finished(_ index: Int, _ config: TrialConfig, _ ref: ObjectRef<Metrics>) async -> TrialResult {
-        let trialID = "\(name)_\(String(format: "%05d", index))"
         do {
-            return TrialResult(trialID: trialID, config: config, metrics: try await ray.get(ref), error: nil)
+            return TrialResult(trialID: trialID(index), config: config, metrics: try await ray.get(ref), error: nil)
         } catch {
-            return TrialResult(trialID: trialID, config: config, metrics: nil, error: "\(error)")
+            return TrialResult(trialID: trialID(index), config: config, metrics: nil, error: "\(error)")
         }
+    }
+
+    /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
+    /// the scheduler after every one.
+    private func fitReporting(_ trainable: @escaping ReportingTrainable, _ configs: [TrialConfig], limit: Int) async -> ResultGrid {
+        let controller = TrialController(scheduler: tuneConfig.scheduler)
+        var results = [TrialResult?](repeating: nil, count: configs.count)
+        await withTaskGroup(of: (Int, TrialResult).self) { group in
+            var next = 0, done = 0
+            while next < configs.count || !group.isEmpty {
+                while next < configs.count && next - done < limit {
+                    let index = next, config = configs[index], id = trialID(index)
+                    group.addTask { (index, await Self.runTrial(id, config, trainable(config), index: index, controller: controller)) }
+                    next += 1
+                }
+                guard let (index, result) = await group.next() else { break }
+                results[index] = result
+                done += 1
+            }
+        }
+        return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
+    }
+
+    private static func runTrial(
+        _ id: String, _ config: TrialConfig, _ reports: ObjectRefGenerator<TrialReport>, index: Int, controller: TrialController
+    ) async -> TrialResult {
+        var history: [Metrics] = []
+        var checkpoint: Checkpoint?
+        do {
+            for try await ref in reports {
+                let report = try await ray.get(ref)
+                history.append(report.metrics)
+                if let saved = report.checkpoint { checkpoint = saved }
+                if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
+            }
+            return TrialResult(trialID: id, config: config, metrics: history.last, error: nil, history: history, checkpoint: checkpoint)
+        } catch {
+            return TrialResult(trialID: id, config: config, metrics: history.last, error: "\(error)", history: history, checkpoint: checkpoint)
+        }
+    }
+}
+
+/// The scheduler, asked for one report at a time.
+actor TrialController {
+    private var scheduler: any TrialScheduler
+
+    init(scheduler: any TrialScheduler) { self.scheduler = scheduler }
+
+    func decide(trial: Int, metrics: Metrics) -> SchedulerDecision {
+        scheduler.onResult(trial: trial, metrics: metrics)
     }
 }

@@ -72,6 +72,9 @@ final class TunerTests: XCTestCase {
     }
 }
 
+/// A trainable the sampling tests never run.
+let notRun: Tuner.Trainable = { _ in fatalError("not run") }
+
 /// The search space and the variant generator, without a cluster.
 final class SearchSpaceTests: XCTestCase {
     func testEveryDomainSamplesWithinItsBounds() {
@@ -79,7 +82,7 @@ final class SearchSpaceTests: XCTestCase {
             "u": .uniform(-1, 1), "q": .quniform(0, 10, q: 2.5), "log": .loguniform(1e-4, 1e-1), "normal": .randn(mean: 5, sd: 0),
             "int": .randint(3, 7), "logint": .lograndint(1, 1000), "pick": .choice(["sgd", "adam"]), "fixed": 0.5,
         ]
-        let configs = Tuner({ _ in fatalError("not run") }, paramSpace: space, tuneConfig: TuneConfig(numSamples: 500, seed: 1)).configurations()
+        let configs = Tuner(notRun, paramSpace: space, tuneConfig: TuneConfig(numSamples: 500, seed: 1)).configurations()
         XCTAssertEqual(configs.count, 500)
         for config in configs {
             XCTAssertTrue((-1..<1).contains(config["u"]))
@@ -100,7 +103,7 @@ final class SearchSpaceTests: XCTestCase {
 
     func testGridsAreCrossProductsRepeatedPerSample() {
         let space: [String: Domain] = ["a": .grid([1, 2, 3]), "opt": .nested(["name": .grid(["x", "y"]), "lr": .uniform(0, 1)])]
-        let configs = Tuner({ _ in fatalError("not run") }, paramSpace: space, tuneConfig: TuneConfig(numSamples: 2, seed: 3)).configurations()
+        let configs = Tuner(notRun, paramSpace: space, tuneConfig: TuneConfig(numSamples: 2, seed: 3)).configurations()
         XCTAssertEqual(configs.count, 12)
         let points = configs.map { "\($0.int("a")!)\($0.string("opt.name")!)" }
         XCTAssertEqual(points, ["1x", "1y", "2x", "2y", "3x", "3y", "1x", "1y", "2x", "2y", "3x", "3y"])
@@ -113,14 +116,96 @@ final class SearchSpaceTests: XCTestCase {
             "double": .sampleFrom { config in .int(config.int("width")! * 2) },
             "inner": .nested(["half": .sampleFrom { config in .double(config["width"] / 2) }]),
         ]
-        let first = Tuner({ _ in fatalError("not run") }, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 42)).configurations()
+        let first = Tuner(notRun, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 42)).configurations()
         for config in first {
             XCTAssertEqual(config.int("double"), config.int("width")! * 2)
             XCTAssertEqual(config["inner.half"], config["width"] / 2)
         }
-        let again = Tuner({ _ in fatalError("not run") }, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 42)).configurations()
+        let again = Tuner(notRun, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 42)).configurations()
         XCTAssertEqual(first, again, "the same seed samples the same trials")
-        let other = Tuner({ _ in fatalError("not run") }, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 43)).configurations()
+        let other = Tuner(notRun, paramSpace: space, tuneConfig: TuneConfig(numSamples: 20, seed: 43)).configurations()
         XCTAssertNotEqual(first, other)
+    }
+}
+
+/// A learning curve: `quality * (1 - e^(-t/10))` at iteration t, for `iterations` iterations,
+/// with a checkpoint of the iteration every 10.
+@Remote func learningCurve(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config) { session in
+        let quality = session.config["quality"]
+        for step in 1...(session.config.int("iterations") ?? 100) {
+            let checkpoint = step % 10 == 0 ? try Checkpoint(step) : nil
+            try await session.report(["accuracy": quality * (1 - exp(-Double(step) / 10))], checkpoint: checkpoint)
+        }
+    }
+}
+
+/// Reporting trainables and schedulers on a real cluster.
+final class SchedulerTests: XCTestCase {
+    override func setUp() async throws {
+        try await Ray.start(numCPUs: 2, includeDashboard: false)
+    }
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try await ray.shutdown() }
+    }
+
+    private func tuner(_ scheduler: any TrialScheduler) -> Tuner {
+        Tuner($learningCurve.options(generatorBackpressure: 1).remote, paramSpace: ["quality": .uniform(0, 1), "iterations": 100],
+              tuneConfig: TuneConfig(numSamples: 64, metric: "accuracy", mode: .max, seed: 11, scheduler: scheduler))
+    }
+
+    func testReportsReachTheResultsWithTheirCheckpoints() async throws {
+        let results = try await Tuner($learningCurve.remote, paramSpace: ["quality": 0.5, "iterations": 25]).fit()
+        let trial = try XCTUnwrap(results.first)
+        XCTAssertNil(trial.error)
+        XCTAssertEqual(trial.history.count, 25)
+        XCTAssertEqual(trial.history.map { $0["training_iteration"] }, (1...25).map(Double.init))
+        XCTAssertEqual(trial.metrics?["accuracy"] ?? 0, 0.5 * (1 - exp(-2.5)), accuracy: 1e-12, "the last report")
+        XCTAssertEqual(try trial.checkpoint?.decode(Int.self), 20, "the last checkpoint reported")
+    }
+
+    func testASHAStopsPoorTrialsEarlyAndKeepsTheBest() async throws {
+        let fifo = try await tuner(FIFOScheduler()).fit()
+        let asha = try await tuner(ASHAScheduler(metric: "accuracy", mode: .max, maxT: 100, gracePeriod: 1, reductionFactor: 4)).fit()
+        XCTAssertTrue(fifo.errors.isEmpty && asha.errors.isEmpty)
+        let fifoIterations = fifo.map(\.history.count).reduce(0, +)
+        let ashaIterations = asha.map(\.history.count).reduce(0, +)
+        XCTAssertEqual(fifoIterations, 6400)
+        XCTAssertLessThanOrEqual(ashaIterations, fifoIterations / 5, "ASHA uses at most 20% of FIFO's iterations")
+        let fifoBest = try XCTUnwrap(fifo.bestResult().metrics?["accuracy"])
+        let ashaBest = try XCTUnwrap(asha.bestResult().metrics?["accuracy"])
+        XCTAssertGreaterThanOrEqual(ashaBest, fifoBest * 0.99, "the best within 1% of FIFO's")
+        XCTAssertEqual(asha.filter { $0.history.count == 100 }.count >= 1, true, "the best trials run to maxT")
+    }
+}
+
+/// ASHA's decisions on given reports (no cluster).
+final class ASHADecisionTests: XCTestCase {
+    private func report(_ time: Double, _ value: Double) -> Metrics { ["training_iteration": time, "score": value] }
+
+    func testTrialsBelowTheRungsTopFractionStop() {
+        // Milestones 1 and 2 (reduction factor 2, maxT 4): the cutoff at a rung is the median of
+        // the values recorded there before.
+        var asha = ASHAScheduler(metric: "score", mode: .max, maxT: 4, gracePeriod: 1, reductionFactor: 2)
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(1, 1.0)), .continue, "the first at a rung has no cutoff")
+        XCTAssertEqual(asha.onResult(trial: 1, metrics: report(1, 0.5)), .stop, "below the median of [1.0]")
+        XCTAssertEqual(asha.onResult(trial: 2, metrics: report(1, 2.0)), .continue)
+        XCTAssertEqual(asha.onResult(trial: 3, metrics: report(1, 1.2)), .continue, "at least the median of [1.0, 0.5, 2.0]")
+        XCTAssertEqual(asha.onResult(trial: 4, metrics: report(1, 1.05)), .stop, "below the median of [1.0, 0.5, 2.0, 1.2], 1.1")
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(1, 0.1)), .continue, "a rung decides once per trial")
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(2, 3.0)), .continue, "the first at milestone 2")
+        XCTAssertEqual(asha.onResult(trial: 2, metrics: report(2, 2.5)), .stop, "below [3.0]'s median")
+    }
+
+    func testMinModeAndMaxT() {
+        var asha = ASHAScheduler(metric: "score", mode: .min, maxT: 4, gracePeriod: 1, reductionFactor: 2)
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(1, 1.0)), .continue)
+        XCTAssertEqual(asha.onResult(trial: 1, metrics: report(1, 3.0)), .stop, "larger is worse when minimizing")
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(2, 0.8)), .continue)
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(3, 0.7)), .continue, "no milestone at 3")
+        XCTAssertEqual(asha.onResult(trial: 0, metrics: report(4, 0.6)), .stop, "every trial stops at maxT")
+        XCTAssertEqual(ASHAScheduler.percentile([1, 2, 3, 4], 50), 2.5)
+        XCTAssertEqual(ASHAScheduler.percentile([5], 75), 5)
     }
 }

@@ -1,0 +1,78 @@
+/// What a scheduler decides on a trial's report.
+public enum SchedulerDecision: Sendable, Equatable {
+    case `continue`
+    case stop
+}
+
+/// Decides, report by report, which trials go on (Ray's trial schedulers). Called by the Tuner
+/// for one report at a time, in the order they arrive.
+public protocol TrialScheduler: Sendable {
+    /// Trial `trial` reported `metrics`.
+    mutating func onResult(trial: Int, metrics: Metrics) -> SchedulerDecision
+}
+
+/// Every trial runs to its end (Ray's `FIFOScheduler`, the default).
+public struct FIFOScheduler: TrialScheduler {
+    public init() {}
+    public mutating func onResult(trial: Int, metrics: Metrics) -> SchedulerDecision { .continue }
+}
+
+/// Asynchronous successive halving (Ray's `ASHAScheduler`, one bracket): at each milestone
+/// (`gracePeriod * reductionFactor^k` of `timeAttr`), a trial whose metric is below the top
+/// `1 / reductionFactor` of those recorded there so far stops; every trial stops at `maxT`.
+public struct ASHAScheduler: TrialScheduler {
+    public let metric: String
+    public let mode: Mode
+    public let timeAttr: String
+    public let maxT: Double
+    public let gracePeriod: Double
+    public let reductionFactor: Double
+    /// The milestones, largest first, and the metric values recorded at each.
+    private let milestones: [Double]
+    private var recorded: [[Double]]
+    /// The milestones each trial has passed.
+    private var passed: [Int: Set<Int>] = [:]
+
+    public init(
+        metric: String, mode: Mode, timeAttr: String = "training_iteration", maxT: Double = 100, gracePeriod: Double = 1,
+        reductionFactor: Double = 4
+    ) {
+        self.metric = metric
+        self.mode = mode
+        self.timeAttr = timeAttr
+        self.maxT = maxT
+        self.gracePeriod = max(gracePeriod, 1e-9)
+        self.reductionFactor = max(reductionFactor, 1.0001)
+        var milestones: [Double] = []
+        var milestone = self.gracePeriod
+        while milestone < maxT {
+            milestones.append(milestone)
+            milestone *= self.reductionFactor
+        }
+        self.milestones = milestones.reversed()
+        recorded = Array(repeating: [], count: milestones.count)
+    }
+
+    public mutating func onResult(trial: Int, metrics: Metrics) -> SchedulerDecision {
+        guard let time = metrics[timeAttr], let raw = metrics[metric], !raw.isNaN else { return .continue }
+        if time >= maxT { return .stop }
+        let value = mode == .max ? raw : -raw
+        for (rung, milestone) in milestones.enumerated() where time >= milestone {
+            guard !(passed[trial]?.contains(rung) ?? false) else { break }
+            let cutoff = recorded[rung].isEmpty ? nil : Self.percentile(recorded[rung], (1 - 1 / reductionFactor) * 100)
+            recorded[rung].append(value)
+            passed[trial, default: []].insert(rung)
+            if let cutoff, value < cutoff { return .stop }
+            break
+        }
+        return .continue
+    }
+
+    /// NumPy's `percentile` with linear interpolation (the cutoff Ray's ASHA uses).
+    public static func percentile(_ values: [Double], _ percent: Double) -> Double {
+        let sorted = values.sorted()
+        let rank = percent / 100 * Double(sorted.count - 1)
+        let lower = Int(rank.rounded(.down)), upper = Int(rank.rounded(.up))
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - Double(lower))
+    }
+}
