@@ -76,3 +76,36 @@ public struct ASHAScheduler: TrialScheduler {
         return sorted[lower] + (sorted[upper] - sorted[lower]) * (rank - Double(lower))
     }
 }
+
+/// Stops a trial whose best result so far is worse than the median of the other trials' running
+/// averages at the same point (Ray's `MedianStoppingRule`), once it is past `gracePeriod` of
+/// `timeAttr` and at least `minSamplesRequired` other trials have results.
+public struct MedianStoppingRule: TrialScheduler {
+    public let metric: String
+    public let mode: Mode
+    public let timeAttr: String
+    public let gracePeriod: Double
+    public let minSamplesRequired: Int
+    /// Each trial's (time, value) results, value oriented so larger is better.
+    private var results: [Int: [(time: Double, value: Double)]] = [:]
+
+    public init(metric: String, mode: Mode, timeAttr: String = "training_iteration", gracePeriod: Double = 60, minSamplesRequired: Int = 3) {
+        self.metric = metric
+        self.mode = mode
+        self.timeAttr = timeAttr
+        self.gracePeriod = gracePeriod
+        self.minSamplesRequired = minSamplesRequired
+    }
+
+    public mutating func onResult(trial: Int, metrics: Metrics) -> SchedulerDecision {
+        guard let time = metrics[timeAttr], let raw = metrics[metric], !raw.isNaN else { return .continue }
+        results[trial, default: []].append((time, mode == .max ? raw : -raw))
+        guard time >= gracePeriod else { return .continue }
+        let others = results.filter { $0.key != trial }.compactMap { _, history -> Double? in
+            let upToNow = history.filter { $0.time <= time }
+            return upToNow.isEmpty ? nil : upToNow.map(\.value).reduce(0, +) / Double(upToNow.count)
+        }
+        guard others.count >= minSamplesRequired, let best = results[trial]?.map(\.value).max() else { return .continue }
+        return best < ASHAScheduler.percentile(others, 50) ? .stop : .continue
+    }
+}

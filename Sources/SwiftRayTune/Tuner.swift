@@ -22,11 +22,14 @@ public struct TuneConfig: Sendable {
     public var seed: UInt64?
     /// Decides which reporting trials go on (default: `FIFOScheduler`, all run to their end).
     public var scheduler: any TrialScheduler
+    /// Ends reporting trials (or all of them) on conditions of their reports (Ray's `RunConfig(stop:)`).
+    public var stop: (any TrialStopper)?
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
-        scheduler: any TrialScheduler = FIFOScheduler()
+        scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil
     ) {
+        self.stop = stop
         self.numSamples = numSamples
         self.metric = metric
         self.mode = mode
@@ -149,13 +152,19 @@ public struct Tuner: Sendable {
     /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
     /// the scheduler after every one.
     private func fitReporting(_ trainable: @escaping ReportingTrainable, _ configs: [TrialConfig], limit: Int) async -> ResultGrid {
-        let controller = TrialController(scheduler: tuneConfig.scheduler)
+        let controller = TrialController(scheduler: tuneConfig.scheduler, stopper: tuneConfig.stop)
         var results = [TrialResult?](repeating: nil, count: configs.count)
         await withTaskGroup(of: (Int, TrialResult).self) { group in
             var next = 0, done = 0
             while next < configs.count || !group.isEmpty {
                 while next < configs.count && next - done < limit {
                     let index = next, config = configs[index], id = trialID(index)
+                    if await controller.stoppedAll {  // the trials not started end at once
+                        results[index] = TrialResult(trialID: id, config: config, metrics: nil, error: nil, history: [])
+                        next += 1
+                        done += 1
+                        continue
+                    }
                     group.addTask { (index, await Self.runTrial(id, config, trainable(config), index: index, controller: controller)) }
                     next += 1
                 }
@@ -186,13 +195,27 @@ public struct Tuner: Sendable {
     }
 }
 
-/// The scheduler, asked for one report at a time.
+/// The scheduler and the stopper, asked for one report at a time.
 actor TrialController {
     private var scheduler: any TrialScheduler
+    private var stopper: (any TrialStopper)?
+    /// The stopper ended the experiment.
+    private(set) var stoppedAll = false
 
-    init(scheduler: any TrialScheduler) { self.scheduler = scheduler }
+    init(scheduler: any TrialScheduler, stopper: (any TrialStopper)?) {
+        self.scheduler = scheduler
+        self.stopper = stopper
+    }
 
     func decide(trial: Int, metrics: Metrics) -> SchedulerDecision {
-        scheduler.onResult(trial: trial, metrics: metrics)
+        if stoppedAll { return .stop }
+        let decision = scheduler.onResult(trial: trial, metrics: metrics)
+        guard var stopper else { return decision }
+        defer { self.stopper = stopper }
+        if stopper.stopAll() {
+            stoppedAll = true
+            return .stop
+        }
+        return stopper.shouldStop(trial: trial, metrics: metrics) ? .stop : decision
     }
 }

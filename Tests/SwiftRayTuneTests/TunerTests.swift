@@ -150,9 +150,11 @@ final class SchedulerTests: XCTestCase {
         if Ray.isInitialized { try await ray.shutdown() }
     }
 
+    /// One trial at a time, so ASHA's decisions (which depend on the order reports come in) are
+    /// the same every run.
     private func tuner(_ scheduler: any TrialScheduler) -> Tuner {
         Tuner($learningCurve.options(generatorBackpressure: 1).remote, paramSpace: ["quality": .uniform(0, 1), "iterations": 100],
-              tuneConfig: TuneConfig(numSamples: 64, metric: "accuracy", mode: .max, seed: 11, scheduler: scheduler))
+              tuneConfig: TuneConfig(numSamples: 64, metric: "accuracy", mode: .max, maxConcurrentTrials: 1, seed: 11, scheduler: scheduler))
     }
 
     func testReportsReachTheResultsWithTheirCheckpoints() async throws {
@@ -173,6 +175,7 @@ final class SchedulerTests: XCTestCase {
         let ashaIterations = asha.map(\.history.count).reduce(0, +)
         XCTAssertEqual(fifoIterations, 6400)
         XCTAssertLessThanOrEqual(ashaIterations, fifoIterations / 5, "ASHA uses at most 20% of FIFO's iterations")
+        print("ASHA ran \(ashaIterations) of FIFO's \(fifoIterations) iterations")
         let fifoBest = try XCTUnwrap(fifo.bestResult().metrics?["accuracy"])
         let ashaBest = try XCTUnwrap(asha.bestResult().metrics?["accuracy"])
         XCTAssertGreaterThanOrEqual(ashaBest, fifoBest * 0.99, "the best within 1% of FIFO's")
@@ -207,5 +210,54 @@ final class ASHADecisionTests: XCTestCase {
         XCTAssertEqual(asha.onResult(trial: 0, metrics: report(4, 0.6)), .stop, "every trial stops at maxT")
         XCTAssertEqual(ASHAScheduler.percentile([1, 2, 3, 4], 50), 2.5)
         XCTAssertEqual(ASHAScheduler.percentile([5], 75), 5)
+    }
+}
+
+/// Stoppers and the median stopping rule on given reports (no cluster).
+final class StopperTests: XCTestCase {
+    private func iteration(_ step: Int, _ extra: Metrics = [:]) -> Metrics { extra.merging(["training_iteration": Double(step)]) { $1 } }
+
+    func testEachStopperStopsWhereRaysDoes() {
+        var maxIterations = MaximumIterationStopper(maxIterations: 3)
+        XCTAssertEqual((1...4).map { maxIterations.shouldStop(trial: 0, metrics: iteration($0)) }, [false, false, true, true])
+        var threshold = MetricThresholdStopper(metric: "accuracy", threshold: 0.9)
+        XCTAssertFalse(threshold.shouldStop(trial: 0, metrics: ["accuracy": 0.5]))
+        XCTAssertTrue(threshold.shouldStop(trial: 0, metrics: ["accuracy": 0.95]))
+        var lowLoss = MetricThresholdStopper(metric: "loss", threshold: 0.1, mode: .min)
+        XCTAssertTrue(lowLoss.shouldStop(trial: 0, metrics: ["loss": 0.05]))
+        var plateau = TrialPlateauStopper(metric: "loss", std: 0.01, numResults: 3, gracePeriod: 3)
+        let losses = [1.0, 0.5, 0.30, 0.300, 0.301, 0.302]
+        XCTAssertEqual(losses.map { plateau.shouldStop(trial: 0, metrics: ["loss": $0]) }, [false, false, false, false, true, true])
+        var timeout = TimeoutStopper(.zero)
+        XCTAssertTrue(timeout.stopAll())
+        var combined = CombinedStopper([MaximumIterationStopper(maxIterations: 10), MetricThresholdStopper(metric: "accuracy", threshold: 0.9)])
+        XCTAssertFalse(combined.shouldStop(trial: 0, metrics: iteration(2, ["accuracy": 0.5])))
+        XCTAssertTrue(combined.shouldStop(trial: 0, metrics: iteration(2, ["accuracy": 0.91])))
+        XCTAssertTrue(combined.shouldStop(trial: 0, metrics: iteration(10, ["accuracy": 0.1])))
+    }
+
+    func testTheMedianRuleStopsTrialsWorseThanTheOthersAverages() {
+        var rule = MedianStoppingRule(metric: "score", mode: .max, gracePeriod: 2, minSamplesRequired: 2)
+        for trial in 0..<2 {
+            XCTAssertEqual(rule.onResult(trial: trial, metrics: iteration(1, ["score": 1.0])), .continue)
+            XCTAssertEqual(rule.onResult(trial: trial, metrics: iteration(2, ["score": 2.0])), .continue, "too few others yet")
+        }
+        XCTAssertEqual(rule.onResult(trial: 2, metrics: iteration(1, ["score": 0.1])), .continue, "within the grace period")
+        XCTAssertEqual(rule.onResult(trial: 2, metrics: iteration(2, ["score": 0.2])), .stop, "best 0.2 below the others' mean 1.5")
+        XCTAssertEqual(rule.onResult(trial: 3, metrics: iteration(2, ["score": 1.6])), .continue)
+    }
+}
+
+extension SchedulerTests {
+    func testStoppersEndTrialsAndTheExperiment() async throws {
+        let capped = try await Tuner($learningCurve.options(generatorBackpressure: 1).remote, paramSpace: ["quality": .grid([0.5, 1.0])],
+                                     tuneConfig: TuneConfig(stop: CombinedStopper([
+                                         MaximumIterationStopper(maxIterations: 30), MetricThresholdStopper(metric: "accuracy", threshold: 0.6),
+                                     ]))).fit()
+        XCTAssertEqual(capped[0].history.count, 30, "quality 0.5 never reaches 0.6: stopped at 30 iterations")
+        XCTAssertEqual(capped[1].history.count, 10, "quality 1.0 passes 0.6 at iteration 10")
+        let timedOut = try await Tuner($learningCurve.remote, paramSpace: ["quality": .grid([0.1, 0.2, 0.3, 0.4])],
+                                       tuneConfig: TuneConfig(maxConcurrentTrials: 1, stop: TimeoutStopper(.zero))).fit()
+        XCTAssertEqual(timedOut.map(\.history.count), [1, 0, 0, 0], "the budget ends the running trial and starts no other")
     }
 }
