@@ -55,6 +55,8 @@ extension ParameterValue: ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral
 /// (`config["model.width"]`).
 public struct TrialConfig: Codable, Sendable, Hashable, CustomStringConvertible {
     public var values: [String: ParameterValue]
+    /// Where a restarted trial resumes: its last checkpoint and the iteration it was saved at.
+    public internal(set) var restored: RestorePoint?
 
     public init(_ values: [String: ParameterValue] = [:]) { self.values = values }
 
@@ -127,3 +129,9 @@ extension Double: ParameterConvertible { public var parameterValue: ParameterVal
 extension Int: ParameterConvertible { public var parameterValue: ParameterValue { .int(self) } }
 extension String: ParameterConvertible { public var parameterValue: ParameterValue { .string(self) } }
 extension Bool: ParameterConvertible { public var parameterValue: ParameterValue { .bool(self) } }
+
+/// A trial's last checkpoint and the iteration that saved it, given to the trial when it restarts.
+public struct RestorePoint: Codable, Sendable, Hashable {
+    public let checkpoint: Checkpoint
+    public let iteration: Int
+}

@@ -1,10 +1,11 @@
 import Foundation
 import SwiftRay
+import Synchronization
 
 /// A trial's saved state: bytes the trainable writes with a report and reads back when the trial
 /// resumes (Ray's `Checkpoint`). It travels as part of the report, an object in the cluster, so no
 /// shared filesystem is needed.
-public struct Checkpoint: Codable, Sendable, Equatable {
+public struct Checkpoint: Codable, Sendable, Hashable {
     public var bytes: [UInt8]
 
     public init(bytes: [UInt8]) { self.bytes = bytes }
@@ -36,20 +37,26 @@ public struct TrialReport: Codable, Sendable {
 public final class TrialSession: Sendable {
     /// The trial's configuration.
     public let config: TrialConfig
-    private let continuation: AsyncThrowingStream<TrialReport, any Error>.Continuation
+    private let handoff: ReportHandoff
     private let reports = Mutex(0)
 
-    init(config: TrialConfig, continuation: AsyncThrowingStream<TrialReport, any Error>.Continuation) {
+    init(config: TrialConfig, handoff: ReportHandoff) {
         self.config = config
-        self.continuation = continuation
+        self.handoff = handoff
+        reports.withLock { $0 = config.restored?.iteration ?? 0 }
     }
 
-    /// Reports made so far.
+    /// Reports made so far (counting those before the checkpoint a restarted trial resumes from).
     public var iteration: Int { reports.withLock { $0 } }
 
-    /// Reports this iteration's metrics (and a checkpoint). Throws `CancellationError` once the
-    /// trial is stopped (by its scheduler, a stopper, or the experiment ending), so the training
-    /// loop ends there.
+    /// The checkpoint to resume from when the trial restarted after a failure (Ray's
+    /// `get_checkpoint()`); nil on a first run. Iterations then count on from it.
+    public var checkpoint: Checkpoint? { config.restored?.checkpoint }
+
+    /// Reports this iteration's metrics (and a checkpoint), returning once the report is on its
+    /// way to the Tuner (so a trial never runs ahead of what it reported). Throws
+    /// `CancellationError` once the trial is stopped (by its scheduler, a stopper, or the
+    /// experiment ending), so the training loop ends there.
     public func report(_ metrics: Metrics, checkpoint: Checkpoint? = nil) async throws {
         try Task.checkCancellation()
         let iteration = reports.withLock { count in
@@ -58,16 +65,102 @@ public final class TrialSession: Sendable {
         }
         var metrics = metrics
         metrics["training_iteration"] = Double(iteration)
-        continuation.yield(TrialReport(metrics: metrics, checkpoint: checkpoint))
-        await Task.yield()
+        try await handoff.put(TrialReport(metrics: metrics, checkpoint: checkpoint))
     }
 }
 
-import Synchronization
+/// Hands each report from the training body to the stream's consumer one at a time: `put`
+/// returns once `take` has it.
+final class ReportHandoff: Sendable {
+    private struct State {
+        var pending: (report: TrialReport, putter: CheckedContinuation<Void, any Error>)?
+        var taker: CheckedContinuation<TrialReport?, any Error>?
+        var end: Result<Void, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    func put(_ report: TrialReport) async throws {
+        try await withCheckedThrowingContinuation { (putter: CheckedContinuation<Void, any Error>) in
+            enum Action { case handed(CheckedContinuation<TrialReport?, any Error>), ended, waiting }
+            let action: Action = state.withLock { state in
+                if state.end != nil { return .ended }
+                if let taker = state.taker {
+                    state.taker = nil
+                    return .handed(taker)
+                }
+                state.pending = (report, putter)
+                return .waiting
+            }
+            switch action {
+            case .handed(let taker):
+                taker.resume(returning: report)
+                putter.resume()
+            case .ended:
+                putter.resume(throwing: CancellationError())
+            case .waiting:
+                break
+            }
+        }
+    }
+
+    func take() async throws -> TrialReport? {
+        try await withCheckedThrowingContinuation { (taker: CheckedContinuation<TrialReport?, any Error>) in
+            enum Action { case report(TrialReport, CheckedContinuation<Void, any Error>), end(Result<Void, any Error>), waiting }
+            let action: Action = state.withLock { state in
+                if let pending = state.pending {
+                    state.pending = nil
+                    return .report(pending.report, pending.putter)
+                }
+                if let end = state.end { return .end(end) }
+                state.taker = taker
+                return .waiting
+            }
+            switch action {
+            case .report(let report, let putter):
+                putter.resume()
+                taker.resume(returning: report)
+            case .end(.success):
+                taker.resume(returning: nil)
+            case .end(.failure(let error)):
+                taker.resume(throwing: error)
+            case .waiting:
+                break
+            }
+        }
+    }
+
+    /// The body ended (or the consumer went away): a waiting `take` gets the end, a waiting
+    /// `put` is cancelled.
+    func finish(_ result: Result<Void, any Error>) {
+        let (taker, putter) = state.withLock { state -> (CheckedContinuation<TrialReport?, any Error>?, CheckedContinuation<Void, any Error>?) in
+            guard state.end == nil else { return (nil, nil) }
+            state.end = result
+            defer {
+                state.taker = nil
+                state.pending = nil
+            }
+            return (state.taker, state.pending?.putter)
+        }
+        putter?.resume(throwing: CancellationError())
+        switch result {
+        case .success: taker?.resume(returning: nil)
+        case .failure(let error): taker?.resume(throwing: error)
+        }
+    }
+}
+
+/// Runs `onEnd` when the last reference goes (the stream's consumer let go of it).
+final class EndOfUse: Sendable {
+    private let onEnd: @Sendable () -> Void
+    init(_ onEnd: @escaping @Sendable () -> Void) { self.onEnd = onEnd }
+    deinit { onEnd() }
+}
 
 extension AsyncThrowingStream where Element == TrialReport, Failure == any Error {
     /// A reporting trainable's result: `body` trains and calls `session.report(...)` each
-    /// iteration; each report reaches the Tuner while the trial runs (a streaming task).
+    /// iteration; each report reaches the Tuner while the trial runs (a streaming task), and the
+    /// body waits at each report until it is taken.
     ///
     /// ```swift
     /// @Remote func train(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
@@ -77,17 +170,24 @@ extension AsyncThrowingStream where Element == TrialReport, Failure == any Error
     /// }
     /// ```
     public static func trial(_ config: TrialConfig, _ body: @escaping @Sendable (TrialSession) async throws -> Void) -> Self {
-        AsyncThrowingStream { continuation in
-            let session = TrialSession(config: config, continuation: continuation)
-            let task = Task {
-                do {
-                    try await body(session)
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        let handoff = ReportHandoff()
+        let session = TrialSession(config: config, handoff: handoff)
+        let task = Task {
+            do {
+                try await body(session)
+                handoff.finish(.success(()))
+            } catch {
+                handoff.finish(.failure(error))
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
+        // When the stream is let go of (the trial stopped), the body is cancelled.
+        let end = EndOfUse {
+            task.cancel()
+            handoff.finish(.failure(CancellationError()))
+        }
+        return AsyncThrowingStream(unfolding: {
+            withExtendedLifetime(end) {}
+            return try await handoff.take()
+        })
     }
 }

@@ -24,12 +24,16 @@ public struct TuneConfig: Sendable {
     public var scheduler: any TrialScheduler
     /// Ends reporting trials (or all of them) on conditions of their reports (Ray's `RunConfig(stop:)`).
     public var stop: (any TrialStopper)?
+    /// Restarts of a failed trial (Ray's `FailureConfig(max_failures:)`; -1: forever): a
+    /// reporting trial resumes from its last checkpoint, another starts over.
+    public var maxFailures: Int
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
-        scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil
+        scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0
     ) {
         self.stop = stop
+        self.maxFailures = maxFailures
         self.numSamples = numSamples
         self.metric = metric
         self.mode = mode
@@ -118,6 +122,7 @@ public struct Tuner: Sendable {
 
     private func fitOnce(_ trainable: Trainable, _ configs: [TrialConfig], limit: Int) async throws -> ResultGrid {
         var results = [TrialResult?](repeating: nil, count: configs.count)
+        var failures = FailureBudget(maxFailures: tuneConfig.maxFailures)
         var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
         var next = 0
         while next < configs.count || !running.isEmpty {
@@ -131,10 +136,17 @@ public struct Tuner: Sendable {
             var (ready, _) = try await ray.wait(refs, numReturns: refs.count, timeout: .zero)
             if ready.isEmpty { (ready, _) = try await ray.wait(refs, numReturns: 1) }
             let done = Set(ready.map(\.id))
+            var restarted: [(index: Int, ref: ObjectRef<Metrics>)] = []
             for trial in running where done.contains(trial.ref.id) {
-                results[trial.index] = await finished(trial.index, configs[trial.index], trial.ref)
+                let result = await finished(trial.index, configs[trial.index], trial.ref)
+                if result.error != nil, failures.restart(trial.index) {
+                    restarted.append((trial.index, trainable(configs[trial.index])))
+                } else {
+                    results[trial.index] = result
+                }
             }
             running.removeAll { done.contains($0.ref.id) }
+            running += restarted
         }
         return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
@@ -165,7 +177,10 @@ public struct Tuner: Sendable {
                         done += 1
                         continue
                     }
-                    group.addTask { (index, await Self.runTrial(id, config, trainable(config), index: index, controller: controller)) }
+                    let maxFailures = tuneConfig.maxFailures
+                    group.addTask {
+                        (index, await Self.runTrial(id, config, trainable, index: index, controller: controller, maxFailures: maxFailures))
+                    }
                     next += 1
                 }
                 guard let (index, result) = await group.next() else { break }
@@ -176,22 +191,48 @@ public struct Tuner: Sendable {
         return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
 
+    /// Runs one reporting trial to its end, a stop, or a failure past `maxFailures` (a failed
+    /// run restarts from its last checkpoint, its later reports dropped from the history).
     private static func runTrial(
-        _ id: String, _ config: TrialConfig, _ reports: ObjectRefGenerator<TrialReport>, index: Int, controller: TrialController
+        _ id: String, _ config: TrialConfig, _ trainable: ReportingTrainable, index: Int, controller: TrialController, maxFailures: Int
     ) async -> TrialResult {
         var history: [Metrics] = []
-        var checkpoint: Checkpoint?
-        do {
-            for try await ref in reports {
-                let report = try await ray.get(ref)
-                history.append(report.metrics)
-                if let saved = report.checkpoint { checkpoint = saved }
-                if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
+        var restore: RestorePoint?
+        var failures = FailureBudget(maxFailures: maxFailures)
+        while true {
+            var run = config
+            run.restored = restore
+            do {
+                for try await ref in trainable(run) {
+                    let report = try await ray.get(ref)
+                    history.append(report.metrics)
+                    if let saved = report.checkpoint { restore = RestorePoint(checkpoint: saved, iteration: history.count) }
+                    if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
+                }
+                return TrialResult(trialID: id, config: config, metrics: history.last, error: nil, history: history, checkpoint: restore?.checkpoint)
+            } catch {
+                guard failures.restart(index) else {
+                    return TrialResult(
+                        trialID: id, config: config, metrics: history.last, error: "\(error)", history: history, checkpoint: restore?.checkpoint)
+                }
+                history.removeLast(history.count - (restore?.iteration ?? 0))
             }
-            return TrialResult(trialID: id, config: config, metrics: history.last, error: nil, history: history, checkpoint: checkpoint)
-        } catch {
-            return TrialResult(trialID: id, config: config, metrics: history.last, error: "\(error)", history: history, checkpoint: checkpoint)
         }
+    }
+}
+
+/// Restarts left per trial.
+struct FailureBudget {
+    let maxFailures: Int
+    private var used: [Int: Int] = [:]
+
+    init(maxFailures: Int) { self.maxFailures = maxFailures }
+
+    /// Whether trial `index` may restart once more (counting it).
+    mutating func restart(_ index: Int) -> Bool {
+        guard maxFailures < 0 || used[index, default: 0] < maxFailures else { return false }
+        used[index, default: 0] += 1
+        return true
     }
 }
 

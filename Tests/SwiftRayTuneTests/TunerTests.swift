@@ -261,3 +261,32 @@ extension SchedulerTests {
         XCTAssertEqual(timedOut.map(\.history.count), [1, 0, 0, 0], "the budget ends the running trial and starts no other")
     }
 }
+
+/// Reports `[step, resumed_from]` for 20 steps, checkpointing every 10; on a run not resumed from a
+/// checkpoint it kills its own worker at step 15.
+@Remote func crashOnceTrainable(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config) { session in
+        let resumedFrom = try session.checkpoint?.decode(Int.self) ?? 0
+        for step in (resumedFrom + 1)...20 {
+            if step == 15 && session.checkpoint == nil { kill(getpid(), SIGKILL) }
+            try await session.report(["step": Double(step), "resumed_from": Double(resumedFrom)], checkpoint: step % 10 == 0 ? try Checkpoint(step) : nil)
+        }
+    }
+}
+
+extension SchedulerTests {
+    func testAFailedTrialResumesFromItsLastCheckpoint() async throws {
+        // No task-level retries: the Tuner restarts the trial itself, from its checkpoint.
+        let trainable: Tuner.ReportingTrainable = $crashOnceTrainable.options(maxRetries: 0, generatorBackpressure: 1).remote
+        let resumed = try await Tuner(trainable, tuneConfig: TuneConfig(maxFailures: 1)).fit()
+        let trial = try XCTUnwrap(resumed.first)
+        XCTAssertNil(trial.error)
+        XCTAssertEqual(trial.history.map { $0["training_iteration"] }, (1...20).map(Double.init), "iterations count on across the restart")
+        XCTAssertEqual(trial.history.map { $0["step"] }, (1...20).map(Double.init))
+        XCTAssertEqual(trial.history.last?["resumed_from"], 10, "the restart resumed from the checkpoint at 10")
+        let failed = try await Tuner(trainable).fit()
+        XCTAssertTrue(failed[0].error?.contains("WorkerCrashedError") ?? false, "\(failed[0])")
+        // The reports that left the process before it died are kept (the last may die with it).
+        XCTAssertTrue((13...14).contains(failed[0].history.count), "\(failed[0].history.count) reports")
+    }
+}
