@@ -290,3 +290,40 @@ extension SchedulerTests {
         XCTAssertTrue((13...14).contains(failed[0].history.count), "\(failed[0].history.count) reports")
     }
 }
+
+/// A class trainable: a weight decaying by `rate` each step.
+struct DecayingWeight: ClassTrainable {
+    var weight: Double
+    let rate: Double
+
+    init(config: TrialConfig) {
+        weight = 1
+        rate = config["rate"]
+    }
+
+    mutating func step() -> Metrics {
+        weight *= rate
+        return ["loss": weight]
+    }
+
+    func save() throws -> Checkpoint { try Checkpoint(weight) }
+
+    mutating func restore(from checkpoint: Checkpoint) throws { weight = try checkpoint.decode(Double.self) }
+}
+
+@Remote func decayingWeight(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config, DecayingWeight.self, checkpointEvery: 5)
+}
+
+extension SchedulerTests {
+    func testClassTrainablesStepSaveAndStop() async throws {
+        let results = try await Tuner(
+            $decayingWeight.options(generatorBackpressure: 1).remote, paramSpace: ["rate": .grid([0.5, 0.9])],
+            tuneConfig: TuneConfig(metric: "loss", mode: .min, stop: MaximumIterationStopper(maxIterations: 12))
+        ).fit()
+        XCTAssertEqual(results.map(\.history.count), [12, 12], "stepped until the stopper")
+        XCTAssertEqual(results[0].metrics?["loss"] ?? 0, pow(0.5, 12), accuracy: 1e-15)
+        XCTAssertEqual(try results[1].checkpoint?.decode(Double.self) ?? 0, pow(0.9, 10), accuracy: 1e-15, "saved every 5 iterations")
+        XCTAssertEqual(try results.bestResult().config["rate"], 0.5)
+    }
+}
