@@ -27,11 +27,18 @@ public struct TuneConfig: Sendable {
     /// Restarts of a failed trial (Ray's `FailureConfig(max_failures:)`; -1: forever): a
     /// reporting trial resumes from its last checkpoint, another starts over.
     public var maxFailures: Int
+    /// When to print the progress table (trials by status, configs, latest metrics, the best),
+    /// every `progressInterval` while it runs and once at the end.
+    public var progress: ProgressOutput
+    public var progressInterval: Duration
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
-        scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0
+        scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0,
+        progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5)
     ) {
+        self.progress = progress
+        self.progressInterval = progressInterval
         self.stop = stop
         self.maxFailures = maxFailures
         self.numSamples = numSamples
@@ -112,15 +119,38 @@ public struct Tuner: Sendable {
         guard Ray.isInitialized else { throw TuneError.notStarted }
         let configs = configurations()
         let limit = max(1, tuneConfig.maxConcurrentTrials ?? configs.count)
+        let board = ProgressBoard(trialIDs: configs.indices.map(trialID), configs: configs)
+        let printing = showsProgress ? startPrinting(board) : nil
+        defer { printing?.cancel() }
+        let results: ResultGrid
         switch kind {
         case .once(let trainable):
-            return try await fitOnce(trainable, configs, limit: limit)
+            results = try await fitOnce(trainable, configs, limit: limit, board: board)
         case .reporting(let trainable):
-            return await fitReporting(trainable, configs, limit: limit)
+            results = await fitReporting(trainable, configs, limit: limit, board: board)
+        }
+        if showsProgress { print(await board.table(metric: tuneConfig.metric, mode: tuneConfig.mode)) }
+        return results
+    }
+
+    private var showsProgress: Bool {
+        switch tuneConfig.progress {
+        case .always: true
+        case .never: false
+        case .auto: isatty(STDOUT_FILENO) != 0
         }
     }
 
-    private func fitOnce(_ trainable: Trainable, _ configs: [TrialConfig], limit: Int) async throws -> ResultGrid {
+    private func startPrinting(_ board: ProgressBoard) -> Task<Void, Never> {
+        let interval = tuneConfig.progressInterval, metric = tuneConfig.metric, mode = tuneConfig.mode
+        return Task {
+            while (try? await Task.sleep(for: interval)) != nil {
+                print(await board.table(metric: metric, mode: mode))
+            }
+        }
+    }
+
+    private func fitOnce(_ trainable: Trainable, _ configs: [TrialConfig], limit: Int, board: ProgressBoard) async throws -> ResultGrid {
         var results = [TrialResult?](repeating: nil, count: configs.count)
         var failures = FailureBudget(maxFailures: tuneConfig.maxFailures)
         var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
@@ -128,6 +158,7 @@ public struct Tuner: Sendable {
         while next < configs.count || !running.isEmpty {
             while next < configs.count && running.count < limit {
                 running.append((next, trainable(configs[next])))
+                await board.set(next, .running)
                 next += 1
             }
             // Everything finished by now, else the next to finish: one pass over the running
@@ -143,6 +174,7 @@ public struct Tuner: Sendable {
                     restarted.append((trial.index, trainable(configs[trial.index])))
                 } else {
                     results[trial.index] = result
+                    await board.set(trial.index, result.error == nil ? .terminated : .error, metrics: result.metrics)
                 }
             }
             running.removeAll { done.contains($0.ref.id) }
@@ -163,7 +195,9 @@ public struct Tuner: Sendable {
 
     /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
     /// the scheduler after every one.
-    private func fitReporting(_ trainable: @escaping ReportingTrainable, _ configs: [TrialConfig], limit: Int) async -> ResultGrid {
+    private func fitReporting(
+        _ trainable: @escaping ReportingTrainable, _ configs: [TrialConfig], limit: Int, board: ProgressBoard
+    ) async -> ResultGrid {
         let controller = TrialController(scheduler: tuneConfig.scheduler, stopper: tuneConfig.stop)
         var results = [TrialResult?](repeating: nil, count: configs.count)
         await withTaskGroup(of: (Int, TrialResult).self) { group in
@@ -178,8 +212,12 @@ public struct Tuner: Sendable {
                         continue
                     }
                     let maxFailures = tuneConfig.maxFailures
+                    await board.set(index, .running)
                     group.addTask {
-                        (index, await Self.runTrial(id, config, trainable, index: index, controller: controller, maxFailures: maxFailures))
+                        let result = await Self.runTrial(
+                            id, config, trainable, index: index, controller: controller, maxFailures: maxFailures, board: board)
+                        await board.set(index, result.error == nil ? .terminated : .error, metrics: result.metrics)
+                        return (index, result)
                     }
                     next += 1
                 }
@@ -194,7 +232,8 @@ public struct Tuner: Sendable {
     /// Runs one reporting trial to its end, a stop, or a failure past `maxFailures` (a failed
     /// run restarts from its last checkpoint, its later reports dropped from the history).
     private static func runTrial(
-        _ id: String, _ config: TrialConfig, _ trainable: ReportingTrainable, index: Int, controller: TrialController, maxFailures: Int
+        _ id: String, _ config: TrialConfig, _ trainable: ReportingTrainable, index: Int, controller: TrialController, maxFailures: Int,
+        board: ProgressBoard
     ) async -> TrialResult {
         var history: [Metrics] = []
         var restore: RestorePoint?
@@ -206,6 +245,7 @@ public struct Tuner: Sendable {
                 for try await ref in trainable(run) {
                     let report = try await ray.get(ref)
                     history.append(report.metrics)
+                    await board.set(index, .running, metrics: report.metrics)
                     if let saved = report.checkpoint { restore = RestorePoint(checkpoint: saved, iteration: history.count) }
                     if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
                 }

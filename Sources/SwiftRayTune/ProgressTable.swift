@@ -1,0 +1,100 @@
+import Foundation
+
+/// When `fit()` prints its progress table.
+public enum ProgressOutput: Sendable {
+    /// Only when standard output is a terminal (Ray's default reporter is quiet in a pipe too).
+    case auto
+    case always
+    case never
+}
+
+/// Where a trial is (Ray's trial states).
+public enum TrialState: String, Sendable, Codable {
+    case pending = "PENDING"
+    case running = "RUNNING"
+    case terminated = "TERMINATED"
+    case error = "ERROR"
+}
+
+/// The experiment as the progress table shows it; updated by the Tuner as trials move.
+actor ProgressBoard {
+    private var states: [TrialState]
+    private var latest: [Metrics?]
+    private let trialIDs: [String]
+    private let configs: [TrialConfig]
+    private let started = ContinuousClock.now
+
+    init(trialIDs: [String], configs: [TrialConfig]) {
+        self.trialIDs = trialIDs
+        self.configs = configs
+        states = Array(repeating: .pending, count: configs.count)
+        latest = Array(repeating: nil, count: configs.count)
+    }
+
+    func set(_ index: Int, _ state: TrialState, metrics: Metrics? = nil) {
+        states[index] = state
+        if let metrics { latest[index] = metrics }
+    }
+
+    func table(metric: String?, mode: Mode?) -> String {
+        ProgressTable.render(
+            trialIDs: trialIDs, states: states, configs: configs, metrics: latest, metric: metric, mode: mode,
+            elapsed: ContinuousClock.now - started)
+    }
+}
+
+/// Ray's status table, as text.
+enum ProgressTable {
+    static let maxRows = 20
+
+    static func render(
+        trialIDs: [String], states: [TrialState], configs: [TrialConfig], metrics: [Metrics?], metric: String?, mode: Mode?,
+        elapsed: Duration
+    ) -> String {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        var lines = ["== Status == \(String(format: "%.1f", seconds)) s"]
+        let counts = [TrialState.running, .terminated, .pending, .error].map { state in
+            "\(states.filter { $0 == state }.count) \(state.rawValue)"
+        }
+        lines.append("Trials: \(states.count) (\(counts.joined(separator: ", ")))")
+        if let metric, let mode, let best = best(metrics, metric: metric, mode: mode) {
+            lines.append("Best: \(trialIDs[best]) \(metric)=\(format(metrics[best]?[metric])) \(configs[best])")
+        }
+        let names = Set(metrics.compactMap { $0?.keys }.joined()).subtracting(["training_iteration"]).sorted()
+        let shown = Array(names.prefix(4))
+        let header = ["Trial name", "status", "config", "iter"] + shown
+        // Running trials first, then the rest in trial order; at most `maxRows`.
+        let order = states.indices.sorted { (states[$0] == .running ? 0 : 1, $0) < (states[$1] == .running ? 0 : 1, $1) }
+        var rows = order.prefix(maxRows).map { index in
+            [trialIDs[index], states[index].rawValue, "\(configs[index])", format(metrics[index]?["training_iteration"])]
+                + shown.map { format(metrics[index]?[$0]) }
+        }
+        if order.count > maxRows { rows.append(["... \(order.count - maxRows) more"] + Array(repeating: "", count: header.count - 1)) }
+        lines += grid([header] + rows)
+        return lines.joined(separator: "\n")
+    }
+
+    private static func best(_ metrics: [Metrics?], metric: String, mode: Mode) -> Int? {
+        let scored = metrics.indices.compactMap { index in metrics[index]?[metric].map { (index, $0) } }.filter { !$0.1.isNaN }
+        return (mode == .min ? scored.min { $0.1 < $1.1 } : scored.max { $0.1 < $1.1 })?.0
+    }
+
+    private static func format(_ value: Double?) -> String {
+        guard let value else { return "" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.5g", value)
+    }
+
+    /// Rows boxed as a table, columns padded to their widest cell (configs cut at 40 characters).
+    private static func grid(_ rows: [[String]]) -> [String] {
+        let cells = rows.map { $0.map { $0.count > 40 ? String($0.prefix(39)) + "…" : $0 } }
+        let widths = cells[0].indices.map { column in cells.map { $0.count > column ? $0[column].count : 0 }.max() ?? 0 }
+        let rule = "+" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "+"
+        let lines = cells.map { row in
+            "| " + widths.indices.map { column in
+                let text = column < row.count ? row[column] : ""
+                return text + String(repeating: " ", count: widths[column] - text.count)
+            }.joined(separator: " | ") + " |"
+        }
+        return [rule, lines[0], rule] + lines.dropFirst() + [rule]
+    }
+}
