@@ -18,20 +18,29 @@ public enum TrialState: String, Sendable, Codable {
 
 /// The experiment as the progress table shows it; updated by the Tuner as trials move.
 actor ProgressBoard {
-    private var states: [TrialState]
-    private var latest: [Metrics?]
-    private let trialIDs: [String]
-    private let configs: [TrialConfig]
+    private var states: [TrialState] = []
+    private var latest: [Metrics?] = []
+    private var trialIDs: [String] = []
+    private var configs: [TrialConfig] = []
+    private let name: String
     private let started = ContinuousClock.now
 
-    init(trialIDs: [String], configs: [TrialConfig]) {
-        self.trialIDs = trialIDs
-        self.configs = configs
-        states = Array(repeating: .pending, count: configs.count)
-        latest = Array(repeating: nil, count: configs.count)
+    init(name: String) { self.name = name }
+
+    /// A trial starts (trials are numbered in the order they start).
+    func add(_ index: Int, _ config: TrialConfig) {
+        while configs.count <= index {
+            trialIDs.append("\(name)_\(String(format: "%05d", configs.count))")
+            configs.append(config)
+            states.append(.pending)
+            latest.append(nil)
+        }
+        configs[index] = config
+        states[index] = .running
     }
 
     func set(_ index: Int, _ state: TrialState, metrics: Metrics? = nil) {
+        guard index < states.count else { return }
         states[index] = state
         if let metrics { latest[index] = metrics }
     }

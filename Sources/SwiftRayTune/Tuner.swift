@@ -31,12 +31,16 @@ public struct TuneConfig: Sendable {
     /// every `progressInterval` while it runs and once at the end.
     public var progress: ProgressOutput
     public var progressInterval: Duration
+    /// Suggests the configurations (default: `BasicVariantGenerator` over the search space);
+    /// with one, `numSamples` is the number of trials.
+    public var searchAlg: (any Searcher)?
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
         scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0,
-        progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5)
+        progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5), searchAlg: (any Searcher)? = nil
     ) {
+        self.searchAlg = searchAlg
         self.progress = progress
         self.progressInterval = progressInterval
         self.stop = stop
@@ -106,7 +110,7 @@ public struct Tuner: Sendable {
         self.name = name
     }
 
-    /// The configurations this experiment runs, in trial order.
+    /// The configurations the default searcher (`BasicVariantGenerator`) runs, in trial order.
     public func configurations() -> [TrialConfig] {
         var random = TuneRandom(seed: tuneConfig.seed ?? UInt64.random(in: 0...UInt64.max))
         return VariantGenerator.variants(paramSpace, numSamples: tuneConfig.numSamples, random: &random)
@@ -117,17 +121,19 @@ public struct Tuner: Sendable {
     ///   its result instead.
     public func fit() async throws -> ResultGrid {
         guard Ray.isInitialized else { throw TuneError.notStarted }
-        let configs = configurations()
-        let limit = max(1, tuneConfig.maxConcurrentTrials ?? configs.count)
-        let board = ProgressBoard(trialIDs: configs.indices.map(trialID), configs: configs)
+        var source = TrialSource(
+            searcher: tuneConfig.searchAlg ?? BasicVariantGenerator(paramSpace: paramSpace, numSamples: tuneConfig.numSamples, seed: tuneConfig.seed),
+            cap: tuneConfig.searchAlg == nil ? Int.max : tuneConfig.numSamples)
+        let limit = max(1, min(tuneConfig.maxConcurrentTrials ?? Int.max, source.searcher.maxConcurrent ?? Int.max))
+        let board = ProgressBoard(name: name)
         let printing = showsProgress ? startPrinting(board) : nil
         defer { printing?.cancel() }
         let results: ResultGrid
         switch kind {
         case .once(let trainable):
-            results = try await fitOnce(trainable, configs, limit: limit, board: board)
+            results = try await fitOnce(trainable, &source, limit: limit, board: board)
         case .reporting(let trainable):
-            results = await fitReporting(trainable, configs, limit: limit, board: board)
+            results = await fitReporting(trainable, &source, limit: limit, board: board)
         }
         if showsProgress { print(await board.table(metric: tuneConfig.metric, mode: tuneConfig.mode)) }
         return results
@@ -150,17 +156,16 @@ public struct Tuner: Sendable {
         }
     }
 
-    private func fitOnce(_ trainable: Trainable, _ configs: [TrialConfig], limit: Int, board: ProgressBoard) async throws -> ResultGrid {
-        var results = [TrialResult?](repeating: nil, count: configs.count)
+    private func fitOnce(_ trainable: Trainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard) async throws -> ResultGrid {
+        var results: [Int: TrialResult] = [:]
         var failures = FailureBudget(maxFailures: tuneConfig.maxFailures)
         var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
-        var next = 0
-        while next < configs.count || !running.isEmpty {
-            while next < configs.count && running.count < limit {
-                running.append((next, trainable(configs[next])))
-                await board.set(next, .running)
-                next += 1
+        while true {
+            while running.count < limit, let (index, config) = source.next() {
+                running.append((index, trainable(config)))
+                await board.add(index, config)
             }
+            guard !running.isEmpty else { break }
             // Everything finished by now, else the next to finish: one pass over the running
             // trials takes all that are done.
             let refs = running.map(\.ref)
@@ -169,18 +174,20 @@ public struct Tuner: Sendable {
             let done = Set(ready.map(\.id))
             var restarted: [(index: Int, ref: ObjectRef<Metrics>)] = []
             for trial in running where done.contains(trial.ref.id) {
-                let result = await finished(trial.index, configs[trial.index], trial.ref)
+                let config = source.configs[trial.index]
+                let result = await finished(trial.index, config, trial.ref)
                 if result.error != nil, failures.restart(trial.index) {
-                    restarted.append((trial.index, trainable(configs[trial.index])))
+                    restarted.append((trial.index, trainable(config)))
                 } else {
                     results[trial.index] = result
+                    source.completed(trial.index, result)
                     await board.set(trial.index, result.error == nil ? .terminated : .error, metrics: result.metrics)
                 }
             }
             running.removeAll { done.contains($0.ref.id) }
             running += restarted
         }
-        return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
+        return ResultGrid(results: results.keys.sorted().map { results[$0]! }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
 
     private func trialID(_ index: Int) -> String { "\(name)_\(String(format: "%05d", index))" }
@@ -196,37 +203,37 @@ public struct Tuner: Sendable {
     /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
     /// the scheduler after every one.
     private func fitReporting(
-        _ trainable: @escaping ReportingTrainable, _ configs: [TrialConfig], limit: Int, board: ProgressBoard
+        _ trainable: @escaping ReportingTrainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard
     ) async -> ResultGrid {
         let controller = TrialController(scheduler: tuneConfig.scheduler, stopper: tuneConfig.stop)
-        var results = [TrialResult?](repeating: nil, count: configs.count)
+        var results: [Int: TrialResult] = [:]
         await withTaskGroup(of: (Int, TrialResult).self) { group in
-            var next = 0, done = 0
-            while next < configs.count || !group.isEmpty {
-                while next < configs.count && next - done < limit {
-                    let index = next, config = configs[index], id = trialID(index)
+            var running = 0
+            while true {
+                while running < limit, let (index, config) = source.next() {
+                    let id = trialID(index)
                     if await controller.stoppedAll {  // the trials not started end at once
                         results[index] = TrialResult(trialID: id, config: config, metrics: nil, error: nil, history: [])
-                        next += 1
-                        done += 1
+                        source.completed(index, results[index]!)
                         continue
                     }
+                    running += 1
                     let maxFailures = tuneConfig.maxFailures
-                    await board.set(index, .running)
+                    await board.add(index, config)
                     group.addTask {
                         let result = await Self.runTrial(
                             id, config, trainable, index: index, controller: controller, maxFailures: maxFailures, board: board)
                         await board.set(index, result.error == nil ? .terminated : .error, metrics: result.metrics)
                         return (index, result)
                     }
-                    next += 1
                 }
                 guard let (index, result) = await group.next() else { break }
                 results[index] = result
-                done += 1
+                source.completed(index, result)
+                running -= 1
             }
         }
-        return ResultGrid(results: results.compactMap { $0 }, metric: tuneConfig.metric, mode: tuneConfig.mode)
+        return ResultGrid(results: results.keys.sorted().map { results[$0]! }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
 
     /// Runs one reporting trial to its end, a stop, or a failure past `maxFailures` (a failed
@@ -258,6 +265,29 @@ public struct Tuner: Sendable {
                 history.removeLast(history.count - (restore?.iteration ?? 0))
             }
         }
+    }
+}
+
+/// The searcher as the Tuner uses it: numbered trials, their configurations, at most `cap`.
+struct TrialSource {
+    var searcher: any Searcher
+    let cap: Int
+    private(set) var configs: [TrialConfig] = []
+
+    init(searcher: any Searcher, cap: Int) {
+        self.searcher = searcher
+        self.cap = cap
+    }
+
+    /// The next trial, or nil when the searcher has no more (or the cap is reached).
+    mutating func next() -> (Int, TrialConfig)? {
+        guard configs.count < cap, let config = searcher.suggest(trial: configs.count) else { return nil }
+        configs.append(config)
+        return (configs.count - 1, config)
+    }
+
+    mutating func completed(_ index: Int, _ result: TrialResult) {
+        searcher.onTrialComplete(trial: index, metrics: result.error == nil ? result.metrics : nil)
     }
 }
 
