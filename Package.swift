@@ -156,7 +156,7 @@ let package = Package(
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
         .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),
         // A driver that tests start as a separate process (orphan checks).
-        .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay"], path: "Tests/RayTestDriver"),
+        .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Tests/RayTestDriver"),
         .testTarget(
             name: "RayWireTests",
             dependencies: ["RayWire", .product(name: "NIOEmbedded", package: "swift-nio")]

@@ -36,12 +36,15 @@ public enum TuneError: Error, Equatable, CustomStringConvertible {
     case noTrialReported(String)
     /// `fit()` was called before `Ray.start()`.
     case notStarted
+    /// `Tuner.restore` found no usable experiment state.
+    case cannotRestore(String)
 
     public var description: String {
         switch self {
         case .noMetric: "name a metric and mode (bestResult(metric:mode:) or TuneConfig(metric:mode:))"
         case .noTrialReported(let metric): "no trial reported the metric \(metric)"
         case .notStarted: "start swift-ray (Ray.start()) before Tuner.fit()"
+        case .cannotRestore(let why): "cannot restore the experiment: \(why)"
         }
     }
 }

@@ -7,11 +7,15 @@ public protocol Searcher: Sendable {
     mutating func onTrialComplete(trial: Int, metrics: Metrics?)
     /// At most this many trials at once (a `ConcurrencyLimiter`'s bound); nil: no bound.
     var maxConcurrent: Int? { get }
+    /// A restored experiment's finished trial `trial` had this configuration and these metrics:
+    /// learn from it as if it had just ended.
+    mutating func restore(trial: Int, config: TrialConfig, metrics: Metrics?)
 }
 
 extension Searcher {
     public mutating func onTrialComplete(trial: Int, metrics: Metrics?) {}
     public var maxConcurrent: Int? { nil }
+    public mutating func restore(trial: Int, config: TrialConfig, metrics: Metrics?) {}
 }
 
 /// Random and grid search (Ray's `BasicVariantGenerator`, the default): every grid point
@@ -40,6 +44,9 @@ public struct ConcurrencyLimiter: Searcher {
 
     public mutating func suggest(trial: Int) -> TrialConfig? { searcher.suggest(trial: trial) }
     public mutating func onTrialComplete(trial: Int, metrics: Metrics?) { searcher.onTrialComplete(trial: trial, metrics: metrics) }
+    public mutating func restore(trial: Int, config: TrialConfig, metrics: Metrics?) {
+        searcher.restore(trial: trial, config: config, metrics: metrics)
+    }
 }
 
 /// Runs each configuration of another searcher `repeat` times and gives it the mean of their

@@ -48,6 +48,11 @@ public struct TPESearcher: Searcher {
         return config
     }
 
+    public mutating func restore(trial: Int, config: TrialConfig, metrics: Metrics?) {
+        guard let value = metrics?[metric], !value.isNaN else { return }
+        finished.append((config, mode == .min ? value : -value))
+    }
+
     public mutating func onTrialComplete(trial: Int, metrics: Metrics?) {
         guard let config = suggested.removeValue(forKey: trial), let value = metrics?[metric], !value.isNaN else { return }
         finished.append((config, mode == .min ? value : -value))

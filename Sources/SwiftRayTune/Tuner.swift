@@ -34,13 +34,18 @@ public struct TuneConfig: Sendable {
     /// Suggests the configurations (default: `BasicVariantGenerator` over the search space);
     /// with one, `numSamples` is the number of trials.
     public var searchAlg: (any Searcher)?
+    /// A folder whose `<name>` subfolder keeps the experiment's state as it runs (Ray's
+    /// `RunConfig(storage_path:)`), for `Tuner.restore`; nil: nothing is written.
+    public var storagePath: String?
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
         scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0,
-        progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5), searchAlg: (any Searcher)? = nil
+        progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5), searchAlg: (any Searcher)? = nil,
+        storagePath: String? = nil
     ) {
         self.searchAlg = searchAlg
+        self.storagePath = storagePath
         self.progress = progress
         self.progressInterval = progressInterval
         self.stop = stop
@@ -83,6 +88,8 @@ public struct Tuner: Sendable {
     let paramSpace: [String: Domain]
     let tuneConfig: TuneConfig
     let name: String
+    /// The saved state this Tuner continues (`restore`).
+    var restored: ExperimentState?
 
     /// - Parameters:
     ///   - trainable: submits a trial, usually a remote function's `remote` (`$objective.remote`).
@@ -110,6 +117,37 @@ public struct Tuner: Sendable {
         self.name = name
     }
 
+    /// Continues the experiment saved under `path` (`<storagePath>/<name>`; Ray's
+    /// `Tuner.restore`) after its driver died: its finished trials are kept and not run again,
+    /// the unfinished ones resume from their last checkpoint (a reporting trial) or start over,
+    /// and then the searcher goes on. Give the same trainable, search space and configuration.
+    /// - Throws: `TuneError.cannotRestore` when there is no readable state there.
+    public static func restore(
+        _ path: String, trainable: @escaping ReportingTrainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig()
+    ) throws -> Tuner {
+        let state = try ExperimentState.read(path)
+        var tuner = Tuner(trainable, paramSpace: paramSpace, tuneConfig: restoring(tuneConfig, path), name: state.name)
+        tuner.restored = state
+        return tuner
+    }
+
+    /// `restore` for a trainable that returns its metrics once.
+    public static func restore(
+        _ path: String, trainable: @escaping Trainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig()
+    ) throws -> Tuner {
+        let state = try ExperimentState.read(path)
+        var tuner = Tuner(trainable, paramSpace: paramSpace, tuneConfig: restoring(tuneConfig, path), name: state.name)
+        tuner.restored = state
+        return tuner
+    }
+
+    /// The configuration writing to the restored experiment's own folder.
+    private static func restoring(_ config: TuneConfig, _ path: String) -> TuneConfig {
+        var config = config
+        config.storagePath = (path as NSString).deletingLastPathComponent
+        return config
+    }
+
     /// The configurations the default searcher (`BasicVariantGenerator`) runs, in trial order.
     public func configurations() -> [TrialConfig] {
         var random = TuneRandom(seed: tuneConfig.seed ?? UInt64.random(in: 0...UInt64.max))
@@ -121,9 +159,13 @@ public struct Tuner: Sendable {
     ///   its result instead.
     public func fit() async throws -> ResultGrid {
         guard Ray.isInitialized else { throw TuneError.notStarted }
+        let seed = restored?.seed ?? tuneConfig.seed ?? UInt64.random(in: 0...UInt64.max)
         var source = TrialSource(
-            searcher: tuneConfig.searchAlg ?? BasicVariantGenerator(paramSpace: paramSpace, numSamples: tuneConfig.numSamples, seed: tuneConfig.seed),
-            cap: tuneConfig.searchAlg == nil ? Int.max : tuneConfig.numSamples)
+            searcher: tuneConfig.searchAlg ?? BasicVariantGenerator(paramSpace: paramSpace, numSamples: tuneConfig.numSamples, seed: seed),
+            cap: tuneConfig.searchAlg == nil ? Int.max : tuneConfig.numSamples, restored: restored)
+        let log = ExperimentLog(
+            state: restored ?? ExperimentState(name: name, seed: seed),
+            folder: tuneConfig.storagePath.map { ($0 as NSString).appendingPathComponent(name) })
         let limit = max(1, min(tuneConfig.maxConcurrentTrials ?? Int.max, source.searcher.maxConcurrent ?? Int.max))
         let board = ProgressBoard(name: name)
         let printing = showsProgress ? startPrinting(board) : nil
@@ -131,9 +173,9 @@ public struct Tuner: Sendable {
         let results: ResultGrid
         switch kind {
         case .once(let trainable):
-            results = try await fitOnce(trainable, &source, limit: limit, board: board)
+            results = try await fitOnce(trainable, &source, limit: limit, board: board, log: log)
         case .reporting(let trainable):
-            results = await fitReporting(trainable, &source, limit: limit, board: board)
+            results = await fitReporting(trainable, &source, limit: limit, board: board, log: log)
         }
         if showsProgress { print(await board.table(metric: tuneConfig.metric, mode: tuneConfig.mode)) }
         return results
@@ -156,14 +198,17 @@ public struct Tuner: Sendable {
         }
     }
 
-    private func fitOnce(_ trainable: Trainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard) async throws -> ResultGrid {
-        var results: [Int: TrialResult] = [:]
+    private func fitOnce(
+        _ trainable: Trainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard, log: ExperimentLog
+    ) async throws -> ResultGrid {
+        var results = source.finishedBefore
         var failures = FailureBudget(maxFailures: tuneConfig.maxFailures)
         var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
         while true {
             while running.count < limit, let (index, config) = source.next() {
                 running.append((index, trainable(config)))
                 await board.add(index, config)
+                await log.started(index, config)
             }
             guard !running.isEmpty else { break }
             // Everything finished by now, else the next to finish: one pass over the running
@@ -182,6 +227,7 @@ public struct Tuner: Sendable {
                     results[trial.index] = result
                     source.completed(trial.index, result)
                     await board.set(trial.index, result.error == nil ? .terminated : .error, metrics: result.metrics)
+                    await log.finished(trial.index, result)
                 }
             }
             running.removeAll { done.contains($0.ref.id) }
@@ -203,10 +249,10 @@ public struct Tuner: Sendable {
     /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
     /// the scheduler after every one.
     private func fitReporting(
-        _ trainable: @escaping ReportingTrainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard
+        _ trainable: @escaping ReportingTrainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard, log: ExperimentLog
     ) async -> ResultGrid {
         let controller = TrialController(scheduler: tuneConfig.scheduler, stopper: tuneConfig.stop)
-        var results: [Int: TrialResult] = [:]
+        var results = source.finishedBefore
         await withTaskGroup(of: (Int, TrialResult).self) { group in
             var running = 0
             while true {
@@ -219,10 +265,13 @@ public struct Tuner: Sendable {
                     }
                     running += 1
                     let maxFailures = tuneConfig.maxFailures
+                    let earlier = source.historyBefore(index)
                     await board.add(index, config)
+                    await log.started(index, config)
                     group.addTask {
                         let result = await Self.runTrial(
-                            id, config, trainable, index: index, controller: controller, maxFailures: maxFailures, board: board)
+                            id, config, trainable, index: index, controller: controller, maxFailures: maxFailures, board: board,
+                            log: log, earlier: earlier)
                         await board.set(index, result.error == nil ? .terminated : .error, metrics: result.metrics)
                         return (index, result)
                     }
@@ -230,6 +279,7 @@ public struct Tuner: Sendable {
                 guard let (index, result) = await group.next() else { break }
                 results[index] = result
                 source.completed(index, result)
+                await log.finished(index, result)
                 running -= 1
             }
         }
@@ -240,11 +290,13 @@ public struct Tuner: Sendable {
     /// run restarts from its last checkpoint, its later reports dropped from the history).
     private static func runTrial(
         _ id: String, _ config: TrialConfig, _ trainable: ReportingTrainable, index: Int, controller: TrialController, maxFailures: Int,
-        board: ProgressBoard
+        board: ProgressBoard, log: ExperimentLog, earlier: [Metrics]
     ) async -> TrialResult {
-        var history: [Metrics] = []
-        var restore: RestorePoint?
+        var history = earlier
+        var restore = config.restored
         var failures = FailureBudget(maxFailures: maxFailures)
+        var config = config
+        config.restored = nil
         while true {
             var run = config
             run.restored = restore
@@ -253,7 +305,10 @@ public struct Tuner: Sendable {
                     let report = try await ray.get(ref)
                     history.append(report.metrics)
                     await board.set(index, .running, metrics: report.metrics)
-                    if let saved = report.checkpoint { restore = RestorePoint(checkpoint: saved, iteration: history.count) }
+                    if let saved = report.checkpoint {
+                        restore = RestorePoint(checkpoint: saved, iteration: history.count)
+                        await log.checkpointed(index, restore!, history: history)
+                    }
                     if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
                 }
                 return TrialResult(trialID: id, config: config, metrics: history.last, error: nil, history: history, checkpoint: restore?.checkpoint)
@@ -268,19 +323,39 @@ public struct Tuner: Sendable {
     }
 }
 
-/// The searcher as the Tuner uses it: numbered trials, their configurations, at most `cap`.
+/// The searcher as the Tuner uses it: numbered trials, their configurations, at most `cap`; a
+/// restored experiment's trials first (its unfinished ones, with their restore points).
 struct TrialSource {
     var searcher: any Searcher
     let cap: Int
     private(set) var configs: [TrialConfig] = []
+    private let restored: ExperimentState?
 
-    init(searcher: any Searcher, cap: Int) {
+    init(searcher: any Searcher, cap: Int, restored: ExperimentState?) {
         self.searcher = searcher
         self.cap = cap
+        self.restored = restored
+        for (index, result) in restored?.finished.sorted(by: { $0.key < $1.key }) ?? [] {
+            self.searcher.restore(trial: index, config: result.config, metrics: result.error == nil ? result.metrics : nil)
+        }
     }
+
+    /// The restored experiment's finished trials, by index.
+    var finishedBefore: [Int: TrialResult] { restored?.finished ?? [:] }
+
+    /// An unfinished restored trial's reports up to its checkpoint.
+    func historyBefore(_ index: Int) -> [Metrics] { restored?.running[index]?.history ?? [] }
 
     /// The next trial, or nil when the searcher has no more (or the cap is reached).
     mutating func next() -> (Int, TrialConfig)? {
+        while let restored, configs.count < restored.configs.count {
+            let index = configs.count
+            configs.append(restored.configs[index])
+            guard restored.finished[index] == nil else { continue }  // kept, not run again
+            var config = restored.configs[index]
+            config.restored = restored.running[index]?.restore
+            return (index, config)
+        }
         guard configs.count < cap, let config = searcher.suggest(trial: configs.count) else { return nil }
         configs.append(config)
         return (configs.count - 1, config)

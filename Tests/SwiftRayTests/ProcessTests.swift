@@ -143,3 +143,49 @@ final class MissingWorkerBinaryTests: XCTestCase {
         }
     }
 }
+
+extension ProcessTests {
+    /// Tune's `restore` after its driver was SIGKILLed mid-experiment: finished trials are not
+    /// run again, unfinished ones resume after their last checkpoint.
+    func testATuneExperimentIsRestoredAfterItsDriverIsKilled() async throws {
+        let folder = NSTemporaryDirectory() + "swiftray-tune-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let marks = folder + "/marks.txt"
+        XCTAssertTrue(FileManager.default.createFile(atPath: marks, contents: nil))
+        let driver = Process()
+        driver.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("RayTestDriver"))
+        driver.arguments = ["tune", folder, marks]
+        driver.standardOutput = Pipe()
+        try driver.run()
+        defer { if driver.isRunning { kill(driver.processIdentifier, SIGKILL) } }
+        let state = folder + "/restorable/experiment_state.json"
+        // Killed once two trials have finished and a running one has saved a checkpoint.
+        let midway = await RayTesting.eventually(timeout: .seconds(60), every: .milliseconds(10)) {
+            guard let data = FileManager.default.contents(atPath: state),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let finished = json["finished"] as? [String: Any], let running = json["running"] as? [String: Any] else { return false }
+            return finished.count >= 2 && running.count >= 1 && String(decoding: data, as: UTF8.self).contains("\"restore\"")
+        }
+        XCTAssertTrue(midway, "the experiment got half way")
+        kill(driver.processIdentifier, SIGKILL)
+        driver.waitUntilExit()
+        let before = try String(contentsOfFile: marks, encoding: .utf8).split(separator: "\n").map(String.init)
+        let output = try RayTesting.runProcess(RayTesting.siblingExecutable("RayTestDriver"), ["tune-restore", folder, marks])
+        XCTAssertEqual(output.status, 0, output.output)
+        XCTAssertTrue(output.output.contains("RESULT 6 0 [10, 10, 10, 10, 10, 10]"), output.output)
+        let after = Array(try String(contentsOfFile: marks, encoding: .utf8).split(separator: "\n").map(String.init).dropFirst(before.count))
+        for trial in 0..<6 {
+            let ranBefore = before.filter { $0.hasPrefix("\(trial) ") }.map { Int($0.split(separator: " ")[1])! }
+            let ranAfter = after.filter { $0.hasPrefix("\(trial) ") }.map { Int($0.split(separator: " ")[1])! }
+            if ranBefore.count == 10 {
+                XCTAssertTrue(ranAfter.isEmpty, "trial \(trial) finished before the kill and did not run again: \(ranAfter)")
+            } else if let resumedAt = ranAfter.first {
+                XCTAssertTrue([1, 6].contains(resumedAt), "trial \(trial) resumed after a checkpoint (5) or from the start: \(ranAfter)")
+                XCTAssertEqual(ranAfter.last, 10)
+            }
+        }
+        XCTAssertTrue((0..<6).contains { trial in after.first { $0.hasPrefix("\(trial) ") } == "\(trial) 6" },
+                      "at least one trial resumed from its checkpoint: \(after)")
+    }
+}
