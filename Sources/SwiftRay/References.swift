@@ -48,13 +48,18 @@ extension CodingUserInfoKey {
 /// Values in and out of the binary encoding, with the refs they contain.
 enum RayEncoding {
     static func encode<T: Encodable>(_ value: T) throws -> EncodedValue {
-        // Scalars and `()` hold no refs: no collector, no user-info dictionary.
-        if let frame = BinaryValueEncoder.scalarFrame(value) { return EncodedValue(bytes: frame) }
-        if T.self == RayVoid.self { return EncodedValue(bytes: voidFrame) }
+        try encodeHoldingRefs(value).0
+    }
+
+    /// `encode`, also returning what keeps the value's refs alive (nil when it holds none).
+    static func encodeHoldingRefs<T: Encodable>(_ value: T) throws -> (EncodedValue, RefCollector?) {
+        if let frame = BinaryValueEncoder.scalarFrame(value) { return (EncodedValue(bytes: frame), nil) }
+        if T.self == RayVoid.self { return (EncodedValue(bytes: voidFrame), nil) }
         let collector = RefCollector()
         let bytes = try BinaryValueEncoder.encode(value, userInfo: [.rayRefCollector: collector])
-        if !collector.ids.isEmpty { KeepAliveSink.current?.keep(collector) }
-        return EncodedValue(bytes: bytes, refs: collector.ids)
+        guard !collector.ids.isEmpty else { return (EncodedValue(bytes: bytes), nil) }
+        KeepAliveSink.current?.keep(collector)
+        return (EncodedValue(bytes: bytes, refs: collector.ids), collector)
     }
 
     /// The encoding of `RayVoid()`, a method's empty result.

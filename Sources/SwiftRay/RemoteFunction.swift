@@ -119,26 +119,34 @@ func submitTask(
     spec.extraReturns = extra
     spec.streaming = streaming
     spec.environment = environment
-    runtime.submit(spec)
+    withExtendedLifetime(arguments) { runtime.submit(spec) }
     return ids
 }
 
 /// One argument of a submission: an encoded value or a reference (generated code builds these).
 public struct TaskArgument: Sendable {
     @usableFromInline let wire: Result<TaskArg, RaySerializationError>
+    /// The refs the argument is or holds, kept alive until the submission is on its way: a ref
+    /// passed straight to `.remote` may otherwise be released (freeing its object) before the
+    /// task that needs it is registered.
+    let keepAlive: (any Sendable)?
 
     /// A value, encoded now.
     public init<T: Encodable>(value: T) {
         do {
-            wire = .success(.value(try RayEncoding.encode(value)))
+            let (encoded, refs) = try RayEncoding.encodeHoldingRefs(value)
+            wire = .success(.value(encoded))
+            keepAlive = refs
         } catch {
             wire = .failure(RaySerializationError(typeName: String(reflecting: T.self), reason: "cannot encode argument: \(error)"))
+            keepAlive = nil
         }
     }
 
     /// A reference: the task runs once the object is ready and receives its value.
     public init<T>(ref: ObjectRef<T>) {
         wire = ref.id == .none ? .failure(RaySerializationError(typeName: "ObjectRef<\(T.self)>", reason: RaySystemError.notStarted.message)) : .success(.ref(ref.id))
+        keepAlive = ref
     }
 }
 

@@ -96,10 +96,7 @@ public struct Tuner: Sendable {
     ///   - paramSpace: the search space, by parameter name.
     ///   - name: names the trials (`<name>_00000`, ...).
     public init(_ trainable: @escaping Trainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig(), name: String = "trial") {
-        kind = .once(trainable)
-        self.paramSpace = paramSpace
-        self.tuneConfig = tuneConfig
-        self.name = name
+        self.init(kind: .once(trainable), paramSpace: paramSpace, tuneConfig: tuneConfig, name: name)
     }
 
     /// A Tuner of a reporting trainable: one returning `AsyncThrowingStream<TrialReport, any Error>`
@@ -111,10 +108,7 @@ public struct Tuner: Sendable {
         _ trainable: @escaping ReportingTrainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig(),
         name: String = "trial"
     ) {
-        kind = .reporting(trainable)
-        self.paramSpace = paramSpace
-        self.tuneConfig = tuneConfig
-        self.name = name
+        self.init(kind: .reporting(trainable), paramSpace: paramSpace, tuneConfig: tuneConfig, name: name)
     }
 
     /// Continues the experiment saved under `path` (`<storagePath>/<name>`; Ray's
@@ -125,27 +119,31 @@ public struct Tuner: Sendable {
     public static func restore(
         _ path: String, trainable: @escaping ReportingTrainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig()
     ) throws -> Tuner {
-        let state = try ExperimentState.read(path)
-        var tuner = Tuner(trainable, paramSpace: paramSpace, tuneConfig: restoring(tuneConfig, path), name: state.name)
-        tuner.restored = state
-        return tuner
+        try restoring(.reporting(trainable), path, paramSpace, tuneConfig)
     }
 
     /// `restore` for a trainable that returns its metrics once.
     public static func restore(
         _ path: String, trainable: @escaping Trainable, paramSpace: [String: Domain] = [:], tuneConfig: TuneConfig = TuneConfig()
     ) throws -> Tuner {
+        try restoring(.once(trainable), path, paramSpace, tuneConfig)
+    }
+
+    /// A Tuner continuing the state under `path`, writing to that experiment's own folder.
+    private static func restoring(_ kind: Kind, _ path: String, _ paramSpace: [String: Domain], _ tuneConfig: TuneConfig) throws -> Tuner {
         let state = try ExperimentState.read(path)
-        var tuner = Tuner(trainable, paramSpace: paramSpace, tuneConfig: restoring(tuneConfig, path), name: state.name)
+        var config = tuneConfig
+        config.storagePath = (path as NSString).deletingLastPathComponent
+        var tuner = Tuner(kind: kind, paramSpace: paramSpace, tuneConfig: config, name: state.name)
         tuner.restored = state
         return tuner
     }
 
-    /// The configuration writing to the restored experiment's own folder.
-    private static func restoring(_ config: TuneConfig, _ path: String) -> TuneConfig {
-        var config = config
-        config.storagePath = (path as NSString).deletingLastPathComponent
-        return config
+    private init(kind: Kind, paramSpace: [String: Domain], tuneConfig: TuneConfig, name: String) {
+        self.kind = kind
+        self.paramSpace = paramSpace
+        self.tuneConfig = tuneConfig
+        self.name = name
     }
 
     /// The configurations the default searcher (`BasicVariantGenerator`) runs, in trial order.

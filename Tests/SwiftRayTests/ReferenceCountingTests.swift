@@ -50,6 +50,19 @@ final class ReferenceCountingTests: RayTestCase {
         XCTAssertEqual(total, 2000)
     }
 
+    /// A ref made in the `.remote` call itself (`$f.remote(try ray.put(x))`) may be released as
+    /// soon as its argument is built; the submission keeps it until the task is registered, so
+    /// the object is never freed first. (Seen once in a TLS cluster test; repeated here both
+    /// ways: a ref argument and a ref inside a value.)
+    func testARefMadeInTheSubmittingCallLivesUntilTheTaskHasIt() async throws {
+        for round in 0..<200 {
+            let direct = try await ray.get($sum.remote(try ray.put([1.0, Double(round)])), timeout: .seconds(30))
+            XCTAssertEqual(direct, 1 + Double(round))
+            let nested = try await ray.get($sumOfRefs.remote([try ray.put(round)]), timeout: .seconds(30))
+            XCTAssertEqual(nested, round)
+        }
+    }
+
     func testObjectContainingRefsKeepsThemAlive() async throws {
         let baseline = try await objectCount()
         var outer: ObjectRef<[ObjectRef<Int>]>? = try ray.put((0..<100).map { try ray.put($0) })

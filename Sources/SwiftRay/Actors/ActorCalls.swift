@@ -76,7 +76,7 @@ public enum RayActorCalls {
         var call = ActorCall(callID: callID, actorID: actorID, dispatch: .method, method: method, name: name, args: wire)
         call.streaming = streaming
         call.extraReturns = extraReturns
-        runtime.callActor(call)
+        withExtendedLifetime(arguments) { runtime.callActor(call) }
         return callID
     }
 
