@@ -67,11 +67,17 @@ final class MultipleReturnsTests: RayTestCase {
         _ = await expectError(RayTaskError.self) { try await ray.get(first, timeout: .seconds(30)) }
         _ = await expectError(RayTaskError.self) { try await ray.get(second, timeout: .seconds(30)) }
 
-        // Cancelling through the second result cancels the call (the node has it before its
-        // result can come back).
-        let (_, cancelled) = tally.remote.record([2])
+        // Cancelling through the second result drops a call that has not started (it waits
+        // behind a one-second call of this one-at-a-time actor).
+        let busy = tally.remote.hold(1)
+        let (queuedCount, cancelled) = tally.remote.record([2])
         try ray.cancel(cancelled)
         _ = await expectError(TaskCancelledError.self) { try await ray.get(cancelled, timeout: .seconds(30)) }
+        _ = await expectError(TaskCancelledError.self) { try await ray.get(queuedCount, timeout: .seconds(30)) }
+        _ = try await ray.get(busy, timeout: .seconds(30))
+        let (afterCount, _) = tally.remote.record([])
+        let after = try await ray.get(afterCount, timeout: .seconds(30))
+        XCTAssertEqual(after, 100_001, "the cancelled call never ran")
     }
 
     func testCancellingThroughAnyResultCancelsTheTask() async throws {
@@ -97,4 +103,10 @@ distributed actor Tally {
     }
 
     func refuse(_ code: Int) throws -> (Int, String) { throw Boom(code: code) }
+
+    /// Keeps the (one-at-a-time) actor busy.
+    distributed func hold(_ seconds: Double) -> Int {
+        usleep(UInt32(seconds * 1_000_000))
+        return 0
+    }
 }
