@@ -65,11 +65,19 @@ final class StreamProducers: Sendable {
         }
     }
 
+    /// A producer of `stream` starts (its first item, on each attempt): progress for it counts
+    /// from now.
+    func begin(_ stream: RayID) {
+        producers.withLock { all in if all[stream] == nil { all[stream] = Producer() } }
+    }
+
     /// The node's word on a stream (an acknowledgement): its consumer has taken `consumed` items,
-    /// or is gone (`stop`).
+    /// or is gone (`stop`). An acknowledgement for a stream that has ended here is dropped (it
+    /// would otherwise leave an entry behind per stream); a stop is kept, as it may come before
+    /// the first item.
     func progress(_ stream: RayID, consumed: Int, stop: Bool) {
         let resumed = producers.withLock { all -> (Bool, CheckedContinuation<Bool, Never>)? in
-            var producer = all[stream] ?? Producer()
+            guard var producer = all[stream] ?? (stop ? Producer() : nil) else { return nil }
             producer.consumed = max(producer.consumed, consumed)
             producer.acks += 1
             producer.stopped = producer.stopped || stop

@@ -163,6 +163,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let every = StreamProducers.ackEvery
         let ackPoint = (index + 1) % every == 0
         let message = WireMessage.yieldItem(stream: stream, index: index, item: item, payload, wantsAck: ackPoint)
+        if index == 0 { producers.begin(stream) }  // before the node can answer the first item
         references.enqueueBatched { self.send(message) }
         if ackPoint { await producers.acknowledged(stream, count: (index + 1) / every - 1) }
         return await producers.mayContinue(stream, produced: index + 1, backpressure: backpressure)
