@@ -60,3 +60,27 @@ extension Ray {
         if let error = try await runtime.placementGroup(.remove(group.id)) { throw error.typedError }
     }
 }
+
+extension PlacementGroup {
+    /// Where tasks submitted inside `capturing` go unless their options say otherwise.
+    struct Capture: Sendable {
+        let group: PlacementGroup
+        let bundleIndex: Int
+    }
+
+    @TaskLocal static var captured: Capture?
+
+    /// Runs `body` with the tasks it submits placed in bundle `bundleIndex` of this group (-1:
+    /// any bundle) when their options leave the scheduling strategy at `.default`: Ray's
+    /// `placement_group_capture_child_tasks`, for the code in `body` (Tune places each trial in
+    /// its group this way). Actors are not captured; give them `schedulingStrategy`.
+    public func capturing<R>(bundleIndex: Int = -1, _ body: () throws -> R) rethrows -> R {
+        try Self.$captured.withValue(Capture(group: self, bundleIndex: bundleIndex), operation: body)
+    }
+
+    /// The strategy for a submission whose options say `strategy`.
+    static func strategy(for strategy: SchedulingStrategy) -> SchedulingStrategy {
+        guard strategy == .default, let captured else { return strategy }
+        return .placementGroup(captured.group, bundleIndex: captured.bundleIndex)
+    }
+}

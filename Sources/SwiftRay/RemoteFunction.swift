@@ -115,7 +115,7 @@ func submitTask(
         taskID: id, functionID: TypeNames.name(of: function), name: name, args: wireArguments,
         resources: options.demand, maxRetries: options.maxRetries,
         retryExceptions: options.retryExceptions, parentTaskID: TaskContext.current?.taskID ?? .none,
-        strategy: options.schedulingStrategy)
+        strategy: PlacementGroup.strategy(for: options.schedulingStrategy))
     spec.extraReturns = extra
     spec.streaming = streaming
     spec.environment = environment

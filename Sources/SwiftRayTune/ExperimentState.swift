@@ -53,8 +53,10 @@ actor ExperimentLog {
         write()
     }
 
-    func checkpointed(_ index: Int, _ restore: RestorePoint, history: [Metrics]) {
-        state.running[index] = RunningTrial(restore: restore, history: Array(history.prefix(restore.iteration)))
+    /// Trial `index` (now with `config`: PBT may change it) saved `restore` after `history`.
+    func checkpointed(_ index: Int, _ restore: RestorePoint, history: [Metrics], config: TrialConfig) {
+        if index < state.configs.count { state.configs[index] = config }
+        state.running[index] = RunningTrial(restore: restore, history: history)
         write()
     }
 

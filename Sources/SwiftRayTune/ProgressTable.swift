@@ -12,6 +12,8 @@ public enum ProgressOutput: Sendable {
 public enum TrialState: String, Sendable, Codable {
     case pending = "PENDING"
     case running = "RUNNING"
+    /// Waiting for its scheduler (HyperBand) to let it go on, its resources given back.
+    case paused = "PAUSED"
     case terminated = "TERMINATED"
     case error = "ERROR"
 }
@@ -62,8 +64,9 @@ enum ProgressTable {
     ) -> String {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var lines = ["== Status == \(String(format: "%.1f", seconds)) s"]
-        let counts = [TrialState.running, .terminated, .pending, .error].map { state in
-            "\(states.filter { $0 == state }.count) \(state.rawValue)"
+        let counts = [TrialState.running, .paused, .terminated, .pending, .error].compactMap { state -> String? in
+            let count = states.filter { $0 == state }.count
+            return state == .paused && count == 0 ? nil : "\(count) \(state.rawValue)"  // paused only with HyperBand
         }
         lines.append("Trials: \(states.count) (\(counts.joined(separator: ", ")))")
         if let metric, let mode, let best = best(metrics, metric: metric, mode: mode) {

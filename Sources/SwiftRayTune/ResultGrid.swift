@@ -10,16 +10,23 @@ public struct TrialResult: Sendable, Codable, CustomStringConvertible {
     public let error: String?
     /// Every report, in order (one for a trainable that returns its metrics once).
     public let history: [Metrics]
-    /// The last checkpoint it reported.
+    /// The checkpoint it would resume from: the last it reported (or, after a PBT exploit before
+    /// any of its own, the one it copied).
     public let checkpoint: Checkpoint?
+    /// Its kept checkpoints, best first (`TuneConfig.checkpoints`).
+    public let bestCheckpoints: [SavedCheckpoint]
 
-    public init(trialID: String, config: TrialConfig, metrics: Metrics?, error: String?, history: [Metrics]? = nil, checkpoint: Checkpoint? = nil) {
+    public init(
+        trialID: String, config: TrialConfig, metrics: Metrics?, error: String?, history: [Metrics]? = nil, checkpoint: Checkpoint? = nil,
+        bestCheckpoints: [SavedCheckpoint] = []
+    ) {
         self.trialID = trialID
         self.config = config
         self.metrics = metrics
         self.error = error
         self.history = history ?? metrics.map { [$0] } ?? []
         self.checkpoint = checkpoint
+        self.bestCheckpoints = bestCheckpoints
     }
 
     public var description: String {

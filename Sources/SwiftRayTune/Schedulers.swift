@@ -2,13 +2,37 @@
 public enum SchedulerDecision: Sendable, Equatable {
     case `continue`
     case stop
+    /// Stop running for now and give the trial's resources back: it resumes from its last
+    /// checkpoint when the scheduler releases it (`releasePaused`), as HyperBand does between rungs.
+    case pause
+    /// Restart the trial from trial `donor`'s latest checkpoint with `config` (Population Based
+    /// Training's exploit and explore); the trial's history goes on.
+    case exploit(donor: Int, config: TrialConfig)
 }
 
-/// Decides, report by report, which trials go on (Ray's trial schedulers). Called by the Tuner
-/// for one report at a time, in the order they arrive.
+/// Decides, report by report, which trials go on (Ray's trial schedulers). The Tuner calls it for
+/// one event at a time, in the order they happen; only `onResult` is required.
 public protocol TrialScheduler: Sendable {
     /// Trial `trial` reported `metrics`.
     mutating func onResult(trial: Int, metrics: Metrics) -> SchedulerDecision
+    /// Trial `trial` starts with `config` (a new trial, not a resumed one).
+    mutating func onTrialAdd(trial: Int, config: TrialConfig)
+    /// Trial `trial` ended: finished, stopped or failed.
+    mutating func onTrialComplete(trial: Int)
+    /// The searcher has no more trials to add.
+    mutating func onSearchEnd()
+    /// Paused trials that run again now, and paused trials that end here (asked after every event).
+    mutating func releasePaused() -> (resume: [Int], stop: [Int])
+    /// The `.exploit` just decided for `trial` did not happen: its donor has no checkpoint yet.
+    mutating func onExploitSkipped(trial: Int)
+}
+
+extension TrialScheduler {
+    public mutating func onTrialAdd(trial: Int, config: TrialConfig) {}
+    public mutating func onTrialComplete(trial: Int) {}
+    public mutating func onSearchEnd() {}
+    public mutating func releasePaused() -> (resume: [Int], stop: [Int]) { ([], []) }
+    public mutating func onExploitSkipped(trial: Int) {}
 }
 
 /// Every trial runs to its end (Ray's `FIFOScheduler`, the default).

@@ -57,6 +57,9 @@ public struct TrialConfig: Codable, Sendable, Hashable, CustomStringConvertible 
     public var values: [String: ParameterValue]
     /// Where a restarted trial resumes: its last checkpoint and the iteration it was saved at.
     public internal(set) var restored: RestorePoint?
+    /// The placement group reserved for this trial (`TuneConfig.resourcesPerTrial`): the trial
+    /// runs in bundle 0 and may place its own tasks and actors in the others.
+    public internal(set) var placementGroup: PlacementGroup?
 
     public init(_ values: [String: ParameterValue] = [:]) { self.values = values }
 

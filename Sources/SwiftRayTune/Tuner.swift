@@ -37,13 +37,19 @@ public struct TuneConfig: Sendable {
     /// A folder whose `<name>` subfolder keeps the experiment's state as it runs (Ray's
     /// `RunConfig(storage_path:)`), for `Tuner.restore`; nil: nothing is written.
     public var storagePath: String?
+    /// Which checkpoints each trial keeps (Ray's `CheckpointConfig`); default: all.
+    public var checkpoints: CheckpointConfig
+    /// A placement group reserved for each trial (nil: the trainable's own task options).
+    public var resourcesPerTrial: PlacementGroupFactory?
 
     public init(
         numSamples: Int = 1, metric: String? = nil, mode: Mode? = nil, maxConcurrentTrials: Int? = nil, seed: UInt64? = nil,
         scheduler: any TrialScheduler = FIFOScheduler(), stop: (any TrialStopper)? = nil, maxFailures: Int = 0,
         progress: ProgressOutput = .auto, progressInterval: Duration = .seconds(5), searchAlg: (any Searcher)? = nil,
-        storagePath: String? = nil
+        storagePath: String? = nil, checkpoints: CheckpointConfig = CheckpointConfig(), resourcesPerTrial: PlacementGroupFactory? = nil
     ) {
+        self.resourcesPerTrial = resourcesPerTrial
+        self.checkpoints = checkpoints
         self.searchAlg = searchAlg
         self.storagePath = storagePath
         self.progress = progress
@@ -146,6 +152,11 @@ public struct Tuner: Sendable {
         self.name = name
     }
 
+    /// Where trials write their files, when the experiment has a storage path.
+    var storage: TrialStorage? {
+        tuneConfig.storagePath.map { TrialStorage(folder: ($0 as NSString).appendingPathComponent(name)) }
+    }
+
     /// The configurations the default searcher (`BasicVariantGenerator`) runs, in trial order.
     public func configurations() -> [TrialConfig] {
         var random = TuneRandom(seed: tuneConfig.seed ?? UInt64.random(in: 0...UInt64.max))
@@ -201,12 +212,16 @@ public struct Tuner: Sendable {
     ) async throws -> ResultGrid {
         var results = source.finishedBefore
         var failures = FailureBudget(maxFailures: tuneConfig.maxFailures)
-        var running: [(index: Int, ref: ObjectRef<Metrics>)] = []
+        var running: [OnceTrial] = []
         while true {
             while running.count < limit, let (index, config) = source.next() {
-                running.append((index, trainable(config)))
+                storage?.started(trialID(index), config)
                 await board.add(index, config)
                 await log.started(index, config)
+                switch await submitOnce(trainable, index, config) {
+                case .success(let trial): running.append(trial)
+                case .failure(let error): await record(index, failedTrial(index, config, error), &results, &source, board, log)
+                }
             }
             guard !running.isEmpty else { break }
             // Everything finished by now, else the next to finish: one pass over the running
@@ -215,17 +230,15 @@ public struct Tuner: Sendable {
             var (ready, _) = try await ray.wait(refs, numReturns: refs.count, timeout: .zero)
             if ready.isEmpty { (ready, _) = try await ray.wait(refs, numReturns: 1) }
             let done = Set(ready.map(\.id))
-            var restarted: [(index: Int, ref: ObjectRef<Metrics>)] = []
+            var restarted: [OnceTrial] = []
             for trial in running where done.contains(trial.ref.id) {
                 let config = source.configs[trial.index]
                 let result = await finished(trial.index, config, trial.ref)
-                if result.error != nil, failures.restart(trial.index) {
-                    restarted.append((trial.index, trainable(config)))
+                if let group = trial.group { try? await ray.removePlacementGroup(group) }
+                if result.error != nil, failures.restart(trial.index), case .success(let again) = await submitOnce(trainable, trial.index, config) {
+                    restarted.append(again)
                 } else {
-                    results[trial.index] = result
-                    source.completed(trial.index, result)
-                    await board.set(trial.index, result.error == nil ? .terminated : .error, metrics: result.metrics)
-                    await log.finished(trial.index, result)
+                    await record(trial.index, result, &results, &source, board, log)
                 }
             }
             running.removeAll { done.contains($0.ref.id) }
@@ -234,89 +247,50 @@ public struct Tuner: Sendable {
         return ResultGrid(results: results.keys.sorted().map { results[$0]! }, metric: tuneConfig.metric, mode: tuneConfig.mode)
     }
 
-    private func trialID(_ index: Int) -> String { "\(name)_\(String(format: "%05d", index))" }
+    /// A running trial of a trainable that returns once.
+    private struct OnceTrial {
+        let index: Int
+        let ref: ObjectRef<Metrics>
+        let group: PlacementGroup?
+    }
+
+    /// Submits a trial, in a placement group of its own when `resourcesPerTrial` asks for one.
+    private func submitOnce(_ trainable: Trainable, _ index: Int, _ config: TrialConfig) async -> Result<OnceTrial, any Error> {
+        guard let factory = tuneConfig.resourcesPerTrial else { return .success(OnceTrial(index: index, ref: trainable(config), group: nil)) }
+        do {
+            let group = try await factory.reserve(trialID(index))
+            return .success(OnceTrial(index: index, ref: PlacementGroupFactory.submit(config, in: group, trainable), group: group))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// A trial that could not start (its placement group cannot be made), as a result.
+    func failedTrial(_ index: Int, _ config: TrialConfig, _ error: any Error) -> TrialResult {
+        var config = config
+        config.restored = nil
+        return TrialResult(trialID: trialID(index), config: config, metrics: nil, error: "\(error)")
+    }
+
+    /// Trial `index` of a once trainable ended with `result`.
+    private func record(
+        _ index: Int, _ result: TrialResult, _ results: inout [Int: TrialResult], _ source: inout TrialSource, _ board: ProgressBoard,
+        _ log: ExperimentLog
+    ) async {
+        results[index] = result
+        if let metrics = result.metrics { storage?.reported(trialID(index), metrics) }
+        source.completed(index, result)
+        await board.set(index, result.error == nil ? .terminated : .error, metrics: result.metrics)
+        await log.finished(index, result)
+    }
+
+    func trialID(_ index: Int) -> String { "\(name)_\(String(format: "%05d", index))" }
 
     private func finished(_ index: Int, _ config: TrialConfig, _ ref: ObjectRef<Metrics>) async -> TrialResult {
         do {
             return TrialResult(trialID: trialID(index), config: config, metrics: try await ray.get(ref), error: nil)
         } catch {
             return TrialResult(trialID: trialID(index), config: config, metrics: nil, error: "\(error)")
-        }
-    }
-
-    /// Runs reporting trials, `limit` at once, each consuming its stream of reports and asking
-    /// the scheduler after every one.
-    private func fitReporting(
-        _ trainable: @escaping ReportingTrainable, _ source: inout TrialSource, limit: Int, board: ProgressBoard, log: ExperimentLog
-    ) async -> ResultGrid {
-        let controller = TrialController(scheduler: tuneConfig.scheduler, stopper: tuneConfig.stop)
-        var results = source.finishedBefore
-        await withTaskGroup(of: (Int, TrialResult).self) { group in
-            var running = 0
-            while true {
-                while running < limit, let (index, config) = source.next() {
-                    let id = trialID(index)
-                    if await controller.stoppedAll {  // the trials not started end at once
-                        results[index] = TrialResult(trialID: id, config: config, metrics: nil, error: nil, history: [])
-                        source.completed(index, results[index]!)
-                        continue
-                    }
-                    running += 1
-                    let maxFailures = tuneConfig.maxFailures
-                    let earlier = source.historyBefore(index)
-                    await board.add(index, config)
-                    await log.started(index, config)
-                    group.addTask {
-                        let result = await Self.runTrial(
-                            id, config, trainable, index: index, controller: controller, maxFailures: maxFailures, board: board,
-                            log: log, earlier: earlier)
-                        await board.set(index, result.error == nil ? .terminated : .error, metrics: result.metrics)
-                        return (index, result)
-                    }
-                }
-                guard let (index, result) = await group.next() else { break }
-                results[index] = result
-                source.completed(index, result)
-                await log.finished(index, result)
-                running -= 1
-            }
-        }
-        return ResultGrid(results: results.keys.sorted().map { results[$0]! }, metric: tuneConfig.metric, mode: tuneConfig.mode)
-    }
-
-    /// Runs one reporting trial to its end, a stop, or a failure past `maxFailures` (a failed
-    /// run restarts from its last checkpoint, its later reports dropped from the history).
-    private static func runTrial(
-        _ id: String, _ config: TrialConfig, _ trainable: ReportingTrainable, index: Int, controller: TrialController, maxFailures: Int,
-        board: ProgressBoard, log: ExperimentLog, earlier: [Metrics]
-    ) async -> TrialResult {
-        var history = earlier
-        var restore = config.restored
-        var failures = FailureBudget(maxFailures: maxFailures)
-        var config = config
-        config.restored = nil
-        while true {
-            var run = config
-            run.restored = restore
-            do {
-                for try await ref in trainable(run) {
-                    let report = try await ray.get(ref)
-                    history.append(report.metrics)
-                    await board.set(index, .running, metrics: report.metrics)
-                    if let saved = report.checkpoint {
-                        restore = RestorePoint(checkpoint: saved, iteration: history.count)
-                        await log.checkpointed(index, restore!, history: history)
-                    }
-                    if await controller.decide(trial: index, metrics: report.metrics) == .stop { break }
-                }
-                return TrialResult(trialID: id, config: config, metrics: history.last, error: nil, history: history, checkpoint: restore?.checkpoint)
-            } catch {
-                guard failures.restart(index) else {
-                    return TrialResult(
-                        trialID: id, config: config, metrics: history.last, error: "\(error)", history: history, checkpoint: restore?.checkpoint)
-                }
-                history.removeLast(history.count - (restore?.iteration ?? 0))
-            }
         }
     }
 }
@@ -376,30 +350,5 @@ struct FailureBudget {
         guard maxFailures < 0 || used[index, default: 0] < maxFailures else { return false }
         used[index, default: 0] += 1
         return true
-    }
-}
-
-/// The scheduler and the stopper, asked for one report at a time.
-actor TrialController {
-    private var scheduler: any TrialScheduler
-    private var stopper: (any TrialStopper)?
-    /// The stopper ended the experiment.
-    private(set) var stoppedAll = false
-
-    init(scheduler: any TrialScheduler, stopper: (any TrialStopper)?) {
-        self.scheduler = scheduler
-        self.stopper = stopper
-    }
-
-    func decide(trial: Int, metrics: Metrics) -> SchedulerDecision {
-        if stoppedAll { return .stop }
-        let decision = scheduler.onResult(trial: trial, metrics: metrics)
-        guard var stopper else { return decision }
-        defer { self.stopper = stopper }
-        if stopper.stopAll() {
-            stoppedAll = true
-            return .stop
-        }
-        return stopper.shouldStop(trial: trial, metrics: metrics) ? .stop : decision
     }
 }
