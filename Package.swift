@@ -178,7 +178,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayTuneTests",
-            dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting"]
+            dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
         .testTarget(
             name: "SwiftRayTests",

@@ -16,7 +16,8 @@ import Synchronization
 /// never read an error are closed, and at most `maxConnections` are open at once.
 ///
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
-/// `/api/objects`, `/api/jobs`, `/api/placement_groups` (each filterable by field: `?state=RUNNING`),
+/// `/api/objects`, `/api/jobs`, `/api/placement_groups`, `/api/tune` (tuning experiments, their
+/// trials and learning curves) (each filterable by field: `?state=RUNNING`),
 /// `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
 /// `/api/logs?pid=N` (a worker's kept output; also `actor=` or `task=`, `tail=`, `offset=`), and
 /// `/metrics`.

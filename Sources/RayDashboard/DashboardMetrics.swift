@@ -45,7 +45,24 @@ final class DashboardMetrics: Sendable {
         gauge("ray_workers", "Live worker processes (drivers excluded)")
             .set(Double(state.workers.filter { $0.alive && $0.kind != "driver" }.count))
         recordLatencies(state.tasks)
+        experimentGauges(state.experiments)
         return registry.emitToString()
+    }
+
+    /// Trials by state and every trial's latest metrics, per published tuning experiment.
+    private func experimentGauges(_ experiments: [ExperimentStatus]) {
+        for experiment in experiments {
+            for status in ["PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"] {
+                gauge("ray_tune_trials", "Trials of a tuning experiment by state", labels: [("experiment", experiment.name), ("state", status)])
+                    .set(Double(experiment.trials.filter { $0.status == status }.count))
+            }
+            for trial in experiment.trials {
+                for (metric, value) in trial.latest where value.isFinite {
+                    let labels = [("experiment", experiment.name), ("trial", trial.trialID), ("metric", metric)]
+                    gauge("ray_tune_trial_metric", "A trial's latest reported metric", labels: labels).set(value)
+                }
+            }
+        }
     }
 
     private func gauge(_ name: String, _ help: String, labels: [(String, String)] = []) -> Gauge {

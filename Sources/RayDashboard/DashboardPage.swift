@@ -1,5 +1,5 @@
 /// The dashboard's one page: tabs for the overview (nodes, resources, object store, charts), jobs,
-/// tasks, actors and logs, refreshed every second from the JSON API.
+/// tasks, actors, tuning experiments and logs, refreshed every second from the JSON API.
 enum DashboardPage {
     static let html = """
     <!doctype html>
@@ -17,7 +17,7 @@ enum DashboardPage {
     <header><h1>swift-ray</h1><nav id="nav"></nav><span class="muted" id="updated"></span></header>
     <main id="main">Loading…</main>
     <script>
-    const tabs = ["overview", "jobs", "tasks", "actors", "logs"];
+    const tabs = ["overview", "jobs", "tasks", "actors", "tune", "logs"];
     // `#logs=PID` opens a worker's log.
     // `#token=TOKEN` (never sent to the server, unlike a query) or the form shown on a 401 gives
     // the cluster token, kept for this tab only and sent as `Authorization: Bearer`.
@@ -43,6 +43,30 @@ enum DashboardPage {
       const w = 420, h = 110, vals = samples.map(s => s[key]), max = Math.max(1, ...vals);
       const pts = vals.map((v, i) => (i * w / Math.max(1, vals.length - 1)).toFixed(1) + "," + (h - 5 - v * (h - 20) / max).toFixed(1)).join(" ");
       return "<div><div class='muted'>" + esc(label) + " (max " + max.toFixed(1) + ")</div><svg width='" + w + "' height='" + h + "'><polyline fill='none' stroke='#3867d6' stroke-width='2' points='" + pts + "'/></svg></div>";
+    }
+    // One line per trial: each learning curve over its reports, on shared axes.
+    function curves(trials, label) {
+      const w = 640, h = 220, colors = ["#3867d6", "#eb3b5a", "#20bf6b", "#f7b731", "#8854d0", "#0fb9b1", "#fa8231", "#4b6584"];
+      const all = trials.flatMap(t => t.curve).filter(v => Number.isFinite(v));
+      if (!all.length) return "<p class='muted'>no reports yet</p>";
+      const lo = Math.min(...all), hi = Math.max(...all), span = hi - lo || 1, n = Math.max(2, ...trials.map(t => t.curve.length));
+      const lines = trials.map((t, k) => "<polyline class='curve' fill='none' stroke-width='1.5' stroke='" + colors[k % colors.length] + "' points='" +
+        t.curve.map((v, i) => (i * (w - 10) / (n - 1) + 5).toFixed(1) + "," + (h - 5 - (v - lo) * (h - 20) / span).toFixed(1)).join(" ") +
+        "'><title>" + esc(t.trialID) + "</title></polyline>").join("");
+      return "<div class='muted'>" + esc(label) + " by report (" + lo.toPrecision(4) + " to " + hi.toPrecision(4) + ")</div><svg width='" + w + "' height='" + h + "'>" + lines + "</svg>";
+    }
+    function tune(experiments) {
+      if (!experiments.length) return "<p>No tuning experiments yet: a driver running <code>Tuner.fit()</code> publishes its trials here.</p>";
+      return experiments.map(e => {
+        const counts = {}; e.trials.forEach(t => counts[t.status] = (counts[t.status] || 0) + 1);
+        const scored = e.trials.filter(t => Number.isFinite(t.latest[e.metric]));
+        const best = scored.sort((a, b) => e.mode === "min" ? a.latest[e.metric] - b.latest[e.metric] : b.latest[e.metric] - a.latest[e.metric])[0];
+        const rows = e.trials.map(t => Object.assign({trialID: t.trialID, status: t.status, config: t.config, iterations: t.iterations}, {[e.metric]: t.latest[e.metric]}));
+        return "<h3 class='experiment'>" + esc(e.name) + (e.finished ? " (finished)" : " (running)") + "</h3><div class='cards'>" +
+          Object.keys(counts).map(k => "<div class='card'>" + esc(k) + "<b>" + counts[k] + "</b></div>").join("") +
+          (best ? "<div class='card'>Best " + esc(e.metric) + "<b>" + best.latest[e.metric].toPrecision(5) + "</b>" + esc(best.trialID) + "</div>" : "") +
+          "</div>" + curves(e.trials.slice(0, 50), e.metric) + table(rows, ["trialID", "status", "config", "iterations", e.metric]);
+      }).join("");
     }
     function nav() {
       document.getElementById("nav").innerHTML = tabs.map(t => "<a class='" + (t === tab ? "on" : "") + "' onclick='go(\\"" + t + "\\")'>" + t + "</a>").join(" ");
@@ -88,6 +112,8 @@ enum DashboardPage {
           main.innerHTML = "<div class='cards'>" + Object.keys(counts).map(k => "<div class='card'>" + esc(k) + "<b>" + counts[k] + "</b></div>").join("") + "</div>" +
             "<input id='filter' placeholder='filter' value='" + esc(filter) + "' oninput='filter=this.value;refresh()'>" +
             table(rows, ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"]);
+        } else if (tab === "tune") {
+          main.innerHTML = tune(s.experiments);
         } else if (tab === "actors") {
           main.innerHTML = table(s.actors, ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"]);
         } else {

@@ -1,3 +1,4 @@
+import Foundation
 import RayWire
 import RayPlatform
 
@@ -29,7 +30,10 @@ extension NodeManager {
             actors: actors.all.map(actorState),
             objects: objectStates(),
             jobs: jobs.keys.sorted().map { jobs[$0]! },
-            placementGroups: placementGroups.all.map(placementGroupState))
+            placementGroups: placementGroups.all.map(placementGroupState),
+            experiments: keyValues.values(in: ExperimentStatus.namespace).compactMap {
+                try? JSONDecoder().decode(ExperimentStatus.self, from: Data($0))  // a malformed entry is not shown
+            })
     }
 
     /// Serves the key-value store.

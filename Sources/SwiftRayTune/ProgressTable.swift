@@ -1,4 +1,5 @@
 import Foundation
+import SwiftRay
 
 /// When `fit()` prints its progress table.
 public enum ProgressOutput: Sendable {
@@ -24,8 +25,13 @@ actor ProgressBoard {
     private var latest: [Metrics?] = []
     private var trialIDs: [String] = []
     private var configs: [TrialConfig] = []
+    /// Every report's metrics, per trial (the dashboard's learning curves).
+    private var reports: [[Metrics]] = []
     private let name: String
     private let started = ContinuousClock.now
+    private let startedAt = Date()
+    /// Changes since the dashboard's copy was made.
+    private var changed = true
 
     init(name: String) { self.name = name }
 
@@ -36,15 +42,45 @@ actor ProgressBoard {
             configs.append(config)
             states.append(.pending)
             latest.append(nil)
+            reports.append([])
         }
         configs[index] = config
         states[index] = .running
+        changed = true
     }
 
+    /// Trial `index` is now `state`; `metrics` is a new report while it runs, or its final
+    /// metrics when it ends (a trainable that returns once has no other report).
     func set(_ index: Int, _ state: TrialState, metrics: Metrics? = nil) {
         guard index < states.count else { return }
         states[index] = state
-        if let metrics { latest[index] = metrics }
+        changed = true
+        guard let metrics else { return }
+        latest[index] = metrics
+        if state == .running || reports[index].isEmpty { reports[index].append(metrics) }
+    }
+
+    /// The experiment for the dashboard, or nil when nothing changed since the last one.
+    func status(metric: String?, mode: Mode?, finished: Bool) -> ExperimentStatus? {
+        guard changed || finished else { return nil }
+        changed = false
+        let shown = metric ?? latest.lazy.compactMap { $0?.keys.filter { $0 != "training_iteration" }.min() }.first ?? ""
+        let trials = trialIDs.indices.map { index in
+            ExperimentTrial(
+                trialID: trialIDs[index], status: states[index].rawValue, config: configs[index].description,
+                iterations: reports[index].count, latest: (latest[index] ?? [:]).filter { $0.value.isFinite },
+                curve: Self.thinned(reports[index].compactMap { $0[shown] }.filter(\.isFinite), to: 200))
+        }
+        let micros = { (date: Date) in Int64(date.timeIntervalSince1970 * 1e6) }
+        return ExperimentStatus(
+            name: name, metric: shown, mode: mode?.rawValue, startedAt: micros(startedAt), updatedAt: micros(Date()), finished: finished,
+            trials: trials)
+    }
+
+    /// At most `limit` points, evenly spaced, the last one kept.
+    static func thinned(_ values: [Double], to limit: Int) -> [Double] {
+        guard values.count > limit, limit > 1 else { return values }
+        return (0..<limit).map { values[$0 * (values.count - 1) / (limit - 1)] }
     }
 
     func table(metric: String?, mode: Mode?) -> String {

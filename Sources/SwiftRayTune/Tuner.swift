@@ -178,7 +178,12 @@ public struct Tuner: Sendable {
         let limit = max(1, min(tuneConfig.maxConcurrentTrials ?? Int.max, source.searcher.maxConcurrent ?? Int.max))
         let board = ProgressBoard(name: name)
         let printing = showsProgress ? startPrinting(board) : nil
-        defer { printing?.cancel() }
+        let publisher = ExperimentPublisher(board: board, name: name, metric: tuneConfig.metric, mode: tuneConfig.mode)
+        let publishing = publisher.start(every: .seconds(1))
+        defer {
+            printing?.cancel()
+            publishing.cancel()
+        }
         let results: ResultGrid
         switch kind {
         case .once(let trainable):
@@ -187,6 +192,7 @@ public struct Tuner: Sendable {
             results = await fitReporting(trainable, &source, limit: limit, board: board, log: log)
         }
         if showsProgress { print(await board.table(metric: tuneConfig.metric, mode: tuneConfig.mode)) }
+        await publisher.publish(finished: true)
         return results
     }
 

@@ -25,6 +25,11 @@ package struct KeyValueTable {
         }
     }
 
+    /// The values of a namespace, by key order.
+    package func values(in space: String) -> [[UInt8]] {
+        (spaces[space] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+    }
+
     /// Keys stored, over every namespace.
     package var count: Int { spaces.values.reduce(0) { $0 + $1.count } }
 }

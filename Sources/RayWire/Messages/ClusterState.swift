@@ -8,11 +8,14 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public var objects: [ObjectState]
     public var jobs: [JobState]
     public var placementGroups: [PlacementGroupState]
+    /// Tuning experiments their drivers publish (`ExperimentStatus.namespace`).
+    public var experiments: [ExperimentStatus]
 
     public init(
         nodes: [NodeState] = [], workers: [WorkerState] = [], tasks: [TaskState] = [], actors: [ActorState] = [],
-        objects: [ObjectState] = [], jobs: [JobState] = [], placementGroups: [PlacementGroupState] = []
+        objects: [ObjectState] = [], jobs: [JobState] = [], placementGroups: [PlacementGroupState] = [], experiments: [ExperimentStatus] = []
     ) {
+        self.experiments = experiments
         self.nodes = nodes
         self.workers = workers
         self.tasks = tasks

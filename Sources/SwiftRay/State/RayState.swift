@@ -10,6 +10,9 @@ public typealias ActorState = RayWire.ActorState
 public typealias ObjectState = RayWire.ObjectState
 public typealias JobState = RayWire.JobState
 public typealias PlacementGroupState = RayWire.PlacementGroupState
+/// A tuning experiment as published for the dashboard (SwiftRayTune does).
+public typealias ExperimentStatus = RayWire.ExperimentStatus
+public typealias ExperimentTrial = RayWire.ExperimentTrial
 
 extension Ray {
     /// The state API (Ray's `ray.util.state`): what the cluster runs and holds, from the driver or
@@ -31,6 +34,8 @@ public struct RayState: Sendable {
     public func objects() async throws -> [ObjectState] { try await snapshot().objects }
     public func jobs() async throws -> [JobState] { try await snapshot().jobs }
     public func placementGroups() async throws -> [PlacementGroupState] { try await snapshot().placementGroups }
+    /// Tuning experiments published for the dashboard.
+    public func experiments() async throws -> [ExperimentStatus] { try await snapshot().experiments }
 
     /// Task counts by function (or method) and state (`swiftray summary tasks`).
     public func taskSummary() async throws -> [TaskSummary] { TaskSummary.of(try await tasks()) }
