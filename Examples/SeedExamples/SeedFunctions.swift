@@ -162,3 +162,33 @@ distributed actor Counter {
 @Remote func objective(_ config: TrialConfig) -> Metrics {
     ["score": pow(config["a"], 2) + config["b"]]
 }
+
+/// A learning curve for the ASHA example: accuracy rising toward `quality`, one report per epoch.
+@Remote func trainCurve(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config) { session in
+        for epoch in 1...100 {
+            try await session.report(["accuracy": session.config["quality"] * (1 - exp(-Double(epoch) / 10))])
+        }
+    }
+}
+
+/// The PBT example's model: gradient steps on `(w - 3)^2` from w = 0; the learning rate decides
+/// how fast it gets there (above 1 it diverges). Its checkpoint is the weight.
+struct Bowl: ClassTrainable {
+    var weight = 0.0
+    let rate: Double
+
+    init(config: TrialConfig) { rate = config["lr"] }
+
+    mutating func step() -> Metrics {
+        weight -= rate * 2 * (weight - 3)
+        return ["loss": (weight - 3) * (weight - 3)]
+    }
+
+    func save() throws -> Checkpoint { try Checkpoint(weight) }
+    mutating func restore(from checkpoint: Checkpoint) throws { weight = try checkpoint.decode(Double.self) }
+}
+
+@Remote func trainBowl(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config, Bowl.self, checkpointEvery: 1, maxIterations: 60)
+}

@@ -119,6 +119,28 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         }
         print(best)
     }),
+    ("tune-asha", {
+        // ASHA stops poor trials early: 64 learning curves of 100 epochs.
+        let results = try await timed("Tune: ASHA over 64 trials") {
+            let asha = ASHAScheduler(metric: "accuracy", mode: .max, maxT: 100, gracePeriod: 1, reductionFactor: 4)
+            return try await Tuner($trainCurve.options(generatorBackpressure: 1).remote, paramSpace: ["quality": .uniform(0, 1)],
+                                   tuneConfig: TuneConfig(numSamples: 64, scheduler: asha)).fit()
+        }
+        print("epochs run: \(results.map(\.history.count).reduce(0, +)) of 6400")
+        print(try results.bestResult(metric: "accuracy", mode: .max))
+    }),
+    ("tune-pbt", {
+        // Population Based Training: the worst quarter copies the best's weights and perturbs its lr.
+        let results = try await timed("Tune: PBT over a population of 8") {
+            let pbt = PopulationBasedTraining(metric: "loss", mode: .min, perturbationInterval: 5,
+                                              hyperparamMutations: ["lr": .domain(.loguniform(0.001, 0.5))], seed: 1)
+            // A quarter CPU per trial: the whole population trains at once.
+            return try await Tuner($trainBowl.options(numCPUs: 0.25, generatorBackpressure: 1).remote, paramSpace: ["lr": .loguniform(0.001, 0.01)],
+                                   tuneConfig: TuneConfig(numSamples: 8, seed: 1, scheduler: pbt)).fit()
+        }
+        let best = try results.bestResult(metric: "loss", mode: .min)
+        print("best loss \(best.metrics?["loss"] ?? .nan) with lr \(best.config["lr"]) (every trial started below lr 0.01)")
+    }),
     ("timeout", {
         let slow = $slowTask.remote(30)
         do {

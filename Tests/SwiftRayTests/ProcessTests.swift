@@ -159,13 +159,20 @@ extension ProcessTests {
         driver.standardOutput = Pipe()
         try driver.run()
         defer { if driver.isRunning { kill(driver.processIdentifier, SIGKILL) } }
-        let state = folder + "/restorable/experiment_state.json"
-        // Killed once two trials have finished and a running one has saved a checkpoint.
+        let experiment = folder + "/restorable"
+        // Killed once two trials have finished and a running one has saved a checkpoint: the
+        // events in the journal of the current snapshot.
         let midway = await RayTesting.eventually(timeout: .seconds(60), every: .milliseconds(10)) {
-            guard let data = FileManager.default.contents(atPath: state),
-                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let finished = json["finished"] as? [String: Any], let running = json["running"] as? [String: Any] else { return false }
-            return finished.count >= 2 && running.count >= 1 && String(decoding: data, as: UTF8.self).contains("\"restore\"")
+            guard let snapshot = FileManager.default.contents(atPath: experiment + "/experiment_state.json"),
+                  let json = try? JSONSerialization.jsonObject(with: snapshot) as? [String: Any],
+                  let generation = json["generation"] as? Int,
+                  let journal = FileManager.default.contents(atPath: experiment + "/experiment_events.\(generation).jsonl") else { return false }
+            let events = journal.split(separator: UInt8(ascii: "\n")).compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: [String: Any]]
+            }
+            let finished = Set(events.compactMap { $0["finished"]?["_0"] as? Int })
+            let saved = Set(events.compactMap { $0["checkpointed"]?["_0"] as? Int })
+            return finished.count >= 2 && !saved.subtracting(finished).isEmpty
         }
         XCTAssertTrue(midway, "the experiment got half way")
         kill(driver.processIdentifier, SIGKILL)

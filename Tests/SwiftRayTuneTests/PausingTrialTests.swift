@@ -149,3 +149,35 @@ final class PausingTrialTests: XCTestCase {
         XCTAssertTrue(impossible[0].error?.contains("TaskUnschedulableError") ?? false, "\(impossible[0])")
     }
 }
+
+/// A trainable for restored experiments whose trials all finished: running it is a failure.
+@Remote func mustNotRun(_ config: TrialConfig) -> AsyncThrowingStream<TrialReport, any Error> {
+    .trial(config) { _ in throw Refused() }
+}
+
+extension PausingTrialTests {
+    func testTheJournalIsCompactedAndACutLastLineIsIgnored() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tune-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // 200 trials of 100 reports: over a MiB of journal, so it is folded into a new snapshot.
+        let results = try await Tuner(
+            $learningCurve.remote, paramSpace: ["quality": .uniform(0, 1)],
+            tuneConfig: TuneConfig(numSamples: 200, seed: 5, storagePath: folder), name: "journaled"
+        ).fit()
+        let experiment = folder + "/journaled"
+        let snapshot = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: experiment + "/experiment_state.json"))) as? [String: Any]
+        let generation = try XCTUnwrap(snapshot?["generation"] as? Int)
+        XCTAssertGreaterThan(generation, 1, "compacted at least once")
+        let journals = try FileManager.default.contentsOfDirectory(atPath: experiment).filter { $0.hasPrefix("experiment_events.") }
+        XCTAssertEqual(journals, ["experiment_events.\(generation).jsonl"], "older journals are removed")
+        let journal = try XCTUnwrap(FileHandle(forWritingAtPath: experiment + "/" + journals[0]))
+        try journal.seekToEnd()
+        try journal.write(contentsOf: Data("{\"finished\":{\"_0\":3,".utf8))  // a write cut short by a kill
+        try journal.close()
+        let restored = try await Tuner.restore(experiment, trainable: $mustNotRun.remote, paramSpace: ["quality": .uniform(0, 1)],
+                                               tuneConfig: TuneConfig(numSamples: 200, seed: 5)).fit()
+        XCTAssertTrue(restored.errors.isEmpty, "every trial had finished: none ran again")
+        XCTAssertEqual(restored.map(\.history.count), results.map(\.history.count))
+        XCTAssertEqual(restored.map { $0.metrics?["accuracy"] }, results.map { $0.metrics?["accuracy"] })
+    }
+}
