@@ -178,3 +178,9 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// Several results from a task that throws: every ref holds the error.
 @Remote func failingPair(_ code: Int) throws -> (Int, String) { throw Boom(code: code) }
+
+/// Says it started, then waits for an item on `gate` (blocked in an actor call) and returns it.
+@Remote func waitAtGate(started: Queue<Int>, gate: Queue<Int>) async throws -> Int {
+    try await started.put(1)
+    return try await gate.get()
+}

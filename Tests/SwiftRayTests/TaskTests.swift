@@ -94,6 +94,25 @@ final class TaskTests: RayTestCase {
         XCTAssertEqual(error?.functionName, "renamed")
     }
 
+    func testABlockedTaskLendsItsCPUButNotItsOtherResources() async throws {
+        let started = try await Queue<Int>(), gate = try await Queue<Int>()
+        let options = (numCPUs: 1.0, resources: ["accelerator": 1.0])
+        let holder = $waitAtGate.options(numCPUs: options.numCPUs, resources: options.resources).remote(started: started, gate: gate)
+        _ = try await started.get()  // the holder runs and is about to block on the gate
+        // The same demand while the holder waits: its CPU is lent, its one accelerator is not.
+        let second = $resourceUser.options(numCPUs: options.numCPUs, resources: options.resources).remote(2)
+        let (early, _) = try await ray.wait([second], timeout: .milliseconds(500))
+        XCTAssertTrue(early.isEmpty, "the second accelerator task waits for the holder's accelerator")
+        try await gate.put(7)
+        let held = try await ray.get(holder)
+        XCTAssertEqual(held, 7)
+        let after = try await ray.get(second)
+        XCTAssertEqual(after, 2)
+        // A CPU-only task still runs on a CPU a blocked task lent (nested tasks on two CPUs).
+        let fib = try await ray.get($fib.remote(6))
+        XCTAssertEqual(fib, 8)
+    }
+
     func testInfeasibleRequestIsReportedNotHung() async throws {
         let tooMany = $resourceUser.options(numCPUs: 64).remote(1)
         let error = await expectError(TaskUnschedulableError.self) { try await ray.get(tooMany, timeout: .seconds(30)) }
