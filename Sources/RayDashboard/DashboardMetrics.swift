@@ -54,7 +54,7 @@ final class DashboardMetrics: Sendable {
         for experiment in experiments {
             for status in ["PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"] {
                 gauge("ray_tune_trials", "Trials of a tuning experiment by state", labels: [("experiment", experiment.name), ("state", status)])
-                    .set(Double(experiment.trials.filter { $0.status == status }.count))
+                    .set(Double(experiment.counts[status] ?? 0))
             }
             for trial in experiment.trials {
                 for (metric, value) in trial.latest where value.isFinite {

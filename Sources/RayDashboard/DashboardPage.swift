@@ -58,7 +58,7 @@ enum DashboardPage {
     function tune(experiments) {
       if (!experiments.length) return "<p>No tuning experiments yet: a driver running <code>Tuner.fit()</code> publishes its trials here.</p>";
       return experiments.map(e => {
-        const counts = {}; e.trials.forEach(t => counts[t.status] = (counts[t.status] || 0) + 1);
+        const counts = e.counts;
         const scored = e.trials.filter(t => Number.isFinite(t.latest[e.metric]));
         const best = scored.sort((a, b) => e.mode === "min" ? a.latest[e.metric] - b.latest[e.metric] : b.latest[e.metric] - a.latest[e.metric])[0];
         const rows = e.trials.map(t => Object.assign({trialID: t.trialID, status: t.status, config: t.config, iterations: t.iterations}, {[e.metric]: t.latest[e.metric]}));

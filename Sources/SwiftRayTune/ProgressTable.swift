@@ -65,7 +65,7 @@ actor ProgressBoard {
         guard changed || finished else { return nil }
         changed = false
         let shown = metric ?? latest.lazy.compactMap { $0?.keys.filter { $0 != "training_iteration" }.min() }.first ?? ""
-        let trials = trialIDs.indices.map { index in
+        let trials = shownTrials(metric: shown, mode: mode).map { index in
             ExperimentTrial(
                 trialID: trialIDs[index], status: states[index].rawValue, config: configs[index].description,
                 iterations: reports[index].count, latest: (latest[index] ?? [:]).filter { $0.value.isFinite },
@@ -74,7 +74,20 @@ actor ProgressBoard {
         let micros = { (date: Date) in Int64(date.timeIntervalSince1970 * 1e6) }
         return ExperimentStatus(
             name: name, metric: shown, mode: mode?.rawValue, startedAt: micros(startedAt), updatedAt: micros(Date()), finished: finished,
-            trials: trials)
+            counts: Dictionary(states.map { ($0.rawValue, 1) }, uniquingKeysWith: +), trials: trials)
+    }
+
+    /// The trials published, in trial order: running and paused ones, then the best by `metric`,
+    /// at most `ExperimentStatus.maxTrials`.
+    private func shownTrials(metric: String, mode: Mode?) -> [Int] {
+        guard states.count > ExperimentStatus.maxTrials else { return Array(states.indices) }
+        let live = states.indices.filter { states[$0] == .running || states[$0] == .paused }
+        let sign = mode == .min ? -1.0 : 1.0
+        let ranked = states.indices.filter { states[$0] != .running && states[$0] != .paused }.sorted {
+            let a = latest[$0]?[metric].map { $0 * sign } ?? -.infinity, b = latest[$1]?[metric].map { $0 * sign } ?? -.infinity
+            return (a.isNaN ? -.infinity : a) > (b.isNaN ? -.infinity : b)
+        }
+        return Array((live + ranked).prefix(ExperimentStatus.maxTrials)).sorted()
     }
 
     /// At most `limit` points, evenly spaced, the last one kept.

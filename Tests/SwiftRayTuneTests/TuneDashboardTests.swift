@@ -56,6 +56,20 @@ final class TuneDashboardTests: XCTestCase {
         XCTAssertEqual(page.components(separatedBy: "class=\"curve\"").count - 1, 2, "a curve per trial")
     }
 
+    func testALargeExperimentPublishesItsBestThousandTrialsAndEveryCount() async throws {
+        try await Ray.start(numCPUs: 2, includeDashboard: false)
+        let results = try await Tuner($tuneObjective.remote, paramSpace: ["a": .uniform(0, 1), "b": .uniform(0, 20)],
+                                      tuneConfig: TuneConfig(numSamples: 1200, metric: "score", mode: .min, seed: 3), name: "large").fit()
+        let experiments = try await ray.state.experiments()
+        let experiment = try XCTUnwrap(experiments.first { $0.name == "large" })
+        XCTAssertEqual(experiment.counts, ["TERMINATED": 1200])
+        XCTAssertEqual(experiment.trials.count, ExperimentStatus.maxTrials)
+        let best = try results.bestResult()
+        XCTAssertTrue(experiment.trials.contains { $0.trialID == best.trialID }, "the best are kept")
+        let worst = try results.bestResult(metric: "score", mode: .max)
+        XCTAssertFalse(experiment.trials.contains { $0.trialID == worst.trialID }, "the worst are left out")
+    }
+
     static func get(_ url: String) async throws -> String {
         let (data, _) = try await URLSession.shared.data(from: URL(string: url)!)
         return String(decoding: data, as: UTF8.self)

@@ -14,9 +14,19 @@ public struct ExperimentStatus: Codable, Sendable, Equatable {
     public var updatedAt: Int64
     /// Whether `fit()` has returned.
     public var finished: Bool
+    /// Trials by status, all of them.
+    public var counts: [String: Int]
+    /// At most `maxTrials` of the trials: running and paused ones, then the best by the metric.
     public var trials: [ExperimentTrial]
 
-    public init(name: String, metric: String, mode: String?, startedAt: Int64, updatedAt: Int64, finished: Bool, trials: [ExperimentTrial]) {
+    /// The most trials an experiment publishes (so a 10,000-trial experiment stays cheap to show).
+    public static let maxTrials = 1000
+
+    public init(
+        name: String, metric: String, mode: String?, startedAt: Int64, updatedAt: Int64, finished: Bool, counts: [String: Int],
+        trials: [ExperimentTrial]
+    ) {
+        self.counts = counts
         self.name = name
         self.metric = metric
         self.mode = mode
