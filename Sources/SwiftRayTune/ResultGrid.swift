@@ -69,11 +69,13 @@ public struct ResultGrid: Sendable, RandomAccessCollection {
     /// The trials that failed.
     public var errors: [TrialResult] { results.filter { $0.error != nil } }
 
-    /// The trial with the best `metric` (by default the `TuneConfig`'s).
+    /// The trial with the best `metric` (by default the `TuneConfig`'s), comparing each trial's
+    /// value in `scope` (Ray's `get_best_result(scope=)`: its last report by default, or the best
+    /// of all its reports, or an average).
     /// - Throws: `TuneError` when no metric is named or no trial reported it.
-    public func bestResult(metric: String? = nil, mode: Mode? = nil) throws -> TrialResult {
+    public func bestResult(metric: String? = nil, mode: Mode? = nil, scope: ResultScope = .last) throws -> TrialResult {
         guard let metric = metric ?? self.metric, let mode = mode ?? self.mode else { throw TuneError.noMetric }
-        let scored = results.compactMap { result in result.metrics?[metric].map { (result, $0) } }.filter { !$0.1.isNaN }
+        let scored = results.compactMap { result in scope.value(of: result, metric: metric, mode: mode).map { (result, $0) } }
         let best = mode == .min ? scored.min { $0.1 < $1.1 } : scored.max { $0.1 < $1.1 }
         guard let best else { throw TuneError.noTrialReported(metric) }
         return best.0
@@ -117,5 +119,32 @@ public struct ResultGrid: Sendable, RandomAccessCollection {
     private func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// Which of a trial's reports `bestResult` compares (Ray's `scope`).
+public enum ResultScope: Sendable {
+    /// The last report (Ray's `"last"`).
+    case last
+    /// The best report of all (Ray's `"all"`).
+    case all
+    /// The mean of every report (`"avg"`).
+    case average
+    /// The mean of the last n reports (`"last-5-avg"`, `"last-10-avg"`).
+    case lastAverage(Int)
+
+    /// The trial's value of `metric` in this scope; nil when it never reported one.
+    func value(of result: TrialResult, metric: String, mode: Mode) -> Double? {
+        if case .last = self { return result.metrics?[metric].flatMap { $0.isNaN ? nil : $0 } }
+        let values = result.history.compactMap { $0[metric] }.filter { !$0.isNaN }
+        guard !values.isEmpty else { return nil }
+        switch self {
+        case .last: return values.last
+        case .all: return mode == .min ? values.min() : values.max()
+        case .average: return values.reduce(0, +) / Double(values.count)
+        case .lastAverage(let count):
+            let tail = values.suffix(max(count, 1))
+            return tail.reduce(0, +) / Double(tail.count)
+        }
     }
 }

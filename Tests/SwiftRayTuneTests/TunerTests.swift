@@ -325,5 +325,9 @@ extension SchedulerTests {
         XCTAssertEqual(results[0].metrics?["loss"] ?? 0, pow(0.5, 12), accuracy: 1e-15)
         XCTAssertEqual(try results[1].checkpoint?.decode(Double.self) ?? 0, pow(0.9, 10), accuracy: 1e-15, "saved every 5 iterations")
         XCTAssertEqual(try results.bestResult().config["rate"], 0.5)
+        // Scopes: rate 0.9's first loss (0.9) is worse than 0.5's; its mean too.
+        XCTAssertEqual(try results.bestResult(metric: "loss", mode: .max, scope: .all).config["rate"], 0.9)
+        XCTAssertEqual(try results.bestResult(scope: .average).config["rate"], 0.5)
+        XCTAssertEqual(try results.bestResult(metric: "loss", mode: .max, scope: .lastAverage(5)).config["rate"], 0.9)
     }
 }
