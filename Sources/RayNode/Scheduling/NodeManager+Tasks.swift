@@ -116,8 +116,7 @@ extension NodeManager {
         cpu["CPU"] = cls.demand["CPU"]
         // Only CPU is lent by a blocked task (as in Ray): a demand for anything else (GPUs, memory,
         // custom resources) needs a lease of its own, or the blocked task's would be shared.
-        let cpuOnly = cls.demand.allSatisfy { $0.key == "CPU" || $0.value <= 0 }
-        if cpuOnly, let blocked = workers.all.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
+        if cls.demand.onlyCPU, let blocked = workers.all.first(where: { $0.canResume(cls) && ($0.leaseTarget?.available.fits(cpu) ?? false) }) {
             return (blocked, nil)
         }
         guard let piped = workers.all.filter({ $0.canPipeline(cls) }).min(by: { $0.running.count < $1.running.count }) else { return nil }

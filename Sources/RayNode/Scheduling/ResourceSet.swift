@@ -7,6 +7,10 @@ extension Dictionary where Key == String, Value == Double {
         demand.allSatisfy { name, amount in amount <= 0 || (self[name] ?? 0) + 1e-9 >= amount }
     }
 
+    /// Whether it asks for nothing but CPU: the one resource a task blocked in `get` lends out (as
+    /// in Ray), so the only demand that may share a worker's lease with a blocked task.
+    var onlyCPU: Bool { allSatisfy { $0.key == "CPU" || $0.value <= 0 } }
+
     mutating func subtract(_ demand: ResourceSet) {
         for (name, amount) in demand where amount > 0 { self[name, default: 0] -= amount }
     }

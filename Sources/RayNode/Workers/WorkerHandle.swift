@@ -91,9 +91,11 @@ package final class WorkerHandle: @unchecked Sendable {
         usable && pool == cls.pool && leaseStrategy == cls.strategy && !running.isEmpty && active == 0 && lease == cls.demand
     }
 
-    /// Busy with unblocked tasks of this demand and room to queue one more.
+    /// Busy with unblocked tasks of this demand and room to queue one more. Only CPU-only demands
+    /// queue: a queued task starts when the running one blocks, and only CPU is lent then.
     func canPipeline(_ cls: SchedulingClass) -> Bool {
         usable && pool == cls.pool && leaseStrategy == cls.strategy && cls.strategy != .spread && !slow && lease == cls.demand
+            && cls.demand.onlyCPU
             && active == running.count && running.count < Self.pipelineDepth
     }
 
