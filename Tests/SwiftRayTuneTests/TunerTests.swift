@@ -330,4 +330,15 @@ extension SchedulerTests {
         XCTAssertEqual(try results.bestResult(scope: .average).config["rate"], 0.5)
         XCTAssertEqual(try results.bestResult(metric: "loss", mode: .max, scope: .lastAverage(5)).config["rate"], 0.9)
     }
+
+    func testAClassTrainableRunsGivenByItsType() async throws {
+        let results = try await Tuner(
+            DecayingWeight.self, checkpointEvery: 4, maxIterations: 8, numCPUs: 0.5, paramSpace: ["rate": .grid([0.5, 0.9])],
+            tuneConfig: TuneConfig(metric: "loss", mode: .min)
+        ).fit()
+        XCTAssertTrue(results.errors.isEmpty, "\(results.errors)")
+        XCTAssertEqual(results.map(\.history.count), [8, 8])
+        XCTAssertEqual(results[1].metrics?["loss"] ?? 0, pow(0.9, 8), accuracy: 1e-15)
+        XCTAssertEqual(try results[0].checkpoint?.decode(Double.self) ?? 0, pow(0.5, 8), accuracy: 1e-15)
+    }
 }
