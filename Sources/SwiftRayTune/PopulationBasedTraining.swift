@@ -100,7 +100,9 @@ public struct PopulationBasedTraining: TrialScheduler {
                     config.values[key] = values[min(max(index, 0), values.count - 1)]
                 }
             case .domain(let domain):
-                config.values[key] = resample || current == nil ? VariantGenerator.draw(domain, random: &random) : perturb(current!)
+                // A domain that cannot be drawn from alone (grid, nested, computed) keeps the value.
+                let drawn = resample || current == nil ? VariantGenerator.draw(domain, random: &random) : perturb(current!)
+                if let drawn { config.values[key] = drawn }
             default:
                 break
             }
