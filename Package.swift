@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "SwiftRayDashboard", targets: ["RayDashboard"]),
         // Hyperparameter tuning (Ray Tune) over the public API.
         .library(name: "SwiftRayTune", targets: ["SwiftRayTune"]),
+        // Ray Serve: deployments served over HTTP (Hummingbird).
+        .library(name: "SwiftRayServe", targets: ["SwiftRayServe"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
@@ -132,6 +134,13 @@ let package = Package(
         ),
         // Ray Tune: search spaces, trials as tasks, results.
         .target(name: "SwiftRayTune", dependencies: ["SwiftRay"]),
+        .target(
+            name: "SwiftRayServe",
+            dependencies: [
+                "SwiftRay",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
@@ -150,7 +159,9 @@ let package = Package(
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
-        .executableTarget(name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "RayDashboard"], path: "Examples/SeedExamples"),
+        .executableTarget(
+            name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "RayDashboard"], path: "Examples/SeedExamples",
+            exclude: ["model.json"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
@@ -175,6 +186,10 @@ let package = Package(
                 "RayMacros",
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
+        ),
+        .testTarget(
+            name: "SwiftRayServeTests",
+            dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting"]
         ),
         .testTarget(
             name: "SwiftRayTuneTests",

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftRay
+import SwiftRayServe
 import SwiftRayTune
 
 // The examples of the Ray overview, run on an embedded local cluster:
@@ -140,6 +141,23 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         }
         let best = try results.bestResult(metric: "loss", mode: .min)
         print("best loss \(best.metrics?["loss"] ?? .nan) with lr \(best.config["lr"]) (every trial started below lr 0.01)")
+    }),
+    ("serve", {
+        // Ray Serve: the seed's ModelPredictor over HTTP, then a TextClassifier with 4 replicas.
+        let base = try await Serve.start(port: Int(ProcessInfo.processInfo.environment["SWIFTRAY_SERVE_PORT"] ?? "") ?? 8000)
+        let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("model.json").path
+        _ = try await timed("Serve: ModelPredictor deployed") {
+            try await Serve.run(ModelPredictor.bind { try await ModelPredictor.create(modelPath: modelPath, options: $0) })
+        }
+        print(try await post(base + "/", #"{"features": [1, 2, 3]}"#))  // {"prediction":4.75}
+        _ = try await timed("Serve: TextClassifier with 4 replicas deployed") {
+            try await Serve.run(TextClassifier.bind(DeploymentConfig(numReplicas: 4)), name: "classifier", routePrefix: "/classify")
+        }
+        for text in ["I love how fast this is", "slow and broken", "it is a model"] {
+            print(text, "->", try await post(base + "/classify", #"{"text": "\#(text)"}"#))
+        }
+        print("(while it runs: curl -X POST \(base)/ -H 'Content-Type: application/json' -d '{\"features\": [1, 2, 3]}')")
+        await Serve.shutdown()
     }),
     ("timeout", {
         let slow = $slowTask.remote(30)

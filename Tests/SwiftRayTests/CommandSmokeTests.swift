@@ -25,7 +25,8 @@ final class CommandSmokeTests: XCTestCase {
     func testSeedExamplesRun() throws {
         let examples = Process()
         examples.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("swiftray-examples"))
-        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune"]
+        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune", "serve"]
+        examples.environment = ProcessInfo.processInfo.environment.merging(["SWIFTRAY_SERVE_PORT": "0"]) { $1 }
         let output = Pipe()
         examples.standardOutput = output
         try examples.run()
@@ -37,6 +38,9 @@ final class CommandSmokeTests: XCTestCase {
         XCTAssertTrue(text.contains("succeeded on attempt 3"), text)
         XCTAssertTrue(text.contains("TaskUnschedulableError"), text)
         XCTAssertTrue(text.contains("Result(trial: trial_"), text)
+        XCTAssertTrue(text.contains(#"{"prediction":4.75}"#), text)
+        XCTAssertTrue(text.contains(#"I love how fast this is -> {"label":"POSITIVE""#), text)
+        XCTAssertTrue(text.contains(#"slow and broken -> {"label":"NEGATIVE""#), text)
     }
 }
 

@@ -1,0 +1,75 @@
+import SwiftRay
+
+/// A deployment (Ray Serve's `@serve.deployment` class): a `@RayActor` distributed actor whose
+/// replicas each answer requests in `handle`.
+///
+/// ```swift
+/// @RayActor
+/// distributed actor ModelPredictor: Deployment {
+///     let model: LinearModel
+///     init(actorSystem: RayActorSystem, modelPath: String) throws {
+///         self.actorSystem = actorSystem
+///         model = try LinearModel(contentsOf: modelPath)
+///     }
+///     distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+///         try .json(["prediction": model.predict(request.json(Features.self).features)])
+///     }
+/// }
+/// ```
+public protocol Deployment: RayActor {
+    /// Answers one request (Ray's `__call__`).
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse
+}
+
+/// How a deployment runs (Ray's `@serve.deployment(...)` options).
+public struct DeploymentConfig: Sendable {
+    /// Replicas (actors) serving it.
+    public var numReplicas: Int
+    /// Requests one replica works on at once (Ray's `max_ongoing_requests`, default 5).
+    public var maxOngoingRequests: Int
+    /// Requests waiting for a replica when all are at their limit; more are refused with 503
+    /// (Ray's `max_queued_requests`; never unbounded here).
+    public var maxQueuedRequests: Int
+    /// Each replica's actor options (resources, runtime environment, ...).
+    public var actorOptions: ActorOptions
+
+    public init(numReplicas: Int = 1, maxOngoingRequests: Int = 5, maxQueuedRequests: Int = 100, actorOptions: ActorOptions = ActorOptions()) {
+        self.numReplicas = max(numReplicas, 1)
+        self.maxOngoingRequests = max(maxOngoingRequests, 1)
+        self.maxQueuedRequests = max(maxQueuedRequests, 0)
+        self.actorOptions = actorOptions
+    }
+}
+
+/// A deployment bound to its constructor arguments, ready for `Serve.run` (Ray's
+/// `Deployment.bind(...)`).
+public struct Application: Sendable {
+    /// Calls one replica.
+    typealias ReplicaCall = @Sendable (ServeRequest) async throws -> ServeResponse
+
+    public let deploymentName: String
+    public let config: DeploymentConfig
+    let makeReplica: @Sendable (ActorOptions) async throws -> ReplicaCall
+}
+
+extension Deployment {
+    /// The deployment with its replicas made by `create` (usually the generated
+    /// `Self.create(args..., options:)`), Ray's `Deployment.bind(args)`:
+    ///
+    /// ```swift
+    /// let app = ModelPredictor.bind(DeploymentConfig(numReplicas: 2)) { try await ModelPredictor.create(modelPath: path, options: $0) }
+    /// ```
+    public static func bind(
+        _ config: DeploymentConfig = DeploymentConfig(), name: String? = nil, _ create: @escaping @Sendable (ActorOptions) async throws -> Self
+    ) -> Application {
+        Application(deploymentName: name ?? "\(Self.self)", config: config) { options in
+            let replica = try await create(options)
+            return { request in try await replica.handle(request) }
+        }
+    }
+
+    /// `bind` for a deployment made by its `init(actorSystem:)`.
+    public static func bind(_ config: DeploymentConfig = DeploymentConfig(), name: String? = nil) -> Application {
+        bind(config, name: name) { options in try await ray.actor(Self.self, options: options) }
+    }
+}

@@ -1,0 +1,138 @@
+import SwiftRay
+
+/// Ray Serve: deployments served over HTTP by a proxy in this process, each request sent to one
+/// of the deployment's replicas (actors on the cluster).
+///
+/// ```swift
+/// try await Ray.start()
+/// try await Serve.run(ModelPredictor.bind { try await ModelPredictor.create(modelPath: "model.json", options: $0) })
+/// // curl -X POST localhost:8000/ -d '{"features": [1, 2, 3]}'
+/// ```
+public enum Serve {
+    static let controller = ServeController()
+
+    /// Starts the HTTP proxy on `host:port` (Ray's `serve.start(http_options=...)`; port 0 picks
+    /// a free one) and returns its URL; `run` starts it on `127.0.0.1:8000` when not started.
+    /// Bodies over `maxBodyBytes` are refused with 413.
+    @discardableResult
+    public static func start(host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20) async throws -> String {
+        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes)
+    }
+
+    /// The proxy's URL (`http://127.0.0.1:8000`), nil when it is not running.
+    public static var url: String? { get async { await controller.url } }
+
+    /// Deploys `app` as application `name` under `routePrefix` (Ray's `serve.run`): its replicas
+    /// are created (waiting until all are up), then the route serves them. Running a name again
+    /// replaces its replicas once the new ones are up; requests on the old ones finish there.
+    /// - Throws: `ServeError` when another application holds the route prefix; a replica's
+    ///   constructor error.
+    @discardableResult
+    public static func run(_ app: Application, name: String = "default", routePrefix: String = "/") async throws -> DeploymentHandle {
+        try await controller.run(app, name: name, routePrefix: routePrefix)
+    }
+
+    /// Each application and its deployment's replicas and request counts (Ray's `serve.status()`).
+    public static func status() async -> [ApplicationStatus] { await controller.status() }
+
+    /// A handle to application `name`'s deployment, to call it from Swift.
+    public static func handle(_ name: String = "default") async throws -> DeploymentHandle { try await controller.handle(name) }
+
+    /// Removes application `name`: its route stops serving (404) and its replicas go.
+    /// - Throws: `ServeError` when there is none.
+    public static func delete(_ name: String) async throws { try await controller.delete(name) }
+
+    /// Removes every application and stops the proxy.
+    public static func shutdown() async { await controller.shutdown() }
+}
+
+/// Calls a deployment from Swift (Ray's `DeploymentHandle`), through the same replicas, limits and
+/// queue as HTTP requests.
+public struct DeploymentHandle: Sendable {
+    let replicas: ReplicaSet
+
+    public var deploymentName: String { replicas.deployment }
+
+    /// Sends `request` to a replica and returns its answer.
+    public func call(_ request: ServeRequest) async throws -> ServeResponse { try await replicas.handle(request) }
+}
+
+/// An application as `Serve.status()` reports it.
+public struct ApplicationStatus: Sendable, Equatable, Codable {
+    public let name: String
+    public let routePrefix: String
+    public let deployment: String
+    public let replicas: Int
+    public let ongoingRequests: Int
+    public let queuedRequests: Int
+    public let servedRequests: Int
+    public let failedRequests: Int
+}
+
+/// The applications, their routes and the proxy, changed one call at a time.
+actor ServeController {
+    private struct Running {
+        let prefix: String
+        let replicas: ReplicaSet
+    }
+
+    private var proxy: ServeProxy?
+    private let routes = RouteTable()
+    private var applications: [String: Running] = [:]
+
+    var url: String? { proxy?.url }
+
+    func start(host: String, port: Int, maxBodyBytes: Int) async throws -> String {
+        if let proxy { return proxy.url }
+        let started = try await ServeProxy.start(host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes)
+        proxy = started
+        return started.url
+    }
+
+    func run(_ app: Application, name: String, routePrefix: String) async throws -> DeploymentHandle {
+        guard routePrefix.hasPrefix("/") else { throw ServeError("a route prefix starts with '/': \(routePrefix)") }
+        let prefix = routePrefix.count > 1 && routePrefix.hasSuffix("/") ? String(routePrefix.dropLast()) : routePrefix
+        if let holder = applications.first(where: { $0.value.prefix == prefix && $0.key != name }) {
+            throw ServeError("the route prefix \(prefix) is application \(holder.key)'s")
+        }
+        if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20) }
+        let replicas = ReplicaSet(deployment: app.deploymentName, config: app.config) { try await app.makeReplica(app.config.actorOptions) }
+        try await withThrowingTaskGroup(of: Application.ReplicaCall.self) { group in
+            for _ in 0..<app.config.numReplicas { group.addTask { try await app.makeReplica(app.config.actorOptions) } }
+            for try await call in group { await replicas.add(call) }
+        }
+        if let old = applications[name], old.prefix != prefix { routes.set(old.prefix, nil) }
+        applications[name] = Running(prefix: prefix, replicas: replicas)
+        routes.set(prefix, replicas)
+        return DeploymentHandle(replicas: replicas)
+    }
+
+    func handle(_ name: String) throws -> DeploymentHandle {
+        guard let running = applications[name] else { throw ServeError("no application named \(name)") }
+        return DeploymentHandle(replicas: running.replicas)
+    }
+
+    func status() async -> [ApplicationStatus] {
+        var statuses: [ApplicationStatus] = []
+        for (name, running) in applications.sorted(by: { $0.key < $1.key }) {
+            let replicas = running.replicas
+            statuses.append(ApplicationStatus(
+                name: name, routePrefix: running.prefix, deployment: replicas.deployment, replicas: await replicas.replicaCount,
+                ongoingRequests: await replicas.ongoing, queuedRequests: await replicas.queued, servedRequests: await replicas.served,
+                failedRequests: await replicas.failed))
+        }
+        return statuses
+    }
+
+    func delete(_ name: String) async throws {
+        guard let running = applications.removeValue(forKey: name) else { throw ServeError("no application named \(name)") }
+        routes.set(running.prefix, nil)
+        await running.replicas.close()
+    }
+
+    func shutdown() async {
+        for name in applications.keys { try? await delete(name) }
+        await proxy?.stop()
+        proxy = nil
+    }
+}

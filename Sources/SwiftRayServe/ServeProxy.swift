@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SwiftRay
+import Synchronization
+
+/// The routes the proxy serves: application route prefixes to their replicas.
+final class RouteTable: Sendable {
+    private let routes = Mutex<[String: ReplicaSet]>([:])
+
+    func set(_ prefix: String, _ replicas: ReplicaSet?) { routes.withLock { $0[prefix] = replicas } }
+
+    /// The longest prefix matching `path` (`/a` matches `/a` and `/a/b`, not `/ab`).
+    func match(_ path: String) -> (prefix: String, replicas: ReplicaSet)? {
+        routes.withLock { routes in
+            routes.filter { prefix, _ in
+                prefix == "/" || path == prefix || path.hasPrefix(prefix.hasSuffix("/") ? prefix : prefix + "/")
+            }.max { $0.key.count < $1.key.count }.map { ($0.key, $0.value) }
+        }
+    }
+}
+
+/// The HTTP ingress (Ray Serve's proxy, on Hummingbird): a request goes to the application whose
+/// route prefix is the longest match of its path, JSON bodies are checked, and the replica's
+/// answer is sent back; 404 for no application, 400 for a body that is not the JSON it claims to
+/// be (or that the replica could not decode), 503 with `Retry-After` when the deployment is at
+/// its limit, 500 with the error when the replica throws.
+struct ServeResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let routes: RouteTable
+    /// Bodies larger than this are refused (413).
+    let maxBodyBytes: Int
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        guard let (prefix, replicas) = routes.match(path) else { return Self.error(.notFound, "no application serves \(path)") }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch {
+            return Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let bytes = Array(body.readableBytesView)
+        if headers["content-type"]?.contains("json") == true, !bytes.isEmpty,
+           (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
+            return Self.error(.badRequest, "the body is not valid JSON")
+        }
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+        let serveRequest = ServeRequest(
+            method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
+        do {
+            return Self.response(try await replicas.handle(serveRequest))
+        } catch let overloaded as ServeOverloaded {
+            var response = Self.error(.serviceUnavailable, overloaded.description)
+            response.headers[.retryAfter] = "1"
+            return response
+        } catch let failure as RayTaskError where failure.errorType.hasSuffix("BadRequest") || failure.errorType.contains("DecodingError") {
+            return Self.error(.badRequest, failure.message)
+        } catch {
+            return Self.error(.internalServerError, "\(error)")
+        }
+    }
+
+    static func response(_ answer: ServeResponse) -> Response {
+        var fields = HTTPFields()
+        for (name, value) in answer.headers { if let name = HTTPField.Name(name) { fields[name] = value } }
+        return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let body = (try? encoder.encode(["error": message])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body)))
+    }
+}
+
+/// A running proxy: its address and how to stop it.
+final class ServeProxy: Sendable {
+    let host: String
+    let port: Int
+    private let services: ServiceGroup
+    private let server: Task<Void, Never>
+
+    private init(host: String, port: Int, services: ServiceGroup, server: Task<Void, Never>) {
+        self.host = host
+        self.port = port
+        self.services = services
+        self.server = server
+    }
+
+    var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    /// Serves `routes` on `host:port` (0: a free port).
+    /// - Throws: `ServeError` naming the address when it cannot be bound.
+    static func start(host: String, port: Int, routes: RouteTable, maxBodyBytes: Int) async throws -> ServeProxy {
+        // The bound port once the server runs, or why it could not.
+        let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
+        let logger = Logger(label: "swiftray.serve")
+        let app = Hummingbird.Application(
+            responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes),
+            configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
+            onServerRunning: { channel in
+                bound.yield(channel.localAddress?.port ?? port)
+                bound.finish()
+            }, logger: logger)
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let server = Task {
+            do {
+                try await services.run()
+            } catch {
+                bound.finish(throwing: error)
+            }
+            bound.finish()
+        }
+        do {
+            var iterator = ports.makeAsyncIterator()
+            guard let actual = try await iterator.next() else { throw ServeError("the server stopped before it listened") }
+            return ServeProxy(host: host, port: actual, services: services, server: server)
+        } catch {
+            server.cancel()
+            throw ServeError("the Serve proxy cannot listen on \(host):\(port): \(error)")
+        }
+    }
+
+    func stop() async {
+        await services.triggerGracefulShutdown()
+        _ = await server.value
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import RayTesting
+import SwiftRay
+import SwiftRayServe
+import XCTest
+
+struct Input: Codable { let x: Double }
+struct Scaled: Codable, Equatable { let result: Double; let pid: Int32 }
+struct Refusal: Error, CustomStringConvertible { var description: String { "refused on purpose" } }
+
+/// Multiplies `x` by its factor; `/fail` throws.
+@RayActor
+distributed actor Scaler: Deployment {
+    let factor: Double
+
+    init(actorSystem: RayActorSystem, factor: Double) {
+        self.actorSystem = actorSystem
+        self.factor = factor
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        if request.path.hasSuffix("/fail") { throw Refusal() }
+        return try .json(Scaled(result: try request.json(Input.self).x * factor, pid: getpid()))
+    }
+}
+
+/// Holds each request until an item arrives on its gate.
+@RayActor
+distributed actor Gated: Deployment {
+    let gate: Queue<Int>
+
+    init(actorSystem: RayActorSystem, gate: Queue<Int>) {
+        self.actorSystem = actorSystem
+        self.gate = gate
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        .text("released \(try await gate.get())")
+    }
+}
+
+/// An HTTP answer.
+struct Answer: Sendable {
+    let status: Int
+    let body: String
+    let headers: [String: String]
+}
+
+/// Real HTTP against the proxy, real replica processes.
+final class ServeTests: XCTestCase {
+    var base = ""
+
+    override func setUp() async throws {
+        try await Ray.start(numCPUs: 2, includeDashboard: false)
+        base = try await Serve.start(port: 0)
+    }
+
+    override func tearDown() async throws {
+        await Serve.shutdown()
+        if Ray.isInitialized { try await ray.shutdown() }
+    }
+
+    private func send(_ path: String, method: String = "POST", body: String? = nil) async throws -> Answer {
+        try await Self.send(base + path, method: method, body: body)
+    }
+
+    static func send(_ url: String, method: String = "POST", body: String? = nil, json: Bool = true) async throws -> Answer {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let body {
+            request.httpBody = Data(body.utf8)
+            if json { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (name, value) in http.allHeaderFields { headers["\(name)".lowercased()] = "\(value)" }
+        return Answer(status: http.statusCode, body: String(decoding: data, as: UTF8.self), headers: headers)
+    }
+
+    func testRequestsReachEveryReplicaOverHTTP() async throws {
+        try await Serve.run(Scaler.bind(DeploymentConfig(numReplicas: 2)) { try await Scaler.create(factor: 3, options: $0) },
+                            name: "scale", routePrefix: "/scale")
+        var pids = Set<Int32>()
+        for x in 0..<20 {
+            let answer = try await send("/scale/predict", body: #"{"x": \#(x)}"#)
+            XCTAssertEqual(answer.status, 200, answer.body)
+            let scaled = try JSONDecoder().decode(Scaled.self, from: Data(answer.body.utf8))
+            XCTAssertEqual(scaled.result, Double(x) * 3)
+            pids.insert(scaled.pid)
+        }
+        XCTAssertEqual(pids.count, 2, "both replicas answered")
+        XCTAssertFalse(pids.contains(getpid()), "replicas are processes of their own")
+        let status = await Serve.status()
+        XCTAssertEqual(status.map(\.name), ["scale"])
+        XCTAssertEqual(status.first?.replicas, 2)
+        XCTAssertEqual(status.first?.servedRequests, 20)
+    }
+
+    func testErrorsAreAnsweredWithTheirStatus() async throws {
+        try await Serve.run(Scaler.bind { try await Scaler.create(factor: 2, options: $0) }, name: "scale", routePrefix: "/scale")
+        let unknown = try await send("/elsewhere", body: #"{"x": 1}"#)
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertTrue(unknown.body.contains("no application serves /elsewhere"), unknown.body)
+        let neighbour = try await send("/scalexyz", body: #"{"x": 1}"#)
+        XCTAssertEqual(neighbour.status, 404, "a prefix matches whole path segments")
+        let garbage = try await send("/scale", body: "{not json")
+        XCTAssertEqual(garbage.status, 400)
+        XCTAssertTrue(garbage.body.contains("not valid JSON"), garbage.body)
+        let wrongShape = try await send("/scale", body: #"{"y": "two"}"#)
+        XCTAssertEqual(wrongShape.status, 400, wrongShape.body)
+        XCTAssertTrue(wrongShape.body.contains("not JSON of Input"), wrongShape.body)
+        let failing = try await send("/scale/fail", body: #"{"x": 1}"#)
+        XCTAssertEqual(failing.status, 500)
+        XCTAssertTrue(failing.body.contains("refused on purpose"), failing.body)
+        let fine = try await send("/scale", body: #"{"x": 4}"#)
+        XCTAssertEqual(fine.status, 200, "the replica serves on after errors")
+        XCTAssertEqual(try JSONDecoder().decode(Scaled.self, from: Data(fine.body.utf8)).result, 8)
+    }
+
+    func testAFullDeploymentAnswers503WithRetryAfter() async throws {
+        let gate = try await Queue<Int>()
+        try await Serve.run(Gated.bind(DeploymentConfig(maxOngoingRequests: 1, maxQueuedRequests: 1)) {
+            try await Gated.create(gate: gate, options: $0)
+        }, name: "gated")
+        let url = base + "/"
+        let first = Task { try await ServeTests.send(url, method: "GET") }
+        let second = Task { try await ServeTests.send(url, method: "GET") }
+        let busy = await RayTesting.eventually(timeout: .seconds(30), every: .milliseconds(5)) {
+            let status = await Serve.status().first
+            return status?.ongoingRequests == 1 && status?.queuedRequests == 1
+        }
+        XCTAssertTrue(busy, "one request on the replica, one queued")
+        let refused = try await send("/", method: "GET")
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertEqual(refused.headers["retry-after"], "1")
+        try await gate.put(1)
+        try await gate.put(2)
+        let answers = try await [first.value, second.value]
+        XCTAssertEqual(answers.map(\.status), [200, 200])
+        XCTAssertEqual(Set(answers.map(\.body)), ["released 1", "released 2"])
+    }
+
+    func testHandlesStatusAndDelete() async throws {
+        let handle = try await Serve.run(Scaler.bind { try await Scaler.create(factor: 10, options: $0) }, name: "tens", routePrefix: "/tens")
+        let answer = try await handle.call(try .json(Input(x: 1.5)))
+        XCTAssertEqual(try answer.json(Scaled.self).result, 15)
+        let again = try await Serve.handle("tens").call(try .json(Input(x: 2)))
+        XCTAssertEqual(try again.json(Scaled.self).result, 20)
+        do {
+            try await Serve.run(Scaler.bind { try await Scaler.create(factor: 1, options: $0) }, name: "other", routePrefix: "/tens")
+            XCTFail("a route prefix belongs to one application")
+        } catch let error as ServeError {
+            XCTAssertTrue(error.message.contains("application tens"), error.message)
+        }
+        try await Serve.delete("tens")
+        let deleted = try await send("/tens", body: #"{"x": 1}"#)
+        XCTAssertEqual(deleted.status, 404, "deleted")
+        let empty = await Serve.status()
+        XCTAssertTrue(empty.isEmpty)
+    }
+
+    func testAReplicaKilledUnderLoadIsReplacedAndNoRequestIsLost() async throws {
+        try await Serve.run(Scaler.bind(DeploymentConfig(numReplicas: 2)) { try await Scaler.create(factor: 1, options: $0) },
+                            name: "scale", routePrefix: "/scale")
+        let victim = try JSONDecoder().decode(Scaled.self, from: Data(try await send("/scale", body: #"{"x": 0}"#).body.utf8)).pid
+        let url = base + "/scale"
+        let answers = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for x in 1...40 {
+                group.addTask {
+                    if x == 5 { kill(victim, SIGKILL) }
+                    return (x, try await ServeTests.send(url, body: #"{"x": \#(x)}"#).status)
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        XCTAssertEqual(answers.count, 40)
+        XCTAssertTrue(answers.values.allSatisfy { $0 == 200 }, "every request answered: \(answers.filter { $0.value != 200 })")
+        let replaced = await RayTesting.eventually(timeout: .seconds(30)) { await Serve.status().first?.replicas == 2 }
+        XCTAssertTrue(replaced, "the dead replica was replaced")
+        var pids = Set<Int32>()
+        for x in 0..<20 {
+            pids.insert(try JSONDecoder().decode(Scaled.self, from: Data(try await send("/scale", body: #"{"x": \#(x)}"#).body.utf8)).pid)
+        }
+        XCTAssertFalse(pids.contains(victim))
+        XCTAssertEqual(pids.count, 2, "two live replicas serve")
+    }
+}
