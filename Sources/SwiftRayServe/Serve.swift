@@ -13,10 +13,13 @@ public enum Serve {
 
     /// Starts the HTTP proxy on `host:port` (Ray's `serve.start(http_options=...)`; port 0 picks
     /// a free one) and returns its URL; `run` starts it on `127.0.0.1:8000` when not started.
-    /// Bodies over `maxBodyBytes` are refused with 413.
+    /// Bodies over `maxBodyBytes` are refused with 413; a request not answered within
+    /// `requestTimeout` gets 408 (Ray's `request_timeout_s`; nil: no limit).
     @discardableResult
-    public static func start(host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20) async throws -> String {
-        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes)
+    public static func start(
+        host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20, requestTimeout: Duration? = nil
+    ) async throws -> String {
+        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout)
     }
 
     /// The proxy's URL (`http://127.0.0.1:8000`), nil when it is not running.
@@ -82,9 +85,10 @@ actor ServeController {
 
     var url: String? { proxy?.url }
 
-    func start(host: String, port: Int, maxBodyBytes: Int) async throws -> String {
+    func start(host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?) async throws -> String {
         if let proxy { return proxy.url }
-        let started = try await ServeProxy.start(host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes)
+        let started = try await ServeProxy.start(
+            host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout)
         proxy = started
         return started.url
     }
@@ -95,7 +99,7 @@ actor ServeController {
         if let holder = applications.first(where: { $0.value.prefix == prefix && $0.key != name }) {
             throw ServeError("the route prefix \(prefix) is application \(holder.key)'s")
         }
-        if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20) }
+        if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil) }
         let replicas = ReplicaSet(deployment: app.deploymentName, config: app.config) { try await app.makeReplica(app.config.actorOptions) }
         try await withThrowingTaskGroup(of: Application.ReplicaCall.self) { group in
             for _ in 0..<app.config.numReplicas { group.addTask { try await app.makeReplica(app.config.actorOptions) } }

@@ -33,6 +33,8 @@ struct ServeResponder: HTTPResponder {
     let routes: RouteTable
     /// Bodies larger than this are refused (413).
     let maxBodyBytes: Int
+    /// A request not answered by then gets 408 (Ray's `request_timeout_s`); nil: no limit.
+    let requestTimeout: Duration?
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let path = request.uri.path
@@ -55,7 +57,9 @@ struct ServeResponder: HTTPResponder {
         let serveRequest = ServeRequest(
             method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
         do {
-            return Self.response(try await replicas.handle(serveRequest))
+            return Self.response(try await Self.answer(serveRequest, from: replicas, within: requestTimeout))
+        } catch is RequestTimedOut {
+            return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
         } catch let overloaded as ServeOverloaded {
             var response = Self.error(.serviceUnavailable, overloaded.description)
             response.headers[.retryAfter] = "1"
@@ -65,6 +69,27 @@ struct ServeResponder: HTTPResponder {
         } catch {
             return Self.error(.internalServerError, "\(error)")
         }
+    }
+
+    /// The replicas' answer, or `RequestTimedOut` once `timeout` passed (the call itself runs on
+    /// in its replica: a remote call cannot be taken back).
+    static func answer(_ request: ServeRequest, from replicas: ReplicaSet, within timeout: Duration?) async throws -> ServeResponse {
+        guard let timeout else { return try await replicas.handle(request) }
+        let race = Race<ServeResponse>()
+        let call = Task {
+            do {
+                race.finish(.success(try await replicas.handle(request)))
+            } catch {
+                race.finish(.failure(error))
+            }
+        }
+        let timer = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            race.finish(.failure(RequestTimedOut()))
+        }
+        defer { timer.cancel() }
+        _ = call  // runs to its end: its replica slot is given back then
+        return try await race.value()
     }
 
     static func response(_ answer: ServeResponse) -> Response {
@@ -99,12 +124,12 @@ final class ServeProxy: Sendable {
 
     /// Serves `routes` on `host:port` (0: a free port).
     /// - Throws: `ServeError` naming the address when it cannot be bound.
-    static func start(host: String, port: Int, routes: RouteTable, maxBodyBytes: Int) async throws -> ServeProxy {
+    static func start(host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?) async throws -> ServeProxy {
         // The bound port once the server runs, or why it could not.
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
         let logger = Logger(label: "swiftray.serve")
         let app = Hummingbird.Application(
-            responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes),
+            responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout),
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
             onServerRunning: { channel in
                 bound.yield(channel.localAddress?.port ?? port)
@@ -132,5 +157,32 @@ final class ServeProxy: Sendable {
     func stop() async {
         await services.triggerGracefulShutdown()
         _ = await server.value
+    }
+}
+
+struct RequestTimedOut: Error {}
+
+/// The first of several results, handed to one waiter.
+final class Race<T: Sendable>: Sendable {
+    private let state = Mutex<(result: Result<T, any Error>?, waiter: CheckedContinuation<T, any Error>?)>((nil, nil))
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<T, any Error>? in
+                if state.result == nil { state.waiter = continuation }
+                return state.result
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
     }
 }

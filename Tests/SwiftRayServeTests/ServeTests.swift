@@ -189,3 +189,50 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(pids.count, 2, "two live replicas serve")
     }
 }
+
+struct BatchedAnswer: Codable { let value: Int; let batchSize: Int }
+
+/// Doubles numbers in batches of at most 4, each answer saying how large its batch was.
+@RayActor
+distributed actor Doubler: Deployment {
+    let batcher = ServeBatcher<Int, BatchedAnswer>(maxBatchSize: 4, batchWaitTimeout: .milliseconds(50)) { values in
+        values.map { BatchedAnswer(value: $0 * 2, batchSize: values.count) }
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        try .json(await batcher.call(try request.json(Int.self)))
+    }
+}
+
+extension ServeTests {
+    func testConcurrentRequestsAreBatched() async throws {
+        try await Serve.run(Doubler.bind(DeploymentConfig(maxOngoingRequests: 16)), name: "double", routePrefix: "/double")
+        let url = base + "/double"
+        let answers = try await withThrowingTaskGroup(of: BatchedAnswer.self) { group in
+            for x in 0..<12 {
+                group.addTask { try JSONDecoder().decode(BatchedAnswer.self, from: Data(try await ServeTests.send(url, body: "\(x)").body.utf8)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(answers.map(\.value).sorted(), (0..<12).map { $0 * 2 })
+        XCTAssertTrue(answers.allSatisfy { $0.batchSize <= 4 }, "never over maxBatchSize")
+        XCTAssertGreaterThan(answers.map(\.batchSize).max() ?? 0, 1, "concurrent calls shared a batch")
+    }
+}
+
+extension ServeTests {
+    func testARequestPastTheTimeoutGets408() async throws {
+        await Serve.shutdown()
+        base = try await Serve.start(port: 0, requestTimeout: .milliseconds(200))
+        let gate = try await Queue<Int>()
+        try await Serve.run(Gated.bind { try await Gated.create(gate: gate, options: $0) }, name: "gated")
+        let late = try await send("/", method: "GET")
+        XCTAssertEqual(late.status, 408, late.body)
+        XCTAssertTrue(late.body.contains("no answer within"), late.body)
+        try await gate.put(1)  // the held call ends in its replica
+        try await gate.put(2)
+        let answered = try await send("/", method: "GET")
+        XCTAssertEqual(answered.status, 200, "answered in time when the gate is open")
+        XCTAssertEqual(answered.body, "released 2")
+    }
+}
