@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SwiftRayServe", targets: ["SwiftRayServe"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
+        .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
         .executable(name: "swiftray-transfer-bench", targets: ["TransferBenchmark"]),
     ],
@@ -163,6 +164,7 @@ let package = Package(
             name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "RayDashboard"], path: "Examples/SeedExamples",
             exclude: ["model.json"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
+        .executableTarget(name: "ServeBench", dependencies: ["SwiftRay", "SwiftRayServe"], path: "Benchmarks/ServeBench"),
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
         .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),

@@ -127,7 +127,8 @@ final class ServeProxy: Sendable {
     static func start(host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?) async throws -> ServeProxy {
         // The bound port once the server runs, or why it could not.
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
-        let logger = Logger(label: "swiftray.serve")
+        var logger = Logger(label: "swiftray.serve")
+        logger.logLevel = .warning  // not a line per start
         let app = Hummingbird.Application(
             responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout),
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
