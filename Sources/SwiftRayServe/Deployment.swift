@@ -46,10 +46,17 @@ public struct DeploymentConfig: Sendable {
 public struct Application: Sendable {
     /// Calls one replica.
     typealias ReplicaCall = @Sendable (ServeRequest) async throws -> ServeResponse
+    /// A replica made: how to call it, and its actor's id (what handles in other processes carry).
+    struct Replica: Sendable {
+        let call: ReplicaCall
+        let id: RayActorID
+    }
 
     public let deploymentName: String
     public let config: DeploymentConfig
-    let makeReplica: @Sendable (ActorOptions) async throws -> ReplicaCall
+    /// The deployment type's mangled name, found again by handles in other processes.
+    let typeName: String
+    let makeReplica: @Sendable (ActorOptions) async throws -> Replica
 }
 
 extension Deployment {
@@ -62,9 +69,9 @@ extension Deployment {
     public static func bind(
         _ config: DeploymentConfig = DeploymentConfig(), name: String? = nil, _ create: @escaping @Sendable (ActorOptions) async throws -> Self
     ) -> Application {
-        Application(deploymentName: name ?? "\(Self.self)", config: config) { options in
+        Application(deploymentName: name ?? "\(Self.self)", config: config, typeName: _mangledTypeName(Self.self) ?? "\(Self.self)") { options in
             let replica = try await create(options)
-            return { request in try await replica.handle(request) }
+            return Application.Replica(call: { request in try await replica.handle(request) }, id: replica.id)
         }
     }
 

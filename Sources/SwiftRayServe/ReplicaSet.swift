@@ -9,13 +9,15 @@ actor ReplicaSet {
     struct Replica {
         let id: Int
         let call: Application.ReplicaCall
+        /// Its actor (nil: unknown).
+        let actorID: RayActorID?
         var ongoing = 0
     }
 
     let deployment: String
     let config: DeploymentConfig
     /// Makes a replica (to replace one that died).
-    private let make: @Sendable () async throws -> Application.ReplicaCall
+    private let make: @Sendable () async throws -> Application.Replica
     private var replicas: [Replica] = []
     private(set) var replaced = 0
     /// Requests waiting for a replica, oldest first (at most `maxQueuedRequests`).
@@ -23,18 +25,28 @@ actor ReplicaSet {
     private(set) var served = 0
     private(set) var failed = 0
 
-    init(deployment: String, config: DeploymentConfig, make: @escaping @Sendable () async throws -> Application.ReplicaCall) {
+    /// - Parameter initial: replicas it starts with (a decoded handle's).
+    init(
+        deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [],
+        make: @escaping @Sendable () async throws -> Application.Replica
+    ) {
         self.deployment = deployment
         self.config = config
         self.make = make
+        replicas = initial.enumerated().map { Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id) }
     }
 
     var replicaCount: Int { replicas.count }
     var ongoing: Int { replicas.reduce(0) { $0 + $1.ongoing } }
     var queued: Int { waiting.count }
 
-    func add(_ call: @escaping Application.ReplicaCall) {
-        replicas.append(Replica(id: (replicas.map(\.id).max() ?? -1) + 1, call: call))
+    /// The replicas' actors.
+    var actorIDs: [RayActorID] { replicas.compactMap(\.actorID) }
+
+    func add(_ replica: Application.Replica) { add(replica.call, actorID: replica.id) }
+
+    func add(_ call: @escaping Application.ReplicaCall, actorID: RayActorID?) {
+        replicas.append(Replica(id: (replicas.map(\.id).max() ?? -1) + 1, call: call, actorID: actorID))
         while !waiting.isEmpty, let index = pick() {
             replicas[index].ongoing += 1
             waiting.removeFirst().resume(returning: replicas[index].id)

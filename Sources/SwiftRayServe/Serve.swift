@@ -49,17 +49,6 @@ public enum Serve {
     public static func shutdown() async { await controller.shutdown() }
 }
 
-/// Calls a deployment from Swift (Ray's `DeploymentHandle`), through the same replicas, limits and
-/// queue as HTTP requests.
-public struct DeploymentHandle: Sendable {
-    let replicas: ReplicaSet
-
-    public var deploymentName: String { replicas.deployment }
-
-    /// Sends `request` to a replica and returns its answer.
-    public func call(_ request: ServeRequest) async throws -> ServeResponse { try await replicas.handle(request) }
-}
-
 /// An application as `Serve.status()` reports it.
 public struct ApplicationStatus: Sendable, Equatable, Codable {
     public let name: String
@@ -82,6 +71,7 @@ actor ServeController {
     private var proxy: ServeProxy?
     private let routes = RouteTable()
     private var applications: [String: Running] = [:]
+    private var typeNames: [String: String] = [:]
 
     var url: String? { proxy?.url }
 
@@ -101,19 +91,20 @@ actor ServeController {
         }
         if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil) }
         let replicas = ReplicaSet(deployment: app.deploymentName, config: app.config) { try await app.makeReplica(app.config.actorOptions) }
-        try await withThrowingTaskGroup(of: Application.ReplicaCall.self) { group in
+        try await withThrowingTaskGroup(of: Application.Replica.self) { group in
             for _ in 0..<app.config.numReplicas { group.addTask { try await app.makeReplica(app.config.actorOptions) } }
-            for try await call in group { await replicas.add(call) }
+            for try await replica in group { await replicas.add(replica) }
         }
         if let old = applications[name], old.prefix != prefix { routes.set(old.prefix, nil) }
         applications[name] = Running(prefix: prefix, replicas: replicas)
         routes.set(prefix, replicas)
-        return DeploymentHandle(replicas: replicas)
+        typeNames[name] = app.typeName
+        return await DeploymentHandle(replicas, typeName: app.typeName)
     }
 
-    func handle(_ name: String) throws -> DeploymentHandle {
+    func handle(_ name: String) async throws -> DeploymentHandle {
         guard let running = applications[name] else { throw ServeError("no application named \(name)") }
-        return DeploymentHandle(replicas: running.replicas)
+        return await DeploymentHandle(running.replicas, typeName: typeNames[name] ?? "")
     }
 
     func status() async -> [ApplicationStatus] {

@@ -236,3 +236,44 @@ extension ServeTests {
         XCTAssertEqual(answered.body, "released 2")
     }
 }
+
+/// A pipeline over two deployments given by their handles: scales `x` by both and adds the results
+/// (an ensemble), answering from its own process.
+@RayActor
+distributed actor Ensemble: Deployment {
+    let first: DeploymentHandle
+    let second: DeploymentHandle
+
+    init(actorSystem: RayActorSystem, first: DeploymentHandle, second: DeploymentHandle) {
+        self.actorSystem = actorSystem
+        self.first = first
+        self.second = second
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        let input = try request.json(Input.self)
+        async let a: Scaled = first.call(json: input)
+        async let b: Scaled = second.call(json: input)
+        let (left, right) = try await (a, b)
+        return try .json(["sum": left.result + right.result, "from": Double(getpid())])
+    }
+}
+
+extension ServeTests {
+    func testDeploymentsComposeThroughHandles() async throws {
+        let double = try await Serve.run(Scaler.bind { try await Scaler.create(factor: 2, options: $0) }, name: "double", routePrefix: "/double")
+        let triple = try await Serve.run(Scaler.bind(DeploymentConfig(numReplicas: 2)) { try await Scaler.create(factor: 3, options: $0) },
+                                         name: "triple", routePrefix: "/triple")
+        try await Serve.run(Ensemble.bind { try await Ensemble.create(first: double, second: triple, options: $0) },
+                            name: "ensemble", routePrefix: "/ensemble")
+        for x in 1...6 {
+            let answer = try await send("/ensemble", body: #"{"x": \#(x)}"#)
+            XCTAssertEqual(answer.status, 200, answer.body)
+            let sum = try JSONDecoder().decode([String: Double].self, from: Data(answer.body.utf8))
+            XCTAssertEqual(sum["sum"], Double(x) * 5)
+            XCTAssertNotEqual(sum["from"], Double(getpid()), "combined in the ensemble's replica")
+        }
+        let status = await Serve.status()
+        XCTAssertEqual(status.map(\.name), ["double", "ensemble", "triple"])
+    }
+}
