@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import RayTesting
+import Synchronization
 import SwiftRay
 import SwiftRayServe
 import XCTest
@@ -40,6 +41,13 @@ distributed actor Gated: Deployment {
     distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
         .text("released \(try await gate.get())")
     }
+}
+
+/// Tells load loops to end after their current request (cancelling would abort it).
+final class StopFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }
 
 /// An HTTP answer.
@@ -275,5 +283,40 @@ extension ServeTests {
         }
         let status = await Serve.status()
         XCTAssertEqual(status.map(\.name), ["double", "ensemble", "triple"])
+    }
+}
+
+extension ServeTests {
+    func testRedeployingUnderLoadFailsNoRequest() async throws {
+        try await Serve.run(Scaler.bind(DeploymentConfig(numReplicas: 2)) { try await Scaler.create(factor: 2, options: $0) },
+                            name: "scale", routePrefix: "/scale")
+        let url = base + "/scale"
+        let stop = StopFlag()
+        let load = Task {
+            try await withThrowingTaskGroup(of: [Answer].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        var answers: [Answer] = []
+                        while !stop.isSet { answers.append(try await ServeTests.send(url, body: #"{"x": 1}"#)) }
+                        return answers
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        // Some answers from the first version, then the new one deployed under the running load.
+        let before = await RayTesting.eventually(timeout: .seconds(30)) { (await Serve.status().first?.servedRequests ?? 0) >= 20 }
+        XCTAssertTrue(before)
+        try await Serve.run(Scaler.bind(DeploymentConfig(numReplicas: 2)) { try await Scaler.create(factor: 3, options: $0) },
+                            name: "scale", routePrefix: "/scale")
+        let after = await RayTesting.eventually(timeout: .seconds(30)) { (await Serve.status().first?.servedRequests ?? 0) >= 20 }
+        XCTAssertTrue(after, "the new replicas serve")
+        stop.set()
+        let answers = try await load.value
+        XCTAssertTrue(answers.allSatisfy { $0.status == 200 }, "no failed request: \(answers.filter { $0.status != 200 }.prefix(3).map(\.body))")
+        let results = answers.compactMap { try? JSONDecoder().decode(Scaled.self, from: Data($0.body.utf8)).result }
+        XCTAssertEqual(results.count, answers.count)
+        XCTAssertEqual(results.first, 2, "first version")
+        XCTAssertEqual(results.last, 3, "then the new one")
     }
 }
