@@ -32,12 +32,51 @@ public struct DeploymentConfig: Sendable {
     public var maxQueuedRequests: Int
     /// Each replica's actor options (resources, runtime environment, ...).
     public var actorOptions: ActorOptions
+    /// Replicas follow the load between bounds (then `numReplicas` is ignored; Ray's
+    /// `num_replicas="auto"` / `autoscaling_config`).
+    public var autoscaling: AutoscalingConfig?
 
-    public init(numReplicas: Int = 1, maxOngoingRequests: Int = 5, maxQueuedRequests: Int = 100, actorOptions: ActorOptions = ActorOptions()) {
+    public init(
+        numReplicas: Int = 1, maxOngoingRequests: Int = 5, maxQueuedRequests: Int = 100, actorOptions: ActorOptions = ActorOptions(),
+        autoscaling: AutoscalingConfig? = nil
+    ) {
+        self.autoscaling = autoscaling
         self.numReplicas = max(numReplicas, 1)
         self.maxOngoingRequests = max(maxOngoingRequests, 1)
         self.maxQueuedRequests = max(maxQueuedRequests, 0)
         self.actorOptions = actorOptions
+    }
+}
+
+/// How a deployment's replicas follow its load (Ray's `autoscaling_config`): every
+/// `metricsInterval` the wanted count is `ceil((ongoing + queued) / targetOngoingRequests)` within
+/// `minReplicas...maxReplicas`; replicas are added once more have been wanted for
+/// `upscaleDelay` and removed (after their requests finish) once fewer have been wanted for
+/// `downscaleDelay`, so a steady load never makes it oscillate. With `minReplicas: 0` the
+/// deployment scales to zero, and a request arriving then waits while a replica starts.
+public struct AutoscalingConfig: Sendable {
+    public var minReplicas: Int
+    public var maxReplicas: Int
+    public var targetOngoingRequests: Double
+    public var upscaleDelay: Duration
+    public var downscaleDelay: Duration
+    public var metricsInterval: Duration
+
+    public init(
+        minReplicas: Int = 1, maxReplicas: Int = 1, targetOngoingRequests: Double = 2, upscaleDelay: Duration = .seconds(30),
+        downscaleDelay: Duration = .seconds(600), metricsInterval: Duration = .milliseconds(100)
+    ) {
+        self.minReplicas = max(minReplicas, 0)
+        self.maxReplicas = max(maxReplicas, self.minReplicas, 1)
+        self.targetOngoingRequests = max(targetOngoingRequests, 0.01)
+        self.upscaleDelay = upscaleDelay
+        self.downscaleDelay = downscaleDelay
+        self.metricsInterval = metricsInterval
+    }
+
+    /// The replicas wanted for `load` requests on or waiting for replicas.
+    func wanted(load: Int) -> Int {
+        min(max(Int((Double(load) / targetOngoingRequests).rounded(.up)), minReplicas), maxReplicas)
     }
 }
 

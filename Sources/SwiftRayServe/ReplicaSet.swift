@@ -20,6 +20,12 @@ actor ReplicaSet {
     private let make: @Sendable () async throws -> Application.Replica
     private var replicas: [Replica] = []
     private(set) var replaced = 0
+    /// Replicas being made (replacements and autoscaling).
+    private var starting = 0
+    private var autoscaler: Task<Void, Never>?
+    /// Since when the autoscaler has wanted more (or fewer) replicas than there are.
+    private var wantedMoreSince: ContinuousClock.Instant?
+    private var wantedFewerSince: ContinuousClock.Instant?
     /// Requests waiting for a replica, oldest first (at most `maxQueuedRequests`).
     private var waiting: [CheckedContinuation<Int, any Error>] = []
     private(set) var served = 0
@@ -85,12 +91,68 @@ actor ReplicaSet {
         guard let index = replicas.firstIndex(where: { $0.id == id }) else { return }
         replicas.remove(at: index)
         replaced += 1
-        Task {
-            do {
-                self.add(try await self.make())
-            } catch {
-                FileHandle.standardError.write(Data("serve: cannot replace a replica of \(self.deployment): \(error)\n".utf8))
+        startReplicas(1)
+    }
+
+    private func startReplicas(_ count: Int) {
+        starting += count
+        for _ in 0..<count {
+            Task {
+                do {
+                    let made = try await self.make()
+                    self.started(made)
+                } catch {
+                    self.startFailed(error)
+                }
             }
+        }
+    }
+
+    private func started(_ replica: Application.Replica) {
+        starting -= 1
+        add(replica)
+    }
+
+    private func startFailed(_ error: any Error) {
+        starting -= 1
+        FileHandle.standardError.write(Data("serve: cannot start a replica of \(deployment): \(error)\n".utf8))
+    }
+
+    /// Follows the load every `metricsInterval` (the task holds the set weakly: it ends with it).
+    func startAutoscaling() {
+        guard let policy = config.autoscaling, autoscaler == nil else { return }
+        autoscaler = Task { [weak self] in
+            while (try? await Task.sleep(for: policy.metricsInterval)) != nil {
+                guard let self else { return }
+                await self.autoscale(policy)
+            }
+        }
+    }
+
+    /// The set is replaced: it keeps its replicas until its requests finish.
+    func stopAutoscaling() {
+        autoscaler?.cancel()
+        autoscaler = nil
+    }
+
+    private func autoscale(_ policy: AutoscalingConfig) {
+        let now = ContinuousClock.now
+        let current = replicas.count + starting
+        let wanted = policy.wanted(load: ongoing + waiting.count)
+        if current == 0, !waiting.isEmpty {  // scaled to zero: the first request waits for one replica
+            startReplicas(1)
+            return
+        }
+        wantedMoreSince = wanted > current ? (wantedMoreSince ?? now) : nil
+        wantedFewerSince = wanted < current ? (wantedFewerSince ?? now) : nil
+        if let since = wantedMoreSince, now - since >= policy.upscaleDelay {
+            startReplicas(wanted - current)
+            wantedMoreSince = nil
+        } else if let since = wantedFewerSince, now - since >= policy.downscaleDelay, starting == 0 {
+            // The least busy go: no new requests reach them, those on them finish there.
+            let leaving = Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(current - wanted).map(\.id))
+            replicas.removeAll { leaving.contains($0.id) }
+            wantedFewerSince = nil
         }
     }
 
@@ -121,8 +183,9 @@ actor ReplicaSet {
         return replicas[second].ongoing < replicas[first].ongoing ? second : first
     }
 
-    /// Ends the waiting requests (the application is going away).
+    /// Ends the waiting requests and the autoscaler (the application is going away).
     func close() {
+        autoscaler?.cancel()
         for next in waiting { next.resume(throwing: ServeError("\(deployment) was deleted")) }
         waiting = []
     }

@@ -91,11 +91,16 @@ actor ServeController {
         }
         if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil) }
         let replicas = ReplicaSet(deployment: app.deploymentName, config: app.config) { try await app.makeReplica(app.config.actorOptions) }
+        let initial = app.config.autoscaling?.minReplicas ?? app.config.numReplicas
         try await withThrowingTaskGroup(of: Application.Replica.self) { group in
-            for _ in 0..<app.config.numReplicas { group.addTask { try await app.makeReplica(app.config.actorOptions) } }
+            for _ in 0..<initial { group.addTask { try await app.makeReplica(app.config.actorOptions) } }
             for try await replica in group { await replicas.add(replica) }
         }
-        if let old = applications[name], old.prefix != prefix { routes.set(old.prefix, nil) }
+        await replicas.startAutoscaling()
+        if let old = applications[name] {
+            if old.prefix != prefix { routes.set(old.prefix, nil) }
+            await old.replicas.stopAutoscaling()
+        }
         applications[name] = Running(prefix: prefix, replicas: replicas)
         routes.set(prefix, replicas)
         typeNames[name] = app.typeName

@@ -320,3 +320,58 @@ extension ServeTests {
         XCTAssertEqual(results.last, 3, "then the new one")
     }
 }
+
+/// Works 20 ms per request (a stand-in for a model's compute).
+@RayActor
+distributed actor Busy: Deployment {
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        try await Task.sleep(for: .milliseconds(20))
+        return .text("\(getpid())")
+    }
+}
+
+extension ServeTests {
+    func testAutoscalingFollowsALoadItGeneratesUpAndDown() async throws {
+        let policy = AutoscalingConfig(
+            minReplicas: 1, maxReplicas: 3, targetOngoingRequests: 1, upscaleDelay: .zero, downscaleDelay: .milliseconds(300),
+            metricsInterval: .milliseconds(20))
+        try await Serve.run(Busy.bind(DeploymentConfig(maxOngoingRequests: 4, autoscaling: policy)), name: "busy")
+        let initial = await Serve.status().first?.replicas
+        XCTAssertEqual(initial, 1)
+        let url = base + "/", stop = StopFlag()
+        let load = Task {
+            try await withThrowingTaskGroup(of: [Int].self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        var statuses: [Int] = []
+                        while !stop.isSet { statuses.append(try await ServeTests.send(url, method: "GET").status) }
+                        return statuses
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        let up = await RayTesting.eventually(timeout: .seconds(60)) { await Serve.status().first?.replicas == 3 }
+        stop.set()
+        let statuses = try await load.value
+        XCTAssertTrue(up, "six concurrent requests at a target of one each: the maximum of three replicas")
+        XCTAssertTrue(statuses.allSatisfy { $0 == 200 }, "no request failed while scaling")
+        let down = await RayTesting.eventually(timeout: .seconds(60)) { await Serve.status().first?.replicas == 1 }
+        XCTAssertTrue(down, "back to the minimum once the load is gone")
+    }
+
+    func testADeploymentScaledToZeroServesItsFirstRequest() async throws {
+        let policy = AutoscalingConfig(
+            minReplicas: 0, maxReplicas: 1, targetOngoingRequests: 1, upscaleDelay: .zero, downscaleDelay: .milliseconds(200),
+            metricsInterval: .milliseconds(20))
+        try await Serve.run(Busy.bind(DeploymentConfig(autoscaling: policy)), name: "busy")
+        let none = await Serve.status().first?.replicas
+        XCTAssertEqual(none, 0, "no replica before any request")
+        let first = try await send("/", method: "GET")
+        XCTAssertEqual(first.status, 200, "held until a replica was up")
+        let idle = await RayTesting.eventually(timeout: .seconds(60)) { await Serve.status().first?.replicas == 0 }
+        XCTAssertTrue(idle, "scaled to zero again")
+        let again = try await send("/", method: "GET")
+        XCTAssertEqual(again.status, 200)
+    }
+}
