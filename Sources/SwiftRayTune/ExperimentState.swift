@@ -119,7 +119,7 @@ actor ExperimentLog {
         guard let folder else { return }
         do {
             if journal < 0 || journalBytes > max(1 << 20, 2 * snapshotBytes) { try compact(folder) }
-            var line = try Self.encoder.encode(event)
+            var line = try TrialStorage.encoder.encode(event)
             line.append(UInt8(ascii: "\n"))
             let written = line.withUnsafeBytes { write(journal, $0.baseAddress, $0.count) }
             guard written == line.count else { throw TuneError.cannotRestore("cannot append to the journal: errno \(errno)") }
@@ -137,7 +137,7 @@ actor ExperimentLog {
         let path = (folder as NSString).appendingPathComponent(ExperimentState.journalName(state.generation))
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
         guard descriptor >= 0 else { throw TuneError.cannotRestore("cannot open \(path): errno \(errno)") }
-        let data = try Self.encoder.encode(state)
+        let data = try TrialStorage.encoder.encode(state)
         let file = (folder as NSString).appendingPathComponent(ExperimentState.fileName)
         let temporary = file + ".\(getpid()).tmp"
         try data.write(to: URL(fileURLWithPath: temporary))
@@ -150,11 +150,5 @@ actor ExperimentLog {
         journalBytes = 0
         snapshotBytes = data.count
         unlink((folder as NSString).appendingPathComponent(ExperimentState.journalName(old)))
-    }
-
-    private static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return encoder
     }
 }

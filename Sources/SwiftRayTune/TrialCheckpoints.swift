@@ -114,12 +114,15 @@ struct TrialStorage: Sendable {
         }
     }
 
-    static func json<T: Encodable>(_ value: T) -> Data? {
+    /// Tune's JSON: sorted keys, non-finite metrics as strings (`ExperimentState.decoder` reads them).
+    static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try? encoder.encode(value)
+        return encoder
     }
+
+    static func json<T: Encodable>(_ value: T) -> Data? { try? encoder.encode(value) }
 
     /// A value as plain JSON (`{"lr": 0.1}`), as Ray writes `params.json`.
     static func plain(_ value: ParameterValue) -> Any {
