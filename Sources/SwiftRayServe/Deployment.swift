@@ -35,17 +35,33 @@ public struct DeploymentConfig: Sendable {
     /// Replicas follow the load between bounds (then `numReplicas` is ignored; Ray's
     /// `num_replicas="auto"` / `autoscaling_config`).
     public var autoscaling: AutoscalingConfig?
+    /// Handed to each replica's `reconfigure` (a `ReconfigurableDeployment`) before it serves.
+    public var userConfig: UserConfig?
+    /// How often a `HealthCheckedDeployment`'s replicas are checked, and how long a check may take.
+    public var healthCheckPeriod: Duration
+    public var healthCheckTimeout: Duration
+    /// How long a replica leaving (deleted, scaled down, replaced by a redeploy) may finish its
+    /// requests before it is killed (Ray's `graceful_shutdown_timeout_s`).
+    public var gracefulShutdownTimeout: Duration
 
     public init(
         numReplicas: Int = 1, maxOngoingRequests: Int = 5, maxQueuedRequests: Int = 100, actorOptions: ActorOptions = ActorOptions(),
-        autoscaling: AutoscalingConfig? = nil
+        autoscaling: AutoscalingConfig? = nil, userConfig: UserConfig? = nil, healthCheckPeriod: Duration = .seconds(10),
+        healthCheckTimeout: Duration = .seconds(30), gracefulShutdownTimeout: Duration = .seconds(20)
     ) {
         self.autoscaling = autoscaling
+        self.userConfig = userConfig
+        self.healthCheckPeriod = healthCheckPeriod
+        self.healthCheckTimeout = healthCheckTimeout
+        self.gracefulShutdownTimeout = gracefulShutdownTimeout
         self.numReplicas = max(numReplicas, 1)
         self.maxOngoingRequests = max(maxOngoingRequests, 1)
         self.maxQueuedRequests = max(maxQueuedRequests, 0)
         self.actorOptions = actorOptions
     }
+
+    /// Replicas a deployment starts with.
+    var initialReplicas: Int { autoscaling?.minReplicas ?? numReplicas }
 }
 
 /// How a deployment's replicas follow its load (Ray's `autoscaling_config`): every
@@ -85,10 +101,12 @@ public struct AutoscalingConfig: Sendable {
 public struct Application: Sendable {
     /// Calls one replica.
     typealias ReplicaCall = @Sendable (ServeRequest) async throws -> ServeResponse
-    /// A replica made: how to call it, and its actor's id (what handles in other processes carry).
+    /// A replica made: how to call it, its actor's id (what handles in other processes carry),
+    /// and its lifecycle hooks (nil for a handle's view of another process's replicas).
     struct Replica: Sendable {
         let call: ReplicaCall
         let id: RayActorID
+        var control: ReplicaControl? = nil
     }
 
     public let deploymentName: String
@@ -110,7 +128,7 @@ extension Deployment {
     ) -> Application {
         Application(deploymentName: name ?? "\(Self.self)", config: config, typeName: _mangledTypeName(Self.self) ?? "\(Self.self)") { options in
             let replica = try await create(options)
-            return Application.Replica(call: { request in try await replica.handle(request) }, id: replica.id)
+            return Application.Replica(call: { request in try await replica.handle(request) }, id: replica.id, control: .of(replica))
         }
     }
 

@@ -19,10 +19,10 @@ public struct DeploymentHandle: Sendable, Codable {
     private let local: ReplicaSet?
 
     init(_ replicas: ReplicaSet, typeName: String) async {
-        deploymentName = replicas.deployment
+        deploymentName = await replicas.deployment
         self.typeName = typeName
         replicaIDs = await replicas.actorIDs
-        config = DeploymentConfig.Limits(replicas.config)
+        config = DeploymentConfig.Limits(await replicas.config)
         local = replicas
     }
 

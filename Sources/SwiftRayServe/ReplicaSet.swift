@@ -11,35 +11,43 @@ actor ReplicaSet {
         let call: Application.ReplicaCall
         /// Its actor (nil: unknown).
         let actorID: RayActorID?
+        /// Its hooks (nil: another process's replica, seen through a handle).
+        let control: ReplicaControl?
         var ongoing = 0
     }
 
-    let deployment: String
-    let config: DeploymentConfig
-    /// Makes a replica (to replace one that died).
-    private let make: @Sendable () async throws -> Application.Replica
+    typealias Make = @Sendable () async throws -> Application.Replica
+
+    private(set) var deployment: String
+    private(set) var config: DeploymentConfig
+    /// Makes a replica (to replace one that died, to scale up).
+    private var make: Make
     private var replicas: [Replica] = []
+    /// Replicas out of the rotation, finishing their requests before they are killed.
+    private var leaving: [Replica] = []
+    private var nextID = 0
     private(set) var replaced = 0
     /// Replicas being made (replacements and autoscaling).
     private var starting = 0
     private var autoscaler: Task<Void, Never>?
+    private var healthChecker: Task<Void, Never>?
     /// Since when the autoscaler has wanted more (or fewer) replicas than there are.
     private var wantedMoreSince: ContinuousClock.Instant?
     private var wantedFewerSince: ContinuousClock.Instant?
     /// Requests waiting for a replica, oldest first (at most `maxQueuedRequests`).
     private var waiting: [CheckedContinuation<Int, any Error>] = []
+    /// `close()` callers waiting for the leaving replicas to finish.
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     private(set) var served = 0
     private(set) var failed = 0
 
     /// - Parameter initial: replicas it starts with (a decoded handle's).
-    init(
-        deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [],
-        make: @escaping @Sendable () async throws -> Application.Replica
-    ) {
+    init(deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [], make: @escaping Make) {
         self.deployment = deployment
         self.config = config
         self.make = make
-        replicas = initial.enumerated().map { Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id) }
+        replicas = initial.enumerated().map { Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id, control: nil) }
+        nextID = initial.count
     }
 
     var replicaCount: Int { replicas.count }
@@ -49,13 +57,88 @@ actor ReplicaSet {
     /// The replicas' actors.
     var actorIDs: [RayActorID] { replicas.compactMap(\.actorID) }
 
-    func add(_ replica: Application.Replica) { add(replica.call, actorID: replica.id) }
+    private func insert(_ replica: Application.Replica) {
+        replicas.append(Replica(id: nextID, call: replica.call, actorID: replica.id, control: replica.control))
+        nextID += 1
+    }
 
-    func add(_ call: @escaping Application.ReplicaCall, actorID: RayActorID?) {
-        replicas.append(Replica(id: (replicas.map(\.id).max() ?? -1) + 1, call: call, actorID: actorID))
+    func add(_ replica: Application.Replica) {
+        insert(replica)
         while !waiting.isEmpty, let index = pick() {
             replicas[index].ongoing += 1
             waiting.removeFirst().resume(returning: replicas[index].id)
+        }
+    }
+
+    /// Makes `count` replicas at once and puts them in the rotation.
+    /// - Throws: the first replica's failure (the others made are killed).
+    func fill(_ count: Int) async throws {
+        for replica in try await makeReady(count, make: make, userConfig: config.userConfig) { add(replica) }
+    }
+
+    /// A replica made and given the user config; one whose `reconfigure` throws is killed.
+    private func makeReady(_ count: Int, make: @escaping Make, userConfig: UserConfig?) async throws -> [Application.Replica] {
+        try await withThrowingTaskGroup(of: Application.Replica.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let made = try await make()
+                    if let userConfig, let reconfigure = made.control?.reconfigure {
+                        do { try await reconfigure(userConfig) } catch {
+                            made.control?.kill()
+                            throw error
+                        }
+                    }
+                    return made
+                }
+            }
+            var made: [Application.Replica] = []
+            do {
+                for try await replica in group { made.append(replica) }
+            } catch {
+                group.cancelAll()
+                while let late = try? await group.next() { made.append(late) }
+                for replica in made { replica.control?.kill() }
+                throw error
+            }
+            return made
+        }
+    }
+
+    /// Replaces every replica with ones `make` makes (a redeploy): the new ones start, then take
+    /// the requests, then the old ones finish theirs and go. A request is never without replicas.
+    func roll(to config: DeploymentConfig, deployment: String, make: @escaping Make) async throws {
+        let fresh = try await makeReady(config.initialReplicas, make: make, userConfig: config.userConfig)
+        let old = replicas.map(\.id)
+        self.config = config
+        self.deployment = deployment
+        self.make = make
+        stopBackgroundWork()  // restarted under the new config
+        for replica in fresh { add(replica) }
+        retire(Set(old))
+    }
+
+    /// Gives every replica `userConfig` without restarting it (Ray's lightweight update); replicas
+    /// made from now on get it too.
+    /// - Throws: a replica's `reconfigure` error (replicas already given it keep it).
+    func reconfigure(_ userConfig: UserConfig?) async throws {
+        config.userConfig = userConfig
+        guard let userConfig else { return }
+        let hooks = replicas.compactMap { $0.control?.reconfigure }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reconfigure in hooks { group.addTask { try await reconfigure(userConfig) } }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Changes the replica count of a deployment without autoscaling (Ray's lightweight
+    /// `num_replicas` update): more are started, or the least busy leave after their requests.
+    func scale(to count: Int) {
+        config.numReplicas = max(count, 1)
+        let current = replicas.count + starting
+        if current < config.numReplicas {
+            startReplicas(config.numReplicas - current)
+        } else if replicas.count > config.numReplicas {
+            retire(Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(replicas.count - config.numReplicas).map(\.id)))
         }
     }
 
@@ -86,21 +169,23 @@ actor ReplicaSet {
         }
     }
 
-    /// Drops replica `id` (its actor died) and starts a replacement.
+    /// Drops replica `id` (its actor died or failed its health check), kills it and starts a
+    /// replacement.
     private func replace(_ id: Int) {
         guard let index = replicas.firstIndex(where: { $0.id == id }) else { return }
-        replicas.remove(at: index)
+        replicas.remove(at: index).control?.kill()
         replaced += 1
         startReplicas(1)
     }
 
     private func startReplicas(_ count: Int) {
         starting += count
+        let make = make
+        let userConfig = config.userConfig
         for _ in 0..<count {
             Task {
                 do {
-                    let made = try await self.make()
-                    self.started(made)
+                    self.started(try await self.makeReady(1, make: make, userConfig: userConfig)[0])
                 } catch {
                     self.startFailed(error)
                 }
@@ -118,21 +203,51 @@ actor ReplicaSet {
         FileHandle.standardError.write(Data("serve: cannot start a replica of \(deployment): \(error)\n".utf8))
     }
 
-    /// Follows the load every `metricsInterval` (the task holds the set weakly: it ends with it).
-    func startAutoscaling() {
-        guard let policy = config.autoscaling, autoscaler == nil else { return }
-        autoscaler = Task { [weak self] in
-            while (try? await Task.sleep(for: policy.metricsInterval)) != nil {
-                guard let self else { return }
-                await self.autoscale(policy)
+    /// Starts following the load (with `autoscaling`) and checking health (a
+    /// `HealthCheckedDeployment`); the tasks hold the set weakly and end with it.
+    func startBackgroundWork() {
+        if let policy = config.autoscaling, autoscaler == nil {
+            autoscaler = Task { [weak self] in
+                while (try? await Task.sleep(for: policy.metricsInterval)) != nil {
+                    guard let self else { return }
+                    await self.autoscale(policy)
+                }
+            }
+        }
+        if healthChecker == nil, replicas.contains(where: { $0.control?.checkHealth != nil }) {
+            let period = config.healthCheckPeriod
+            healthChecker = Task { [weak self] in
+                while (try? await Task.sleep(for: period)) != nil {
+                    guard let self else { return }
+                    await self.checkHealth()
+                }
             }
         }
     }
 
-    /// The set is replaced: it keeps its replicas until its requests finish.
-    func stopAutoscaling() {
+    private func stopBackgroundWork() {
         autoscaler?.cancel()
+        healthChecker?.cancel()
         autoscaler = nil
+        healthChecker = nil
+    }
+
+    /// Checks every replica at once; those failing or too slow are replaced.
+    private func checkHealth() async {
+        let checks = replicas.compactMap { replica in replica.control?.checkHealth.map { (replica.id, $0) } }
+        let timeout = config.healthCheckTimeout
+        let failing = await withTaskGroup(of: Int?.self) { group in
+            for (id, check) in checks {
+                group.addTask { (try? await withDeadline(timeout, check)) == nil ? id : nil }
+            }
+            var failing: [Int] = []
+            for await id in group { if let id { failing.append(id) } }
+            return failing
+        }
+        for id in failing {
+            FileHandle.standardError.write(Data("serve: a replica of \(deployment) failed its health check; replacing it\n".utf8))
+            replace(id)
+        }
     }
 
     private func autoscale(_ policy: AutoscalingConfig) {
@@ -150,9 +265,32 @@ actor ReplicaSet {
             wantedMoreSince = nil
         } else if let since = wantedFewerSince, now - since >= policy.downscaleDelay, starting == 0 {
             // The least busy go: no new requests reach them, those on them finish there.
-            let leaving = Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(current - wanted).map(\.id))
-            replicas.removeAll { leaving.contains($0.id) }
+            retire(Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(current - wanted).map(\.id)))
             wantedFewerSince = nil
+        }
+    }
+
+    /// Takes replicas out of the rotation: each is killed once its requests finish, or after
+    /// `gracefulShutdownTimeout`.
+    private func retire(_ ids: Set<Int>) {
+        guard !ids.isEmpty else { return }
+        leaving += replicas.filter { ids.contains($0.id) }
+        replicas.removeAll { ids.contains($0.id) }
+        let timeout = config.gracefulShutdownTimeout
+        Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.killLeaving(ids)
+        }
+        killLeaving(Set(leaving.filter { $0.ongoing == 0 }.map(\.id)))
+    }
+
+    /// Kills the leaving replicas among `ids` (drained, or out of time).
+    private func killLeaving(_ ids: Set<Int>) {
+        for replica in leaving where ids.contains(replica.id) { replica.control?.kill() }
+        leaving.removeAll { ids.contains($0.id) }
+        if leaving.isEmpty {
+            for waiter in drainWaiters { waiter.resume() }
+            drainWaiters = []
         }
     }
 
@@ -165,13 +303,18 @@ actor ReplicaSet {
         return try await withCheckedThrowingContinuation { waiting.append($0) }
     }
 
-    /// A finished request's slot goes to the first waiting one, on the same replica.
+    /// A finished request's slot goes to the first waiting one, on the same replica; a leaving
+    /// replica with no more requests is killed.
     private func release(_ id: Int) {
-        guard let index = replicas.firstIndex(where: { $0.id == id }) else { return }
-        if !waiting.isEmpty {
-            waiting.removeFirst().resume(returning: id)
-        } else {
-            replicas[index].ongoing -= 1
+        if let index = replicas.firstIndex(where: { $0.id == id }) {
+            if !waiting.isEmpty {
+                waiting.removeFirst().resume(returning: id)
+            } else {
+                replicas[index].ongoing -= 1
+            }
+        } else if let index = leaving.firstIndex(where: { $0.id == id }) {
+            leaving[index].ongoing -= 1
+            if leaving[index].ongoing == 0 { killLeaving([id]) }
         }
     }
 
@@ -183,10 +326,36 @@ actor ReplicaSet {
         return replicas[second].ongoing < replicas[first].ongoing ? second : first
     }
 
-    /// Ends the waiting requests and the autoscaler (the application is going away).
-    func close() {
-        autoscaler?.cancel()
+    /// The application is going away: waiting requests fail, background work stops, and every
+    /// replica leaves gracefully; returns once all are gone.
+    func close() async {
+        stopBackgroundWork()
         for next in waiting { next.resume(throwing: ServeError("\(deployment) was deleted")) }
         waiting = []
+        retire(Set(replicas.map(\.id)))
+        guard !leaving.isEmpty else { return }
+        await withCheckedContinuation { drainWaiters.append($0) }
     }
 }
+
+/// `operation`'s result, or `DeadlineExceeded` once `timeout` passed (the operation itself runs
+/// on to its end: a remote call cannot be taken back).
+func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    let race = Race<T>()
+    Task {
+        do {
+            race.finish(.success(try await operation()))
+        } catch {
+            race.finish(.failure(error))
+        }
+    }
+    let timer = Task {
+        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+        race.finish(.failure(DeadlineExceeded()))
+    }
+    defer { timer.cancel() }
+    return try await race.value()
+}
+
+/// An operation given `withDeadline` did not end in time.
+struct DeadlineExceeded: Error {}

@@ -26,13 +26,21 @@ public enum Serve {
     public static var url: String? { get async { await controller.url } }
 
     /// Deploys `app` as application `name` under `routePrefix` (Ray's `serve.run`): its replicas
-    /// are created (waiting until all are up), then the route serves them. Running a name again
-    /// replaces its replicas once the new ones are up; requests on the old ones finish there.
+    /// are created (waiting until all are up, each given `userConfig` when it has `reconfigure`), then
+    /// the route serves them. Running a name again replaces its replicas once the new ones are up;
+    /// requests on the old ones finish there before they are killed (`gracefulShutdownTimeout`).
     /// - Throws: `ServeError` when another application holds the route prefix; a replica's
     ///   constructor error.
     @discardableResult
     public static func run(_ app: Application, name: String = "default", routePrefix: String = "/") async throws -> DeploymentHandle {
         try await controller.run(app, name: name, routePrefix: routePrefix)
+    }
+
+    /// Gives application `name`'s replicas a new user config without restarting them (each
+    /// `ReconfigurableDeployment` replica's `reconfigure` runs; Ray's lightweight config update).
+    /// - Throws: `ServeError` when there is no such application; a replica's `reconfigure` error.
+    public static func reconfigure(_ name: String = "default", userConfig: UserConfig) async throws {
+        try await controller.reconfigure(name, userConfig: userConfig)
     }
 
     /// Each application and its deployment's replicas and request counts (Ray's `serve.status()`).
@@ -90,21 +98,26 @@ actor ServeController {
             throw ServeError("the route prefix \(prefix) is application \(holder.key)'s")
         }
         if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil) }
-        let replicas = ReplicaSet(deployment: app.deploymentName, config: app.config) { try await app.makeReplica(app.config.actorOptions) }
-        let initial = app.config.autoscaling?.minReplicas ?? app.config.numReplicas
-        try await withThrowingTaskGroup(of: Application.Replica.self) { group in
-            for _ in 0..<initial { group.addTask { try await app.makeReplica(app.config.actorOptions) } }
-            for try await replica in group { await replicas.add(replica) }
-        }
-        await replicas.startAutoscaling()
+        let make: ReplicaSet.Make = { try await app.makeReplica(app.config.actorOptions) }
+        let replicas: ReplicaSet
         if let old = applications[name] {
+            replicas = old.replicas
+            try await replicas.roll(to: app.config, deployment: app.deploymentName, make: make)
             if old.prefix != prefix { routes.set(old.prefix, nil) }
-            await old.replicas.stopAutoscaling()
+        } else {
+            replicas = ReplicaSet(deployment: app.deploymentName, config: app.config, make: make)
+            try await replicas.fill(app.config.initialReplicas)
         }
+        await replicas.startBackgroundWork()
         applications[name] = Running(prefix: prefix, replicas: replicas)
         routes.set(prefix, replicas)
         typeNames[name] = app.typeName
         return await DeploymentHandle(replicas, typeName: app.typeName)
+    }
+
+    func reconfigure(_ name: String, userConfig: UserConfig) async throws {
+        guard let running = applications[name] else { throw ServeError("no application named \(name)") }
+        try await running.replicas.reconfigure(userConfig)
     }
 
     func handle(_ name: String) async throws -> DeploymentHandle {
@@ -117,7 +130,7 @@ actor ServeController {
         for (name, running) in applications.sorted(by: { $0.key < $1.key }) {
             let replicas = running.replicas
             statuses.append(ApplicationStatus(
-                name: name, routePrefix: running.prefix, deployment: replicas.deployment, replicas: await replicas.replicaCount,
+                name: name, routePrefix: running.prefix, deployment: await replicas.deployment, replicas: await replicas.replicaCount,
                 ongoingRequests: await replicas.ongoing, queuedRequests: await replicas.queued, servedRequests: await replicas.served,
                 failedRequests: await replicas.failed))
         }
@@ -127,7 +140,7 @@ actor ServeController {
     func delete(_ name: String) async throws {
         guard let running = applications.removeValue(forKey: name) else { throw ServeError("no application named \(name)") }
         routes.set(running.prefix, nil)
-        await running.replicas.close()
+        await running.replicas.close()  // in-flight requests finish first
     }
 
     func shutdown() async {

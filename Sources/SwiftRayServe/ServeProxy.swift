@@ -58,7 +58,7 @@ struct ServeResponder: HTTPResponder {
             method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
         do {
             return Self.response(try await Self.answer(serveRequest, from: replicas, within: requestTimeout))
-        } catch is RequestTimedOut {
+        } catch is DeadlineExceeded {
             return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
         } catch let overloaded as ServeOverloaded {
             var response = Self.error(.serviceUnavailable, overloaded.description)
@@ -71,25 +71,10 @@ struct ServeResponder: HTTPResponder {
         }
     }
 
-    /// The replicas' answer, or `RequestTimedOut` once `timeout` passed (the call itself runs on
-    /// in its replica: a remote call cannot be taken back).
+    /// The replicas' answer, or `DeadlineExceeded` once `timeout` passed.
     static func answer(_ request: ServeRequest, from replicas: ReplicaSet, within timeout: Duration?) async throws -> ServeResponse {
         guard let timeout else { return try await replicas.handle(request) }
-        let race = Race<ServeResponse>()
-        let call = Task {
-            do {
-                race.finish(.success(try await replicas.handle(request)))
-            } catch {
-                race.finish(.failure(error))
-            }
-        }
-        let timer = Task {
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            race.finish(.failure(RequestTimedOut()))
-        }
-        defer { timer.cancel() }
-        _ = call  // runs to its end: its replica slot is given back then
-        return try await race.value()
+        return try await withDeadline(timeout) { try await replicas.handle(request) }
     }
 
     static func response(_ answer: ServeResponse) -> Response {
@@ -160,8 +145,6 @@ final class ServeProxy: Sendable {
         _ = await server.value
     }
 }
-
-struct RequestTimedOut: Error {}
 
 /// The first of several results, handed to one waiter.
 final class Race<T: Sendable>: Sendable {

@@ -1,0 +1,103 @@
+import Foundation
+import RayTesting
+import Synchronization
+import SwiftRay
+import SwiftRayServe
+import XCTest
+
+struct Settings: Codable { let threshold: Int }
+struct Judged: Codable { let threshold: Int; let pid: Int32 }
+
+/// Answers with the threshold its user config set; `/sick` makes its health check fail.
+@RayActor
+distributed actor Tunable: ReconfigurableDeployment, HealthCheckedDeployment {
+    var threshold = -1
+    var sick = false
+
+    distributed func reconfigure(_ config: UserConfig) throws {
+        threshold = try config.decode(Settings.self).threshold
+    }
+
+    distributed func checkHealth() throws {
+        if sick { throw ServeError("sick on purpose") }
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        if request.path.hasSuffix("/sick") { sick = true }
+        return try .json(Judged(threshold: threshold, pid: getpid()))
+    }
+}
+
+extension ServeTests {
+    private func judged(_ path: String = "/") async throws -> Judged {
+        let answer = try await ServeTests.send(base + path, method: "GET")
+        XCTAssertEqual(answer.status, 200, answer.body)
+        return try JSONDecoder().decode(Judged.self, from: Data(answer.body.utf8))
+    }
+
+    func testTheUserConfigReachesEveryReplicaAndChangesWithoutARestart() async throws {
+        let config = DeploymentConfig(numReplicas: 2, userConfig: try UserConfig(Settings(threshold: 1)))
+        try await Serve.run(Tunable.bind(config), name: "tunable")
+        var before = Set<Int32>()
+        for _ in 0..<16 {
+            let answer = try await judged()
+            XCTAssertEqual(answer.threshold, 1, "reconfigured before serving")
+            before.insert(answer.pid)
+        }
+        try await Serve.reconfigure("tunable", userConfig: try UserConfig(Settings(threshold: 5)))
+        var after = Set<Int32>()
+        for _ in 0..<16 {
+            let answer = try await judged()
+            XCTAssertEqual(answer.threshold, 5, "every replica has the new config")
+            after.insert(answer.pid)
+        }
+        XCTAssertEqual(before, after, "the same replica processes: no restart")
+        do {
+            try await Serve.reconfigure("tunable", userConfig: try UserConfig(json: #"{"threshold": "high"}"#))
+            XCTFail("a config the replicas cannot decode is refused")
+        } catch {
+            XCTAssertTrue("\(error)".contains("not a Settings"), "\(error)")
+        }
+        XCTAssertThrowsError(try UserConfig(json: "{nope"))
+    }
+
+    func testAReplicaFailingItsHealthCheckIsKilledAndReplaced() async throws {
+        let config = DeploymentConfig(userConfig: try UserConfig(Settings(threshold: 2)), healthCheckPeriod: .milliseconds(50))
+        try await Serve.run(Tunable.bind(config), name: "tunable")
+        let sick = try await judged("/sick").pid
+        let gone = await RayTesting.eventually(timeout: .seconds(30)) { kill(sick, 0) != 0 }
+        XCTAssertTrue(gone, "the unhealthy replica's process was killed")
+        let replaced = await RayTesting.eventually(timeout: .seconds(30)) { await Serve.status().first?.replicas == 1 }
+        XCTAssertTrue(replaced)
+        let answer = try await judged()
+        XCTAssertNotEqual(answer.pid, sick, "a new replica serves")
+        XCTAssertEqual(answer.threshold, 2, "given the user config too")
+    }
+
+    func testDeletingLetsRequestsInFlightFinish() async throws {
+        let gate = try await Queue<Int>()
+        try await Serve.run(Gated.bind { try await Gated.create(gate: gate, options: $0) }, name: "gated", routePrefix: "/gated")
+        let url = base + "/gated"
+        let held = Task { try await ServeTests.send(url, method: "GET") }
+        let started = await RayTesting.eventually(timeout: .seconds(30), every: .milliseconds(5)) {
+            await Serve.status().first?.ongoingRequests == 1
+        }
+        XCTAssertTrue(started)
+        let deleted = StopFlag()
+        let deleting = Task {
+            try await Serve.delete("gated")
+            deleted.set()
+        }
+        let unrouted = await RayTesting.eventually(timeout: .seconds(30), every: .milliseconds(5)) {
+            (try? await ServeTests.send(url, method: "GET").status) == 404
+        }
+        XCTAssertTrue(unrouted, "new requests are refused at once")
+        XCTAssertFalse(deleted.isSet, "delete waits for the request in flight")
+        try await gate.put(7)
+        let answer = try await held.value
+        XCTAssertEqual(answer.status, 200)
+        XCTAssertEqual(answer.body, "released 7", "the request in flight finished on its replica")
+        try await deleting.value
+        XCTAssertTrue(deleted.isSet)
+    }
+}
