@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -155,6 +156,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // Helpers to start and stop local clusters in tests (ours and users').
@@ -162,7 +164,7 @@ let package = Package(
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(
             name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "RayDashboard"], path: "Examples/SeedExamples",
-            exclude: ["model.json"]),
+            exclude: ["model.json", "serve_config.yaml"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "ServeBench", dependencies: ["SwiftRay", "SwiftRayServe"], path: "Benchmarks/ServeBench"),
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
@@ -191,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayServeTests",
-            dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting"]
+            dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
         .testTarget(
             name: "SwiftRayTuneTests",

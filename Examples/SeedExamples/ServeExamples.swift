@@ -36,16 +36,46 @@ distributed actor ModelPredictor: Deployment {
 
 struct Text: Codable { let text: String }
 
-/// The seed's `TextClassifier`: sentiment by counting positive and negative words.
+/// Words a `TextClassifier` counts besides its own (its `user_config`).
+struct ClassifierSettings: Codable {
+    var positive: [String]?
+    var negative: [String]?
+}
+
+/// The seed's `TextClassifier`: sentiment by counting positive and negative words; a user config
+/// adds words without restarting the replicas.
 @RayActor
-distributed actor TextClassifier: Deployment {
-    static let positive: Set<String> = ["good", "great", "love", "excellent", "fast", "happy", "nice"]
-    static let negative: Set<String> = ["bad", "awful", "hate", "slow", "terrible", "sad", "broken"]
+distributed actor TextClassifier: ReconfigurableDeployment {
+    var positive: Set<String> = ["good", "great", "love", "excellent", "fast", "happy", "nice"]
+    var negative: Set<String> = ["bad", "awful", "hate", "slow", "terrible", "sad", "broken"]
+
+    distributed func reconfigure(_ config: UserConfig) throws {
+        let settings = try config.decode(ClassifierSettings.self)
+        positive.formUnion(settings.positive ?? [])
+        negative.formUnion(settings.negative ?? [])
+    }
 
     distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
         let words = try request.json(Text.self).text.lowercased().split { !$0.isLetter }.map(String.init)
-        let score = words.filter(Self.positive.contains).count - words.filter(Self.negative.contains).count
+        let score = words.filter(positive.contains).count - words.filter(negative.contains).count
         return try .json(["label": score > 0 ? "POSITIVE" : score < 0 ? "NEGATIVE" : "NEUTRAL", "replica": "\(getpid())"])
+    }
+}
+
+struct ModelArguments: Codable { let modelPath: String? }
+
+/// The examples' applications by name, for Serve configs (`import_path: model_predictor`).
+enum ServeExampleApplications {
+    /// `model.json` beside this file.
+    static let defaultModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("model.json").path
+
+    static func register() {
+        Serve.register("model_predictor") { args in
+            let given = try args?.decode(ModelArguments.self).modelPath
+            let path = given.map { URL(fileURLWithPath: $0).path } ?? defaultModelPath  // relative to this host's folder
+            return ModelPredictor.bind { try await ModelPredictor.create(modelPath: path, options: $0) }
+        }
+        Serve.register("text_classifier") { _ in TextClassifier.bind(DeploymentConfig(numReplicas: 4)) }
     }
 }
 

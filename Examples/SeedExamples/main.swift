@@ -170,10 +170,23 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
     }),
 ]
 
+/// Programs that run until stopped, only when named.
+let services: [(name: String, run: @MainActor () async throws -> Void)] = [
+    ("serve-host", {
+        // A Serve host: deploys the configs `swiftray serve deploy FILE` sends (see serve_config.yaml).
+        ServeExampleApplications.register()
+        print("Serve host: builders model_predictor, text_classifier; waiting for configs (Ctrl-C stops)")
+        let host = Task { try await Serve.serveConfigs() }
+        await Signals.wait()
+        host.cancel()
+        await Serve.shutdown()
+    }),
+]
+
 let selected = Set(CommandLine.arguments.dropFirst())
-let unknown = selected.subtracting(examples.map(\.name))
+let unknown = selected.subtracting(examples.map(\.name) + services.map(\.name))
 if !unknown.isEmpty {
-    print("unknown example(s): \(unknown.sorted().joined(separator: ", ")); choose from \(examples.map(\.name).joined(separator: ", "))")
+    print("unknown example(s): \(unknown.sorted().joined(separator: ", ")); choose from \((examples.map(\.name) + services.map(\.name)).joined(separator: ", "))")
     exit(2)
 }
 // Errors end the program with their message (a top-level `throw` would print a crash report).
@@ -189,6 +202,10 @@ do {
     for example in examples where selected.isEmpty || selected.contains(example.name) {
         print("== \(example.name)")
         try await example.run()
+    }
+    for service in services where selected.contains(service.name) {
+        print("== \(service.name)")
+        try await service.run()
     }
     try await ray.shutdown()
 } catch {

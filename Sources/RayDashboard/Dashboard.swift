@@ -18,7 +18,8 @@ import Synchronization
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
 /// `/api/objects`, `/api/jobs`, `/api/placement_groups`, `/api/tune` (tuning experiments, their
 /// trials and learning curves) (each filterable by field: `?state=RUNNING`),
-/// `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
+/// `/api/serve/applications/` (Ray's Serve REST API: `GET` the applications, `PUT` a Serve config
+/// for the cluster's Serve hosts to deploy, `DELETE` them all), `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
 /// `/api/logs?pid=N` (a worker's kept output; also `actor=` or `task=`, `tail=`, `offset=`), and
 /// `/metrics`.
 package final class Dashboard: Sendable {
@@ -26,6 +27,8 @@ package final class Dashboard: Sendable {
     package typealias StateSource = @Sendable () async throws -> ClusterState
     /// Where worker logs come from (text, the offset to follow from, or an error).
     package typealias LogSource = @Sendable (LogsQuery) async -> (text: String, next: Int, error: String?)
+    /// The cluster's key-value store (where the Serve REST API keeps the desired config).
+    package typealias KeyValueSource = @Sendable (KVRequest) async throws -> KVReply
 
     /// Bounds on the dashboard's connections.
     package struct Limits: Sendable {
@@ -89,7 +92,7 @@ package final class Dashboard: Sendable {
     ///   cannot be used.
     package static func start(
         host: String, port: Int, token: String?, secure: Secure? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
-        source: @escaping StateSource
+        keyValues: KeyValueSource? = nil, source: @escaping StateSource
     ) async throws -> Dashboard {
         let needsToken = !["127.0.0.1", "localhost", "::1"].contains(host)
         if needsToken, token == nil { throw ClusterError("a dashboard bound to \(host) needs the cluster token") }
@@ -99,6 +102,7 @@ package final class Dashboard: Sendable {
         if needsToken, let token { router.add(middleware: TokenMiddleware(token: token)) }
         router.add(middleware: WatchedMiddleware(history: history))
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
+        ServeRoutes.add(to: router, source: source, keyValues: keyValues)
         let bound = BoundPort()
         let app = Application(
             router: router, server: try httpServer(limits: limits, secure: secure),
@@ -224,8 +228,9 @@ extension Dashboard: RunningDashboard {}
 /// `DashboardSupport`).
 package enum DashboardStarter: DashboardProvider {
     package static func start(
-        host: String, port: Int, token: String, logs: Dashboard.LogSource?, source: @escaping Dashboard.StateSource
+        host: String, port: Int, token: String, logs: Dashboard.LogSource?, keyValues: Dashboard.KeyValueSource?,
+        source: @escaping Dashboard.StateSource
     ) async throws -> any RunningDashboard {
-        try await Dashboard.start(host: host, port: port, token: token, logs: logs, source: source)
+        try await Dashboard.start(host: host, port: port, token: token, logs: logs, keyValues: keyValues, source: source)
     }
 }

@@ -46,7 +46,7 @@ final class DashboardMetrics: Sendable {
             .set(Double(state.workers.filter { $0.alive && $0.kind != "driver" }.count))
         recordLatencies(state.tasks)
         experimentGauges(state.experiments)
-        return registry.emitToString()
+        return registry.emitToString() + ServeMetrics.text(state.serve)
     }
 
     /// Trials by state and every trial's latest metrics, per published tuning experiment.

@@ -1,5 +1,5 @@
 /// The dashboard's one page: tabs for the overview (nodes, resources, object store, charts), jobs,
-/// tasks, actors, tuning experiments and logs, refreshed every second from the JSON API.
+/// tasks, actors, tuning experiments, Serve applications and logs, refreshed every second from the JSON API.
 enum DashboardPage {
     static let html = """
     <!doctype html>
@@ -17,7 +17,7 @@ enum DashboardPage {
     <header><h1>swift-ray</h1><nav id="nav"></nav><span class="muted" id="updated"></span></header>
     <main id="main">Loading…</main>
     <script>
-    const tabs = ["overview", "jobs", "tasks", "actors", "tune", "logs"];
+    const tabs = ["overview", "jobs", "tasks", "actors", "tune", "serve", "logs"];
     // `#logs=PID` opens a worker's log.
     // `#token=TOKEN` (never sent to the server, unlike a query) or the form shown on a 401 gives
     // the cluster token, kept for this tab only and sent as `Authorization: Bearer`.
@@ -68,6 +68,19 @@ enum DashboardPage {
           "</div>" + curves(e.trials.slice(0, 50), e.metric) + table(rows, ["trialID", "status", "config", "iterations", e.metric]);
       }).join("");
     }
+    // Serve: each host's proxy, then one row per application with its deployment's figures.
+    function serve(hosts) {
+      if (!hosts.length) return "<p>No Serve applications yet: a driver running <code>Serve.run</code> (or a Serve host given a config by <code>swiftray serve deploy</code>) publishes them here.</p>";
+      const apps = hosts.flatMap(h => h.applications.map(a => ({application: a.name, route: a.routePrefix, status: a.status,
+        deployment: a.deployment.name, health: a.deployment.status, replicas: a.deployment.runningReplicas + " / " + a.deployment.targetReplicas,
+        ongoing: a.deployment.ongoingRequests, queued: a.deployment.queuedRequests, served: a.deployment.served, failed: a.deployment.failed,
+        refused: a.deployment.refused, "p50 ms": a.deployment.p50Ms?.toFixed(2), "p99 ms": a.deployment.p99Ms?.toFixed(2), message: a.message})));
+      const totals = apps.reduce((t, a) => ({served: t.served + a.served, failed: t.failed + a.failed}), {served: 0, failed: 0});
+      return "<div class='cards'><div class='card'>Proxies<b>" + hosts.filter(h => h.proxyURL).length + "</b>" + esc(hosts.map(h => h.proxyURL).join(" ")) + "</div>" +
+        "<div class='card'>Applications<b>" + apps.length + "</b></div><div class='card'>Requests served<b>" + totals.served + "</b>" + totals.failed + " failed</div></div>" +
+        "<h3>Applications</h3>" + table(apps, ["application", "route", "status", "deployment", "health", "replicas", "ongoing", "queued", "served", "failed", "refused", "p50 ms", "p99 ms", "message"]) +
+        hosts.filter(h => h.configError).map(h => "<p class='muted'>config error: " + esc(h.configError) + "</p>").join("");
+    }
     function nav() {
       document.getElementById("nav").innerHTML = tabs.map(t => "<a class='" + (t === tab ? "on" : "") + "' onclick='go(\\"" + t + "\\")'>" + t + "</a>").join(" ");
     }
@@ -114,6 +127,8 @@ enum DashboardPage {
             table(rows, ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"]);
         } else if (tab === "tune") {
           main.innerHTML = tune(s.experiments);
+        } else if (tab === "serve") {
+          main.innerHTML = serve(s.serve);
         } else if (tab === "actors") {
           main.innerHTML = table(s.actors, ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"]);
         } else {

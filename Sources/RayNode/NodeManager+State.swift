@@ -33,7 +33,16 @@ extension NodeManager {
             placementGroups: placementGroups.all.map(placementGroupState),
             experiments: keyValues.values(in: ExperimentStatus.namespace).compactMap {
                 try? JSONDecoder().decode(ExperimentStatus.self, from: Data($0))  // a malformed entry is not shown
-            })
+            },
+            serve: serveHosts())
+    }
+
+    /// The Serve hosts that published within the last 10 s (one that stopped is not shown).
+    private func serveHosts() -> [ServeHostStatus] {
+        let recent = Int64(Date().timeIntervalSince1970 * 1e6) - 10_000_000
+        return keyValues.values(in: ServeDeployConfig.namespace, prefix: "host-").compactMap {
+            try? JSONDecoder().decode(ServeHostStatus.self, from: Data($0))
+        }.filter { $0.updatedAt >= recent }
     }
 
     /// Serves the key-value store.

@@ -18,6 +18,7 @@ package protocol DashboardProvider {
     static func start(
         host: String, port: Int, token: String,
         logs: (@Sendable (LogsQuery) async -> (text: String, next: Int, error: String?))?,
+        keyValues: (@Sendable (KVRequest) async throws -> KVReply)?,
         source: @escaping @Sendable () async throws -> ClusterState
     ) async throws -> any RunningDashboard
 }

@@ -15,7 +15,7 @@ enum DashboardHolder {
 
     static func start(
         host: String, port: Int, logs: (@Sendable (LogsQuery) async -> (text: String, next: Int, error: String?))?,
-        source: @escaping @Sendable () async throws -> ClusterState
+        keyValues: (@Sendable (KVRequest) async throws -> KVReply)?, source: @escaping @Sendable () async throws -> ClusterState
     ) async {
         guard let provider = DashboardSupport.provider else {
             RayLog.logger.debug("no dashboard: this program does not link it (add the SwiftRayDashboard product to serve one)")
@@ -24,7 +24,7 @@ enum DashboardHolder {
         do {
             // Off loopback the dashboard asks for a token: this cluster's is made here and logged.
             let token = ClusterToken.generate()
-            let dashboard = try await provider.start(host: host, port: port, token: token, logs: logs, source: source)
+            let dashboard = try await provider.start(host: host, port: port, token: token, logs: logs, keyValues: keyValues, source: source)
             current.withLock { $0 = dashboard }
             if dashboard.requiresToken {
                 RayLog.logger.info("dashboard at \(dashboard.url)/?token=\(token)")

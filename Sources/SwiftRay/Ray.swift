@@ -72,7 +72,9 @@ public struct Ray: Sendable {
         await cluster.serveControlPort()
         try await Ray().checkJobEnvironment()
         if includeDashboard {
-            await DashboardHolder.start(host: dashboardHost, port: dashboardPort, logs: { await cluster.logs($0) }) {
+            await DashboardHolder.start(
+                host: dashboardHost, port: dashboardPort, logs: { await cluster.logs($0) }, keyValues: { try await cluster.kv($0) }
+            ) {
                 try await cluster.clusterState()
             }
         }

@@ -15,7 +15,14 @@ public struct UserConfig: Codable, Sendable, Equatable, CustomStringConvertible 
         json = String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// JSON text as it is (a config file's `user_config`).
+    /// A config file's `user_config`.
+    public init(_ value: JSONValue) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        json = String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// JSON text as it is.
     /// - Throws: `ServeError` when it is not JSON.
     public init(json: String) throws {
         guard (try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])) != nil else {

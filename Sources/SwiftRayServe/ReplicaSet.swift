@@ -38,8 +38,10 @@ actor ReplicaSet {
     private var waiting: [CheckedContinuation<Int, any Error>] = []
     /// `close()` callers waiting for the leaving replicas to finish.
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
-    private(set) var served = 0
-    private(set) var failed = 0
+    private(set) var stats = DeploymentStats()
+    /// Set while a redeploy makes its replicas, and the last replica start that failed.
+    private var rolling = false
+    private var startError: String?
 
     /// - Parameter initial: replicas it starts with (a decoded handle's).
     init(deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [], make: @escaping Make) {
@@ -53,6 +55,24 @@ actor ReplicaSet {
     var replicaCount: Int { replicas.count }
     var ongoing: Int { replicas.reduce(0) { $0 + $1.ongoing } }
     var queued: Int { waiting.count }
+    var served: Int { stats.served }
+    var failed: Int { stats.failed }
+
+    /// The replica count it aims at now.
+    private var target: Int {
+        config.autoscaling == nil ? config.numReplicas : replicas.count + starting
+    }
+
+    /// The deployment as the dashboard shows it.
+    func status() -> ServeDeploymentStatus {
+        let health = startError != nil && replicas.isEmpty && target > 0 ? "UNHEALTHY"
+            : rolling || starting > 0 || replicas.count < target ? "UPDATING" : "HEALTHY"
+        return ServeDeploymentStatus(
+            name: deployment, status: health, targetReplicas: target, runningReplicas: replicas.count, ongoingRequests: ongoing,
+            queuedRequests: waiting.count, served: stats.served, failed: stats.failed, refused: stats.refused, replaced: replaced,
+            latencyBucketsMs: DeploymentStats.bucketsMs, latencyCounts: stats.counts, latencySumMs: stats.sumMs,
+            p50Ms: stats.percentile(0.5), p99Ms: stats.percentile(0.99))
+    }
 
     /// The replicas' actors.
     var actorIDs: [RayActorID] { replicas.compactMap(\.actorID) }
@@ -107,6 +127,8 @@ actor ReplicaSet {
     /// Replaces every replica with ones `make` makes (a redeploy): the new ones start, then take
     /// the requests, then the old ones finish theirs and go. A request is never without replicas.
     func roll(to config: DeploymentConfig, deployment: String, make: @escaping Make) async throws {
+        rolling = true
+        defer { rolling = false }
         let fresh = try await makeReady(config.initialReplicas, make: make, userConfig: config.userConfig)
         let old = replicas.map(\.id)
         self.config = config
@@ -156,15 +178,18 @@ actor ReplicaSet {
         let id = try await acquire()
         guard let call = replicas.first(where: { $0.id == id })?.call else { return try await attempt(request) }
         defer { release(id) }
+        let start = ContinuousClock.now
         do {
             let response = try await call(request)
-            served += 1
+            stats.served += 1
+            stats.record(.now - start)
             return response
         } catch let died as ActorDiedError {
             replace(id)
             throw died
         } catch {
-            failed += 1
+            stats.failed += 1
+            stats.record(.now - start)
             throw error
         }
     }
@@ -195,11 +220,13 @@ actor ReplicaSet {
 
     private func started(_ replica: Application.Replica) {
         starting -= 1
+        startError = nil
         add(replica)
     }
 
     private func startFailed(_ error: any Error) {
         starting -= 1
+        startError = "\(error)"
         FileHandle.standardError.write(Data("serve: cannot start a replica of \(deployment): \(error)\n".utf8))
     }
 
@@ -299,7 +326,10 @@ actor ReplicaSet {
             replicas[index].ongoing += 1
             return replicas[index].id
         }
-        guard waiting.count < config.maxQueuedRequests else { throw ServeOverloaded(deployment: deployment) }
+        guard waiting.count < config.maxQueuedRequests else {
+            stats.refused += 1
+            throw ServeOverloaded(deployment: deployment)
+        }
         return try await withCheckedThrowingContinuation { waiting.append($0) }
     }
 

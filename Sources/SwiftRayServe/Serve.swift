@@ -1,3 +1,4 @@
+import Foundation
 import SwiftRay
 
 /// Ray Serve: deployments served over HTTP by a proxy in this process, each request sent to one
@@ -14,13 +15,21 @@ public enum Serve {
     /// Starts the HTTP proxy on `host:port` (Ray's `serve.start(http_options=...)`; port 0 picks
     /// a free one) and returns its URL; `run` starts it on `127.0.0.1:8000` when not started.
     /// Bodies over `maxBodyBytes` are refused with 413; a request not answered within
-    /// `requestTimeout` gets 408 (Ray's `request_timeout_s`; nil: no limit).
+    /// `requestTimeout` gets 408 (Ray's `request_timeout_s`; nil: no limit). Every request is
+    /// logged to `accessLog` (by default `$TMPDIR/swiftray/serve/access-<pid>.log`).
+    ///
+    /// While the proxy runs, this process publishes its applications to the cluster (the
+    /// dashboard's Serve page, `GET /api/serve/applications/`, `/metrics`).
     @discardableResult
     public static func start(
-        host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20, requestTimeout: Duration? = nil
+        host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20, requestTimeout: Duration? = nil,
+        accessLog: AccessLog = .standard
     ) async throws -> String {
-        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout)
+        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog)
     }
+
+    /// The access log's path (nil: none, or the proxy is not running).
+    public static var accessLogPath: String? { get async { await controller.accessLogPath } }
 
     /// The proxy's URL (`http://127.0.0.1:8000`), nil when it is not running.
     public static var url: String? { get async { await controller.url } }
@@ -69,35 +78,57 @@ public struct ApplicationStatus: Sendable, Equatable, Codable {
     public let failedRequests: Int
 }
 
-/// The applications, their routes and the proxy, changed one call at a time.
+/// The applications, their routes and the proxy, changed one call at a time; published to the
+/// cluster's key-value store for the dashboard while the proxy runs.
 actor ServeController {
-    private struct Running {
-        let prefix: String
+    struct Running {
+        var prefix: String
         let replicas: ReplicaSet
+        var typeName: String
+        var deployedAt: Date
+        /// The config entry it was deployed from (nil: `Serve.run`).
+        var fromConfig: ServeDeployConfig.ApplicationConfig?
     }
 
     private var proxy: ServeProxy?
+    private var accessLog: AccessLogWriter?
     private let routes = RouteTable()
-    private var applications: [String: Running] = [:]
-    private var typeNames: [String: String] = [:]
+    private(set) var applications: [String: Running] = [:]
+    /// Applications being deployed for the first time, and those a config could not deploy.
+    private var deploying: [String: String] = [:]
+    var deployingApplications: [String: String] { deploying }
+    private(set) var failures: [String: (prefix: String, message: String)] = [:]
+    private var publisher: Task<Void, Never>?
+    var publisherTask: Task<Void, Never>? { publisher }
+    func setPublisher(_ task: Task<Void, Never>) { publisher = task }
+    let publishKey = "host-\(getpid())-\(Int64(Date().timeIntervalSince1970 * 1e6))"
+    /// The config it applied last (JSON), and what was wrong with it.
+    var appliedConfig: [UInt8]?
+    var configError: String?
 
     var url: String? { proxy?.url }
+    var accessLogPath: String? { accessLog?.path }
 
-    func start(host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?) async throws -> String {
+    func start(host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, accessLog log: AccessLog) async throws -> String {
         if let proxy { return proxy.url }
+        let writer = try log.path.map { try AccessLogWriter(path: $0) }
         let started = try await ServeProxy.start(
-            host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout)
+            host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: writer)
         proxy = started
+        accessLog = writer
+        startPublishing()
         return started.url
     }
 
-    func run(_ app: Application, name: String, routePrefix: String) async throws -> DeploymentHandle {
+    func run(_ app: Application, name: String, routePrefix: String, fromConfig: ServeDeployConfig.ApplicationConfig? = nil) async throws
+        -> DeploymentHandle
+    {
         guard routePrefix.hasPrefix("/") else { throw ServeError("a route prefix starts with '/': \(routePrefix)") }
         let prefix = routePrefix.count > 1 && routePrefix.hasSuffix("/") ? String(routePrefix.dropLast()) : routePrefix
         if let holder = applications.first(where: { $0.value.prefix == prefix && $0.key != name }) {
             throw ServeError("the route prefix \(prefix) is application \(holder.key)'s")
         }
-        if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil) }
+        if proxy == nil { _ = try await start(host: "127.0.0.1", port: 8000, maxBodyBytes: 16 << 20, requestTimeout: nil, accessLog: .standard) }
         let make: ReplicaSet.Make = { try await app.makeReplica(app.config.actorOptions) }
         let replicas: ReplicaSet
         if let old = applications[name] {
@@ -105,13 +136,16 @@ actor ServeController {
             try await replicas.roll(to: app.config, deployment: app.deploymentName, make: make)
             if old.prefix != prefix { routes.set(old.prefix, nil) }
         } else {
+            deploying[name] = prefix
+            defer { deploying[name] = nil }
             replicas = ReplicaSet(deployment: app.deploymentName, config: app.config, make: make)
             try await replicas.fill(app.config.initialReplicas)
         }
         await replicas.startBackgroundWork()
-        applications[name] = Running(prefix: prefix, replicas: replicas)
-        routes.set(prefix, replicas)
-        typeNames[name] = app.typeName
+        applications[name] = Running(prefix: prefix, replicas: replicas, typeName: app.typeName, deployedAt: Date(), fromConfig: fromConfig)
+        failures[name] = nil
+        routes.set(prefix, (name, replicas))
+        await publish()
         return await DeploymentHandle(replicas, typeName: app.typeName)
     }
 
@@ -122,7 +156,7 @@ actor ServeController {
 
     func handle(_ name: String) async throws -> DeploymentHandle {
         guard let running = applications[name] else { throw ServeError("no application named \(name)") }
-        return await DeploymentHandle(running.replicas, typeName: typeNames[name] ?? "")
+        return await DeploymentHandle(running.replicas, typeName: running.typeName)
     }
 
     func status() async -> [ApplicationStatus] {
@@ -141,11 +175,39 @@ actor ServeController {
         guard let running = applications.removeValue(forKey: name) else { throw ServeError("no application named \(name)") }
         routes.set(running.prefix, nil)
         await running.replicas.close()  // in-flight requests finish first
+        await publish()
     }
 
     func shutdown() async {
         for name in applications.keys { try? await delete(name) }
+        failures = [:]
+        publisher?.cancel()
+        publisher = nil
+        if proxy != nil { _ = try? await ray.kv.delete(publishKey, namespace: ServeDeployConfig.namespace) }
         await proxy?.stop()
         proxy = nil
+        accessLog = nil
+        appliedConfig = nil
+        configError = nil
+    }
+
+    /// Records that a config could not deploy application `name`.
+    func failed(_ name: String, prefix: String, _ message: String) async {
+        failures[name] = (prefix, message)
+        FileHandle.standardError.write(Data("serve: cannot deploy \(name): \(message)\n".utf8))
+        await publish()
+    }
+
+    /// Records a lightweight update from a config.
+    func updated(_ name: String, _ entry: ServeDeployConfig.ApplicationConfig) async {
+        applications[name]?.fromConfig = entry
+        failures[name] = nil
+        await publish()
+    }
+
+    func applied(_ config: [UInt8]?, error: String?) async {
+        appliedConfig = config
+        configError = error
+        await publish()
     }
 }

@@ -9,16 +9,26 @@ import Synchronization
 
 /// The routes the proxy serves: application route prefixes to their replicas.
 final class RouteTable: Sendable {
-    private let routes = Mutex<[String: ReplicaSet]>([:])
+    /// An application's route.
+    struct Route: Sendable {
+        let prefix: String
+        let application: String
+        let replicas: ReplicaSet
+    }
 
-    func set(_ prefix: String, _ replicas: ReplicaSet?) { routes.withLock { $0[prefix] = replicas } }
+    private let routes = Mutex<[String: Route]>([:])
+
+    /// Routes `prefix` to application `name`'s replicas (nil: no longer routed).
+    func set(_ prefix: String, _ target: (name: String, replicas: ReplicaSet)?) {
+        routes.withLock { $0[prefix] = target.map { Route(prefix: prefix, application: $0.name, replicas: $0.replicas) } }
+    }
 
     /// The longest prefix matching `path` (`/a` matches `/a` and `/a/b`, not `/ab`).
-    func match(_ path: String) -> (prefix: String, replicas: ReplicaSet)? {
+    func match(_ path: String) -> Route? {
         routes.withLock { routes in
-            routes.filter { prefix, _ in
-                prefix == "/" || path == prefix || path.hasPrefix(prefix.hasSuffix("/") ? prefix : prefix + "/")
-            }.max { $0.key.count < $1.key.count }.map { ($0.key, $0.value) }
+            routes.values.filter { route in
+                route.prefix == "/" || path == route.prefix || path.hasPrefix(route.prefix.hasSuffix("/") ? route.prefix : route.prefix + "/")
+            }.max { $0.prefix.count < $1.prefix.count }
         }
     }
 }
@@ -35,10 +45,22 @@ struct ServeResponder: HTTPResponder {
     let maxBodyBytes: Int
     /// A request not answered by then gets 408 (Ray's `request_timeout_s`); nil: no limit.
     let requestTimeout: Duration?
+    let accessLog: AccessLogWriter?
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let start = ContinuousClock.now
+        let route = routes.match(request.uri.path)
+        let response = await answer(request, on: route)
+        accessLog?.log(
+            application: route?.application ?? "-", method: request.method.rawValue, path: request.uri.path, status: response.status.code,
+            latency: .now - start)
+        return response
+    }
+
+    private func answer(_ request: Request, on route: RouteTable.Route?) async -> Response {
         let path = request.uri.path
-        guard let (prefix, replicas) = routes.match(path) else { return Self.error(.notFound, "no application serves \(path)") }
+        guard let route else { return Self.error(.notFound, "no application serves \(path)") }
+        let (prefix, replicas) = (route.prefix, route.replicas)
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maxBodyBytes)
@@ -57,7 +79,7 @@ struct ServeResponder: HTTPResponder {
         let serveRequest = ServeRequest(
             method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
         do {
-            return Self.response(try await Self.answer(serveRequest, from: replicas, within: requestTimeout))
+            return Self.response(try await Self.reply(serveRequest, from: replicas, within: requestTimeout))
         } catch is DeadlineExceeded {
             return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
         } catch let overloaded as ServeOverloaded {
@@ -72,7 +94,7 @@ struct ServeResponder: HTTPResponder {
     }
 
     /// The replicas' answer, or `DeadlineExceeded` once `timeout` passed.
-    static func answer(_ request: ServeRequest, from replicas: ReplicaSet, within timeout: Duration?) async throws -> ServeResponse {
+    static func reply(_ request: ServeRequest, from replicas: ReplicaSet, within timeout: Duration?) async throws -> ServeResponse {
         guard let timeout else { return try await replicas.handle(request) }
         return try await withDeadline(timeout) { try await replicas.handle(request) }
     }
@@ -109,13 +131,15 @@ final class ServeProxy: Sendable {
 
     /// Serves `routes` on `host:port` (0: a free port).
     /// - Throws: `ServeError` naming the address when it cannot be bound.
-    static func start(host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?) async throws -> ServeProxy {
+    static func start(
+        host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?, accessLog: AccessLogWriter?
+    ) async throws -> ServeProxy {
         // The bound port once the server runs, or why it could not.
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
         var logger = Logger(label: "swiftray.serve")
         logger.logLevel = .warning  // not a line per start
         let app = Hummingbird.Application(
-            responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout),
+            responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog),
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
             onServerRunning: { channel in
                 bound.yield(channel.localAddress?.port ?? port)

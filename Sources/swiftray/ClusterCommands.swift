@@ -133,7 +133,8 @@ struct StartCommand: AsyncParsableCommand {
         if includeDashboard {
             do {
                 dashboard = try await Dashboard.start(
-                    host: dashboardHost, port: dashboardPort, token: token, secure: tlsConfig.map(DashboardTLS.secure), logs: { await head.logs($0) }
+                    host: dashboardHost, port: dashboardPort, token: token, secure: tlsConfig.map(DashboardTLS.secure), logs: { await head.logs($0) },
+                    keyValues: { try await head.keyValue($0) }
                 ) { await head.state() }
                 try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
             } catch {

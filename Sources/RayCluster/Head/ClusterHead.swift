@@ -242,6 +242,11 @@ package final class ClusterHead: @unchecked Sendable {
         (try? await manager.loop.submit { self.manager.stateSnapshot() }.get()) ?? ClusterState()
     }
 
+    /// The key-value store (the dashboard's Serve REST API), on the scheduler's loop.
+    package func keyValue(_ request: KVRequest) async throws -> KVReply {
+        try await manager.loop.submit { self.manager.keyValue(request) }.get()
+    }
+
     /// A worker's kept output, read on the scheduler's loop.
     package func logs(_ query: LogsQuery) async -> (text: String, next: Int, error: String?) {
         (try? await manager.loop.submit { self.manager.logs(query) }.get()) ?? ("", 0, "the head is stopping")

@@ -26,8 +26,8 @@ package struct KeyValueTable {
     }
 
     /// The values of a namespace, by key order.
-    package func values(in space: String) -> [[UInt8]] {
-        (spaces[space] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+    package func values(in space: String, prefix: String = "") -> [[UInt8]] {
+        (spaces[space] ?? [:]).filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Keys stored, over every namespace.

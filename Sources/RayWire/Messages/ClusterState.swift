@@ -10,12 +10,16 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public var placementGroups: [PlacementGroupState]
     /// Tuning experiments their drivers publish (`ExperimentStatus.namespace`).
     public var experiments: [ExperimentStatus]
+    /// Serve hosts, their proxies and applications (`ServeHostStatus`, published to the KV store).
+    public var serve: [ServeHostStatus]
 
     public init(
         nodes: [NodeState] = [], workers: [WorkerState] = [], tasks: [TaskState] = [], actors: [ActorState] = [],
-        objects: [ObjectState] = [], jobs: [JobState] = [], placementGroups: [PlacementGroupState] = [], experiments: [ExperimentStatus] = []
+        objects: [ObjectState] = [], jobs: [JobState] = [], placementGroups: [PlacementGroupState] = [], experiments: [ExperimentStatus] = [],
+        serve: [ServeHostStatus] = []
     ) {
         self.experiments = experiments
+        self.serve = serve
         self.nodes = nodes
         self.workers = workers
         self.tasks = tasks

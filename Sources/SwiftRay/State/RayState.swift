@@ -12,6 +12,11 @@ public typealias JobState = RayWire.JobState
 public typealias PlacementGroupState = RayWire.PlacementGroupState
 /// A tuning experiment as published for the dashboard (SwiftRayTune does).
 public typealias ExperimentStatus = RayWire.ExperimentStatus
+public typealias JSONValue = RayWire.JSONValue
+public typealias ServeDeployConfig = RayWire.ServeDeployConfig
+public typealias ServeHostStatus = RayWire.ServeHostStatus
+public typealias ServeApplicationStatus = RayWire.ServeApplicationStatus
+public typealias ServeDeploymentStatus = RayWire.ServeDeploymentStatus
 public typealias ExperimentTrial = RayWire.ExperimentTrial
 
 extension Ray {
@@ -36,6 +41,8 @@ public struct RayState: Sendable {
     public func placementGroups() async throws -> [PlacementGroupState] { try await snapshot().placementGroups }
     /// Tuning experiments published for the dashboard.
     public func experiments() async throws -> [ExperimentStatus] { try await snapshot().experiments }
+    /// Serve hosts (processes running Serve's proxy and controller) and their applications.
+    public func serve() async throws -> [ServeHostStatus] { try await snapshot().serve }
 
     /// Task counts by function (or method) and state (`swiftray summary tasks`).
     public func taskSummary() async throws -> [TaskSummary] { TaskSummary.of(try await tasks()) }
