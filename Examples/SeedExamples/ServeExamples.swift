@@ -45,7 +45,7 @@ struct ClassifierSettings: Codable {
 /// The seed's `TextClassifier`: sentiment by counting positive and negative words; a user config
 /// adds words without restarting the replicas.
 @RayActor
-distributed actor TextClassifier: ReconfigurableDeployment {
+distributed actor TextClassifier: Deployment, ReconfigurableDeployment {
     var positive: Set<String> = ["good", "great", "love", "excellent", "fast", "happy", "nice"]
     var negative: Set<String> = ["bad", "awful", "hate", "slow", "terrible", "sad", "broken"]
 

@@ -101,19 +101,28 @@ public struct AutoscalingConfig: Sendable {
 public struct Application: Sendable {
     /// Calls one replica.
     typealias ReplicaCall = @Sendable (ServeRequest) async throws -> ServeResponse
+    /// Opens a streaming replica's chunks for one request.
+    typealias StreamCall = @Sendable (ServeRequest) -> ObjectRefGenerator<ServeChunk>
     /// A replica made: how to call it, its actor's id (what handles in other processes carry),
-    /// and its lifecycle hooks (nil for a handle's view of another process's replicas).
+    /// its lifecycle hooks (nil for a handle's view of another process's replicas), and for a
+    /// `StreamingDeployment` how to open its stream.
     struct Replica: Sendable {
         let call: ReplicaCall
         let id: RayActorID
         var control: ReplicaControl? = nil
+        var stream: StreamCall? = nil
     }
 
     public let deploymentName: String
     public let config: DeploymentConfig
     /// The deployment type's mangled name, found again by handles in other processes.
     let typeName: String
+    /// A `StreamingDeployment`'s content type (nil: it answers whole responses).
+    var contentType: String? = nil
     let makeReplica: @Sendable (ActorOptions) async throws -> Replica
+
+    /// Whether HTTP requests are answered with a stream.
+    var isStreaming: Bool { contentType != nil }
 }
 
 extension Deployment {

@@ -51,6 +51,14 @@ public struct DeploymentHandle: Sendable, Codable {
         return try await RemoteReplicas.set(for: self).handle(request)
     }
 
+    /// A `StreamingDeployment`'s chunks for `request`, handed over as its replica yields them (Ray's
+    /// `handle.options(stream=True)`); the replica's slot is held until the stream ends or the
+    /// sequence is dropped.
+    public func stream(_ request: ServeRequest) -> AsyncThrowingStream<ServeChunk, any Error> {
+        let puller = ChunkPuller { [local, self] in try await (local ?? RemoteReplicas.set(for: self)).openStream(request) }
+        return AsyncThrowingStream { try await puller.next() }  // pulls one chunk per `next()`: the replica's backpressure holds
+    }
+
     /// Sends `value` as a JSON POST and decodes the JSON answer.
     public func call<Input: Encodable, Output: Decodable>(json value: Input, as type: Output.Type = Output.self) async throws -> Output {
         try await call(ServeRequest.json(value)).json(Output.self)
@@ -70,6 +78,29 @@ extension DeploymentConfig {
     }
 }
 
+/// A handle's stream, opened on the first `next()` and read one chunk at a time.
+final class ChunkPuller: Sendable {
+    private let open: @Sendable () async throws -> StreamLease
+    private let lease = Mutex<StreamLease?>(nil)
+
+    init(open: @escaping @Sendable () async throws -> StreamLease) { self.open = open }
+
+    func next() async throws -> ServeChunk? {
+        let current: StreamLease
+        if let opened = lease.withLock({ $0 }) {
+            current = opened
+        } else {
+            current = try await open()
+            lease.withLock { $0 = current }
+        }
+        guard let ref = try await current.generator.next() else {
+            current.end(failed: false)
+            return nil
+        }
+        return try await ray.get(ref)
+    }
+}
+
 /// The replica sets of handles decoded in this process, one per deployment's replicas.
 enum RemoteReplicas {
     private static let sets = Mutex<[String: ReplicaSet]>([:])
@@ -77,14 +108,18 @@ enum RemoteReplicas {
     static func set(for handle: DeploymentHandle) throws -> ReplicaSet {
         let key = handle.deploymentName + "|" + handle.replicaIDs.map { "\($0.raw)" }.joined(separator: ",")
         if let known = sets.withLock({ $0[key] }) { return known }
-        guard let type = _typeByName(handle.typeName) as? any Deployment.Type else {
+        let found = _typeByName(handle.typeName)
+        let replicasMade: [Application.Replica]
+        if let type = found as? any Deployment.Type {
+            replicasMade = try handle.replicaIDs.map { Application.Replica(call: try call(type, $0), id: $0) }
+        } else if let type = found as? any StreamingDeployment.Type {
+            replicasMade = try handle.replicaIDs.map { try streaming(type, $0) }
+        } else {
             throw ServeError("no deployment type \(handle.typeName) in this binary")
         }
-        let calls = try handle.replicaIDs.map { try call(type, $0) }
         let config = DeploymentConfig(maxOngoingRequests: handle.config.maxOngoingRequests, maxQueuedRequests: handle.config.maxQueuedRequests)
         let name = handle.deploymentName
-        let initial = zip(calls, handle.replicaIDs).map { Application.Replica(call: $0.0, id: $0.1) }
-        let replicas = ReplicaSet(deployment: name, config: config, initial: initial) {
+        let replicas = ReplicaSet(deployment: name, config: config, initial: replicasMade) {
             throw ServeError("a handle outside the driver cannot replace \(name)'s replicas")
         }
         return sets.withLock { sets in
@@ -92,6 +127,11 @@ enum RemoteReplicas {
             sets[key] = replicas
             return replicas
         }
+    }
+
+    private static func streaming<D: StreamingDeployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.Replica {
+        let open = D.streamCall(try D.resolve(id: id, using: .shared))
+        return Application.Replica(call: { try await D.gather(open($0)) }, id: id, stream: open)
     }
 
     private static func call<D: Deployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.ReplicaCall {

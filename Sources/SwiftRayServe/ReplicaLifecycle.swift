@@ -46,19 +46,20 @@ public struct UserConfig: Codable, Sendable, Equatable, CustomStringConvertible 
 
 /// A deployment that takes a `UserConfig` (Ray's `reconfigure` method): called on each new replica
 /// before it serves, and on every running replica when the application is redeployed with another
-/// `userConfig`, which then changes without a restart.
+/// `userConfig`, which then changes without a restart. Adopt it beside `Deployment` (or
+/// `StreamingDeployment`).
 ///
 /// ```swift
 /// distributed func reconfigure(_ config: UserConfig) throws { threshold = try config.decode(Settings.self).threshold }
 /// ```
-public protocol ReconfigurableDeployment: Deployment {
+public protocol ReconfigurableDeployment: RayActor {
     distributed func reconfigure(_ config: UserConfig) async throws
 }
 
 /// A deployment with its own health check (Ray's `check_health`): called every
 /// `healthCheckPeriod`; a replica that throws, or does not answer within `healthCheckTimeout`, is
 /// taken out of the rotation, killed and replaced.
-public protocol HealthCheckedDeployment: Deployment {
+public protocol HealthCheckedDeployment: RayActor {
     distributed func checkHealth() async throws
 }
 
@@ -71,7 +72,7 @@ struct ReplicaControl: Sendable {
     /// Kills the replica's actor.
     let kill: @Sendable () -> Void
 
-    static func of<D: Deployment>(_ replica: D) -> ReplicaControl {
+    static func of<D: RayActor>(_ replica: D) -> ReplicaControl {
         var reconfigure: (@Sendable (UserConfig) async throws -> Void)?
         var checkHealth: (@Sendable () async throws -> Void)?
         if let reconfigurable = replica as? any ReconfigurableDeployment { reconfigure = reconfigureCall(reconfigurable) }

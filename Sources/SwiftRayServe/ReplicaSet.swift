@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SwiftRay
 
 /// A deployment's replicas and the requests on them: each request goes to the less busy of two
@@ -13,6 +14,8 @@ actor ReplicaSet {
         let actorID: RayActorID?
         /// Its hooks (nil: another process's replica, seen through a handle).
         let control: ReplicaControl?
+        /// How to open its stream (a `StreamingDeployment`).
+        let stream: Application.StreamCall?
         var ongoing = 0
     }
 
@@ -48,7 +51,9 @@ actor ReplicaSet {
         self.deployment = deployment
         self.config = config
         self.make = make
-        replicas = initial.enumerated().map { Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id, control: nil) }
+        replicas = initial.enumerated().map {
+            Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id, control: nil, stream: $0.element.stream)
+        }
         nextID = initial.count
     }
 
@@ -78,7 +83,7 @@ actor ReplicaSet {
     var actorIDs: [RayActorID] { replicas.compactMap(\.actorID) }
 
     private func insert(_ replica: Application.Replica) {
-        replicas.append(Replica(id: nextID, call: replica.call, actorID: replica.id, control: replica.control))
+        replicas.append(Replica(id: nextID, call: replica.call, actorID: replica.id, control: replica.control, stream: replica.stream))
         nextID += 1
     }
 
@@ -192,6 +197,26 @@ actor ReplicaSet {
             stats.record(.now - start)
             throw error
         }
+    }
+
+    /// Opens a stream on a replica picked as for `handle`; the replica's slot is held until the
+    /// lease ends (the stream is read to its end, fails, or is dropped).
+    func openStream(_ request: ServeRequest) async throws -> StreamLease {
+        let id = try await acquire()
+        guard let open = replicas.first(where: { $0.id == id })?.stream else {
+            release(id)
+            throw ServeError("\(deployment) does not stream")
+        }
+        let start = ContinuousClock.now
+        return StreamLease(generator: open(request)) { [weak self] failed in
+            Task { await self?.streamEnded(id, failed: failed, latency: .now - start) }
+        }
+    }
+
+    private func streamEnded(_ id: Int, failed: Bool, latency: Duration) {
+        release(id)
+        if failed { stats.failed += 1 } else { stats.served += 1 }
+        stats.record(latency)
     }
 
     /// Drops replica `id` (its actor died or failed its health check), kills it and starts a
@@ -366,6 +391,25 @@ actor ReplicaSet {
         guard !leaving.isEmpty else { return }
         await withCheckedContinuation { drainWaiters.append($0) }
     }
+}
+
+/// A stream opened on a replica: its chunks, and the replica's slot, given back once (when the
+/// stream ends or the lease is dropped).
+final class StreamLease: Sendable {
+    let generator: ObjectRefGenerator<ServeChunk>
+    private let ended: Mutex<(@Sendable (Bool) -> Void)?>
+
+    init(generator: ObjectRefGenerator<ServeChunk>, ended: @escaping @Sendable (_ failed: Bool) -> Void) {
+        self.generator = generator
+        self.ended = Mutex(ended)
+    }
+
+    /// Gives the slot back (the first call counts).
+    func end(failed: Bool) {
+        ended.withLock { callback in defer { callback = nil }; return callback }?(failed)
+    }
+
+    deinit { end(failed: true) }
 }
 
 /// `operation`'s result, or `DeadlineExceeded` once `timeout` passed (the operation itself runs

@@ -144,7 +144,7 @@ actor ServeController {
         await replicas.startBackgroundWork()
         applications[name] = Running(prefix: prefix, replicas: replicas, typeName: app.typeName, deployedAt: Date(), fromConfig: fromConfig)
         failures[name] = nil
-        routes.set(prefix, (name, replicas))
+        routes.set(prefix, (name, replicas, app.contentType))
         await publish()
         return await DeploymentHandle(replicas, typeName: app.typeName)
     }

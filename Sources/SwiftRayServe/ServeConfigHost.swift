@@ -163,7 +163,7 @@ extension Application {
             }
             try config.apply(option)
         }
-        return Application(deploymentName: deploymentName, config: config, typeName: typeName, makeReplica: makeReplica)
+        return Application(deploymentName: deploymentName, config: config, typeName: typeName, contentType: contentType, makeReplica: makeReplica)
     }
 }
 

@@ -14,13 +14,17 @@ final class RouteTable: Sendable {
         let prefix: String
         let application: String
         let replicas: ReplicaSet
+        /// A streaming deployment's content type (nil: whole responses).
+        let streamContentType: String?
     }
 
     private let routes = Mutex<[String: Route]>([:])
 
     /// Routes `prefix` to application `name`'s replicas (nil: no longer routed).
-    func set(_ prefix: String, _ target: (name: String, replicas: ReplicaSet)?) {
-        routes.withLock { $0[prefix] = target.map { Route(prefix: prefix, application: $0.name, replicas: $0.replicas) } }
+    func set(_ prefix: String, _ target: (name: String, replicas: ReplicaSet, streamContentType: String?)?) {
+        routes.withLock {
+            $0[prefix] = target.map { Route(prefix: prefix, application: $0.name, replicas: $0.replicas, streamContentType: $0.streamContentType) }
+        }
     }
 
     /// The longest prefix matching `path` (`/a` matches `/a` and `/a/b`, not `/ab`).
@@ -79,6 +83,7 @@ struct ServeResponder: HTTPResponder {
         let serveRequest = ServeRequest(
             method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
         do {
+            if let contentType = route.streamContentType { return try await Self.streamed(serveRequest, from: replicas, as: contentType) }
             return Self.response(try await Self.reply(serveRequest, from: replicas, within: requestTimeout))
         } catch is DeadlineExceeded {
             return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
@@ -97,6 +102,31 @@ struct ServeResponder: HTTPResponder {
     static func reply(_ request: ServeRequest, from replicas: ReplicaSet, within timeout: Duration?) async throws -> ServeResponse {
         guard let timeout else { return try await replicas.handle(request) }
         return try await withDeadline(timeout) { try await replicas.handle(request) }
+    }
+
+    /// A streaming deployment's answer: the first chunk is awaited (so an early error still gets
+    /// its status), then each chunk is written as the replica yields it. A client that goes away
+    /// ends the write, which drops the generator and stops the replica's stream.
+    static func streamed(_ request: ServeRequest, from replicas: ReplicaSet, as contentType: String) async throws -> Response {
+        let lease = try await replicas.openStream(request)
+        let first: ServeChunk?
+        do {
+            if let ref = try await lease.generator.next() { first = try await ray.get(ref) } else { first = nil }
+        } catch {
+            lease.end(failed: true)
+            throw error
+        }
+        let body = ResponseBody { writer in
+            var failed = true
+            defer { lease.end(failed: failed) }
+            if let first { try await writer.write(ByteBuffer(bytes: first.bytes)) }
+            while let ref = try await lease.generator.next() {
+                try await writer.write(ByteBuffer(bytes: try await ray.get(ref).bytes))
+            }
+            failed = false
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: contentType], body: body)
     }
 
     static func response(_ answer: ServeResponse) -> Response {

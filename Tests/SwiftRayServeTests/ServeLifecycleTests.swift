@@ -10,7 +10,7 @@ struct Judged: Codable { let threshold: Int; let pid: Int32 }
 
 /// Answers with the threshold its user config set; `/sick` makes its health check fail.
 @RayActor
-distributed actor Tunable: ReconfigurableDeployment, HealthCheckedDeployment {
+distributed actor Tunable: Deployment, ReconfigurableDeployment, HealthCheckedDeployment {
     var threshold = -1
     var sick = false
 
