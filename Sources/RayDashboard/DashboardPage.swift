@@ -75,8 +75,9 @@ enum DashboardPage {
         deployment: a.deployment.name, health: a.deployment.status, replicas: a.deployment.runningReplicas + " / " + a.deployment.targetReplicas,
         ongoing: a.deployment.ongoingRequests, queued: a.deployment.queuedRequests, served: a.deployment.served, failed: a.deployment.failed,
         refused: a.deployment.refused, "p50 ms": a.deployment.p50Ms?.toFixed(2), "p99 ms": a.deployment.p99Ms?.toFixed(2), message: a.message})));
+      const urls = hosts.flatMap(h => (h.proxyURL ? [h.proxyURL] : []).concat(Object.values(h.nodeProxies || {})));
       const totals = apps.reduce((t, a) => ({served: t.served + a.served, failed: t.failed + a.failed}), {served: 0, failed: 0});
-      return "<div class='cards'><div class='card'>Proxies<b>" + hosts.filter(h => h.proxyURL).length + "</b>" + esc(hosts.map(h => h.proxyURL).join(" ")) + "</div>" +
+      return "<div class='cards'><div class='card'>Proxies<b>" + urls.length + "</b>" + esc(urls.join(" ")) + "</div>" +
         "<div class='card'>Applications<b>" + apps.length + "</b></div><div class='card'>Requests served<b>" + totals.served + "</b>" + totals.failed + " failed</div></div>" +
         "<h3>Applications</h3>" + table(apps, ["application", "route", "status", "deployment", "health", "replicas", "ongoing", "queued", "served", "failed", "refused", "p50 ms", "p99 ms", "message"]) +
         hosts.filter(h => h.configError).map(h => "<p class='muted'>config error: " + esc(h.configError) + "</p>").join("");

@@ -79,7 +79,8 @@ struct ServeDetails: Encodable {
         let nodeID: String
         let status: String
         let url: String?
-        let pid: Int32
+        /// The host's process (nil: an actor on that node).
+        let pid: Int32?
         enum CodingKeys: String, CodingKey {
             case status, url, pid
             case nodeID = "node_id"
@@ -142,6 +143,7 @@ struct ServeDetails: Encodable {
         var applications: [String: Application] = [:]
         for host in hosts {
             if let url = host.proxyURL { proxies[host.nodeID] = Proxy(nodeID: host.nodeID, status: "HEALTHY", url: url, pid: host.pid) }
+            for (node, url) in host.nodeProxies { proxies[node] = Proxy(nodeID: node, status: "HEALTHY", url: url, pid: nil) }
             for app in host.applications {
                 let entry = config?.applications.first { $0.name == app.name }
                 let stats = app.deployment

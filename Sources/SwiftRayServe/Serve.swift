@@ -18,14 +18,18 @@ public enum Serve {
     /// `requestTimeout` gets 408 (Ray's `request_timeout_s`; nil: no limit). Every request is
     /// logged to `accessLog` (by default `$TMPDIR/swiftray/serve/access-<pid>.log`).
     ///
-    /// While the proxy runs, this process publishes its applications to the cluster (the
-    /// dashboard's Serve page, `GET /api/serve/applications/`, `/metrics`).
+    /// With `proxyLocation: .everyNode` (the default, as Ray's) each other node of the cluster gets
+    /// a proxy too (an actor on that node, listening on `host:port` there), so requests can enter
+    /// anywhere and no one proxy carries them all. While the proxy runs, this process publishes its
+    /// applications to the cluster (the dashboard's Serve page, `GET /api/serve/applications/`,
+    /// `/metrics`).
     @discardableResult
     public static func start(
         host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20, requestTimeout: Duration? = nil,
-        accessLog: AccessLog = .standard
+        accessLog: AccessLog = .standard, proxyLocation: ProxyLocation = .everyNode
     ) async throws -> String {
-        try await controller.start(host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog)
+        try await controller.start(
+            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog, proxyLocation: proxyLocation)
     }
 
     /// The access log's path (nil: none, or the proxy is not running).
@@ -66,6 +70,15 @@ public enum Serve {
     public static func shutdown() async { await controller.shutdown() }
 }
 
+/// Where proxies run (Ray's `proxy_location`).
+public enum ProxyLocation: String, Sendable, Codable {
+    /// One on every node: this process serves its own node, an actor serves each other node (the
+    /// default; new nodes get one within a second).
+    case everyNode = "EveryNode"
+    /// Only this process's proxy.
+    case headOnly = "HeadOnly"
+}
+
 /// An application as `Serve.status()` reports it.
 public struct ApplicationStatus: Sendable, Equatable, Codable {
     public let name: String
@@ -85,6 +98,7 @@ actor ServeController {
         var prefix: String
         let replicas: ReplicaSet
         var typeName: String
+        var contentType: String?
         var deployedAt: Date
         /// The config entry it was deployed from (nil: `Serve.run`).
         var fromConfig: ServeDeployConfig.ApplicationConfig?
@@ -92,6 +106,10 @@ actor ServeController {
 
     private var proxy: ServeProxy?
     private var accessLog: AccessLogWriter?
+    /// How proxies on other nodes listen, and whether there are any (`.everyNode`).
+    private var proxyOptions: ProxyOptions?
+    private var proxyLocation = ProxyLocation.everyNode
+    let nodeProxies = NodeProxies()
     private let routes = RouteTable()
     private(set) var applications: [String: Running] = [:]
     /// Applications being deployed for the first time, and those a config could not deploy.
@@ -109,8 +127,14 @@ actor ServeController {
     var url: String? { proxy?.url }
     var accessLogPath: String? { accessLog?.path }
 
-    func start(host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, accessLog log: AccessLog) async throws -> String {
+    func start(
+        host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, accessLog log: AccessLog, proxyLocation: ProxyLocation = .everyNode
+    ) async throws -> String {
         if let proxy { return proxy.url }
+        self.proxyLocation = proxyLocation
+        proxyOptions = ProxyOptions(
+            host: host, port: port, maxBodyBytes: maxBodyBytes,
+            requestTimeoutMilliseconds: requestTimeout.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 })
         let writer = try log.path.map { try AccessLogWriter(path: $0) }
         let started = try await ServeProxy.start(
             host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: writer)
@@ -142,9 +166,11 @@ actor ServeController {
             try await replicas.fill(app.config.initialReplicas)
         }
         await replicas.startBackgroundWork()
-        applications[name] = Running(prefix: prefix, replicas: replicas, typeName: app.typeName, deployedAt: Date(), fromConfig: fromConfig)
+        applications[name] = Running(
+            prefix: prefix, replicas: replicas, typeName: app.typeName, contentType: app.contentType, deployedAt: Date(), fromConfig: fromConfig)
         failures[name] = nil
         routes.set(prefix, (name, replicas, app.contentType))
+        await updateNodeProxies()
         await publish()
         return await DeploymentHandle(replicas, typeName: app.typeName)
     }
@@ -174,6 +200,7 @@ actor ServeController {
     func delete(_ name: String) async throws {
         guard let running = applications.removeValue(forKey: name) else { throw ServeError("no application named \(name)") }
         routes.set(running.prefix, nil)
+        await updateNodeProxies()
         await running.replicas.close()  // in-flight requests finish first
         await publish()
     }
@@ -183,12 +210,26 @@ actor ServeController {
         failures = [:]
         publisher?.cancel()
         publisher = nil
+        await nodeProxies.stopAll()
         if proxy != nil { _ = try? await ray.kv.delete(publishKey, namespace: ServeDeployConfig.namespace) }
         await proxy?.stop()
         proxy = nil
         accessLog = nil
         appliedConfig = nil
         configError = nil
+    }
+
+    /// Starts proxies on new nodes (with `.everyNode`) and sends them the current routes.
+    func updateNodeProxies() async {
+        guard proxyLocation == .everyNode, let proxyOptions, proxy != nil else { return }
+        await nodeProxies.sync(skipping: ray.runtimeContext.nodeID, options: proxyOptions)
+        var specs: [RouteSpec] = []
+        for (name, running) in applications {
+            specs.append(RouteSpec(
+                prefix: running.prefix, application: name, handle: await DeploymentHandle(running.replicas, typeName: running.typeName),
+                streamContentType: running.contentType))
+        }
+        await nodeProxies.send(specs)
     }
 
     /// Records that a config could not deploy application `name`.

@@ -11,6 +11,7 @@ extension ServeController {
             var complained = false
             while (try? await Task.sleep(for: .seconds(1))) != nil {
                 guard let self else { return }
+                await self.updateNodeProxies()
                 if !(await self.publish()), !complained {
                     complained = true
                     FileHandle.standardError.write(Data("serve: cannot publish the applications to the dashboard; going on without it\n".utf8))
@@ -46,7 +47,8 @@ extension ServeController {
                 name: name, routePrefix: prefix, status: "DEPLOYING", message: "", lastDeployedTimeS: 0, deployment: .none(name)))
         }
         return ServeHostStatus(
-            pid: getpid(), nodeID: ray.runtimeContext.nodeID, proxyURL: url, updatedAt: Int64(Date().timeIntervalSince1970 * 1e6),
+            pid: getpid(), nodeID: ray.runtimeContext.nodeID, proxyURL: url, nodeProxies: await nodeProxies.urls,
+            updatedAt: Int64(Date().timeIntervalSince1970 * 1e6),
             builders: ServeBuilders.names, appliedConfig: appliedConfig.map { String(decoding: $0, as: UTF8.self) },
             configError: configError, applications: statuses.sorted { $0.name < $1.name })
     }

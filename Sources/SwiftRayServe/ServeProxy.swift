@@ -27,6 +27,9 @@ final class RouteTable: Sendable {
         }
     }
 
+    /// The routed prefixes.
+    var prefixes: [String] { routes.withLock { Array($0.keys) } }
+
     /// The longest prefix matching `path` (`/a` matches `/a` and `/a/b`, not `/ab`).
     func match(_ path: String) -> Route? {
         routes.withLock { routes in

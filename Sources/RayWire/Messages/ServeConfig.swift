@@ -148,8 +148,9 @@ public struct ServeHostStatus: Codable, Sendable, Equatable {
     /// The host's process and node.
     public var pid: Int32
     public var nodeID: String
-    /// The proxy's URL (nil: none running).
+    /// The proxy's URL (nil: none running), and those of its proxies on other nodes by node id.
     public var proxyURL: String?
+    public var nodeProxies: [String: String]
     /// Microseconds since 1970 at this update (a host that stopped publishing is dropped).
     public var updatedAt: Int64
     /// The import paths it can build from a config.
@@ -160,12 +161,13 @@ public struct ServeHostStatus: Codable, Sendable, Equatable {
     public var applications: [ServeApplicationStatus]
 
     public init(
-        pid: Int32, nodeID: String, proxyURL: String?, updatedAt: Int64, builders: [String], appliedConfig: String?, configError: String?,
+        pid: Int32, nodeID: String, proxyURL: String?, nodeProxies: [String: String] = [:], updatedAt: Int64, builders: [String], appliedConfig: String?, configError: String?,
         applications: [ServeApplicationStatus]
     ) {
         self.pid = pid
         self.nodeID = nodeID
         self.proxyURL = proxyURL
+        self.nodeProxies = nodeProxies
         self.updatedAt = updatedAt
         self.builders = builders
         self.appliedConfig = appliedConfig
