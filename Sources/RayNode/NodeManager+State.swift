@@ -12,7 +12,8 @@ extension NodeManager {
         if finishedTasks.count > Self.finishedTasksKept { finishedTasks.removeFirst() }
     }
 
-    private func nodeStates() -> [NodeState] {
+    /// The nodes as the state API shows them (without the rest of a snapshot).
+    package func nodeStates() -> [NodeState] {
         let stored = storedPerNode()
         return nodes.map {
             NodeState(

@@ -40,6 +40,8 @@ package protocol CoreRuntime: AnyObject, Sendable {
     func kv(_ request: KVRequest) async throws -> KVReply
     /// A snapshot of the cluster for the state API.
     func clusterState() async throws -> ClusterState
+    /// The nodes only (cheap: no tasks, actors or objects are gathered).
+    func nodeStates() async throws -> [NodeState]
     /// Creates, waits for or removes a placement group; returns nil, or why it failed.
     func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo?
     /// Reports item `index` of the stream this process produces (`stream`: the running task's or

@@ -149,6 +149,12 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    package func nodeStates() async throws -> [NodeState] {
+        try await request { id in .control(.nodesRequest(requestID: id)) } reply: { reply in
+            if case .control(.state(_, let state)) = reply { state.nodes } else { nil }
+        }
+    }
+
     package func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
         try await self.request({ id in .control(.placementGroup(requestID: id, request)) }, reply: Self.requestError)
     }

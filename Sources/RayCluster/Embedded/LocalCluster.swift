@@ -165,6 +165,12 @@ package final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    package func nodeStates() async throws -> [NodeState] {
+        await withCheckedContinuation { continuation in
+            onLoop { continuation.resume(returning: $0.nodeStates()) }
+        }
+    }
+
     package func kv(_ request: KVRequest) async throws -> KVReply {
         await withCheckedContinuation { continuation in
             onLoop { continuation.resume(returning: $0.keyValue(request)) }

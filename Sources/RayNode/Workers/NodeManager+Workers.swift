@@ -125,6 +125,8 @@ extension NodeManager {
             send(.control(.kvReply(requestID: requestID, keyValue(request))), to: worker)
         case .control(.stateRequest(let requestID)):
             send(.control(.state(requestID: requestID, stateSnapshot())), to: worker)
+        case .control(.nodesRequest(let requestID)):
+            send(.control(.state(requestID: requestID, ClusterState(nodes: nodeStates()))), to: worker)
         case .control(.placementGroup(let requestID, let request)):
             placementGroupRequest(request) { [self] error in send(.requestDone(requestID: requestID, error: error), to: worker) }
         case .control(let control):

@@ -31,6 +31,8 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case placementGroup(requestID: UInt64, PlacementGroupRequest)
     /// Ask for a snapshot of everything the scheduler knows (the state API), and the answer.
     case stateRequest(requestID: UInt64)
+    /// Ask for the nodes only (answered by `state` with nothing else in it): cheap enough to poll.
+    case nodesRequest(requestID: UInt64)
     case state(requestID: UInt64, ClusterState)
     /// A worker's kept output (`swiftray logs`), and the answer: text, the offset to follow from,
     /// or an error message.

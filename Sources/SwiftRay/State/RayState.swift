@@ -32,7 +32,7 @@ public struct RayState: Sendable {
         try await RuntimeRegistry.require().clusterState()
     }
 
-    public func nodes() async throws -> [NodeState] { try await snapshot().nodes }
+    public func nodes() async throws -> [NodeState] { try await RuntimeRegistry.require().nodeStates() }
     public func workers() async throws -> [WorkerState] { try await snapshot().workers }
     public func tasks() async throws -> [TaskState] { try await snapshot().tasks }
     public func actors() async throws -> [ActorState] { try await snapshot().actors }
