@@ -1,10 +1,14 @@
+import Foundation
 import Synchronization
 import SwiftRay
 
 /// Calls a deployment from Swift (Ray's `DeploymentHandle`). In the driver it goes through the
 /// same replicas, limits and queue as HTTP requests; passed to another deployment's constructor
 /// (it is `Codable`) it carries the replicas' actors, and that process routes to them itself
-/// (power of two choices over its own ongoing counts), which is how deployments compose:
+/// (power of two choices over its own ongoing counts), which is how deployments compose. A handle
+/// to an application follows it: when its replicas change (a redeploy, a replacement, scaling),
+/// the controller publishes them and decoded handles pick them up within half a second, or at
+/// once when a call finds its replica gone.
 ///
 /// ```swift
 /// let model = try await Serve.run(Model.bind(), name: "model", routePrefix: "/model")
@@ -15,10 +19,13 @@ public struct DeploymentHandle: Sendable, Codable {
     let typeName: String
     let replicaIDs: [RayActorID]
     let config: DeploymentConfig.Limits
+    /// The application it calls, whose replicas it follows (nil: these replicas only).
+    let application: String?
     /// The driver's replica set (nil in a process that decoded the handle).
     private let local: ReplicaSet?
 
-    init(_ replicas: ReplicaSet, typeName: String) async {
+    init(_ replicas: ReplicaSet, typeName: String, application: String? = nil) async {
+        self.application = application
         deploymentName = await replicas.deployment
         self.typeName = typeName
         replicaIDs = await replicas.actorIDs
@@ -26,7 +33,7 @@ public struct DeploymentHandle: Sendable, Codable {
         local = replicas
     }
 
-    enum CodingKeys: String, CodingKey { case deploymentName, typeName, replicaIDs, config }
+    enum CodingKeys: String, CodingKey { case deploymentName, typeName, replicaIDs, config, application }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -34,6 +41,7 @@ public struct DeploymentHandle: Sendable, Codable {
         typeName = try container.decode(String.self, forKey: .typeName)
         replicaIDs = try container.decode([RayActorID].self, forKey: .replicaIDs)
         config = try container.decode(DeploymentConfig.Limits.self, forKey: .config)
+        application = try container.decodeIfPresent(String.self, forKey: .application)
         local = nil
     }
 
@@ -43,6 +51,7 @@ public struct DeploymentHandle: Sendable, Codable {
         try container.encode(typeName, forKey: .typeName)
         try container.encode(replicaIDs, forKey: .replicaIDs)
         try container.encode(config, forKey: .config)
+        try container.encodeIfPresent(application, forKey: .application)
     }
 
     /// Sends `request` to a replica and returns its answer.
@@ -104,29 +113,48 @@ final class ChunkPuller: Sendable {
 /// The replica sets of handles decoded in this process, one per deployment's replicas.
 enum RemoteReplicas {
     private static let sets = Mutex<[String: ReplicaSet]>([:])
+    /// How often a set checks its application's published replicas.
+    static let refreshInterval = Duration.milliseconds(500)
+
+    /// The KV key an application's current handle is published under (namespace
+    /// `ServeDeployConfig.namespace`).
+    static func key(application: String) -> String { "handle/" + application }
 
     static func set(for handle: DeploymentHandle) throws -> ReplicaSet {
-        let key = handle.deploymentName + "|" + handle.replicaIDs.map { "\($0.raw)" }.joined(separator: ",")
+        let key = handle.application.map { "app|" + $0 }
+            ?? handle.deploymentName + "|" + handle.replicaIDs.map { "\($0.raw)" }.joined(separator: ",")
         if let known = sets.withLock({ $0[key] }) { return known }
-        let found = _typeByName(handle.typeName)
-        let replicasMade: [Application.Replica]
-        if let type = found as? any Deployment.Type {
-            replicasMade = try handle.replicaIDs.map { Application.Replica(call: try call(type, $0), id: $0) }
-        } else if let type = found as? any StreamingDeployment.Type {
-            replicasMade = try handle.replicaIDs.map { try streaming(type, $0) }
-        } else {
-            throw ServeError("no deployment type \(handle.typeName) in this binary")
-        }
         let config = DeploymentConfig(maxOngoingRequests: handle.config.maxOngoingRequests, maxQueuedRequests: handle.config.maxQueuedRequests)
         let name = handle.deploymentName
-        let replicas = ReplicaSet(deployment: name, config: config, initial: replicasMade) {
+        var refresh: ReplicaSet.Refresh?
+        if let application = handle.application { refresh = { try? await published(application) } }
+        let replicas = ReplicaSet(deployment: name, config: config, initial: try resolve(handle), refresh: refresh) {
             throw ServeError("a handle outside the driver cannot replace \(name)'s replicas")
         }
-        return sets.withLock { sets in
-            if let raced = sets[key] { return raced }
+        let (stored, isNew) = sets.withLock { sets in
+            if let raced = sets[key] { return (raced, false) }
             sets[key] = replicas
-            return replicas
+            return (replicas, true)
         }
+        if isNew, refresh != nil { Task { await stored.followPublished(every: refreshInterval) } }
+        return stored
+    }
+
+    /// The replicas of `handle`, callable from this process.
+    private static func resolve(_ handle: DeploymentHandle) throws -> [Application.Replica] {
+        let found = _typeByName(handle.typeName)
+        if let type = found as? any Deployment.Type {
+            return try handle.replicaIDs.map { Application.Replica(call: try call(type, $0), id: $0) }
+        } else if let type = found as? any StreamingDeployment.Type {
+            return try handle.replicaIDs.map { try streaming(type, $0) }
+        }
+        throw ServeError("no deployment type \(handle.typeName) in this binary")
+    }
+
+    /// The replicas application `name` has now, as its controller published them.
+    private static func published(_ name: String) async throws -> [Application.Replica]? {
+        guard let bytes = try await ray.kv.get(key(application: name), namespace: ServeDeployConfig.namespace) else { return nil }
+        return try resolve(try JSONDecoder().decode(DeploymentHandle.self, from: Data(bytes)))
     }
 
     private static func streaming<D: StreamingDeployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.Replica {

@@ -20,11 +20,15 @@ actor ReplicaSet {
     }
 
     typealias Make = @Sendable () async throws -> Application.Replica
+    /// The replicas its application has now (a decoded handle's set asks its controller's
+    /// publication); nil when unknown.
+    typealias Refresh = @Sendable () async -> [Application.Replica]?
 
     private(set) var deployment: String
     private(set) var config: DeploymentConfig
     /// Makes a replica (to replace one that died, to scale up).
     private var make: Make
+    private let refresh: Refresh?
     private var replicas: [Replica] = []
     /// Replicas out of the rotation, finishing their requests before they are killed.
     private var leaving: [Replica] = []
@@ -47,7 +51,10 @@ actor ReplicaSet {
     private var startError: String?
 
     /// - Parameter initial: replicas it starts with (a decoded handle's).
-    init(deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [], make: @escaping Make) {
+    init(
+        deployment: String, config: DeploymentConfig, initial: [Application.Replica] = [], refresh: Refresh? = nil, make: @escaping Make
+    ) {
+        self.refresh = refresh
         self.deployment = deployment
         self.config = config
         self.make = make
@@ -175,8 +182,25 @@ actor ReplicaSet {
         do {
             return try await attempt(request)
         } catch is ActorDiedError {
+            await refreshMembers()  // a handle's replica may have been redeployed away
             return try await attempt(request)
         }
+    }
+
+    /// Follows the application's published replicas every `interval`, for as long as it lives.
+    func followPublished(every interval: Duration) async {
+        while (try? await Task.sleep(for: interval)) != nil { await refreshMembers() }
+    }
+
+    /// Takes the application's published replicas: new ones join, missing ones leave (their
+    /// requests finish; another process's replicas are not killed from here).
+    func refreshMembers() async {
+        guard let refresh, let current = await refresh() else { return }
+        let known = Set(replicas.compactMap(\.actorID))
+        let wanted = Set(current.map(\.id))
+        guard known != wanted else { return }
+        retire(Set(replicas.filter { $0.actorID.map { !wanted.contains($0) } ?? true }.map(\.id)))
+        for replica in current where !known.contains(replica.id) { add(replica) }
     }
 
     private func attempt(_ request: ServeRequest) async throws -> ServeResponse {

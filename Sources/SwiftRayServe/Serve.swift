@@ -110,6 +110,8 @@ actor ServeController {
     private var proxyOptions: ProxyOptions?
     private var proxyLocation = ProxyLocation.everyNode
     let nodeProxies = NodeProxies()
+    /// The replicas last published per application (for handles in other processes).
+    private var publishedHandles: [String: String] = [:]
     private let routes = RouteTable()
     private(set) var applications: [String: Running] = [:]
     /// Applications being deployed for the first time, and those a config could not deploy.
@@ -170,9 +172,9 @@ actor ServeController {
             prefix: prefix, replicas: replicas, typeName: app.typeName, contentType: app.contentType, deployedAt: Date(), fromConfig: fromConfig)
         failures[name] = nil
         routes.set(prefix, (name, replicas, app.contentType))
-        await updateNodeProxies()
+        await syncRoutes()
         await publish()
-        return await DeploymentHandle(replicas, typeName: app.typeName)
+        return await DeploymentHandle(replicas, typeName: app.typeName, application: name)
     }
 
     func reconfigure(_ name: String, userConfig: UserConfig) async throws {
@@ -182,7 +184,7 @@ actor ServeController {
 
     func handle(_ name: String) async throws -> DeploymentHandle {
         guard let running = applications[name] else { throw ServeError("no application named \(name)") }
-        return await DeploymentHandle(running.replicas, typeName: running.typeName)
+        return await DeploymentHandle(running.replicas, typeName: running.typeName, application: name)
     }
 
     func status() async -> [ApplicationStatus] {
@@ -200,7 +202,7 @@ actor ServeController {
     func delete(_ name: String) async throws {
         guard let running = applications.removeValue(forKey: name) else { throw ServeError("no application named \(name)") }
         routes.set(running.prefix, nil)
-        await updateNodeProxies()
+        await syncRoutes()
         await running.replicas.close()  // in-flight requests finish first
         await publish()
     }
@@ -219,17 +221,36 @@ actor ServeController {
         configError = nil
     }
 
-    /// Starts proxies on new nodes (with `.everyNode`) and sends them the current routes.
-    func updateNodeProxies() async {
-        guard proxyLocation == .everyNode, let proxyOptions, proxy != nil else { return }
-        await nodeProxies.sync(skipping: ray.runtimeContext.nodeID, options: proxyOptions)
+    /// Publishes each application's replicas for the handles other processes decoded, and (with
+    /// `.everyNode`) starts proxies on new nodes and sends them the current routes.
+    func syncRoutes() async {
         var specs: [RouteSpec] = []
         for (name, running) in applications {
             specs.append(RouteSpec(
-                prefix: running.prefix, application: name, handle: await DeploymentHandle(running.replicas, typeName: running.typeName),
+                prefix: running.prefix, application: name,
+                handle: await DeploymentHandle(running.replicas, typeName: running.typeName, application: name),
                 streamContentType: running.contentType))
         }
+        await publishHandles(specs)
+        guard proxyLocation == .everyNode, let proxyOptions, proxy != nil else { return }
+        await nodeProxies.sync(skipping: ray.runtimeContext.nodeID, options: proxyOptions)
         await nodeProxies.send(specs)
+    }
+
+    /// Writes the handles whose replicas changed, and removes those of deleted applications.
+    private func publishHandles(_ specs: [RouteSpec]) async {
+        let namespace = ServeDeployConfig.namespace
+        for spec in specs {
+            let signature = spec.handle.replicaIDs.map { "\($0.raw)" }.joined(separator: ",")
+            guard publishedHandles[spec.application] != signature, let data = try? JSONEncoder().encode(spec.handle) else { continue }
+            if (try? await ray.kv.put(RemoteReplicas.key(application: spec.application), Array(data), namespace: namespace)) != nil {
+                publishedHandles[spec.application] = signature
+            }
+        }
+        for name in publishedHandles.keys where !specs.contains(where: { $0.application == name }) {
+            _ = try? await ray.kv.delete(RemoteReplicas.key(application: name), namespace: namespace)
+            publishedHandles[name] = nil
+        }
     }
 
     /// Records that a config could not deploy application `name`.

@@ -11,7 +11,7 @@ extension ServeController {
             var complained = false
             while (try? await Task.sleep(for: .seconds(1))) != nil {
                 guard let self else { return }
-                await self.updateNodeProxies()
+                await self.syncRoutes()
                 if !(await self.publish()), !complained {
                     complained = true
                     FileHandle.standardError.write(Data("serve: cannot publish the applications to the dashboard; going on without it\n".utf8))

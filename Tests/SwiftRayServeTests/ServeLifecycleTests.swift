@@ -101,3 +101,35 @@ extension ServeTests {
         XCTAssertTrue(deleted.isSet)
     }
 }
+
+extension ServeTests {
+    func testAHandleInsideADeploymentFollowsARedeployUnderLoad() async throws {
+        let double = try await Serve.run(Scaler.bind { try await Scaler.create(factor: 2, options: $0) }, name: "inner", routePrefix: "/inner")
+        try await Serve.run(Ensemble.bind { try await Ensemble.create(first: double, second: double, options: $0) },
+                            name: "outer", routePrefix: "/outer")
+        let url = base + "/outer", stop = StopFlag()
+        let load = Task {
+            try await withThrowingTaskGroup(of: [Answer].self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var answers: [Answer] = []
+                        while !stop.isSet { answers.append(try await ServeTests.send(url, body: #"{"x": 1}"#)) }
+                        return answers
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        let warm = await RayTesting.eventually(timeout: .seconds(30)) { (await Serve.status().first { $0.name == "outer" }?.servedRequests ?? 0) >= 10 }
+        XCTAssertTrue(warm)
+        try await Serve.run(Scaler.bind { try await Scaler.create(factor: 3, options: $0) }, name: "inner", routePrefix: "/inner")
+        let followed = await RayTesting.eventually(timeout: .seconds(30)) {
+            let answer = try? await ServeTests.send(url, body: #"{"x": 1}"#)
+            return answer.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.body.utf8)) }?["sum"] == 6
+        }
+        stop.set()
+        let answers = try await load.value
+        XCTAssertTrue(followed, "the outer deployment's handle reaches the new inner replicas")
+        XCTAssertTrue(answers.allSatisfy { $0.status == 200 }, "no failed request: \(answers.filter { $0.status != 200 }.prefix(3).map(\.body))")
+    }
+}
