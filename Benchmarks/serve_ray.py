@@ -58,6 +58,32 @@ def main():
         print(f"Ray Serve, {replicas} replica(s): run to first answer {time.perf_counter() - started:.2f} s")
         print(f"Ray Serve, {replicas} replica(s):", wrk("http://127.0.0.1:8000/"))
         serve.delete("noop")
+
+    @serve.deployment(max_ongoing_requests=64)
+    class FixedCostModel:
+        """2 ms per model call however many inputs, one call at a time (as the Swift side)."""
+
+        def __init__(self):
+            import threading
+            self.lock = threading.Lock()
+
+        def model(self, inputs):
+            with self.lock:
+                time.sleep(0.002)
+            return inputs
+
+        @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+        async def batched(self, inputs):
+            return self.model(inputs)
+
+        async def __call__(self, request):
+            if request.url.path.endswith("/batched"):
+                return {"ok": await self.batched(1)}
+            return {"ok": self.model([1])[0]}
+
+    serve.run(FixedCostModel.bind(), name="model", route_prefix="/")
+    for path in ("single", "batched"):
+        print(f"Ray Serve, fixed-cost model, {path}:", wrk(f"http://127.0.0.1:8000/{path}"))
     serve.shutdown()
     ray.shutdown()
     uvicorn_ceiling()

@@ -18,6 +18,22 @@ distributed actor NoOp: Deployment {
     }
 }
 
+/// A model with a fixed cost per call (2 ms, however many inputs; a stand-in for one forward pass),
+/// one call at a time per replica: `/single` calls it per request, `/batched` per batch of up to 32.
+@RayActor
+distributed actor FixedCostModel: Deployment {
+    lazy var batcher = ServeBatcher<Int, Int>(maxBatchSize: 32, batchWaitTimeout: .milliseconds(5)) { inputs in
+        usleep(2000)
+        return inputs
+    }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        if request.path.hasSuffix("/batched") { return try .json(["ok": try await batcher.call(1)]) }
+        usleep(2000)  // actor-isolated and synchronous: calls on this replica take turns
+        return try .json(["ok": 1])
+    }
+}
+
 let seconds = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 10
 
 func residentMiB(_ pid: Int32) -> Double {
@@ -59,8 +75,13 @@ for replicas in [1, 2] {
     print("swift-ray serve, \(replicas) replica(s): \(try wrk(base + "/"))")
     let workers = await ray.workerPIDs()
     let memory = residentMiB(getpid()) + workers.map(residentMiB).reduce(0, +)
-    print("swift-ray serve, \(replicas) replica(s): resident \(String(format: "%.0f", memory)) MiB (driver + \(workers.count) workers)")
+    let each = ([getpid()] + workers).map { String(format: "%.0f", residentMiB($0)) }.joined(separator: " + ")
+    print("swift-ray serve, \(replicas) replica(s): resident \(String(format: "%.0f", memory)) MiB (driver + \(workers.count) workers: \(each))")
     try await Serve.delete("noop")
+}
+try await Serve.run(FixedCostModel.bind(DeploymentConfig(maxOngoingRequests: 64, maxQueuedRequests: 1000)), name: "model")
+for path in ["single", "batched"] {
+    print("swift-ray serve, fixed-cost model, \(path): \(try wrk(base + "/\(path)"))")
 }
 await Serve.shutdown()
 try await ray.shutdown()

@@ -166,4 +166,24 @@ final class ServeConfigTests: XCTestCase {
         XCTAssertNotEqual(unreachable, 0)
         XCTAssertTrue(message.contains("no dashboard answers at http://127.0.0.1:1"), message)
     }
+
+    func testTheDashboardShowsTheServeTab() async throws {
+        let put = try await rest("PUT", #"{"http_options": {"port": 0}, "applications": [{"name": "shown", "route_prefix": "/shown", "import_path": "scaler"}]}"#)
+        XCTAssertEqual(put.status, 200, put.body)
+        let running = await RayTesting.eventually(timeout: .seconds(60)) { (try? await self.applicationStatus("shown")) == "RUNNING" }
+        XCTAssertTrue(running)
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("the page needs chromium (.ci/run installs it)")
+        }
+        let (status, page) = try RayTesting.runProcess(chromium, [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            "--virtual-time-budget=4000", "--dump-dom", "\(dashboard)/#serve",
+        ])
+        XCTAssertEqual(status, 0, page)
+        XCTAssertFalse(page.contains("Uncaught"), page)
+        for text in ["shown", "/shown", "RUNNING", "Scaler", "HEALTHY", "Proxies"] {
+            XCTAssertTrue(page.contains(text), "the Serve tab shows \(text)")
+        }
+    }
 }

@@ -24,6 +24,16 @@ final class ReferenceCountingTests: RayTestCase {
         XCTAssertEqual(bytes, 0)
     }
 
+    func testDirectDistributedCallsLeaveNoResults() async throws {
+        let counter = try await ray.actor(Counter.self)
+        let baseline = try await objectCount()
+        for _ in 0..<2000 { _ = try await counter.increment() }
+        try await assertReturnsTo(baseline)  // each call's result is freed once it is read
+        let value = try await counter.getValue()
+        XCTAssertEqual(value, 2000)
+        try await assertReturnsTo(baseline)
+    }
+
     func testTaskResultsAreFreedWhenDropped() async throws {
         let baseline = try await objectCount()
         do {

@@ -61,6 +61,10 @@ public final class RayActorSystem: DistributedActorSystem, Sendable {
 
     private func result<Res: Decodable>(of callID: RayID, as type: Res.Type) async throws -> Res {
         let runtime = try RuntimeRegistry.require()
+        // The caller holds the result's only reference, as a `.remote` call's ref would: once it
+        // is read (or the wait ends) the object is freed.
+        let owner = RefHandle(id: callID, created: true)
+        defer { withExtendedLifetime(owner) {} }
         guard let payload = try await runtime.get([callID], timeout: nil)?.first else {
             throw RaySystemError(message: "no result for actor call \(callID)")
         }
