@@ -21,6 +21,35 @@ def wrk(url):
     return f"{pick('Requests/sec:')}  p{pick('50%')}  p{pick('99%')}  ({errors})"
 
 
+def resident_mib():
+    """Resident memory of this process and every process under it (Ray's GCS, raylet, workers)."""
+    import os
+
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    family, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in family:
+                family.add(pid)
+                frontier.append(pid)
+    total = 0
+    for pid in family:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
 def uvicorn_ceiling():
     import uvicorn
 
@@ -57,6 +86,7 @@ def main():
         urllib.request.urlopen("http://127.0.0.1:8000/").read()
         print(f"Ray Serve, {replicas} replica(s): run to first answer {time.perf_counter() - started:.2f} s")
         print(f"Ray Serve, {replicas} replica(s):", wrk("http://127.0.0.1:8000/"))
+        print(f"Ray Serve, {replicas} replica(s): resident {resident_mib():.0f} MiB (driver and every Ray process it started)")
         serve.delete("noop")
 
     @serve.deployment(max_ongoing_requests=64)

@@ -56,15 +56,17 @@ public struct DeploymentHandle: Sendable, Codable {
 
     /// Sends `request` to a replica and returns its answer.
     public func call(_ request: ServeRequest) async throws -> ServeResponse {
-        if let local { return try await local.handle(request) }
-        return try await RemoteReplicas.set(for: self).handle(request)
+        try await replicaSet().handle(request)
     }
+
+    /// The replicas this handle routes over: the driver's set, or this process's for a decoded handle.
+    func replicaSet() throws -> ReplicaSet { try local ?? RemoteReplicas.set(for: self) }
 
     /// A `StreamingDeployment`'s chunks for `request`, handed over as its replica yields them (Ray's
     /// `handle.options(stream=True)`); the replica's slot is held until the stream ends or the
     /// sequence is dropped.
     public func stream(_ request: ServeRequest) -> AsyncThrowingStream<ServeChunk, any Error> {
-        let puller = ChunkPuller { [local, self] in try await (local ?? RemoteReplicas.set(for: self)).openStream(request) }
+        let puller = ChunkPuller { [self] in try await replicaSet().openStream(request) }
         return AsyncThrowingStream { try await puller.next() }  // pulls one chunk per `next()`: the replica's backpressure holds
     }
 

@@ -58,6 +58,8 @@ actor NodeProxies {
     private var proxies: [String: (actor: ServeNodeProxy, url: String)] = [:]
     /// The routes last sent (their applications, prefixes and replicas).
     private var sentSignature = ""
+    /// Nodes whose proxy is being started (a sync overlapping another must not start a second).
+    private var starting: Set<String> = []
 
     /// Node ids to proxy URLs.
     var urls: [String: String] { proxies.mapValues(\.url) }
@@ -68,7 +70,9 @@ actor NodeProxies {
         guard let nodes = try? await ray.state.nodes() else { return }
         let alive = Set(nodes.filter(\.alive).map(\.nodeID))
         for node in proxies.keys where !alive.contains(node) { proxies[node] = nil }
-        for node in nodes where node.alive && node.nodeID != own && proxies[node.nodeID] == nil {
+        for node in nodes where node.alive && node.nodeID != own && proxies[node.nodeID] == nil && !starting.contains(node.nodeID) {
+            starting.insert(node.nodeID)
+            defer { starting.remove(node.nodeID) }
             do {
                 let actor = try await ray.actor(
                     ServeNodeProxy.self,

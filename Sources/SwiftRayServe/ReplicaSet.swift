@@ -370,6 +370,18 @@ actor ReplicaSet {
         }
     }
 
+    /// A slot on a replica whose actor is known, for typed calls through a handle.
+    func acquireActor() async throws -> (slot: Int, actor: RayActorID) {
+        let id = try await acquire()
+        guard let actor = replicas.first(where: { $0.id == id })?.actorID else {
+            release(id)
+            throw ServeError("\(deployment) has no replica to call")
+        }
+        return (id, actor)
+    }
+
+    func releaseSlot(_ id: Int) { release(id) }
+
     private func acquire() async throws -> Int {
         if let index = pick() {
             replicas[index].ongoing += 1

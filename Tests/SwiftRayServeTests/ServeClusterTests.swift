@@ -30,6 +30,8 @@ final class ServeClusterTests: XCTestCase {
         let proxies = try await ray.state.serve().first?.nodeProxies ?? [:]
         let (node, url) = try XCTUnwrap(proxies.first)
         XCTAssertNotEqual(node, own, "on the other node")
+        let proxyActors = try await ray.state.actors().filter { $0.className == "ServeNodeProxy" }
+        XCTAssertEqual(proxyActors.count, 1, "one proxy per node, never a second: \(proxyActors)")
         for x in 1...6 {
             let answer = try await ServeTests.send(url + "/scale", body: #"{"x": \#(x)}"#)
             XCTAssertEqual(answer.status, 200, answer.body)

@@ -133,3 +133,36 @@ extension ServeTests {
         XCTAssertTrue(answers.allSatisfy { $0.status == 200 }, "no failed request: \(answers.filter { $0.status != 200 }.prefix(3).map(\.body))")
     }
 }
+
+/// Adds numbers, with a method besides `handle` for typed calls through handles.
+@RayActor
+distributed actor Adder: Deployment {
+    distributed func add(_ a: Double, _ b: Double) -> Double { a + b }
+    distributed func pid() -> Int32 { getpid() }
+
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse { .text("adder") }
+}
+
+extension ServeTests {
+    func testTypedCallsThroughAHandleAwaitedOrPassedOnAsRefs() async throws {
+        let adder = try await Serve.run(Adder.bind(DeploymentConfig(numReplicas: 2)), name: "adder", routePrefix: "/adder")
+        let sum = try await adder.call(Adder.self) { try await $0.add(2, 3) }
+        XCTAssertEqual(sum, 5)
+        var pids = Set<Int32>()
+        for _ in 0..<20 { pids.insert(try await adder.call(Adder.self) { try await $0.pid() }) }
+        XCTAssertEqual(pids.count, 2, "typed calls are routed over every replica")
+        // A response passed on as a ref: the next call receives its value.
+        let first = try await adder.remote(Adder.self) { $0.remote.add(1, 1) }
+        let second = try await adder.remote(Adder.self) { $0.remote.add(first, 10) }
+        let chained = try await ray.get(second)
+        XCTAssertEqual(chained, 12)
+        let settled = await RayTesting.eventually(timeout: .seconds(30)) { await Serve.status().first?.ongoingRequests == 0 }
+        XCTAssertTrue(settled, "every slot given back once its result was ready")
+        do {
+            _ = try await adder.call(Scaler.self) { _ in 0 }
+            XCTFail("a handle refuses another deployment's type")
+        } catch let error as ServeError {
+            XCTAssertTrue(error.message.contains("not a Scaler"), error.message)
+        }
+    }
+}
