@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SwiftRayTune", targets: ["SwiftRayTune"]),
         // Ray Serve: deployments served over HTTP (Hummingbird).
         .library(name: "SwiftRayServe", targets: ["SwiftRayServe"]),
+        .library(name: "SwiftRayNN", targets: ["SwiftRayNN"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
@@ -143,6 +144,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
+        // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
+        .target(name: "SwiftRayNN"),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
@@ -191,6 +195,7 @@ let package = Package(
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
         ),
+        .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN"]),
         .testTarget(
             name: "SwiftRayServeTests",
             dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]
