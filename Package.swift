@@ -146,7 +146,7 @@ let package = Package(
         ),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
-        .target(name: "SwiftRayNN"),
+        .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
@@ -195,7 +195,7 @@ let package = Package(
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
         ),
-        .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN"]),
+        .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(
             name: "SwiftRayServeTests",
             dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]

@@ -1,3 +1,5 @@
+import SwiftRay
+
 /// A labelled classification set: one row of features per sample.
 public struct ClassificationData: Sendable, Codable, Equatable {
     public var features: Matrix
@@ -24,7 +26,7 @@ public struct ClassificationData: Sendable, Codable, Equatable {
     /// from a standard normal, each label the teacher's most likely class. A student MLP can learn it
     /// to well over 97% test accuracy; the same seed gives the same set everywhere.
     public static func teacher(samples: Int, features: Int, classes: Int = 2, seed: UInt64) -> ClassificationData {
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         let teacher = MLP(sizes: [features, 16, classes], hidden: .tanh, seed: seed &+ 1)
         let x = Matrix(rows: samples, columns: features, values: (0..<samples * features).map { _ in random.normal() })
         return ClassificationData(features: x, labels: teacher.predict(x))

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftRay
 
 /// What a layer applies to its outputs.
 public enum Activation: String, Sendable, Codable {
@@ -32,7 +33,7 @@ public struct DenseLayer: Sendable, Codable, Equatable {
     public var outputs: Int { weights.columns }
 
     /// Weights drawn uniformly in ±sqrt(6 / (inputs + outputs)) (Glorot), biases zero.
-    public init(inputs: Int, outputs: Int, activation: Activation, random: inout SplitMix64) {
+    public init(inputs: Int, outputs: Int, activation: Activation, random: inout SeededRandom) {
         let limit = (6 / Double(inputs + outputs)).squareRoot()
         weights = Matrix(rows: inputs, columns: outputs, values: (0..<inputs * outputs).map { _ in random.uniform(-limit, limit) })
         bias = [Double](repeating: 0, count: outputs)
@@ -63,7 +64,7 @@ public struct MLP: Sendable, Codable, Equatable {
     /// between, logits out; weights from a generator seeded with `seed`.
     public init(sizes: [Int], hidden: Activation = .relu, seed: UInt64) {
         precondition(sizes.count >= 2, "an MLP has at least an input and an output size")
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         layers = (0..<sizes.count - 1).map { index in
             DenseLayer(
                 inputs: sizes[index], outputs: sizes[index + 1], activation: index == sizes.count - 2 ? .identity : hidden, random: &random)

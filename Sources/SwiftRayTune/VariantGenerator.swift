@@ -1,22 +1,8 @@
 import Foundation
+import SwiftRay
 
-/// A seeded random number generator (SplitMix64): the same seed samples the same trials.
-public struct TuneRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number uniform in `[0, 1)`.
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
+/// Tune's seeded generator: the same seed samples the same trials.
+public typealias TuneRandom = SeededRandom
 
 /// The configurations of an experiment (Ray's `BasicVariantGenerator`): every point of the grid
 /// (the cross product of the `.grid` parameters), `numSamples` times over, with the other

@@ -1,9 +1,10 @@
+import SwiftRay
 import SwiftRayNN
 import XCTest
 
 final class MLPTests: XCTestCase {
     func testMatrixProductMatchesTheDefinition() {
-        var random = SplitMix64(seed: 7)
+        var random = SeededRandom(seed: 7)
         for (n, k, m) in [(1, 1, 1), (3, 5, 7), (8, 13, 4), (5, 9, 17)] {
             let a = Matrix(rows: n, columns: k, values: (0..<n * k).map { _ in random.normal() })
             let b = Matrix(rows: k, columns: m, values: (0..<k * m).map { _ in random.normal() })
@@ -22,7 +23,7 @@ final class MLPTests: XCTestCase {
     func testGradientsMatchFiniteDifferences() {
         for hidden in [Activation.tanh, .relu] {
             var model = MLP(sizes: [4, 5, 3, 3], hidden: hidden, seed: 11)
-            var random = SplitMix64(seed: 3)
+            var random = SeededRandom(seed: 3)
             let x = Matrix(rows: 6, columns: 4, values: (0..<24).map { _ in random.normal() })
             let labels = [0, 1, 2, 1, 0, 2]
             let (_, gradients) = model.lossAndGradients(x, labels: labels)
