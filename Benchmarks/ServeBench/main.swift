@@ -79,6 +79,8 @@ for replicas in [1, 2] {
     print("swift-ray serve, \(replicas) replica(s): resident \(String(format: "%.0f", memory)) MiB (driver + \(workers.count) workers: \(each))")
     try await Serve.delete("noop")
 }
+// The proxy alone: a path no application serves is answered (404) without any replica call.
+print("swift-ray serve, proxy alone (404, no replica call): \(try wrk(base + "/nowhere/at/all"))")
 try await Serve.run(FixedCostModel.bind(DeploymentConfig(maxOngoingRequests: 64, maxQueuedRequests: 1000)), name: "model")
 for path in ["single", "batched"] {
     print("swift-ray serve, fixed-cost model, \(path): \(try wrk(base + "/\(path)"))")
