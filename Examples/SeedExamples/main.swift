@@ -145,7 +145,7 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
     ("serve", {
         // Ray Serve: the seed's ModelPredictor over HTTP, then a TextClassifier with 4 replicas.
         let base = try await Serve.start(port: Int(ProcessInfo.processInfo.environment["SWIFTRAY_SERVE_PORT"] ?? "") ?? 8000)
-        let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("model.json").path
+        let modelPath = ServeExampleApplications.defaultModelPath
         _ = try await timed("Serve: ModelPredictor deployed") {
             try await Serve.run(ModelPredictor.bind { try await ModelPredictor.create(modelPath: modelPath, options: $0) })
         }
@@ -156,7 +156,7 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         for text in ["I love how fast this is", "slow and broken", "it is a model"] {
             print(text, "->", try await post(base + "/classify", #"{"text": "\#(text)"}"#))
         }
-        print("(while it runs: curl -X POST \(base)/ -H 'Content-Type: application/json' -d '{\"features\": [1, 2, 3]}')")
+        print("(`swiftray-examples serve-seed` keeps both serving for curl until Ctrl-C)")
         await Serve.shutdown()
     }),
     ("timeout", {
@@ -172,6 +172,19 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
 
 /// Programs that run until stopped, only when named.
 let services: [(name: String, run: @MainActor () async throws -> Void)] = [
+    ("serve-seed", {
+        // The seed's two deployments, served until Ctrl-C so curl can reach them.
+        let base = try await Serve.start(port: Int(ProcessInfo.processInfo.environment["SWIFTRAY_SERVE_PORT"] ?? "") ?? 8000)
+        try await Serve.run(ModelPredictor.bind {
+            try await ModelPredictor.create(modelPath: ServeExampleApplications.defaultModelPath, options: $0)
+        })
+        try await Serve.run(TextClassifier.bind(DeploymentConfig(numReplicas: 4)), name: "classifier", routePrefix: "/classify")
+        print("serving until Ctrl-C:")
+        print("  curl -X POST \(base)/ -H 'Content-Type: application/json' -d '{\"features\": [1, 2, 3]}'")
+        print("  curl -X POST \(base)/classify -d '{\"text\": \"I love how fast this is\"}'")
+        await Signals.wait()
+        await Serve.shutdown()
+    }),
     ("serve-host", {
         // A Serve host: deploys the configs `swiftray serve deploy FILE` sends (see serve_config.yaml).
         ServeExampleApplications.register()

@@ -33,11 +33,26 @@ extension DeploymentHandle {
 }
 
 extension ReplicaSet {
-    /// Runs `body` with a replica's actor, holding its slot meanwhile.
+    /// Runs `body` with a replica's actor, holding its slot meanwhile; when that replica turns out
+    /// dead it is replaced and `body` runs once more on another (as requests are).
     func withReplica<T: Sendable>(_ body: @Sendable (RayActorID) async throws -> T) async throws -> T {
+        do {
+            return try await onOneReplica(body)
+        } catch is ActorDiedError {
+            await refreshMembers()
+            return try await onOneReplica(body)
+        }
+    }
+
+    private func onOneReplica<T: Sendable>(_ body: @Sendable (RayActorID) async throws -> T) async throws -> T {
         let (slot, actorID) = try await acquireActor()
         defer { releaseSlot(slot) }
-        return try await body(actorID)
+        do {
+            return try await body(actorID)
+        } catch let died as ActorDiedError {
+            replaceDead(slot)
+            throw died
+        }
     }
 
     /// Runs `body` with a replica's actor; the slot is held until the `until` it returns ends.

@@ -382,6 +382,9 @@ actor ReplicaSet {
 
     func releaseSlot(_ id: Int) { release(id) }
 
+    /// Replica `id` was found dead by a typed call: replaced as for requests.
+    func replaceDead(_ id: Int) { replace(id) }
+
     private func acquire() async throws -> Int {
         if let index = pick() {
             replicas[index].ongoing += 1

@@ -158,6 +158,14 @@ extension ServeTests {
         XCTAssertEqual(chained, 12)
         let settled = await RayTesting.eventually(timeout: .seconds(30)) { await Serve.status().first?.ongoingRequests == 0 }
         XCTAssertTrue(settled, "every slot given back once its result was ready")
+        // A replica killed under typed calls: each call still answers (a dead replica is replaced and
+        // the call runs on another).
+        let victim = pids.first!
+        kill(victim, SIGKILL)
+        for _ in 0..<12 {
+            let answer = try await adder.call(Adder.self) { try await $0.add(1, 2) }
+            XCTAssertEqual(answer, 3)
+        }
         do {
             _ = try await adder.call(Scaler.self) { _ in 0 }
             XCTFail("a handle refuses another deployment's type")
