@@ -34,20 +34,27 @@ final class AccessLogWriter: Sendable {
     deinit { close(fd) }
 
     func log(application: String, method: String, path: String, status: Int, latency: Duration) {
-        let ms = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
-        let line = "\(Self.timestamp()) \(application) \(method) \(path) \(status) \(String(format: "%.2f", ms))ms\n"
-        _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        let hundredths = (latency.components.seconds * 100_000 + latency.components.attoseconds / 10_000_000_000_000)
+        var line = Self.timestamp()
+        line += " \(application) \(method) \(path) \(status) \(hundredths / 100).\(Self.digits(Int(hundredths % 100), 2))ms\n"
+        var bytes = Array(line.utf8)
+        _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
-    /// UTC time with milliseconds.
+    /// UTC time with milliseconds (no `String(format:)`: this runs once per request).
     private static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), now.tv_nsec / 1_000_000)
+        return "\(digits(Int(parts.tm_year) + 1900, 4))-\(digits(Int(parts.tm_mon) + 1, 2))-\(digits(Int(parts.tm_mday), 2))T"
+            + "\(digits(Int(parts.tm_hour), 2)):\(digits(Int(parts.tm_min), 2)):\(digits(Int(parts.tm_sec), 2)).\(digits(now.tv_nsec / 1_000_000, 3))Z"
+    }
+
+    /// `value` with leading zeros to `width` digits.
+    private static func digits(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }

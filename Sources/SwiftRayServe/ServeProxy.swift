@@ -33,9 +33,13 @@ final class RouteTable: Sendable {
     /// The longest prefix matching `path` (`/a` matches `/a` and `/a/b`, not `/ab`).
     func match(_ path: String) -> Route? {
         routes.withLock { routes in
-            routes.values.filter { route in
-                route.prefix == "/" || path == route.prefix || path.hasPrefix(route.prefix.hasSuffix("/") ? route.prefix : route.prefix + "/")
-            }.max { $0.prefix.count < $1.prefix.count }
+            var best: Route?
+            for route in routes.values where (best?.prefix.utf8.count ?? -1) < route.prefix.utf8.count {
+                if route.prefix == "/" || path == route.prefix || (path.hasPrefix(route.prefix) && path.utf8.dropFirst(route.prefix.utf8.count).first == UInt8(ascii: "/")) {
+                    best = route
+                }
+            }
+            return best
         }
     }
 }
