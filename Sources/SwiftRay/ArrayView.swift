@@ -11,6 +11,12 @@ import RayWire
 ///     return view.reduce(0, +) / Double(view.count)
 /// }
 /// ```
+/// A value whose binary encoding is a byte copy (arrays of numbers, `Data`, or a type that packs
+/// itself): conform a hot message type to skip field-by-field `Codable` on every call.
+public typealias RawBytesRepresentable = RayWire.RawBytesRepresentable
+/// A fixed-size number whose arrays travel as raw bytes.
+public typealias RawBytesElement = RayWire.RawBytesElement
+
 public final class ArrayView<Element: RawBytesElement>: RandomAccessCollection, @unchecked Sendable {
     private let base: UnsafeRawPointer?
     public let count: Int
