@@ -37,8 +37,7 @@ final class AccessLogWriter: Sendable {
         let hundredths = (latency.components.seconds * 100_000 + latency.components.attoseconds / 10_000_000_000_000)
         var line = Self.timestamp()
         line += " \(application) \(method) \(path) \(status) \(hundredths / 100).\(Self.digits(Int(hundredths % 100), 2))ms\n"
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = line.withUTF8 { write(fd, $0.baseAddress, $0.count) }
     }
 
     /// UTC time with milliseconds (no `String(format:)`: this runs once per request).

@@ -28,10 +28,10 @@ struct DeploymentStats: Sendable {
         }
     }
 
-    /// The `q` quantile (0...1) of the recent latencies, nil before any.
-    func percentile(_ q: Double) -> Double? {
-        guard !recent.isEmpty else { return nil }
+    /// The `quantiles` (each 0...1) of the recent latencies from one sort; nils before any.
+    func percentiles(_ quantiles: [Double]) -> [Double?] {
+        guard !recent.isEmpty else { return quantiles.map { _ in nil } }
         let sorted = recent.sorted()
-        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * q).rounded(.down)))]
+        return quantiles.map { sorted[min(sorted.count - 1, Int((Double(sorted.count) * $0).rounded(.down)))] }
     }
 }

@@ -79,11 +79,12 @@ actor ReplicaSet {
     func status() -> ServeDeploymentStatus {
         let health = startError != nil && replicas.isEmpty && target > 0 ? "UNHEALTHY"
             : rolling || starting > 0 || replicas.count < target ? "UPDATING" : "HEALTHY"
+        let percentiles = stats.percentiles([0.5, 0.99])
         return ServeDeploymentStatus(
             name: deployment, status: health, targetReplicas: target, runningReplicas: replicas.count, ongoingRequests: ongoing,
             queuedRequests: waiting.count, served: stats.served, failed: stats.failed, refused: stats.refused, replaced: replaced,
             latencyBucketsMs: DeploymentStats.bucketsMs, latencyCounts: stats.counts, latencySumMs: stats.sumMs,
-            p50Ms: stats.percentile(0.5), p99Ms: stats.percentile(0.99))
+            p50Ms: percentiles[0], p99Ms: percentiles[1])
     }
 
     /// The replicas' actors.

@@ -115,12 +115,10 @@ actor ServeController {
     private let routes = RouteTable()
     private(set) var applications: [String: Running] = [:]
     /// Applications being deployed for the first time, and those a config could not deploy.
-    private var deploying: [String: String] = [:]
-    var deployingApplications: [String: String] { deploying }
+    private(set) var deploying: [String: String] = [:]
     private(set) var failures: [String: (prefix: String, message: String)] = [:]
-    private var publisher: Task<Void, Never>?
-    var publisherTask: Task<Void, Never>? { publisher }
-    func setPublisher(_ task: Task<Void, Never>) { publisher = task }
+    /// Publishes every second while the proxy runs (`startPublishing`).
+    var publisher: Task<Void, Never>?
     let publishKey = "host-\(getpid())-\(Int64(Date().timeIntervalSince1970 * 1e6))"
     /// The config it applied last (JSON), and what was wrong with it.
     var appliedConfig: [UInt8]?

@@ -6,8 +6,8 @@ import SwiftRay
 /// after every change. A failed write is reported once and never stops serving.
 extension ServeController {
     func startPublishing() {
-        guard publisherTask == nil else { return }
-        setPublisher(Task { [weak self] in
+        guard publisher == nil else { return }
+        publisher = Task { [weak self] in
             var complained = false
             while (try? await Task.sleep(for: .seconds(1))) != nil {
                 guard let self else { return }
@@ -17,7 +17,7 @@ extension ServeController {
                     FileHandle.standardError.write(Data("serve: cannot publish the applications to the dashboard; going on without it\n".utf8))
                 }
             }
-        })
+        }
     }
 
     /// Writes this host's status; false when the write failed.
@@ -42,7 +42,7 @@ extension ServeController {
                 name: name, routePrefix: failure.prefix, status: "DEPLOY_FAILED", message: failure.message, lastDeployedTimeS: 0,
                 deployment: ServeDeploymentStatus.none(name)))
         }
-        for (name, prefix) in deployingApplications where applications[name] == nil {
+        for (name, prefix) in deploying where applications[name] == nil {
             statuses.append(ServeApplicationStatus(
                 name: name, routePrefix: prefix, status: "DEPLOYING", message: "", lastDeployedTimeS: 0, deployment: .none(name)))
         }

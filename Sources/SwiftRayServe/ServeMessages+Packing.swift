@@ -3,7 +3,7 @@ import SwiftRay
 /// Requests and responses cross to replicas on every call, so they pack themselves into one byte
 /// array (length-prefixed fields) instead of going through field-by-field `Codable`: the binary
 /// encoding copies that array as it is. (`Codable` still gives JSON with named fields.)
-extension ServeRequest: RawBytesRepresentable {
+extension ServeRequest: PackedMessage {
     public var rawByteCount: Int {
         Packing.size(method) + Packing.size(path) + Packing.size(routePrefix) + Packing.size(query) + Packing.size(headers) + 4 + body.count
     }
@@ -18,12 +18,6 @@ extension ServeRequest: RawBytesRepresentable {
         Packing.append(body, to: &bytes)
     }
 
-    public func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        var bytes: [UInt8] = []
-        appendRawBytes(to: &bytes)
-        return try bytes.withUnsafeBytes(body)
-    }
-
     public init(rawBytes: UnsafeRawBufferPointer) throws {
         var reader = Packing.Reader(buffer: rawBytes)
         self.init(
@@ -32,7 +26,7 @@ extension ServeRequest: RawBytesRepresentable {
     }
 }
 
-extension ServeResponse: RawBytesRepresentable {
+extension ServeResponse: PackedMessage {
     public var rawByteCount: Int { 4 + Packing.size(headers) + 4 + body.count }
 
     public func appendRawBytes(to bytes: inout [UInt8]) {
@@ -42,15 +36,20 @@ extension ServeResponse: RawBytesRepresentable {
         Packing.append(body, to: &bytes)
     }
 
+    public init(rawBytes: UnsafeRawBufferPointer) throws {
+        var reader = Packing.Reader(buffer: rawBytes)
+        self.init(status: Int(try reader.integer()), headers: try reader.dictionary(), body: try reader.bytes())
+    }
+}
+
+/// A message that packs itself: its bytes in place are the packed array.
+public protocol PackedMessage: RawBytesRepresentable {}
+
+extension PackedMessage {
     public func withRawBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var bytes: [UInt8] = []
         appendRawBytes(to: &bytes)
         return try bytes.withUnsafeBytes(body)
-    }
-
-    public init(rawBytes: UnsafeRawBufferPointer) throws {
-        var reader = Packing.Reader(buffer: rawBytes)
-        self.init(status: Int(try reader.integer()), headers: try reader.dictionary(), body: try reader.bytes())
     }
 }
 
