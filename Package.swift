@@ -17,6 +17,8 @@ let package = Package(
         // Ray Serve: deployments served over HTTP (Hummingbird).
         .library(name: "SwiftRayServe", targets: ["SwiftRayServe"]),
         .library(name: "SwiftRayNN", targets: ["SwiftRayNN"]),
+        // Collective communication (Ray's ray.util.collective): rings over direct member links.
+        .library(name: "SwiftRayCollective", targets: ["SwiftRayCollective"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
@@ -147,6 +149,12 @@ let package = Package(
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
+        // Collective communication among tasks and actors: allreduce, allgather, broadcast,
+        // reduce-scatter, barrier over direct links (shared memory on a node, TCP between nodes).
+        .target(
+            name: "SwiftRayCollective",
+            dependencies: ["SwiftRay", .product(name: "Logging", package: "swift-log")]
+        ),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.
@@ -196,6 +204,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
+        .testTarget(name: "SwiftRayCollectiveTests", dependencies: ["SwiftRayCollective", "SwiftRay", "RayTesting"]),
         .testTarget(
             name: "SwiftRayServeTests",
             dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]
