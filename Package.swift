@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
         .executable(name: "swiftray-transfer-bench", targets: ["TransferBenchmark"]),
+        .executable(name: "swiftray-collective-bench", targets: ["CollectiveBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -182,6 +183,8 @@ let package = Package(
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.
         .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),
+        // Allreduce bandwidth (`bash Benchmarks/collective_compare.sh` runs it beside gloo).
+        .executableTarget(name: "CollectiveBenchmark", dependencies: ["SwiftRay", "SwiftRayCollective"], path: "Benchmarks/Collective"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Tests/RayTestDriver"),
         .testTarget(
