@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "SwiftRayNN", targets: ["SwiftRayNN"]),
         // Collective communication (Ray's ray.util.collective): rings over direct member links.
         .library(name: "SwiftRayCollective", targets: ["SwiftRayCollective"]),
+        // Ray Train: data-parallel training on a worker group, checkpoints and recovery.
+        .library(name: "SwiftRayTrain", targets: ["SwiftRayTrain"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
@@ -147,6 +149,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
+        // Ray Train over Collective and Tune's checkpoints and reports.
+        .target(
+            name: "SwiftRayTrain",
+            dependencies: ["SwiftRay", "SwiftRayCollective", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]
+        ),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -176,7 +183,7 @@ let package = Package(
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(
-            name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "RayDashboard"], path: "Examples/SeedExamples",
+            name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "RayDashboard"], path: "Examples/SeedExamples",
             exclude: ["model.json", "serve_config.yaml"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "ServeBench", dependencies: ["SwiftRay", "SwiftRayServe"], path: "Benchmarks/ServeBench"),

@@ -159,6 +159,14 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         print("(`swiftray-examples serve-seed` keeps both serving for curl until Ctrl-C)")
         await Serve.shutdown()
     }),
+    ("train", {
+        // Ray Train: an MLP classifier, data-parallel on 2 workers (the seed's ScalingConfig(num_workers=4,
+        // use_gpu=True) on this 2-core, GPU-less machine), 5 epochs of 60k samples.
+        let result = try await timed("Train: DataParallelTrainer, 2 workers, fit()") { try await BlobClassifier.run(workers: 2) }
+        for metrics in result.metricsHistory {
+            print("epoch \(Int(metrics["epoch"] ?? 0)): loss \(String(format: "%.4f", metrics["loss"] ?? .nan)), test accuracy \(String(format: "%.4f", metrics["accuracy"] ?? .nan))")
+        }
+    }),
     ("timeout", {
         let slow = $slowTask.remote(30)
         do {

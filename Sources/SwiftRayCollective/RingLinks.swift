@@ -110,6 +110,17 @@ final class OutgoingLink: @unchecked Sendable {
         sent += 1
         return socket.write(UInt32(bytes.count))
     }
+
+    /// Waits until the receiver has taken every chunk sent. An operation ends with this, so no
+    /// release is left unread: closing a socket with unread input makes the kernel reset the
+    /// connection, and the peer would lose chunks it had not read yet.
+    func drain() -> Bool {
+        while released < sent {
+            guard socket.read(UInt8.self) != nil else { return false }
+            released += 1
+        }
+        return true
+    }
 }
 
 /// The link from the previous rank, which this member only receives on.

@@ -119,6 +119,7 @@ final class RingRun: @unchecked Sendable {
             let bytes = UnsafeRawBufferPointer(start: buffer + send.bytes.lowerBound, count: send.bytes.count)
             guard next.send(bytes) else { return fail(.memberFailed(group: links.group, rank: next.peer, reason: "send")) }
         }
+        guard next.drain() else { return fail(.memberFailed(group: links.group, rank: next.peer, reason: "send")) }
     }
 
     private func receiveAll() {
