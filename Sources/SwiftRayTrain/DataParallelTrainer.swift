@@ -61,6 +61,14 @@ public struct DataParallelTrainer: Sendable {
         }
     }
 
+    /// The newest complete checkpoint a run with a storage path left in `runFolder`
+    /// (`<storagePath>/<name>`), to resume a run whose driver stopped:
+    /// `resumeFromCheckpoint: DataParallelTrainer.latestCheckpoint(in: folder)`. Partly written
+    /// checkpoints are never returned.
+    public static func latestCheckpoint(in runFolder: String) -> Checkpoint? {
+        CheckpointKeeper.latest(in: runFolder)?.checkpoint
+    }
+
     /// One attempt: reserve the workers' bundles, start a worker in each, run the loop on all of
     /// them, stop them whatever happens.
     private func attempt(group: String, from checkpoint: Checkpoint?, record: RunRecord) async throws {
@@ -96,14 +104,18 @@ public struct DataParallelTrainer: Sendable {
                     }
                 }
             }
-            // A failure on one worker ends the others' collectives too, so every stream ends;
-            // what the first to fail threw (not a neighbour's "link failed") is the cause shown.
+            // A failure on one worker ends the others' collectives too, so every stream ends; the
+            // cause shown is what the failing worker threw, not a neighbour's "link failed", so
+            // a link failure alone waits a little for the cause to arrive.
             var failures: [any Error] = []
             var stopper: Task<Void, any Error>?
             while let outcome = await tasks.next() {
                 guard let error = outcome else { continue }
                 failures.append(error)
-                if stopper == nil {
+                if !Self.isLinkFailure(error) {
+                    // The cause itself (a died worker, the loop's own error): stop the rest now.
+                    for worker in started { try? ray.kill(worker) }
+                } else if stopper == nil {
                     stopper = Task {
                         try await Task.sleep(for: Self.stragglerGrace)
                         for worker in started { try? ray.kill(worker) }

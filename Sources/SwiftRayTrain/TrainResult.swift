@@ -74,6 +74,17 @@ struct CheckpointKeeper {
         return path
     }
 
+    /// The newest complete checkpoint under a run's folder: staging folders and folders without
+    /// their files (never made by `write`, which renames complete folders into place) are skipped.
+    static func latest(in folder: String) -> (checkpoint: Checkpoint, path: String)? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        for name in names.filter({ $0.hasPrefix("checkpoint_") }).sorted(by: >) {
+            let path = "\(folder)/\(name)"
+            if let checkpoint = try? read(path) { return (checkpoint, path) }
+        }
+        return nil
+    }
+
     /// The checkpoint in a folder `write` made.
     static func read(_ path: String) throws -> Checkpoint {
         Checkpoint(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: path + "/checkpoint.bin"))))

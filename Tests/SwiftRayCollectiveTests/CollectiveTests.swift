@@ -44,6 +44,16 @@ distributed actor CollectiveMember {
         return true
     }
 
+    /// Joins `name`, receives (or as rank 0 sends) one broadcast and leaves at once: the root
+    /// is done sending long before the other has read every chunk.
+    distributed func broadcastOnceAndLeave(_ name: String, rank: Int, values: [Double]) async throws -> [Double] {
+        let once = try await CollectiveGroup.join(name, rank: rank, worldSize: 2, timeout: .seconds(30), chunkBytes: 4096)
+        defer { once.destroy() }
+        var buffer = values
+        try await once.broadcast(&buffer, from: 0)
+        return buffer
+    }
+
     distributed func isClosed() -> Bool { group?.isClosed ?? true }
 
     private func member() throws -> CollectiveGroup {
@@ -199,6 +209,19 @@ final class CollectiveTests: XCTestCase {
         _ = try await joinSecond.get(timeout: .seconds(60))
         let results = try await gather([first.remote.allreduce([1, 2], op: .sum), second.remote.allreduce([3, 4], op: .sum)])
         XCTAssertEqual(results, [[4, 6], [4, 6]])
+    }
+
+    func testLeavingRightAfterAnOperationLosesNothing() async throws {
+        // Regression: a member that closed its links with unread releases made the kernel reset
+        // the connection, and its neighbour lost the operation's last chunk.
+        let first = try await CollectiveMember.create(), second = try await CollectiveMember.create()
+        for round in 0..<12 {
+            let values = Self.buffer(rank: 0, count: 100_000)
+            let refs = [first.remote.broadcastOnceAndLeave("leave-\(round)", rank: 0, values: values),
+                        second.remote.broadcastOnceAndLeave("leave-\(round)", rank: 1, values: Array(repeating: 0, count: 100_000))]
+            let received = try await gather(refs)
+            XCTAssertEqual(received[1], values, "round \(round)")
+        }
     }
 
     func testBadArgumentsAreTypedErrors() async throws {
