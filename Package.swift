@@ -161,8 +161,10 @@ let package = Package(
         // reduce-scatter, barrier over direct links (shared memory on a node, TCP between nodes).
         .target(
             name: "SwiftRayCollective",
-            dependencies: ["SwiftRay", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SwiftRay", "CCollectiveShims", .product(name: "Logging", package: "swift-log")]
         ),
+        // Cross-process atomics and futex waits for the collective's shared-memory links.
+        .target(name: "CCollectiveShims"),
         // Ray's microbenchmark workloads (`swiftray microbenchmark`).
         .target(name: "RayBenchmarks", dependencies: ["SwiftRay"]),
         // The command line.

@@ -16,6 +16,7 @@ struct BlobClassifier: TrainLoop {
     }
 
     static func train(_ context: TrainContext) async throws {
+        let started = ContinuousClock.now
         let shard = ClassificationData(samples: try await context.datasetShard("train", as: LabeledSample.self))
         let test = ClassificationData(samples: try await context.datasetShard("test", as: LabeledSample.self))
         let epochs = context.config.int("epochs") ?? 5
@@ -24,6 +25,7 @@ struct BlobClassifier: TrainLoop {
         // Every worker takes the same number of steps: the smallest shard decides.
         var steps = [Double(shard.count / batch)]
         try await context.allreduce(&steps, op: .min)
+        let loaded = ContinuousClock.now
         for epoch in state.epoch..<epochs {
             var random = SeededRandom(seed: UInt64(epoch * 1_000 + context.worldRank))
             let order = Array(0..<shard.count).shuffled(using: &random)
@@ -42,9 +44,15 @@ struct BlobClassifier: TrainLoop {
             try await context.allreduce(&correct, op: .sum)
             state.epoch = epoch + 1
             try await context.report(
-                ["epoch": Double(epoch + 1), "loss": loss / steps[0], "accuracy": correct[0] / correct[1]],
+                ["epoch": Double(epoch + 1), "loss": loss / steps[0], "accuracy": correct[0] / correct[1],
+                 "data_seconds": seconds(loaded - started), "train_seconds": seconds(ContinuousClock.now - loaded),
+                 "samples": Double(Int(steps[0]) * batch * context.worldSize * (epoch + 1))],
                 checkpoint: try Checkpoint(state))
         }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private static func fresh(_ config: TrialConfig, features: Int) -> State {

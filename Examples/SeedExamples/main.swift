@@ -162,7 +162,12 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
     ("train", {
         // Ray Train: an MLP classifier, data-parallel on 2 workers (the seed's ScalingConfig(num_workers=4,
         // use_gpu=True) on this 2-core, GPU-less machine), 5 epochs of 60k samples.
-        let result = try await timed("Train: DataParallelTrainer, 2 workers, fit()") { try await BlobClassifier.run(workers: 2) }
+        let workers = Int(ProcessInfo.processInfo.environment["SWIFTRAY_TRAIN_WORKERS"] ?? "") ?? 2
+        let result = try await timed("Train: DataParallelTrainer, \(workers) workers, fit()") { try await BlobClassifier.run(workers: workers) }
+        let last = result.metrics
+        print(String(format: "workers loaded their shards in %.3f s, then trained %.0f samples in %.3f s: %.0f samples/s",
+                     last["data_seconds"] ?? .nan, last["samples"] ?? .nan, last["train_seconds"] ?? .nan,
+                     (last["samples"] ?? .nan) / (last["train_seconds"] ?? .nan)))
         for metrics in result.metricsHistory {
             print("epoch \(Int(metrics["epoch"] ?? 0)): loss \(String(format: "%.4f", metrics["loss"] ?? .nan)), test accuracy \(String(format: "%.4f", metrics["accuracy"] ?? .nan))")
         }

@@ -26,6 +26,7 @@ public final class CollectiveGroup: Sendable {
     public let chunkBytes: Int
 
     private let links: RingLinks
+    private let threads = RingThreads()
     private let state = Mutex(State())
 
     private struct State {
@@ -75,10 +76,14 @@ public final class CollectiveGroup: Sendable {
     public func destroy() {
         state.withLock { if $0.closed == nil { $0.closed = .groupClosed(name) } }
         links.shutdown()
+        threads.close()
         CollectiveRegistry.groups.withLock { if $0[name] === self { $0[name] = nil } }
     }
 
-    deinit { links.shutdown() }
+    deinit {
+        links.shutdown()
+        threads.close()
+    }
 
     // MARK: Operations
 
@@ -140,12 +145,24 @@ public final class CollectiveGroup: Sendable {
         try await allreduce(&token)
     }
 
+    /// Divides in place, by a loop specialised for the concrete type (the callers are generic).
     private static func divide<T: CollectiveElement>(_ buffer: inout [T], by size: Int) {
-        let divisor = T(size)
-        for index in buffer.indices { buffer[index] /= divisor }
+        guard size > 1 else { return }
+        buffer.withUnsafeMutableBytes { bytes in
+            if T.self == Double.self {
+                let values = bytes.bindMemory(to: Double.self)
+                for index in values.indices { values[index] /= Double(size) }
+            } else {
+                let values = bytes.bindMemory(to: Float.self)
+                for index in values.indices { values[index] /= Float(size) }
+            }
+        }
     }
 
     // MARK: Running one operation
+
+    /// Operations up to this size run on the caller's thread when every link is shared memory.
+    static let inlineBytes = 256 << 10
 
     enum Operation: UInt32 {
         case allreduce = 1, allgather, broadcast, reduceScatter
@@ -163,17 +180,28 @@ public final class CollectiveGroup: Sendable {
             sequence: sequence, operation: operation.rawValue, elementCode: T.collectiveCode, elements: UInt64(buffer.count))
         let box = BufferBox(buffer)
         buffer = []
+        defer { buffer = box.values }
         let plan = schedule()
-        let failure = try await blocking { [links] in
-            box.values.withUnsafeMutableBytes { bytes in
-                RingRun(
-                    plan, buffer: bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!, header: header, links: links,
-                    combine: { Reduction.apply(op, code: T.collectiveCode, into: $0, from: $1, bytes: $2) },
-                    describe: Self.describe
-                ).execute()
+        let bytes = buffer.count * MemoryLayout<T>.stride
+        let combine: @Sendable (UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void = {
+            Reduction.apply(op, code: T.collectiveCode, into: $0, from: $1, bytes: $2)
+        }
+        let failure: CollectiveError?
+        if links.allShared, bytes <= Self.inlineBytes {
+            // Small and through shared memory: run right here, a few microseconds with no hand-off.
+            failure = box.values.withUnsafeMutableBytes { bytes in
+                RingRun(plan, buffer: bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!, header: header, links: links,
+                        combine: combine, describe: Self.describe).executeInterleaved()
+            }
+        } else {
+            failure = await threads.run { [links, threads] in
+                box.values.withUnsafeMutableBytes { bytes in
+                    let run = RingRun(plan, buffer: bytes.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 8)!, header: header, links: links,
+                                      combine: combine, describe: Self.describe)
+                    return links.allShared ? run.executeInterleaved() : run.execute(on: threads)
+                }
             }
         }
-        buffer = box.values
         if let failure {
             state.withLock { if $0.closed == nil { $0.closed = failure } }
             links.shutdown()

@@ -60,6 +60,13 @@ final class PeerSocket: @unchecked Sendable {
         return bytes
     }
 
+    /// Whether the link is up: on a link that carries no more data, anything to read means the
+    /// other end closed (or this one was shut down).
+    var isOpen: Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, 0) == 0
+    }
+
     /// Ends both directions: blocked reads and writes on it return at once, on both ends.
     func shutdown() { _ = Glibc_shutdown(fd) }
 

@@ -94,7 +94,7 @@ struct Rendezvous: Sendable {
         var connected: PeerSocket?
         for host in hosts where connected == nil { connected = PeerSocket.connect(host: host, port: entry.port) }
         guard let socket = connected else { return nil }
-        let outboxBytes = OutgoingLink.slots * chunkBytes
+        let outboxBytes = SharedOutbox.size(slotBytes: chunkBytes)
         let outbox = entry.nodeID == nodeID ? try SharedRegion.create(size: outboxBytes) : nil
         defer { outbox?.unlinkFile() }
         let hello = LinkHello(
@@ -124,7 +124,7 @@ struct Rendezvous: Sendable {
                 _ = socket.writeMessage(Array((try? JSONEncoder().encode(LinkReply(accepted: false, shared: false, problem: problem))) ?? Data()))
                 continue
             }
-            let inbox = hello.sharedPath.flatMap { SharedRegion.open($0, size: OutgoingLink.slots * hello.slotBytes) }
+            let inbox = hello.sharedPath.flatMap { SharedRegion.open($0, size: SharedOutbox.size(slotBytes: hello.slotBytes)) }
             let reply = LinkReply(accepted: true, shared: inbox != nil, problem: nil)
             guard socket.writeMessage(Array((try? JSONEncoder().encode(reply)) ?? Data())) else { continue }
             socket.setReceiveTimeout(0)

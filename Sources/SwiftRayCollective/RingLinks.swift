@@ -1,3 +1,4 @@
+import CCollectiveShims
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -65,29 +66,92 @@ struct OperationHeader: Equatable {
     var elementCode: UInt32
     var elements: UInt64
 
-    func write(to socket: PeerSocket) -> Bool {
-        socket.write(sequence) && socket.write(operation) && socket.write(elementCode) && socket.write(elements)
+    static let size = 24
+
+    var bytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.size)
+        withUnsafeBytes(of: sequence.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: operation.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: elementCode.littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: elements.littleEndian) { bytes += $0 }
+        return bytes
     }
 
-    static func read(from socket: PeerSocket) -> OperationHeader? {
-        guard let sequence = socket.read(UInt64.self), let operation = socket.read(UInt32.self),
-              let elementCode = socket.read(UInt32.self), let elements = socket.read(UInt64.self) else { return nil }
-        return OperationHeader(sequence: sequence, operation: operation, elementCode: elementCode, elements: elements)
+    init(sequence: UInt64, operation: UInt32, elementCode: UInt32, elements: UInt64) {
+        self.sequence = sequence
+        self.operation = operation
+        self.elementCode = elementCode
+        self.elements = elements
+    }
+
+    init(bytes: UnsafeRawBufferPointer) {
+        sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        operation = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        elementCode = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        elements = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+    }
+}
+
+/// The shared outbox of a same-node link: a control page of counters, then the chunk slots.
+/// The sender publishes chunks by raising `ready`, the receiver hands slots back by raising
+/// `released`; each side sleeps on the other's counter (a futex) after a short spin, so a small
+/// allreduce costs no system call when both members are in it together.
+enum SharedOutbox {
+    static let slots = 4
+    static let ready = 0, receiverWaiting = 4, released = 64, senderWaiting = 68, lengths = 128, firstSlot = 4096
+
+    static func size(slotBytes: Int) -> Int { firstSlot + slots * slotBytes }
+    /// How long a wait spins before it sleeps. Waking a sleeper costs this machine's kernel
+    /// ~100 us, as long as a small model's whole training step: members of a training group
+    /// arrive within a step of each other, so spinning that long keeps them in step and bounds
+    /// what a late peer costs.
+    static let spinSeconds = 200e-6
+
+    static func word(_ region: SharedRegion, _ offset: Int) -> UnsafeMutablePointer<UInt32> {
+        (region.base + offset).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Waits while `word` still holds `value`: spins for up to `spinSeconds` (the peer is usually
+    /// about to move), then sleeps on the word, checking every 50 ms that the link is still up.
+    /// False when the link closed (the peer died, or this member failed).
+    static func wait(while word: UnsafeMutablePointer<UInt32>, is value: UInt32, flag: UnsafeMutablePointer<UInt32>, socket: PeerSocket) -> Bool {
+        let spinUntil = PeerSocket.now() + SharedOutbox.spinSeconds
+        var spins = 0
+        while swiftray_shared_load(word) == value {
+            spins += 1
+            if spins & 63 == 0, PeerSocket.now() > spinUntil { return sleep(while: word, is: value, flag: flag, socket: socket) }
+            swiftray_cpu_relax()
+        }
+        return true
+    }
+
+    private static func sleep(while word: UnsafeMutablePointer<UInt32>, is value: UInt32, flag: UnsafeMutablePointer<UInt32>, socket: PeerSocket) -> Bool {
+        swiftray_shared_store(flag, 1)
+        defer { swiftray_shared_store(flag, 0) }
+        while swiftray_shared_load(word) == value {
+            swiftray_shared_wait(word, value, 50)
+            if swiftray_shared_load(word) == value, !socket.isOpen { return false }
+        }
+        return true
+    }
+
+    /// Raises `word` to `value` and wakes its waiter, if it sleeps.
+    static func publish(_ word: UnsafeMutablePointer<UInt32>, _ value: UInt32, flag: UnsafeMutablePointer<UInt32>) {
+        swiftray_shared_store(word, value)
+        if swiftray_shared_load(flag) != 0 { swiftray_shared_wake(word) }
     }
 }
 
 /// The link to the next rank, which this member only sends on: chunks go over TCP, or through
-/// slots of a shared outbox when the next rank is on this node (the socket then carries only each
-/// chunk's length one way and the slot's release the other).
+/// the slots of a shared outbox when the next rank is on this node (the socket then only tells
+/// each side that the other is still there).
 final class OutgoingLink: @unchecked Sendable {
     let socket: PeerSocket
     let peer: Int
     private let outbox: SharedRegion?
     private let slotBytes: Int
-    private var sent = 0
-    private var released = 0
-
-    static let slots = 4
+    private var sent: UInt32 = 0
 
     init(socket: PeerSocket, peer: Int, outbox: SharedRegion?, slotBytes: Int) {
         self.socket = socket
@@ -98,28 +162,44 @@ final class OutgoingLink: @unchecked Sendable {
 
     var isShared: Bool { outbox != nil }
 
+    /// Announces an operation.
+    func send(_ header: OperationHeader) -> Bool {
+        header.bytes.withUnsafeBytes { send($0) }
+    }
+
     /// Sends one chunk (at most `slotBytes`); false on a broken link.
     func send(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let outbox else { return socket.writeAll(bytes) }
-        if sent - released == Self.slots {
-            guard socket.read(UInt8.self) != nil else { return false }
-            released += 1
+        let released = SharedOutbox.word(outbox, SharedOutbox.released), flag = SharedOutbox.word(outbox, SharedOutbox.senderWaiting)
+        while sent &- swiftray_shared_load(released) == UInt32(SharedOutbox.slots) {
+            guard SharedOutbox.wait(while: released, is: sent &- UInt32(SharedOutbox.slots), flag: flag, socket: socket) else { return false }
         }
-        let slot = outbox.base + (sent % Self.slots) * slotBytes
-        if bytes.count > 0 { slot.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
-        sent += 1
-        return socket.write(UInt32(bytes.count))
+        let slot = Int(sent % UInt32(SharedOutbox.slots))
+        if bytes.count > 0 { (outbox.base + SharedOutbox.firstSlot + slot * slotBytes).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        SharedOutbox.word(outbox, SharedOutbox.lengths + 4 * slot).pointee = UInt32(bytes.count)
+        sent &+= 1
+        SharedOutbox.publish(SharedOutbox.word(outbox, SharedOutbox.ready), sent, flag: SharedOutbox.word(outbox, SharedOutbox.receiverWaiting))
+        return true
     }
 
-    /// Waits until the receiver has taken every chunk sent. An operation ends with this, so no
-    /// release is left unread: closing a socket with unread input makes the kernel reset the
-    /// connection, and the peer would lose chunks it had not read yet.
+    /// Whether a chunk can go out without waiting for the receiver (TCP: always).
+    var hasRoom: Bool {
+        guard let outbox else { return true }
+        return sent &- swiftray_shared_load(SharedOutbox.word(outbox, SharedOutbox.released)) < UInt32(SharedOutbox.slots)
+    }
+
+    /// Waits until the receiver has taken every chunk sent: an operation ends only when its
+    /// last chunk arrived, so a member may leave right after it.
     func drain() -> Bool {
-        while released < sent {
-            guard socket.read(UInt8.self) != nil else { return false }
-            released += 1
+        guard let outbox else { return true }
+        let released = SharedOutbox.word(outbox, SharedOutbox.released), flag = SharedOutbox.word(outbox, SharedOutbox.senderWaiting)
+        while true {
+            // One load for both the test and the wait: a second one could already see the last
+            // release and wait for a change that never comes.
+            let seen = swiftray_shared_load(released)
+            if seen == sent { return true }
+            guard SharedOutbox.wait(while: released, is: seen, flag: flag, socket: socket) else { return false }
         }
-        return true
     }
 }
 
@@ -130,30 +210,31 @@ final class IncomingLink: @unchecked Sendable {
     private let inbox: SharedRegion?
     private let slotBytes: Int
     private let scratch: UnsafeMutableRawBufferPointer
-    private var received = 0
+    private var received: UInt32 = 0
 
     init(socket: PeerSocket, peer: Int, inbox: SharedRegion?, slotBytes: Int) {
         self.socket = socket
         self.peer = peer
         self.inbox = inbox
         self.slotBytes = slotBytes
-        scratch = inbox == nil ? .allocate(byteCount: slotBytes, alignment: 64) : UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        scratch = .allocate(byteCount: inbox == nil ? slotBytes : OperationHeader.size, alignment: 64)
     }
 
     deinit { scratch.deallocate() }
 
     var isShared: Bool { inbox != nil }
 
+    /// The next operation's header.
+    func receiveHeader() -> OperationHeader? {
+        let staged = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<OperationHeader.size])
+        guard receive(into: staged, combine: nil) else { return nil }
+        return OperationHeader(bytes: UnsafeRawBufferPointer(staged))
+    }
+
     /// Receives one chunk of `target.count` bytes into `target`, combined with what it holds when
     /// `combine` is given; false on a broken link or a chunk of another length.
     func receive(into target: UnsafeMutableRawBufferPointer, combine: ((UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void)?) -> Bool {
-        if let inbox {
-            guard let length = socket.read(UInt32.self), Int(length) == target.count else { return false }
-            let slot = inbox.base + (received % OutgoingLink.slots) * slotBytes
-            received += 1
-            deliver(UnsafeRawPointer(slot), into: target, combine: combine)
-            return socket.write(UInt8(1))
-        }
+        if let inbox { return receiveShared(from: inbox, into: target, combine: combine) }
         guard let combine else { return socket.readAll(target) }
         let staged = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<target.count])
         guard socket.readAll(staged) else { return false }
@@ -161,8 +242,19 @@ final class IncomingLink: @unchecked Sendable {
         return true
     }
 
-    private func deliver(_ source: UnsafeRawPointer, into target: UnsafeMutableRawBufferPointer, combine: ((UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void)?) {
-        guard target.count > 0 else { return }
-        if let combine { combine(target.baseAddress!, source, target.count) } else { target.baseAddress!.copyMemory(from: source, byteCount: target.count) }
+    private func receiveShared(
+        from inbox: SharedRegion, into target: UnsafeMutableRawBufferPointer, combine: ((UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void)?
+    ) -> Bool {
+        let ready = SharedOutbox.word(inbox, SharedOutbox.ready)
+        guard SharedOutbox.wait(while: ready, is: received, flag: SharedOutbox.word(inbox, SharedOutbox.receiverWaiting), socket: socket) else { return false }
+        let slot = Int(received % UInt32(SharedOutbox.slots))
+        guard Int(SharedOutbox.word(inbox, SharedOutbox.lengths + 4 * slot).pointee) == target.count else { return false }
+        let source = UnsafeRawPointer(inbox.base + SharedOutbox.firstSlot + slot * slotBytes)
+        if target.count > 0 {
+            if let combine { combine(target.baseAddress!, source, target.count) } else { target.baseAddress!.copyMemory(from: source, byteCount: target.count) }
+        }
+        received &+= 1
+        SharedOutbox.publish(SharedOutbox.word(inbox, SharedOutbox.released), received, flag: SharedOutbox.word(inbox, SharedOutbox.senderWaiting))
+        return true
     }
 }

@@ -1,0 +1,1 @@
+// The shims are inline functions in the header.
