@@ -216,7 +216,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
-        .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay"]),
+        .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(name: "SwiftRayCollectiveTests", dependencies: ["SwiftRayCollective", "SwiftRay", "RayTesting"]),
         .testTarget(
             name: "SwiftRayServeTests",

@@ -24,7 +24,16 @@ public struct DataParallelTrainer: Sendable {
         _ loop: Loop.Type, config: TrialConfig = TrialConfig(), scaling: ScalingConfig = ScalingConfig(),
         run: RunConfig = RunConfig(), datasets: [String: TrainDataset] = [:], resumeFromCheckpoint: Checkpoint? = nil
     ) {
-        loopType = _mangledTypeName(Loop.self) ?? "\(Loop.self)"
+        self.init(
+            loopType: _mangledTypeName(Loop.self) ?? "\(Loop.self)", config: config, scaling: scaling, run: run, datasets: datasets,
+            resumeFromCheckpoint: resumeFromCheckpoint)
+    }
+
+    init(
+        loopType: String, config: TrialConfig, scaling: ScalingConfig, run: RunConfig, datasets: [String: TrainDataset],
+        resumeFromCheckpoint: Checkpoint?
+    ) {
+        self.loopType = loopType
         self.config = config
         self.scaling = scaling
         self.run = run
@@ -49,6 +58,7 @@ public struct DataParallelTrainer: Sendable {
                 try await attempt(group: "train-\(run.name)-\(runID)-\(failures)", from: await record.latest ?? resumeFromCheckpoint, record: record)
                 return await record.result(failures: failures)
             } catch {
+                if Task.isCancelled { throw CancellationError() }
                 failures += 1
                 let limit = run.failureConfig.maxFailures
                 guard limit < 0 || failures <= limit else {
@@ -88,6 +98,19 @@ public struct DataParallelTrainer: Sendable {
         }
         let ranked = try await Self.rankByNode(workers)
         let started = workers
+        // A cancelled fit (a Tune trial stopped by its scheduler) stops its workers.
+        try await withTaskCancellationHandler {
+            try await run(ranked, group: group, from: checkpoint, record: record, started: started)
+        } onCancel: {
+            for worker in started { try? ray.kill(worker) }
+        }
+    }
+
+    /// Runs the loop on every ranked worker until all streams end; throws the failure's cause.
+    private func run(
+        _ ranked: [(worker: TrainWorker, localRank: Int, localWorldSize: Int, nodeRank: Int)], group: String, from checkpoint: Checkpoint?,
+        record: RunRecord, started: [TrainWorker]
+    ) async throws {
         let cause: (any Error)? = await withTaskGroup(of: (any Error)?.self) { tasks in
             for (rank, entry) in ranked.enumerated() {
                 let spec = WorkerSpec(

@@ -1,4 +1,5 @@
 import Foundation
+import RayTesting
 import SwiftRay
 import SwiftRayNN
 import SwiftRayTrain
@@ -148,5 +149,42 @@ final class TrainTests: XCTestCase {
         } catch let error as TrainingFailedError {
             XCTAssertTrue(error.reason.contains("no dataset named numbers"), error.reason)
         }
+    }
+}
+
+/// A trainer as a Tune trainable.
+final class TrainTuneTests: XCTestCase {
+    override func setUp() async throws {
+        try await Ray.start(numCPUs: 2, includeDashboard: false)
+    }
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try await ray.shutdown() }
+    }
+
+    func testTunerRunsATrainerPerTrialWithTheTrialsConfig() async throws {
+        let trainer = DataParallelTrainer(
+            LayoutLoop.self, config: TrialConfig(["lr": .double(9)]), scaling: ScalingConfig(numWorkers: 1),
+            datasets: ["numbers": try TrainDataset(Array(0..<10))])
+        let results = try await Tuner(trainer, paramSpace: ["lr": .grid([0.1, 0.2, 0.3])]).fit()
+        XCTAssertEqual(results.count, 3)
+        XCTAssertEqual(results.compactMap(\.error), [], "no trial failed")
+        XCTAssertEqual(Set(results.compactMap { $0.metrics?["lr"] }), [0.1, 0.2, 0.3], "each trial's lr reached its loop")
+        XCTAssertEqual(results.compactMap { $0.metrics?["0.rows"] }, [10, 10, 10], "each trial's trainer read the dataset")
+        let best = try results.bestResult(metric: "lr", mode: .max)
+        XCTAssertEqual(best.config["lr"], 0.3)
+    }
+
+    func testTuneStopsTrainerTrialsEarly() async throws {
+        let trainer = DataParallelTrainer(ResumableLoop.self, config: TrialConfig(["epochs": .int(6)]), scaling: ScalingConfig(numWorkers: 1))
+        let results = try await Tuner(
+            trainer, paramSpace: ["seed": .grid([1, 2])],
+            tuneConfig: TuneConfig(stop: MaximumIterationStopper(maxIterations: 2))).fit()
+        XCTAssertEqual(results.map(\.history.count), [2, 2], "stopped after two reports each")
+        XCTAssertNotNil(results.first?.checkpoint, "Tune keeps the trainer's checkpoints")
+        let gone = await RayTesting.eventually(timeout: .seconds(30)) {
+            (try? await ray.state.actors().filter { $0.className == "TrainWorker" && $0.state == .alive }.isEmpty) == true
+        }
+        XCTAssertTrue(gone, "a stopped trial's workers are stopped")
     }
 }
