@@ -161,7 +161,10 @@ let package = Package(
         // reduce-scatter, barrier over direct links (shared memory on a node, TCP between nodes).
         .target(
             name: "SwiftRayCollective",
-            dependencies: ["SwiftRay", "CCollectiveShims", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "SwiftRay", "CCollectiveShims", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Cross-process atomics and futex waits for the collective's shared-memory links.
         .target(name: "CCollectiveShims"),
@@ -217,7 +220,10 @@ let package = Package(
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
-        .testTarget(name: "SwiftRayCollectiveTests", dependencies: ["SwiftRayCollective", "SwiftRay", "RayTesting"]),
+        .testTarget(
+            name: "SwiftRayCollectiveTests",
+            dependencies: ["SwiftRayCollective", "SwiftRay", "RayTesting", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "SwiftRayServeTests",
             dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]

@@ -65,7 +65,7 @@ public final class CollectiveGroup: Sendable {
 
     /// How this member's links move data: shared memory (same node) or TCP, per direction.
     public var transports: (toNext: LinkTransport?, fromPrevious: LinkTransport?) {
-        (links.outgoing.map { $0.isShared ? .sharedMemory : .tcp }, links.incoming.map { $0.isShared ? .sharedMemory : .tcp })
+        (links.outgoing.map { $0.isShared ? .sharedMemory : .sealedTCP }, links.incoming.map { $0.isShared ? .sharedMemory : .sealedTCP })
     }
 
     /// Whether the group is closed (destroyed, or broken by a failure).
@@ -232,7 +232,10 @@ public final class CollectiveGroup: Sendable {
 
 /// How a link moves bytes.
 public enum LinkTransport: String, Sendable {
-    case sharedMemory, tcp
+    /// Slots in a shared-memory file (members on one node).
+    case sharedMemory
+    /// TCP, every chunk sealed with AES-256-GCM under the receiver's key (members on two nodes).
+    case sealedTCP
 }
 
 /// Holds a buffer while a blocking thread works on it.

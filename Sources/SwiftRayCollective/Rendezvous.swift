@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import SwiftRay
@@ -12,6 +13,8 @@ struct MemberEntry: Codable, Sendable {
     var machine: String
     var secret: String
     var pid: Int32
+    /// The key sealing a link from another node to this member (`LinkCipher`).
+    var key: String
 }
 
 /// The first message on a new link, from the sending member to the receiving one.
@@ -31,7 +34,8 @@ struct LinkReply: Codable, Sendable {
     var problem: String?
 }
 
-/// How a member finds and connects its two neighbours.
+/// How a member finds and connects its two neighbours. Links within a node go through shared
+/// memory; links between nodes are TCP sealed with the receiver's key (`LinkCipher`).
 struct Rendezvous: Sendable {
     let group: String
     let rank: Int
@@ -51,11 +55,12 @@ struct Rendezvous: Sendable {
         let (listener, port) = try PeerSocket.listen()
         let secret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
         let nodeID = ray.runtimeContext.nodeID
+        let (linkKey, keyText) = LinkCipher.newKey()
         let entry = MemberEntry(
             hosts: PeerSocket.localAddresses(), port: port, nodeID: nodeID, machine: ProcessInfo.processInfo.hostName,
-            secret: secret, pid: getpid())
+            secret: secret, pid: getpid(), key: keyText)
         _ = try await ray.kv.put(key(rank), Array(try JSONEncoder().encode(entry)), namespace: Self.namespace)
-        let accepting = Task.detached { [self] in try await blocking { try accept(on: listener, secret: secret) } }
+        let accepting = Task.detached { [self] in try await blocking { try accept(on: listener, secret: secret, key: linkKey) } }
         do {
             let outgoing = try await dial(nodeID: nodeID)
             let incoming = try await accepting.value
@@ -107,12 +112,14 @@ struct Rendezvous: Sendable {
             return nil
         }
         socket.setReceiveTimeout(0)
-        return OutgoingLink(socket: socket, peer: next, outbox: reply.shared ? outbox : nil, slotBytes: chunkBytes)
+        if reply.shared { return OutgoingLink(socket: socket, peer: next, outbox: outbox, cipher: nil, slotBytes: chunkBytes) }
+        guard let key = LinkCipher.key(from: entry.key) else { return nil }
+        return OutgoingLink(socket: socket, peer: next, outbox: nil, cipher: LinkCipher(key: key), slotBytes: chunkBytes)
     }
 
     /// Accepts the previous rank's link; strangers and malformed hellos are logged, answered and
     /// dropped, and the wait goes on.
-    private func accept(on listener: PeerSocket, secret: String) throws(CollectiveError) -> IncomingLink {
+    private func accept(on listener: PeerSocket, secret: String, key: SymmetricKey) throws(CollectiveError) -> IncomingLink {
         while let socket = try listener.accept(until: deadline) {
             socket.setReceiveTimeout(5)
             guard let bytes = socket.readMessage(), let hello = try? JSONDecoder().decode(LinkHello.self, from: Data(bytes)) else {
@@ -128,7 +135,7 @@ struct Rendezvous: Sendable {
             let reply = LinkReply(accepted: true, shared: inbox != nil, problem: nil)
             guard socket.writeMessage(Array((try? JSONEncoder().encode(reply)) ?? Data())) else { continue }
             socket.setReceiveTimeout(0)
-            return IncomingLink(socket: socket, peer: previous, inbox: inbox, slotBytes: hello.slotBytes)
+            return IncomingLink(socket: socket, peer: previous, inbox: inbox, cipher: inbox == nil ? LinkCipher(key: key) : nil, slotBytes: hello.slotBytes)
         }
         throw .rendezvousTimeout(group: group, missing: [previous])
     }

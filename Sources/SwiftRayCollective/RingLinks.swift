@@ -150,15 +150,19 @@ final class OutgoingLink: @unchecked Sendable {
     let socket: PeerSocket
     let peer: Int
     private let outbox: SharedRegion?
+    private let cipher: LinkCipher?
     private let slotBytes: Int
     private var sent: UInt32 = 0
 
-    init(socket: PeerSocket, peer: Int, outbox: SharedRegion?, slotBytes: Int) {
+    init(socket: PeerSocket, peer: Int, outbox: SharedRegion?, cipher: LinkCipher?, slotBytes: Int) {
         self.socket = socket
         self.peer = peer
         self.outbox = outbox
+        self.cipher = cipher
         self.slotBytes = slotBytes
     }
+
+    var isSealed: Bool { cipher != nil }
 
     var isShared: Bool { outbox != nil }
 
@@ -169,7 +173,11 @@ final class OutgoingLink: @unchecked Sendable {
 
     /// Sends one chunk (at most `slotBytes`); false on a broken link.
     func send(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard let outbox else { return socket.writeAll(bytes) }
+        guard let outbox else {
+            guard let cipher else { return socket.writeAll(bytes) }
+            guard let frame = cipher.seal(bytes) else { return false }
+            return frame.withUnsafeBytes { socket.writeAll($0) }
+        }
         let released = SharedOutbox.word(outbox, SharedOutbox.released), flag = SharedOutbox.word(outbox, SharedOutbox.senderWaiting)
         while sent &- swiftray_shared_load(released) == UInt32(SharedOutbox.slots) {
             guard SharedOutbox.wait(while: released, is: sent &- UInt32(SharedOutbox.slots), flag: flag, socket: socket) else { return false }
@@ -208,14 +216,16 @@ final class IncomingLink: @unchecked Sendable {
     let socket: PeerSocket
     let peer: Int
     private let inbox: SharedRegion?
+    private let cipher: LinkCipher?
     private let slotBytes: Int
     private let scratch: UnsafeMutableRawBufferPointer
     private var received: UInt32 = 0
 
-    init(socket: PeerSocket, peer: Int, inbox: SharedRegion?, slotBytes: Int) {
+    init(socket: PeerSocket, peer: Int, inbox: SharedRegion?, cipher: LinkCipher?, slotBytes: Int) {
         self.socket = socket
         self.peer = peer
         self.inbox = inbox
+        self.cipher = cipher
         self.slotBytes = slotBytes
         scratch = .allocate(byteCount: inbox == nil ? slotBytes : OperationHeader.size, alignment: 64)
     }
@@ -235,9 +245,9 @@ final class IncomingLink: @unchecked Sendable {
     /// `combine` is given; false on a broken link or a chunk of another length.
     func receive(into target: UnsafeMutableRawBufferPointer, combine: ((UnsafeMutableRawPointer, UnsafeRawPointer, Int) -> Void)?) -> Bool {
         if let inbox { return receiveShared(from: inbox, into: target, combine: combine) }
-        guard let combine else { return socket.readAll(target) }
+        guard let combine else { return cipher?.open(from: socket, into: target) ?? socket.readAll(target) }
         let staged = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<target.count])
-        guard socket.readAll(staged) else { return false }
+        guard cipher?.open(from: socket, into: staged) ?? socket.readAll(staged) else { return false }
         if target.count > 0 { combine(target.baseAddress!, UnsafeRawPointer(staged.baseAddress!), target.count) }
         return true
     }

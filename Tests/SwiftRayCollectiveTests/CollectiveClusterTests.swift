@@ -23,7 +23,7 @@ final class CollectiveClusterTests: XCTestCase {
         let (members, transports) = try await CollectiveTests.members(2, name: "spanning", chunkBytes: 8192) { rank in
             ActorOptions(schedulingStrategy: .nodeAffinity(nodeID: nodes[rank], soft: false))
         }
-        XCTAssertEqual(transports, [["tcp", "tcp"], ["tcp", "tcp"]], "different nodes: TCP")
+        XCTAssertEqual(transports, [["sealedTCP", "sealedTCP"], ["sealedTCP", "sealedTCP"]], "different nodes: sealed TCP")
         let inputs = (0..<2).map { CollectiveTests.buffer(rank: $0, count: 20_000) }
         let first = members[0].remote.allreduce(inputs[0], op: .max)
         let second = members[1].remote.allreduce(inputs[1], op: .max)
