@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "SwiftRayCollective", targets: ["SwiftRayCollective"]),
         // Ray Train: data-parallel training on a worker group, checkpoints and recovery.
         .library(name: "SwiftRayTrain", targets: ["SwiftRayTrain"]),
+        // RLlib's environments (and, next, its algorithms and env runners).
+        .library(name: "SwiftRayRL", targets: ["SwiftRayRL"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
@@ -154,6 +156,9 @@ let package = Package(
             name: "SwiftRayTrain",
             dependencies: ["SwiftRay", "SwiftRayCollective", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]
         ),
+        // Reinforcement learning: environments in gymnasium's shape (CartPole-v1 and Pendulum-v1
+        // matching gymnasium step for step, NumPy's PCG64 seeding), vector environments.
+        .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN"]),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -219,6 +224,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
+        .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(
             name: "SwiftRayCollectiveTests",
