@@ -92,23 +92,37 @@ public struct MLP: Sendable, Codable, Equatable {
     /// The mean softmax cross-entropy over the rows of `x` and its gradient with respect to every
     /// parameter, laid out as `parameters`.
     public func lossAndGradients(_ x: Matrix, labels: [Int]) -> (loss: Double, gradients: [Double]) {
+        let pass = forward(x)
+        let (loss, outputGradient) = Self.softmaxCrossEntropy(pass.output, labels: labels)
+        return (loss, gradients(pass, outputGradient: outputGradient))
+    }
+
+    /// Every layer's output for `x`, kept for `gradients(_:outputGradient:)`.
+    public func forward(_ x: Matrix) -> ForwardPass {
         var activations = [x]
         for layer in layers { activations.append(layer.forward(activations.last!)) }
-        let (loss, outputGradient) = Self.softmaxCrossEntropy(activations.last!, labels: labels)
-        var upstream = outputGradient  // d loss / d (the last layer's output, its logits)
+        return ForwardPass(activations: activations)
+    }
+
+    /// Backpropagation from any loss: given d loss / d output (the last layer's output, one row
+    /// per input row), every parameter's gradient, laid out as `parameters`. What a policy-gradient
+    /// or value loss needs, whose gradient with respect to the outputs it computes itself.
+    public func gradients(_ pass: ForwardPass, outputGradient: Matrix) -> [Double] {
+        precondition(outputGradient.rows == pass.output.rows && outputGradient.columns == pass.output.columns, "one gradient per output")
+        var upstream = outputGradient
         var gradients: [[Double]] = []
         for index in layers.indices.reversed() {
             let layer = layers[index]
             if layer.activation != .identity {  // from d/d(output) to d/d(pre-activation)
-                let output = activations[index + 1]
+                let output = pass.activations[index + 1]
                 for i in upstream.values.indices { upstream.values[i] *= layer.activation.derivative(output: output.values[i]) }
             }
-            let input = activations[index]
+            let input = pass.activations[index]
             let weightGradient = input.transposed.multiplied(by: upstream)
             gradients.append(weightGradient.values + upstream.columnSums)
             if index > 0 { upstream = upstream.multiplied(by: layer.weights.transposed) }
         }
-        return (loss, gradients.reversed().flatMap { $0 })
+        return gradients.reversed().flatMap { $0 }
     }
 
     /// Mean cross-entropy of softmax(`logits`) against `labels`, and its gradient with respect to
@@ -147,4 +161,12 @@ public struct MLP: Sendable, Codable, Equatable {
     }
 
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.weights.values.count + $1.bias.count } }
+}
+
+/// The activations of one forward pass: the input, then each layer's output.
+public struct ForwardPass: Sendable {
+    public let activations: [Matrix]
+
+    /// The network's output (logits, or whatever the last layer gives).
+    public var output: Matrix { activations.last! }
 }

@@ -45,6 +45,31 @@ final class MLPTests: XCTestCase {
         }
     }
 
+    func testBackpropagationFromAnyOutputGradientMatchesFiniteDifferences() {
+        // A loss the network does not know: sum of weights ⊙ outputs², d/d(output) = 2 w ⊙ output.
+        var model = MLP(sizes: [3, 4, 2], hidden: .tanh, seed: 5)
+        var random = SeededRandom(seed: 8)
+        let x = Matrix(rows: 5, columns: 3, values: (0..<15).map { _ in random.normal() })
+        let weights = (0..<10).map { _ in random.normal() }
+        func loss(_ model: MLP) -> Double {
+            zip(model.forward(x).output.values, weights).map { $1 * $0 * $0 }.reduce(0, +)
+        }
+        let pass = model.forward(x)
+        let outputGradient = Matrix(rows: 5, columns: 2, values: zip(pass.output.values, weights).map { 2 * $1 * $0 })
+        let gradients = model.gradients(pass, outputGradient: outputGradient)
+        let parameters = model.parameters
+        for index in parameters.indices {
+            var shifted = parameters
+            shifted[index] += 1e-6
+            model.parameters = shifted
+            let up = loss(model)
+            shifted[index] -= 2e-6
+            model.parameters = shifted
+            let numeric = (up - loss(model)) / 2e-6
+            XCTAssertEqual(gradients[index], numeric, accuracy: 1e-6 + 1e-4 * abs(numeric), "parameter \(index)")
+        }
+    }
+
     func testParametersRoundTripAndSeedsAreDeterministic() {
         var model = MLP(sizes: [3, 4, 2], seed: 5)
         XCTAssertEqual(model.parameterCount, 3 * 4 + 4 + 4 * 2 + 2)

@@ -100,3 +100,29 @@ final class GymnasiumParityTests: XCTestCase {
         XCTAssertEqual(a.reset(seed: 9).observation, first)
     }
 }
+
+final class VectorEnvironmentTests: XCTestCase {
+    func testCopiesAreSeededInTurnAndResetWhenTheirEpisodeEnds() throws {
+        var vector = VectorEnvironment<CartPole>(count: 3)
+        let starts = vector.reset(seed: 10)
+        for index in 0..<3 {
+            var single = CartPole()
+            XCTAssertEqual(single.reset(seed: 10 + UInt64(index)).observation, starts[index], "copy \(index) is seeded 10 + \(index)")
+        }
+        // Always push right: every copy's pole falls within a few dozen steps.
+        var finished: [(episodeReturn: Double, length: Int)] = []
+        var steps = 0
+        while finished.count < 3, steps < 500 {
+            let step = try vector.step(Array(repeating: .discrete(1), count: 3))
+            steps += 1
+            for (index, done) in zip(step.terminated, step.truncated).map({ $0 || $1 }).enumerated() where done {
+                XCTAssertNotNil(step.finalObservations[index], "the ending step's observation is kept")
+                XCTAssertNotEqual(step.observations[index], step.finalObservations[index], "and the copy starts over")
+            }
+            finished += step.finishedEpisodes
+        }
+        XCTAssertGreaterThanOrEqual(finished.count, 3)
+        XCTAssertTrue(finished.allSatisfy { $0.episodeReturn == Double($0.length) && $0.length < 100 }, "\(finished)")
+        XCTAssertThrowsError(try vector.step([.discrete(1)]), "one action per copy")
+    }
+}
