@@ -108,7 +108,7 @@ public struct DataParallelTrainer: Sendable {
 
     /// Runs the loop on every ranked worker until all streams end; throws the failure's cause.
     private func run(
-        _ ranked: [(worker: TrainWorker, localRank: Int, localWorldSize: Int, nodeRank: Int)], group: String, from checkpoint: Checkpoint?,
+        _ ranked: [RankedWorker], group: String, from checkpoint: Checkpoint?,
         record: RunRecord, started: [TrainWorker]
     ) async throws {
         let cause: (any Error)? = await withTaskGroup(of: (any Error)?.self) { tasks in
@@ -160,10 +160,12 @@ public struct DataParallelTrainer: Sendable {
         return error is CollectiveError
     }
 
+    /// A worker with its place: its rank on its node, its node's worker count, its node's rank.
+    typealias RankedWorker = (worker: TrainWorker, localRank: Int, localWorldSize: Int, nodeRank: Int)
+
     /// Workers in rank order: grouped by node (in the order nodes first appear), with each one's
     /// local rank, its node's worker count and the node's rank.
-    private static func rankByNode(_ workers: [TrainWorker]) async throws
-        -> [(worker: TrainWorker, localRank: Int, localWorldSize: Int, nodeRank: Int)] {
+    private static func rankByNode(_ workers: [TrainWorker]) async throws -> [RankedWorker] {
         var nodes: [String] = []
         var byNode: [String: [TrainWorker]] = [:]
         for worker in workers {
