@@ -1,5 +1,6 @@
 import Foundation
 import SwiftRay
+import SwiftRayRL
 import SwiftRayServe
 import SwiftRayTune
 
@@ -171,6 +172,18 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         for metrics in result.metricsHistory {
             print("epoch \(Int(metrics["epoch"] ?? 0)): loss \(String(format: "%.4f", metrics["loss"] ?? .nan)), test accuracy \(String(format: "%.4f", metrics["accuracy"] ?? .nan))")
         }
+    }),
+    ("rl", {
+        // RLlib: the seed's loop, PPO on CartPole-v1 (the seed's `.rollouts(num_rollout_workers=4)` spelling,
+        // two of them here on 2 cores).
+        let iterations = Int(ProcessInfo.processInfo.environment["SWIFTRAY_RL_ITERATIONS"] ?? "") ?? 10
+        let algo = try await PPOConfig().environment("CartPole-v1").rollouts(numRolloutWorkers: 2).build()
+        for i in 0..<iterations {
+            let result = try await algo.train()
+            print("Iteration \(i): reward = \(String(format: "%.1f", result.episodeRewardMean)) (\(result.envStepsLifetime) steps, "
+                  + String(format: "sample %.2f s, learn %.2f s)", result.sampleSeconds, result.learnSeconds))
+        }
+        algo.stop()
     }),
     ("timeout", {
         let slow = $slowTask.remote(30)

@@ -1,0 +1,54 @@
+import Foundation
+import SwiftRayNN
+
+/// A categorical policy over an MLP's logits: sampling, log-probabilities, entropy, and the
+/// gradients of PPO's clipped objective with respect to the logits.
+enum CategoricalPolicy {
+    /// Softmax of one row of logits.
+    static func probabilities(_ logits: ArraySlice<Double>) -> [Double] {
+        let top = logits.max() ?? 0
+        let exps = logits.map { exp($0 - top) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+
+    /// An action drawn from `probabilities`, and its log-probability.
+    static func sample(_ probabilities: [Double], using random: inout some RandomNumberGenerator) -> (action: Int, logProbability: Double) {
+        var draw = Double.random(in: 0..<1, using: &random)
+        for (action, p) in probabilities.enumerated() {
+            draw -= p
+            if draw < 0 { return (action, log(max(p, 1e-12))) }
+        }
+        let last = probabilities.count - 1
+        return (last, log(max(probabilities[last], 1e-12)))
+    }
+
+    /// PPO's loss for a minibatch (clipped surrogate minus the entropy bonus, both averaged) and
+    /// its gradient with respect to the logits; also the mean KL estimate and clip fraction.
+    static func clippedObjective(
+        logits: Matrix, actions: [Int], oldLogProbabilities: [Double], advantages: [Double], clip: Double, entropyCoefficient: Double
+    ) -> (loss: Double, gradient: Matrix, kl: Double, clipped: Double) {
+        var gradient = Matrix(rows: logits.rows, columns: logits.columns)
+        var loss = 0.0, kl = 0.0, clipped = 0.0
+        let scale = 1 / Double(logits.rows)
+        for row in 0..<logits.rows {
+            let p = probabilities(logits.values[row * logits.columns..<(row + 1) * logits.columns])
+            let logP = p.map { log(max($0, 1e-12)) }
+            let action = actions[row], advantage = advantages[row]
+            let ratio = exp(logP[action] - oldLogProbabilities[row])
+            let unclipped = ratio * advantage, bounded = min(max(ratio, 1 - clip), 1 + clip) * advantage
+            let entropy = -zip(p, logP).map { $0 * $1 }.reduce(0, +)
+            loss += (-min(unclipped, bounded) - entropyCoefficient * entropy) * scale
+            kl += (oldLogProbabilities[row] - logP[action]) * scale
+            // The surrogate's gradient flows only where the unclipped term is the smaller one.
+            let surrogateSlope = unclipped <= bounded ? -advantage * ratio : 0
+            if unclipped > bounded { clipped += scale }
+            for column in 0..<logits.columns {
+                let dLogP = (column == action ? 1 : 0) - p[column]
+                let dEntropy = -p[column] * (logP[column] + entropy)
+                gradient[row, column] = (surrogateSlope * dLogP - entropyCoefficient * dEntropy) * scale
+            }
+        }
+        return (loss, gradient, kl, clipped)
+    }
+}
