@@ -25,8 +25,8 @@ final class CommandSmokeTests: XCTestCase {
     func testSeedExamplesRun() throws {
         let examples = Process()
         examples.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("swiftray-examples"))
-        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune", "serve"]
-        examples.environment = ProcessInfo.processInfo.environment.merging(["SWIFTRAY_SERVE_PORT": "0"]) { $1 }
+        examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune", "serve", "rl"]
+        examples.environment = ProcessInfo.processInfo.environment.merging(["SWIFTRAY_SERVE_PORT": "0", "SWIFTRAY_RL_ITERATIONS": "1"]) { $1 }
         let output = Pipe()
         examples.standardOutput = output
         try examples.run()
@@ -41,6 +41,7 @@ final class CommandSmokeTests: XCTestCase {
         XCTAssertTrue(text.contains(#"{"prediction":4.75}"#), text)
         XCTAssertTrue(text.contains(#"I love how fast this is -> {"label":"POSITIVE""#), text)
         XCTAssertTrue(text.contains(#"slow and broken -> {"label":"NEGATIVE""#), text)
+        XCTAssertTrue(text.contains("Iteration 0: reward = "), text)
     }
 }
 
