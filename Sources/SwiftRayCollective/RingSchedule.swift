@@ -58,9 +58,11 @@ struct RingSchedule {
     private static func mod(_ value: Int, _ size: Int) -> Int { ((value % size) + size) % size }
 }
 
-/// Runs one schedule: sends on a thread of their own, receives on the calling thread. The first
-/// failure on either side shuts both links down, which wakes the other side and, through the
-/// closed sockets, the neighbours: a dead member fails the operation everywhere.
+/// Runs one schedule: over TCP, sends on the group's send thread while the calling thread
+/// receives (a blocked write must not stop the reads that unblock the peer); over shared memory,
+/// both on the calling thread, interleaved. The first failure shuts both links down, which wakes
+/// the other side and, through the closed sockets, the neighbours: a dead member fails the
+/// operation everywhere.
 final class RingRun: @unchecked Sendable {
     private let condition = NSCondition()
     private var landed = 0
