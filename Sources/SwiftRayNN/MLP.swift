@@ -131,15 +131,24 @@ public struct MLP: Sendable, Codable, Equatable {
         precondition(labels.count == logits.rows, "one label per row")
         var gradient = logits
         var loss = 0.0
-        let scale = 1 / Double(logits.rows)
-        for row in 0..<logits.rows {
-            let values = logits.row(row)
-            let top = values.max()!
-            let exps = values.map { Foundation.exp($0 - top) }
-            let total = exps.reduce(0, +)
-            loss -= Foundation.log(exps[labels[row]] / total)
-            for column in 0..<logits.columns {
-                gradient[row, column] = (exps[column] / total - (column == labels[row] ? 1 : 0)) * scale
+        let scale = 1 / Double(logits.rows), width = logits.columns
+        gradient.values.withUnsafeMutableBufferPointer { out in
+            for row in 0..<logits.rows {
+                // In place, row by row: no arrays per sample.
+                let base = row * width
+                var top = -Double.infinity
+                for column in 0..<width { top = max(top, out[base + column]) }
+                var total = 0.0
+                for column in 0..<width {
+                    let e = Foundation.exp(out[base + column] - top)
+                    out[base + column] = e
+                    total += e
+                }
+                let label = labels[row]
+                loss -= Foundation.log(out[base + label] / total)
+                for column in 0..<width {
+                    out[base + column] = (out[base + column] / total - (column == label ? 1 : 0)) * scale
+                }
             }
         }
         return (loss * scale, gradient)
