@@ -183,6 +183,9 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
             print("Iteration \(i): reward = \(String(format: "%.1f", result.episodeRewardMean)) (\(result.envStepsLifetime) steps, "
                   + String(format: "sample %.2f s, learn %.2f s)", result.sampleSeconds, result.learnSeconds))
         }
+        let curve = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-ppo-cartpole.svg").path
+        try algo.writeCurve(to: curve)
+        print("return curve: \(curve)")
         algo.stop()
     }),
     ("timeout", {

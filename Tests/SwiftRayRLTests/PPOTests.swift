@@ -30,6 +30,13 @@ final class PPOTests: XCTestCase {
         XCTAssertEqual(results.last?.episodeRewardMean, last, "the seed's key")
         guard case .discrete(let action) = algo.computeAction([0, 0, 0.05, 0]) else { return XCTFail("a discrete action") }
         XCTAssertTrue((0..<2).contains(action))
+        let path = NSTemporaryDirectory() + "ppo-curve-\(getpid()).svg"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try algo.writeCurve(to: path)
+        let svg = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg"), svg)
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count, 2, "one curve")
+        XCTAssertTrue(svg.contains("4096 steps"), "the x axis ends at the steps sampled")
         algo.stop()
     }
 

@@ -30,7 +30,7 @@ public struct PPOConfig: Sendable {
     public var environmentsPerRunner = 4
     /// Steps each environment copy takes per iteration (the train batch is runners × copies × this).
     public var rolloutFragmentLength = 256
-    public var learningRate = 3e-4
+    public var learningRate = 1e-3
     public var gamma = 0.99
     public var lambda = 0.95
     public var clip = 0.2
@@ -108,6 +108,7 @@ public final class PPO: @unchecked Sendable {
     private var recentReturns: [Double] = []
     private var recentLengths: [Int] = []
     private var iteration = 0, episodesLifetime = 0, envStepsLifetime = 0
+    private var curve: [(steps: Int, episodeReturn: Double)] = []
 
     init(config: PPOConfig) async throws {
         self.config = config
@@ -145,13 +146,21 @@ public final class PPO: @unchecked Sendable {
         episodesLifetime += finished.count
         recentReturns = Array((recentReturns + finished).suffix(100))
         recentLengths = Array((recentLengths + batches.flatMap(\.episodeLengths)).suffix(100))
-        return RLResult(
+        let result = RLResult(
             iteration: iteration,
             episodeReturnMean: recentReturns.isEmpty ? .nan : recentReturns.reduce(0, +) / Double(recentReturns.count),
             episodeReturnMin: recentReturns.min() ?? .nan, episodeReturnMax: recentReturns.max() ?? .nan,
             episodeLengthMean: recentLengths.isEmpty ? .nan : Double(recentLengths.reduce(0, +)) / Double(recentLengths.count),
             episodes: finished.count, episodesLifetime: episodesLifetime, envSteps: steps, envStepsLifetime: envStepsLifetime,
             sampleSeconds: Self.seconds(learnStart - sampleStart), learnSeconds: Self.seconds(ContinuousClock.now - learnStart))
+        curve.append((envStepsLifetime, result.episodeReturnMean))
+        return result
+    }
+
+    /// Writes the return curve so far (mean return against environment steps) as an SVG file.
+    public func writeCurve(to path: String) throws {
+        let title = "PPO on \(config.environmentName): episode return mean"
+        try LearningCurve.svg(curve, title: title).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// The greedy action of the trained policy for `observation` (RLlib's `compute_single_action`, explore off).
