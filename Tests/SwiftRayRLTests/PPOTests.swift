@@ -17,6 +17,7 @@ final class PPOTests: XCTestCase {
         let algo = try await PPOConfig().environment("CartPole-v1").rollouts(numRolloutWorkers: 2)
             .envRunners(2, environmentsPerRunner: 2)
             .training(learningRate: 1e-3, numEpochs: 4, minibatchSize: 128, rolloutFragmentLength: 128)
+            .evaluation(interval: 4, episodes: 4)
             .debugging(seed: 3).build()
         let actors = try await ray.state.actors()
         XCTAssertEqual(actors.filter { $0.className.contains("EnvRunner") }.count, 2, "one actor per env runner: \(actors.map(\.className))")
@@ -28,6 +29,9 @@ final class PPOTests: XCTestCase {
         let first = results[0].episodeReturnMean, last = results.last!.episodeReturnMean
         XCTAssertGreaterThan(last, 2 * first, "returns grow: \(results.map(\.episodeReturnMean))")
         XCTAssertEqual(results.last?.episodeRewardMean, last, "the seed's key")
+        XCTAssertEqual(results.map { $0.evaluationReturnMean != nil }, [false, false, false, true, false, false, false, true],
+                       "greedy evaluation every 4 iterations")
+        XCTAssertGreaterThan(results[7].evaluationReturnMean ?? 0, 0)
         guard case .discrete(let action) = algo.computeAction([0, 0, 0.05, 0]) else { return XCTFail("a discrete action") }
         XCTAssertTrue((0..<2).contains(action))
         let path = NSTemporaryDirectory() + "ppo-curve-\(getpid()).svg"

@@ -5,11 +5,28 @@ import SwiftRayNN
 /// Steps a vector environment of any environment type, named by type at run time.
 protocol VectorSampling: Sendable {
     var count: Int { get }
+    /// Plays `episodes` whole episodes on a fresh copy (seeded `seed + i`) choosing actions with
+    /// `act`; their returns.
+    func evaluate(episodes: Int, seed: UInt64, act: ([Float]) -> Action) throws -> [Double]
     mutating func reset(seed: UInt64?) -> [[Float]]
     mutating func step(_ actions: [Action]) throws -> VectorStep
 }
 
-extension VectorEnvironment: VectorSampling {}
+extension VectorEnvironment: VectorSampling {
+    func evaluate(episodes: Int, seed: UInt64, act: ([Float]) -> Action) throws -> [Double] {
+        try (0..<episodes).map { episode in
+            var environment = TimeLimited<E>()
+            var observation = environment.reset(seed: seed &+ UInt64(episode)).observation
+            var total = 0.0
+            while true {
+                let result = try environment.step(act(observation))
+                total += result.reward
+                if result.isDone { return total }
+                observation = result.observation
+            }
+        }
+    }
+}
 
 /// The environment type named `name`: a built-in id (`CartPole-v1`) or a type's mangled name.
 func environmentType(_ name: String) throws -> any Environment.Type {
@@ -66,5 +83,16 @@ public distributed actor EnvRunner {
         }
         batch.nextObservations = observations
         return batch
+    }
+
+    /// Plays `episodes` episodes with `weights`' greedy actions (no exploration) on fresh
+    /// environments seeded `seed + i`; their returns (RLlib's evaluation runs).
+    public distributed func evaluate(weights: [Double], episodes: Int, seed: UInt64) throws -> [Double] {
+        policy.parameters = weights
+        let policy = self.policy
+        return try environments.evaluate(episodes: episodes, seed: seed) { observation in
+            let logits = policy.logits(Matrix(rows: 1, columns: observation.count, values: observation.map(Double.init))).values
+            return .discrete(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
+        }
     }
 }

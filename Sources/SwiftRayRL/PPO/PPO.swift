@@ -18,6 +18,9 @@ public struct RLResult: Sendable, Codable {
     public var envStepsLifetime: Int
     public var sampleSeconds: Double
     public var learnSeconds: Double
+    /// The greedy policy's mean return over the evaluation episodes, on iterations that ran them
+    /// (`PPOConfig.evaluation(interval:episodes:)`); nil on the others.
+    public var evaluationReturnMean: Double?
     /// The seed's spelling, RLlib's old key.
     public var episodeRewardMean: Double { episodeReturnMean }
 }
@@ -39,6 +42,9 @@ public struct PPOConfig: Sendable {
     public var minibatchSize = 256
     public var hidden = [64, 64]
     public var seed: UInt64 = 0
+    /// Evaluate every this many iterations (0: never), with this many episodes split over the runners.
+    public var evaluationInterval = 0
+    public var evaluationEpisodes = 10
 
     public init() {}
 
@@ -71,6 +77,14 @@ public struct PPOConfig: Sendable {
         }
     }
     public func debugging(seed: UInt64) -> Self { with { $0.seed = seed } }
+    /// Greedy evaluation episodes every `interval` iterations (RLlib's `evaluation_interval`,
+    /// `evaluation_duration`), reported as `RLResult.evaluationReturnMean`.
+    public func evaluation(interval: Int, episodes: Int = 10) -> Self {
+        with {
+            $0.evaluationInterval = max(interval, 0)
+            $0.evaluationEpisodes = max(episodes, 1)
+        }
+    }
 
     private func with(_ change: (inout Self) -> Void) -> Self {
         var copy = self
@@ -153,14 +167,30 @@ public final class PPO: @unchecked Sendable {
             episodeLengthMean: recentLengths.isEmpty ? .nan : Double(recentLengths.reduce(0, +)) / Double(recentLengths.count),
             episodes: finished.count, episodesLifetime: episodesLifetime, envSteps: steps, envStepsLifetime: envStepsLifetime,
             sampleSeconds: Self.seconds(learnStart - sampleStart), learnSeconds: Self.seconds(ContinuousClock.now - learnStart))
-        curve.append((envStepsLifetime, result.episodeReturnMean))
-        return result
+        var reported = result
+        if config.evaluationInterval > 0, iteration % config.evaluationInterval == 0 {
+            reported.evaluationReturnMean = try await evaluate()
+        }
+        curve.append((envStepsLifetime, reported.episodeReturnMean))
+        return reported
     }
 
     /// Writes the return curve so far (mean return against environment steps) as an SVG file.
     public func writeCurve(to path: String) throws {
         let title = "PPO on \(config.environmentName): episode return mean"
         try LearningCurve.svg(curve, title: title).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// The greedy policy's mean return over `evaluationEpisodes` episodes, split over the runners.
+    private func evaluate() async throws -> Double {
+        let weights = try ray.put(policy.parameters)
+        let share = (config.evaluationEpisodes + runners.count - 1) / runners.count
+        let refs = runners.enumerated().map { index, runner in
+            runner.remote.evaluate(weights: weights, episodes: share, seed: config.seed &+ 1_000_000 &+ UInt64(index * share))
+        }
+        var returns: [Double] = []
+        for ref in refs { returns += try await ref.get() }
+        return returns.reduce(0, +) / Double(max(returns.count, 1))
     }
 
     /// The greedy action of the trained policy for `observation` (RLlib's `compute_single_action`, explore off).
