@@ -105,7 +105,7 @@ struct Rendezvous: Sendable {
         let hello = LinkHello(
             group: group, fromRank: rank, worldSize: size, secret: entry.secret, sharedPath: outbox?.path, slotBytes: chunkBytes)
         socket.setReceiveTimeout(10)
-        guard socket.writeMessage(Array((try? JSONEncoder().encode(hello)) ?? Data())),
+        guard socket.writeJSON(hello),
               let bytes = socket.readMessage(), let reply = try? JSONDecoder().decode(LinkReply.self, from: Data(bytes)) else { return nil }
         guard reply.accepted else {
             Self.logger.warning("collective \(group): rank \(next) refused rank \(rank): \(reply.problem ?? "")")
@@ -128,12 +128,12 @@ struct Rendezvous: Sendable {
             }
             if let problem = problem(with: hello, secret: secret) {
                 Self.logger.warning("collective \(group): refused a link: \(problem)")
-                _ = socket.writeMessage(Array((try? JSONEncoder().encode(LinkReply(accepted: false, shared: false, problem: problem))) ?? Data()))
+                _ = socket.writeJSON(LinkReply(accepted: false, shared: false, problem: problem))
                 continue
             }
             let inbox = hello.sharedPath.flatMap { SharedRegion.open($0, size: SharedOutbox.size(slotBytes: hello.slotBytes)) }
             let reply = LinkReply(accepted: true, shared: inbox != nil, problem: nil)
-            guard socket.writeMessage(Array((try? JSONEncoder().encode(reply)) ?? Data())) else { continue }
+            guard socket.writeJSON(reply) else { continue }
             socket.setReceiveTimeout(0)
             return IncomingLink(socket: socket, peer: previous, inbox: inbox, cipher: inbox == nil ? LinkCipher(key: key) : nil, slotBytes: hello.slotBytes)
         }
@@ -156,5 +156,13 @@ func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thr
         Thread {
             do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
         }.start()
+    }
+}
+
+extension PeerSocket {
+    /// A handshake message as length-prefixed JSON; false if it cannot be encoded or sent.
+    func writeJSON(_ value: some Encodable) -> Bool {
+        guard let data = try? JSONEncoder().encode(value) else { return false }
+        return writeMessage(Array(data))
     }
 }

@@ -28,8 +28,8 @@ distributed actor TrainWorker {
     /// Runs the loop to its end; the stream carries rank 0's reports and ends with the loop.
     func run(_ spec: WorkerSpec) -> AsyncThrowingStream<TrialReport, any Error> {
         AsyncThrowingStream { continuation in
-            // Detached: the loop must not run on the actor's executor, or every await in it
-            // (each allreduce) would hop off the actor and back.
+            // Detached: the loop is the worker's whole job and needs nothing of the actor's
+            // isolation, so it runs off the actor's executor.
             let task = Task.detached {
                 do {
                     try await TrainWorker.execute(spec, reports: continuation)
