@@ -21,7 +21,7 @@ let package = Package(
         .library(name: "SwiftRayCollective", targets: ["SwiftRayCollective"]),
         // Ray Train: data-parallel training on a worker group, checkpoints and recovery.
         .library(name: "SwiftRayTrain", targets: ["SwiftRayTrain"]),
-        // RLlib's environments (and, next, its algorithms and env runners).
+        // RLlib: environments, PPO and DQN, env-runner actors, checkpoints, Tune trainables.
         .library(name: "SwiftRayRL", targets: ["SwiftRayRL"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
@@ -29,6 +29,7 @@ let package = Package(
         .executable(name: "swiftray-seed-bench", targets: ["SeedWorkloads"]),
         .executable(name: "swiftray-transfer-bench", targets: ["TransferBenchmark"]),
         .executable(name: "swiftray-collective-bench", targets: ["CollectiveBenchmark"]),
+        .executable(name: "swiftray-rl-bench", targets: ["RLBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -158,7 +159,7 @@ let package = Package(
         ),
         // Reinforcement learning: environments in gymnasium's shape (CartPole-v1 and Pendulum-v1
         // matching gymnasium step for step, NumPy's PCG64 seeding), vector environments.
-        .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN"]),
+        .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -202,6 +203,8 @@ let package = Package(
         .executableTarget(name: "TransferBenchmark", dependencies: ["SwiftRay", "RayTesting"], path: "Benchmarks/Transfer"),
         // Allreduce bandwidth (`bash Benchmarks/collective_compare.sh` runs it beside gloo).
         .executableTarget(name: "CollectiveBenchmark", dependencies: ["SwiftRay", "SwiftRayCollective"], path: "Benchmarks/Collective"),
+        // PPO and DQN learning speed and env-runner sampling (`bash Benchmarks/rl_compare.sh` runs it beside RLlib).
+        .executableTarget(name: "RLBenchmark", dependencies: ["SwiftRay", "SwiftRayRL"], path: "Benchmarks/RL"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Tests/RayTestDriver"),
         .testTarget(
@@ -224,7 +227,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
-        .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL"], exclude: ["Data"]),
+        .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(
             name: "SwiftRayCollectiveTests",

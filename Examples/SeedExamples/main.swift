@@ -183,9 +183,10 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
             print("Iteration \(i): reward = \(String(format: "%.1f", result.episodeRewardMean)) (\(result.envStepsLifetime) steps, "
                   + String(format: "sample %.2f s, learn %.2f s)", result.sampleSeconds, result.learnSeconds))
         }
-        let curve = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-ppo-cartpole.svg").path
-        try algo.writeCurve(to: curve)
-        print("return curve: \(curve)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("swiftray-ppo-cartpole").path
+        let checkpoint = try algo.save(to: folder)
+        print("checkpoint: \(checkpoint), return curve beside it: \(folder)/returns.svg")
+        print("greedy action for an upright pole leaning right: \(algo.computeAction([0, 0, 0.05, 0]))")
         algo.stop()
     }),
     ("timeout", {

@@ -44,7 +44,33 @@ final class PPOTests: XCTestCase {
         algo.stop()
     }
 
-    func testUnknownAndContinuousEnvironmentsAreTypedErrors() async throws {
+    func testGaussianPPOLearnsAContinuousActionOfAUserEnvironment() async throws {
+        let algo = try await PPOConfig().environment(TargetAction.self).envRunners(2, environmentsPerRunner: 2)
+            .training(learningRate: 3e-3, numEpochs: 4, minibatchSize: 64, rolloutFragmentLength: 64, hidden: [16])
+            .normalization(observations: true).evaluation(interval: 10, episodes: 4).debugging(seed: 5).build()
+        defer { algo.stop() }
+        var results: [RLResult] = []
+        for _ in 0..<10 { results.append(try await algo.train()) }
+        XCTAssertLessThan(results[0].episodeReturnMean, -1, "a unit Gaussian around 0 misses 1 by about 1.4: \(results[0])")
+        let evaluation = try XCTUnwrap(results.last?.evaluationReturnMean)
+        XCTAssertGreaterThan(evaluation, -0.05, "the mean moved to the target: \(results.map(\.episodeReturnMean))")
+        guard case .continuous(let action) = algo.computeAction([0]) else { return XCTFail("a continuous action") }
+        XCTAssertEqual(Double(action[0]), 1, accuracy: 0.25)
+        XCTAssertLessThan(algo.actionStd[0], 1, "exploration narrowed")
+    }
+
+    func testPendulumSamplesBoundedContinuousActions() async throws {
+        let algo = try await PPOConfig.pendulum.envRunners(2, environmentsPerRunner: 1)
+            .training(numEpochs: 1, rolloutFragmentLength: 200).debugging(seed: 1).build()
+        defer { algo.stop() }
+        let result = try await algo.train()
+        XCTAssertEqual(result.episodes, 2, "200-step episodes, one per copy")
+        XCTAssertLessThan(result.episodeReturnMean, -100, "an untrained pendulum hangs: \(result)")
+        guard case .continuous(let action) = algo.computeAction([1, 0, 0]) else { return XCTFail("a continuous action") }
+        XCTAssertTrue((-2...2).contains(action[0]), "clipped to the box")
+    }
+
+    func testUnknownEnvironmentsAreTypedErrors() async throws {
         do {
             _ = try await PPOConfig().environment("Nope-v0").build()
             XCTFail("an unknown environment was accepted")
@@ -52,8 +78,10 @@ final class PPOTests: XCTestCase {
             XCTAssertEqual(error, .unknown("Nope-v0"))
         }
         do {
-            _ = try await PPOConfig().environment(Pendulum.self).build()
-            XCTFail("a continuous action space is not handled yet")
-        } catch is PPOError {}
+            _ = try await DQNConfig().environment(Pendulum.self).build()
+            XCTFail("DQN accepted a continuous action space")
+        } catch let error as AlgorithmError {
+            guard case .unsupportedActionSpace(algorithm: "DQN", _) = error else { return XCTFail("\(error)") }
+        }
     }
 }

@@ -24,31 +24,28 @@ enum CategoricalPolicy {
     }
 
     /// PPO's loss for a minibatch (clipped surrogate minus the entropy bonus, both averaged) and
-    /// its gradient with respect to the logits; also the mean KL estimate and clip fraction.
+    /// its gradient with respect to the logits.
     static func clippedObjective(
         logits: Matrix, actions: [Int], oldLogProbabilities: [Double], advantages: [Double], clip: Double, entropyCoefficient: Double
-    ) -> (loss: Double, gradient: Matrix, kl: Double, clipped: Double) {
+    ) -> (summary: ObjectiveSummary, gradient: Matrix) {
         var gradient = Matrix(rows: logits.rows, columns: logits.columns)
-        var loss = 0.0, kl = 0.0, clipped = 0.0
+        var summary = ObjectiveSummary()
         let scale = 1 / Double(logits.rows)
         for row in 0..<logits.rows {
             let p = probabilities(logits.values[row * logits.columns..<(row + 1) * logits.columns])
             let logP = p.map { log(max($0, 1e-12)) }
-            let action = actions[row], advantage = advantages[row]
-            let ratio = exp(logP[action] - oldLogProbabilities[row])
-            let unclipped = ratio * advantage, bounded = min(max(ratio, 1 - clip), 1 + clip) * advantage
+            let action = actions[row]
+            let term = Surrogate(logProbability: logP[action], oldLogProbability: oldLogProbabilities[row], advantage: advantages[row], clip: clip)
             let entropy = -zip(p, logP).map { $0 * $1 }.reduce(0, +)
-            loss += (-min(unclipped, bounded) - entropyCoefficient * entropy) * scale
-            kl += (oldLogProbabilities[row] - logP[action]) * scale
-            // The surrogate's gradient flows only where the unclipped term is the smaller one.
-            let surrogateSlope = unclipped <= bounded ? -advantage * ratio : 0
-            if unclipped > bounded { clipped += scale }
+            summary.loss += (term.loss - entropyCoefficient * entropy) * scale
+            summary.kl += (oldLogProbabilities[row] - logP[action]) * scale
+            if term.isClipped { summary.clipped += scale }
             for column in 0..<logits.columns {
                 let dLogP = (column == action ? 1 : 0) - p[column]
                 let dEntropy = -p[column] * (logP[column] + entropy)
-                gradient[row, column] = (surrogateSlope * dLogP - entropyCoefficient * dEntropy) * scale
+                gradient[row, column] = (term.slope * dLogP - entropyCoefficient * dEntropy) * scale
             }
         }
-        return (loss, gradient, kl, clipped)
+        return (summary, gradient)
     }
 }

@@ -2,230 +2,143 @@ import Foundation
 import SwiftRay
 import SwiftRayNN
 
-/// What one `train()` call did (RLlib's result dict, Swift-named).
-public struct RLResult: Sendable, Codable {
-    public var iteration: Int
-    /// Over the last 100 finished episodes (RLlib's window); nan before the first ends.
-    public var episodeReturnMean: Double
-    public var episodeReturnMin: Double
-    public var episodeReturnMax: Double
-    public var episodeLengthMean: Double
-    /// Episodes finished in this iteration, and in all.
-    public var episodes: Int
-    public var episodesLifetime: Int
-    /// Environment steps sampled in this iteration, and in all.
-    public var envSteps: Int
-    public var envStepsLifetime: Int
-    public var sampleSeconds: Double
-    public var learnSeconds: Double
-    /// The greedy policy's mean return over the evaluation episodes, on iterations that ran them
-    /// (`PPOConfig.evaluation(interval:episodes:)`); nil on the others.
-    public var evaluationReturnMean: Double?
-    /// The seed's spelling, RLlib's old key.
-    public var episodeRewardMean: Double { episodeReturnMean }
-}
-
-/// PPO's settings, built as RLlib's `PPOConfig` is: `PPOConfig().environment("CartPole-v1")
-/// .envRunners(2).training(...).build()`.
-public struct PPOConfig: Sendable {
-    public var environmentName = "CartPole-v1"
-    public var numEnvRunners = 2
-    public var environmentsPerRunner = 4
-    /// Steps each environment copy takes per iteration (the train batch is runners × copies × this).
-    public var rolloutFragmentLength = 256
-    public var learningRate = 1e-3
-    public var gamma = 0.99
-    public var lambda = 0.95
-    public var clip = 0.2
-    public var entropyCoefficient = 0.0
-    public var numEpochs = 10
-    public var minibatchSize = 256
-    public var hidden = [64, 64]
-    public var seed: UInt64 = 0
-    /// Evaluate every this many iterations (0: never), with this many episodes split over the runners.
-    public var evaluationInterval = 0
-    public var evaluationEpisodes = 10
-
-    public init() {}
-
-    /// A built-in environment by id (`"CartPole-v1"`).
-    public func environment(_ id: String) -> Self { with { $0.environmentName = id } }
-    /// A user's environment by type (env runners find it by name in their copy of the binary).
-    public func environment<E: Environment>(_ type: E.Type) -> Self { with { $0.environmentName = _mangledTypeName(E.self) ?? "\(E.self)" } }
-    /// How many env-runner actors sample in parallel, and environment copies in each.
-    public func envRunners(_ count: Int, environmentsPerRunner: Int? = nil) -> Self {
-        with {
-            $0.numEnvRunners = max(count, 1)
-            if let environmentsPerRunner { $0.environmentsPerRunner = max(environmentsPerRunner, 1) }
-        }
-    }
-    /// The seed's spelling (`.rollouts(num_rollout_workers=4)`), which RLlib now rejects: the same as `envRunners`.
-    public func rollouts(numRolloutWorkers: Int) -> Self { envRunners(numRolloutWorkers) }
-    public func training(
-        learningRate: Double? = nil, gamma: Double? = nil, lambda: Double? = nil, clip: Double? = nil, entropyCoefficient: Double? = nil,
-        numEpochs: Int? = nil, minibatchSize: Int? = nil, rolloutFragmentLength: Int? = nil
-    ) -> Self {
-        with {
-            if let learningRate { $0.learningRate = learningRate }
-            if let gamma { $0.gamma = gamma }
-            if let lambda { $0.lambda = lambda }
-            if let clip { $0.clip = clip }
-            if let entropyCoefficient { $0.entropyCoefficient = entropyCoefficient }
-            if let numEpochs { $0.numEpochs = numEpochs }
-            if let minibatchSize { $0.minibatchSize = minibatchSize }
-            if let rolloutFragmentLength { $0.rolloutFragmentLength = rolloutFragmentLength }
-        }
-    }
-    public func debugging(seed: UInt64) -> Self { with { $0.seed = seed } }
-    /// Greedy evaluation episodes every `interval` iterations (RLlib's `evaluation_interval`,
-    /// `evaluation_duration`), reported as `RLResult.evaluationReturnMean`.
-    public func evaluation(interval: Int, episodes: Int = 10) -> Self {
-        with {
-            $0.evaluationInterval = max(interval, 0)
-            $0.evaluationEpisodes = max(episodes, 1)
-        }
+/// Proximal Policy Optimization (clipped objective, GAE, minibatch epochs, entropy bonus,
+/// optional observation filter) for discrete actions (categorical policy) and box actions
+/// (Gaussian policy), with env-runner actors sampling in parallel. The learner runs in the
+/// caller's process and hands the runners its policy through the object store once per iteration.
+public final class PPO: Algorithm, @unchecked Sendable {
+    /// Everything `save` keeps.
+    public struct State: Codable, Sendable {
+        var policy: MLP
+        var value: MLP
+        /// A Gaussian policy's log standard deviations; empty for a categorical one.
+        var logStd: [Double]
+        var policyOptimizer: Adam
+        var valueOptimizer: Adam
+        var observationFilter: RunningMeanStd?
+        var returnScale: RunningMeanStd?
+        var random: SeededRandom
+        var progress: TrainingProgress
     }
 
-    private func with(_ change: (inout Self) -> Void) -> Self {
-        var copy = self
-        change(&copy)
-        return copy
-    }
-
-    /// Starts the env runners and the learner.
-    /// - Throws: `EnvironmentError.unknown` for an unknown environment, `PPOError` for a
-    ///   continuous action space (not yet).
-    public func build() async throws -> PPO { try await PPO(config: self) }
-}
-
-public enum PPOError: Error, CustomStringConvertible, Sendable {
-    case unsupportedActionSpace(Space)
-
-    public var description: String {
-        switch self {
-        case .unsupportedActionSpace(let space): "PPO here handles discrete action spaces so far, not \(space)"
-        }
-    }
-}
-
-/// Proximal Policy Optimization (clipped objective, GAE, minibatch epochs) with env-runner
-/// actors sampling in parallel; the learner runs in the caller's process and hands the runners
-/// its weights through the object store once per iteration.
-public final class PPO: @unchecked Sendable {
     public let config: PPOConfig
-    private var policy: MLP
-    private var value: MLP
-    private var policyOptimizer: Adam
-    private var valueOptimizer: Adam
-    private var runners: [EnvRunner]
-    private var random: SeededRandom
-    private var recentReturns: [Double] = []
-    private var recentLengths: [Int] = []
-    private var iteration = 0, episodesLifetime = 0, envStepsLifetime = 0
-    private var curve: [(steps: Int, episodeReturn: Double)] = []
+    private var learner: State
+    private let actionSpace: Space
+    private let runners: RunnerGroup
 
     init(config: PPOConfig) async throws {
         self.config = config
-        let type = try environmentType(config.environmentName)
-        let probe = type.init()
-        guard case .discrete(let actions) = probe.actionSpace else { throw PPOError.unsupportedActionSpace(probe.actionSpace) }
-        let inputs = probe.observationSpace.size
-        let policySizes = [inputs] + config.hidden + [actions]
-        policy = MLP(sizes: policySizes, hidden: .tanh, seed: config.seed)
-        value = MLP(sizes: [inputs] + config.hidden + [1], hidden: .tanh, seed: config.seed &+ 1)
-        policyOptimizer = Adam(learningRate: config.learningRate, parameterCount: policy.parameterCount)
-        valueOptimizer = Adam(learningRate: config.learningRate, parameterCount: value.parameterCount)
-        random = SeededRandom(seed: config.seed &+ 2)
-        runners = []
-        for index in 0..<config.numEnvRunners {
-            runners.append(try await EnvRunner.create(
-                environment: config.environmentName, copies: config.environmentsPerRunner, policySizes: policySizes,
-                seed: config.seed &+ UInt64(index * 1_000), options: ActorOptions(numCPUs: 0)))
+        let probe = try environmentType(config.environmentName).init()
+        actionSpace = probe.actionSpace
+        let inputs = probe.observationSpace.size, outputs: Int, logStd: [Double]
+        switch probe.actionSpace {
+        case .discrete(let n): (outputs, logStd) = (n, [])
+        case .box(let low, _): (outputs, logStd) = (low.count, Array(repeating: config.initialLogStd, count: low.count))
         }
+        let policySizes = [inputs] + config.hidden + [outputs]
+        let policy = MLP(sizes: policySizes, hidden: .tanh, seed: config.seed)
+        let value = MLP(sizes: [inputs] + config.hidden + [1], hidden: .tanh, seed: config.seed &+ 1)
+        learner = State(
+            policy: policy, value: value, logStd: logStd,
+            policyOptimizer: Adam(learningRate: config.learningRate, parameterCount: policy.parameterCount + logStd.count),
+            valueOptimizer: Adam(learningRate: config.learningRate, parameterCount: value.parameterCount),
+            observationFilter: config.normalizeObservations ? RunningMeanStd(dimensions: inputs) : nil,
+            returnScale: config.normalizeRewards ? RunningMeanStd(dimensions: 1) : nil,
+            random: SeededRandom(seed: config.seed &+ 2), progress: TrainingProgress())
+        runners = try await RunnerGroup(
+            environment: config.environmentName, count: config.numEnvRunners, copies: config.environmentsPerRunner,
+            policySizes: policySizes, activation: .tanh, options: config.runnerOptions, seed: config.seed)
+    }
+
+    private func runnerPolicy(exploring: Bool) -> RunnerPolicy {
+        let exploration: Exploration = !exploring ? .greedy : learner.logStd.isEmpty ? .categorical : .gaussian(logStd: learner.logStd)
+        return RunnerPolicy(parameters: learner.policy.parameters, exploration: exploration, filter: learner.observationFilter)
     }
 
     /// One iteration: sample a train batch on every runner, then learn from it.
     public func train() async throws -> RLResult {
         let sampleStart = ContinuousClock.now
-        let weights = try ray.put(policy.parameters)
-        let refs = runners.map { $0.remote.sample(weights: weights, steps: config.rolloutFragmentLength) }
-        var batches: [SampleBatch] = []
-        for ref in refs { batches.append(try await ref.get()) }
+        let policy = runnerPolicy(exploring: true)
+        let (batches, replaced) = try await runners.sample(policy, steps: config.rolloutFragmentLength)
+        let sampleSeconds = TrainingProgress.seconds(since: sampleStart)
         let learnStart = ContinuousClock.now
-        learn(from: batches)
-        iteration += 1
-        let steps = batches.map(\.count).reduce(0, +)
-        let finished = batches.flatMap(\.episodeReturns)
-        envStepsLifetime += steps
-        episodesLifetime += finished.count
-        recentReturns = Array((recentReturns + finished).suffix(100))
-        recentLengths = Array((recentLengths + batches.flatMap(\.episodeLengths)).suffix(100))
-        let result = RLResult(
-            iteration: iteration,
-            episodeReturnMean: recentReturns.isEmpty ? .nan : recentReturns.reduce(0, +) / Double(recentReturns.count),
-            episodeReturnMin: recentReturns.min() ?? .nan, episodeReturnMax: recentReturns.max() ?? .nan,
-            episodeLengthMean: recentLengths.isEmpty ? .nan : Double(recentLengths.reduce(0, +)) / Double(recentLengths.count),
-            episodes: finished.count, episodesLifetime: episodesLifetime, envSteps: steps, envStepsLifetime: envStepsLifetime,
-            sampleSeconds: Self.seconds(learnStart - sampleStart), learnSeconds: Self.seconds(ContinuousClock.now - learnStart))
-        var reported = result
-        if config.evaluationInterval > 0, iteration % config.evaluationInterval == 0 {
-            reported.evaluationReturnMean = try await evaluate()
+        learn(from: batches, filter: policy.filter)
+        var result = learner.progress.record(batches, sampleSeconds: sampleSeconds, learnSeconds: TrainingProgress.seconds(since: learnStart))
+        result.runnersReplaced = replaced
+        if config.evaluationInterval > 0, result.iteration % config.evaluationInterval == 0 {
+            let returns = try await runners.evaluate(
+                runnerPolicy(exploring: false), episodes: config.evaluationEpisodes, seed: config.seed &+ 1_000_000)
+            result.evaluationReturnMean = returns.reduce(0, +) / Double(max(returns.count, 1))
         }
-        curve.append((envStepsLifetime, reported.episodeReturnMean))
-        return reported
+        return result
+    }
+
+    public func state() -> State { learner }
+
+    public func load(_ state: State) throws {
+        guard state.policy.parameterCount == learner.policy.parameterCount, state.value.parameterCount == learner.value.parameterCount,
+              state.logStd.count == learner.logStd.count else {
+            throw AlgorithmError.incompatibleCheckpoint("its networks have other shapes than \(config.environmentName)'s with hidden \(config.hidden)")
+        }
+        learner = state
     }
 
     /// Writes the return curve so far (mean return against environment steps) as an SVG file.
     public func writeCurve(to path: String) throws {
-        let title = "PPO on \(config.environmentName): episode return mean"
-        try LearningCurve.svg(curve, title: title).write(toFile: path, atomically: true, encoding: .utf8)
-    }
-
-    /// The greedy policy's mean return over `evaluationEpisodes` episodes, split over the runners.
-    private func evaluate() async throws -> Double {
-        let weights = try ray.put(policy.parameters)
-        let share = (config.evaluationEpisodes + runners.count - 1) / runners.count
-        let refs = runners.enumerated().map { index, runner in
-            runner.remote.evaluate(weights: weights, episodes: share, seed: config.seed &+ 1_000_000 &+ UInt64(index * share))
-        }
-        var returns: [Double] = []
-        for ref in refs { returns += try await ref.get() }
-        return returns.reduce(0, +) / Double(max(returns.count, 1))
+        try learner.progress.svg(title: "PPO on \(config.environmentName): episode return mean")
+            .write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// The greedy action of the trained policy for `observation` (RLlib's `compute_single_action`, explore off).
     public func computeAction(_ observation: [Float]) -> Action {
-        let logits = policy.logits(Matrix(rows: 1, columns: observation.count, values: observation.map(Double.init)))
-        return .discrete(logits.values.indices.max { logits.values[$0] < logits.values[$1] } ?? 0)
+        let policy = runnerPolicy(exploring: false)
+        var random = learner.random
+        return policy.exploration.choose(learner.policy.logits(policy.inputs([observation])).values[...], space: actionSpace, random: &random).action
     }
+
+    /// A Gaussian policy's standard deviations now (empty for discrete actions).
+    public var actionStd: [Double] { learner.logStd.map(exp) }
 
     /// Stops the env runners.
-    public func stop() {
-        for runner in runners { try? ray.kill(runner) }
-        runners = []
-    }
+    public func stop() { runners.stop() }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
+    /// Kills env runner `index`, as a crash would (for tests of replacement).
+    public func killEnvRunner(_ index: Int) throws { try runners.kill(index) }
 
     // MARK: Learning
 
-    private func values(_ observations: [[Float]]) -> [Double] {
+    private func values(_ observations: [[Float]], filter: RunningMeanStd?) -> [Double] {
         guard !observations.isEmpty else { return [] }
-        return value.logits(Self.matrix(observations)).values
+        return learner.value.logits(Self.inputs(observations, filter: filter)).values
     }
 
-    static func matrix(_ observations: [[Float]]) -> Matrix {
-        Matrix(rows: observations.count, columns: observations[0].count, values: observations.flatMap { $0.map(Double.init) })
+    static func inputs(_ observations: [[Float]], filter: RunningMeanStd?) -> Matrix {
+        RunnerPolicy(parameters: [], exploration: .greedy, filter: filter).inputs(observations)
+    }
+
+    /// Rewards divided by the running deviation of discounted returns (when enabled), which it updates.
+    private func scaledRewards(_ batch: SampleBatch) -> [Double] {
+        guard var scale = learner.returnScale else { return batch.rewards }
+        var running = [Double](repeating: 0, count: batch.copies), returns: [[Double]] = []
+        for (index, reward) in batch.rewards.enumerated() {
+            let copy = index % batch.copies
+            running[copy] = running[copy] * config.gamma + reward
+            returns.append([running[copy]])
+            if batch.terminated[index] || batch.truncated[index] { running[copy] = 0 }
+        }
+        scale.update(returns)
+        learner.returnScale = scale
+        let deviation = scale.std[0]
+        return batch.rewards.map { $0 / deviation }
     }
 
     /// Advantages (GAE) and value targets for one runner's batch, copy by copy backwards in time;
     /// a truncated episode bootstraps from its final observation's value, a terminated one from 0.
-    private func advantages(_ batch: SampleBatch) -> (advantages: [Double], targets: [Double]) {
-        let v = values(batch.observations), next = values(batch.nextObservations)
-        let finals = batch.finalObservations.sorted { $0.key < $1.key }
-        let finalValues = Dictionary(uniqueKeysWithValues: zip(finals.map(\.key), values(finals.map(\.value))))
+    private func advantages(_ batch: SampleBatch, filter: RunningMeanStd?) -> (advantages: [Double], targets: [Double]) {
+        let rewards = scaledRewards(batch)
+        let v = values(batch.observations, filter: filter), next = values(batch.nextObservations, filter: filter)
+        let finals = batch.finalObservations.filter { batch.truncated[$0.key] }.sorted { $0.key < $1.key }
+        let finalValues = Dictionary(uniqueKeysWithValues: zip(finals.map(\.key), values(finals.map(\.value), filter: filter)))
         var advantages = [Double](repeating: 0, count: batch.count)
         let copies = batch.copies, steps = batch.count / copies
         for copy in 0..<copies {
@@ -242,7 +155,7 @@ public final class PPO: @unchecked Sendable {
                 } else {
                     nextValue = step == steps - 1 ? next[copy] : v[index + copies]
                 }
-                let delta = batch.rewards[index] + config.gamma * nextValue - v[index]
+                let delta = rewards[index] + config.gamma * nextValue - v[index]
                 running = delta + config.gamma * config.lambda * running
                 advantages[index] = running
             }
@@ -250,11 +163,13 @@ public final class PPO: @unchecked Sendable {
         return (advantages, zip(advantages, v).map { $0 + $1 })
     }
 
-    private func learn(from batches: [SampleBatch]) {
-        var observations: [[Float]] = [], actions: [Int] = [], oldLogProbabilities: [Double] = []
+    /// Minibatch epochs over the iteration's batches, normalised with the filter they were
+    /// sampled with (so log-probabilities match); the filter then takes in their observations.
+    private func learn(from batches: [SampleBatch], filter: RunningMeanStd?) {
+        var observations: [[Float]] = [], actions: [[Float]] = [], oldLogProbabilities: [Double] = []
         var advantages: [Double] = [], targets: [Double] = []
         for batch in batches {
-            let (a, t) = self.advantages(batch)
+            let (a, t) = self.advantages(batch, filter: filter)
             observations += batch.observations
             actions += batch.actions
             oldLogProbabilities += batch.logProbabilities
@@ -264,26 +179,49 @@ public final class PPO: @unchecked Sendable {
         let mean = advantages.reduce(0, +) / Double(advantages.count)
         let deviation = (advantages.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(advantages.count)).squareRoot()
         advantages = advantages.map { ($0 - mean) / (deviation + 1e-8) }
-        let all = Self.matrix(observations)
+        let all = Self.inputs(observations, filter: filter)
         for _ in 0..<config.numEpochs {
-            let order = Array(0..<observations.count).shuffled(using: &random)
+            let order = Array(0..<observations.count).shuffled(using: &learner.random)
             for start in stride(from: 0, to: order.count, by: config.minibatchSize) {
                 let indices = Array(order[start..<min(start + config.minibatchSize, order.count)])
                 let x = all.rows(indices)
-                let pass = policy.forward(x)
-                let objective = CategoricalPolicy.clippedObjective(
-                    logits: pass.output, actions: indices.map { actions[$0] }, oldLogProbabilities: indices.map { oldLogProbabilities[$0] },
-                    advantages: indices.map { advantages[$0] }, clip: config.clip, entropyCoefficient: config.entropyCoefficient)
-                var parameters = policy.parameters
-                policyOptimizer.step(&parameters, gradients: policy.gradients(pass, outputGradient: objective.gradient))
-                policy.parameters = parameters
-                let valuePass = value.forward(x)
-                let scale = 1 / Double(indices.count)
-                let valueGradient = Matrix(rows: indices.count, columns: 1, values: zip(valuePass.output.values, indices).map { ($0 - targets[$1]) * scale })
-                var valueParameters = value.parameters
-                valueOptimizer.step(&valueParameters, gradients: value.gradients(valuePass, outputGradient: valueGradient))
-                value.parameters = valueParameters
+                stepPolicy(x, actions: indices.map { actions[$0] }, oldLogProbabilities: indices.map { oldLogProbabilities[$0] },
+                           advantages: indices.map { advantages[$0] })
+                stepValue(x, targets: indices.map { targets[$0] })
             }
         }
+        if var updated = learner.observationFilter {
+            updated.update(observations.map { $0.map(Double.init) })
+            learner.observationFilter = updated
+        }
+    }
+
+    private func stepPolicy(_ x: Matrix, actions: [[Float]], oldLogProbabilities: [Double], advantages: [Double]) {
+        let pass = learner.policy.forward(x)
+        var gradients: [Double]
+        if learner.logStd.isEmpty {
+            let objective = CategoricalPolicy.clippedObjective(
+                logits: pass.output, actions: actions.map { Int($0[0]) }, oldLogProbabilities: oldLogProbabilities,
+                advantages: advantages, clip: config.clip, entropyCoefficient: config.entropyCoefficient)
+            gradients = learner.policy.gradients(pass, outputGradient: objective.gradient)
+        } else {
+            let objective = GaussianPolicy.clippedObjective(
+                means: pass.output, actions: actions, logStd: learner.logStd, oldLogProbabilities: oldLogProbabilities,
+                advantages: advantages, clip: config.clip, entropyCoefficient: config.entropyCoefficient)
+            gradients = learner.policy.gradients(pass, outputGradient: objective.meanGradient) + objective.logStdGradient
+        }
+        var parameters = learner.policy.parameters + learner.logStd
+        learner.policyOptimizer.step(&parameters, gradients: gradients)
+        learner.policy.parameters = Array(parameters[..<learner.policy.parameterCount])
+        learner.logStd = Array(parameters[learner.policy.parameterCount...])
+    }
+
+    private func stepValue(_ x: Matrix, targets: [Double]) {
+        let pass = learner.value.forward(x)
+        let scale = 1 / Double(targets.count)
+        let gradient = Matrix(rows: targets.count, columns: 1, values: zip(pass.output.values, targets).map { ($0 - $1) * scale })
+        var parameters = learner.value.parameters
+        learner.valueOptimizer.step(&parameters, gradients: learner.value.gradients(pass, outputGradient: gradient))
+        learner.value.parameters = parameters
     }
 }

@@ -38,41 +38,47 @@ func environmentType(_ name: String) throws -> any Environment.Type {
 private func vector<E: Environment>(of type: E.Type, copies: Int) -> any VectorSampling { VectorEnvironment<E>(count: copies) }
 
 /// An env runner (RLlib's `EnvRunner`): an actor with `copies` environments that samples with the
-/// policy weights it is handed, on whichever node it was placed.
+/// policy it is handed, on whichever node it was placed.
 @RayActor
 public distributed actor EnvRunner {
     private var environments: any VectorSampling
     private var observations: [[Float]]
-    private var policy: MLP
+    private var network: MLP
+    private let actionSpace: Space
     private var random: SeededRandom
 
-    public init(actorSystem: RayActorSystem, environment: String, copies: Int, policySizes: [Int], seed: UInt64) throws {
+    /// A runner of `copies` environments named `environment` (an id or a type's mangled name),
+    /// its network shaped `policySizes` with `activation` between layers, seeded `seed`.
+    /// - Throws: `EnvironmentError.unknown` when no environment has that name in this binary.
+    public init(actorSystem: RayActorSystem, environment: String, copies: Int, policySizes: [Int], activation: Activation, seed: UInt64) throws {
         self.actorSystem = actorSystem
-        var environments = vector(of: try environmentType(environment), copies: copies)
+        let type = try environmentType(environment)
+        var environments = vector(of: type, copies: copies)
         observations = environments.reset(seed: seed)
         self.environments = environments
-        policy = MLP(sizes: policySizes, hidden: .tanh, seed: seed)
+        actionSpace = type.init().actionSpace
+        network = MLP(sizes: policySizes, hidden: activation, seed: seed)
         random = SeededRandom(seed: seed &+ 0x5EED)
     }
 
-    /// Samples `steps` steps of every copy with `weights` (the learner's policy parameters).
-    public distributed func sample(weights: [Double], steps: Int) throws -> SampleBatch {
-        policy.parameters = weights
+    /// Samples `steps` steps of every copy with `policy` (the learner's, this iteration).
+    public distributed func sample(policy: RunnerPolicy, steps: Int) throws -> SampleBatch {
+        network.parameters = policy.parameters
         var batch = SampleBatch(copies: environments.count)
         for _ in 0..<steps {
-            let logits = policy.logits(Matrix(rows: observations.count, columns: observations[0].count, values: observations.flatMap { $0.map(Double.init) }))
+            let outputs = network.logits(policy.inputs(observations))
             var actions: [Action] = []
             for row in 0..<observations.count {
-                let probabilities = CategoricalPolicy.probabilities(logits.values[row * logits.columns..<(row + 1) * logits.columns])
-                let (action, logProbability) = CategoricalPolicy.sample(probabilities, using: &random)
-                actions.append(.discrete(action))
-                batch.actions.append(action)
-                batch.logProbabilities.append(logProbability)
+                let chosen = policy.exploration.choose(
+                    outputs.values[row * outputs.columns..<(row + 1) * outputs.columns], space: actionSpace, random: &random)
+                actions.append(chosen.action)
+                batch.actions.append(chosen.stored)
+                batch.logProbabilities.append(chosen.logProbability)
             }
             batch.observations += observations
             let step = try environments.step(actions)
             for (copy, final) in step.finalObservations.enumerated() {
-                if let final, step.truncated[copy] { batch.finalObservations[batch.rewards.count + copy] = final }
+                if let final { batch.finalObservations[batch.rewards.count + copy] = final }
             }
             batch.rewards += step.rewards
             batch.terminated += step.terminated
@@ -85,14 +91,15 @@ public distributed actor EnvRunner {
         return batch
     }
 
-    /// Plays `episodes` episodes with `weights`' greedy actions (no exploration) on fresh
+    /// Plays `episodes` episodes with `policy`'s greedy actions (no exploration) on fresh
     /// environments seeded `seed + i`; their returns (RLlib's evaluation runs).
-    public distributed func evaluate(weights: [Double], episodes: Int, seed: UInt64) throws -> [Double] {
-        policy.parameters = weights
-        let policy = self.policy
+    public distributed func evaluate(policy: RunnerPolicy, episodes: Int, seed: UInt64) throws -> [Double] {
+        network.parameters = policy.parameters
+        let network = self.network, space = actionSpace
+        var random = self.random
         return try environments.evaluate(episodes: episodes, seed: seed) { observation in
-            let logits = policy.logits(Matrix(rows: 1, columns: observation.count, values: observation.map(Double.init))).values
-            return .discrete(logits.indices.max { logits[$0] < logits[$1] } ?? 0)
+            let outputs = network.logits(policy.inputs([observation])).values
+            return Exploration.greedy.choose(outputs[...], space: space, random: &random).action
         }
     }
 }
