@@ -43,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -125,12 +127,22 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
-        // The web dashboard, its JSON API and the Prometheus endpoint (Hummingbird).
+        // Submitted jobs on the head: supervised entrypoint processes, records on disk, packages.
+        .target(
+            name: "RayJobs",
+            dependencies: [
+                "RayPlatform", "RayWire", "CRayShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
+        // The web dashboard, its JSON API, Ray's job submission API and the Prometheus endpoint (Hummingbird).
         .target(
             name: "RayDashboard",
             dependencies: [
-                "RayPlatform", "RayWire", "RayTransport",
+                "RayPlatform", "RayWire", "RayTransport", "RayJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -181,8 +193,12 @@ let package = Package(
             name: "swiftray",
             dependencies: [
                 "SwiftRay", "RayPlatform", "RayWire", "RayTransport", "RayTLS", "RayNode", "RayCluster", "RayBenchmarks",
-                "CRayShims", "RayDashboard",
+                "CRayShims", "RayDashboard", "RayJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -227,6 +243,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
+        .testTarget(name: "RayJobsTests", dependencies: ["RayJobs", "RayTesting"]),
         .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(

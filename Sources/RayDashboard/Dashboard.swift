@@ -1,8 +1,10 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import HummingbirdCore
 import Logging
 import NIOCore
+import RayJobs
 import RayTransport
 import RayWire
 import ServiceLifecycle
@@ -16,7 +18,7 @@ import Synchronization
 /// never read an error are closed, and at most `maxConnections` are open at once.
 ///
 /// API: `GET /api/state` (everything), `/api/nodes`, `/api/workers`, `/api/tasks`, `/api/actors`,
-/// `/api/objects`, `/api/jobs`, `/api/placement_groups`, `/api/tune` (tuning experiments, their
+/// `/api/objects`, `/api/placement_groups`, `/api/tune` (tuning experiments, their
 /// trials and learning curves) (each filterable by field: `?state=RUNNING`),
 /// `/api/serve/applications/` (Ray's Serve REST API: `GET` the applications, `PUT` a Serve config
 /// for the cluster's Serve hosts to deploy, `DELETE` them all), `/api/summary/tasks`, `/api/history` (samples over time), `/api/timeline` (Chrome trace),
@@ -92,7 +94,7 @@ package final class Dashboard: Sendable {
     ///   cannot be used.
     package static func start(
         host: String, port: Int, token: String?, secure: Secure? = nil, limits: Limits = Limits(), logs: LogSource? = nil,
-        keyValues: KeyValueSource? = nil, source: @escaping StateSource
+        keyValues: KeyValueSource? = nil, jobs: JobManager? = nil, source: @escaping StateSource
     ) async throws -> Dashboard {
         let needsToken = !["127.0.0.1", "localhost", "::1"].contains(host)
         if needsToken, token == nil { throw ClusterError("a dashboard bound to \(host) needs the cluster token") }
@@ -103,9 +105,13 @@ package final class Dashboard: Sendable {
         router.add(middleware: WatchedMiddleware(history: history))
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         ServeRoutes.add(to: router, source: source, keyValues: keyValues)
+        JobRoutes.add(to: router, jobs: jobs, source: source)
+        let sockets = Router(context: BasicWebSocketRequestContext.self)
+        if needsToken, let token { sockets.add(middleware: TokenMiddleware(token: token)) }
+        JobRoutes.addTail(to: sockets, jobs: jobs)
         let bound = BoundPort()
         let app = Application(
-            router: router, server: try httpServer(limits: limits, secure: secure),
+            router: router, server: try httpServer(limits: limits, secure: secure, sockets: sockets),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "swift-ray",
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
@@ -138,14 +144,19 @@ package final class Dashboard: Sendable {
             sampler: sampler)
     }
 
-    /// HTTP/1.1 with the connection bounds, inside TLS when given.
-    private static func httpServer(limits: Limits, secure: Secure?) throws -> HTTPServerBuilder {
+    /// HTTP/1.1 with the connection bounds and websocket upgrades for `sockets`' routes (pinged
+    /// every 10 s, so a quiet log tail is not taken for an idle connection), inside TLS when given.
+    private static func httpServer(limits: Limits, secure: Secure?, sockets: Router<BasicWebSocketRequestContext>) throws -> HTTPServerBuilder {
         let headers = HTTP1Channel.Configuration.DecoderConfiguration(
             maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 200)
         let idle = TimeAmount(limits.idleTimeout)
-        let http = HTTPServerBuilder.http1(configuration: .init(
-            additionalChannelHandlers: [IdleStateHandler(allTimeout: idle), IdleConnectionCloser()], idleTimeout: idle,
-            httpDecoderConfiguration: headers))
+        let http = HTTPServerBuilder.http1WebSocketUpgrade(
+            webSocketRouter: sockets,
+            configuration: .init(
+                http1: .init(
+                    additionalChannelHandlers: [IdleStateHandler(allTimeout: idle), IdleConnectionCloser()], idleTimeout: idle,
+                    httpDecoderConfiguration: headers),
+                ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(10)))))
         return try secure?(http) ?? http
     }
 

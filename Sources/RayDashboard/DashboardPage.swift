@@ -119,7 +119,7 @@ enum DashboardPage {
             "<h3>Placement groups</h3>" + table(s.placementGroups, ["placementGroupID", "strategy", "state", "bundles", "bundleNodes"]);
         } else if (tab === "jobs") {
           const jobs = s.jobs.map(j => Object.assign({}, j, {startedAt: when(j.startedAt), endedAt: when(j.endedAt)}));
-          main.innerHTML = table(jobs, ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"]);
+          main.innerHTML = table(jobs, ["jobID", "type", "driverPID", "status", "binary", "startedAt", "endedAt"]);
         } else if (tab === "tasks") {
           const counts = {}; s.tasks.forEach(t => counts[t.state] = (counts[t.state] || 0) + 1);
           const rows = s.tasks.filter(t => !filter || JSON.stringify(t).includes(filter)).slice(-500).reverse();

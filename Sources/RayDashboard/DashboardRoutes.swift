@@ -17,7 +17,6 @@ enum DashboardRoutes {
         router.get("/api/tasks") { request, _ in try json(filtered(try await source().tasks, request)) }
         router.get("/api/actors") { request, _ in try json(filtered(try await source().actors, request)) }
         router.get("/api/objects") { request, _ in try json(filtered(try await source().objects, request)) }
-        router.get("/api/jobs") { request, _ in try json(filtered(try await source().jobs, request)) }
         router.get("/api/placement_groups") { request, _ in try json(filtered(try await source().placementGroups, request)) }
         router.get("/api/tune") { request, _ in try json(filtered(try await source().experiments, request)) }
         router.get("/api/summary/tasks") { _, _ in try json(TaskSummary.of(try await source().tasks)) }

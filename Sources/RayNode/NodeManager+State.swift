@@ -30,7 +30,7 @@ extension NodeManager {
             tasks: finishedTasks.map(\.rendered) + tasks.values.map { $0.taskState(nil) } + actorCallStates(),
             actors: actors.all.map(actorState),
             objects: objectStates(),
-            jobs: jobs.keys.sorted().map { jobs[$0]! },
+            jobs: jobs.keys.sorted().map { jobs[$0]! } + submittedJobs.values.sorted { ($0.startedAt, $0.jobID) < ($1.startedAt, $1.jobID) },
             placementGroups: placementGroups.all.map(placementGroupState),
             experiments: keyValues.values(in: ExperimentStatus.namespace).compactMap {
                 try? JSONDecoder().decode(ExperimentStatus.self, from: Data($0))  // a malformed entry is not shown

@@ -56,6 +56,8 @@ package final class NodeManager: @unchecked Sendable {
     static let finishedTasksKept = 10_000
     /// Jobs (drivers) by their connection's worker id; the embedded driver is 0.
     package var jobs: [Int: JobState] = [:]
+    /// Jobs submitted to the head (Ray's job API), by submission id: listed after the drivers.
+    package var submittedJobs: [String: JobState] = [:]
     /// Rotates `spread` placements among equally loaded nodes.
     var spreadTurn = 0
     /// Requests refused because no node could ever fit them, by resource shape (for status).

@@ -32,3 +32,11 @@ package func wallMicros() -> Int64 {
 package func physicalMemoryBytes() -> Int {
     Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+/// Calls `body` with `strings` as a NULL-terminated array of C strings (an `argv` or `envp`),
+/// freed afterwards.
+package func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return body(pointers)
+}

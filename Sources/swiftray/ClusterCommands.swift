@@ -3,6 +3,7 @@ import Foundation
 import NIOPosix
 import RayCluster
 import RayDashboard
+import RayJobs
 import RayNode
 import RayPlatform
 import RayTLS
@@ -129,12 +130,13 @@ struct StartCommand: AsyncParsableCommand {
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
         try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig?.pem)
+        let jobs = try startJobs(files, head: head, address: "\(local):\(bound)", token: token, nodeID: nodeID)
         var dashboard: Dashboard?
         if includeDashboard {
             do {
                 dashboard = try await Dashboard.start(
                     host: dashboardHost, port: dashboardPort, token: token, secure: tlsConfig.map(DashboardTLS.secure), logs: { await head.logs($0) },
-                    keyValues: { try await head.keyValue($0) }
+                    keyValues: { try await head.keyValue($0) }, jobs: jobs
                 ) { await head.state() }
                 try files.writeText(dashboard!.url, to: files.dashboardFile, mode: 0o644)
             } catch {
@@ -145,11 +147,24 @@ struct StartCommand: AsyncParsableCommand {
         print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session)); dashboard: \(dashboard?.url ?? "off")")
         await Daemons.waitForTermination()
         print("swift-ray head stopping")
+        await jobs.shutdown()
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
         files.forgetHead()
         files.unregisterDaemon(pid: getpid())
+    }
+
+    /// The head's submitted jobs, kept under the cluster folder's `jobs/` (so they outlive a head
+    /// restart); their entrypoints connect to this head as drivers.
+    private func startJobs(_ files: ClusterFiles, head: ClusterHead, address: String, token: String, nodeID: String) throws -> JobManager {
+        var environment = ["SWIFTRAY_ADDRESS": address, "SWIFTRAY_TOKEN": token, "SWIFTRAY_TEMP_DIR": files.root]
+        environment["RAY_ADDRESS"] = address
+        let jobs = try JobManager(folder: "\(files.root)/jobs", environment: environment, nodeID: nodeID) { id, record in
+            head.recordSubmittedJob(id, record?.state)
+        }
+        Task { await jobs.recover() }
+        return jobs
     }
 
     private func runNode(_ files: ClusterFiles) async throws {

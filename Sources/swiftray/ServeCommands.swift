@@ -37,20 +37,21 @@ struct DashboardOptions: ParsableArguments {
         return url.hasSuffix("/") ? String(url.dropLast()) : url
     }
 
-    /// Sends `method` to `/api/serve/applications/` and returns the answer's body.
-    /// - Throws: `ValidationError` with the dashboard's message for an error status, or naming the
+    /// The token to send, if any.
+    var resolvedToken: String? { ClusterToken.resolve(token, files: ClusterFiles(root: tempDir)) }
+
+    /// Sends `method` to `path` (default: `/api/serve/applications/`) and returns the answer's body.
+    /// - Throws: `ClusterError` with the dashboard's message for an error status, or naming the
     ///   address when it cannot be reached.
-    func send(_ method: String, body: Data? = nil) async throws -> Data {
+    func send(_ method: String, path: String = "/api/serve/applications/", body: Data? = nil, contentType: String = "application/json") async throws -> Data {
         let base = baseURL
-        guard let url = URL(string: base + "/api/serve/applications/") else { throw ClusterError("not a URL: \(base)") }
+        guard let url = URL(string: base + path) else { throw ClusterError("not a URL: \(base)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
         request.httpBody = body
-        request.timeoutInterval = 30
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
-        if let token = ClusterToken.resolve(token, files: ClusterFiles(root: tempDir)) {
-            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        }
+        request.timeoutInterval = 300
+        if body != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let token = resolvedToken { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let data: Data, response: URLResponse
         do {
             (data, response) = try await URLSession.shared.data(for: request)

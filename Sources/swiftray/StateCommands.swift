@@ -203,7 +203,7 @@ enum Rows {
         "tasks": ["taskID", "name", "state", "type", "nodeID", "workerPID", "attempt", "error"],
         "actors": ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"],
         "objects": ["objectID", "size", "location", "nodes", "holders", "pins", "holderPIDs"],
-        "jobs": ["jobID", "driverPID", "status", "binary", "startedAt", "endedAt"],
+        "jobs": ["jobID", "type", "driverPID", "status", "binary", "startedAt", "endedAt"],
         "placement-groups": ["placementGroupID", "name", "strategy", "state", "bundles", "bundleNodes"],
     ]
 

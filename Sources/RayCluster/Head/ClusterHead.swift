@@ -242,6 +242,11 @@ package final class ClusterHead: @unchecked Sendable {
         (try? await manager.loop.submit { self.manager.stateSnapshot() }.get()) ?? ClusterState()
     }
 
+    /// Shows a submitted job in the state API (nil: it was deleted).
+    package func recordSubmittedJob(_ id: String, _ job: JobState?) {
+        manager.loop.execute { self.manager.submittedJobs[id] = job }
+    }
+
     /// The key-value store (the dashboard's Serve REST API), on the scheduler's loop.
     package func keyValue(_ request: KVRequest) async throws -> KVReply {
         try await manager.loop.submit { self.manager.keyValue(request) }.get()

@@ -108,8 +108,6 @@ package enum WorkerLauncher {
 
     /// Calls `body` with a NULL-terminated C array of the strings (for `posix_spawn`).
     package static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        let pointers = strings.map { strdup($0) } + [nil]
-        defer { pointers.forEach { free($0) } }
-        return body(pointers)
+        RayPlatform.withCStrings(strings, body)
     }
 }

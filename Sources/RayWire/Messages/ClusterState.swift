@@ -199,14 +199,18 @@ public struct JobState: Codable, Sendable, Equatable {
     public var binary: String
     public var startedAt: Int64
     public var endedAt: Int64?
+    /// `"DRIVER"` (a program that connected) or `"SUBMISSION"` (a job submitted to the head,
+    /// `binary` then being its entrypoint and `status` Ray's job status), as Ray's job types.
+    public var type: String
 
-    public init(jobID: String, driverPID: Int32, status: String, binary: String, startedAt: Int64, endedAt: Int64?) {
+    public init(jobID: String, driverPID: Int32, status: String, binary: String, startedAt: Int64, endedAt: Int64?, type: String = "DRIVER") {
         self.jobID = jobID
         self.driverPID = driverPID
         self.status = status
         self.binary = binary
         self.startedAt = startedAt
         self.endedAt = endedAt
+        self.type = type
     }
 }
 
