@@ -143,6 +143,7 @@ let package = Package(
                 "RayPlatform", "RayWire", "RayTransport", "RayJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -244,6 +245,7 @@ let package = Package(
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(name: "RayJobsTests", dependencies: ["RayJobs", "RayTesting"]),
+        .testTarget(name: "DeployTests", dependencies: ["RayTesting"], exclude: ["validate_manifests.py"]),
         .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(

@@ -4,6 +4,7 @@ import HummingbirdWebSocket
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import RayJobs
 import RayTransport
 import RayWire
@@ -117,15 +118,7 @@ package final class Dashboard: Sendable {
                 availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? port)) },
             logger: Logger(label: "swiftray.dashboard"))
-        let logger = Logger(label: "swiftray.dashboard")
-        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let server = Task {
-            do {
-                try await services.run()
-            } catch {
-                bound.set(.failure(error))
-            }
-        }
+        let (services, server) = bound.run(app, logger: Logger(label: "swiftray.dashboard"))
         let actualPort: Int
         do {
             actualPort = try await bound.value()
@@ -146,17 +139,21 @@ package final class Dashboard: Sendable {
 
     /// HTTP/1.1 with the connection bounds and websocket upgrades for `sockets`' routes (pinged
     /// every 10 s, so a quiet log tail is not taken for an idle connection), inside TLS when given.
+    /// The idle closer goes on before the upgrade negotiation, which adds Hummingbird's own
+    /// handlers only once a request head parsed: a client that never completes one is closed too.
     private static func httpServer(limits: Limits, secure: Secure?, sockets: Router<BasicWebSocketRequestContext>) throws -> HTTPServerBuilder {
         let headers = HTTP1Channel.Configuration.DecoderConfiguration(
             maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 200)
         let idle = TimeAmount(limits.idleTimeout)
-        let http = HTTPServerBuilder.http1WebSocketUpgrade(
-            webSocketRouter: sockets,
-            configuration: .init(
-                http1: .init(
-                    additionalChannelHandlers: [IdleStateHandler(allTimeout: idle), IdleConnectionCloser()], idleTimeout: idle,
-                    httpDecoderConfiguration: headers),
-                ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(10)))))
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: idle, httpDecoderConfiguration: headers),
+            ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(10))))
+        let webSockets = sockets.buildResponder()
+        let http = HTTPServerBuilder { responder in
+            GuardedChildChannel(
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSockets, configuration: configuration),
+                idle: idle)
+        }
         return try secure?(http) ?? http
     }
 
@@ -171,7 +168,20 @@ package final class Dashboard: Sendable {
 }
 
 /// The port the server bound, once it runs (or why it could not).
-private final class BoundPort: Sendable {
+final class BoundPort: Sendable {
+    /// Runs `app` in a service group of its own; a failure to serve becomes this port's error.
+    func run(_ app: some Service, logger: Logger) -> (ServiceGroup, Task<Void, Never>) {
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let server = Task {
+            do {
+                try await services.run()
+            } catch {
+                self.set(.failure(error))
+            }
+        }
+        return (services, server)
+    }
+
     private let state = Mutex<(result: Result<Int, any Error>?, waiter: CheckedContinuation<Int, any Error>?)>((nil, nil))
 
     func set(_ result: Result<Int, any Error>) {
@@ -211,13 +221,47 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/" { return try await next(request, context) }
+        // The page itself and the health probe (what kubelet calls, without a token) need none.
+        if request.uri.path == "/" || request.uri.path == "/api/gcs_healthz" { return try await next(request, context) }
         let header = request.headers[.authorization]
         let given = header.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
         guard let given, ClusterToken.matches(given, token) else {
             return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "the cluster token is required\n")))
         }
         return try await next(request, context)
+    }
+}
+
+/// A connection with the idle closer in front of whatever `base` sets up.
+struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
+    let base: Base
+    let idle: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: idle), IdleConnectionCloser()])
+        }.flatMap { base.setup(channel: channel, logger: logger) }.flatMapThrowing { value in
+            try channel.pipeline.syncOperations.addHandler(MalformedRequestAnswer())
+            return value
+        }
+    }
+
+    func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
+}
+
+/// Answers a request the HTTP decoder cannot parse with 400 and closes the connection, as
+/// Hummingbird's plain HTTP/1 channel does (its websocket-upgrade channel leaves it open): garbage
+/// on the port, or a swift-ray client pointed at it, gets a clear answer at once.
+final class MalformedRequestAnswer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundOut = HTTPServerResponsePart
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
+        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Content-Length": "0", "Connection": "close"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 

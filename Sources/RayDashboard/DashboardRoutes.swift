@@ -12,6 +12,11 @@ enum DashboardRoutes {
     ) {
         router.get("/") { _, _ in html(DashboardPage.html) }
         router.get("/api/state") { _, _ in try json(try await source()) }
+        // KubeRay's head probe (Ray's GCS health check): the head answers when it can give its state.
+        router.get("/api/gcs_healthz") { _, _ in
+            _ = try await source()
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "success")))
+        }
         router.get("/api/nodes") { request, _ in try json(filtered(try await source().nodes, request)) }
         router.get("/api/workers") { request, _ in try json(filtered(try await source().workers, request)) }
         router.get("/api/tasks") { request, _ in try json(filtered(try await source().tasks, request)) }

@@ -80,6 +80,9 @@ struct StartCommand: AsyncParsableCommand {
     @Flag(help: "Stay in the foreground until SIGTERM/SIGINT instead of starting a background daemon.")
     var block = false
 
+    @Option(help: "Serve GET /api/local_raylet_healthz on this port on every interface (Ray's dashboard agent port, which KubeRay probes).")
+    var healthPort: Int?
+
     func validate() throws {
         guard head != (address != nil) else { throw ValidationError("give either --head or --address HOST:PORT") }
         guard (0..<65536).contains(port) else { throw ValidationError("--port must be 0-65535") }
@@ -143,16 +146,26 @@ struct StartCommand: AsyncParsableCommand {
                 print("the dashboard could not start on \(dashboardHost):\(dashboardPort): \(error); continuing without it")
             }
         }
+        let health = try await startHealth(files)
         try files.registerDaemon(pid: getpid(), role: "head")
         print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session)); dashboard: \(dashboard?.url ?? "off")")
         await Daemons.waitForTermination()
         print("swift-ray head stopping")
         await jobs.shutdown()
+        await health?.stop()
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
         files.forgetHead()
         files.unregisterDaemon(pid: getpid())
+    }
+
+    /// The health port, if asked for; its port number is written to the cluster files' `health_port`.
+    private func startHealth(_ files: ClusterFiles) async throws -> HealthServer? {
+        guard let healthPort else { return nil }
+        let health = try await HealthServer.start(host: "0.0.0.0", port: healthPort) { true }
+        try files.writeText("\(health.port)", to: "\(files.root)/health_port", mode: 0o644)
+        return health
     }
 
     /// The head's submitted jobs, kept under the cluster folder's `jobs/` (so they outlive a head
@@ -175,10 +188,12 @@ struct StartCommand: AsyncParsableCommand {
             headAddress: address, token: token, resources: try nodeResources(), files: files, objectStoreMemory: objectStoreMemory,
             reconnectTimeout: .milliseconds(Int64(headReconnectTimeout * 1000)))
         let nodeID = try await daemon.join()
+        let health = try await startHealth(files)
         try files.registerDaemon(pid: getpid(), role: "node")
         print("swift-ray node \(nodeID) joined the cluster at \(address)")
         await Daemons.waitForTermination(orUntil: daemon.closed)
         print("swift-ray node stopping")
+        await health?.stop()
         await daemon.stop()
         files.unregisterDaemon(pid: getpid())
     }
@@ -260,6 +275,23 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         guard case .status(let status) = try await cluster.ask(.statusRequest) else { throw ClusterError("no status from the head") }
         print(StatusReport(status).text)
+    }
+}
+
+/// `swiftray health-check`: exits 0 when the head answers (Ray's `ray health-check`, which
+/// KubeRay's worker pods run until the head is up).
+struct HealthCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "health-check", abstract: "Exit 0 if the cluster's head answers, 1 if not.")
+
+    @OptionGroup var cluster: ClusterOptions
+
+    func run() async throws {
+        do {
+            guard case .status = try await cluster.ask(.statusRequest) else { throw ClusterError("no status from the head") }
+        } catch {
+            FileHandle.standardError.write(Data("the head is not healthy: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -38,8 +38,14 @@ struct JobSubmitCommand: AsyncParsableCommand {
     var runtimeEnvJson: String?
     @Option(help: "Metadata as a JSON object of strings.")
     var metadataJson: String?
-    @Option(help: "CPUs to record for the entrypoint.")
+    @Option(help: "CPUs to record for the entrypoint (Ray's flag; the entrypoint runs on the head).")
     var entrypointNumCpus: Double?
+    @Option(help: "GPUs to record for the entrypoint.")
+    var entrypointNumGpus: Double?
+    @Option(help: "Memory in bytes to record for the entrypoint.")
+    var entrypointMemory: Int?
+    @Option(help: "Custom resources to record for the entrypoint, as JSON.")
+    var entrypointResources: String?
     @Flag(help: "Return once submitted.")
     var noWait = false
     @OptionGroup var dashboard: DashboardOptions
@@ -52,6 +58,9 @@ struct JobSubmitCommand: AsyncParsableCommand {
             entrypoint: entrypoint.joined(separator: " "), submissionID: submissionId, runtimeEnv: try await runtimeEnvironment(),
             metadata: try metadataJson.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) })
         request.entrypointNumCPUs = entrypointNumCpus
+        request.entrypointNumGPUs = entrypointNumGpus
+        request.entrypointMemory = entrypointMemory
+        request.entrypointResources = try entrypointResources.map { try JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
         let reply = try await dashboard.send("POST", path: "/api/jobs/", body: try JSONEncoder().encode(request))
         let id = try JSONDecoder().decode([String: String].self, from: reply)["submission_id"] ?? "?"
         print("Job '\(id)' submitted successfully")

@@ -11,8 +11,20 @@ struct SwiftRayCommand: AsyncParsableCommand {
         abstract: "swift-ray: Ray, the distributed computing framework, in Swift.",
         subcommands: [
             StartCommand.self, StopCommand.self, StatusCommand.self, ListCommand.self, SummaryCommand.self, MemoryCommand.self,
-            TimelineCommand.self, LogsCommand.self, ServeCommand.self, JobCommand.self, MicrobenchmarkCommand.self,
+            TimelineCommand.self, LogsCommand.self, ServeCommand.self, JobCommand.self, HealthCheckCommand.self, MicrobenchmarkCommand.self,
         ])
+
+    /// Called as `ray` (KubeRay's command lines), Ray's arguments are translated first.
+    static func main() async {
+        let program = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent }) ?? "swiftray"
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if program == "ray" {
+            let translated = RayCommandLine.translate(arguments)
+            for warning in translated.warnings { FileHandle.standardError.write(Data("swiftray (as ray): \(warning)\n".utf8)) }
+            arguments = translated.arguments
+        }
+        await main(arguments)
+    }
 }
 
 /// `swiftray microbenchmark`: Ray's `ray microbenchmark` rows, measured on a local cluster.

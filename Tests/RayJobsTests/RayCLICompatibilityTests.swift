@@ -11,10 +11,10 @@ final class RayCLICompatibilityTests: XCTestCase {
     override func tearDown() async throws { cluster?.shutdown() }
 
     /// Ray's `ray` executable: `SWIFTRAY_RAY_CLI`, else where `.ci/run` installs it
-    /// (`.build/ray-cli` in this package), else the virtual environment the benchmarks use.
+    /// (`.build/python-oracles` in this package), else the virtual environment the benchmarks use.
     static var rayCLI: String? {
         let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let installed = package.appendingPathComponent(".build/ray-cli/bin/ray").path
+        let installed = package.appendingPathComponent(".build/python-oracles/bin/ray").path
         let candidates = [ProcessInfo.processInfo.environment["SWIFTRAY_RAY_CLI"], installed, "/tmp/rayenv/bin/ray"].compactMap { $0 }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
