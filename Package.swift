@@ -30,6 +30,7 @@ let package = Package(
         .executable(name: "swiftray-transfer-bench", targets: ["TransferBenchmark"]),
         .executable(name: "swiftray-collective-bench", targets: ["CollectiveBenchmark"]),
         .executable(name: "swiftray-rl-bench", targets: ["RLBenchmark"]),
+        .executable(name: "swiftray-autoscaler-bench", targets: ["AutoscalerBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -127,6 +128,8 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
+        // Demand-based scaling decisions (Ray's autoscaler): node types, packing, idle removal.
+        .target(name: "RayAutoscaler", dependencies: ["RayPlatform", "CRayShims", .product(name: "Logging", package: "swift-log")]),
         // Submitted jobs on the head: supervised entrypoint processes, records on disk, packages.
         .target(
             name: "RayJobs",
@@ -194,7 +197,7 @@ let package = Package(
             name: "swiftray",
             dependencies: [
                 "SwiftRay", "RayPlatform", "RayWire", "RayTransport", "RayTLS", "RayNode", "RayCluster", "RayBenchmarks",
-                "CRayShims", "RayDashboard", "RayJobs",
+                "CRayShims", "RayDashboard", "RayJobs", "RayAutoscaler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
@@ -222,6 +225,8 @@ let package = Package(
         .executableTarget(name: "CollectiveBenchmark", dependencies: ["SwiftRay", "SwiftRayCollective"], path: "Benchmarks/Collective"),
         // PPO and DQN learning speed and env-runner sampling (`bash Benchmarks/rl_compare.sh` runs it beside RLlib).
         .executableTarget(name: "RLBenchmark", dependencies: ["SwiftRay", "SwiftRayRL"], path: "Benchmarks/RL"),
+        // Time from demand to a node the autoscaler launched running it.
+        .executableTarget(name: "AutoscalerBenchmark", dependencies: ["SwiftRay"], path: "Benchmarks/Autoscaler"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Tests/RayTestDriver"),
         .testTarget(
@@ -245,6 +250,7 @@ let package = Package(
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(name: "RayJobsTests", dependencies: ["RayJobs", "RayTesting"]),
+        .testTarget(name: "RayAutoscalerTests", dependencies: ["RayAutoscaler", "SwiftRay", "RayTesting"]),
         .testTarget(name: "DeployTests", dependencies: ["RayTesting"], exclude: ["validate_manifests.py"]),
         .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),

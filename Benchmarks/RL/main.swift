@@ -5,10 +5,16 @@ import Foundation
 import SwiftRay
 import SwiftRayRL
 
+/// Where return curves go (`SWIFTRAY_RL_CURVES`, a folder): one SVG per run.
+let curves = ProcessInfo.processInfo.environment["SWIFTRAY_RL_CURVES"]
+
 /// Trains until `solved` says so or `maxSteps` environment steps; prints each iteration and the outcome.
 func run(_ label: String, _ algorithm: some Algorithm, maxSteps: Int, solved: (RLResult) -> Bool) async throws -> (steps: Int, seconds: Double)? {
     let start = ContinuousClock.now
-    defer { algorithm.stop() }
+    defer {
+        if let curves { try? algorithm.writeCurve(to: "\(curves)/\(label.replacingOccurrences(of: " ", with: "-")).svg") }
+        algorithm.stop()
+    }
     while true {
         let result = try await algorithm.train()
         let seconds = seconds(since: start)

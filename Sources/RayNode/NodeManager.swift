@@ -56,6 +56,9 @@ package final class NodeManager: @unchecked Sendable {
     static let finishedTasksKept = 10_000
     /// Jobs (drivers) by their connection's worker id; the embedded driver is 0.
     package var jobs: [Int: JobState] = [:]
+    /// What the autoscaler can add (its node types' resources): a shape one of them holds waits for
+    /// a node instead of failing as infeasible.
+    package var autoscalingNodeTypes: [ResourceSet] = []
     /// Jobs submitted to the head (Ray's job API), by submission id: listed after the drivers.
     package var submittedJobs: [String: JobState] = [:]
     /// Rotates `spread` placements among equally loaded nodes.

@@ -23,9 +23,10 @@ public final class TestCluster: @unchecked Sendable {
     /// Starts the head with `cpus` CPUs and `resources`, on a free port of `host`. `wrapper` prefixes
     /// its command (e.g. `ip netns exec NAME` to run it in a network namespace). With `tls` the head
     /// generates a certificate and every link uses TLS (nodes are given the certificate to trust).
+    /// `headArguments` are added to the head's `swiftray start`.
     public init(
         command: String = RayTesting.siblingExecutable("swiftray"), cpus: Int = 1, resources: [String: Double] = [:],
-        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = [], tls: Bool = false
+        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = [], tls: Bool = false, headArguments extra: [String] = []
     ) throws {
         self.command = command
         root = NSTemporaryDirectory() + "swiftray-test-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -33,7 +34,7 @@ public final class TestCluster: @unchecked Sendable {
         let head = "\(root)/head"
         folders.append(head)
         headArguments = ["start", "--head", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
-                         "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : [])
+                         "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : []) + extra
         headWrapper = wrapper
         try run(headArguments + ["--port", "0"], wrapper: wrapper)
         if tls { tlsCertificateFile = "\(head)/tls_cert.pem" }

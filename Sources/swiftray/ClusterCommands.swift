@@ -80,6 +80,9 @@ struct StartCommand: AsyncParsableCommand {
     @Flag(help: "Stay in the foreground until SIGTERM/SIGINT instead of starting a background daemon.")
     var block = false
 
+    @Option(help: "Head: an autoscaling config (YAML/JSON: idleTimeoutSeconds, nodeTypes with name, resources, minWorkers, maxWorkers); nodes are launched on this machine as demand needs them.")
+    var autoscalingConfig: String?
+
     @Option(help: "Serve GET /api/local_raylet_healthz on this port on every interface (Ray's dashboard agent port, which KubeRay probes).")
     var healthPort: Int?
 
@@ -147,10 +150,14 @@ struct StartCommand: AsyncParsableCommand {
             }
         }
         let health = try await startHealth(files)
+        let stopAutoscaler = try autoscalingConfig.map {
+            HeadAutoscaling.start(try HeadAutoscaling.config($0), head: head, address: "\(local):\(bound)", token: token, files: files)
+        }
         try files.registerDaemon(pid: getpid(), role: "head")
         print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session)); dashboard: \(dashboard?.url ?? "off")")
         await Daemons.waitForTermination()
         print("swift-ray head stopping")
+        await stopAutoscaler?()
         await jobs.shutdown()
         await health?.stop()
         await dashboard?.stop()
@@ -308,6 +315,7 @@ struct StatusReport {
         }
         let dead = status.nodes.filter { !$0.alive }
         lines += ["Dead:"] + (dead.isEmpty ? [" (none)"] : dead.map { " \($0.id) (\($0.address))" })
+        if !status.autoscaler.isEmpty { lines += ["", "Autoscaler", String(repeating: "-", count: 56)] + status.autoscaler.map { " " + $0 } }
         lines += ["", "Resources", String(repeating: "-", count: 56), "Usage:"]
         let names = Set(live.flatMap { $0.total.keys }).sorted()
         for name in names {

@@ -17,6 +17,7 @@ import Synchronization
 /// them, and the head has copies pulled to where they are needed (see `NodeManager+Transfer`).
 package final class ClusterHead: @unchecked Sendable {
     package let manager: NodeManager
+    private let autoscalerReport = Mutex<[String]>([])
     package let files: ClusterFiles
     package let token: String
     /// Connections that have not presented the token yet; past `maxUnauthenticated`, new ones are
@@ -266,9 +267,32 @@ package final class ClusterHead: @unchecked Sendable {
                 workers: manager.workers.all.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
                 storedObjects: stored[node.id]?.objects ?? 0, storedBytes: stored[node.id]?.bytes ?? 0)
         }
-        return ClusterStatus(
+        var status = ClusterStatus(
             session: session, nodes: nodes, pendingTasks: manager.pendingTaskCount,
             pendingActors: manager.pendingActorCount, drivers: drivers.count, pendingDemands: manager.pendingDemands,
             infeasibleDemands: manager.infeasibleDemands)
+        status.autoscaler = autoscalerReport.withLock { $0 }
+        return status
     }
+
+    // MARK: Autoscaling
+
+    /// The cluster as the autoscaler sees it: its nodes (with what they store) and the demand
+    /// waiting for resources, read on the scheduler's loop.
+    package func autoscalingView() async -> (status: ClusterStatus, demands: [(shape: [String: Double], count: Int)]) {
+        (try? await manager.loop.submit { (self.status(), self.manager.unmetDemands) }.get()) ?? (ClusterStatus(session: session, nodes: [], pendingTasks: 0, pendingActors: 0, drivers: 0), [])
+    }
+
+    /// Shapes the autoscaler can add nodes for wait for them instead of failing as infeasible.
+    package func setAutoscalingNodeTypes(_ types: [[String: Double]]) {
+        manager.loop.execute { self.manager.autoscalingNodeTypes = types }
+    }
+
+    /// Stops placing new work on `nodeID` (it is about to be removed).
+    package func drain(_ nodeID: String) {
+        manager.loop.execute { self.manager.nodes.first { $0.id == nodeID }?.draining = true }
+    }
+
+    /// What `swiftray status` shows under Autoscaler.
+    package func setAutoscalerReport(_ lines: [String]) { autoscalerReport.withLock { $0 = lines } }
 }

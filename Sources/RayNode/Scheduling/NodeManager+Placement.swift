@@ -34,6 +34,17 @@ extension NodeManager {
         return reason
     }
 
+    /// Tasks and actors waiting for resources, as shapes with counts (what the autoscaler packs).
+    package var unmetDemands: [(shape: ResourceSet, count: Int)] {
+        var shapes: [ResourceSet: Int] = [:]
+        for (demand, count) in queues.demandShapes { shapes[demand, default: 0] += count }
+        for id in actors.pending {
+            guard let spec = actors[id]?.spec else { continue }
+            shapes[spec.resources.isEmpty ? ["CPU": 1] : spec.resources, default: 0] += 1
+        }
+        return shapes.map { ($0.key, $0.value) }
+    }
+
     /// Tasks and actors waiting for resources, by shape.
     package var pendingDemands: [String: Int] {
         var demands = queues.demands

@@ -99,7 +99,7 @@ extension NodeManager {
 
     /// Whether some live node could ever hold `demand`.
     func canEverFit(_ demand: ResourceSet) -> Bool {
-        nodes.contains { $0.alive && $0.total.fits(demand) }
+        nodes.contains { $0.alive && $0.total.fits(demand) } || autoscalingNodeTypes.contains { $0.fits(demand) }
     }
 
     /// The cluster's resources, per node, for messages.

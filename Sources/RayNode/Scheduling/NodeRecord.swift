@@ -19,8 +19,10 @@ package final class NodeRecord {
     /// goes there until its daemon has been heard from twice since (a heartbeat already in flight
     /// when it died proves nothing).
     package var unreachable: (since: NIODeadline, heard: Int)?
-    /// Alive, and not suspected of dying: new work may go here.
-    var schedulable: Bool { alive && unconfirmedDeaths.isEmpty && unreachable == nil }
+    /// Being drained (the autoscaler is about to remove it): nothing new is placed on it.
+    package var draining = false
+    /// Alive, not draining and not suspected of dying: new work may go here.
+    var schedulable: Bool { alive && !draining && unconfirmedDeaths.isEmpty && unreachable == nil }
 
     /// The daemon was heard from: enough of that after an unreachable object server clears it.
     /// Returns whether the node became schedulable again.

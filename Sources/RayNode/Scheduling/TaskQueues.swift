@@ -23,6 +23,13 @@ struct TaskQueues {
     var count: Int { queues.values.reduce(0) { $0 + $1.count } }
 
     /// Tasks waiting per resource shape (for status).
+    /// Queued tasks by resource shape.
+    var demandShapes: [ResourceSet: Int] {
+        var shapes: [ResourceSet: Int] = [:]
+        for (cls, queue) in queues where !queue.isEmpty { shapes[cls.demand, default: 0] += queue.count }
+        return shapes
+    }
+
     var demands: [String: Int] {
         var demands: [String: Int] = [:]
         for (cls, queue) in queues where !queue.isEmpty { demands[cls.demand.summary, default: 0] += queue.count }

@@ -186,6 +186,8 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
     public var pendingDemands: [String: Int]
     /// Requests refused because no node could ever fit them, by resource shape, since the head started.
     public var infeasibleDemands: [String: Int]
+    /// The autoscaler's view (launches pending or failed, idle nodes), when one runs.
+    public var autoscaler: [String] = []
 
     public init(
         session: String, nodes: [Node], pendingTasks: Int, pendingActors: Int, drivers: Int,

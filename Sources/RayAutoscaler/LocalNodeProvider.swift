@@ -1,0 +1,66 @@
+import CRayShims
+import Foundation
+import Logging
+import RayPlatform
+
+/// Nodes as `swiftray start --address HEAD --block` daemons on this machine (Ray's fake multi-node
+/// provider): each in its own session with its own cluster folder under `folder`, its output in
+/// `folder/<marker>.log`, stopped with SIGTERM and reaped.
+package actor LocalNodeProvider: NodeProvider {
+    private let executable: String
+    private let headAddress: String
+    private let token: String
+    private let folder: String
+    private var pids: [String: pid_t] = [:]
+    private let logger = Logger(label: "swiftray.autoscaler")
+
+    package init(executable: String, headAddress: String, token: String, folder: String) {
+        self.executable = executable
+        self.headAddress = headAddress
+        self.token = token
+        self.folder = folder
+    }
+
+    package func launch(_ type: AutoscalerConfig.NodeType, marker: String) async throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var resources = type.resources.filter { $0.key != "CPU" && $0.key != "GPU" && $0.key != "memory" }
+        resources[marker] = 1
+        var arguments = [executable, "start", "--address", headAddress, "--block", "--temp-dir", "\(folder)/\(marker)"]
+        arguments += ["--num-cpus", "\(Int(type.resources["CPU"] ?? 0))", "--num-gpus", "\(Int(type.resources["GPU"] ?? 0))"]
+        if let memory = type.resources["memory"] { arguments += ["--memory", "\(memory)"] }
+        arguments += ["--resources", String(decoding: try JSONEncoder().encode(resources), as: UTF8.self)]
+        let log = "\(folder)/\(marker).log"
+        let fd = open(log, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ProviderError(message: "cannot open \(log): \(errnoText())") }
+        defer { close(fd) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFTRAY_TOKEN"] = token
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let rc = withCStrings(arguments) { argv in withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
+        guard rc == 0 else { throw ProviderError(message: "cannot start \(executable): \(errnoText(rc))") }
+        pids[marker] = pid
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0, errno == EINTR {}
+        }
+    }
+
+    package func terminate(marker: String) async {
+        guard let pid = pids.removeValue(forKey: marker) else { return }
+        kill(pid, SIGTERM)
+    }
+
+    /// Stops every node it started (the head is going away).
+    package func terminateAll() {
+        for pid in pids.values { kill(pid, SIGTERM) }
+        pids = [:]
+    }
+}
+
+/// A node could not be started.
+package struct ProviderError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
+}

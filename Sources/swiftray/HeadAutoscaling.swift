@@ -1,0 +1,52 @@
+import Foundation
+import RayAutoscaler
+import RayCluster
+import RayTransport
+import Yams
+
+/// The head as the autoscaler sees it.
+struct HeadAutoscaling: AutoscaledCluster {
+    let head: ClusterHead
+
+    func observe() async -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)]) {
+        let view = await head.autoscalingView()
+        let nodes = view.status.nodes.filter(\.alive).map {
+            ObservedNode(id: $0.id, total: $0.total, available: $0.available, storedObjects: $0.storedObjects)
+        }
+        return (nodes, view.demands)
+    }
+
+    func drain(_ nodeID: String) async { head.drain(nodeID) }
+
+    func report(_ lines: [String]) async { head.setAutoscalerReport(lines) }
+
+    /// Reads an autoscaling config (YAML or JSON: `idleTimeoutSeconds`, `nodeTypes` with `name`,
+    /// `resources`, `minWorkers`, `maxWorkers`).
+    /// - Throws: `ClusterError` naming what is wrong.
+    static func config(_ path: String) throws -> AutoscalerConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ClusterError("cannot read \(path)") }
+        let config: AutoscalerConfig
+        do {
+            config = try YAMLDecoder().decode(AutoscalerConfig.self, from: text)
+        } catch {
+            throw ClusterError("\(path) is not an autoscaling config: \(error)")
+        }
+        if let problem = config.problem { throw ClusterError("\(path): \(problem)") }
+        return config
+    }
+
+    /// Starts the autoscaler with the local provider (nodes as daemons on this machine); returns
+    /// a stop that ends the loop and the nodes it started.
+    static func start(_ config: AutoscalerConfig, head: ClusterHead, address: String, token: String, files: ClusterFiles) -> @Sendable () async -> Void {
+        head.setAutoscalingNodeTypes(config.nodeTypes.map(\.resources))
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let provider = LocalNodeProvider(executable: executable, headAddress: address, token: token, folder: "\(files.root)/autoscaler")
+        let autoscaler = Autoscaler(config: config, cluster: HeadAutoscaling(head: head), provider: provider)
+        let loop = Task { await autoscaler.run() }
+        return {
+            loop.cancel()
+            _ = await loop.value
+            await provider.terminateAll()
+        }
+    }
+}

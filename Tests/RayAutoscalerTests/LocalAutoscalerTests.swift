@@ -1,0 +1,75 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// Returns the node it ran on after `seconds`.
+@Remote func occupy(_ seconds: Double) async throws -> String {
+    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+    return ray.runtimeContext.nodeID
+}
+
+/// Runs until the key `release` is in the KV store; returns its node.
+@Remote func holdUntilReleased() async throws -> String {
+    while try await ray.kv.get("release") == nil { try await Task.sleep(for: .milliseconds(50)) }
+    return ray.runtimeContext.nodeID
+}
+
+/// The autoscaler end to end with the local provider (nodes as daemons on this machine): a 0-CPU
+/// head given 8 one-CPU tasks brings up nodes (at most 4) within 10 s, and removes them after the
+/// idle timeout, except the one still running a task.
+final class LocalAutoscalerTests: XCTestCase {
+    var cluster: TestCluster?
+    var folder = ""
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try? await ray.shutdown() }
+        cluster?.shutdown()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    private func launchedNodes() async throws -> [String] {
+        try await ray.nodes().filter { $0.alive && $0.total.keys.contains { $0.hasPrefix("autoscaler-node-") } }.map(\.nodeID)
+    }
+
+    func testDemandBringsNodesUpAndIdleOnesAreRemovedButNotABusyOne() async throws {
+        folder = NSTemporaryDirectory() + "swiftray-autoscaler-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = "\(folder)/autoscaler.yaml"
+        try """
+            idleTimeoutSeconds: 2
+            nodeTypes:
+              - {name: cpu1, resources: {CPU: 1}, minWorkers: 0, maxWorkers: 4}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(cpus: 0, headArguments: ["--autoscaling-config", config])
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+
+        let start = ContinuousClock.now
+        let refs = (0..<8).map { _ in $occupy.remote(1.0) }
+        let up = try await RayTesting.eventually(timeout: .seconds(10), every: .milliseconds(100)) { try await self.launchedNodes().count == 4 }
+        XCTAssertTrue(up, "4 nodes within 10 s (\(ContinuousClock.now - start))")
+        let launched = Set(try await launchedNodes())
+        let ranOn = Set(try await ray.get(refs, timeout: .seconds(60)))
+        XCTAssertTrue(ranOn.isSubset(of: launched), "the tasks ran on the launched nodes (the head has no CPU): \(ranOn)")
+        let afterwards = try await launchedNodes().count
+        XCTAssertLessThanOrEqual(afterwards, 4, "never more than maxWorkers")
+
+        let held = $holdUntilReleased.remote()
+        let busyNode = try await RayTesting.eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+            try await ray.state.tasks().contains { $0.name.contains("holdUntilReleased") && $0.state == .running }
+        }
+        XCTAssertTrue(busyNode)
+        let shrunk = try await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(100)) { try await self.launchedNodes().count == 1 }
+        let remaining = try await launchedNodes()
+        XCTAssertTrue(shrunk, "the idle nodes were removed: \(remaining)")
+        let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(status.contains("Autoscaler") && status.contains("Launched nodes: 1"), status)
+
+        _ = try await ray.kv.put("release", [1])
+        let keptNode = try await held.get(timeout: .seconds(30))
+        XCTAssertTrue(launched.contains(keptNode), "the busy node was kept through the idle timeout")
+        let gone = try await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(100)) { try await self.launchedNodes().isEmpty }
+        XCTAssertTrue(gone, "the last node went once idle")
+    }
+}

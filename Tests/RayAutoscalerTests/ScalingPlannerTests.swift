@@ -1,0 +1,69 @@
+import RayAutoscaler
+import XCTest
+
+/// The scaling decisions, case by case: demand packed onto free capacity, launches in flight and
+/// new nodes within each type's maximum; minimums kept; idle launched nodes removed only past the
+/// timeout, above the minimum, and never while feasible demand waits.
+final class ScalingPlannerTests: XCTestCase {
+    private let config = AutoscalerConfig(
+        nodeTypes: [
+            .init(name: "cpu1", resources: ["CPU": 1], maxWorkers: 4),
+            .init(name: "gpu", resources: ["CPU": 4, "GPU": 1], maxWorkers: 1),
+        ],
+        idleTimeoutSeconds: 5)
+
+    private func head(available: [String: Double] = ["CPU": 0]) -> PlannedNode {
+        PlannedNode(id: "head", type: nil, available: available, isIdle: true, idleSeconds: 100)
+    }
+
+    func testEightOneCPUTasksOnAZeroCPUHeadLaunchFourNodesAtMost() {
+        let decision = ScalingPlanner(config: config).decide(demands: [(["CPU": 1], 8)], nodes: [head()], launching: [:])
+        XCTAssertEqual(decision.launches, ["cpu1": 4], "the first type that holds a task, up to its maximum; no GPU node for CPU tasks")
+        XCTAssertEqual(decision.terminations, [])
+    }
+
+    func testDemandFillsFreeCapacityAndLaunchesInFlightFirst() {
+        let busy = PlannedNode(id: "a", type: "cpu1", available: ["CPU": 1], isIdle: false, idleSeconds: 0)
+        let decision = ScalingPlanner(config: config).decide(demands: [(["CPU": 1], 4)], nodes: [head(), busy], launching: ["cpu1": 2])
+        XCTAssertEqual(decision.launches, ["cpu1": 1], "1 on node a, 2 on the launching nodes, 1 new")
+    }
+
+    func testShapesOnlyOneTypeHoldsGoThereAndImpossibleOnesAreReported() {
+        let decision = ScalingPlanner(config: config).decide(
+            demands: [(["CPU": 2, "GPU": 1], 1), (["TPU": 1], 3)], nodes: [head()], launching: [:])
+        XCTAssertEqual(decision.launches, ["gpu": 1])
+        XCTAssertEqual(decision.infeasible, [["TPU": 1]])
+    }
+
+    func testMinimumsAreKept() {
+        var withMinimum = config
+        withMinimum.nodeTypes[0].minWorkers = 2
+        let decision = ScalingPlanner(config: withMinimum).decide(demands: [], nodes: [head()], launching: ["cpu1": 1])
+        XCTAssertEqual(decision.launches, ["cpu1": 1], "one running toward the minimum of 2")
+    }
+
+    func testIdleNodesGoOnlyPastTheTimeoutAboveTheMinimumAndWhenNothingWaits() {
+        var withMinimum = config
+        withMinimum.nodeTypes[0].minWorkers = 1
+        let nodes = [
+            head(),
+            PlannedNode(id: "old", type: "cpu1", available: ["CPU": 1], isIdle: true, idleSeconds: 30),
+            PlannedNode(id: "older", type: "cpu1", available: ["CPU": 1], isIdle: true, idleSeconds: 60),
+            PlannedNode(id: "fresh", type: "cpu1", available: ["CPU": 1], isIdle: true, idleSeconds: 1),
+            PlannedNode(id: "busy", type: "cpu1", available: ["CPU": 0], isIdle: false, idleSeconds: 0),
+        ]
+        let planner = ScalingPlanner(config: withMinimum)
+        XCTAssertEqual(planner.decide(demands: [], nodes: nodes, launching: [:]).terminations, ["older", "old"],
+                       "idle past 5 s, oldest first; the fresh and the busy node stay, 2 remain >= the minimum")
+        XCTAssertEqual(planner.decide(demands: [(["CPU": 1], 1)], nodes: nodes, launching: [:]).terminations, [],
+                       "a waiting task may use them")
+        XCTAssertEqual(planner.decide(demands: [(["TPU": 1], 1)], nodes: nodes, launching: [:]).terminations.count, 2,
+                       "an impossible shape does not hold nodes back")
+    }
+
+    func testConfigurationProblemsAreNamed() {
+        XCTAssertNil(config.problem)
+        XCTAssertEqual(AutoscalerConfig(nodeTypes: []).problem, "no node types")
+        XCTAssertNotNil(AutoscalerConfig(nodeTypes: [.init(name: "a", resources: [:], minWorkers: 3, maxWorkers: 2)]).problem)
+    }
+}
