@@ -36,12 +36,22 @@ package struct AutoscalerConfig: Codable, Sendable, Equatable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
     }
 
-    /// `idleTimeoutSeconds` may be left out (60, as KubeRay's default).
+    /// Ours (`nodeTypes`, `idleTimeoutSeconds`, default 60 as KubeRay's) or Ray's cluster config
+    /// spelling (`available_node_types: {name: {resources, min_workers, max_workers}}`,
+    /// `idle_timeout_minutes`, a global `max_workers`).
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        nodeTypes = try container.decode([NodeType].self, forKey: .nodeTypes)
-        idleTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? 60
+        if container.contains(.nodeTypes) {
+            nodeTypes = try container.decode([NodeType].self, forKey: .nodeTypes)
+            idleTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? 60
+        } else {
+            let ray = try RayClusterConfig(from: decoder)
+            nodeTypes = ray.nodeTypes
+            idleTimeoutSeconds = ray.idleTimeoutSeconds
+        }
     }
+
+    enum CodingKeys: String, CodingKey { case nodeTypes, idleTimeoutSeconds }
 
     /// Why this configuration cannot be used, or nil.
     package var problem: String? {
@@ -53,4 +63,36 @@ package struct AutoscalerConfig: Codable, Sendable, Equatable {
         }
         return idleTimeoutSeconds >= 0 ? nil : "idleTimeoutSeconds cannot be negative"
     }
+}
+
+/// Ray's cluster config (the parts the autoscaler reads): `available_node_types`,
+/// `idle_timeout_minutes`, `max_workers`; `head_node_type` and types without resources are skipped.
+private struct RayClusterConfig: Decodable {
+    struct RayNodeType: Decodable {
+        var resources: [String: Double]?
+        var minWorkers: Int?
+        var maxWorkers: Int?
+        enum CodingKeys: String, CodingKey { case resources, minWorkers = "min_workers", maxWorkers = "max_workers" }
+    }
+
+    var availableNodeTypes: [String: RayNodeType]
+    var idleTimeoutMinutes: Double?
+    var maxWorkers: Int?
+    var headNodeType: String?
+
+    enum CodingKeys: String, CodingKey {
+        case availableNodeTypes = "available_node_types", idleTimeoutMinutes = "idle_timeout_minutes"
+        case maxWorkers = "max_workers", headNodeType = "head_node_type"
+    }
+
+    var nodeTypes: [AutoscalerConfig.NodeType] {
+        availableNodeTypes.sorted { $0.key < $1.key }.compactMap { name, type in
+            guard name != headNodeType, let resources = type.resources, !resources.isEmpty else { return nil }
+            let most = min(type.maxWorkers ?? maxWorkers ?? 0, maxWorkers ?? Int.max)
+            return .init(name: name, resources: resources, minWorkers: type.minWorkers ?? 0, maxWorkers: most)
+        }
+    }
+
+    var idleTimeoutSeconds: Double { (idleTimeoutMinutes ?? 5) * 60 }
+
 }

@@ -1,3 +1,4 @@
+import Foundation
 import RayAutoscaler
 import XCTest
 
@@ -59,6 +60,21 @@ final class ScalingPlannerTests: XCTestCase {
                        "a waiting task may use them")
         XCTAssertEqual(planner.decide(demands: [(["TPU": 1], 1)], nodes: nodes, launching: [:]).terminations.count, 2,
                        "an impossible shape does not hold nodes back")
+    }
+
+    func testRaysClusterConfigSpellingIsRead() throws {
+        let json = #"""
+            {"max_workers": 3, "idle_timeout_minutes": 0.5, "head_node_type": "head",
+             "available_node_types": {"head": {"resources": {"CPU": 0}, "max_workers": 0},
+                                      "cpu_node": {"resources": {"CPU": 1}, "min_workers": 1, "max_workers": 4}}}
+            """#
+        let config = try JSONDecoder().decode(AutoscalerConfig.self, from: Data(json.utf8))
+        XCTAssertEqual(config.nodeTypes, [.init(name: "cpu_node", resources: ["CPU": 1], minWorkers: 1, maxWorkers: 3)],
+                       "the head type skipped, the global max_workers caps the type's")
+        XCTAssertEqual(config.idleTimeoutSeconds, 30)
+        let ours = try JSONDecoder().decode(AutoscalerConfig.self, from: Data(#"{"nodeTypes": [{"name": "a", "resources": {"CPU": 2}, "maxWorkers": 2}]}"#.utf8))
+        XCTAssertEqual(ours.idleTimeoutSeconds, 60)
+        XCTAssertEqual(ours.nodeTypes.first?.minWorkers, 0)
     }
 
     func testConfigurationProblemsAreNamed() {
