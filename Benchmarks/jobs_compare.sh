@@ -13,7 +13,7 @@ swift build -c release --product swiftray >/dev/null
 folder=$(mktemp -d)
 trap '.build/release/swiftray stop --temp-dir "$folder" >/dev/null 2>&1 || true; /tmp/rayenv/bin/ray stop >/dev/null 2>&1 || true; rm -rf "$folder"' EXIT
 .build/release/swiftray start --head --temp-dir "$folder" --port 0 --dashboard-port 0 --num-cpus 2 >/dev/null
-/tmp/rayenv/bin/python Benchmarks/jobs_latency.py "$(cat "$folder/dashboard_url")" swift-ray
+RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$(cat "$folder/token")" /tmp/rayenv/bin/python Benchmarks/jobs_latency.py "$(cat "$folder/dashboard_url")" swift-ray
 RAY_USAGE_STATS_ENABLED=0 /tmp/rayenv/bin/ray start --head --num-cpus 2 --dashboard-port 8265 --include-dashboard true >/dev/null 2>&1
 # Ray 2.60's head may ask for its token (~/.ray/auth_token); the client then sends it.
 RAY_AUTH_MODE=token /tmp/rayenv/bin/python Benchmarks/jobs_latency.py http://127.0.0.1:8265 "Ray 2.60" 2>/dev/null

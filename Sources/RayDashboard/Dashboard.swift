@@ -106,7 +106,7 @@ package final class Dashboard: Sendable {
         router.add(middleware: WatchedMiddleware(history: history))
         DashboardRoutes.add(to: router, source: source, logs: logs, history: history, metrics: metrics)
         ServeRoutes.add(to: router, source: source, keyValues: keyValues)
-        JobRoutes.add(to: router, jobs: jobs, source: source)
+        JobRoutes.add(to: router, jobs: jobs, token: token, source: source)
         let sockets = Router(context: BasicWebSocketRequestContext.self)
         if needsToken, let token { sockets.add(middleware: TokenMiddleware(token: token)) }
         JobRoutes.addTail(to: sockets, jobs: jobs)

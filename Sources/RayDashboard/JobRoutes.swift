@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import RayJobs
+import RayTransport
 import RayWire
 
 /// Ray's job submission REST API (what Ray's `ray job` CLI and `JobSubmissionClient` call):
@@ -16,7 +17,19 @@ enum JobRoutes {
     /// Largest working-directory package accepted (Ray's limit).
     static let maxPackageBytes = 512 << 20
 
-    static func add(to router: Router<BasicRequestContext>, jobs: JobManager?, source: @escaping Dashboard.StateSource) {
+    /// Routes that run code or change jobs want the cluster token even on loopback (reading
+    /// needs it only off loopback, as the rest of the dashboard): submitting a job runs a command
+    /// as the head's user, which no other local user may do. Ray's clients send it with
+    /// `RAY_AUTH_MODE=token` and `RAY_AUTH_TOKEN`; `swiftray job` finds it itself.
+    static func add(to router: Router<BasicRequestContext>, jobs: JobManager?, token: String?, source: @escaping Dashboard.StateSource) {
+        let guarded = router.group().add(middleware: ChangeNeedsToken(token: token))
+        add(reading: router, changing: guarded, jobs: jobs, source: source)
+    }
+
+    private static func add(
+        reading router: Router<BasicRequestContext>, changing guarded: RouterGroup<BasicRequestContext>, jobs: JobManager?,
+        source: @escaping Dashboard.StateSource
+    ) {
         router.get("/api/version") { _, _ in
             try DashboardRoutes.json(["version": version, "ray_version": rayVersion, "ray_commit": "swift-ray", "session_name": "swift-ray"])
         }
@@ -25,7 +38,7 @@ enum JobRoutes {
             let found = await jobs.hasPackage(scheme: try context.parameters.require("scheme"), name: try context.parameters.require("name"))
             return Response(status: found ? .ok : .notFound)
         }
-        router.put("/api/packages/{scheme}/{name}") { request, context in
+        guarded.put("/api/packages/{scheme}/{name}") { request, context in
             let jobs = try require(jobs)
             let body = try await request.body.collect(upTo: maxPackageBytes)
             try await answer {
@@ -34,7 +47,7 @@ enum JobRoutes {
             }
             return Response(status: .ok)
         }
-        router.post("/api/jobs") { request, _ in
+        guarded.post("/api/jobs") { request, _ in
             let jobs = try require(jobs)
             let body = try await request.body.collect(upTo: 1 << 20)
             let submit: JobSubmitRequest
@@ -61,12 +74,12 @@ enum JobRoutes {
             let id = try context.parameters.require("id")
             return try DashboardRoutes.json(["logs": try await answer { try await jobs.logs(id) }])
         }
-        router.post("/api/jobs/{id}/stop") { _, context in
+        guarded.post("/api/jobs/{id}/stop") { _, context in
             let jobs = try require(jobs)
             let id = try context.parameters.require("id")
             return try DashboardRoutes.json(["stopped": try await answer { try await jobs.stop(id) }])
         }
-        router.delete("/api/jobs/{id}") { _, context in
+        guarded.delete("/api/jobs/{id}") { _, context in
             let jobs = try require(jobs)
             let id = try context.parameters.require("id")
             return try DashboardRoutes.json(["deleted": try await answer { try await jobs.delete(id) }])
@@ -112,6 +125,20 @@ enum JobRoutes {
             case .internalError: throw HTTPError(.internalServerError, message: error.message)
             }
         }
+    }
+}
+
+/// Refuses a request without the cluster token (when the dashboard has one).
+struct ChangeNeedsToken<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else { return try await next(request, context) }
+        let given = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let given, ClusterToken.matches(given, token) else {
+            throw HTTPError(.unauthorized, message: "submitting, stopping or deleting jobs needs the cluster token as Authorization: Bearer TOKEN (Ray's clients: RAY_AUTH_MODE=token and RAY_AUTH_TOKEN)")
+        }
+        return try await next(request, context)
     }
 }
 

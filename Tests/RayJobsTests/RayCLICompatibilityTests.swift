@@ -26,9 +26,16 @@ final class RayCLICompatibilityTests: XCTestCase {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
         let address = try XCTUnwrap(cluster.dashboardURL)
-        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-            try RayTesting.runProcess(ray, ["job"] + arguments, environment: ["RAY_ADDRESS": address, "RAY_USAGE_STATS_ENABLED": "0"])
+        // Ray's clients send the cluster token this way; running a job needs it even on loopback.
+        let auth = ["RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": cluster.token]
+        func run(_ arguments: [String], token: Bool = true) throws -> (status: Int32, output: String) {
+            try RayTesting.runProcess(
+                ray, ["job"] + arguments, environment: ["RAY_ADDRESS": address, "RAY_USAGE_STATS_ENABLED": "0"].merging(token ? auth : [:]) { $1 })
         }
+
+        let stranger = try run(["submit", "--no-wait", "--", "touch", "/tmp/should-not-exist"], token: false)
+        XCTAssertNotEqual(stranger.status, 0)
+        XCTAssertTrue(stranger.output.contains("401") || stranger.output.contains("token"), stranger.output)
 
         let ok = try run(["submit", "--submission-id", "py-ok", "--", "bash", "-c", "echo from-python"])
         XCTAssertEqual(ok.status, 0, ok.output)
