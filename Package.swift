@@ -251,7 +251,7 @@ let package = Package(
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(name: "RayJobsTests", dependencies: ["RayJobs", "RayTesting"]),
         .testTarget(name: "RayAutoscalerTests", dependencies: ["RayAutoscaler", "SwiftRay", "RayTesting"]),
-        .testTarget(name: "DeployTests", dependencies: ["RayTesting"], exclude: ["validate_manifests.py"]),
+        .testTarget(name: "DeployTests", dependencies: ["RayTesting"], exclude: ["validate_manifests.py", "KubeRayCRDs"]),
         .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),
         .testTarget(
