@@ -70,7 +70,8 @@ public final class DQN: Algorithm, @unchecked Sendable {
     /// the online network's choice (double DQN) or the target's own best.
     private func update() {
         let indices = replay.sample(config.trainBatchSize, using: &learner.random)
-        let x = Self.matrix(indices.map { replay.observations[$0] }), next = Self.matrix(indices.map { replay.nextObservations[$0] })
+        let x = RunnerPolicy.inputs(indices.map { replay.observations[$0] }, filter: nil)
+        let next = RunnerPolicy.inputs(indices.map { replay.nextObservations[$0] }, filter: nil)
         let pass = learner.online.forward(x)
         let nextTarget = learner.target.logits(next)
         let nextOnline = config.doubleQ ? learner.online.logits(next) : nextTarget
@@ -91,10 +92,6 @@ public final class DQN: Algorithm, @unchecked Sendable {
         learner.online.parameters = parameters
     }
 
-    static func matrix(_ rows: [[Float]]) -> Matrix {
-        Matrix(rows: rows.count, columns: rows.first?.count ?? 0, values: rows.flatMap { $0.map(Double.init) })
-    }
-
     public func state() -> State { learner }
 
     public func load(_ state: State) throws {
@@ -112,7 +109,7 @@ public final class DQN: Algorithm, @unchecked Sendable {
     /// The action with the highest Q value for `observation`.
     public func computeAction(_ observation: [Float]) -> Action {
         var random = learner.random
-        return Exploration.greedy.choose(learner.online.logits(Self.matrix([observation])).values[...], space: actionSpace, random: &random).action
+        return Exploration.greedy.choose(learner.online.logits(RunnerPolicy.inputs([observation], filter: nil)).values[...], space: actionSpace, random: &random).action
     }
 
     public func stop() { runners.stop() }

@@ -109,11 +109,7 @@ public final class PPO: Algorithm, @unchecked Sendable {
 
     private func values(_ observations: [[Float]], filter: RunningMeanStd?) -> [Double] {
         guard !observations.isEmpty else { return [] }
-        return learner.value.logits(Self.inputs(observations, filter: filter)).values
-    }
-
-    static func inputs(_ observations: [[Float]], filter: RunningMeanStd?) -> Matrix {
-        RunnerPolicy(parameters: [], exploration: .greedy, filter: filter).inputs(observations)
+        return learner.value.logits(RunnerPolicy.inputs(observations, filter: filter)).values
     }
 
     /// Rewards divided by the running deviation of discounted returns (when enabled), which it updates.
@@ -179,7 +175,7 @@ public final class PPO: Algorithm, @unchecked Sendable {
         let mean = advantages.reduce(0, +) / Double(advantages.count)
         let deviation = (advantages.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(advantages.count)).squareRoot()
         advantages = advantages.map { ($0 - mean) / (deviation + 1e-8) }
-        let all = Self.inputs(observations, filter: filter)
+        let all = RunnerPolicy.inputs(observations, filter: filter)
         for _ in 0..<config.numEpochs {
             let order = Array(0..<observations.count).shuffled(using: &learner.random)
             for start in stride(from: 0, to: order.count, by: config.minibatchSize) {

@@ -32,7 +32,10 @@ public struct RunnerPolicy: Sendable, Codable {
     }
 
     /// The network's input for raw observations.
-    func inputs(_ observations: [[Float]]) -> Matrix {
+    func inputs(_ observations: [[Float]]) -> Matrix { Self.inputs(observations, filter: filter) }
+
+    /// Observations as a network's input rows, normalised by `filter` when there is one.
+    static func inputs(_ observations: [[Float]], filter: RunningMeanStd?) -> Matrix {
         let rows = observations.map { filter?.normalize($0) ?? $0.map(Double.init) }
         return Matrix(rows: rows.count, columns: rows.first?.count ?? 0, values: rows.flatMap { $0 })
     }
