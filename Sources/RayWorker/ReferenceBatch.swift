@@ -117,7 +117,13 @@ package final class ReferenceBatch: Sendable {
         }
         // A short delay gathers a burst (the thousands of refs one value holds, dropped together)
         // into one wake-up of the loop; operations enqueued meanwhile flush the changes first.
-        if let generation = schedule { loop.scheduleTask(in: Self.gatherDelay) { self.flush(generation) } }
+        // The flush goes through `execute` when the delay is up: the loop may run a due scheduled
+        // task before immediate ones queued earlier, and an operation enqueued before this change
+        // (a submission needing the object the change releases) must run first.
+        if let generation = schedule {
+            let loop = self.loop
+            loop.scheduleTask(in: Self.gatherDelay) { loop.execute { self.flush(generation) } }
+        }
     }
 
     static let gatherDelay = TimeAmount.microseconds(200)
