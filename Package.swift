@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -128,8 +129,16 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
-        // Demand-based scaling decisions (Ray's autoscaler): node types, packing, idle removal.
-        .target(name: "RayAutoscaler", dependencies: ["RayPlatform", "CRayShims", .product(name: "Logging", package: "swift-log")]),
+        // Ray's autoscaler: node types, demand packing, idle removal; providers that start nodes as
+        // local daemons or as KubeRay worker pods through the Kubernetes API.
+        .target(
+            name: "RayAutoscaler",
+            dependencies: [
+                "RayPlatform", "CRayShims", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         // Submitted jobs on the head: supervised entrypoint processes, records on disk, packages.
         .target(
             name: "RayJobs",
@@ -250,7 +259,9 @@ let package = Package(
         ),
         .testTarget(name: "SwiftRayNNTests", dependencies: ["SwiftRayNN", "SwiftRay"]),
         .testTarget(name: "RayJobsTests", dependencies: ["RayJobs", "RayTesting"]),
-        .testTarget(name: "RayAutoscalerTests", dependencies: ["RayAutoscaler", "SwiftRay", "RayTesting"]),
+        .testTarget(
+            name: "RayAutoscalerTests",
+            dependencies: ["RayAutoscaler", "SwiftRay", "RayTesting", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "DeployTests", dependencies: ["RayTesting"], exclude: ["validate_manifests.py", "KubeRayCRDs"]),
         .testTarget(name: "SwiftRayRLTests", dependencies: ["SwiftRayRL", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"], exclude: ["Data"]),
         .testTarget(name: "SwiftRayTrainTests", dependencies: ["SwiftRayTrain", "SwiftRayNN", "SwiftRayTune", "SwiftRay", "RayTesting"]),

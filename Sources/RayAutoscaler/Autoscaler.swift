@@ -19,32 +19,53 @@ package struct ObservedNode: Sendable {
 /// What the autoscaler needs of the cluster (the head implements it).
 package protocol AutoscaledCluster: Sendable {
     /// Live nodes and the demand waiting for resources.
-    func observe() async -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)])
+    /// - Throws: when the cluster cannot be asked (the step is skipped: deciding on nothing would
+    ///   remove what is there).
+    func observe() async throws -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)])
     /// Stops placing new work on the node.
     func drain(_ nodeID: String) async
     /// Shows the autoscaler's view in `swiftray status`.
     func report(_ lines: [String]) async
 }
 
-/// Starts and stops nodes (Ray's node provider): a node launched with `marker` offers the
-/// resource `marker: 1`, which is how the autoscaler recognises it once it joins.
+/// A node a provider has started, or been asked for and not yet created (`marker` nil: a
+/// KubeRay replica the operator has not made a pod for yet).
+package struct ProviderNode: Sendable, Equatable {
+    package var type: String
+    /// The resource the node offers (`marker: 1`) once it joins: how it is recognised.
+    package var marker: String?
+
+    package init(type: String, marker: String?) {
+        self.type = type
+        self.marker = marker
+    }
+}
+
+/// Starts and stops nodes (Ray's node provider). A node it starts offers the resource
+/// `autoscaler-node-<type>-<id>: 1`, which is how the autoscaler recognises it once it joins.
 package protocol NodeProvider: Sendable {
-    func launch(_ type: AutoscalerConfig.NodeType, marker: String) async throws
-    func terminate(marker: String) async
+    /// Every node started or requested and not terminated, joined or not.
+    func nodes() async throws -> [ProviderNode]
+    /// Starts `count` more nodes of `type`.
+    func launch(_ type: AutoscalerConfig.NodeType, count: Int) async throws
+    /// Stops these nodes (by marker).
+    func terminate(markers: [String]) async throws
 }
 
 /// Ray's autoscaler: every `interval`, packs waiting demand onto node types and launches what
 /// is missing, and drains and removes launched nodes idle past the timeout (never one with
-/// leased resources or stored objects).
+/// leased resources or stored objects). Nodes the provider has but the cluster does not (yet)
+/// count as launching; one that does not join within `launchTimeout` is stopped.
 package actor Autoscaler {
     package static let markerPrefix = "autoscaler-node-"
-    private let planner: ScalingPlanner
+    private var planner: ScalingPlanner
     private let cluster: any AutoscaledCluster
     private let provider: any NodeProvider
-    private var launching: [String: (type: String, since: Date)] = [:]
+    /// When each provider node not yet in the cluster was first seen.
+    private var pendingSince: [String: Date] = [:]
+    private var launching: [String: Int] = [:]
     private var idleSince: [String: Date] = [:]
     private var failures: [String] = []
-    private var launched = 0
     private let launchTimeout: TimeInterval
     private let logger = Logger(label: "swiftray.autoscaler")
 
@@ -54,6 +75,13 @@ package actor Autoscaler {
         self.provider = provider
         self.launchTimeout = launchTimeout
     }
+
+    /// The node types and idle timeout to use from the next step on (a RayCluster edited).
+    package func update(_ config: AutoscalerConfig) {
+        planner = ScalingPlanner(config: config)
+    }
+
+    package var config: AutoscalerConfig { planner.config }
 
     /// Steps until cancelled.
     package func run(every interval: Duration = .milliseconds(250)) async {
@@ -65,48 +93,73 @@ package actor Autoscaler {
 
     /// One decision and its launches and removals.
     package func step() async {
-        let (nodes, demands) = await cluster.observe()
-        let now = Date()
-        let planned = nodes.map { plannedNode($0, now: now) }
-        for node in nodes { if let marker = marker(of: node) { launching[marker] = nil } }  // joined
-        expireLaunches(now)
-        let decision = planner.decide(demands: demands, nodes: planned, launching: launchingCounts)
-        for (type, count) in decision.launches.sorted(by: { $0.key < $1.key }) {
-            for _ in 0..<count { await launch(type) }
+        let nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)], provided: [ProviderNode]
+        do {
+            (nodes, demands) = try await cluster.observe()
+        } catch {
+            return note("reading the cluster failed: \(error)")
         }
+        do {
+            provided = try await provider.nodes()
+        } catch {
+            note("listing the provider's nodes failed: \(error)")
+            return await cluster.report(report([], ScalingDecision()))
+        }
+        let now = Date()
+        await trackLaunches(provided, joined: Set(nodes.compactMap(marker(of:))), now: now)
+        let planned = nodes.map { plannedNode($0, now: now) }
+        let decision = planner.decide(demands: demands, nodes: planned, launching: launching)
+        for (type, count) in decision.launches.sorted(by: { $0.key < $1.key }) { await launch(type, count: count) }
+        var removed: [String] = []
         for nodeID in decision.terminations {
             guard let node = nodes.first(where: { $0.id == nodeID }), let marker = marker(of: node) else { continue }
             logger.info("removing idle node \(nodeID)")
             await cluster.drain(nodeID)
-            await provider.terminate(marker: marker)
+            removed.append(marker)
             idleSince[nodeID] = nil
         }
+        if !removed.isEmpty { await terminate(removed) }
         await cluster.report(report(planned, decision))
     }
 
-    private var launchingCounts: [String: Int] {
-        Dictionary(launching.values.map { ($0.type, 1) }, uniquingKeysWith: +)
+    /// Counts the provider's nodes not in the cluster yet as launching, by type, and stops those
+    /// that took longer than the launch timeout to join.
+    private func trackLaunches(_ provided: [ProviderNode], joined: Set<String>, now: Date) async {
+        var counts: [String: Int] = [:], expired: [String] = []
+        for node in provided where node.marker.map({ !joined.contains($0) }) ?? true {
+            if let marker = node.marker {
+                let since = pendingSince[marker] ?? now
+                pendingSince[marker] = since
+                if now.timeIntervalSince(since) > launchTimeout {
+                    note("a \(node.type) node (\(marker)) did not join within \(Int(launchTimeout)) s")
+                    expired.append(marker)
+                    continue
+                }
+            }
+            counts[node.type, default: 0] += 1
+        }
+        let live = Set(provided.compactMap(\.marker))
+        pendingSince = pendingSince.filter { live.contains($0.key) && !joined.contains($0.key) }
+        launching = counts
+        if !expired.isEmpty { await terminate(expired) }
     }
 
-    private func launch(_ typeName: String) async {
+    private func launch(_ typeName: String, count: Int) async {
         guard let type = planner.config.nodeTypes.first(where: { $0.name == typeName }) else { return }
-        launched += 1
-        let marker = "\(Self.markerPrefix)\(typeName)-\(launched)"
-        launching[marker] = (typeName, Date())
         do {
-            try await provider.launch(type, marker: marker)
-            logger.info("launching a \(typeName) node (\(marker))")
+            try await provider.launch(type, count: count)
+            logger.info("launching \(count) \(typeName) node(s)")
+            launching[typeName, default: 0] += count
         } catch {
-            launching[marker] = nil
-            note("launching a \(typeName) node failed: \(error)")
+            note("launching \(count) \(typeName) node(s) failed: \(error)")
         }
     }
 
-    private func expireLaunches(_ now: Date) {
-        for (marker, launch) in launching where now.timeIntervalSince(launch.since) > launchTimeout {
-            launching[marker] = nil
-            note("a \(launch.type) node (\(marker)) did not join within \(Int(launchTimeout)) s")
-            Task { await provider.terminate(marker: marker) }
+    private func terminate(_ markers: [String]) async {
+        do {
+            try await provider.terminate(markers: markers)
+        } catch {
+            note("removing \(markers.joined(separator: ", ")) failed: \(error)")
         }
     }
 
@@ -129,15 +182,19 @@ package actor Autoscaler {
 
     private func marker(of node: ObservedNode) -> String? { node.total.keys.first { $0.hasPrefix(Self.markerPrefix) } }
 
-    /// The type name inside a marker (`autoscaler-node-<type>-<n>`).
+    /// The configured type a marker (`autoscaler-node-<type>-<id>`) names: the longest type name
+    /// it starts with (type names and pod names both hold dashes).
     private func launchedType(_ marker: String) -> String? {
         let body = marker.dropFirst(Self.markerPrefix.count)
-        guard let dash = body.lastIndex(of: "-") else { return nil }
-        return String(body[..<dash])
+        return planner.config.nodeTypes.map(\.name).filter { body.hasPrefix($0 + "-") }.max { $0.count < $1.count }
     }
 
+    /// The marker of a node of `type` known to its provider as `id`.
+    package static func marker(type: String, id: String) -> String { "\(markerPrefix)\(type)-\(id)" }
+
     private func report(_ nodes: [PlannedNode], _ decision: ScalingDecision) -> [String] {
-        var lines = ["Pending launches: " + (launchingCounts.isEmpty ? "(none)" : launchingCounts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))]
+        let pending = launching.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        var lines = ["Pending launches: " + (pending.isEmpty ? "(none)" : pending.map { "\($0.value) \($0.key)" }.joined(separator: ", "))]
         let idle = nodes.filter { $0.type != nil && $0.isIdle }
         lines.append("Idle nodes: " + (idle.isEmpty ? "(none)" : idle.map { "\($0.id) (\(Int($0.idleSeconds)) s)" }.joined(separator: ", ")))
         lines.append("Launched nodes: \(nodes.filter { $0.type != nil }.count)")

@@ -11,7 +11,8 @@ package actor LocalNodeProvider: NodeProvider {
     private let headAddress: String
     private let token: String
     private let folder: String
-    private var pids: [String: pid_t] = [:]
+    private var started: [String: (type: String, pid: pid_t)] = [:]
+    private var count = 0
     private let logger = Logger(label: "swiftray.autoscaler")
 
     package init(executable: String, headAddress: String, token: String, folder: String) {
@@ -21,7 +22,18 @@ package actor LocalNodeProvider: NodeProvider {
         self.folder = folder
     }
 
-    package func launch(_ type: AutoscalerConfig.NodeType, marker: String) async throws {
+    package func nodes() -> [ProviderNode] {
+        started.sorted { $0.key < $1.key }.map { ProviderNode(type: $0.value.type, marker: $0.key) }
+    }
+
+    package func launch(_ type: AutoscalerConfig.NodeType, count: Int) throws {
+        for _ in 0..<count {
+            self.count += 1
+            try launch(type, marker: Autoscaler.marker(type: type.name, id: "\(self.count)"))
+        }
+    }
+
+    private func launch(_ type: AutoscalerConfig.NodeType, marker: String) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var resources = type.resources.filter { $0.key != "CPU" && $0.key != "GPU" && $0.key != "memory" }
         resources[marker] = 1
@@ -39,24 +51,29 @@ package actor LocalNodeProvider: NodeProvider {
         var pid: pid_t = 0
         let rc = withCStrings(arguments) { argv in withCStrings(envp) { envp in swiftray_spawn_detached(executable, argv, envp, fd, &pid) } }
         guard rc == 0 else { throw ProviderError(message: "cannot start \(executable): \(errnoText(rc))") }
-        pids[marker] = pid
+        started[marker] = (type.name, pid)
         let child = pid
-        Thread.detachNewThread {
+        Thread.detachNewThread { [self] in
             var status: Int32 = 0
             while waitpid(child, &status, 0) < 0, errno == EINTR {}
+            Task { await self.exited(marker, pid: child) }
         }
     }
 
-    package func terminate(marker: String) async {
-        guard let pid = pids.removeValue(forKey: marker) else { return }
-        kill(pid, SIGTERM)
+    /// A node that ended (stopped or crashed) is no longer the provider's.
+    private func exited(_ marker: String, pid: pid_t) {
+        if started[marker]?.pid == pid { started[marker] = nil }
+    }
+
+    package func terminate(markers: [String]) {
+        for marker in markers {
+            guard let node = started.removeValue(forKey: marker) else { continue }
+            kill(node.pid, SIGTERM)
+        }
     }
 
     /// Stops every node it started (the head is going away).
-    package func terminateAll() {
-        for pid in pids.values { kill(pid, SIGTERM) }
-        pids = [:]
-    }
+    package func terminateAll() { terminate(markers: Array(started.keys)) }
 }
 
 /// A node could not be started.

@@ -47,14 +47,23 @@ public final class TestCluster: @unchecked Sendable {
         (try? String(contentsOfFile: "\(folders[0])/dashboard_url", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Adds a worker node (`arguments` are added to its `swiftray start`); returns its daemon's pid.
+    /// Adds a worker node (`arguments` are added to its `swiftray start`, `environment` to its
+    /// variables); returns its daemon's pid. Its files folder is then `folders.last`.
     @discardableResult
-    public func addNode(cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = [], arguments: [String] = []) throws -> Int32 {
+    public func addNode(
+        cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = [], arguments: [String] = [], environment: [String: String] = [:]
+    ) throws -> Int32 {
         let folder = "\(root)/node\(folders.count)"
         folders.append(folder)
         try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
-                + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []) + arguments, wrapper: wrapper)
+                + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []) + arguments,
+                environment: environment, wrapper: wrapper)
         return try daemonPID(folder)
+    }
+
+    /// Stops the node whose files are in `folder` (as deleting its machine would).
+    public func stopNode(_ folder: String) {
+        _ = try? run(["stop", "--temp-dir", folder])
     }
 
     /// SIGKILLs the head (as a crash would) and starts a new one at the same address with the same

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOPosix
+import RayAutoscaler
 import RayCluster
 import RayDashboard
 import RayJobs
@@ -192,7 +193,7 @@ struct StartCommand: AsyncParsableCommand {
             throw ClusterError("no cluster token: pass --token, or set SWIFTRAY_TOKEN or SWIFTRAY_TOKEN_FILE")
         }
         let daemon = NodeDaemon(
-            headAddress: address, token: token, resources: try nodeResources(), files: files, objectStoreMemory: objectStoreMemory,
+            headAddress: address, token: token, resources: try nodeResources().merging(Self.kubeRayMarker) { $1 }, files: files, objectStoreMemory: objectStoreMemory,
             reconnectTimeout: .milliseconds(Int64(headReconnectTimeout * 1000)))
         let nodeID = try await daemon.join()
         let health = try await startHealth(files)
@@ -258,6 +259,14 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     private var physicalMemory: Double { Double(ProcessInfo.processInfo.physicalMemory) }
+
+    /// In a KubeRay worker pod (`RAY_NODE_TYPE_NAME`: its group, `RAY_CLOUD_INSTANCE_ID`: the pod),
+    /// the resource by which the autoscaler knows which pod this node is.
+    static var kubeRayMarker: ResourceSet {
+        let environment = ProcessInfo.processInfo.environment
+        guard let group = environment["RAY_NODE_TYPE_NAME"], let pod = environment["RAY_CLOUD_INSTANCE_ID"], !group.isEmpty, !pod.isEmpty else { return [:] }
+        return [Autoscaler.marker(type: group, id: pod): 1]
+    }
 }
 
 /// `swiftray stop`: stops this machine's daemons.

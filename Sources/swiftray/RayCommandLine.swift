@@ -24,6 +24,7 @@ enum RayCommandLine {
         switch command {
         case "start": return translateStart(rest)
         case "health-check": return (["health-check"] + keepOnly(["address", "temp-dir"], rest).arguments, keepOnly(["address", "temp-dir"], rest).warnings)
+        case "kuberay-autoscaler": return translateAutoscaler(rest)
         default: return (arguments, [])
         }
     }
@@ -40,6 +41,14 @@ enum RayCommandLine {
             }
         }
         return (result, warnings)
+    }
+
+    /// KubeRay's autoscaler sidecar (`ray kuberay-autoscaler --cluster-name N --cluster-namespace NS`)
+    /// runs in the head's pod: the head is on loopback at Ray's port unless an address is given.
+    private static func translateAutoscaler(_ arguments: [String]) -> (arguments: [String], warnings: [String]) {
+        let kept = keepOnly(["cluster-name", "cluster-namespace", "address", "token"], arguments)
+        let address = kept.arguments.contains("--address") ? [] : ["--address", "127.0.0.1:6379"]
+        return (["autoscaler"] + kept.arguments + address, kept.warnings)
     }
 
     private static func keepOnly(_ names: Set<String>, _ arguments: [String]) -> (arguments: [String], warnings: [String]) {

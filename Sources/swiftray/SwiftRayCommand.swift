@@ -11,7 +11,7 @@ struct SwiftRayCommand: AsyncParsableCommand {
         abstract: "swift-ray: Ray, the distributed computing framework, in Swift.",
         subcommands: [
             StartCommand.self, StopCommand.self, StatusCommand.self, ListCommand.self, SummaryCommand.self, MemoryCommand.self,
-            TimelineCommand.self, LogsCommand.self, ServeCommand.self, JobCommand.self, HealthCheckCommand.self, MicrobenchmarkCommand.self,
+            TimelineCommand.self, LogsCommand.self, ServeCommand.self, JobCommand.self, HealthCheckCommand.self, AutoscalerCommand.self, MicrobenchmarkCommand.self,
         ])
 
     /// Called as `ray` (KubeRay's command lines), Ray's arguments are translated first.

@@ -91,4 +91,15 @@ final class RayEntryPointTests: XCTestCase {
         XCTAssertEqual(workerHealth.1, "success")
         XCTAssertTrue((read("\(folder)/worker.log") ?? "").contains("ignoring Ray's --a-flag-from-a-newer-ray=1"))
     }
+
+    /// KubeRay's autoscaler sidecar command becomes `swiftray autoscaler`; outside a pod (no
+    /// Kubernetes API to find) it fails with a clear message instead of running blind.
+    func testKubeRaysAutoscalerSidecarCommand() throws {
+        let run = try RayTesting.runProcess(
+            "\(folder)/ray", ["kuberay-autoscaler", "--cluster-name", "swift-ray", "--cluster-namespace", "default", "--logging-format=json"],
+            environment: ["SWIFTRAY_TOKEN": token, "KUBERNETES_SERVICE_HOST": ""])
+        XCTAssertNotEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.output.contains("ignoring Ray's --logging-format"), run.output)
+        XCTAssertTrue(run.output.contains("not running in a Kubernetes pod"), run.output)
+    }
 }

@@ -295,4 +295,11 @@ package final class ClusterHead: @unchecked Sendable {
 
     /// What `swiftray status` shows under Autoscaler.
     package func setAutoscalerReport(_ lines: [String]) { autoscalerReport.withLock { $0 = lines } }
+
+    /// What an autoscaler outside the head asks for.
+    func apply(_ update: AutoscalerUpdate) {
+        if let types = update.nodeTypes { setAutoscalingNodeTypes(types) }
+        for node in update.drain { drain(node) }
+        if let report = update.report { setAutoscalerReport(report) }
+    }
 }

@@ -76,6 +76,11 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
                 context.channel.writeAndFlush(WireMessage.control(.logs(requestID: requestID, text: result.text, next: result.next, error: result.error)), promise: nil)
             } else if case .control(.stateRequest(let requestID)) = message {
                 context.channel.writeAndFlush(WireMessage.control(.state(requestID: requestID, manager.stateSnapshot())), promise: nil)
+            } else if case .control(.autoscalingViewRequest(let requestID)) = message {
+                let view = AutoscalingView(status: head.status(), demands: manager.unmetDemands.map { .init(shape: $0.shape, count: $0.count) })
+                context.channel.writeAndFlush(WireMessage.control(.autoscalingView(requestID: requestID, view)), promise: nil)
+            } else if case .control(.autoscalerUpdate(let update)) = message {
+                head.apply(update)
             }
         case .closed:
             break

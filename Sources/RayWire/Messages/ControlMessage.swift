@@ -57,6 +57,51 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case objectServer(port: Int)
     /// An object server cannot send an object (to a puller), and why.
     case objectUnavailable(id: RayID, reason: String)
+    /// An autoscaler running outside the head (KubeRay's sidecar, a client) asks for the nodes and
+    /// the demand waiting for resources, and the answer.
+    case autoscalingViewRequest(requestID: UInt64)
+    case autoscalingView(requestID: UInt64, AutoscalingView)
+    /// That autoscaler's node types, nodes to drain and report (no answer).
+    case autoscalerUpdate(AutoscalerUpdate)
+}
+
+/// What an autoscaler reads of the cluster.
+public struct AutoscalingView: Codable, Sendable, Equatable {
+    /// A resource shape waiting, and how many of it.
+    public struct Demand: Codable, Sendable, Equatable {
+        public var shape: [String: Double]
+        public var count: Int
+
+        public init(shape: [String: Double], count: Int) {
+            self.shape = shape
+            self.count = count
+        }
+    }
+
+    public var status: ClusterStatus
+    public var demands: [Demand]
+
+    public init(status: ClusterStatus, demands: [Demand]) {
+        self.status = status
+        self.demands = demands
+    }
+}
+
+/// What an autoscaler tells the head.
+public struct AutoscalerUpdate: Codable, Sendable, Equatable {
+    /// Shapes of the node types it can add (work that fits one waits instead of failing as
+    /// infeasible); nil leaves them as they are.
+    public var nodeTypes: [[String: Double]]?
+    /// Nodes to stop placing work on (they are about to be removed).
+    public var drain: [String]
+    /// Lines for `swiftray status`; nil leaves them as they are.
+    public var report: [String]?
+
+    public init(nodeTypes: [[String: Double]]? = nil, drain: [String] = [], report: [String]? = nil) {
+        self.nodeTypes = nodeTypes
+        self.drain = drain
+        self.report = report
+    }
 }
 
 /// Who opens a connection.
