@@ -21,7 +21,7 @@ package protocol AutoscaledCluster: Sendable {
     /// Live nodes and the demand waiting for resources.
     /// - Throws: when the cluster cannot be asked (the step is skipped: deciding on nothing would
     ///   remove what is there).
-    func observe() async throws -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)])
+    func observe() async throws -> (nodes: [ObservedNode], demands: [ResourceDemand])
     /// Stops placing new work on the node.
     func drain(_ nodeID: String) async
     /// Shows the autoscaler's view in `swiftray status`.
@@ -93,7 +93,7 @@ package actor Autoscaler {
 
     /// One decision and its launches and removals.
     package func step() async {
-        let nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)], provided: [ProviderNode]
+        let nodes: [ObservedNode], demands: [ResourceDemand], provided: [ProviderNode]
         do {
             (nodes, demands) = try await cluster.observe()
         } catch {

@@ -20,6 +20,20 @@ package struct PlannedNode: Sendable, Equatable {
     }
 }
 
+/// A resource shape waiting for room, and how many of it.
+package struct ResourceDemand: Sendable, Equatable {
+    package var shape: [String: Double]
+    package var count: Int
+    /// Set for the bundles of one STRICT_SPREAD placement group: no two go to the same node.
+    package var spreadGroup: String?
+
+    package init(_ shape: [String: Double], count: Int = 1, spreadGroup: String? = nil) {
+        self.shape = shape
+        self.count = count
+        self.spreadGroup = spreadGroup
+    }
+}
+
 /// What to do now.
 package struct ScalingDecision: Sendable, Equatable {
     /// New nodes to launch, by type.
@@ -43,22 +57,27 @@ package struct ScalingPlanner: Sendable {
     ///   - demands: pending shapes with their counts (tasks, actors, placement group bundles).
     ///   - nodes: live nodes.
     ///   - launching: nodes launched but not yet joined, by type.
-    package func decide(demands: [(shape: [String: Double], count: Int)], nodes: [PlannedNode], launching: [String: Int]) -> ScalingDecision {
+    package func decide(demands: [ResourceDemand], nodes: [PlannedNode], launching: [String: Int]) -> ScalingDecision {
         var decision = ScalingDecision()
+        // The room of every node there is or will be, and the STRICT_SPREAD groups placed in it.
         var free = nodes.map(\.available)
+        var spread = Array(repeating: Set<String>(), count: free.count)
         var counts: [String: Int] = launching
         for type in nodes.compactMap(\.type) { counts[type, default: 0] += 1 }
         for (type, count) in launching { free += Array(repeating: resources(of: type), count: count) }
+        spread += Array(repeating: [], count: free.count - spread.count)
         // Biggest shapes first: they are the hardest to place (first-fit decreasing).
-        let units = demands.flatMap { demand -> [[String: Double]] in Array(repeating: demand.shape, count: max(demand.count, 0)) }
-            .sorted { size($0) > size($1) }
-        for shape in units {
-            if let index = free.firstIndex(where: { fits(shape, in: $0) }) {
+        let units = demands.flatMap { demand in Array(repeating: (demand.shape, demand.spreadGroup), count: max(demand.count, 0)) }
+            .sorted { size($0.0) > size($1.0) }
+        for (shape, group) in units {
+            if let index = free.indices.first(where: { fits(shape, in: free[$0]) && !(group.map(spread[$0].contains) ?? false) }) {
                 free[index] = subtracting(shape, from: free[index])
+                if let group { spread[index].insert(group) }
             } else if let type = candidates(for: shape).first(where: { counts[$0.name, default: 0] < $0.maxWorkers }) {
                 decision.launches[type.name, default: 0] += 1
                 counts[type.name, default: 0] += 1
                 free.append(subtracting(shape, from: type.resources))
+                spread.append(group.map { [$0] } ?? [])
             } else if !config.nodeTypes.contains(where: { fits(shape, in: $0.resources) }), !decision.infeasible.contains(shape) {
                 decision.infeasible.append(shape)
             }
@@ -67,7 +86,7 @@ package struct ScalingPlanner: Sendable {
             decision.launches[type.name, default: 0] += type.minWorkers - counts[type.name, default: 0]
             counts[type.name] = type.minWorkers
         }
-        let waiting = units.contains { !decision.infeasible.contains($0) }
+        let waiting = units.contains { !decision.infeasible.contains($0.0) }
         decision.terminations = idleToRemove(nodes, counts: counts, busy: waiting)
         return decision
     }

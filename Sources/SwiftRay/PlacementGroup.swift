@@ -43,8 +43,11 @@ public struct PlacementGroup: Sendable, Hashable, Codable {
 extension Ray {
     /// Creates a placement group of `bundles` (each a resource set, e.g. `["CPU": 1]`) placed by
     /// `strategy`. Returns at once; `ready()` waits for the reservation.
-    /// - Throws: `TaskUnschedulableError` when the live nodes could never hold it (a bundle no node
-    ///   fits, `strictSpread` over more bundles than nodes), `RaySystemError` for empty bundles.
+    /// With an autoscaler, a group the live nodes cannot hold but nodes of its types can waits for
+    /// them (its bundles are demand the autoscaler launches nodes for).
+    /// - Throws: `TaskUnschedulableError` when neither the live nodes nor the autoscaler's node types
+    ///   could ever hold it (a bundle no node fits, `strictSpread` over more bundles than nodes),
+    ///   `RaySystemError` for empty bundles.
     public func placementGroup(
         bundles: [[String: Double]], strategy: PlacementGroupStrategy = .pack, name: String = ""
     ) async throws -> PlacementGroup {

@@ -8,12 +8,12 @@ import Yams
 struct HeadAutoscaling: AutoscaledCluster {
     let head: ClusterHead
 
-    func observe() async -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)]) {
+    func observe() async -> (nodes: [ObservedNode], demands: [ResourceDemand]) {
         let view = await head.autoscalingView()
         let nodes = view.status.nodes.filter(\.alive).map {
             ObservedNode(id: $0.id, total: $0.total, available: $0.available, storedObjects: $0.storedObjects)
         }
-        return (nodes, view.demands)
+        return (nodes, view.demands.map { ResourceDemand($0.shape, count: $0.count, spreadGroup: $0.spreadGroup) })
     }
 
     func drain(_ nodeID: String) async { head.drain(nodeID) }

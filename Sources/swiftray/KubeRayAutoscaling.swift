@@ -25,7 +25,7 @@ actor RemoteAutoscaling: AutoscaledCluster {
         self.files = files
     }
 
-    func observe() async throws -> (nodes: [ObservedNode], demands: [(shape: [String: Double], count: Int)]) {
+    func observe() async throws -> (nodes: [ObservedNode], demands: [ResourceDemand]) {
         let connection = try await connected()
         requests += 1
         connection.send(.control(.autoscalingViewRequest(requestID: requests)))
@@ -36,7 +36,7 @@ actor RemoteAutoscaling: AutoscaledCluster {
             let nodes = view.status.nodes.filter(\.alive).map {
                 ObservedNode(id: $0.id, total: $0.total, available: $0.available, storedObjects: $0.storedObjects)
             }
-            return (nodes, view.demands.map { ($0.shape, $0.count) })
+            return (nodes, view.demands.map { ResourceDemand($0.shape, count: $0.count, spreadGroup: $0.spreadGroup) })
         } catch {
             drop()
             throw error

@@ -77,4 +77,29 @@ final class LocalAutoscalerTests: XCTestCase {
         let gone = try await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(100)) { try await self.launchedNodes().isEmpty }
         XCTAssertTrue(gone, "the last node went once idle")
     }
+
+    /// A placement group is demand too: a STRICT_SPREAD group of two one-CPU bundles on a 0-CPU
+    /// head waits (instead of being refused) and gets two new nodes, though one would hold both.
+    func testAPlacementGroupWaitsForNodesLaunchedForItsBundles() async throws {
+        folder = NSTemporaryDirectory() + "swiftray-autoscaler-pg-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = "\(folder)/autoscaler.yaml"
+        try """
+            idleTimeoutSeconds: 60
+            nodeTypes:
+              - {name: cpu2, resources: {CPU: 2}, minWorkers: 0, maxWorkers: 3}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(cpus: 0, headArguments: ["--autoscaling-config", config])
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let group = try await ray.placementGroup(bundles: [["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
+        try await group.ready(timeout: .seconds(30))
+        let launched = try await launchedNodes()
+        XCTAssertEqual(launched.count, 2, "one node per STRICT_SPREAD bundle")
+        let nodes = try await ray.get((0..<2).map { index in
+            $occupy.options(schedulingStrategy: .placementGroup(group, bundleIndex: index)).remote(0)
+        }, timeout: .seconds(30))
+        XCTAssertEqual(Set(nodes).count, 2, "the bundles are on different nodes")
+        XCTAssertTrue(Set(nodes).isSubset(of: Set(launched)))
+    }
 }

@@ -18,28 +18,40 @@ final class ScalingPlannerTests: XCTestCase {
     }
 
     func testEightOneCPUTasksOnAZeroCPUHeadLaunchFourNodesAtMost() {
-        let decision = ScalingPlanner(config: config).decide(demands: [(["CPU": 1], 8)], nodes: [head()], launching: [:])
+        let decision = ScalingPlanner(config: config).decide(demands: [ResourceDemand(["CPU": 1], count: 8)], nodes: [head()], launching: [:])
         XCTAssertEqual(decision.launches, ["cpu1": 4], "the first type that holds a task, up to its maximum; no GPU node for CPU tasks")
         XCTAssertEqual(decision.terminations, [])
     }
 
     func testDemandFillsFreeCapacityAndLaunchesInFlightFirst() {
         let busy = PlannedNode(id: "a", type: "cpu1", available: ["CPU": 1], isIdle: false, idleSeconds: 0)
-        let decision = ScalingPlanner(config: config).decide(demands: [(["CPU": 1], 4)], nodes: [head(), busy], launching: ["cpu1": 2])
+        let decision = ScalingPlanner(config: config).decide(demands: [ResourceDemand(["CPU": 1], count: 4)], nodes: [head(), busy], launching: ["cpu1": 2])
         XCTAssertEqual(decision.launches, ["cpu1": 1], "1 on node a, 2 on the launching nodes, 1 new")
     }
 
     func testShapesOnlyOneTypeHoldsGoThereAndImpossibleOnesAreReported() {
         let decision = ScalingPlanner(config: config).decide(
-            demands: [(["CPU": 2, "GPU": 1], 1), (["TPU": 1], 3)], nodes: [head()], launching: [:])
+            demands: [ResourceDemand(["CPU": 2, "GPU": 1]), ResourceDemand(["TPU": 1], count: 3)], nodes: [head()], launching: [:])
         XCTAssertEqual(decision.launches, ["gpu": 1])
         XCTAssertEqual(decision.infeasible, [["TPU": 1]])
+    }
+
+    /// A STRICT_SPREAD group's bundles each get their own node, even when one node would hold
+    /// them all; a STRICT_PACK group comes as one summed shape and gets one node.
+    func testStrictSpreadBundlesGetANodeEach() {
+        let big = AutoscalerConfig(nodeTypes: [.init(name: "cpu4", resources: ["CPU": 4], maxWorkers: 5)])
+        let spread = (0..<3).map { _ in ResourceDemand(["CPU": 1], spreadGroup: "pg1") }
+        XCTAssertEqual(ScalingPlanner(config: big).decide(demands: spread, nodes: [head()], launching: [:]).launches, ["cpu4": 3])
+        let packed = (0..<3).map { _ in ResourceDemand(["CPU": 1]) }
+        XCTAssertEqual(ScalingPlanner(config: big).decide(demands: packed, nodes: [head()], launching: [:]).launches, ["cpu4": 1])
+        let launching = ScalingPlanner(config: big).decide(demands: spread, nodes: [head()], launching: ["cpu4": 2])
+        XCTAssertEqual(launching.launches, ["cpu4": 1], "nodes already launching take one bundle each")
     }
 
     func testMinimumsAreKept() {
         var withMinimum = config
         withMinimum.nodeTypes[0].minWorkers = 2
-        let decision = ScalingPlanner(config: withMinimum).decide(demands: [], nodes: [head()], launching: ["cpu1": 1])
+        let decision = ScalingPlanner(config: withMinimum).decide(demands: [ResourceDemand](), nodes: [head()], launching: ["cpu1": 1])
         XCTAssertEqual(decision.launches, ["cpu1": 1], "one running toward the minimum of 2")
     }
 
@@ -54,11 +66,11 @@ final class ScalingPlannerTests: XCTestCase {
             PlannedNode(id: "busy", type: "cpu1", available: ["CPU": 0], isIdle: false, idleSeconds: 0),
         ]
         let planner = ScalingPlanner(config: withMinimum)
-        XCTAssertEqual(planner.decide(demands: [], nodes: nodes, launching: [:]).terminations, ["older", "old"],
+        XCTAssertEqual(planner.decide(demands: [ResourceDemand](), nodes: nodes, launching: [:]).terminations, ["older", "old"],
                        "idle past 5 s, oldest first; the fresh and the busy node stay, 2 remain >= the minimum")
-        XCTAssertEqual(planner.decide(demands: [(["CPU": 1], 1)], nodes: nodes, launching: [:]).terminations, [],
+        XCTAssertEqual(planner.decide(demands: [ResourceDemand(["CPU": 1], count: 1)], nodes: nodes, launching: [:]).terminations, [],
                        "a waiting task may use them")
-        XCTAssertEqual(planner.decide(demands: [(["TPU": 1], 1)], nodes: nodes, launching: [:]).terminations.count, 2,
+        XCTAssertEqual(planner.decide(demands: [ResourceDemand(["TPU": 1], count: 1)], nodes: nodes, launching: [:]).terminations.count, 2,
                        "an impossible shape does not hold nodes back")
     }
 

@@ -279,7 +279,7 @@ package final class ClusterHead: @unchecked Sendable {
 
     /// The cluster as the autoscaler sees it: its nodes (with what they store) and the demand
     /// waiting for resources, read on the scheduler's loop.
-    package func autoscalingView() async -> (status: ClusterStatus, demands: [(shape: [String: Double], count: Int)]) {
+    package func autoscalingView() async -> (status: ClusterStatus, demands: [AutoscalingView.Demand]) {
         (try? await manager.loop.submit { (self.status(), self.manager.unmetDemands) }.get()) ?? (ClusterStatus(session: session, nodes: [], pendingTasks: 0, pendingActors: 0, drivers: 0), [])
     }
 

@@ -77,7 +77,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             } else if case .control(.stateRequest(let requestID)) = message {
                 context.channel.writeAndFlush(WireMessage.control(.state(requestID: requestID, manager.stateSnapshot())), promise: nil)
             } else if case .control(.autoscalingViewRequest(let requestID)) = message {
-                let view = AutoscalingView(status: head.status(), demands: manager.unmetDemands.map { .init(shape: $0.shape, count: $0.count) })
+                let view = AutoscalingView(status: head.status(), demands: manager.unmetDemands)
                 context.channel.writeAndFlush(WireMessage.control(.autoscalingView(requestID: requestID, view)), promise: nil)
             } else if case .control(.autoscalerUpdate(let update)) = message {
                 head.apply(update)

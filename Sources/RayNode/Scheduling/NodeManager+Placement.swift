@@ -34,15 +34,27 @@ extension NodeManager {
         return reason
     }
 
-    /// Tasks and actors waiting for resources, as shapes with counts (what the autoscaler packs).
-    package var unmetDemands: [(shape: ResourceSet, count: Int)] {
+    /// Tasks, actors and placement groups waiting for resources, as shapes with counts (what the
+    /// autoscaler packs): a STRICT_PACK group as the sum of its bundles, a STRICT_SPREAD group's
+    /// bundles marked as needing a node each, other groups' bundles one by one.
+    package var unmetDemands: [AutoscalingView.Demand] {
         var shapes: [ResourceSet: Int] = [:]
         for (demand, count) in queues.demandShapes { shapes[demand, default: 0] += count }
         for id in actors.pending {
             guard let spec = actors[id]?.spec else { continue }
             shapes[spec.resources.isEmpty ? ["CPU": 1] : spec.resources, default: 0] += 1
         }
-        return shapes.map { ($0.key, $0.value) }
+        var demands = shapes.map { AutoscalingView.Demand(shape: $0.key, count: $0.value) }
+        for id in placementGroups.waiting {
+            guard let group = placementGroups[id], !group.removed, !group.isPlaced else { continue }
+            let bundles = group.spec.bundles.filter { !$0.isEmpty }
+            switch group.spec.strategy {
+            case .strictPack: demands.append(.init(shape: bundles.reduce(into: ResourceSet()) { $0.add($1) }, count: 1))
+            case .strictSpread: demands += bundles.map { .init(shape: $0, count: 1, spreadGroup: "\(id)") }
+            default: demands += bundles.map { .init(shape: $0, count: 1) }
+            }
+        }
+        return demands
     }
 
     /// Tasks and actors waiting for resources, by shape.
@@ -96,7 +108,7 @@ extension NodeManager {
             if spec.bundles.isEmpty || spec.bundles.contains(where: { $0.values.contains { $0 < 0 } }) {
                 return reply(ErrorInfo(kind: .system, message: "a placement group needs at least one bundle, with no negative amounts"))
             }
-            if let problem = PlacementGroups.problem(spec, live: nodes.filter(\.alive)) {
+            if let problem = PlacementGroups.problem(spec, live: nodes.filter(\.alive), nodeTypes: autoscalingNodeTypes) {
                 return reply(ErrorInfo(kind: .unschedulable, message: "\(problem) (cluster: \(clusterSummary))"))
             }
             placementGroups.add(spec)

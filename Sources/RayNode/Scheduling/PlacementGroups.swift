@@ -60,17 +60,19 @@ struct PlacementGroups {
         return chosen.map { live[$0] }
     }
 
-    /// Why a group could never be placed on the live nodes, however long it waited; nil if it can.
-    static func problem(_ spec: PlacementGroupSpec, live: [NodeRecord]) -> String? {
-        for bundle in spec.bundles where !live.contains(where: { $0.total.fits(bundle) }) {
+    /// Why a group could never be placed on the live nodes, however long it waited, nor on nodes
+    /// of the types the autoscaler may add (`nodeTypes`: their resources); nil if it can.
+    static func problem(_ spec: PlacementGroupSpec, live: [NodeRecord], nodeTypes: [ResourceSet] = []) -> String? {
+        let shapes = live.map(\.total) + nodeTypes
+        for bundle in spec.bundles where !shapes.contains(where: { $0.fits(bundle) }) {
             return "bundle \(bundle.summary) fits on no node"
         }
-        if spec.strategy == .strictSpread, spec.bundles.count > live.count {
+        if spec.strategy == .strictSpread, spec.bundles.count > live.count, nodeTypes.isEmpty {
             return "STRICT_SPREAD needs \(spec.bundles.count) nodes; the cluster has \(live.count)"
         }
         if spec.strategy == .strictPack {
             let sum = spec.bundles.reduce(into: ResourceSet()) { $0.add($1) }
-            if !live.contains(where: { $0.total.fits(sum) }) { return "STRICT_PACK needs one node with \(sum.summary)" }
+            if !shapes.contains(where: { $0.fits(sum) }) { return "STRICT_PACK needs one node with \(sum.summary)" }
         }
         return nil
     }

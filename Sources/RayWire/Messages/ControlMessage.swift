@@ -71,10 +71,13 @@ public struct AutoscalingView: Codable, Sendable, Equatable {
     public struct Demand: Codable, Sendable, Equatable {
         public var shape: [String: Double]
         public var count: Int
+        /// Set for the bundles of one STRICT_SPREAD placement group: each needs its own node.
+        public var spreadGroup: String?
 
-        public init(shape: [String: Double], count: Int) {
+        public init(shape: [String: Double], count: Int, spreadGroup: String? = nil) {
             self.shape = shape
             self.count = count
+            self.spreadGroup = spreadGroup
         }
     }
 
