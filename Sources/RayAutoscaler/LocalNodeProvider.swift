@@ -11,15 +11,18 @@ package actor LocalNodeProvider: NodeProvider {
     private let headAddress: String
     private let token: String
     private let folder: String
+    private let tlsCertificate: String?
     private var started: [String: (type: String, pid: pid_t)] = [:]
     private var count = 0
     private let logger = Logger(label: "swiftray.autoscaler")
 
-    package init(executable: String, headAddress: String, token: String, folder: String) {
+    /// `tlsCertificate`: the certificate (PEM file) of a TLS head, which its nodes must trust.
+    package init(executable: String, headAddress: String, token: String, folder: String, tlsCertificate: String? = nil) {
         self.executable = executable
         self.headAddress = headAddress
         self.token = token
         self.folder = folder
+        self.tlsCertificate = tlsCertificate
     }
 
     package func nodes() -> [ProviderNode] {
@@ -41,6 +44,7 @@ package actor LocalNodeProvider: NodeProvider {
         arguments += ["--num-cpus", "\(Int(type.resources["CPU"] ?? 0))", "--num-gpus", "\(Int(type.resources["GPU"] ?? 0))"]
         if let memory = type.resources["memory"] { arguments += ["--memory", "\(memory)"] }
         arguments += ["--resources", String(decoding: try JSONEncoder().encode(resources), as: UTF8.self)]
+        if let tlsCertificate { arguments += ["--tls-ca", tlsCertificate] }
         let log = "\(folder)/\(marker).log"
         let fd = open(log, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ProviderError(message: "cannot open \(log): \(errnoText())") }

@@ -152,7 +152,7 @@ struct StartCommand: AsyncParsableCommand {
         }
         let health = try await startHealth(files)
         let stopAutoscaler = try autoscalingConfig.map {
-            HeadAutoscaling.start(try HeadAutoscaling.config($0), head: head, address: "\(local):\(bound)", token: token, files: files)
+            HeadAutoscaling.start(try HeadAutoscaling.config($0), head: head, address: "\(local):\(bound)", token: token, files: files, tls: tlsConfig != nil)
         }
         try files.registerDaemon(pid: getpid(), role: "head")
         print("swift-ray head \(nodeID) listening on \(host):\(bound) (session \(session)); dashboard: \(dashboard?.url ?? "off")")

@@ -37,10 +37,13 @@ struct HeadAutoscaling: AutoscaledCluster {
 
     /// Starts the autoscaler with the local provider (nodes as daemons on this machine); returns
     /// a stop that ends the loop and the nodes it started.
-    static func start(_ config: AutoscalerConfig, head: ClusterHead, address: String, token: String, files: ClusterFiles) -> @Sendable () async -> Void {
+    /// `tls`: the head serves TLS (its nodes trust the certificate in the cluster files).
+    static func start(_ config: AutoscalerConfig, head: ClusterHead, address: String, token: String, files: ClusterFiles, tls: Bool) -> @Sendable () async -> Void {
         head.setAutoscalingNodeTypes(config.nodeTypes.map(\.resources))
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let provider = LocalNodeProvider(executable: executable, headAddress: address, token: token, folder: "\(files.root)/autoscaler")
+        let provider = LocalNodeProvider(
+            executable: executable, headAddress: address, token: token, folder: "\(files.root)/autoscaler",
+            tlsCertificate: tls ? files.tlsCertificateFile : nil)
         let autoscaler = Autoscaler(config: config, cluster: HeadAutoscaling(head: head), provider: provider)
         let loop = Task { await autoscaler.run() }
         return {

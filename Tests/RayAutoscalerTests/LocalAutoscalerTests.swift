@@ -102,4 +102,20 @@ final class LocalAutoscalerTests: XCTestCase {
         XCTAssertEqual(Set(nodes).count, 2, "the bundles are on different nodes")
         XCTAssertTrue(Set(nodes).isSubset(of: Set(launched)))
     }
+
+    /// On a TLS cluster the launched nodes trust the head's certificate and join over TLS.
+    func testNodesLaunchedForATLSHeadJoinIt() async throws {
+        folder = NSTemporaryDirectory() + "swiftray-autoscaler-tls-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = "\(folder)/autoscaler.yaml"
+        try "nodeTypes: [{name: cpu1, resources: {CPU: 1}, maxWorkers: 1}]".write(toFile: config, atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(cpus: 0, tls: true, headArguments: ["--autoscaling-config", config])
+        self.cluster = cluster
+        setenv("SWIFTRAY_TLS_CA_FILE", try XCTUnwrap(cluster.tlsCertificateFile), 1)
+        defer { unsetenv("SWIFTRAY_TLS_CA_FILE") }
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let node = try await $occupy.remote(0).get(timeout: .seconds(30))
+        let launched = try await launchedNodes()
+        XCTAssertEqual(launched, [node], "the task ran on the node launched for it")
+    }
 }
