@@ -17,16 +17,23 @@ package actor JobManager {
     private let logger = Logger(label: "swiftray.jobs")
     /// Told of every change to a job's record (nil: deleted), e.g. to show jobs in the state API.
     private let observer: (@Sendable (String, JobRecord?) -> Void)?
+    private let reserver: (any ResourceReserver)?
+    /// Jobs waiting for their entrypoint resources, and the release of those that hold them.
+    private var reserving: [String: Task<Void, Never>] = [:]
+    private var releases: [String: @Sendable () async -> Void] = [:]
     /// How long a stopped job has after SIGTERM before its process group gets SIGKILL.
     package static let stopGrace: Duration = .seconds(2)
 
     /// Keeps jobs under `folder`; entrypoints get `environment` (the head's address and token, ...)
     /// on top of this process's. Records left by an earlier head are loaded: a job whose process
     /// still runs is watched again, one that ended while no head watched ends with its exit code
-    /// if it wrote one, else FAILED.
+    /// if it wrote one, else FAILED. With a `reserver`, a job with entrypoint resources stays
+    /// PENDING until they are set aside for it.
     package init(
-        folder: String, environment: [String: String] = [:], nodeID: String? = nil, observer: (@Sendable (String, JobRecord?) -> Void)? = nil
+        folder: String, environment: [String: String] = [:], nodeID: String? = nil, reserver: (any ResourceReserver)? = nil,
+        observer: (@Sendable (String, JobRecord?) -> Void)? = nil
     ) throws {
+        self.reserver = reserver
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         self.folder = folder
         self.nodeID = nodeID
@@ -70,7 +77,12 @@ package actor JobManager {
         record.entrypointMemory = request.entrypointMemory
         record.entrypointResources = request.entrypointResources
         try save(record)
-        launch(record)
+        let demand = request.entrypointDemand
+        if let reserver, !demand.isEmpty {
+            reserving[id] = Task { await self.reserveThenLaunch(id, demand, reserver) }
+        } else {
+            launch(record)
+        }
         return records[id] ?? record
     }
 
@@ -90,7 +102,12 @@ package actor JobManager {
         let record = try job(id)
         guard !record.status.isTerminal else { return false }
         stopping.insert(id)
-        guard let pid = record.pid else { return true }
+        guard let pid = record.pid else {
+            // Still waiting for its entrypoint resources: it never starts.
+            reserving.removeValue(forKey: id)?.cancel()
+            finish(id, exitCode: nil, recovered: false)
+            return true
+        }
         EntrypointProcess.signalGroup(pid, SIGTERM)
         Task {
             try? await Task.sleep(for: Self.stopGrace)
@@ -146,6 +163,27 @@ package actor JobManager {
 
     // MARK: Running
 
+    private func reserveThenLaunch(_ id: String, _ demand: [String: Double], _ reserver: any ResourceReserver) async {
+        let summary = demand.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        logger.info("job \(id) waits for its entrypoint resources {\(summary)}")
+        do {
+            let release = try await reserver.reserve(demand, forJob: id)
+            reserving[id] = nil
+            guard let record = records[id], record.status == .pending else { return await release() }
+            releases[id] = release
+            launch(record)
+        } catch {
+            reserving[id] = nil
+            guard var record = records[id], record.status == .pending else { return }
+            record.status = .failed
+            record.errorType = "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"
+            record.message = "The job's entrypoint resources {\(summary)} cannot be set aside: \(error)"
+            record.endTime = Date().millisecondsSince1970
+            try? save(record)
+            logger.warning("job \(id): \(record.message ?? "")")
+        }
+    }
+
     private func launch(_ record: JobRecord) {
         let id = record.submissionID
         do {
@@ -174,6 +212,7 @@ package actor JobManager {
             failed.message = "\(error)"
             failed.endTime = Date().millisecondsSince1970
             try? save(failed)
+            if let release = releases.removeValue(forKey: id) { Task { await release() } }
             logger.warning("job \(id) could not start: \(error)")
         }
     }
@@ -208,6 +247,7 @@ package actor JobManager {
             record.message = Self.failureMessage(exitCode, recovered: recovered, tail: logTail(id))
         }
         try? save(record)
+        if let release = releases.removeValue(forKey: id) { Task { await release() } }
         logger.info("job \(id) \(record.status.rawValue) (exit code \(exitCode.map(String.init) ?? "unknown"))")
     }
 

@@ -27,6 +27,16 @@ package struct JobSubmitRequest: Codable, Sendable {
     package var entrypointMemory: Int?
     package var entrypointResources: [String: Double]?
 
+    /// What the entrypoint needs set aside in the cluster while it runs (Ray's entrypoint
+    /// resources: CPU, GPU, memory and custom ones); empty when nothing was asked for.
+    package var entrypointDemand: [String: Double] {
+        var demand = entrypointResources ?? [:]
+        demand["CPU"] = entrypointNumCPUs
+        demand["GPU"] = entrypointNumGPUs
+        demand["memory"] = entrypointMemory.map(Double.init)
+        return demand.filter { $0.value > 0 }
+    }
+
     package init(entrypoint: String, submissionID: String? = nil, runtimeEnv: [String: JSONValue]? = nil, metadata: [String: String]? = nil) {
         self.entrypoint = entrypoint
         self.submissionID = submissionID
@@ -99,4 +109,12 @@ package struct JobError: Error, CustomStringConvertible, Sendable {
 
 extension Date {
     var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// Sets resources aside in the cluster for a job's entrypoint while it runs, so tasks cannot take
+/// them (Ray schedules the job's supervisor with the entrypoint resources the same way).
+package protocol ResourceReserver: Sendable {
+    /// Waits until `resources` are set aside (cancellable); returns what gives them back.
+    /// - Throws: when no node, nor any the autoscaler could add, could ever hold them.
+    func reserve(_ resources: [String: Double], forJob id: String) async throws -> @Sendable () async -> Void
 }

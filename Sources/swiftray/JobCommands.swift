@@ -38,13 +38,13 @@ struct JobSubmitCommand: AsyncParsableCommand {
     var runtimeEnvJson: String?
     @Option(help: "Metadata as a JSON object of strings.")
     var metadataJson: String?
-    @Option(help: "CPUs to record for the entrypoint (Ray's flag; the entrypoint runs on the head).")
+    @Option(help: "CPUs to set aside for the entrypoint while it runs (it waits PENDING until they are free).")
     var entrypointNumCpus: Double?
-    @Option(help: "GPUs to record for the entrypoint.")
+    @Option(help: "GPUs to set aside for the entrypoint.")
     var entrypointNumGpus: Double?
-    @Option(help: "Memory in bytes to record for the entrypoint.")
+    @Option(help: "Memory in bytes to set aside for the entrypoint.")
     var entrypointMemory: Int?
-    @Option(help: "Custom resources to record for the entrypoint, as JSON.")
+    @Option(help: "Custom resources to set aside for the entrypoint, as JSON.")
     var entrypointResources: String?
     @Flag(help: "Return once submitted.")
     var noWait = false

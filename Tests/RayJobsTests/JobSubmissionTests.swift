@@ -83,6 +83,39 @@ final class JobSubmissionTests: XCTestCase {
         XCTAssertTrue(again.output.contains("was not running"), again.output)
     }
 
+    /// Entrypoint resources are set aside while a job runs: a second job needing the head's only
+    /// CPU stays PENDING until the first ends (and can be stopped while it waits); resources no node
+    /// could ever hold fail the job with a message saying so.
+    func testEntrypointResourcesAreSetAsideWhileTheJobRuns() async throws {
+        let cluster = try start()
+        let flag = "\(scratch)/release"
+        let first = try job(cluster, ["submit", "--no-wait", "--submission-id", "hold-1", "--entrypoint-num-cpus", "1", "--",
+                                      "while [ ! -f \(flag) ]; do sleep 0.05; done"])
+        XCTAssertEqual(first.status, 0, first.output)
+        let running = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "hold-1").contains("RUNNING") }
+        XCTAssertTrue(running)
+        let groups = try cluster.run(["list", "placement-groups", "--temp-dir", cluster.folders[0]])
+        XCTAssertTrue(groups.contains("job hold-1 entrypoint"), "the reservation is a placement group: \(groups)")
+
+        XCTAssertEqual(try job(cluster, ["submit", "--no-wait", "--submission-id", "wait-2", "--entrypoint-num-cpus", "1", "--", "echo second-ran"]).status, 0)
+        XCTAssertEqual(try job(cluster, ["submit", "--no-wait", "--submission-id", "wait-3", "--entrypoint-num-cpus", "1", "--", "echo never"]).status, 0)
+        XCTAssertTrue(try status(cluster, "wait-2").contains("PENDING"), "no CPU is free for it while hold-1 runs")
+        XCTAssertEqual(try job(cluster, ["stop", "wait-3"]).status, 0)
+        XCTAssertTrue(try status(cluster, "wait-3").contains("STOPPED"), "a job waiting for its resources can be stopped")
+
+        FileManager.default.createFile(atPath: flag, contents: nil)
+        let second = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "wait-2").contains("SUCCEEDED") }
+        XCTAssertTrue(second, "the second job ran once the first gave its CPU back")
+        XCTAssertTrue(try job(cluster, ["logs", "wait-2"]).output.contains("second-ran"))
+        XCTAssertFalse(try job(cluster, ["logs", "wait-3"]).output.contains("never"))
+
+        XCTAssertEqual(try job(cluster, ["submit", "--no-wait", "--submission-id", "never-4", "--entrypoint-resources", #"{"no-such-thing": 1}"#, "--", "true"]).status, 0)
+        let failed = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "never-4").contains("FAILED") }
+        XCTAssertTrue(failed)
+        let message = try status(cluster, "never-4")
+        XCTAssertTrue(message.contains("cannot be set aside") && message.contains("no-such-thing"), message)
+    }
+
     func testWorkingDirectoryAndEnvironmentVariables() async throws {
         let cluster = try start()
         let folder = "\(scratch)/app"

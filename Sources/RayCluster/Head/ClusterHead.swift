@@ -296,6 +296,14 @@ package final class ClusterHead: @unchecked Sendable {
     /// What `swiftray status` shows under Autoscaler.
     package func setAutoscalerReport(_ lines: [String]) { autoscalerReport.withLock { $0 = lines } }
 
+    /// A placement group operation from inside the head (a job's entrypoint reservation); nil or
+    /// why it failed.
+    package func placementGroup(_ request: PlacementGroupRequest) async -> ErrorInfo? {
+        await withCheckedContinuation { continuation in
+            manager.loop.execute { self.manager.placementGroupRequest(request) { continuation.resume(returning: $0) } }
+        }
+    }
+
     /// What an autoscaler outside the head asks for.
     func apply(_ update: AutoscalerUpdate) {
         if let types = update.nodeTypes { setAutoscalingNodeTypes(types) }
