@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "RayCluster",
             dependencies: [
-                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "CRayShims",
+                "RayPlatform", "RayWire", "RayObjectStore", "RayTransport", "RayNode", "RayWorker", "RayJobs", "CRayShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -17,23 +17,25 @@ package actor JobManager {
     private let logger = Logger(label: "swiftray.jobs")
     /// Told of every change to a job's record (nil: deleted), e.g. to show jobs in the state API.
     private let observer: (@Sendable (String, JobRecord?) -> Void)?
-    private let reserver: (any ResourceReserver)?
+    private let placement: (any JobPlacement)?
     /// Jobs waiting for their entrypoint resources, and the release of those that hold them.
     private var reserving: [String: Task<Void, Never>] = [:]
     private var releases: [String: @Sendable () async -> Void] = [:]
+    /// Jobs whose entrypoints run on other nodes, and those nodes.
+    private var remote: [String: String] = [:]
     /// How long a stopped job has after SIGTERM before its process group gets SIGKILL.
     package static let stopGrace: Duration = .seconds(2)
 
     /// Keeps jobs under `folder`; entrypoints get `environment` (the head's address and token, ...)
     /// on top of this process's. Records left by an earlier head are loaded: a job whose process
     /// still runs is watched again, one that ended while no head watched ends with its exit code
-    /// if it wrote one, else FAILED. With a `reserver`, a job with entrypoint resources stays
-    /// PENDING until they are set aside for it.
+    /// if it wrote one, else FAILED. With a `placement`, a job with entrypoint resources stays
+    /// PENDING until they are set aside for it, and runs on the node that holds them.
     package init(
-        folder: String, environment: [String: String] = [:], nodeID: String? = nil, reserver: (any ResourceReserver)? = nil,
+        folder: String, environment: [String: String] = [:], nodeID: String? = nil, placement: (any JobPlacement)? = nil,
         observer: (@Sendable (String, JobRecord?) -> Void)? = nil
     ) throws {
-        self.reserver = reserver
+        self.placement = placement
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         self.folder = folder
         self.nodeID = nodeID
@@ -78,8 +80,8 @@ package actor JobManager {
         record.entrypointResources = request.entrypointResources
         try save(record)
         let demand = request.entrypointDemand
-        if let reserver, !demand.isEmpty {
-            reserving[id] = Task { await self.reserveThenLaunch(id, demand, reserver) }
+        if let placement, !demand.isEmpty {
+            reserving[id] = Task { await self.reserveThenLaunch(id, demand, placement) }
         } else {
             launch(record)
         }
@@ -102,6 +104,10 @@ package actor JobManager {
         let record = try job(id)
         guard !record.status.isTerminal else { return false }
         stopping.insert(id)
+        if let node = remote[id], let placement {
+            Task { await placement.stop(jobID: id, on: node) }
+            return true
+        }
         guard let pid = record.pid else {
             // Still waiting for its entrypoint resources: it never starts.
             reserving.removeValue(forKey: id)?.cancel()
@@ -163,15 +169,15 @@ package actor JobManager {
 
     // MARK: Running
 
-    private func reserveThenLaunch(_ id: String, _ demand: [String: Double], _ reserver: any ResourceReserver) async {
+    private func reserveThenLaunch(_ id: String, _ demand: [String: Double], _ placement: any JobPlacement) async {
         let summary = demand.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         logger.info("job \(id) waits for its entrypoint resources {\(summary)}")
         do {
-            let release = try await reserver.reserve(demand, forJob: id)
+            let reservation = try await placement.reserve(demand, forJob: id)
             reserving[id] = nil
-            guard let record = records[id], record.status == .pending else { return await release() }
-            releases[id] = release
-            launch(record)
+            guard let record = records[id], record.status == .pending else { return await reservation.release() }
+            releases[id] = reservation.release
+            if let node = reservation.nodeID { await launch(record, on: node, placement) } else { launch(record) }
         } catch {
             reserving[id] = nil
             guard var record = records[id], record.status == .pending else { return }
@@ -215,6 +221,68 @@ package actor JobManager {
             if let release = releases.removeValue(forKey: id) { Task { await release() } }
             logger.warning("job \(id) could not start: \(error)")
         }
+    }
+
+    /// Starts the entrypoint on the node holding its resources.
+    private func launch(_ record: JobRecord, on node: String, _ placement: any JobPlacement) async {
+        let id = record.submissionID
+        do {
+            var environment = Self.environmentVariables(record.runtimeEnv)
+            environment["SWIFTRAY_JOB_SUBMISSION_ID"] = id
+            environment["PYTHONUNBUFFERED"] = environment["PYTHONUNBUFFERED"] ?? "1"
+            let launch = EntrypointLaunch(jobID: id, command: record.entrypoint, environment: environment, package: try package(record.runtimeEnv))
+            remote[id] = node
+            try await placement.run(launch, on: node)
+            guard var running = records[id], running.status == .pending else { return }
+            running.status = .running
+            running.driverNodeID = node
+            try? save(running)
+            logger.info("job \(id) running on node \(node): \(record.entrypoint)")
+        } catch {
+            remote[id] = nil
+            fail(id, type: "RUNTIME_ENV_SETUP_FAILURE", "\(error)")
+        }
+    }
+
+    /// Output of an entrypoint running on another node.
+    package func remoteOutput(_ id: String, _ bytes: [UInt8]) {
+        guard remote[id] != nil, let handle = FileHandle(forWritingAtPath: logPath(id)) ?? createLog(id) else { return }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data(bytes))
+    }
+
+    /// An entrypoint on another node ended (or could not start: `error`).
+    package func remoteExited(_ id: String, code: Int32?, error: String?) {
+        guard remote.removeValue(forKey: id) != nil else { return }
+        if let error, !stopping.contains(id) { return fail(id, type: "RUNTIME_ENV_SETUP_FAILURE", error) }
+        finish(id, exitCode: code, recovered: false)
+    }
+
+    /// A node died: the entrypoints it ran are gone with it.
+    package func nodeDied(_ node: String) {
+        for (id, host) in remote where host == node {
+            remote[id] = nil
+            if stopping.remove(id) != nil { finish(id, exitCode: nil, recovered: false); continue }
+            fail(id, type: "JOB_ENTRYPOINT_COMMAND_ERROR", "The node \(node) running the job's entrypoint died.")
+        }
+    }
+
+    private func createLog(_ id: String) -> FileHandle? {
+        _ = FileManager.default.createFile(atPath: logPath(id), contents: nil, attributes: [.posixPermissions: 0o600])
+        return FileHandle(forWritingAtPath: logPath(id))
+    }
+
+    /// Ends a job that did not get to run (or lost its node) as FAILED.
+    private func fail(_ id: String, type: String, _ message: String) {
+        guard var record = records[id], !record.status.isTerminal else { return }
+        record.status = .failed
+        record.errorType = type
+        record.message = message
+        record.endTime = Date().millisecondsSince1970
+        try? save(record)
+        if let release = releases.removeValue(forKey: id) { Task { await release() } }
+        logger.warning("job \(id) failed: \(message)")
     }
 
     /// Watches a job this head did not start (it cannot `waitpid` for it) until it is gone.
@@ -315,6 +383,16 @@ package actor JobManager {
             throw JobError(.badRequest, "working_dir \(given) is neither an uploaded package nor a directory on the head")
         }
         return given
+    }
+
+    /// The zipped working directory an entrypoint on another node unpacks (an uploaded package), or
+    /// nil; a directory on the head cannot go there.
+    private func package(_ runtimeEnv: [String: JSONValue]?) throws -> [UInt8]? {
+        guard case .string(let given)? = runtimeEnv?["working_dir"] else { return nil }
+        guard let separator = given.range(of: "://") else {
+            throw JobError(.badRequest, "working_dir \(given) is a directory on the head; a job running on another node needs an uploaded package")
+        }
+        return try packages.archive(scheme: String(given[..<separator.lowerBound]), name: String(given[separator.upperBound...]))
     }
 
     /// `env_vars`: strings as given, other JSON values as their JSON text.

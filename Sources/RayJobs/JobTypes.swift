@@ -111,10 +111,30 @@ extension Date {
     var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }
 
-/// Sets resources aside in the cluster for a job's entrypoint while it runs, so tasks cannot take
-/// them (Ray schedules the job's supervisor with the entrypoint resources the same way).
-package protocol ResourceReserver: Sendable {
-    /// Waits until `resources` are set aside (cancellable); returns what gives them back.
+/// Where a job's entrypoint runs when it asks for resources (Ray schedules the job's supervisor
+/// with them): they are set aside in the cluster while it runs, so tasks cannot take them, and
+/// the entrypoint runs on the node that holds them.
+package protocol JobPlacement: Sendable {
+    /// Waits until `resources` are set aside (cancellable).
     /// - Throws: when no node, nor any the autoscaler could add, could ever hold them.
-    func reserve(_ resources: [String: Double], forJob id: String) async throws -> @Sendable () async -> Void
+    func reserve(_ resources: [String: Double], forJob id: String) async throws -> Reservation
+    /// Starts an entrypoint on another node (its output and end come back through the manager's
+    /// `remoteOutput` and `remoteExited`).
+    /// - Throws: when that node cannot be reached.
+    func run(_ launch: EntrypointLaunch, on nodeID: String) async throws
+    /// Asks that node to stop it.
+    func stop(jobID: String, on nodeID: String) async
+}
+
+/// Resources set aside for an entrypoint.
+package struct Reservation: Sendable {
+    /// The node holding them; nil: the head itself.
+    package var nodeID: String?
+    /// Gives them back.
+    package var release: @Sendable () async -> Void
+
+    package init(nodeID: String?, release: @escaping @Sendable () async -> Void) {
+        self.nodeID = nodeID
+        self.release = release
+    }
 }

@@ -23,6 +23,15 @@ struct PackageStore: Sendable {
         }
     }
 
+    /// The package's zip bytes.
+    /// - Throws: `JobError.badRequest` when it was never uploaded.
+    func archive(scheme: String, name: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: try path(scheme, name)) else {
+            throw JobError(.badRequest, "runtime_env working_dir \(scheme)://\(name) was not uploaded to this head")
+        }
+        return [UInt8](data)
+    }
+
     /// The package unpacked into a folder of its own (once; a half-unpacked one is redone).
     /// - Throws: `JobError.badRequest` when it was never uploaded or is not a zip file.
     func unpacked(scheme: String, name: String) throws -> String {

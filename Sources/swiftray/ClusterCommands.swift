@@ -181,9 +181,10 @@ struct StartCommand: AsyncParsableCommand {
     private func startJobs(_ files: ClusterFiles, head: ClusterHead, address: String, token: String, nodeID: String) throws -> JobManager {
         var environment = ["SWIFTRAY_ADDRESS": address, "SWIFTRAY_TOKEN": token, "SWIFTRAY_TEMP_DIR": files.root]
         environment["RAY_ADDRESS"] = address
-        let jobs = try JobManager(folder: "\(files.root)/jobs", environment: environment, nodeID: nodeID, reserver: JobReservations(head: head)) { id, record in
+        let jobs = try JobManager(folder: "\(files.root)/jobs", environment: environment, nodeID: nodeID, placement: JobReservations(head: head)) { id, record in
             head.recordSubmittedJob(id, record?.state)
         }
+        JobReservations.forward(head, to: jobs)
         Task { await jobs.recover() }
         return jobs
     }

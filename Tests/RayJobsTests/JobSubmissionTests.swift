@@ -116,6 +116,41 @@ final class JobSubmissionTests: XCTestCase {
         XCTAssertTrue(message.contains("cannot be set aside") && message.contains("no-such-thing"), message)
     }
 
+    /// A job whose entrypoint resources only a worker node has runs there: its daemon starts the
+    /// entrypoint in its own folder with the uploaded working directory, streams its output to the
+    /// head, stops it when asked, and a job whose node dies fails.
+    func testEntrypointRunsOnTheNodeHoldingItsResources() async throws {
+        let cluster = try start()
+        try cluster.addNode(cpus: 1, resources: ["special": 1])
+        let node = cluster.folders[1]
+        let app = "\(scratch)/app"
+        try FileManager.default.createDirectory(atPath: app, withIntermediateDirectories: true)
+        try "shipped-file".write(toFile: "\(app)/hello.txt", atomically: true, encoding: .utf8)
+        let special = #"{"special": 1}"#
+        let ran = try job(cluster, ["submit", "--submission-id", "there-1", "--entrypoint-resources", special, "--working-dir", app, "--",
+                                    "pwd; cat hello.txt; echo; echo node=$SWIFTRAY_NODE_ID"])
+        XCTAssertEqual(ran.status, 0, ran.output)
+        XCTAssertTrue(ran.output.contains(node), "it ran in the node's folder: \(ran.output)")
+        XCTAssertTrue(ran.output.contains("shipped-file"), "with the working directory: \(ran.output)")
+        XCTAssertTrue(try status(cluster, "there-1").contains("SUCCEEDED"))
+
+        XCTAssertEqual(try job(cluster, ["submit", "--no-wait", "--submission-id", "there-2", "--entrypoint-resources", special, "--", "sleep 300"]).status, 0)
+        let running = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "there-2").contains("RUNNING") }
+        XCTAssertTrue(running)
+        XCTAssertEqual(try job(cluster, ["stop", "there-2"]).status, 0)
+        let stopped = try await RayTesting.eventually(timeout: .seconds(5)) { try self.status(cluster, "there-2").contains("STOPPED") }
+        let stoppedStatus = try status(cluster, "there-2")
+        XCTAssertTrue(stopped, stoppedStatus)
+
+        XCTAssertEqual(try job(cluster, ["submit", "--no-wait", "--submission-id", "there-3", "--entrypoint-resources", special, "--", "sleep 300"]).status, 0)
+        let again = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "there-3").contains("RUNNING") }
+        XCTAssertTrue(again)
+        cluster.stopNode(node)
+        let failed = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "there-3").contains("FAILED") }
+        let failedStatus = try status(cluster, "there-3")
+        XCTAssertTrue(failed, "a job whose node went away fails: \(failedStatus)")
+    }
+
     func testWorkingDirectoryAndEnvironmentVariables() async throws {
         let cluster = try start()
         let folder = "\(scratch)/app"

@@ -3,6 +3,7 @@ import Dispatch
 import NIOCore
 import NIOPosix
 import RayNode
+import RayJobs
 import RayObjectStore
 import RayPlatform
 import RayTransport
@@ -43,6 +44,10 @@ package final class NodeDaemon: @unchecked Sendable {
     private var workers: [Int: Int32] = [:]
     private var waitingForBinary: [String: [StartWorker]] = [:]
     private var downloads: [String: BinaryUpload] = [:]
+    /// Job entrypoints the head placed here (their resources were set aside on this node).
+    private lazy var entrypoints = NodeEntrypoints(folder: "\(files.root)/jobs") { [unowned self] message in
+        group.next().execute { self.connection?.send(.control(message)) }
+    }
 
     /// - Parameters:
     ///   - objectStoreMemory: the store's capacity in bytes (nil: 30% of this machine's memory).
@@ -158,6 +163,13 @@ package final class NodeDaemon: @unchecked Sendable {
                 directory?.remove(id)
                 directory?.removeSpilled(id)
             }
+        case .runEntrypoint(let launch):
+            entrypoints.run(launch, environment: [
+                "SWIFTRAY_ADDRESS": headAddress, "RAY_ADDRESS": headAddress, "SWIFTRAY_TOKEN": token,
+                "SWIFTRAY_TEMP_DIR": files.root, "SWIFTRAY_NODE_ID": nodeID,
+            ])
+        case .stopEntrypoint(let jobID):
+            entrypoints.stop(jobID)
         default:
             logger.warning("node daemon: unexpected message from the head")
         }
@@ -284,5 +296,6 @@ package final class NodeDaemon: @unchecked Sendable {
 
     private func killAll() {
         for pid in workers.values { kill(pid, SIGKILL) }
+        entrypoints.stopAll()
     }
 }

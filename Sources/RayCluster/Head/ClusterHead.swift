@@ -18,6 +18,8 @@ import Synchronization
 package final class ClusterHead: @unchecked Sendable {
     package let manager: NodeManager
     private let autoscalerReport = Mutex<[String]>([])
+    /// Told of what nodes report about the job entrypoints they run, and of nodes that die.
+    private let entrypointEvents = Mutex<(@Sendable (EntrypointEvent) -> Void)?>(nil)
     package let files: ClusterFiles
     package let token: String
     /// Connections that have not presented the token yet; past `maxUnauthenticated`, new ones are
@@ -165,6 +167,7 @@ package final class ClusterHead: @unchecked Sendable {
         }
         manager.nodeLostObjects(node)
         manager.requestSchedule()
+        entrypointEvent(.nodeDied(node.id))
     }
 
     private func checkHeartbeats() {
@@ -304,10 +307,49 @@ package final class ClusterHead: @unchecked Sendable {
         }
     }
 
+    /// The node a placed group's first bundle is on; nil when that is the head's own node (or the
+    /// group is gone).
+    package func bundleNode(of group: RayID) async -> String? {
+        let manager = self.manager
+        let node = try? await manager.loop.submit { () -> String? in
+            guard let node = manager.firstBundleNode(of: group), node !== manager.localNode else { return nil }
+            return node.id
+        }.get()
+        return node ?? nil
+    }
+
+    /// Sends a control message to a live node's daemon.
+    /// - Throws: `ClusterError` when the node is not alive.
+    package func send(_ message: ControlMessage, toNode nodeID: String) async throws {
+        let manager = self.manager
+        try await manager.loop.submit {
+            guard let daemon = manager.nodes.first(where: { $0.id == nodeID && $0.alive })?.daemon else {
+                throw ClusterError("node \(nodeID) is not alive")
+            }
+            daemon.writeAndFlush(WireMessage.control(message), promise: nil)
+        }.get()
+    }
+
+    /// Who hears what nodes report about job entrypoints (the job manager).
+    package func onEntrypointEvents(_ handler: @escaping @Sendable (EntrypointEvent) -> Void) {
+        entrypointEvents.withLock { $0 = handler }
+    }
+
+    func entrypointEvent(_ event: EntrypointEvent) {
+        entrypointEvents.withLock { $0 }?(event)
+    }
+
     /// What an autoscaler outside the head asks for.
     func apply(_ update: AutoscalerUpdate) {
         if let types = update.nodeTypes { setAutoscalingNodeTypes(types) }
         for node in update.drain { drain(node) }
         if let report = update.report { setAutoscalerReport(report) }
     }
+}
+
+/// What the head hears about job entrypoints running on nodes.
+package enum EntrypointEvent: Sendable {
+    case output(jobID: String, bytes: [UInt8])
+    case exited(jobID: String, code: Int32?, error: String?)
+    case nodeDied(String)
 }

@@ -132,6 +132,12 @@ extension NodeManager {
         }
     }
 
+    /// The node a placed group's first bundle is on (nil: not placed, or removed).
+    package func firstBundleNode(of id: RayID) -> NodeRecord? {
+        guard let group = placementGroups[id], !group.removed else { return nil }
+        return group.bundles.first?.node
+    }
+
     /// Reserves the bundles of waiting groups that fit now, in creation order, and tells their waiters.
     func placePendingGroups() {
         let placed = placementGroups.placeWaiting(on: nodes.filter(\.alive))

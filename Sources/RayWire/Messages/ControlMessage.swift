@@ -63,6 +63,32 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case autoscalingView(requestID: UInt64, AutoscalingView)
     /// That autoscaler's node types, nodes to drain and report (no answer).
     case autoscalerUpdate(AutoscalerUpdate)
+    /// Run a submitted job's entrypoint on this node, where its resources were set aside (head to
+    /// node daemon).
+    case runEntrypoint(EntrypointLaunch)
+    /// What such an entrypoint printed, in order (node daemon to head).
+    case entrypointOutput(jobID: String, bytes: [UInt8])
+    /// It ended with `code`, or could not start (`code` nil, `error` says why) (node daemon to head).
+    case entrypointExited(jobID: String, code: Int32?, error: String?)
+    /// Stop it: SIGTERM to its process group, SIGKILL after a grace period (head to node daemon).
+    case stopEntrypoint(jobID: String)
+}
+
+/// A job's entrypoint for a node to run.
+public struct EntrypointLaunch: Codable, Sendable, Equatable {
+    public var jobID: String
+    public var command: String
+    /// Its variables (the node sets the head's address and token as it knows them).
+    public var environment: [String: String]
+    /// The zipped working directory, if the job has one.
+    public var package: [UInt8]?
+
+    public init(jobID: String, command: String, environment: [String: String], package: [UInt8]?) {
+        self.jobID = jobID
+        self.command = command
+        self.environment = environment
+        self.package = package
+    }
 }
 
 /// What an autoscaler reads of the cluster.
