@@ -1,3 +1,4 @@
+import Foundation
 import RayObjectStore
 /// How a node manager runs: what the node declares and how its workers start.
 package struct NodeConfig: Sendable {
@@ -22,6 +23,11 @@ package struct NodeConfig: Sendable {
     package var objectDirectory: SharedObjectDirectory?
     /// Where each worker's output is kept (`worker-<pid>.log`); nil keeps none.
     package var logsFolder: String?
+    /// The memory monitor's threshold (Ray's `memory_usage_threshold`): above this share of the
+    /// machine's memory in use, the worker of the most recently started retriable task is killed.
+    package var memoryUsageThreshold: Double = MemoryMonitorSettings.threshold
+    /// How often the monitor looks (Ray's `memory_monitor_refresh_ms`); nil: it never does.
+    package var memoryMonitorInterval: Duration? = MemoryMonitorSettings.interval
 
     package init(
         nodeID: String, resources: ResourceSet, workerExecutable: String, prestartWorkers: Int,
@@ -38,5 +44,24 @@ package struct NodeConfig: Sendable {
         self.maxStartFailures = maxStartFailures
         self.idleWorkerTimeout = idleWorkerTimeout
         self.objectDirectory = objectDirectory
+    }
+}
+
+/// The memory monitor's settings from the environment: `SWIFTRAY_MEMORY_USAGE_THRESHOLD` (or Ray's
+/// `RAY_memory_usage_threshold`; default 0.95) and `SWIFTRAY_MEMORY_MONITOR_REFRESH_MS` (or
+/// `RAY_memory_monitor_refresh_ms`; default 250, 0 turns the monitor off).
+package enum MemoryMonitorSettings {
+    package static var threshold: Double {
+        value("SWIFTRAY_MEMORY_USAGE_THRESHOLD", "RAY_memory_usage_threshold").flatMap(Double.init).map { min(max($0, 0), 1) } ?? 0.95
+    }
+
+    package static var interval: Duration? {
+        let millis = value("SWIFTRAY_MEMORY_MONITOR_REFRESH_MS", "RAY_memory_monitor_refresh_ms").flatMap(Int.init) ?? 250
+        return millis > 0 ? .milliseconds(millis) : nil
+    }
+
+    private static func value(_ names: String...) -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        return names.lazy.compactMap { environment[$0] }.first
     }
 }

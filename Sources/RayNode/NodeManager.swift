@@ -102,6 +102,12 @@ package final class NodeManager: @unchecked Sendable {
             if shuttingDown { return task.cancel() }
             stopIdleWorkers()
         }
+        if let every = config.memoryMonitorInterval.map(TimeAmount.init) {
+            loop.scheduleRepeatedTask(initialDelay: every, delay: every) { [self] task in
+                if shuttingDown { return task.cancel() }
+                if let usage = MemoryUsage.current() { memoryUsed(usage, on: localNode) }
+            }
+        }
     }
 
     /// Stops task workers idle longer than the timeout, keeping `prestartWorkers` of them.

@@ -91,6 +91,18 @@ public struct ObjectStoreFullError: RayError {
     public var description: String { "ObjectStoreFullError: \(message)" }
 }
 
+/// The node's memory monitor killed the worker running the task (the node's memory use passed
+/// its threshold, `SWIFTRAY_MEMORY_USAGE_THRESHOLD`, default 0.95) and no retries were left. The
+/// message names the node and its memory use. Ray's `OutOfMemoryError`.
+public struct OutOfMemoryError: RayError {
+    /// The task's function.
+    public let functionName: String
+    /// What happened, for people: the node, its memory use and the threshold.
+    public let message: String
+    /// The error as Ray prints it: its type, then the details.
+    public var description: String { "OutOfMemoryError: \(message)" }
+}
+
 /// The object is gone and cannot be rebuilt.
 public struct ObjectLostError: RayError {
     /// What happened, for people.
@@ -125,6 +137,7 @@ extension ErrorInfo {
         case .actorDied: ActorDiedError(actorClass: functionName, message: message)
         case .objectStoreFull: ObjectStoreFullError(message: message)
         case .timeout: RaySystemError(message: message)
+        case .outOfMemory: OutOfMemoryError(functionName: functionName, message: message)
         }
     }
 }
@@ -145,6 +158,7 @@ extension RayError {
         case let error as ObjectLostError: ErrorInfo(kind: .objectLost, message: error.message)
         case let error as ActorDiedError: ErrorInfo(kind: .actorDied, message: error.message, functionName: error.actorClass)
         case let error as ObjectStoreFullError: ErrorInfo(kind: .objectStoreFull, message: error.message)
+        case let error as OutOfMemoryError: ErrorInfo(kind: .outOfMemory, message: error.message, functionName: error.functionName)
         case let error as RaySystemError: ErrorInfo(kind: .system, message: error.message)
         default: ErrorInfo(kind: .taskError, errorType: String(describing: type(of: self)), message: description)
         }

@@ -39,6 +39,7 @@ package final class NodeDaemon: @unchecked Sendable {
     private var connection: HeadConnection?
     // Loop-confined:
     private var heartbeat: RepeatedTask?
+    private var memoryMonitor: RepeatedTask?
     private var stopping = false
     private var nodeID = ""
     private var workers: [Int: Int32] = [:]
@@ -97,6 +98,8 @@ package final class NodeDaemon: @unchecked Sendable {
             self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
                 connection.send(.control(.heartbeat))
             }
+            self.memoryMonitor?.cancel()
+            self.memoryMonitor = Self.watchMemory(on: loop, connection: connection)
         }.get()
         return welcome.nodeID
     }
@@ -256,6 +259,8 @@ package final class NodeDaemon: @unchecked Sendable {
     private func headGone(_ lost: HeadConnection) {
         guard lost === connection else { return }
         heartbeat?.cancel()
+        memoryMonitor?.cancel()
+        memoryMonitor = nil
         heartbeat = nil
         killAll()
         workers = [:]
@@ -292,6 +297,17 @@ package final class NodeDaemon: @unchecked Sendable {
 
     private func isRunning() async -> Bool {
         (try? await group.next().submit { !self.stopping }.get()) ?? false
+    }
+
+    /// This machine's memory monitor: usage above the threshold goes to the head, which picks the
+    /// task whose worker to kill here (it knows what runs where).
+    private static func watchMemory(on loop: any EventLoop, connection: HeadConnection) -> RepeatedTask? {
+        guard let every = MemoryMonitorSettings.interval.map(TimeAmount.init) else { return nil }
+        let threshold = MemoryMonitorSettings.threshold
+        return loop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
+            guard let usage = MemoryUsage.current(), usage.fraction > threshold else { return }
+            connection.send(.control(.memoryPressure(used: usage.used, total: usage.total, threshold: threshold)))
+        }
     }
 
     private func killAll() {

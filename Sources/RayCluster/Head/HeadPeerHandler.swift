@@ -201,6 +201,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):
             BinaryUpload.send(hash: hash, from: head.files.binary(hash), over: channel, logger: head.logger)
+        case .memoryPressure(let used, let total, let threshold):
+            manager.memoryUsed(MemoryUsage(used: used, total: total), on: node, threshold: threshold)
         case .entrypointOutput(let jobID, let bytes):
             head.entrypointEvent(.output(jobID: jobID, bytes: bytes))
         case .entrypointExited(let jobID, let code, let error):

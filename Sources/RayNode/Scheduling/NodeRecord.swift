@@ -9,6 +9,9 @@ package final class NodeRecord {
     package let total: ResourceSet
     /// What running tasks and live actors leave free.
     package var available: ResourceSet
+    /// The memory monitor killed a worker here that has not exited yet: the next kill waits for
+    /// the memory it frees.
+    var memoryKillPending = false
     /// False once the node left or stopped heartbeating: nothing is placed on it any more.
     package var alive = true
     /// Workers of this node whose connections closed and whose exits its daemon has not reported

@@ -178,10 +178,13 @@ extension NodeManager {
         } else if !shuttingDown && !worker.running.isEmpty {
             logger.warning("worker pid \(worker.pid) died (\(describeExit(code))) while running \(worker.running.count) task(s)")
         }
+        if worker.killedForMemory != nil { worker.node.memoryKillPending = false }
         for id in worker.running {
             guard let record = tasks[id] else { continue }
             detach(record, from: worker)
-            if record.cancelled {
+            if let reason = worker.killedForMemory, !record.cancelled, !shuttingDown {
+                outOfMemory(record, reason: reason)
+            } else if record.cancelled {
                 finish(record, .error(cancelledError(record)))
             } else if shuttingDown {
                 finish(record, .error(ErrorInfo(kind: .system, message: "the cluster shut down", functionName: record.spec.name)))
@@ -234,3 +237,44 @@ extension NodeManager {
     }
 }
 
+
+// MARK: The memory monitor
+
+extension NodeManager {
+    /// Ray's memory monitor: when `node`'s memory use passes the threshold, the worker of the most
+    /// recently started retriable task there is killed (then of any task), one at a time: the next
+    /// waits until that one has exited and its memory is back. The node itself stays up.
+    /// `threshold`: that node's own (a node daemon's monitor reports its usage against it).
+    package func memoryUsed(_ usage: MemoryUsage, on node: NodeRecord, threshold: Double? = nil) {
+        loop.assertInEventLoop()
+        let threshold = threshold ?? config.memoryUsageThreshold
+        guard usage.fraction > threshold, !node.memoryKillPending, node.alive else { return }
+        guard let (worker, record) = memoryVictim(on: node) else { return }
+        let reason = "node \(node.id) used \(usage) of its memory, above the memory monitor's threshold of \(String(format: "%.1f%%", threshold * 100)) (SWIFTRAY_MEMORY_USAGE_THRESHOLD)"
+        logger.warning("memory monitor: \(reason); killing worker pid \(worker.pid) running \(record.spec.name), the most recently started \(record.retriesLeft != 0 ? "retriable " : "")task")
+        worker.killedForMemory = reason
+        node.memoryKillPending = true
+        terminate(worker)
+    }
+
+    /// The task worker to kill: retriable tasks first, the most recently started of them (it has
+    /// lost the least work), as Ray picks. Actors' workers are left alone.
+    func memoryVictim(on node: NodeRecord) -> (WorkerHandle, TaskRecord)? {
+        let running = workers.all.filter { $0.node === node && !$0.dead && !$0.isDriver && $0.actorID == nil }
+            .flatMap { worker in worker.running.compactMap { tasks[$0] }.map { (worker, $0) } }
+        let retriable = running.filter { $0.1.retriesLeft != 0 }
+        return (retriable.isEmpty ? running : retriable).max { ($0.1.startedAt ?? 0) < ($1.1.startedAt ?? 0) }
+    }
+
+    /// A task whose worker the monitor killed: tried again a little later (memory may be back by
+    /// then), or failed with `OutOfMemoryError` once its retries are spent.
+    func outOfMemory(_ record: TaskRecord, reason: String) {
+        guard record.retriesLeft == 0 else {
+            logger.info("retrying \(record.spec.name) after the memory monitor killed its worker (attempt \(record.spec.attempt + 2))")
+            loop.scheduleTask(in: .seconds(1)) { [self] in if tasks[record.id] === record { retry(record) } }
+            return
+        }
+        let message = "Task \(record.spec.name) was killed by the memory monitor: \(reason); no retries left (maxRetries: \(record.spec.maxRetries))"
+        finish(record, .error(ErrorInfo(kind: .outOfMemory, message: message, functionName: record.spec.name, nodeID: config.nodeID)))
+    }
+}

@@ -37,6 +37,8 @@ package final class WorkerHandle: @unchecked Sendable {
     var slow = false
     /// Told to exit because it idled too long: it takes no more tasks.
     package var retiring = false
+    /// Set when the memory monitor killed it: why (node, memory use, threshold).
+    var killedForMemory: String?
     /// When it last became idle.
     var idleSince = NIODeadline.now()
     /// The name of the task it ran last, for log prefixes.

@@ -72,6 +72,9 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case entrypointExited(jobID: String, code: Int32?, error: String?)
     /// Stop it: SIGTERM to its process group, SIGKILL after a grace period (head to node daemon).
     case stopEntrypoint(jobID: String)
+    /// The node's memory use passed its memory monitor's threshold (node daemon to head, which
+    /// kills a task's worker there).
+    case memoryPressure(used: Int64, total: Int64, threshold: Double)
 }
 
 /// A job's entrypoint for a node to run.

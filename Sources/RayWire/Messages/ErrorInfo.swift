@@ -23,6 +23,9 @@ public struct ErrorInfo: Sendable, Equatable, Codable {
         case objectStoreFull = 9
         /// A wait (for a placement group, say) ran out of time.
         case timeout = 10
+        /// The memory monitor killed the worker running it (its node's memory was nearly full) and
+        /// no retries were left.
+        case outOfMemory = 11
     }
 
     public var kind: Kind
