@@ -187,7 +187,7 @@ final class KubeRayAutoscalerTests: XCTestCase {
             try await ray.state.tasks().contains { $0.name.contains("holdUntilReleased") && $0.state == .running }
         }
         XCTAssertTrue(busy)
-        let shrunk = try await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+        let shrunk = await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(200)) {
             fake.state.withLock { $0.cluster.spec.workerGroupSpecs?[0].replicas } == 1
         }
         XCTAssertTrue(shrunk, "idle pods removed down to the busy one")
@@ -197,7 +197,7 @@ final class KubeRayAutoscalerTests: XCTestCase {
         _ = try await ray.kv.put("release", [1])
         let busyNode = try await held.get(timeout: .seconds(30))
         XCTAssertTrue(podsBeforeRelease.contains(busyNode), "the busy pod was kept through the idle timeout")
-        let gone = try await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(200)) {
+        let gone = await RayTesting.eventually(timeout: .seconds(20), every: .milliseconds(200)) {
             fake.state.withLock { $0.cluster.spec.workerGroupSpecs?[0].replicas } == 0
         }
         XCTAssertTrue(gone, "the last pod removed once idle")

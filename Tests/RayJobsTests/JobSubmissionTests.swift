@@ -103,7 +103,7 @@ final class JobSubmissionTests: XCTestCase {
         XCTAssertEqual(try job(cluster, ["stop", "wait-3"]).status, 0)
         XCTAssertTrue(try status(cluster, "wait-3").contains("STOPPED"), "a job waiting for its resources can be stopped")
 
-        FileManager.default.createFile(atPath: flag, contents: nil)
+        _ = FileManager.default.createFile(atPath: flag, contents: nil)
         let second = try await RayTesting.eventually(timeout: .seconds(20)) { try self.status(cluster, "wait-2").contains("SUCCEEDED") }
         XCTAssertTrue(second, "the second job ran once the first gave its CPU back")
         XCTAssertTrue(try job(cluster, ["logs", "wait-2"]).output.contains("second-ran"))

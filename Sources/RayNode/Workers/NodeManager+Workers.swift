@@ -271,7 +271,10 @@ extension NodeManager {
     func outOfMemory(_ record: TaskRecord, reason: String) {
         guard record.retriesLeft == 0 else {
             logger.info("retrying \(record.spec.name) after the memory monitor killed its worker (attempt \(record.spec.attempt + 2))")
-            loop.scheduleTask(in: .seconds(1)) { [self] in if tasks[record.id] === record { retry(record) } }
+            let (id, attempt) = (record.id, record.spec.attempt)
+            loop.scheduleTask(in: .seconds(1)) { [self] in
+                if let current = tasks[id], current.spec.attempt == attempt, !current.cancelled { retry(current) }
+            }
             return
         }
         let message = "Task \(record.spec.name) was killed by the memory monitor: \(reason); no retries left (maxRetries: \(record.spec.maxRetries))"
