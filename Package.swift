@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -129,6 +130,13 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
         ),
+        // The head's control state on its disk (SQLite through sqlite-nio), for a restarted head.
+        .target(
+            name: "RayHeadStore",
+            dependencies: [
+                "RayWire", .product(name: "SQLiteNIO", package: "sqlite-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         // Ray's autoscaler: node types, demand packing, idle removal; providers that start nodes as
         // local daemons or as KubeRay worker pods through the Kubernetes API.
         .target(
@@ -206,7 +214,7 @@ let package = Package(
             name: "swiftray",
             dependencies: [
                 "SwiftRay", "RayPlatform", "RayWire", "RayTransport", "RayTLS", "RayNode", "RayCluster", "RayBenchmarks",
-                "CRayShims", "RayDashboard", "RayJobs", "RayAutoscaler",
+                "CRayShims", "RayDashboard", "RayJobs", "RayAutoscaler", "RayHeadStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

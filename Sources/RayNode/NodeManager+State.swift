@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import RayWire
 import RayPlatform
 
@@ -46,10 +47,26 @@ extension NodeManager {
         }.filter { $0.updatedAt >= recent }
     }
 
-    /// Serves the key-value store.
-    package func keyValue(_ request: KVRequest) -> KVReply {
+    /// Serves the key-value store. A change goes to `keyValueChanged` (the head's state store) and
+    /// is answered once that has it, so an acknowledged write survives a head crash.
+    package func keyValue(_ request: KVRequest, reply: @escaping (KVReply) -> Void) {
         loop.assertInEventLoop()
-        return keyValues.apply(request)
+        let answer = keyValues.apply(request)
+        switch (request, answer) {
+        case (.put(_, _, _, true), _), (.put, .added(true)), (.delete, .deleted(1)):
+            guard let persist = keyValueChanged else { return reply(answer) }
+            let bound = NIOLoopBound(reply, eventLoop: loop)
+            let loop = self.loop
+            persist(request) { loop.execute { bound.value(answer) } }
+        default:
+            reply(answer)
+        }
+    }
+
+    /// Puts back entries a previous head stored (before anything is served).
+    package func restoreKeyValues(_ entries: [(space: String, key: String, value: [UInt8])]) {
+        loop.assertInEventLoop()
+        for entry in entries { _ = keyValues.apply(.put(namespace: entry.space, key: entry.key, value: entry.value, overwrite: true)) }
     }
 
     /// A worker's kept output, for `swiftray logs`.

@@ -51,6 +51,9 @@ package final class NodeManager: @unchecked Sendable {
     var streams = StreamTable()
     /// The cluster's key-value store, by namespace and key.
     var keyValues = KeyValueTable()
+    /// Told of every change of the key-value store, on the loop, with what to call once it is
+    /// stored (the head writes them through).
+    package var keyValueChanged: ((KVRequest, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<FinishedTask>()
     static let finishedTasksKept = 10_000

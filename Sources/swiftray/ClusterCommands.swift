@@ -4,6 +4,7 @@ import NIOPosix
 import RayAutoscaler
 import RayCluster
 import RayDashboard
+import RayHeadStore
 import RayJobs
 import RayNode
 import RayPlatform
@@ -84,6 +85,9 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Head: an autoscaling config (YAML/JSON: idleTimeoutSeconds, nodeTypes with name, resources, minWorkers, maxWorkers); nodes are launched on this machine as demand needs them.")
     var autoscalingConfig: String?
 
+    @Option(help: "Head: the SQLite file its control state (the key-value store) is written through to, read back if the head restarts after a crash (default: head_state.sqlite in the cluster folder; 'none': keep nothing). A clean stop removes it.")
+    var stateStore: String?
+
     @Option(help: "Serve GET /api/local_raylet_healthz on this port on every interface (Ray's dashboard agent port, which KubeRay probes).")
     var healthPort: Int?
 
@@ -134,6 +138,7 @@ struct StartCommand: AsyncParsableCommand {
         let head = ClusterHead(
             config: config, files: files, token: token, session: session, nodeTimeout: .milliseconds(Int64(nodeTimeout * 1000)),
             tls: try tlsConfig?.security())
+        let store = await openStateStore(files, head: head)
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
         try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig?.pem)
@@ -164,8 +169,28 @@ struct StartCommand: AsyncParsableCommand {
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
+        if let store {
+            await store.store.close()
+            for suffix in ["", "-wal", "-shm"] { unlink(store.path + suffix) }  // a clean stop leaves nothing to recover
+        }
         files.forgetHead()
         files.unregisterDaemon(pid: getpid())
+    }
+
+    /// The head's state store, with what a crashed head left in it restored; nil when turned off
+    /// or when it cannot be opened (the head then runs without, and says so).
+    private func openStateStore(_ files: ClusterFiles, head: ClusterHead) async -> (store: HeadStateStore, path: String)? {
+        let path = stateStore ?? "\(files.root)/head_state.sqlite"
+        guard path != "none" else { return nil }
+        do {
+            let store = try await HeadStateStore.open(path: path)
+            let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
+            try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
+            return (store, path)
+        } catch {
+            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store")
+            return nil
+        }
     }
 
     /// The health port, if asked for; its port number is written to the cluster files' `health_port`.

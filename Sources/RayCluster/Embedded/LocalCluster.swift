@@ -173,7 +173,7 @@ package final class LocalCluster: CoreRuntime, @unchecked Sendable {
 
     package func kv(_ request: KVRequest) async throws -> KVReply {
         await withCheckedContinuation { continuation in
-            onLoop { continuation.resume(returning: $0.keyValue(request)) }
+            onLoop { $0.keyValue(request) { continuation.resume(returning: $0) } }
         }
     }
 

@@ -253,7 +253,10 @@ package final class ClusterHead: @unchecked Sendable {
 
     /// The key-value store (the dashboard's Serve REST API), on the scheduler's loop.
     package func keyValue(_ request: KVRequest) async throws -> KVReply {
-        try await manager.loop.submit { self.manager.keyValue(request) }.get()
+        let manager = self.manager
+        return await withCheckedContinuation { continuation in
+            manager.loop.execute { manager.keyValue(request) { continuation.resume(returning: $0) } }
+        }
     }
 
     /// A worker's kept output, read on the scheduler's loop.
@@ -337,6 +340,20 @@ package final class ClusterHead: @unchecked Sendable {
 
     func entrypointEvent(_ event: EntrypointEvent) {
         entrypointEvents.withLock { $0 }?(event)
+    }
+
+    /// Restores key-value `entries` a crashed head left (its state store) and hands every later
+    /// change to `changed`, in order (call before `start`).
+    package func persistKeyValues(
+        restoring entries: [(space: String, key: String, value: [UInt8])],
+        changed: @escaping @Sendable (KVRequest, _ stored: @escaping @Sendable () -> Void) -> Void
+    ) async throws {
+        let manager = self.manager
+        try await manager.loop.submit {
+            manager.restoreKeyValues(entries)
+            manager.keyValueChanged = changed
+        }.get()
+        if !entries.isEmpty { logger.info("restored \(entries.count) key-value entries from the head's state store") }
     }
 
     /// What an autoscaler outside the head asks for.

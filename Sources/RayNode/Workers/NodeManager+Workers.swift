@@ -122,7 +122,7 @@ extension NodeManager {
         case .lookupActor(let requestID, let name, let namespace):
             send(.actorFound(requestID: requestID, lookupActorOnLoop(name: name, namespace: namespace, asker: worker)), to: worker)
         case .control(.kv(let requestID, let request)):
-            send(.control(.kvReply(requestID: requestID, keyValue(request))), to: worker)
+            keyValue(request) { [self] reply in send(.control(.kvReply(requestID: requestID, reply)), to: worker) }
         case .control(.stateRequest(let requestID)):
             send(.control(.state(requestID: requestID, stateSnapshot())), to: worker)
         case .control(.nodesRequest(let requestID)):

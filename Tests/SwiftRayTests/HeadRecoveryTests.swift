@@ -1,0 +1,58 @@
+import Foundation
+import RayTesting
+import SwiftRay
+import XCTest
+
+/// The head's state store (`head_state.sqlite` in its cluster folder): what `ray.kv` acknowledged
+/// survives a head SIGKILLed and restarted at the same address; a clean stop leaves nothing behind.
+final class HeadRecoveryTests: XCTestCase {
+    var cluster: TestCluster?
+
+    override func tearDown() async throws {
+        if Ray.isInitialized { try? await ray.shutdown() }
+        cluster?.shutdown()
+    }
+
+    func testAcknowledgedKeyValuesSurviveAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        for index in 0..<50 { _ = try await ray.kv.put("entry-\(index)", [UInt8(index)], namespace: "recovery") }
+        _ = try await ray.kv.put("model", Array("weights-v2".utf8))
+        _ = try await ray.kv.put("scratch", [9])
+        _ = try await ray.kv.delete("scratch")
+        _ = try await ray.kv.put("model", Array("weights-v1".utf8), overwrite: false)  // kept: no overwrite
+        try await ray.shutdown()
+
+        try cluster.restartHead()  // SIGKILL, then a new head on the same folder and address
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let model = try await ray.kv.get("model")
+        XCTAssertEqual(model.map { String(decoding: $0, as: UTF8.self) }, "weights-v2")
+        let scratch = try await ray.kv.get("scratch")
+        XCTAssertNil(scratch, "a deleted key stays deleted")
+        let keys = try await ray.kv.keys(namespace: "recovery")
+        XCTAssertEqual(keys.count, 50)
+        let last = try await ray.kv.get("entry-49", namespace: "recovery")
+        XCTAssertEqual(last, [49])
+        try await ray.shutdown()
+
+        let store = "\(cluster.folders[0])/head_state.sqlite"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store))
+        _ = try cluster.run(["stop", "--temp-dir", cluster.folders[0]])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store), "a clean stop removes the state store")
+    }
+
+    func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
+        let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let garbage = "\(folder)/state.sqlite"
+        try Data(repeating: 0x5A, count: 4096).write(to: URL(fileURLWithPath: garbage))
+        let cluster = try TestCluster(cpus: 1, headArguments: ["--state-store", garbage])
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        _ = try await ray.kv.put("still", [1])
+        let value = try await ray.kv.get("still")
+        XCTAssertEqual(value, [1], "the head serves without its store")
+    }
+}
