@@ -182,11 +182,17 @@ package actor Autoscaler {
 
     private func marker(of node: ObservedNode) -> String? { node.total.keys.first { $0.hasPrefix(Self.markerPrefix) } }
 
-    /// The configured type a marker (`autoscaler-node-<type>-<id>`) names: the longest type name
-    /// it starts with (type names and pod names both hold dashes).
     private func launchedType(_ marker: String) -> String? {
-        let body = marker.dropFirst(Self.markerPrefix.count)
-        return planner.config.nodeTypes.map(\.name).filter { body.hasPrefix($0 + "-") }.max { $0.count < $1.count }
+        Self.parse(marker, types: planner.config.nodeTypes.map(\.name))?.type
+    }
+
+    /// The type and id a marker (`autoscaler-node-<type>-<id>`) names: the longest of `types` it
+    /// starts with (type names and pod names both hold dashes); nil when none does.
+    package static func parse(_ marker: String, types: [String]) -> (type: String, id: String)? {
+        guard marker.hasPrefix(markerPrefix) else { return nil }
+        let body = marker.dropFirst(markerPrefix.count)
+        guard let type = types.filter({ body.hasPrefix($0 + "-") }).max(by: { $0.count < $1.count }) else { return nil }
+        return (type, String(body.dropFirst(type.count + 1)))
     }
 
     /// The marker of a node of `type` known to its provider as `id`.

@@ -134,12 +134,10 @@ package actor KubeRayNodeProvider: NodeProvider {
 
     package func terminate(markers: [String]) async throws {
         var byGroup: [String: [String]] = [:]
-        let groups = try await rayCluster().spec.workerGroupSpecs ?? []
+        let groups = (try await rayCluster().spec.workerGroupSpecs ?? []).map(\.groupName)
         for marker in markers {
-            // The longest group name the marker starts with (names hold dashes).
-            let body = marker.dropFirst(Autoscaler.markerPrefix.count)
-            guard let group = groups.map(\.groupName).filter({ body.hasPrefix($0 + "-") }).max(by: { $0.count < $1.count }) else { continue }
-            byGroup[group, default: []].append(String(body.dropFirst(group.count + 1)))
+            guard let (group, pod) = Autoscaler.parse(marker, types: groups) else { continue }
+            byGroup[group, default: []].append(pod)
         }
         for (group, pods) in byGroup.sorted(by: { $0.key < $1.key }) {
             try await change(group: group) { spec in

@@ -24,8 +24,21 @@ final class LocalAutoscalerTests: XCTestCase {
 
     override func tearDown() async throws {
         if Ray.isInitialized { try? await ray.shutdown() }
+        unsetenv("SWIFTRAY_TLS_CA_FILE")
         cluster?.shutdown()
         try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// A 0-CPU head autoscaling with `config` (YAML), and this driver connected to it.
+    private func startCluster(_ config: String, tls: Bool = false) async throws -> TestCluster {
+        folder = NSTemporaryDirectory() + "swiftray-autoscaler-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try config.write(toFile: "\(folder)/autoscaler.yaml", atomically: true, encoding: .utf8)
+        let cluster = try TestCluster(cpus: 0, tls: tls, headArguments: ["--autoscaling-config", "\(folder)/autoscaler.yaml"])
+        self.cluster = cluster
+        if let certificate = cluster.tlsCertificateFile { setenv("SWIFTRAY_TLS_CA_FILE", certificate, 1) }
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        return cluster
     }
 
     private func launchedNodes() async throws -> [String] {
@@ -33,17 +46,11 @@ final class LocalAutoscalerTests: XCTestCase {
     }
 
     func testDemandBringsNodesUpAndIdleOnesAreRemovedButNotABusyOne() async throws {
-        folder = NSTemporaryDirectory() + "swiftray-autoscaler-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let config = "\(folder)/autoscaler.yaml"
-        try """
+        let cluster = try await startCluster("""
             idleTimeoutSeconds: 2
             nodeTypes:
               - {name: cpu1, resources: {CPU: 1}, minWorkers: 0, maxWorkers: 4}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let cluster = try TestCluster(cpus: 0, headArguments: ["--autoscaling-config", config])
-        self.cluster = cluster
-        try await Ray.start(address: cluster.address, token: cluster.token)
+            """)
 
         let start = ContinuousClock.now
         let refs = (0..<8).map { _ in $occupy.remote(1.0) }
@@ -81,17 +88,11 @@ final class LocalAutoscalerTests: XCTestCase {
     /// A placement group is demand too: a STRICT_SPREAD group of two one-CPU bundles on a 0-CPU
     /// head waits (instead of being refused) and gets two new nodes, though one would hold both.
     func testAPlacementGroupWaitsForNodesLaunchedForItsBundles() async throws {
-        folder = NSTemporaryDirectory() + "swiftray-autoscaler-pg-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let config = "\(folder)/autoscaler.yaml"
-        try """
+        _ = try await startCluster("""
             idleTimeoutSeconds: 60
             nodeTypes:
               - {name: cpu2, resources: {CPU: 2}, minWorkers: 0, maxWorkers: 3}
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        let cluster = try TestCluster(cpus: 0, headArguments: ["--autoscaling-config", config])
-        self.cluster = cluster
-        try await Ray.start(address: cluster.address, token: cluster.token)
+            """)
         let group = try await ray.placementGroup(bundles: [["CPU": 1], ["CPU": 1]], strategy: .strictSpread)
         try await group.ready(timeout: .seconds(30))
         let launched = try await launchedNodes()
@@ -105,15 +106,7 @@ final class LocalAutoscalerTests: XCTestCase {
 
     /// On a TLS cluster the launched nodes trust the head's certificate and join over TLS.
     func testNodesLaunchedForATLSHeadJoinIt() async throws {
-        folder = NSTemporaryDirectory() + "swiftray-autoscaler-tls-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let config = "\(folder)/autoscaler.yaml"
-        try "nodeTypes: [{name: cpu1, resources: {CPU: 1}, maxWorkers: 1}]".write(toFile: config, atomically: true, encoding: .utf8)
-        let cluster = try TestCluster(cpus: 0, tls: true, headArguments: ["--autoscaling-config", config])
-        self.cluster = cluster
-        setenv("SWIFTRAY_TLS_CA_FILE", try XCTUnwrap(cluster.tlsCertificateFile), 1)
-        defer { unsetenv("SWIFTRAY_TLS_CA_FILE") }
-        try await Ray.start(address: cluster.address, token: cluster.token)
+        _ = try await startCluster("nodeTypes: [{name: cpu1, resources: {CPU: 1}, maxWorkers: 1}]", tls: true)
         let node = try await $occupy.remote(0).get(timeout: .seconds(30))
         let launched = try await launchedNodes()
         XCTAssertEqual(launched, [node], "the task ran on the node launched for it")
