@@ -180,13 +180,8 @@ package actor JobManager {
             if let node = reservation.nodeID { await launch(record, on: node, placement) } else { launch(record) }
         } catch {
             reserving[id] = nil
-            guard var record = records[id], record.status == .pending else { return }
-            record.status = .failed
-            record.errorType = "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"
-            record.message = "The job's entrypoint resources {\(summary)} cannot be set aside: \(error)"
-            record.endTime = Date().millisecondsSince1970
-            try? save(record)
-            logger.warning("job \(id): \(record.message ?? "")")
+            guard records[id]?.status == .pending else { return }
+            fail(id, type: "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE", "The job's entrypoint resources {\(summary)} cannot be set aside: \(error)")
         }
     }
 
@@ -212,14 +207,7 @@ package actor JobManager {
                 Task { await self.finish(id, exitCode: code, recovered: false) }
             }
         } catch {
-            var failed = record
-            failed.status = .failed
-            failed.errorType = "RUNTIME_ENV_SETUP_FAILURE"
-            failed.message = "\(error)"
-            failed.endTime = Date().millisecondsSince1970
-            try? save(failed)
-            if let release = releases.removeValue(forKey: id) { Task { await release() } }
-            logger.warning("job \(id) could not start: \(error)")
+            fail(id, type: "RUNTIME_ENV_SETUP_FAILURE", "\(error)")
         }
     }
 
