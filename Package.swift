@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "swiftray-collective-bench", targets: ["CollectiveBenchmark"]),
         .executable(name: "swiftray-rl-bench", targets: ["RLBenchmark"]),
         .executable(name: "swiftray-autoscaler-bench", targets: ["AutoscalerBenchmark"]),
+        .executable(name: "swiftray-chaos", targets: ["ChaosBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -227,6 +228,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Fault injection and fuzzing (issue 22): port fuzzers, connection floods, worker killers.
+        .target(name: "RayChaos", dependencies: ["SwiftRay", "RayWire", .product(name: "NIOCore", package: "swift-nio")]),
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
@@ -244,6 +247,11 @@ let package = Package(
         .executableTarget(name: "RLBenchmark", dependencies: ["SwiftRay", "SwiftRayRL"], path: "Benchmarks/RL"),
         // Time from demand to a node the autoscaler launched running it.
         .executableTarget(name: "AutoscalerBenchmark", dependencies: ["SwiftRay"], path: "Benchmarks/Autoscaler"),
+        // Long chaos and fuzz runs against a real cluster: `swift run -c release swiftray-chaos`.
+        .executableTarget(
+            name: "ChaosBenchmark",
+            dependencies: ["SwiftRay", "RayChaos", "RayTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Chaos"),
         // A driver that tests start as a separate process (orphan checks).
         .executableTarget(name: "RayTestDriver", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Tests/RayTestDriver"),
         .testTarget(
@@ -285,6 +293,7 @@ let package = Package(
             name: "SwiftRayTuneTests",
             dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
+        .testTarget(name: "RayChaosTests", dependencies: ["RayChaos", "SwiftRay", "RayTesting", "RayDashboard"]),
         .testTarget(
             name: "SwiftRayTests",
             dependencies: [

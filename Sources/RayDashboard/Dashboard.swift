@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import RayJobs
+import RayPlatform
 import RayTransport
 import RayWire
 import ServiceLifecycle
@@ -38,12 +39,12 @@ package final class Dashboard: Sendable {
         /// A connection with no request bytes read and no response bytes written for this long is
         /// closed (idle keep-alive, a header trickling in, a client that never reads a 400).
         package var idleTimeout: Duration
-        /// Connections open at once; more wait in the listen backlog until one closes.
+        /// Connections open at once; more are answered `503` with `Retry-After` and closed.
         package var maxConnections: Int
         /// Bytes of request header accepted (larger: 400 and closed).
         package var maxHeaderBytes: Int
 
-        package init(idleTimeout: Duration = .seconds(30), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
+        package init(idleTimeout: Duration = .seconds(10), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
             self.maxHeaderBytes = maxHeaderBytes
@@ -114,10 +115,9 @@ package final class Dashboard: Sendable {
         let app = Application(
             router: router, server: try httpServer(limits: limits, secure: secure, sockets: sockets),
             configuration: .init(
-                address: .hostname(host, port: port), serverName: "swift-ray",
-                availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections)),
+                address: .hostname(host, port: port), serverName: "swift-ray"),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? port)) },
-            logger: Logger(label: "swiftray.dashboard"))
+            logger: RateLimitedLogHandler.wrapping(Logger(label: "swiftray.dashboard")))
         let (services, server) = bound.run(app, logger: Logger(label: "swiftray.dashboard"))
         let actualPort: Int
         do {
@@ -138,21 +138,20 @@ package final class Dashboard: Sendable {
     }
 
     /// HTTP/1.1 with the connection bounds and websocket upgrades for `sockets`' routes (pinged
-    /// every 10 s, so a quiet log tail is not taken for an idle connection), inside TLS when given.
+    /// every 4 s, so a quiet log tail is not taken for an idle connection), inside TLS when given.
     /// The idle closer goes on before the upgrade negotiation, which adds Hummingbird's own
     /// handlers only once a request head parsed: a client that never completes one is closed too.
     private static func httpServer(limits: Limits, secure: Secure?, sockets: Router<BasicWebSocketRequestContext>) throws -> HTTPServerBuilder {
-        let headers = HTTP1Channel.Configuration.DecoderConfiguration(
-            maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: 200)
         let idle = TimeAmount(limits.idleTimeout)
         let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(idleTimeout: idle, httpDecoderConfiguration: headers),
-            ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(10))))
+            http1: .init(idleTimeout: idle, httpDecoderConfiguration: limits.decoder),
+            ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(4))))
         let webSockets = sockets.buildResponder()
+        let open = OpenConnections(limit: limits.maxConnections)
         let http = HTTPServerBuilder { responder in
             GuardedChildChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSockets, configuration: configuration),
-                idle: idle)
+                idle: idle, open: open)
         }
         return try secure?(http) ?? http
     }
@@ -229,51 +228,6 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
             return Response(status: .unauthorized, body: .init(byteBuffer: ByteBuffer(string: "the cluster token is required\n")))
         }
         return try await next(request, context)
-    }
-}
-
-/// A connection with the idle closer in front of whatever `base` sets up.
-struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
-    let base: Base
-    let idle: TimeAmount
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: idle), IdleConnectionCloser()])
-        }.flatMap { base.setup(channel: channel, logger: logger) }.flatMapThrowing { value in
-            try channel.pipeline.syncOperations.addHandler(MalformedRequestAnswer())
-            return value
-        }
-    }
-
-    func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
-}
-
-/// Answers a request the HTTP decoder cannot parse with 400 and closes the connection, as
-/// Hummingbird's plain HTTP/1 channel does (its websocket-upgrade channel leaves it open): garbage
-/// on the port, or a swift-ray client pointed at it, gets a clear answer at once.
-final class MalformedRequestAnswer: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundOut = HTTPServerResponsePart
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError else { return context.fireErrorCaught(error) }
-        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Content-Length": "0", "Connection": "close"])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-    }
-}
-
-/// Closes a connection when `IdleStateHandler` reports it idle: Hummingbird's own idle timeout
-/// spares a connection whose request never parsed, and a client that neither reads its 400 nor
-/// closes would otherwise hold the descriptor for good.
-final class IdleConnectionCloser: ChannelInboundHandler, RemovableChannelHandler, Sendable {
-    typealias InboundIn = NIOAny
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
-        context.close(promise: nil)
     }
 }
 

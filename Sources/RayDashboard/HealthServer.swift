@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import RayPlatform
 import RayTransport
 import ServiceLifecycle
 
@@ -19,16 +20,18 @@ package final class HealthServer: Sendable {
         self.port = port
     }
 
-    /// Serves on `host:port` (0: any free port) once bound.
+    /// Serves on `host:port` (0: any free port) once bound, with the dashboard's connection bounds.
     /// - Throws: `ClusterError` naming the address when it cannot be bound.
-    package static func start(host: String, port: Int, healthy: @escaping @Sendable () async -> Bool) async throws -> HealthServer {
+    package static func start(
+        host: String, port: Int, limits: Dashboard.Limits = Dashboard.Limits(), healthy: @escaping @Sendable () async -> Bool
+    ) async throws -> HealthServer {
         let router = Router()
         router.get("/api/local_raylet_healthz") { _, _ in try await answer(healthy) }
         router.get("/api/healthz") { _, _ in try await answer(healthy) }
-        let logger = Logger(label: "swiftray.health")
+        let logger = RateLimitedLogHandler.wrapping(Logger(label: "swiftray.health"))
         let bound = BoundPort()
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray"),
+            router: router, server: limits.http1, configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray"),
             onServerRunning: { channel in bound.set(.success(channel.localAddress?.port ?? port)) }, logger: logger)
         let (services, server) = bound.run(app, logger: logger)
         do {

@@ -22,10 +22,8 @@ package final class ClusterHead: @unchecked Sendable {
     private let entrypointEvents = Mutex<(@Sendable (EntrypointEvent) -> Void)?>(nil)
     package let files: ClusterFiles
     package let token: String
-    /// Connections that have not presented the token yet; past `maxUnauthenticated`, new ones are
-    /// closed at once, so strangers cannot take the descriptors nodes and drivers need.
-    let unauthenticated = Atomic<Int>(0)
-    static let maxUnauthenticated = 128
+    /// Connections that have not presented the token yet (capped).
+    let unauthenticated = UnauthenticatedConnections()
     package let session: String
     /// A node not heard from for this long is declared dead.
     package let nodeTimeout: Duration

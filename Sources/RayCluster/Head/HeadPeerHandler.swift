@@ -40,10 +40,9 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress?.displayText ?? "?"
-        let waiting = head.unauthenticated.wrappingAdd(1, ordering: .relaxed).newValue
         counted = true
-        if waiting > ClusterHead.maxUnauthenticated {
-            reject(context.channel, "\(waiting - 1) connections are already waiting to authenticate")
+        if !head.unauthenticated.arrive() {
+            reject(context.channel, "\(head.unauthenticated.limit) connections are already waiting to authenticate")
             return context.fireChannelActive()
         }
         // A connection that never says hello is dropped.
@@ -103,7 +102,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         if case .awaitingHello = state {
             reject(context.channel, "\(error)")
         } else {
-            head.logger.warning("connection from \(remote): \(error); closing it")
+            RayLog.untrusted.warning("connection from \(remote): \(error); closing it")
             context.close(promise: nil)
         }
     }
@@ -111,11 +110,11 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
     private func uncount() {
         guard counted else { return }
         counted = false
-        head.unauthenticated.wrappingSubtract(1, ordering: .relaxed)
+        head.unauthenticated.leave()
     }
 
     private func reject(_ channel: any Channel, _ reason: String) {
-        head.logger.warning("rejected connection from \(remote): \(reason)")
+        RayLog.untrusted.warning("rejected connection from \(remote): \(reason)")
         state = .closed
         channel.close(promise: nil)
     }

@@ -106,7 +106,11 @@ private final class PullHandler: ChannelInboundHandler, @unchecked Sendable {
         lastHeard = .now()
         switch unwrapInboundIn(data) {
         case .objectChunk(let chunk, let offset, let bytes) where chunk == id:
-            guard write(bytes, at: Int(offset)) else {
+            guard let start = Int(exactly: offset), start <= size - bytes.readableBytes else {
+                fail("a chunk at \(offset) of \(bytes.readableBytes) bytes lies outside the object's \(size)", sourceLost: true)
+                return context.close(promise: nil)
+            }
+            guard write(bytes, at: start) else {
                 fail("cannot write \(temporary): \(errnoText())", sourceLost: false)
                 return context.close(promise: nil)
             }

@@ -14,12 +14,17 @@ package final class ObjectServer: @unchecked Sendable {
     static let chunkSize = 4 << 20
     /// Chunks written ahead of the socket per pull.
     static let window = 4
+    /// The largest object a pull may ask for (1 TiB) and the most pulls a connection may queue.
+    static let maxObjectSize = 1 << 40
+    static let maxQueuedPulls = 4096
 
     let directory: SharedObjectDirectory
     let token: String
     /// TLS server context, when the cluster uses TLS.
     let tls: (any ChannelSecurity)?
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Pullers that have not presented the token yet (capped).
+    let unauthenticated = UnauthenticatedConnections()
     private var channel: (any Channel)?
 
     package init(directory: SharedObjectDirectory, token: String, tls: (any ChannelSecurity)? = nil) {
@@ -63,14 +68,21 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
     private var queue: [(id: ObjectID, size: Int)] = []
     private var sending = false
     private var remote = "?"
+    /// Whether this connection counts among the server's unauthenticated ones.
+    private var counted = false
 
     init(server: ObjectServer) { self.server = server }
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress?.displayText ?? "?"
         let channel = context.channel
+        counted = true
+        guard server.unauthenticated.arrive() else {
+            context.fireChannelActive()
+            return reject(channel, "\(server.unauthenticated.limit) connections are already waiting to authenticate")
+        }
         context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
-            if !authenticated { reject(channel, "no hello within 10 s") }
+            if !authenticated, channel.isActive { reject(channel, "no hello within 10 s") }
         }
         context.fireChannelActive()
     }
@@ -83,10 +95,15 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             guard ClusterToken.matches(hello.token, server.token) else { return reject(context.channel, "wrong cluster token") }
             authenticated = true
-            return
+            return uncount()
         }
         guard case .pullObject(let id, let size) = message else { return reject(context.channel, "unexpected message") }
-        queue.append((id, Int(size)))
+        // Sizes come from the puller: one past any file, or pulls heaped up unread, end the connection.
+        guard let bytes = Int(exactly: size), bytes <= ObjectServer.maxObjectSize else {
+            return reject(context.channel, "pull of object \(id) with an impossible size \(size)")
+        }
+        guard queue.count < ObjectServer.maxQueuedPulls else { return reject(context.channel, "over \(ObjectServer.maxQueuedPulls) pulls queued") }
+        queue.append((id, bytes))
         if !sending { sendNext(context.channel) }
     }
 
@@ -94,8 +111,19 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
         reject(context.channel, "\(error)")
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        uncount()
+        context.fireChannelInactive()
+    }
+
+    private func uncount() {
+        guard counted else { return }
+        counted = false
+        server.unauthenticated.leave()
+    }
+
     private func reject(_ channel: any Channel, _ reason: String) {
-        RayLog.logger.warning("object server: closing the connection from \(remote): \(reason)")
+        RayLog.untrusted.warning("object server: closing the connection from \(remote): \(reason)")
         channel.close(promise: nil)
     }
 
@@ -110,7 +138,7 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let reason = "cannot open \(path): \(errnoText())"
-            RayLog.logger.warning("object server: \(reason)")
+            RayLog.untrusted.warning("object server: \(reason)")
             channel.writeAndFlush(WireMessage.control(.objectUnavailable(id: id, reason: reason)), promise: nil)
             return sendNext(channel)
         }

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import RayChaos
+import RayTesting
+
+/// Long chaos and fuzz runs against a real cluster started from the `swiftray` beside this binary:
+/// `swift run -c release swiftray-chaos fuzz --inputs 1000000`.
+@main
+struct ChaosCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "swiftray-chaos", abstract: "Chaos and fuzz runs against a real local cluster.",
+        subcommands: [FuzzCommand.self])
+}
+
+/// Fuzzes every listening port of a head and a worker node, then checks they are alive, back to
+/// their descriptors, near their memory and serving.
+struct FuzzCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fuzz", abstract: "Fuzz every port of a two-node cluster.")
+
+    @Option(help: "Inputs per port.") var inputs = 1_000_000 / 6
+    @Option(help: "The seed (input i of a port is generated from seed + port and i).") var seed: UInt64 = 22
+    @Option(help: "Concurrent connections per port.") var connections = 8
+    @Option(help: "Fuzz this running process instead (with --cluster-port and --token).") var pid: Int32?
+    @Option(help: "The running cluster's port.") var clusterPort: UInt16?
+    @Option(help: "The running cluster's token.") var token: String?
+
+    func run() async throws {
+        if let pid, let clusterPort, let token { return try await fuzz([pid], clusterPort: clusterPort, token: token, status: nil) }
+        let cluster = try TestCluster(cpus: 1, headArguments: ["--health-port", "0"])
+        defer { cluster.shutdown() }
+        try cluster.addNode(cpus: 1, arguments: ["--health-port", "0"])
+        guard let clusterPort = cluster.address.split(separator: ":").last.flatMap({ UInt16($0) }) else { throw ValidationError("no head port") }
+        let pids = try cluster.folders.map { try cluster.daemonPID($0) }
+        try await fuzz(pids, clusterPort: clusterPort, token: cluster.token) {
+            try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
+        }
+    }
+
+    private func fuzz(_ pids: [Int32], clusterPort: UInt16, token: String, status: (() throws -> String)?) async throws {
+        let baseline = pids.compactMap(ProcessVitals.of)
+        let targets = pids.flatMap { pid in
+            ProcessVitals.listeningPorts(of: pid).map { port in
+                PortFuzzer(port: port, speaks: FuzzProtocol.guess(port, clusterPort: clusterPort, token: token), seed: seed &+ UInt64(port))
+            }
+        }
+        let started = ContinuousClock.now
+        let reports = await withTaskGroup(of: FuzzReport.self) { group in
+            for target in targets {
+                group.addTask { await FuzzProtocol.offPool { target.run(inputs, connections: connections) } }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let elapsed = ContinuousClock.now - started
+        for report in reports { print(report) }
+        let total = reports.reduce(0) { $0 + $1.inputs }
+        print("\(total) inputs to \(targets.count) ports in \(elapsed) (\(Int(Double(total) / elapsed.seconds)) per second)")
+        try await Task.sleep(for: .seconds(12))
+        for (pid, before) in zip(pids, baseline) {
+            guard let now = ProcessVitals.of(pid) else { throw ValidationError("process \(pid) died") }
+            print("process \(pid): \(before) before, \(now) 12 s after")
+        }
+        guard let status else { return }
+        let answer = try status()
+        print(answer.contains("Active:") ? "the cluster serves" : "the cluster does not answer: \(answer)")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
