@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RayChaos
 import RayTesting
+import SwiftRay
 
 /// Long chaos and fuzz runs against a real cluster started from the `swiftray` beside this binary:
 /// `swift run -c release swiftray-chaos fuzz --inputs 1000000`.
@@ -9,7 +10,7 @@ import RayTesting
 struct ChaosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray-chaos", abstract: "Chaos and fuzz runs against a real local cluster.",
-        subcommands: [FuzzCommand.self])
+        subcommands: [FuzzCommand.self, WorkersCommand.self])
 }
 
 /// Fuzzes every listening port of a head and a worker node, then checks they are alive, back to
@@ -62,6 +63,28 @@ struct FuzzCommand: AsyncParsableCommand {
         guard let status else { return }
         let answer = try status()
         print(answer.contains("Active:") ? "the cluster serves" : "the cluster does not answer: \(answer)")
+    }
+}
+
+/// Tasks and actor calls on an embedded cluster while a random worker is SIGKILLed every interval.
+struct WorkersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "workers", abstract: "Kill workers during tasks and actor calls.")
+
+    @Option(help: "Tasks (retried forever).") var tasks = 100_000
+    @Option(help: "Actor calls (half retried forever, half at most once).") var calls = 20_000
+    @Option(help: "Milliseconds between kills.") var killEvery = 100
+    @Option(help: "CPUs of the embedded cluster.") var cpus = 2
+    @Option(help: "The seed (which worker dies).") var seed: UInt64 = 22
+
+    func run() async throws {
+        try await Ray.start(numCPUs: cpus, includeDashboard: false)
+        let folder = NSTemporaryDirectory() + "swiftray-chaos-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let report = try await ChaosWorkload.run(tasks: tasks, calls: calls, killEvery: .milliseconds(killEvery), seed: seed, folder: folder)
+        try await ray.shutdown()
+        print(report)
+        print(report.clean ? "nothing lost, nothing wrong, nothing run twice" : "FAILED")
+        if !report.clean { throw ExitCode.failure }
     }
 }
 

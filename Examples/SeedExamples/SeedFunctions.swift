@@ -26,10 +26,10 @@ import SwiftRayTune
 
 // Scientific computing: Monte Carlo estimate of pi.
 @Remote func monteCarloPi(_ numSamples: Int, seed: UInt64) -> Int {
-    var generator = SplitMix64(seed: seed)
+    var generator = SeededRandom(seed: seed)  // each Monte Carlo task draws its own stream
     var inside = 0
     for _ in 0..<numSamples {
-        let x = generator.nextUnitDouble(), y = generator.nextUnitDouble()
+        let x = generator.unit(), y = generator.unit()
         if x * x + y * y <= 1 { inside += 1 }
     }
     return inside
@@ -129,20 +129,6 @@ enum ExampleError: Error, CustomStringConvertible {
         case .cannotOpen(let path): "cannot open \(path)"
         }
     }
-}
-
-/// A small, fast, seedable generator, so each Monte Carlo task draws its own stream.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnitDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
 
 // 2. Actors: a stateful remote object, as a Swift distributed actor in its own worker process.

@@ -39,11 +39,11 @@ package final class HeadStateStore: Sendable {
                 do {
                     switch write.change {
                     case .put(let space, let key, let value):
-                        try await connection.query(
+                        _ = try await connection.query(
                             "INSERT INTO kv (space, key, value) VALUES (?, ?, ?) ON CONFLICT (space, key) DO UPDATE SET value = excluded.value",
                             [.text(space), .text(key), .blob(ByteBuffer(bytes: value))])
                     case .delete(let space, let key):
-                        try await connection.query("DELETE FROM kv WHERE space = ? AND key = ?", [.text(space), .text(key)])
+                        _ = try await connection.query("DELETE FROM kv WHERE space = ? AND key = ?", [.text(space), .text(key)])
                     }
                 } catch {
                     Self.logger.error("cannot write the head's state: \(error); a restarted head will miss this change")

@@ -4,7 +4,7 @@ import RayTesting
 import SwiftRay
 import XCTest
 
-@Remote func chaosSquare(_ x: Int) -> Int { x * x }
+@Remote func fuzzSquare(_ x: Int) -> Int { x * x }
 
 /// The fuzz suite (issue 22, item 4): every listening port of a real cluster (the head's cluster
 /// port, object servers, dashboard, health ports) and of an embedded cluster takes tens of
@@ -61,7 +61,7 @@ final class PortFuzzTests: XCTestCase {
         let token = try String(contentsOfFile: "\(folder)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let address = try String(contentsOfFile: "\(folder)/head_address", encoding: .utf8)
         let clusterPort = try XCTUnwrap(address.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last.flatMap { UInt16($0) })
-        let squared = try await ray.get($chaosSquare.remote(7))
+        let squared = try await ray.get($fuzzSquare.remote(7))
         XCTAssertEqual(squared, 49)
         let before = try XCTUnwrap(ProcessVitals.of(getpid()))
         // This process's own ports: the embedded cluster port and the dashboard.
@@ -75,7 +75,7 @@ final class PortFuzzTests: XCTestCase {
         }
         try await floodAndCheck(targets, token: token, clusterPort: clusterPort)
         try await Self.expectBack(getpid(), to: before)
-        let refs = (0..<100).map { $chaosSquare.remote($0) }
+        let refs = (0..<100).map { $fuzzSquare.remote($0) }
         let squares = try await ray.get(refs)
         XCTAssertEqual(squares, (0..<100).map { $0 * $0 })
         try await ray.shutdown()

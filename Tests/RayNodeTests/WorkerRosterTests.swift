@@ -44,6 +44,14 @@ final class WorkerRosterTests: XCTestCase {
         XCTAssertFalse(after.noneRegistered)
     }
 
+    func testStartingWorkersKilledFromOutsideCountATenthOfAFailure() {
+        var roster = WorkerRoster()
+        _ = worker(&roster)
+        for _ in 0..<9 { XCTAssertEqual(roster.startFailed(killed: true).inARow, 0) }
+        XCTAssertEqual(roster.startFailed(killed: true).inARow, 1, "ten kills count as one failure")
+        XCTAssertEqual(roster.startFailed().inARow, 2)
+    }
+
     func testTheMostRecentlyIdleWorkerOnTheFirstFittingNodeIsTaken() {
         var roster = WorkerRoster()
         let a = worker(&roster), b = worker(&roster), far = worker(&roster, on: there)

@@ -40,8 +40,8 @@ extension NodeManager {
     }
 
     /// Too many failed starts in a row fail the queued tasks instead of leaving them waiting forever.
-    private func workerStartFailed(_ reason: String) {
-        let failures = workers.startFailed()
+    private func workerStartFailed(_ reason: String, killed: Bool = false) {
+        let failures = workers.startFailed(killed: killed)
         guard failures.inARow >= config.maxStartFailures, failures.noneRegistered else {
             requestSchedule()
             return
@@ -173,7 +173,7 @@ extension NodeManager {
         if !worker.registered {
             if !shuttingDown {
                 logger.error("worker pid \(worker.pid) exited before registering (\(describeExit(code)))")
-                workerStartFailed("worker pid \(worker.pid) \(describeExit(code)) before registering")
+                workerStartFailed("worker pid \(worker.pid) \(describeExit(code)) before registering", killed: code == -SIGKILL)
             }
         } else if !shuttingDown && !worker.running.isEmpty {
             logger.warning("worker pid \(worker.pid) died (\(describeExit(code))) while running \(worker.running.count) task(s)")

@@ -12,8 +12,9 @@ package struct WorkerRoster {
     private var lastID = 0
     /// Workers started and not yet registered.
     private(set) var starting = 0
-    /// Starts that failed since a worker last registered.
+    /// Starts that failed since a worker last registered, and starting workers SIGKILLed meanwhile.
     private(set) var startFailures = 0
+    private var killedStarts = 0
 
     package init() {}
 
@@ -40,12 +41,15 @@ package struct WorkerRoster {
         worker.registered = true
         starting -= 1
         startFailures = 0
+        killedStarts = 0
     }
 
     /// Counts a failed start; returns the failures in a row and whether no worker ever registered.
-    mutating func startFailed() -> (inARow: Int, noneRegistered: Bool) {
-        startFailures += 1
-        return (startFailures, byID.values.allSatisfy { !$0.registered })
+    /// A worker SIGKILLed while starting (the OOM killer, an operator, a chaos test) says little
+    /// about whether workers can start: ten such count as one failure.
+    mutating func startFailed(killed: Bool = false) -> (inARow: Int, noneRegistered: Bool) {
+        if killed { killedStarts += 1 } else { startFailures += 1 }
+        return (startFailures + killedStarts / 10, byID.values.allSatisfy { !$0.registered })
     }
 
     /// Forgets a worker that exited.
