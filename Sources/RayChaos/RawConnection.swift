@@ -58,9 +58,10 @@ struct RawConnection: ~Copyable {
         return true
     }
 
-    /// What the peer sends within `timeout`, and whether it closed the connection meanwhile.
+    /// What the peer sends within `timeout` (once it has answered, what follows within 1 ms), and
+    /// whether it closed the connection meanwhile.
     func drain(for timeout: Duration) -> (bytes: Int, closed: Bool) {
-        let deadline = ContinuousClock.now + timeout
+        var deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var total = 0
         while case let left = deadline - ContinuousClock.now, left > .zero {
@@ -73,6 +74,7 @@ struct RawConnection: ~Copyable {
             if count == 0 { return (total, true) }
             if count < 0 { return (total, errno != EAGAIN && errno != EINTR) }
             total += count
+            deadline = min(deadline, ContinuousClock.now + .milliseconds(1))
         }
         return (total, false)
     }

@@ -104,17 +104,20 @@ final class PortFuzzTests: XCTestCase {
             XCTAssertEqual(outcome.closed, outcome.opened, "port \(port): \(outcome)")
             XCTAssertLessThan(outcome.lastClosed, .seconds(16), "port \(port): \(outcome)")
         }
-        for target in targets {
-            let requests: [UInt8] = if case .http(let token) = target.speaks {
-                FuzzProtocol.httpRequests(path: "/api/state", token: token, count: 200)
-            } else if target.port == clusterPort {
-                FuzzProtocol.clientRequests(token: token, count: 2000)
-            } else {
-                Array(repeating: 0xAB, count: 8 << 10)
+        let held = try await withThrowingTaskGroup(of: (UInt16, Int).self) { group in
+            for target in targets {
+                let requests: [UInt8] = if case .http(let token) = target.speaks {
+                    FuzzProtocol.httpRequests(path: "/api/state", token: token, count: 200)
+                } else if target.port == clusterPort {
+                    FuzzProtocol.clientRequests(token: token, count: 2000)
+                } else {
+                    Array(repeating: 0xAB, count: 8 << 10)
+                }
+                group.addTask { (target.port, try await ConnectionFloods.slowReaders(port: target.port, count: 20, requests: requests, hold: .seconds(1))) }
             }
-            let held = try await ConnectionFloods.slowReaders(port: target.port, count: 20, requests: requests, hold: .seconds(1))
-            XCTAssertGreaterThan(held, 0, "port \(target.port) took slow readers")
+            return try await group.reduce(into: []) { $0.append($1) }
         }
+        for (port, count) in held { XCTAssertGreaterThan(count, 0, "port \(port) took slow readers") }
     }
 
     /// Runs each fuzzer on its own threads, all ports at once.

@@ -6,33 +6,47 @@ import RayWire
 import XCTest
 
 /// The chaos suite's deterministic half (issue 22, item 3): thousands of seeded schedules of
-/// worker deaths, late exits and delayed replies on the node manager with in-process workers.
-/// Every schedule is replayable from its seed: `SWIFTRAY_FAULT_SEED=N` runs just that one.
+/// worker deaths, late exits and delayed replies on the node manager with in-process workers, for
+/// tasks (retried) and actor calls (restarted actors, calls run at most once).
+/// Every schedule is replayable from its seed: `SWIFT_DETERMINISTIC_HASHING=1 SWIFTRAY_FAULT_SEED=N`
+/// runs just that one, step for step (the hashing variable fixes the node manager's dictionary order).
 final class SeededFaultScheduleTests: XCTestCase {
     func testThousandsOfSeededSchedulesOfWorkerDeathsAndDelays() {
         let seeds: [UInt64] = ProcessInfo.processInfo.environment["SWIFTRAY_FAULT_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(0..<2000)
-        var crashes = 0, executions = 0, failures = 0
+        var crashes = 0, executions = 0, failures = 0, calls = 0, callsFailed = 0
         for seed in seeds {
             let run = FaultSchedule(seed: seed)
             run.play()
-            for problem in run.problems() { XCTFail("seed \(seed): \(problem) (replay: SWIFTRAY_FAULT_SEED=\(seed))") }
+            for problem in run.problems() { XCTFail("seed \(seed): \(problem) (replay: SWIFT_DETERMINISTIC_HASHING=1 SWIFTRAY_FAULT_SEED=\(seed))") }
             crashes += run.crashes
             executions += run.executions.count
             failures += run.failedTasks
+            calls += run.calls.count
+            callsFailed += run.failedCalls
         }
-        print("seeded faults: \(seeds.count) schedules, \(executions) executions, \(crashes) worker deaths, \(failures) tasks out of retries")
+        print("seeded faults: \(seeds.count) schedules, \(executions) executions, \(crashes) worker deaths, \(failures) tasks out of retries, \(calls) actor calls (\(callsFailed) failed with their actor's death)")
     }
 }
 
-/// One seeded schedule: tasks submitted in waves while workers register late, answer after random
-/// delays (each worker in order, as over its connection), crash mid-task, and have their exits
-/// reported late; then the faults stop and everything must finish.
+/// One seeded schedule: tasks and actor calls submitted in waves while workers register late,
+/// answer after random delays (each worker in order, as over its connection), crash mid-task, and
+/// have their exits reported late; then the faults stop and everything must finish.
 private final class FaultSchedule {
+    /// Work a worker holds.
+    enum Work {
+        case task(TaskSpec)
+        case call(ActorCall)
+    }
+
     let node: NodeHarness
     private var random: SeededRandom
     private var specs: [TaskSpec] = []
-    /// Executions each worker holds, oldest first (a worker runs them in order).
-    private var running: [Int: [TaskSpec]] = [:]
+    private var actors: [ActorSpec] = []
+    private(set) var calls: [ActorCall] = []
+    /// How often each call reached a worker (at most once: no task retries).
+    private var callRuns: [TaskID: Int] = [:]
+    /// Work each worker holds, oldest first (a worker runs it in order).
+    private var running: [Int: [Work]] = [:]
     private var registered: Set<Int> = []
     /// Tasks whose result was delivered, and executions seen after it (must be none).
     private var answered: Set<TaskID> = []
@@ -44,7 +58,15 @@ private final class FaultSchedule {
     init(seed: UInt64) {
         random = SeededRandom(seed: seed)
         let cpus = Double(1 + random.below(3))
-        node = NodeHarness(cpus: cpus, prestart: random.below(3))
+        node = NodeHarness(cpus: cpus + 2, prestart: random.below(3))
+        for _ in 0..<(1 + random.below(2)) {
+            let spec = ActorSpec(
+                actorID: node.newID(), typeID: "Counter", className: "Counter", initializer: "init()", args: [], resources: ["CPU": 1],
+                maxRestarts: -1, maxTaskRetries: 0, maxConcurrency: 1, name: "", namespace: "", detached: false)
+            actors.append(spec)
+            node.manager.createActorOnLoop(spec, creator: nil) { _ in }
+        }
+        node.loop.run()
     }
 
     func play() {
@@ -64,11 +86,12 @@ private final class FaultSchedule {
 
     /// One random action; without faults only registering and answering (the tail of a run).
     private func step(faults: Bool) {
-        switch faults ? random.below(10) : 1 + random.below(6) {
+        switch faults ? random.below(11) : 1 + random.below(6) {
         case 0: submitWave()
         case 1, 2: registerSome()
         case 3, 4, 5, 6: answerOne()
         case 7, 8: crashOne()
+        case 9: callWave()
         default: toggleReaping()
         }
         collect()
@@ -79,6 +102,16 @@ private final class FaultSchedule {
             let spec = node.task(maxRetries: random.below(4))
             specs.append(spec)
             node.manager.submitOnLoop(spec, holder: nil)
+        }
+        node.loop.run()
+    }
+
+    private func callWave() {
+        for _ in 0..<(1 + random.below(4)) {
+            let actor = actors[random.below(actors.count)]
+            let call = ActorCall(callID: node.newID(), actorID: actor.actorID, dispatch: .method, method: "increment()", name: "Counter.increment", args: [])
+            calls.append(call)
+            node.manager.actorCallOnLoop(call, holder: nil)
         }
         node.loop.run()
     }
@@ -95,9 +128,13 @@ private final class FaultSchedule {
         let busy = node.processes.alive.filter { !(running[$0.id] ?? []).isEmpty }
         guard !busy.isEmpty else { return }
         let worker = busy[random.below(busy.count)]
-        let spec = running[worker.id]!.removeFirst()
-        answered.insert(spec.taskID)
-        worker.send(.taskDone(spec.taskID, .value(value(of: spec))))
+        switch running[worker.id]!.removeFirst() {
+        case .task(let spec):
+            answered.insert(spec.taskID)
+            worker.send(.taskDone(spec.taskID, .value(value(of: spec))))
+        case .call(let call):
+            worker.send(.taskDone(call.callID, .value(Self.answer(to: call))))
+        }
         node.loop.run()
     }
 
@@ -122,10 +159,20 @@ private final class FaultSchedule {
     private func collect() {
         for (worker, messages) in node.received() {
             if !registered.contains(worker.id) { registered.insert(worker.id) }
-            for case .execute(let spec) in messages {
-                executions.append(spec)
-                if answered.contains(spec.taskID) { afterAnswer.append(spec.taskID) }
-                running[worker.id, default: []].append(spec)
+            for message in messages {
+                switch message {
+                case .execute(let spec):
+                    executions.append(spec)
+                    if answered.contains(spec.taskID) { afterAnswer.append(spec.taskID) }
+                    running[worker.id, default: []].append(.task(spec))
+                case .hostActor(let spec):
+                    worker.send(.actorReady(spec.actorID, error: nil))
+                case .actorCall(let call):
+                    callRuns[call.callID, default: 0] += 1
+                    running[worker.id, default: []].append(.call(call))
+                default:
+                    break
+                }
             }
         }
     }
@@ -135,6 +182,13 @@ private final class FaultSchedule {
 
     var failedTasks: Int { results.filter { if case .error = $0 { true } else { false } }.count }
 
+    var failedCalls: Int { calls.filter { if case .error = node.results([$0.callID])?.first { true } else { false } }.count }
+
+    /// What a call answers: its id's low word.
+    static func answer(to call: ActorCall) -> EncodedValue {
+        withUnsafeBytes(of: call.callID.low.littleEndian) { EncodedValue(bytes: Array($0)) }
+    }
+
     /// What went wrong, if anything: a task not finished, a wrong result, an execution after
     /// the result, a repeated or skipped attempt, a failure with retries left.
     func problems() -> [String] {
@@ -142,6 +196,15 @@ private final class FaultSchedule {
         let results = self.results
         let waiting = results.filter { $0 == nil }.count
         if waiting > 0 { return ["\(waiting) of \(specs.count) tasks never finished"] }
+        for call in calls {
+            let runs = callRuns[call.callID] ?? 0
+            if runs > 1 { found.append("call \(call.callID) ran \(runs) times") }
+            switch node.results([call.callID])?.first {
+            case .value(let got) where got == Self.answer(to: call) && runs == 1: break
+            case .error(let error) where error.kind == .actorDied: break
+            case let other: found.append("call \(call.callID) (ran \(runs) times) ended as \(String(describing: other))")
+            }
+        }
         if !afterAnswer.isEmpty { found.append("\(afterAnswer.count) executions of tasks already answered") }
         for (spec, result) in zip(specs, results) {
             let attempts = executions.filter { $0.taskID == spec.taskID }.map(\.attempt)
