@@ -130,15 +130,29 @@ struct JobLogsCommand: AsyncParsableCommand {
     static func follow(_ id: String, dashboard: DashboardOptions) async throws {
         _ = try await JobStatusCommand.record(id, dashboard: dashboard)  // a clear 404 first
         fflush(nil)  // what was printed comes before the job's output, written unbuffered
-        let url = dashboard.baseURL.replacingOccurrences(of: "http", with: "ws", options: .anchored) + "/api/jobs/\(id)/logs/tail"
-        var configuration = WebSocketClientConfiguration()
-        if let token = dashboard.resolvedToken { configuration.additionalHeaders[.authorization] = "Bearer \(token)" }
-        let tls: TLSConfiguration? = url.hasPrefix("wss") ? DashboardOptions.clientTLS() : nil
-        try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: Logger(label: "swiftray.job")) {
-            inbound, _, _ in
-            for try await message in inbound.messages(maxSize: 1 << 24) {
-                if case .text(let text) = message { FileHandle.standardOutput.write(Data(text.utf8)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let url = dashboard.baseURL.replacingOccurrences(of: "http", with: "ws", options: .anchored) + "/api/jobs/\(id)/logs/tail"
+                var configuration = WebSocketClientConfiguration()
+                if let token = dashboard.resolvedToken { configuration.additionalHeaders[.authorization] = "Bearer \(token)" }
+                let tls: TLSConfiguration? = url.hasPrefix("wss") ? DashboardOptions.clientTLS() : nil
+                try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: Logger(label: "swiftray.job")) {
+                    inbound, _, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 24) {
+                        if case .text(let text) = message { FileHandle.standardOutput.write(Data(text.utf8)) }
+                    }
+                }
             }
+            // The tail ends when the server closes it; should that close get lost (seen once: the
+            // client sat in CLOSE_WAIT), the job's own status ends the wait 3 s after it ended.
+            group.addTask {
+                while try await !JobStatusCommand.record(id, dashboard: dashboard).status.isTerminal {
+                    try await Task.sleep(for: .seconds(1))
+                }
+                try await Task.sleep(for: .seconds(3))
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 }
