@@ -298,7 +298,7 @@ let package = Package(
             name: "SwiftRayTests",
             dependencies: [
                 "SwiftRay", "RayTesting", "RayTestDriver", "RayBenchmarks", "SeedExamples", "swiftray", "RayDashboard",
-                "RayCluster", "RayNode", "RayObjectStore", "RayTransport", "RayTLS", "RayWire",
+                "RayCluster", "RayNode", "RayObjectStore", "RayTransport", "RayTLS", "RayWire", "RayChaos",
             ]
         ),
     ],

@@ -54,11 +54,15 @@ public enum ConnectionFloods {
     /// Opens `count` connections that each send `requests` and never read the answers, holds them
     /// for `hold`, then closes them. Returns how many the server accepted.
     public static func slowReaders(port: UInt16, count: Int, requests: [UInt8], hold: Duration) async throws -> Int {
-        var held: [Int32] = []
-        for _ in 0..<count {
-            guard let connection = RawConnection(port: port, timeout: .milliseconds(500)) else { continue }
-            connection.send(requests)
-            held.append(connection.release())
+        // Blocking connects and sends, so off Swift's cooperative pool.
+        let held = await FuzzProtocol.offPool { () -> [Int32] in
+            var held: [Int32] = []
+            for _ in 0..<count {
+                guard let connection = RawConnection(port: port, timeout: .milliseconds(500)) else { continue }
+                connection.send(requests)
+                held.append(connection.release())
+            }
+            return held
         }
         try await Task.sleep(for: hold)
         for fd in held {

@@ -3,15 +3,17 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// A plain blocking TCP client to `127.0.0.1:port`, for feeding servers what no real client sends:
 /// every call has a deadline, and `abort()` closes with a reset so thousands of fuzz connections
 /// leave no TIME_WAIT entries eating the ephemeral ports.
-struct RawConnection: ~Copyable {
-    let fd: Int32
+public struct RawConnection: ~Copyable {
+    /// The socket.
+    public let fd: Int32
 
     /// Connects within `timeout`; nil when the port refuses or does not answer in time.
-    init?(port: UInt16, timeout: Duration = .seconds(2)) {
+    public init?(port: UInt16, timeout: Duration = .seconds(2)) {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -42,7 +44,7 @@ struct RawConnection: ~Copyable {
 
     /// Sends what the peer takes of `bytes`; false once it refuses (closed, reset, or the send timed out).
     @discardableResult
-    func send(_ bytes: [UInt8]) -> Bool {
+    public func send(_ bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
             let count = bytes.withUnsafeBytes { pointer in
@@ -60,7 +62,7 @@ struct RawConnection: ~Copyable {
 
     /// What the peer sends within `timeout` (once it has answered, what follows within 1 ms), and
     /// whether it closed the connection meanwhile.
-    func drain(for timeout: Duration) -> (bytes: Int, closed: Bool) {
+    public func drain(for timeout: Duration) -> (bytes: Int, closed: Bool) {
         var deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         var total = 0
@@ -80,7 +82,7 @@ struct RawConnection: ~Copyable {
     }
 
     /// Up to `count` bytes the peer sends within `timeout` (fewer if it closes or goes quiet).
-    func read(upTo count: Int, within timeout: Duration) -> [UInt8] {
+    public func read(upTo count: Int, within timeout: Duration) -> [UInt8] {
         let deadline = ContinuousClock.now + timeout
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: count)
@@ -95,8 +97,26 @@ struct RawConnection: ~Copyable {
         return bytes
     }
 
+    /// Reads (and drops) what the peer sends until it closes the connection (true) or `timeout`
+    /// passes (false).
+    public func closedByPeer(within timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if drain(for: deadline - ContinuousClock.now).closed { return true }
+        }
+        return false
+    }
+
+    /// Connects, sends `bytes`, and reports whether the server closed the connection within
+    /// `timeout` (false also when the port refused the connection).
+    public static func closedAfterSending(_ bytes: [UInt8], port: UInt16, within timeout: Duration = .seconds(15)) -> Bool {
+        guard let connection = RawConnection(port: port) else { return false }
+        connection.send(bytes)
+        return connection.closedByPeer(within: timeout)
+    }
+
     /// Closes with a reset (SO_LINGER 0).
-    consuming func abort() {
+    public consuming func abort() {
         var linger = linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
         close(fd)
@@ -104,16 +124,51 @@ struct RawConnection: ~Copyable {
     }
 
     /// Closes normally (FIN).
-    consuming func finish() {
+    public consuming func finish() {
         close(fd)
         discard self
     }
 
     /// Hands the descriptor to the caller, who closes it (floods poll thousands at once).
-    consuming func release() -> Int32 {
+    public consuming func release() -> Int32 {
         let fd = self.fd
         discard self
         return fd
+    }
+
+    deinit { close(fd) }
+}
+
+/// A listening socket on a free loopback port that never accepts (the kernel completes handshakes
+/// into its backlog): a server that answers nothing, for testing clients' timeouts.
+public struct SilentListener: ~Copyable {
+    /// The socket.
+    public let fd: Int32
+    /// Its port.
+    public let port: UInt16
+
+    /// Listens on a free loopback port. - Throws: `POSIXError` when no socket can be bound.
+    public init() throws {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(fd, pointer, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        self.fd = fd
+        port = UInt16(bigEndian: address.sin_port)
     }
 
     deinit { close(fd) }

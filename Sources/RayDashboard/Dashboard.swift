@@ -147,7 +147,7 @@ package final class Dashboard: Sendable {
             http1: .init(idleTimeout: idle, httpDecoderConfiguration: limits.decoder),
             ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(4))))
         let webSockets = sockets.buildResponder()
-        let open = OpenConnections(limit: limits.maxConnections)
+        let open = ConnectionLimit(limit: limits.maxConnections)
         let http = HTTPServerBuilder { responder in
             GuardedChildChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSockets, configuration: configuration),

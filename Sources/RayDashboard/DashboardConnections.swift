@@ -2,7 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
+import RayTransport
 
 /// A connection with the dashboard's bounds in front of whatever `base` sets up: the connection
 /// cap, the idle closer, and (`answerMalformed`, for the websocket-upgrade channel, which does not
@@ -10,7 +10,7 @@ import Synchronization
 struct GuardedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let idle: TimeAmount
-    let open: OpenConnections
+    let open: ConnectionLimit
     var answerMalformed = true
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
@@ -38,33 +38,12 @@ extension Dashboard.Limits {
     var http1: HTTPServerBuilder {
         let idle = TimeAmount(idleTimeout)
         let configuration = HTTP1Channel.Configuration(idleTimeout: idle, httpDecoderConfiguration: decoder)
-        let open = OpenConnections(limit: maxConnections)
+        let open = ConnectionLimit(limit: maxConnections)
         return HTTPServerBuilder { responder in
             GuardedChildChannel(
                 base: HTTP1Channel(responder: responder, configuration: configuration), idle: idle, open: open, answerMalformed: false)
         }
     }
-}
-
-/// How many dashboard connections are open, against the cap.
-final class OpenConnections: Sendable {
-    let limit: Int
-    private let count = Atomic<Int>(0)
-    private let refusals = Atomic<Int>(0)
-
-    init(limit: Int) { self.limit = limit }
-
-    /// Counts a new connection in; false (and not counted) when the cap is reached.
-    func admit() -> Bool {
-        if count.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
-        count.wrappingSubtract(1, ordering: .relaxed)
-        return false
-    }
-
-    func leave() { count.wrappingSubtract(1, ordering: .relaxed) }
-
-    /// The number refused so far, this one included (to log the first of a burst, then every 1,000th).
-    func refused() -> Int { refusals.wrappingAdd(1, ordering: .relaxed).newValue }
 }
 
 /// Refuses a connection over the cap at once with `503` and `Retry-After` rather than leaving it in
@@ -75,10 +54,10 @@ final class ConnectionCap: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     private static let answer = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    private let open: OpenConnections
+    private let open: ConnectionLimit
     private var admitted = false
 
-    init(open: OpenConnections) { self.open = open }
+    init(open: ConnectionLimit) { self.open = open }
 
     func channelActive(context: ChannelHandlerContext) {
         admitted = open.admit()

@@ -1,4 +1,5 @@
 import Foundation
+import RayChaos
 import RayTesting
 import SwiftRay
 import XCTest
@@ -249,8 +250,8 @@ final class ClusterTests: XCTestCase {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
         let port = UInt16(cluster.address.split(separator: ":").last!)!
-        XCTAssertTrue(try RawSocket.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: port), "garbage is dropped")
-        XCTAssertTrue(try RawSocket.closedAfterSending([0, 0, 0, 200, 1, 30] + Array(repeating: 7, count: 200), port: port), "a bad frame is dropped")
+        XCTAssertTrue(RawConnection.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: port), "garbage is dropped")
+        XCTAssertTrue(RawConnection.closedAfterSending([0, 0, 0, 200, 1, 30] + Array(repeating: 7, count: 200), port: port), "a bad frame is dropped")
         do {
             try await Ray.start(address: cluster.address, token: "not-the-token")
             XCTFail("a wrong token must be refused")

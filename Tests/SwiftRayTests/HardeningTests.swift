@@ -1,4 +1,5 @@
 import Foundation
+import RayChaos
 import NIOPosix
 import RayCluster
 import RayDashboard
@@ -67,14 +68,14 @@ final class HardeningTests: XCTestCase {
         let cluster = try startCluster()
         let headPID = try cluster.daemonPID(cluster.folders[0])
         let port = try XCTUnwrap(UInt16(cluster.address.split(separator: ":").last ?? ""))
-        let before = RawSocket.residentBytes(of: headPID)
+        let before = (ProcessVitals.of(headPID)?.residentBytes ?? 0)
         // Each announces a 1 GiB frame and streams 32 MiB of it without ever saying hello.
         var header: [UInt8] = [0x40, 0, 0, 0]
         header += [UInt8](repeating: 0, count: 32 << 20)
         for _ in 0..<4 {
-            XCTAssertTrue(try RawSocket.closedAfterSending(header, port: port), "the head drops an unauthenticated huge frame")
+            XCTAssertTrue(RawConnection.closedAfterSending(header, port: port), "the head drops an unauthenticated huge frame")
         }
-        let grown = RawSocket.residentBytes(of: headPID) - before
+        let grown = (ProcessVitals.of(headPID)?.residentBytes ?? 0) - before
         XCTAssertLessThan(grown, 64 << 20, "the head buffered \(grown) bytes for strangers")
 
         // An object server too.
@@ -83,7 +84,7 @@ final class HardeningTests: XCTestCase {
         defer { store.removeAll() }
         let server = ObjectServer(directory: store, token: "secret")
         let objectPort = try await server.start(host: "127.0.0.1")
-        XCTAssertTrue(try RawSocket.closedAfterSending(Array(header.prefix(1 << 20)), port: UInt16(objectPort)))
+        XCTAssertTrue(RawConnection.closedAfterSending(Array(header.prefix(1 << 20)), port: UInt16(objectPort)))
         await server.shutdown()
         XCTAssertTrue(try cluster.run(["status", "--address", cluster.address, "--token", cluster.token]).contains("Active:"))
     }
@@ -94,26 +95,19 @@ final class HardeningTests: XCTestCase {
         let limits = Dashboard.Limits(idleTimeout: .milliseconds(300), maxConnections: 128, maxHeaderBytes: 16 << 10)
         let dashboard = try await Dashboard.start(host: "127.0.0.1", port: 0, token: nil, limits: limits) { ClusterState() }
         let port = UInt16(dashboard.port)
-        let baseline = RawSocket.openDescriptors()
+        let baseline = Self.openDescriptors()
         let request = Array("GET /api/state HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 40_000))\r\n\r\n".utf8)
         // 2,000 requests with a header over the limit from clients that neither read the 400 nor
         // close: the dashboard must close each of them itself.
         for _ in 0..<10 {
-            let sockets = try (0..<200).map { _ in try RawSocket.connected(port: port) }
-            for fd in sockets { RawSocket.sendAll(request, on: fd) }
-            for fd in sockets {
-                XCTAssertTrue(RawSocket.closedByPeer(fd, within: .seconds(20)), "an oversized request's connection is closed")
-                close(fd)
-            }
+            let flood = ConnectionFloods.idle(port: port, count: 200, preamble: request, wait: .seconds(20))
+            XCTAssertEqual(flood.closed, 200, "every oversized request's connection is closed: \(flood)")
         }
         // Idle keep-alive connections that never send anything are closed too.
-        let idle = try (0..<100).map { _ in try RawSocket.connected(port: port) }
-        for fd in idle {
-            XCTAssertTrue(RawSocket.closedByPeer(fd, within: .seconds(20)), "an idle connection is closed")
-            close(fd)
-        }
-        let back = await RayTesting.eventually(timeout: .seconds(10)) { RawSocket.openDescriptors() <= baseline }
-        XCTAssertTrue(back, "descriptors back to \(baseline): \(RawSocket.openDescriptors())")
+        let idle = ConnectionFloods.idle(port: port, count: 100, wait: .seconds(20))
+        XCTAssertEqual(idle.closed, 100, "every idle connection is closed: \(idle)")
+        let back = await RayTesting.eventually(timeout: .seconds(10)) { Self.openDescriptors() <= baseline }
+        XCTAssertTrue(back, "descriptors back to \(baseline): \(Self.openDescriptors())")
         let served = try await DashboardTests.get("http://127.0.0.1:\(port)/api/nodes")
         XCTAssertEqual(served.status, 200, "still serving")
         await dashboard.stop()
@@ -183,8 +177,7 @@ final class HardeningTests: XCTestCase {
     // MARK: Clients
 
     func testClientsGiveUpOnSilentAndForeignPorts() async throws {
-        let silent = try RawSocket.silentListener()
-        defer { close(silent.fd) }
+        let silent = try SilentListener()
         let command = RayTesting.siblingExecutable("swiftray")
         let started = ContinuousClock.now
         let (status, output) = try RayTesting.runProcess(
@@ -303,4 +296,8 @@ final class HardeningTests: XCTestCase {
             throw error
         }
     }
+}
+
+extension HardeningTests {
+    static func openDescriptors() -> Int { ProcessVitals.of(getpid())?.descriptors ?? 0 }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RayChaos
 import NIOPosix
 import RayCluster
 import RayNode
@@ -52,7 +53,7 @@ final class ObjectServerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: other.file(for: id)), "failed pulls leave nothing")
         XCTAssertEqual(SharedObjectDirectoryListing.names(other.path), [], "no partial files either")
 
-        XCTAssertTrue(try RawSocket.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: UInt16(port)), "garbage is dropped")
+        XCTAssertTrue(RawConnection.closedAfterSending(Array("GET / HTTP/1.1\r\n\r\n".utf8), port: UInt16(port)), "garbage is dropped")
         // The server still serves.
         try await ObjectPuller(directory: other, token: "secret", group: group).pull(id, size: bytes.count, host: "127.0.0.1", port: port).get()
         XCTAssertTrue(FileManager.default.fileExists(atPath: other.file(for: id)))

@@ -23,7 +23,7 @@ package final class ClusterHead: @unchecked Sendable {
     package let files: ClusterFiles
     package let token: String
     /// Connections that have not presented the token yet (capped).
-    let unauthenticated = UnauthenticatedConnections()
+    let unauthenticated = ConnectionLimit()
     package let session: String
     /// A node not heard from for this long is declared dead.
     package let nodeTimeout: Duration

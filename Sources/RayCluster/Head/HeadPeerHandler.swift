@@ -40,8 +40,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress?.displayText ?? "?"
-        counted = true
-        if !head.unauthenticated.arrive() {
+        counted = head.unauthenticated.admit()
+        if !counted {
             reject(context.channel, "\(head.unauthenticated.limit) connections are already waiting to authenticate")
             return context.fireChannelActive()
         }

@@ -24,7 +24,7 @@ package final class ObjectServer: @unchecked Sendable {
     let tls: (any ChannelSecurity)?
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// Pullers that have not presented the token yet (capped).
-    let unauthenticated = UnauthenticatedConnections()
+    let unauthenticated = ConnectionLimit()
     private var channel: (any Channel)?
 
     package init(directory: SharedObjectDirectory, token: String, tls: (any ChannelSecurity)? = nil) {
@@ -76,8 +76,8 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelActive(context: ChannelHandlerContext) {
         remote = context.channel.remoteAddress?.displayText ?? "?"
         let channel = context.channel
-        counted = true
-        guard server.unauthenticated.arrive() else {
+        counted = server.unauthenticated.admit()
+        guard counted else {
             context.fireChannelActive()
             return reject(channel, "\(server.unauthenticated.limit) connections are already waiting to authenticate")
         }
