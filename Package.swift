@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "SwiftRayTrain", targets: ["SwiftRayTrain"]),
         // RLlib: environments, PPO and DQN, env-runner actors, checkpoints, Tune trainables.
         .library(name: "SwiftRayRL", targets: ["SwiftRayRL"]),
+        // Ray Data: streaming datasets (CSV, JSON lines, text), column expressions, group-by, sort.
+        .library(name: "SwiftRayData", targets: ["SwiftRayData"]),
         .executable(name: "swiftray", targets: ["swiftray"]),
         .executable(name: "swiftray-examples", targets: ["SeedExamples"]),
         .executable(name: "swiftray-serve-bench", targets: ["ServeBench"]),
@@ -194,6 +196,9 @@ let package = Package(
         // Reinforcement learning: environments in gymnasium's shape (CartPole-v1 and Pendulum-v1
         // matching gymnasium step for step, NumPy's PCG64 seeding), vector environments.
         .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]),
+        // Ray Data: columnar blocks in the object store, lazy plans fused into one task per block,
+        // streaming execution bounded by a memory budget, all-to-all group-by and sort.
+        .target(name: "SwiftRayData", dependencies: ["SwiftRay"]),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -293,6 +298,7 @@ let package = Package(
             name: "SwiftRayTuneTests",
             dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
+        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay"]),
         .testTarget(name: "RayChaosTests", dependencies: ["RayChaos", "SwiftRay", "RayTesting", "RayDashboard"]),
         .testTarget(
             name: "SwiftRayTests",

@@ -1,0 +1,219 @@
+import Foundation
+import SwiftRay
+
+/// A distributed dataset (Ray Data's `Dataset`): a lazy plan over blocks of rows that runs as
+/// tasks on the cluster when consumed, streaming: reads, per-row and per-batch transforms fuse into
+/// one task per block, and only a bounded window of blocks is in flight at once.
+///
+/// ```swift
+/// let ds = try Dataset.readCSV("data/*.csv")
+///     .withColumn("total", col("price") * col("quantity"))
+///     .filter(col("total") > 100)
+/// let perRegion = try await ds.groupBy("region").aggregate(.count(), .sum("total")).takeAll()
+/// ```
+public struct Dataset: Sendable {
+    let plan: Plan
+    /// The context the dataset executes with (`DataContext.current` when it was made).
+    public let context: DataContext
+
+    init(_ plan: Plan, context: DataContext = .current) {
+        self.plan = plan
+        self.context = context
+    }
+
+    private func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context) }
+
+    // MARK: Sources
+
+    /// Integers `0..<n` in a column `id`, in `blocks` blocks (default: 2 per CPU, up to 200).
+    public static func range(_ n: Int, blocks: Int? = nil) -> Dataset {
+        let count = max(1, min(n, blocks ?? min(200, max(2, ProcessInfo.processInfo.activeProcessorCount * 2))))
+        return Dataset(.read((0..<count).map { i in .range(start: i * n / count, count: (i + 1) * n / count - i * n / count) }))
+    }
+
+    /// The given rows, in `blocks` blocks (default: one per 10,000 rows, at least one).
+    public static func fromItems(_ rows: [Row], blocks: Int? = nil) -> Dataset {
+        let count = max(1, min(max(rows.count, 1), blocks ?? (rows.count + 9_999) / 10_000))
+        return Dataset(.read((0..<count).map { i in .items(Block(rows: Array(rows[(i * rows.count / count)..<((i + 1) * rows.count / count)]))) }))
+    }
+
+    /// The given blocks as they are.
+    public static func fromBlocks(_ blocks: [Block]) -> Dataset { Dataset(.read(blocks.map { .items($0) })) }
+
+    /// CSV files: paths, folders (every file in them) and glob patterns. A file over the context's
+    /// `targetBlockBytes` is read as several blocks split at line ends (so values with line breaks
+    /// inside quotes need `splitFiles: false`).
+    /// - Throws: `DataError.io` for paths that do not exist. Parse errors surface on consumption.
+    public static func readCSV(_ paths: String..., options: CSVOptions = CSVOptions(), splitFiles: Bool = true) throws -> Dataset {
+        try readCSV(paths, options: options, splitFiles: splitFiles)
+    }
+
+    /// CSV files (see the variadic form).
+    public static func readCSV(_ paths: [String], options: CSVOptions = CSVOptions(), splitFiles: Bool = true) throws -> Dataset {
+        let context = DataContext.current
+        return Dataset(.read(try FileSources.resolve(paths).flatMap { path in
+            try FileSources.ranges(path, target: splitFiles ? context.targetBlockBytes : nil).map {
+                .csv(path: path, start: $0.lowerBound, end: $0.upperBound, options: options)
+            }
+        }), context: context)
+    }
+
+    /// Text files, a row per line in a column `text`.
+    public static func readText(_ paths: String...) throws -> Dataset {
+        let context = DataContext.current
+        return Dataset(.read(try FileSources.resolve(paths).flatMap { path in
+            try FileSources.ranges(path, target: context.targetBlockBytes).map { .text(path: path, start: $0.lowerBound, end: $0.upperBound) }
+        }), context: context)
+    }
+
+    /// JSON lines files: a JSON object per line, its keys the columns.
+    public static func readJSON(_ paths: String...) throws -> Dataset {
+        let context = DataContext.current
+        return Dataset(.read(try FileSources.resolve(paths).flatMap { path in
+            try FileSources.ranges(path, target: context.targetBlockBytes).map { .jsonLines(path: path, start: $0.lowerBound, end: $0.upperBound) }
+        }), context: context)
+    }
+
+    /// Whole files, a row each: `path` and `bytes`.
+    public static func readBinaryFiles(_ paths: String...) throws -> Dataset {
+        Dataset(.read(try FileSources.resolve(paths).map { .binary(path: $0) }))
+    }
+
+    // MARK: Transforms (lazy)
+
+    /// Each row through `mapper`.
+    public func map<M: RowMapper>(_ mapper: M) throws -> Dataset { with(plan.adding(.map(try ShippedFunction(mapper)))) }
+
+    /// Each row into any number of rows.
+    public func flatMap<M: FlatMapper>(_ mapper: M) throws -> Dataset { with(plan.adding(.flatMap(try ShippedFunction(mapper)))) }
+
+    /// The rows `predicate` keeps.
+    public func filter<P: RowPredicate>(_ predicate: P) throws -> Dataset { with(plan.adding(.filterRows(try ShippedFunction(predicate)))) }
+
+    /// The rows where `expression` is true (null is false): `ds.filter(col("x") > 0.5)`.
+    public func filter(_ expression: Expression) -> Dataset { with(plan.adding(.filter(expression))) }
+
+    /// Batches of up to `batchSize` rows (nil: whole blocks) through `mapper`.
+    public func mapBatches<M: BatchMapper>(_ mapper: M, batchSize: Int? = nil) throws -> Dataset {
+        with(plan.adding(.mapBatches(try ShippedFunction(mapper), batchSize: batchSize)))
+    }
+
+    /// A column computed from others (Ray's `with_column`): `ds.withColumn("c", col("a") + col("b"))`.
+    public func withColumn(_ name: String, _ expression: Expression) -> Dataset { with(plan.adding(.withColumn(name, expression))) }
+
+    /// Only these columns, in this order.
+    public func selectColumns(_ names: String...) -> Dataset { with(plan.adding(.select(names))) }
+
+    /// Without these columns.
+    public func dropColumns(_ names: String...) -> Dataset { with(plan.adding(.drop(names))) }
+
+    /// With columns renamed (`["old": "new"]`).
+    public func renameColumns(_ renames: [String: String]) -> Dataset { with(plan.adding(.rename(renames))) }
+
+    /// The first `count` rows.
+    public func limit(_ count: Int) -> Dataset { with(.limit(plan, max(0, count))) }
+
+    /// This dataset's rows, then the others'.
+    public func union(_ others: Dataset...) -> Dataset { with(.union([plan] + others.map(\.plan))) }
+
+    /// Sorted by `column` (a distributed sort: sampled ranges, one task per range).
+    public func sort(_ column: String, descending: Bool = false) -> Dataset { sort(by: [SortKey(column, descending: descending)]) }
+
+    /// Sorted by several keys.
+    public func sort(by keys: [SortKey]) -> Dataset { with(.sort(plan, keys)) }
+
+    /// Rows grouped by `keys`, for `aggregate`.
+    public func groupBy(_ keys: String...) -> GroupedData { GroupedData(dataset: self, keys: keys) }
+
+    // MARK: Consumers
+
+    /// Runs the plan and keeps its blocks in the object store (Ray's `materialize`).
+    public func materialize() async throws -> Dataset { with(.blocks(try await Executor.collect(plan, context: context))) }
+
+    /// The number of rows.
+    public func count() async throws -> Int {
+        try await Executor.collect(plan, context: context).reduce(0) { $0 + $1.meta.rows }
+    }
+
+    /// The columns and their types (from the first block with columns).
+    public func schema() async throws -> Schema? {
+        let source = Executor.producer(plan, context: context)
+        while let next = try await source.next() {
+            if !next.meta.names.isEmpty { return Schema(fields: zip(next.meta.names, next.meta.types).map { ($0, $1) }) }
+        }
+        return nil
+    }
+
+    /// The first `count` rows.
+    public func take(_ count: Int = 20) async throws -> [Row] {
+        var rows: [Row] = []
+        for try await block in limit(count).iterBlocks() { rows += block.rows }
+        return rows
+    }
+
+    /// Every row (mind the memory: `iterRows` streams).
+    public func takeAll() async throws -> [Row] {
+        var rows: [Row] = []
+        for try await block in iterBlocks() { rows += block.rows }
+        return rows
+    }
+
+    /// Every row in one block.
+    public func toBlock() async throws -> Block {
+        var blocks: [Block] = []
+        for try await block in iterBlocks() { blocks.append(block) }
+        return Block.concat(blocks)
+    }
+
+    /// Prints the first `count` rows.
+    public func show(_ count: Int = 20) async throws {
+        for row in try await take(count) { print(row) }
+    }
+
+    /// The aggregates over the whole dataset, as one row: `ds.aggregate(.count(), .mean("x"))`.
+    public func aggregate(_ aggregates: Aggregate...) async throws -> Row {
+        let rows = try await with(.aggregate(plan, keys: [], aggregates)).takeAll()
+        return rows.first ?? Row(names: aggregates.map(\.name), values: aggregates.map { $0.kind == .count ? .int(0) : .null })
+    }
+
+    /// Writes a CSV file per block into `folder` (created if missing), named
+    /// `<prefix>_000000.csv`, `..._000001.csv` in block order; returns their paths.
+    @discardableResult
+    public func writeCSV(_ folder: String, prefix: String = "part", options: CSVOptions = CSVOptions()) async throws -> [String] {
+        try await write(to: folder, .csv(folder: folder, prefix: prefix, options: options))
+    }
+
+    /// Writes a JSON lines file per block into `folder`.
+    @discardableResult
+    public func writeJSON(_ folder: String, prefix: String = "part") async throws -> [String] {
+        try await write(to: folder, .jsonLines(folder: folder, prefix: prefix))
+    }
+
+    private func write(to folder: String, _ sink: BlockSink) async throws -> [String] {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw DataError.io(path: folder, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+        return try await Executor.collect(plan, sink: sink, context: context).flatMap(\.meta.written)
+    }
+}
+
+/// A dataset grouped by key columns (Ray's `GroupedData`).
+public struct GroupedData: Sendable {
+    let dataset: Dataset
+    let keys: [String]
+
+    /// One row per group, sorted by the keys: the keys and each aggregate.
+    public func aggregate(_ aggregates: Aggregate...) -> Dataset {
+        Dataset(.aggregate(dataset.plan, keys: keys, aggregates), context: dataset.context)
+    }
+
+    /// Rows per group, in a column `count()`.
+    public func count() -> Dataset { aggregate(.count()) }
+    public func sum(_ column: String) -> Dataset { aggregate(.sum(column)) }
+    public func mean(_ column: String) -> Dataset { aggregate(.mean(column)) }
+    public func min(_ column: String) -> Dataset { aggregate(.min(column)) }
+    public func max(_ column: String) -> Dataset { aggregate(.max(column)) }
+    public func std(_ column: String, ddof: Int = 1) -> Dataset { aggregate(.std(column, ddof: ddof)) }
+}

@@ -1,0 +1,116 @@
+import SwiftRay
+
+/// What a stage task reports besides its block: enough for the executor to pace itself and for
+/// `count()` and `stats()` without fetching the block.
+struct BlockMeta: Codable, Sendable {
+    var rows: Int
+    var bytes: Int
+    var names: [String]
+    var types: [DataType]
+    /// Per operator of the fused chain: name, rows out, seconds.
+    var operators: [OperatorTiming]
+    /// Files written, when the stage ended in a sink.
+    var written: [String] = []
+}
+
+/// One operator's work in one task.
+struct OperatorTiming: Codable, Sendable {
+    var name: String
+    var rows: Int
+    var bytes: Int
+    var seconds: Double
+}
+
+/// Where a stage's block goes instead of back to the driver.
+enum BlockSink: Codable, Sendable {
+    case csv(folder: String, prefix: String, options: CSVOptions)
+    case jsonLines(folder: String, prefix: String)
+
+    /// Writes `block` as file number `index` (deterministic names: `<prefix>_000003.csv`).
+    func write(_ block: Block, index: Int) throws -> String {
+        let number = String(index).count >= 6 ? String(index) : String(repeating: "0", count: 6 - String(index).count) + String(index)
+        switch self {
+        case .csv(let folder, let prefix, let options):
+            let path = "\(folder)/\(prefix)_\(number).csv"
+            try FileSources.write(CSVWriter.text(block, options: options), to: path)
+            return path
+        case .jsonLines(let folder, let prefix):
+            let path = "\(folder)/\(prefix)_\(number).jsonl"
+            try FileSources.write(try JSONRows.text(block), to: path)
+            return path
+        }
+    }
+}
+
+/// Where a stage's block comes from.
+enum StageInput: Codable, Sendable {
+    case read(ReadTask)
+    case block(ObjectRef<Block>)
+}
+
+/// A fused stage: read (or receive) a block, run the chain on it, and write it or return it.
+@Remote func dataStage(_ input: StageInput, _ operations: [BlockOperation], _ sink: BlockSink?, _ index: Int) async throws
+    -> (block: Block, meta: BlockMeta) {
+    var timings: [OperatorTiming] = []
+    let clock = ContinuousClock()
+    var started = clock.now
+    func timed(_ name: String, _ block: Block) -> Block {
+        let now = clock.now
+        let seconds = Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds)
+        timings.append(OperatorTiming(name: name, rows: block.rowCount, bytes: block.byteCount, seconds: seconds))
+        started = now
+        return block
+    }
+    var block: Block
+    switch input {
+    case .read(let task): block = timed("Read", try task.read())
+    case .block(let ref): block = try await ref.get()
+    }
+    for operation in operations { block = timed(operation.name, try operation.apply(block)) }
+    var meta = BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: timings)
+    if let sink {
+        meta.written = [try sink.write(block, index: index)]
+        _ = timed("Write", block)
+        meta.operators = timings
+        return (.empty, meta)
+    }
+    return (block, meta)
+}
+
+/// Merges every block's partial aggregates into the result.
+@Remote func dataCombine(_ partials: [ObjectRef<Block>], _ keys: [String], _ aggregates: [Aggregate]) async throws -> (block: Block, meta: BlockMeta) {
+    var blocks: [Block] = []
+    for ref in partials { blocks.append(try await ref.get()) }
+    let all = Block.concat(blocks)
+    var types: [String: DataType] = [:]
+    for (index, aggregate) in aggregates.enumerated() {
+        if let column = aggregate.column, case .bool(let isInt)? = all["__t\(index)"]?.storage, isInt.contains(true) { types[column] = .int64 }
+    }
+    let block = try GroupedAggregation(keys: keys, aggregates: aggregates).combine(all, types: types)
+    return (block, BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: []))
+}
+
+/// Up to `count` evenly spaced key rows of a block (the sort's sample).
+@Remote func dataSample(_ block: Block, _ keys: [SortKey], _ count: Int) throws -> [[Value]] {
+    guard block.rowCount > 0 else { return [] }
+    let columns = try keys.map { try block.column($0.column) }
+    let step = max(1, block.rowCount / max(1, count))
+    return stride(from: 0, to: block.rowCount, by: step).map { row in columns.map { $0[row] } }
+}
+
+/// Splits a block into the sort's ranges, each stored as its own object.
+@Remote func dataPartition(_ block: Block, _ keys: [SortKey], _ boundaries: [[Value]]) throws -> [ObjectRef<Block>] {
+    let parts = SortKey.partitions(block, by: keys, boundaries: boundaries)
+    var indices = [[Int]](repeating: [], count: boundaries.count + 1)
+    for (row, part) in parts.enumerated() { indices[part].append(row) }
+    return try indices.map { try ray.put(block.gather($0)) }
+}
+
+/// One range of the sort: its pieces from every block, sorted.
+@Remote func dataMergeSorted(_ pieces: [ObjectRef<Block>], _ keys: [SortKey]) async throws -> (block: Block, meta: BlockMeta) {
+    var blocks: [Block] = []
+    for ref in pieces { blocks.append(try await ref.get()) }
+    let all = Block.concat(blocks)
+    let block = all.gather(SortKey.order(all, by: keys))
+    return (block, BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: []))
+}

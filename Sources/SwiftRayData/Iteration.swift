@@ -1,0 +1,101 @@
+import SwiftRay
+
+extension Dataset {
+    /// The dataset's blocks as they are made, fetching up to `prefetch` ahead of the consumer.
+    public func iterBlocks(prefetch: Int = 1) -> BlockSequence { BlockSequence(plan: plan, context: context, prefetch: prefetch) }
+
+    /// Batches of exactly `batchSize` rows (the last may be smaller), across block boundaries
+    /// (Ray's `iter_batches`, default 256); nil gives whole blocks.
+    public func iterBatches(batchSize: Int? = 256, prefetchBatches: Int = 1) -> BatchSequence {
+        BatchSequence(blocks: iterBlocks(prefetch: prefetchBatches), batchSize: batchSize)
+    }
+
+    /// Every row, streaming.
+    public func iterRows() -> RowSequence { RowSequence(blocks: iterBlocks()) }
+}
+
+/// A dataset's blocks, in order, as an async sequence.
+public struct BlockSequence: AsyncSequence, Sendable {
+    public typealias Element = Block
+    let plan: Plan
+    let context: DataContext
+    let prefetch: Int
+
+    public func makeAsyncIterator() -> Iterator { Iterator(source: Executor.producer(plan, context: context), prefetch: Swift.max(1, prefetch)) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let source: any BlockProducer
+        let prefetch: Int
+        var fetching: [Task<Block, any Error>] = []
+        var done = false
+
+        public mutating func next() async throws -> Block? {
+            while !done, fetching.count < prefetch {
+                guard let next = try await source.next() else { done = true; break }
+                let ref = next.ref
+                fetching.append(Task { try await ref.get() })
+            }
+            guard !fetching.isEmpty else { return nil }
+            return try await fetching.removeFirst().value
+        }
+    }
+}
+
+/// A dataset's rows in batches of a fixed size.
+public struct BatchSequence: AsyncSequence, Sendable {
+    public typealias Element = Block
+    let blocks: BlockSequence
+    let batchSize: Int?
+
+    public func makeAsyncIterator() -> Iterator { Iterator(blocks: blocks.makeAsyncIterator(), batchSize: batchSize) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var blocks: BlockSequence.Iterator
+        let batchSize: Int?
+        var pending: [Block] = []
+        var pendingRows = 0
+        var finished = false
+
+        public mutating func next() async throws -> Block? {
+            guard let batchSize, batchSize > 0 else {
+                while let block = try await blocks.next() { if block.rowCount > 0 { return block } }
+                return nil
+            }
+            while !finished, pendingRows < batchSize {
+                guard let block = try await blocks.next() else { finished = true; break }
+                if block.rowCount > 0 { pending.append(block); pendingRows += block.rowCount }
+            }
+            guard pendingRows > 0 else { return nil }
+            let all = Block.concat(pending)
+            let taken = Swift.min(batchSize, all.rowCount)
+            let rest = all.slice(taken..<all.rowCount)
+            pending = rest.rowCount > 0 ? [rest] : []
+            pendingRows = rest.rowCount
+            return all.slice(0..<taken)
+        }
+    }
+}
+
+/// A dataset's rows, streaming.
+public struct RowSequence: AsyncSequence, Sendable {
+    public typealias Element = Row
+    let blocks: BlockSequence
+
+    public func makeAsyncIterator() -> Iterator { Iterator(blocks: blocks.makeAsyncIterator()) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var blocks: BlockSequence.Iterator
+        var current: Block?
+        var index = 0
+
+        public mutating func next() async throws -> Row? {
+            while current == nil || index >= current!.rowCount {
+                guard let block = try await blocks.next() else { return nil }
+                current = block
+                index = 0
+            }
+            defer { index += 1 }
+            return current!.row(index)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// What one read task makes a block from.
+enum ReadTask: Codable, Sendable {
+    /// Rows `start..<start+count` of `range(n)`: one column `id`.
+    case range(start: Int, count: Int)
+    /// Rows given by the driver.
+    case items(Block)
+    /// The lines of a CSV file starting in `start..<end` (the header read from the file's first line).
+    case csv(path: String, start: Int, end: Int, options: CSVOptions)
+    /// The lines of a text file starting in `start..<end`: one column `text`.
+    case text(path: String, start: Int, end: Int)
+    /// A JSON object per line.
+    case jsonLines(path: String, start: Int, end: Int)
+    /// A whole file: one row, columns `path` and `bytes` (the raw bytes in a string column's
+    /// storage: `StringStorage.withUTF8` reads them).
+    case binary(path: String)
+
+    func read() throws -> Block {
+        switch self {
+        case .range(let start, let count):
+            return Block(unchecked: ["id"], [.ints((start..<(start + count)).map(Int64.init))], rows: count)
+        case .items(let block):
+            return block
+        case .csv(let path, let start, let end, let options):
+            let parser = CSVParser(options: options, path: path)
+            let bytes = try FileSources.lines(path, start..<end)
+            if start == 0 || !options.header || options.columnNames != nil {
+                return try bytes.withUnsafeBufferPointer { try parser.parse($0, names: nil) }
+            }
+            let header = try FileSources.firstLine(path)
+            let names = try header.withUnsafeBufferPointer { try parser.parse($0, names: nil).names }
+            return try bytes.withUnsafeBufferPointer { try parser.parse($0, names: names, firstLine: 0) }
+        case .text(let path, let start, let end):
+            let bytes = try FileSources.lines(path, start..<end)
+            var storage = StringStorage()
+            for line in bytes.split(separator: 10, omittingEmptySubsequences: false).dropLast(bytes.last == 10 ? 1 : 0) {
+                let trimmed = line.last == 13 ? line.dropLast() : line
+                trimmed.withUnsafeBytes { storage.append(utf8: $0) }
+            }
+            return Block(unchecked: ["text"], [Column(.string(storage))], rows: storage.count)
+        case .jsonLines(let path, let start, let end):
+            let bytes = try FileSources.lines(path, start..<end)
+            var rows: [Row] = []
+            for (number, line) in bytes.split(separator: 10).enumerated() where !line.allSatisfy({ $0 == 32 || $0 == 13 }) {
+                rows.append(try JSONRows.row(Data(line), path: path, line: number + 1))
+            }
+            return Block(rows: rows)
+        case .binary(let path):
+            let bytes = try FileSources.contents(path)
+            var storage = StringStorage()
+            bytes.withUnsafeBytes { storage.append(utf8: $0) }
+            return Block(unchecked: ["path", "bytes"], [.strings([path]), Column(.string(storage))], rows: 1)
+        }
+    }
+}
+
+/// Rows as JSON objects (JSON lines files).
+enum JSONRows {
+    static func row(_ data: Data, path: String, line: Int) throws -> Row {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw DataError.parse(path: path, line: line, reason: "not a JSON object")
+        }
+        var row = Row()
+        for key in object.keys.sorted() { row[key] = value(object[key]) }
+        return row
+    }
+
+    private static func value(_ any: Any?) -> Value {
+        switch any {
+        case let number as NSNumber:
+            switch String(cString: number.objCType) {
+            case "c", "B": return .bool(number.boolValue)
+            case "d", "f": return .double(number.doubleValue)
+            default: return .int(number.int64Value)
+            }
+        case let string as String: return .string(string)
+        case let array as [Any]:
+            let floats = array.compactMap { ($0 as? NSNumber)?.floatValue }
+            return floats.count == array.count ? .vector(floats) : .string("\(array)")
+        default: return .null
+        }
+    }
+
+    /// One JSON object per row.
+    static func text(_ block: Block) throws -> [UInt8] {
+        var out: [UInt8] = []
+        for row in 0..<block.rowCount {
+            var object: [String: Any] = [:]
+            for (name, column) in zip(block.names, block.columns) {
+                switch column[row] {
+                case .null: object[name] = NSNull()
+                case .int(let v): object[name] = v
+                case .double(let v): object[name] = v
+                case .string(let v): object[name] = v
+                case .bool(let v): object[name] = v
+                case .vector(let v): object[name] = v
+                }
+            }
+            out += try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            out.append(10)
+        }
+        return out
+    }
+}
+
+extension Row {
+    /// An empty row.
+    public init() { self.init(names: [], values: []) }
+}

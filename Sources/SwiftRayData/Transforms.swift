@@ -1,0 +1,103 @@
+import Foundation
+
+/// A per-row transform run in the dataset's tasks (Ray Data's `map`). It is a `Codable` value, so
+/// its stored properties travel with it (the captures a closure would have had), and the workers
+/// find its type by name in their copy of the binary.
+///
+/// ```swift
+/// struct Scale: RowMapper { var factor: Double
+///     func callAsFunction(_ row: Row) throws -> Row { var row = row; row["x"] = .double(row["x"].double! * factor); return row } }
+/// ds.map(Scale(factor: 2))
+/// ```
+public protocol RowMapper: Codable, Sendable {
+    func callAsFunction(_ row: Row) throws -> Row
+}
+
+/// A transform of each row into any number of rows (Ray Data's `flat_map`).
+public protocol FlatMapper: Codable, Sendable {
+    func callAsFunction(_ row: Row) throws -> [Row]
+}
+
+/// A row filter run in the dataset's tasks (Ray Data's `filter` with a function).
+public protocol RowPredicate: Codable, Sendable {
+    func callAsFunction(_ row: Row) throws -> Bool
+}
+
+/// A transform of whole batches (Ray Data's `map_batches` with a function): columns in, columns out,
+/// the fastest way to compute over a dataset.
+public protocol BatchMapper: Codable, Sendable {
+    func callAsFunction(_ batch: Block) throws -> Block
+}
+
+/// A transform value, with its type's name so that a worker can rebuild it.
+struct ShippedFunction: Codable, Sendable {
+    var typeName: String
+    var state: [UInt8]
+
+    init<F: Encodable>(_ function: F) throws {
+        typeName = _mangledTypeName(F.self) ?? String(reflecting: F.self)
+        state = Array(try JSONEncoder().encode(function))
+    }
+
+    func rebuild<P>(as protocolType: P.Type) throws -> P {
+        guard let type = _typeByName(typeName), let decodable = type as? any Decodable.Type else {
+            throw DataError.unknownFunction(typeName)
+        }
+        guard let value = try JSONDecoder().decode(decodable, from: Data(state)) as? P else { throw DataError.unknownFunction(typeName) }
+        return value
+    }
+}
+
+/// One step of a fused chain, run by the task that reads or receives a block.
+enum BlockOperation: Codable, Sendable {
+    case map(ShippedFunction)
+    case flatMap(ShippedFunction)
+    case filterRows(ShippedFunction)
+    case mapBatches(ShippedFunction, batchSize: Int?)
+    case filter(Expression)
+    case withColumn(String, Expression)
+    case select([String])
+    case drop([String])
+    case rename([String: String])
+    case limit(Int)
+    case partialAggregate(keys: [String], [Aggregate])
+
+    var name: String {
+        switch self {
+        case .map: "Map"
+        case .flatMap: "FlatMap"
+        case .filterRows, .filter: "Filter"
+        case .mapBatches: "MapBatches"
+        case .withColumn: "WithColumn"
+        case .select: "SelectColumns"
+        case .drop: "DropColumns"
+        case .rename: "RenameColumns"
+        case .limit: "Limit"
+        case .partialAggregate: "Aggregate(partial)"
+        }
+    }
+
+    func apply(_ block: Block) throws -> Block {
+        switch self {
+        case .map(let function):
+            let mapper = try function.rebuild(as: (any RowMapper).self)
+            return Block(rows: try block.rows.map { try mapper($0) })
+        case .flatMap(let function):
+            let mapper = try function.rebuild(as: (any FlatMapper).self)
+            return Block(rows: try block.rows.flatMap { try mapper($0) })
+        case .filterRows(let function):
+            let predicate = try function.rebuild(as: (any RowPredicate).self)
+            return block.filter(try (0..<block.rowCount).map { try predicate(block.row($0)) })
+        case .mapBatches(let function, let size):
+            let mapper = try function.rebuild(as: (any BatchMapper).self)
+            return Block.concat(try block.batches(of: size ?? block.rowCount).map { try mapper($0) })
+        case .filter(let expression): return block.filter(try expression.mask(on: block))
+        case .withColumn(let name, let expression): return try block.setting(name, try expression.evaluate(on: block))
+        case .select(let names): return try block.selecting(names)
+        case .drop(let names): return try block.dropping(names)
+        case .rename(let renames): return try block.renaming(renames)
+        case .limit(let count): return block.rowCount > count ? block.slice(0..<count) : block
+        case .partialAggregate(let keys, let aggregates): return try GroupedAggregation(keys: keys, aggregates: aggregates).partial(block)
+        }
+    }
+}
