@@ -34,6 +34,7 @@ let package = Package(
         .executable(name: "swiftray-rl-bench", targets: ["RLBenchmark"]),
         .executable(name: "swiftray-autoscaler-bench", targets: ["AutoscalerBenchmark"]),
         .executable(name: "swiftray-chaos", targets: ["ChaosBenchmark"]),
+        .executable(name: "swiftray-data-bench", targets: ["DataBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -242,6 +243,7 @@ let package = Package(
             name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "SwiftRayRL", "RayDashboard"], path: "Examples/SeedExamples",
             exclude: ["model.json", "serve_config.yaml"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
+        .executableTarget(name: "DataBenchmark", dependencies: ["SwiftRay", "SwiftRayData"], path: "Benchmarks/DataBench"),
         .executableTarget(name: "ServeBench", dependencies: ["SwiftRay", "SwiftRayServe"], path: "Benchmarks/ServeBench"),
         .executableTarget(name: "SeedWorkloads", dependencies: ["SwiftRay", "SwiftRayTune"], path: "Benchmarks/SeedWorkloads"),
         // Object transfer between nodes, timed: `swift run -c release swiftray-transfer-bench`.

@@ -43,66 +43,90 @@ extension Character: @retroactive Codable {
 struct CSVParser {
     let options: CSVOptions
     let path: String
+    private let delimiter: UInt8
 
-    /// Where each field of one column lies in the text.
+    init(options: CSVOptions, path: String) {
+        self.options = options
+        self.path = path
+        delimiter = options.delimiterByte
+    }
+
+    /// Where each field of one column lies in the text: in `spans` (start, end pairs of every
+    /// converted field, row after row), pair `offset` of every `stride`.
     private struct FieldSpans {
-        var starts: [UInt32] = []
-        var ends: [UInt32] = []
+        let spans: [UInt32]
+        let stride: Int
+        let offset: Int
         /// Whether any quoted field holds `""` (to unescape).
         var escaped = false
         /// Quoted fields are never null, even when empty.
         var quoted: [Int] = []
+
+        @inline(__always) func start(_ row: Int) -> Int { Int(spans[(row * stride + offset) * 2]) }
+        @inline(__always) func end(_ row: Int) -> Int { Int(spans[(row * stride + offset) * 2 + 1]) }
     }
 
     /// Parses `text`; `names` are the columns when the text has no header line of its own (a later
     /// split of a file). `firstLine` numbers lines in errors.
-    func parse(_ text: UnsafeBufferPointer<UInt8>, names given: [String]?, firstLine: Int = 1) throws -> Block {
+    /// Only the columns in `keep` are converted (all when nil): a chain that reads three columns of
+    /// five pays for three.
+    func parse(_ text: UnsafeBufferPointer<UInt8>, names given: [String]?, firstLine: Int = 1, keep: Set<String>? = nil) throws -> Block {
         guard text.count < Int(UInt32.max) else { throw DataError.io(path: path, reason: "a block over 4 GiB; split the file") }
         var position = 0
         var line = firstLine
         var names = given ?? options.columnNames
-        if names == nil, options.header {
+        if names == nil {
+            // The first line names the columns, or (no header) says how many there are.
             var fields: [String] = []
-            try scanRecord(text, &position, line: line) { start, end, escaped, _ in
-                fields.append(Self.string(text, start, end, escaped))
-            }
-            line += 1
-            names = fields
+            var probe = position
+            try scanRecord(text, &probe, line: line) { start, end, escaped, _ in fields.append(Self.string(text, start, end, escaped)) }
+            if options.header { position = probe; line += 1 }
+            names = options.header ? fields : (0..<fields.count).map { "column\($0)" }
         }
-        var columns: [FieldSpans] = names.map { Array(repeating: FieldSpans(), count: $0.count) } ?? []
-        let estimate = max(16, (text.count - position) / max(1, 8 * max(columns.count, 1)))
-        for i in columns.indices { columns[i].starts.reserveCapacity(estimate); columns[i].ends.reserveCapacity(estimate) }
+        let allNames = names ?? []
+        let wanted = allNames.map { keep?.contains($0) ?? true }
+        // Where each column's spans go in a row: its rank among the wanted, or -1.
+        var slot = [Int](repeating: -1, count: allNames.count)
+        var kept: [Int] = []
+        for (index, want) in wanted.enumerated() where want { slot[index] = kept.count; kept.append(index) }
+        var spans: [UInt32] = []
+        spans.reserveCapacity((text.count - position) / max(1, 4 * allNames.count) * kept.count + 16)
+        var escaped = [Bool](repeating: false, count: kept.count)
+        var quoted = [[Int]](repeating: [], count: kept.count)
+        let columnCount = allNames.count
         var rows = 0
         while position < text.count {
             var field = 0
-            try scanRecord(text, &position, line: line) { start, end, escaped, quoted in
-                if names == nil { columns.append(FieldSpans()) }
-                guard field < columns.count else {
-                    throw DataError.parse(path: path, line: line, reason: "more fields than the \(columns.count) columns")
+            let mark = spans.count
+            try scanRecord(text, &position, line: line) { start, end, isEscaped, isQuoted in
+                guard field < columnCount else {
+                    throw DataError.parse(path: path, line: line, reason: "more fields than the \(columnCount) columns")
                 }
-                columns[field].starts.append(UInt32(start))
-                columns[field].ends.append(UInt32(end))
-                if escaped { columns[field].escaped = true }
-                if quoted { columns[field].quoted.append(rows) }
+                let rank = slot[field]
+                if rank >= 0 {
+                    spans.append(UInt32(truncatingIfNeeded: start))
+                    spans.append(UInt32(truncatingIfNeeded: end))
+                    if isEscaped { escaped[rank] = true }
+                    if isQuoted { quoted[rank].append(rows) }
+                }
                 field += 1
             }
-            if names == nil { names = (0..<columns.count).map { "column\($0)" } }
-            if field == 1, columns.count > 1, columns[0].starts.last == columns[0].ends.last {
-                // A blank line: skip it.
-                columns[0].starts.removeLast()
-                columns[0].ends.removeLast()
+            if field == 1, columnCount > 1, position > 0, text[position - 1] == 10, Self.blank(text, before: position) {
+                spans.removeLast(spans.count - mark)  // a blank line: skipped
                 line += 1
                 continue
             }
-            guard field == columns.count else {
-                throw DataError.parse(path: path, line: line, reason: "\(field) fields, the header has \(columns.count)")
+            guard field == columnCount else {
+                throw DataError.parse(path: path, line: line, reason: "\(field) fields, the header has \(columnCount)")
             }
             rows += 1
             line += 1
         }
-        let finalNames = names ?? []
-        let typed = try zip(finalNames, columns).map { name, spans in try column(text, spans, rows: rows, type: options.schema[name], name: name) }
-        return try Block(names: finalNames, columns: typed)
+        let typed = try kept.enumerated().map { rank, index in
+            let fieldSpans = FieldSpans(spans: spans, stride: kept.count, offset: rank, escaped: escaped[rank], quoted: quoted[rank])
+            return try column(text, fieldSpans, rows: rows, type: options.schema[allNames[index]], name: allNames[index])
+        }
+        return try Block(names: kept.map { allNames[$0] }, columns: typed)
     }
 
     /// Reads one record from `position`, calling `field` with each field's span (inside quotes when
@@ -110,7 +134,7 @@ struct CSVParser {
     private func scanRecord(
         _ text: UnsafeBufferPointer<UInt8>, _ position: inout Int, line: Int, field: (Int, Int, Bool, Bool) throws -> Void
     ) throws {
-        let delimiter = options.delimiterByte
+        let delimiter = self.delimiter
         let quote = UInt8(ascii: "\""), newline = UInt8(ascii: "\n"), carriage = UInt8(ascii: "\r")
         var i = position
         let end = text.count
@@ -146,6 +170,13 @@ struct CSVParser {
         }
     }
 
+    /// Whether the line ending just before `position` is empty (or only a carriage return).
+    private static func blank(_ text: UnsafeBufferPointer<UInt8>, before position: Int) -> Bool {
+        var i = position - 2
+        if i >= 0, text[i] == 13 { i -= 1 }
+        return i < 0 || text[i] == 10
+    }
+
     private static func string(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ escaped: Bool) -> String {
         let raw = String(decoding: UnsafeBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
         return escaped ? raw.replacingOccurrences(of: "\"\"", with: "\"") : raw
@@ -154,10 +185,10 @@ struct CSVParser {
     /// One column typed (as `type`, or inferred) and converted. Empty unquoted fields are null.
     private func column(_ text: UnsafeBufferPointer<UInt8>, _ spans: FieldSpans, rows: Int, type: DataType?, name: String) throws -> Column {
         var valid = [Bool](repeating: true, count: rows)
-        for i in 0..<rows where spans.starts[i] == spans.ends[i] { valid[i] = false }
+        for i in 0..<rows where spans.start(i) == spans.end(i) { valid[i] = false }
         for i in spans.quoted { valid[i] = true }
         let validity = valid.contains(false) ? valid : nil
-        let field = { (i: Int) in UnsafeBufferPointer(rebasing: text[Int(spans.starts[i])..<Int(spans.ends[i])]) }
+        let field = { (i: Int) in UnsafeBufferPointer(rebasing: text[spans.start(i)..<spans.end(i)]) }
         func fail(_ wanted: DataType) -> DataError {
             let row = (0..<rows).first { (validity?[$0] ?? true) && Self.number(field($0), as: wanted) == nil } ?? 0
             return .parse(path: path, line: row + 1, reason: "column \(name): '\(String(decoding: field(row), as: UTF8.self))' is not \(wanted)")
@@ -183,10 +214,10 @@ struct CSVParser {
             if type == .bool { throw fail(.bool) }
         }
         var storage = StringStorage()
-        storage.reserve(strings: rows, bytes: (0..<rows).reduce(0) { $0 + Int(spans.ends[$1] - spans.starts[$1]) })
+        storage.reserve(strings: rows, bytes: (0..<rows).reduce(0) { $0 + spans.end($1) - spans.start($1) })
         for i in 0..<rows {
             if spans.escaped {
-                storage.append(Self.string(text, Int(spans.starts[i]), Int(spans.ends[i]), true))
+                storage.append(Self.string(text, spans.start(i), spans.end(i), true))
             } else {
                 storage.append(utf8: UnsafeRawBufferPointer(field(i)))
             }
@@ -253,20 +284,35 @@ struct CSVParser {
         }
         guard sawDigit, i == n else { return slow(field) }
         let power = scale + exponent
-        guard digits <= 15, abs(power) <= 22 else { return slow(field) }
-        var value = Double(mantissa)
-        value = power < 0 ? value / powers[-power] : value * powers[power]
-        return negative ? -value : value
+        if digits <= 19, mantissa <= 1 << 53, abs(power) <= 22 {
+            let value = power < 0 ? Double(mantissa) / powers[-power] : Double(mantissa) * powers[power]
+            return negative ? -value : value
+        }
+        #if arch(x86_64)
+        // 16 to 19 digits: exact in 80-bit arithmetic (64-bit significand; powers of ten to 10^27
+        // are exact), then rounded to a Double, unless the 80-bit result sits next to a halfway
+        // point between two Doubles, where rounding twice could differ from rounding once.
+        if digits <= 19, abs(power) <= 27 {
+            let wide = power < 0 ? Float80(mantissa) / widePowers[-power] : Float80(mantissa) * widePowers[power]
+            let low = wide.significandBitPattern & 0x7FF
+            if low < 0x3FF || low > 0x401 { return negative ? -Double(wide) : Double(wide) }
+        }
+        #endif
+        return slow(field)
     }
+
+    #if arch(x86_64)
+    private static let widePowers: [Float80] = (0...27).map { exponent in (0..<exponent).reduce(Float80(1)) { product, _ in product * 10 } }
+    #endif
 
     private static func slow(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
         guard !field.isEmpty, field.count < 64 else { return nil }
-        var buffer = [CChar](repeating: 0, count: field.count + 1)
-        for (i, byte) in field.enumerated() { buffer[i] = CChar(bitPattern: byte) }
-        return buffer.withUnsafeMutableBufferPointer { pointer -> Double? in
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer -> Double? in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(field))
+            buffer[field.count] = 0
             var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(pointer.baseAddress!, &end)
-            return end == pointer.baseAddress! + field.count ? value : nil
+            let value = strtod(buffer.baseAddress!, &end)
+            return end == buffer.baseAddress! + field.count ? value : nil
         }
     }
 

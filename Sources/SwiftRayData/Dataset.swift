@@ -15,10 +15,17 @@ public struct Dataset: Sendable {
     let plan: Plan
     /// The context the dataset executes with (`DataContext.current` when it was made).
     public let context: DataContext
+    let recorder = StatsRecorder()
 
     init(_ plan: Plan, context: DataContext = .current) {
         self.plan = plan
         self.context = context
+    }
+
+    /// A run of the plan, its statistics recorded for `stats()`.
+    func execution(sink: BlockSink? = nil) -> Execution {
+        recorder.reset()
+        return Execution(context: context, recorder: recorder, sink: sink)
     }
 
     private func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context) }
@@ -128,16 +135,16 @@ public struct Dataset: Sendable {
     // MARK: Consumers
 
     /// Runs the plan and keeps its blocks in the object store (Ray's `materialize`).
-    public func materialize() async throws -> Dataset { with(.blocks(try await Executor.collect(plan, context: context))) }
+    public func materialize() async throws -> Dataset { with(.blocks(try await execution().collect(plan))) }
 
     /// The number of rows.
     public func count() async throws -> Int {
-        try await Executor.collect(plan, context: context).reduce(0) { $0 + $1.meta.rows }
+        try await execution().collect(plan).reduce(0) { $0 + $1.meta.rows }
     }
 
     /// The columns and their types (from the first block with columns).
     public func schema() async throws -> Schema? {
-        let source = Executor.producer(plan, context: context)
+        let source = execution().producer(plan)
         while let next = try await source.next() {
             if !next.meta.names.isEmpty { return Schema(fields: zip(next.meta.names, next.meta.types).map { ($0, $1) }) }
         }
@@ -195,7 +202,7 @@ public struct Dataset: Sendable {
         } catch {
             throw DataError.io(path: folder, reason: "cannot create the folder: \(error.localizedDescription)")
         }
-        return try await Executor.collect(plan, sink: sink, context: context).flatMap(\.meta.written)
+        return try await execution(sink: sink).collect(plan).flatMap(\.meta.written)
     }
 }
 

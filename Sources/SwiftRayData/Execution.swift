@@ -13,12 +13,26 @@ struct BlockMeta: Codable, Sendable {
     var written: [String] = []
 }
 
+extension BlockMeta {
+    init(_ block: Block, _ operators: [OperatorTiming]) {
+        self.init(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: operators)
+    }
+}
+
 /// One operator's work in one task.
 struct OperatorTiming: Codable, Sendable {
     var name: String
     var rows: Int
     var bytes: Int
     var seconds: Double
+
+    init(name: String, _ block: Block, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        self.name = name
+        rows = block.rowCount
+        bytes = block.byteCount
+        seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
 }
 
 /// Where a stage's block goes instead of back to the driver.
@@ -49,25 +63,22 @@ enum StageInput: Codable, Sendable {
 }
 
 /// A fused stage: read (or receive) a block, run the chain on it, and write it or return it.
-@Remote func dataStage(_ input: StageInput, _ operations: [BlockOperation], _ sink: BlockSink?, _ index: Int) async throws
+@Remote func dataStage(_ input: StageInput, _ operations: [StageOperation], _ sink: BlockSink?, _ index: Int) async throws
     -> (block: Block, meta: BlockMeta) {
     var timings: [OperatorTiming] = []
-    let clock = ContinuousClock()
-    var started = clock.now
+    var started = ContinuousClock.now
     func timed(_ name: String, _ block: Block) -> Block {
-        let now = clock.now
-        let seconds = Double((now - started).components.attoseconds) / 1e18 + Double((now - started).components.seconds)
-        timings.append(OperatorTiming(name: name, rows: block.rowCount, bytes: block.byteCount, seconds: seconds))
-        started = now
+        timings.append(OperatorTiming(name: name, block, since: started))
+        started = .now
         return block
     }
     var block: Block
     switch input {
-    case .read(let task): block = timed("Read", try task.read())
+    case .read(let task): block = timed("Read", try task.read(columns: StageOperation.inputColumns(of: operations, end: nil)))
     case .block(let ref): block = try await ref.get()
     }
     for operation in operations { block = timed(operation.name, try operation.apply(block)) }
-    var meta = BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: timings)
+    var meta = BlockMeta(block, timings)
     if let sink {
         meta.written = [try sink.write(block, index: index)]
         _ = timed("Write", block)
@@ -86,8 +97,9 @@ enum StageInput: Codable, Sendable {
     for (index, aggregate) in aggregates.enumerated() {
         if let column = aggregate.column, case .bool(let isInt)? = all["__t\(index)"]?.storage, isInt.contains(true) { types[column] = .int64 }
     }
+    let started = ContinuousClock.now
     let block = try GroupedAggregation(keys: keys, aggregates: aggregates).combine(all, types: types)
-    return (block, BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: []))
+    return (block, BlockMeta(block, [OperatorTiming(name: "Aggregate", block, since: started)]))
 }
 
 /// Up to `count` evenly spaced key rows of a block (the sort's sample).
@@ -110,7 +122,8 @@ enum StageInput: Codable, Sendable {
 @Remote func dataMergeSorted(_ pieces: [ObjectRef<Block>], _ keys: [SortKey]) async throws -> (block: Block, meta: BlockMeta) {
     var blocks: [Block] = []
     for ref in pieces { blocks.append(try await ref.get()) }
+    let started = ContinuousClock.now
     let all = Block.concat(blocks)
     let block = all.gather(SortKey.order(all, by: keys))
-    return (block, BlockMeta(rows: block.rowCount, bytes: block.byteCount, names: block.names, types: block.columns.map(\.type), operators: []))
+    return (block, BlockMeta(block, [OperatorTiming(name: "Sort", block, since: started)]))
 }

@@ -10,14 +10,14 @@ struct BlockRef: Sendable {
 indirect enum Plan: Sendable {
     case read([ReadTask])
     case blocks([BlockRef])
-    case chain(Plan, [BlockOperation])
+    case chain(Plan, [StageOperation])
     case limit(Plan, Int)
     case union([Plan])
     case aggregate(Plan, keys: [String], [Aggregate])
     case sort(Plan, [SortKey])
 
     /// The plan with `operation` fused onto its last chain.
-    func adding(_ operation: BlockOperation) -> Plan {
+    func adding(_ operation: StageOperation) -> Plan {
         if case .chain(let input, let operations) = self { return .chain(input, operations + [operation]) }
         return .chain(self, [operation])
     }
@@ -30,55 +30,61 @@ protocol BlockProducer: AnyObject {
     func next() async throws -> BlockRef?
 }
 
-enum Executor {
-    /// A producer of `plan`'s blocks, writing each to `sink` if given.
-    static func producer(_ plan: Plan, sink: BlockSink? = nil, context: DataContext) -> any BlockProducer {
-        switch plan {
-        case .read(let tasks):
-            return StageProducer(inputs: .reads(tasks), operations: [], sink: sink, context: context)
-        case .chain(.read(let tasks), let operations):
-            return StageProducer(inputs: .reads(tasks), operations: operations, sink: sink, context: context)
-        case .chain(let input, let operations):
-            return StageProducer(inputs: .upstream(producer(input, context: context)), operations: operations, sink: sink, context: context)
-        case .blocks(let refs) where sink == nil:
-            return ListProducer(refs)
-        case .blocks(let refs):
-            return StageProducer(inputs: .upstream(ListProducer(refs)), operations: [], sink: sink, context: context)
-        case .limit(let input, let count):
-            let limited = LimitProducer(producer(input, context: context), count: count)
-            return sink == nil ? limited : StageProducer(inputs: .upstream(limited), operations: [], sink: sink, context: context)
-        case .union(let plans):
-            let joined = UnionProducer(plans.map { producer($0, context: context) })
-            return sink == nil ? joined : StageProducer(inputs: .upstream(joined), operations: [], sink: sink, context: context)
-        case .aggregate(let input, let keys, let aggregates):
-            let all = AllToAllProducer { try await aggregate(input, keys: keys, aggregates, context: context) }
-            return sink == nil ? all : StageProducer(inputs: .upstream(all), operations: [], sink: sink, context: context)
-        case .sort(let input, let keys):
-            let all = AllToAllProducer { try await sort(input, keys: keys, context: context) }
-            return sink == nil ? all : StageProducer(inputs: .upstream(all), operations: [], sink: sink, context: context)
-        }
-    }
+/// One run of a plan: its context, where statistics go, and the sink its blocks end in (if any).
+struct Execution: Sendable {
+    let context: DataContext
+    let recorder: StatsRecorder
+    let sink: BlockSink?
+
+    /// A producer of `plan`'s blocks (written to the sink, if any).
+    func producer(_ plan: Plan) -> any BlockProducer { producer(plan, sink: sink) }
 
     /// Every block of `plan`, in order.
-    static func collect(_ plan: Plan, sink: BlockSink? = nil, context: DataContext) async throws -> [BlockRef] {
-        let source = producer(plan, sink: sink, context: context)
+    func collect(_ plan: Plan) async throws -> [BlockRef] { try await collect(plan, sink: sink) }
+
+    private func collect(_ plan: Plan, sink: BlockSink?) async throws -> [BlockRef] {
+        let source = producer(plan, sink: sink)
         var refs: [BlockRef] = []
         while let next = try await source.next() { refs.append(next) }
         return refs
     }
 
-    private static func aggregate(_ input: Plan, keys: [String], _ aggregates: [Aggregate], context: DataContext) async throws -> [BlockRef] {
-        let partials = try await collect(input.adding(.partialAggregate(keys: keys, aggregates)), context: context)
-        let (block, meta) = $dataCombine.remote(partials.map(\.ref), keys, aggregates)
-        return [BlockRef(ref: block, meta: try await meta.get())]
+    private func stage(_ inputs: StageProducer.Inputs, _ operations: [StageOperation], _ sink: BlockSink?) -> StageProducer {
+        StageProducer(inputs: inputs, operations: operations, sink: sink, context: context, recorder: recorder)
     }
 
-    private static func sort(_ input: Plan, keys: [SortKey], context: DataContext) async throws -> [BlockRef] {
-        let blocks = try await collect(input, context: context).filter { $0.meta.rows > 0 }
+    /// `source` as it is, or through a stage that writes its blocks to `sink`.
+    private func sinking(_ source: any BlockProducer, _ sink: BlockSink?) -> any BlockProducer {
+        sink.map { stage(.upstream(source), [], $0) } ?? source
+    }
+
+    private func producer(_ plan: Plan, sink: BlockSink?) -> any BlockProducer {
+        switch plan {
+        case .read(let tasks): return stage(.reads(tasks), [], sink)
+        case .chain(.read(let tasks), let operations): return stage(.reads(tasks), operations, sink)
+        case .chain(let input, let operations): return stage(.upstream(producer(input, sink: nil)), operations, sink)
+        case .blocks(let refs): return sinking(ListProducer(refs), sink)
+        case .limit(let input, let count): return sinking(LimitProducer(producer(input, sink: nil), count: count), sink)
+        case .union(let plans): return sinking(UnionProducer(plans.map { producer($0, sink: nil) }), sink)
+        case .aggregate(let input, let keys, let aggregates):
+            return sinking(AllToAllProducer { try await aggregate(input, keys: keys, aggregates) }, sink)
+        case .sort(let input, let keys):
+            return sinking(AllToAllProducer { try await sort(input, keys: keys) }, sink)
+        }
+    }
+
+    private func aggregate(_ input: Plan, keys: [String], _ aggregates: [Aggregate]) async throws -> [BlockRef] {
+        let partials = try await collect(input.adding(.partialAggregate(keys: keys, aggregates)), sink: nil)
+        let (block, meta) = $dataCombine.remote(partials.map(\.ref), keys, aggregates)
+        return [try await recorded(block, meta)]
+    }
+
+    private func sort(_ input: Plan, keys: [SortKey]) async throws -> [BlockRef] {
+        let blocks = try await collect(input, sink: nil).filter { $0.meta.rows > 0 }
         guard blocks.count > 1 else {
             guard let only = blocks.first else { return [] }
             let (block, meta) = $dataMergeSorted.remote([only.ref], keys)
-            return [BlockRef(ref: block, meta: try await meta.get())]
+            return [try await recorded(block, meta)]
         }
         let samples = try await ray.get(blocks.map { $dataSample.remote($0.ref, keys, 64) }).flatMap { $0 }
             .sorted { SortKey.less($0, $1, keys) }
@@ -88,9 +94,15 @@ enum Executor {
         var sorted: [BlockRef] = []
         for range in 0...boundaries.count {
             let (block, meta) = $dataMergeSorted.remote(pieces.map { $0[range] }, keys)
-            sorted.append(BlockRef(ref: block, meta: try await meta.get()))
+            sorted.append(try await recorded(block, meta))
         }
         return sorted
+    }
+
+    private func recorded(_ block: ObjectRef<Block>, _ meta: ObjectRef<BlockMeta>) async throws -> BlockRef {
+        let meta = try await meta.get()
+        recorder.record(meta.operators)
+        return BlockRef(ref: block, meta: meta)
     }
 }
 
@@ -102,16 +114,18 @@ final class StageProducer: BlockProducer {
     }
 
     private var inputs: Inputs
-    private let operations: [BlockOperation]
+    private let operations: [StageOperation]
     private let sink: BlockSink?
     private let context: DataContext
+    private let recorder: StatsRecorder
     private var nextRead = 0
     private var submitted = 0
     private var inFlight: [(block: ObjectRef<Block>, meta: ObjectRef<BlockMeta>)] = []
     private var exhausted = false
     private var window: Int
 
-    init(inputs: Inputs, operations: [BlockOperation], sink: BlockSink?, context: DataContext) {
+    init(inputs: Inputs, operations: [StageOperation], sink: BlockSink?, context: DataContext, recorder: StatsRecorder) {
+        self.recorder = recorder
         self.inputs = inputs
         self.operations = operations
         self.sink = sink
@@ -124,6 +138,7 @@ final class StageProducer: BlockProducer {
         guard !inFlight.isEmpty else { return nil }
         let (block, metaRef) = inFlight.removeFirst()
         let meta = try await metaRef.get()
+        recorder.record(meta.operators)
         // Size the window by the blocks seen: the budget over this block's size.
         if meta.bytes > 0 { window = max(1, min(context.maxTasksInFlight, context.memoryBudget / meta.bytes)) }
         return BlockRef(ref: block, meta: meta)

@@ -88,6 +88,32 @@ enum FileSources {
         return bytes
     }
 
+    /// Calls `body` with the whole lines of `path` that start in `range` (as `lines`), read in place
+    /// from a read-only mapping of the file: no copy, no zeroed buffer.
+    static func withMappedLines<R>(_ path: String, _ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) throws -> R {
+        let size = try fileSize(path)
+        guard size > 0, range.lowerBound < size else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw DataError.io(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), address != MAP_FAILED else {
+            throw DataError.io(path: path, reason: "cannot map: \(String(cString: strerror(errno)))")
+        }
+        defer { munmap(address, size) }
+        _ = madvise(address, size, MADV_SEQUENTIAL)
+        let all = UnsafeBufferPointer(start: address.assumingMemoryBound(to: UInt8.self), count: size)
+        /// Just past the line end at or after `index`.
+        func lineEnd(from index: Int) -> Int {
+            var i = index
+            while i < size, all[i] != 10 { i += 1 }
+            return Swift.min(i + 1, size)
+        }
+        let start = range.lowerBound > 0 ? lineEnd(from: range.lowerBound - 1) : 0
+        let end = range.upperBound >= size ? size : lineEnd(from: Swift.max(0, range.upperBound - 1))
+        guard start < end else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeBufferPointer(rebasing: all[start..<end]))
+    }
+
     /// The whole file.
     static func contents(_ path: String) throws -> [UInt8] {
         try lines(path, 0..<fileSize(path))

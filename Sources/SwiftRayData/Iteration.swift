@@ -2,7 +2,7 @@ import SwiftRay
 
 extension Dataset {
     /// The dataset's blocks as they are made, fetching up to `prefetch` ahead of the consumer.
-    public func iterBlocks(prefetch: Int = 1) -> BlockSequence { BlockSequence(plan: plan, context: context, prefetch: prefetch) }
+    public func iterBlocks(prefetch: Int = 1) -> BlockSequence { BlockSequence(plan: plan, execution: execution(), prefetch: prefetch) }
 
     /// Batches of exactly `batchSize` rows (the last may be smaller), across block boundaries
     /// (Ray's `iter_batches`, default 256); nil gives whole blocks.
@@ -18,10 +18,10 @@ extension Dataset {
 public struct BlockSequence: AsyncSequence, Sendable {
     public typealias Element = Block
     let plan: Plan
-    let context: DataContext
+    let execution: Execution
     let prefetch: Int
 
-    public func makeAsyncIterator() -> Iterator { Iterator(source: Executor.producer(plan, context: context), prefetch: Swift.max(1, prefetch)) }
+    public func makeAsyncIterator() -> Iterator { Iterator(source: execution.producer(plan), prefetch: Swift.max(1, prefetch)) }
 
     public struct Iterator: AsyncIteratorProtocol {
         let source: any BlockProducer

@@ -16,7 +16,8 @@ enum ReadTask: Codable, Sendable {
     /// storage: `StringStorage.withUTF8` reads them).
     case binary(path: String)
 
-    func read() throws -> Block {
+    /// The block; a CSV read converts only `columns` when given.
+    func read(columns keep: Set<String>? = nil) throws -> Block {
         switch self {
         case .range(let start, let count):
             return Block(unchecked: ["id"], [.ints((start..<(start + count)).map(Int64.init))], rows: count)
@@ -24,13 +25,12 @@ enum ReadTask: Codable, Sendable {
             return block
         case .csv(let path, let start, let end, let options):
             let parser = CSVParser(options: options, path: path)
-            let bytes = try FileSources.lines(path, start..<end)
-            if start == 0 || !options.header || options.columnNames != nil {
-                return try bytes.withUnsafeBufferPointer { try parser.parse($0, names: nil) }
+            var names: [String]?
+            if start > 0, options.header, options.columnNames == nil {
+                let header = try FileSources.firstLine(path)
+                names = try header.withUnsafeBufferPointer { try parser.parse($0, names: nil).names }
             }
-            let header = try FileSources.firstLine(path)
-            let names = try header.withUnsafeBufferPointer { try parser.parse($0, names: nil).names }
-            return try bytes.withUnsafeBufferPointer { try parser.parse($0, names: names, firstLine: 0) }
+            return try FileSources.withMappedLines(path, start..<end) { try parser.parse($0, names: names, firstLine: names == nil ? 1 : 0, keep: keep) }
         case .text(let path, let start, let end):
             let bytes = try FileSources.lines(path, start..<end)
             var storage = StringStorage()

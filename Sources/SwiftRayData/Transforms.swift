@@ -49,7 +49,7 @@ struct ShippedFunction: Codable, Sendable {
 }
 
 /// One step of a fused chain, run by the task that reads or receives a block.
-enum BlockOperation: Codable, Sendable {
+enum StageOperation: Codable, Sendable {
     case map(ShippedFunction)
     case flatMap(ShippedFunction)
     case filterRows(ShippedFunction)
@@ -75,6 +75,27 @@ enum BlockOperation: Codable, Sendable {
         case .limit: "Limit"
         case .partialAggregate: "Aggregate(partial)"
         }
+    }
+
+    /// The columns a chain reads from its input, when it can tell (nil: all of them). Walks the
+    /// chain backwards from what its end needs (`end`; nil when the block leaves whole).
+    static func inputColumns(of chain: [StageOperation], end: Set<String>?) -> Set<String>? {
+        var needed = end
+        for operation in chain.reversed() {
+            switch operation {
+            case .partialAggregate(let keys, let aggregates): needed = Set(keys + aggregates.compactMap(\.column))
+            case .select(let names): needed = Set(names)
+            case .filter(let expression): needed = needed?.union(expression.columns)
+            case .withColumn(let name, let expression): needed = needed.map { $0.subtracting([name]).union(expression.columns) }
+            case .drop(let names): needed = needed?.union(names)
+            case .rename(let renames):
+                let back = Dictionary(renames.map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+                needed = needed.map { Set($0.map { back[$0] ?? $0 }) }
+            case .limit: break
+            case .map, .flatMap, .filterRows, .mapBatches: needed = nil
+            }
+        }
+        return needed
     }
 
     func apply(_ block: Block) throws -> Block {

@@ -62,6 +62,16 @@ final class BlockTests: XCTestCase {
             if text == "nan" { XCTAssertTrue(parsed?.isNaN ?? false); continue }
             XCTAssertEqual(parsed, Double(text), text)
         }
+        // Shortest round-trip texts (15 to 17 digits, as Python and Swift print them) and long ones
+        // parse to the same bits as the standard library's parser.
+        var generator = SeededRandom(seed: 11)
+        for _ in 0..<60_000 {
+            let value = Double(bitPattern: generator.next() & 0x3FEF_FFFF_FFFF_FFFF) * (generator.next() % 2 == 0 ? 1 : 1e6)
+            for text in [value.description, String(format: "%.19g", value), String(format: "%.12f", value)] {
+                let parsed = Array(text.utf8).withUnsafeBufferPointer { CSVParser.double($0) }
+                XCTAssertEqual(parsed?.bitPattern, Double(text)?.bitPattern, text)
+            }
+        }
         XCTAssertNil(Array("1.2.3".utf8).withUnsafeBufferPointer { CSVParser.double($0) })
         XCTAssertNil(Array("99999999999999999999".utf8).withUnsafeBufferPointer { CSVParser.int($0) })
     }
@@ -87,5 +97,20 @@ final class BlockTests: XCTestCase {
             XCTAssertEqual(row["min(n)"], .int(Int64(g)))
             XCTAssertEqual(row["sum(n)"], .int(Int64((0..<1000).filter { $0 % 7 == g }.reduce(0, +))))
         }
+    }
+
+    func testChainsReadOnlyTheColumnsTheyNeed() throws {
+        let chain: [StageOperation] = [
+            .withColumn("c", col("a") + col("b")), .filter(col("c") > 1), .rename(["k": "key"]),
+            .partialAggregate(keys: ["key"], [.sum("c"), .count()]),
+        ]
+        XCTAssertEqual(StageOperation.inputColumns(of: chain, end: nil), ["a", "b", "k"])
+        XCTAssertNil(StageOperation.inputColumns(of: [.filter(col("a") > 1)], end: nil), "a block that leaves whole needs every column")
+        XCTAssertNil(StageOperation.inputColumns(of: [.mapBatches(try ShippedFunction(0), batchSize: nil), .select(["a"])], end: nil), "an opaque transform needs every column")
+        XCTAssertEqual(StageOperation.inputColumns(of: [.select(["a"]), .mapBatches(try ShippedFunction(0), batchSize: nil)], end: nil), ["a"])
+        let text = Array("a,b,c\n1,x,2.5\n".utf8)
+        let block = try text.withUnsafeBufferPointer { try CSVParser(options: CSVOptions(), path: "p").parse($0, names: nil, keep: ["c", "a"]) }
+        XCTAssertEqual(block.names, ["a", "c"])
+        XCTAssertEqual(block.row(0), ["a": 1, "c": 2.5])
     }
 }

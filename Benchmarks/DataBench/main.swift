@@ -1,0 +1,31 @@
+import Foundation
+import SwiftRay
+import SwiftRayData
+
+// The ETL job of Benchmarks/data_compare.sh on an embedded cluster: read every CSV file in INPUT,
+// add c = a + b, keep c > 1, group by key (sum of c, mean of a, count), sort by key, write CSV
+// into OUTPUT.   swiftray-data-bench INPUT OUTPUT [--budget-mb N]
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    print("usage: swiftray-data-bench INPUT_FOLDER OUTPUT_FOLDER [--budget-mb N]")
+    exit(2)
+}
+if let flag = arguments.firstIndex(of: "--budget-mb"), flag + 1 < arguments.count, let megabytes = Int(arguments[flag + 1]) {
+    var context = DataContext.current
+    context.memoryBudget = megabytes << 20
+    DataContext.current = context
+}
+let started = ContinuousClock.now
+let ray = try await Ray.start(includeDashboard: false)
+let ready = ContinuousClock.now
+let job = try Dataset.readCSV(arguments[1])
+    .withColumn("c", col("a") + col("b"))
+    .filter(col("c") > 1.0)
+    .groupBy("key").aggregate(.sum("c"), .mean("a"), .count())
+    .sort("key")
+try await job.writeCSV(arguments[2])
+let done = ContinuousClock.now
+print(job.statsSummary())
+try await ray.shutdown()
+func seconds(_ d: Duration) -> String { String(format: "%.2f", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) }
+print("RESULT swift-ray job \(seconds(done - ready)) s, start \(seconds(ready - started)) s")
