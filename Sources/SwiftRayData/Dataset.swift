@@ -129,6 +129,13 @@ public struct Dataset: Sendable {
     /// Sorted by several keys.
     public func sort(by keys: [SortKey]) -> Dataset { with(.sort(plan, keys)) }
 
+    /// The rows in a random order (Ray's `random_shuffle`): every block's rows scattered over as
+    /// many outputs, each shuffled. The same `seed` gives the same order.
+    public func randomShuffle(seed: UInt64? = nil) -> Dataset { with(.randomShuffle(plan, seed: seed)) }
+
+    /// The rows, in order, in `count` blocks of (nearly) equal size.
+    public func repartition(_ count: Int) -> Dataset { with(.repartition(plan, max(1, count))) }
+
     /// Rows grouped by `keys`, for `aggregate`.
     public func groupBy(_ keys: String...) -> GroupedData { GroupedData(dataset: self, keys: keys) }
 
@@ -216,6 +223,11 @@ public struct GroupedData: Sendable {
         Dataset(.aggregate(dataset.plan, keys: keys, aggregates), context: dataset.context)
     }
 
+    /// Each group's rows (sorted by the keys) through `mapper` (Ray's `map_groups`).
+    public func mapGroups<M: GroupMapper>(_ mapper: M) throws -> Dataset {
+        Dataset(.mapGroups(dataset.plan, keys: keys, try ShippedFunction(mapper)), context: dataset.context)
+    }
+
     /// Rows per group, in a column `count()`.
     public func count() -> Dataset { aggregate(.count()) }
     public func sum(_ column: String) -> Dataset { aggregate(.sum(column)) }
@@ -223,4 +235,29 @@ public struct GroupedData: Sendable {
     public func min(_ column: String) -> Dataset { aggregate(.min(column)) }
     public func max(_ column: String) -> Dataset { aggregate(.max(column)) }
     public func std(_ column: String, ddof: Int = 1) -> Dataset { aggregate(.std(column, ddof: ddof)) }
+}
+
+extension Dataset {
+    /// `count` datasets of (nearly) equal row counts, in order (Ray's `split(n, equal=True)`);
+    /// runs the plan.
+    public func split(_ count: Int) async throws -> [Dataset] {
+        let parts = try await with(.repartition(plan, max(1, count))).materialize()
+        guard case .blocks(let refs) = parts.plan else { return [parts] }
+        return refs.map { with(.blocks([$0])) }
+    }
+
+    /// The rows split into a training and a test dataset (Ray's `train_test_split`): the last
+    /// `testFraction` of the rows (after a seeded shuffle when `shuffle`) are the test set.
+    public func trainTestSplit(testFraction: Double, shuffle: Bool = false, seed: UInt64? = nil) async throws -> (train: Dataset, test: Dataset) {
+        guard testFraction > 0, testFraction < 1 else { throw DataError.invalid("testFraction must be in (0, 1), not \(testFraction)") }
+        let source = shuffle ? randomShuffle(seed: seed) : self
+        let all = try await source.materialize()
+        let total = try await all.count()
+        let testRows = Int((Double(total) * testFraction).rounded(.up))
+        let train = total - testRows
+        // Two outputs cut at `train` rows.
+        guard case .blocks(let refs) = all.plan else { return (all, all.limit(0)) }
+        let halves = try await Execution(context: context, recorder: recorder, sink: nil).cut(refs, at: train)
+        return (with(.blocks(halves.0)), with(.blocks(halves.1)))
+    }
 }

@@ -101,29 +101,3 @@ enum StageInput: Codable, Sendable {
     let block = try GroupedAggregation(keys: keys, aggregates: aggregates).combine(all, types: types)
     return (block, BlockMeta(block, [OperatorTiming(name: "Aggregate", block, since: started)]))
 }
-
-/// Up to `count` evenly spaced key rows of a block (the sort's sample).
-@Remote func dataSample(_ block: Block, _ keys: [SortKey], _ count: Int) throws -> [[Value]] {
-    guard block.rowCount > 0 else { return [] }
-    let columns = try keys.map { try block.column($0.column) }
-    let step = max(1, block.rowCount / max(1, count))
-    return stride(from: 0, to: block.rowCount, by: step).map { row in columns.map { $0[row] } }
-}
-
-/// Splits a block into the sort's ranges, each stored as its own object.
-@Remote func dataPartition(_ block: Block, _ keys: [SortKey], _ boundaries: [[Value]]) throws -> [ObjectRef<Block>] {
-    let parts = SortKey.partitions(block, by: keys, boundaries: boundaries)
-    var indices = [[Int]](repeating: [], count: boundaries.count + 1)
-    for (row, part) in parts.enumerated() { indices[part].append(row) }
-    return try indices.map { try ray.put(block.gather($0)) }
-}
-
-/// One range of the sort: its pieces from every block, sorted.
-@Remote func dataMergeSorted(_ pieces: [ObjectRef<Block>], _ keys: [SortKey]) async throws -> (block: Block, meta: BlockMeta) {
-    var blocks: [Block] = []
-    for ref in pieces { blocks.append(try await ref.get()) }
-    let started = ContinuousClock.now
-    let all = Block.concat(blocks)
-    let block = all.gather(SortKey.order(all, by: keys))
-    return (block, BlockMeta(block, [OperatorTiming(name: "Sort", block, since: started)]))
-}

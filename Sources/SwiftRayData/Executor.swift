@@ -15,6 +15,9 @@ indirect enum Plan: Sendable {
     case union([Plan])
     case aggregate(Plan, keys: [String], [Aggregate])
     case sort(Plan, [SortKey])
+    case randomShuffle(Plan, seed: UInt64?)
+    case repartition(Plan, Int)
+    case mapGroups(Plan, keys: [String], ShippedFunction)
 
     /// The plan with `operation` fused onto its last chain.
     func adding(_ operation: StageOperation) -> Plan {
@@ -70,6 +73,12 @@ struct Execution: Sendable {
             return sinking(AllToAllProducer { try await aggregate(input, keys: keys, aggregates) }, sink)
         case .sort(let input, let keys):
             return sinking(AllToAllProducer { try await sort(input, keys: keys) }, sink)
+        case .randomShuffle(let input, let seed):
+            return sinking(AllToAllProducer { try await shuffle(input, seed: seed) }, sink)
+        case .repartition(let input, let count):
+            return sinking(AllToAllProducer { try await repartition(input, count: count) }, sink)
+        case .mapGroups(let input, let keys, let function):
+            return sinking(AllToAllProducer { try await mapGroups(input, keys: keys, function) }, sink)
         }
     }
 
@@ -79,24 +88,61 @@ struct Execution: Sendable {
         return [try await recorded(block, meta)]
     }
 
-    private func sort(_ input: Plan, keys: [SortKey]) async throws -> [BlockRef] {
+    /// An all-to-all step: every block of `input` split by `partitioner` (made from the blocks),
+    /// each output merged by `step`.
+    private func exchange(
+        _ input: Plan, _ step: MergeStep, partitioner: ([BlockRef]) async throws -> Partitioner
+    ) async throws -> [BlockRef] {
         let blocks = try await collect(input, sink: nil).filter { $0.meta.rows > 0 }
-        guard blocks.count > 1 else {
-            guard let only = blocks.first else { return [] }
-            let (block, meta) = $dataMergeSorted.remote([only.ref], keys)
-            return [try await recorded(block, meta)]
+        guard !blocks.isEmpty else { return [] }
+        let split = try await partitioner(blocks)
+        let pieces = try await ray.get(blocks.enumerated().map { $dataPartition.remote($1.ref, split, $0) })
+        var outputs: [BlockRef] = []
+        for output in 0..<split.outputs {
+            let (block, meta) = $dataMerge.remote(pieces.map { $0[output] }, step, output)
+            outputs.append(try await recorded(block, meta))
         }
+        return outputs
+    }
+
+    /// Sorted ranges of about equal size, from a sample of every block's keys.
+    private func ranges(_ blocks: [BlockRef], _ keys: [SortKey]) async throws -> Partitioner {
         let samples = try await ray.get(blocks.map { $dataSample.remote($0.ref, keys, 64) }).flatMap { $0 }
             .sorted { SortKey.less($0, $1, keys) }
-        let ranges = blocks.count
-        let boundaries = (1..<ranges).compactMap { i in samples.isEmpty ? nil : samples[min(samples.count - 1, i * samples.count / ranges)] }
-        let pieces = try await ray.get(blocks.map { $dataPartition.remote($0.ref, keys, boundaries) })
-        var sorted: [BlockRef] = []
-        for range in 0...boundaries.count {
-            let (block, meta) = $dataMergeSorted.remote(pieces.map { $0[range] }, keys)
-            sorted.append(try await recorded(block, meta))
+        let count = blocks.count
+        let boundaries = samples.isEmpty ? [] : (1..<max(1, count)).map { samples[min(samples.count - 1, $0 * samples.count / count)] }
+        return .range(keys, boundaries: boundaries)
+    }
+
+    private func sort(_ input: Plan, keys: [SortKey]) async throws -> [BlockRef] {
+        try await exchange(input, .sort(keys)) { try await ranges($0, keys) }
+    }
+
+    private func shuffle(_ input: Plan, seed: UInt64?) async throws -> [BlockRef] {
+        let seed = seed ?? UInt64.random(in: 0...UInt64.max)
+        return try await exchange(input, .shuffle(seed: seed)) { .random(seed: seed, count: $0.count) }
+    }
+
+    private func repartition(_ input: Plan, count: Int) async throws -> [BlockRef] {
+        try await exchange(input, .concat) { blocks in
+            let total = blocks.reduce(0) { $0 + $1.meta.rows }
+            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
+            return .rows(cuts: (0...count).map { $0 * total / count }, offsets: Array(offsets))
         }
-        return sorted
+    }
+
+    private func mapGroups(_ input: Plan, keys: [String], _ function: ShippedFunction) async throws -> [BlockRef] {
+        try await exchange(input, .mapGroups(keys: keys, function)) { try await ranges($0, keys.map { SortKey($0) }) }
+    }
+
+    /// The blocks' rows split in two at row `row`.
+    func cut(_ blocks: [BlockRef], at row: Int) async throws -> ([BlockRef], [BlockRef]) {
+        let total = blocks.reduce(0) { $0 + $1.meta.rows }
+        let outputs = try await exchange(.blocks(blocks), .concat) { blocks in
+            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
+            return .rows(cuts: [0, row, total], offsets: Array(offsets))
+        }
+        return (Array(outputs.prefix(1)), Array(outputs.dropFirst()))
     }
 
     private func recorded(_ block: ObjectRef<Block>, _ meta: ObjectRef<BlockMeta>) async throws -> BlockRef {
@@ -130,7 +176,7 @@ final class StageProducer: BlockProducer {
         self.operations = operations
         self.sink = sink
         self.context = context
-        window = context.maxTasksInFlight
+        window = min(2, max(1, context.maxTasksInFlight))
     }
 
     func next() async throws -> BlockRef? {
@@ -139,8 +185,9 @@ final class StageProducer: BlockProducer {
         let (block, metaRef) = inFlight.removeFirst()
         let meta = try await metaRef.get()
         recorder.record(meta.operators)
-        // Size the window by the blocks seen: the budget over this block's size.
-        if meta.bytes > 0 { window = max(1, min(context.maxTasksInFlight, context.memoryBudget / meta.bytes)) }
+        // Slow start: the window doubles per block taken, up to what the budget holds of blocks this size.
+        let fits = meta.bytes > 0 ? context.memoryBudget / meta.bytes : context.maxTasksInFlight
+        window = max(1, min(window * 2, fits, context.maxTasksInFlight))
         return BlockRef(ref: block, meta: meta)
     }
 
