@@ -199,7 +199,7 @@ let package = Package(
         .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]),
         // Ray Data: columnar blocks in the object store, lazy plans fused into one task per block,
         // streaming execution bounded by a memory budget, all-to-all group-by and sort.
-        .target(name: "SwiftRayData", dependencies: ["SwiftRay"]),
+        .target(name: "SwiftRayData", dependencies: ["SwiftRay", .product(name: "Logging", package: "swift-log")]),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -300,7 +300,7 @@ let package = Package(
             name: "SwiftRayTuneTests",
             dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
-        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay"]),
+        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay", "SwiftRayTrain"]),
         .testTarget(name: "RayChaosTests", dependencies: ["RayChaos", "SwiftRay", "RayTesting", "RayDashboard"]),
         .testTarget(
             name: "SwiftRayTests",

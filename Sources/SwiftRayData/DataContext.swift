@@ -3,7 +3,7 @@ import Synchronization
 
 /// How datasets execute (Ray Data's `DataContext`): set `DataContext.current` before building
 /// datasets; each dataset keeps the context it was made with.
-public struct DataContext: Sendable {
+public struct DataContext: Codable, Sendable {
     /// Stage tasks running (or finished, not yet consumed) at once per operator, at most.
     public var maxTasksInFlight: Int
     /// Bytes of blocks an operator may have made and not yet handed on: the window shrinks to fit

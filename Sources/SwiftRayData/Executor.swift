@@ -1,13 +1,14 @@
+import Logging
 import SwiftRay
 
 /// A block in the object store and what its task reported.
-struct BlockRef: Sendable {
+struct BlockRef: Codable, Sendable {
     var ref: ObjectRef<Block>
     var meta: BlockMeta
 }
 
 /// A dataset's logical plan: sources, fused chains of per-block operators, and all-to-all steps.
-indirect enum Plan: Sendable {
+indirect enum Plan: Codable, Sendable {
     case read([ReadTask])
     case blocks([BlockRef])
     case chain(Plan, [StageOperation])
@@ -29,7 +30,9 @@ indirect enum Plan: Sendable {
 /// Produces a plan's blocks in order, one at a time, running at most `window` tasks ahead of the
 /// consumer: nothing more is started until the consumer takes a block, so memory stays bounded by
 /// the window, not the dataset.
-protocol BlockProducer: AnyObject {
+/// A producer is used by one consumer at a time (`@unchecked Sendable` so it can move between
+/// tasks and actors; the streaming split's coordinator takes turns on it).
+protocol BlockProducer: AnyObject, Sendable {
     func next() async throws -> BlockRef?
 }
 
@@ -153,7 +156,7 @@ struct Execution: Sendable {
 }
 
 /// Runs the fused stage over each input, keeping up to the context's window of tasks in flight.
-final class StageProducer: BlockProducer {
+final class StageProducer: BlockProducer, @unchecked Sendable {
     enum Inputs {
         case reads([ReadTask])
         case upstream(any BlockProducer)
@@ -183,12 +186,24 @@ final class StageProducer: BlockProducer {
         try await fill()
         guard !inFlight.isEmpty else { return nil }
         let (block, metaRef) = inFlight.removeFirst()
-        let meta = try await metaRef.get()
+        let meta = try await Self.awaitStage(metaRef, cpus: context.cpusPerTask)
         recorder.record(meta.operators)
         // Slow start: the window doubles per block taken, up to what the budget holds of blocks this size.
         let fits = meta.bytes > 0 ? context.memoryBudget / meta.bytes : context.maxTasksInFlight
         window = max(1, min(window * 2, fits, context.maxTasksInFlight))
         return BlockRef(ref: block, meta: meta)
+    }
+
+    /// A stage's report; a warning if it has not come after 10 s, when the likely cause is that
+    /// actors (Train workers, say) hold every CPU the stages need, which Ray warns of too.
+    private static func awaitStage(_ meta: ObjectRef<BlockMeta>, cpus: Double) async throws -> BlockMeta {
+        do {
+            return try await ray.get(meta, timeout: .seconds(10))
+        } catch is GetTimeoutError {
+            Logger(label: "swiftray.data").warning(
+                "a dataset stage has not finished in 10 s; if the cluster's CPUs are held by actors (Train workers, say), its tasks (\(cpus) CPU each) cannot start: leave CPUs free or lower DataContext.cpusPerTask")
+            return try await meta.get()
+        }
     }
 
     private func fill() async throws {
@@ -210,14 +225,14 @@ final class StageProducer: BlockProducer {
 }
 
 /// Blocks already made.
-final class ListProducer: BlockProducer {
+final class ListProducer: BlockProducer, @unchecked Sendable {
     private var refs: [BlockRef]
     init(_ refs: [BlockRef]) { self.refs = refs.reversed() }
     func next() async throws -> BlockRef? { refs.popLast() }
 }
 
 /// The first `count` rows.
-final class LimitProducer: BlockProducer {
+final class LimitProducer: BlockProducer, @unchecked Sendable {
     private let source: any BlockProducer
     private var left: Int
 
@@ -239,7 +254,7 @@ final class LimitProducer: BlockProducer {
 }
 
 /// Several plans' blocks one after the other.
-final class UnionProducer: BlockProducer {
+final class UnionProducer: BlockProducer, @unchecked Sendable {
     private var sources: [any BlockProducer]
     init(_ sources: [any BlockProducer]) { self.sources = sources.reversed() }
 
@@ -253,7 +268,7 @@ final class UnionProducer: BlockProducer {
 }
 
 /// An all-to-all step's output, computed when first asked.
-final class AllToAllProducer: BlockProducer {
+final class AllToAllProducer: BlockProducer, @unchecked Sendable {
     private var compute: (() async throws -> [BlockRef])?
     private var results: [BlockRef] = []
 

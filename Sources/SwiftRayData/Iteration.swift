@@ -2,7 +2,10 @@ import SwiftRay
 
 extension Dataset {
     /// The dataset's blocks as they are made, fetching up to `prefetch` ahead of the consumer.
-    public func iterBlocks(prefetch: Int = 1) -> BlockSequence { BlockSequence(plan: plan, execution: execution(), prefetch: prefetch) }
+    public func iterBlocks(prefetch: Int = 1) -> BlockSequence {
+        let execution = execution()
+        return BlockSequence(source: { [plan] in execution.producer(plan) }, prefetch: prefetch)
+    }
 
     /// Batches of exactly `batchSize` rows (the last may be smaller), across block boundaries
     /// (Ray's `iter_batches`, default 256); nil gives whole blocks.
@@ -17,11 +20,11 @@ extension Dataset {
 /// A dataset's blocks, in order, as an async sequence.
 public struct BlockSequence: AsyncSequence, Sendable {
     public typealias Element = Block
-    let plan: Plan
-    let execution: Execution
+    /// Starts the run whose blocks the sequence yields.
+    let source: @Sendable () -> any BlockProducer
     let prefetch: Int
 
-    public func makeAsyncIterator() -> Iterator { Iterator(source: execution.producer(plan), prefetch: Swift.max(1, prefetch)) }
+    public func makeAsyncIterator() -> Iterator { Iterator(source: source(), prefetch: Swift.max(1, prefetch)) }
 
     public struct Iterator: AsyncIteratorProtocol {
         let source: any BlockProducer

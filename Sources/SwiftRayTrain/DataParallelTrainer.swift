@@ -48,6 +48,9 @@ public struct DataParallelTrainer: Sendable {
     ///   `TrainError.invalidConfig` for a bad configuration.
     public func fit(onReport: (@Sendable (TrialReport) async -> Void)? = nil) async throws -> TrainResult {
         guard scaling.numWorkers >= 1 else { throw TrainError.invalidConfig("numWorkers \(scaling.numWorkers)") }
+        for (name, dataset) in datasets where dataset.shards != nil && dataset.count != scaling.numWorkers {
+            throw TrainError.invalidConfig("dataset \(name) has \(dataset.count) shards for \(scaling.numWorkers) workers")
+        }
         let folder = run.storagePath.map { "\($0)/\(run.name)" }
         if let folder { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         let record = RunRecord(keeper: CheckpointKeeper(config: run.checkpointConfig, folder: folder), folder: folder, onReport: onReport)

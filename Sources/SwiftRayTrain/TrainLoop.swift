@@ -87,8 +87,21 @@ public final class TrainContext: Sendable {
     /// - Throws: `TrainError.noDataset` for a name the trainer was not given.
     public func datasetShard<Row: Codable & Sendable>(_ name: String, as type: Row.Type = Row.self) async throws -> [Row] {
         guard let dataset = datasets[name] else { throw TrainError.noDataset(name, known: datasets.keys.sorted()) }
-        let rows = try await ObjectRef<[Row]>(id: dataset.rows.id).get()
+        guard let ref = dataset.rows else { throw TrainError.invalidConfig("dataset \(name) holds one value per worker: read it with streamingShard") }
+        let rows = try await ObjectRef<[Row]>(id: ref.id).get()
         return Array(rows[TrainDataset.shard(count: rows.count, rank: worldRank, worldSize: worldSize)])
+    }
+
+    /// This worker's own value of the dataset `name` made with `TrainDataset(shards:)`: with a
+    /// SwiftRayData streaming split, the `DataIterator` to read batches from, epoch by epoch.
+    /// - Throws: `TrainError.noDataset` for a name the trainer was not given, `.invalidConfig` for
+    ///   a dataset of rows.
+    public func streamingShard<Shard: Codable & Sendable>(_ name: String, as type: Shard.Type = Shard.self) async throws -> Shard {
+        guard let dataset = datasets[name] else { throw TrainError.noDataset(name, known: datasets.keys.sorted()) }
+        guard let shards = dataset.shards, worldRank < shards.count else {
+            throw TrainError.invalidConfig("dataset \(name) has no value for worker \(worldRank): give TrainDataset(shards:) one per worker")
+        }
+        return try await ObjectRef<Shard>(id: shards[worldRank].id).get()
     }
 
     enum Round: Double { case report = 1, finish = 2 }
