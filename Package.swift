@@ -240,7 +240,7 @@ let package = Package(
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(
-            name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "SwiftRayRL", "RayDashboard"], path: "Examples/SeedExamples",
+            name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "SwiftRayRL", "SwiftRayData", "RayDashboard"], path: "Examples/SeedExamples",
             exclude: ["model.json", "serve_config.yaml"]),
         // The seed's workloads, timed: `swift run -c release swiftray-seed-bench`.
         .executableTarget(name: "DataBenchmark", dependencies: ["SwiftRay", "SwiftRayData"], path: "Benchmarks/DataBench"),

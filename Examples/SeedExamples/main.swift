@@ -75,6 +75,15 @@ let examples: [(name: String, run: @MainActor () async throws -> Void)] = [
         }
         print("rows:", summaries.map(\.rows).reduce(0, +), "total:", summaries.map(\.total).reduce(0, +))
     }),
+    ("data", {
+        // The same job with SwiftRayData: a dataset over the folder instead of a task per file.
+        try await timed("SwiftRayData: 20 files read, cleaned, grouped and written") { try await DataExamples.etl() }
+    }),
+    ("data-train", {
+        let result = try await timed("SwiftRayData -> Train: 20,000 rows streamed to 2 workers, 40 epochs") { try await DataExamples.ingest() }
+        let last = result.metrics
+        print(String(format: "y = %.3f x + %.3f (rows per epoch %.0f, mse %.5f)", last["w"] ?? .nan, last["b"] ?? .nan, last["rows"] ?? .nan, last["mse"] ?? .nan))
+    }),
     ("pipeline", {
         // preprocess -> train -> evaluate, each step a task consuming the previous step's ref.
         let score = try await timed("ML pipeline") {
