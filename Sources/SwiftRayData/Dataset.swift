@@ -100,9 +100,15 @@ public struct Dataset: Sendable {
     /// The rows where `expression` is true (null is false): `ds.filter(col("x") > 0.5)`.
     public func filter(_ expression: Expression) -> Dataset { with(plan.adding(.filter(expression))) }
 
-    /// Batches of up to `batchSize` rows (nil: whole blocks) through `mapper`.
-    public func mapBatches<M: BatchMapper>(_ mapper: M, batchSize: Int? = nil) throws -> Dataset {
-        with(plan.adding(.mapBatches(try ShippedFunction(mapper), batchSize: batchSize)))
+    /// Batches of up to `batchSize` rows (nil: whole blocks) through `mapper`. `numCPUs`,
+    /// `numGPUs` and `resources` are what each task running it holds (Ray's per-call resources;
+    /// a fused stage holds the most any of its steps asks).
+    public func mapBatches<M: BatchMapper>(
+        _ mapper: M, batchSize: Int? = nil, numCPUs: Double? = nil, numGPUs: Double? = nil, resources: [String: Double] = [:]
+    ) throws -> Dataset {
+        let asked = numCPUs != nil || numGPUs != nil || !resources.isEmpty
+        let holds = asked ? ActorPoolOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources) : nil
+        return with(plan.adding(.mapBatches(try ShippedFunction(mapper), batchSize: batchSize, resources: holds)))
     }
 
     /// A column computed from others (Ray's `with_column`): `ds.withColumn("c", col("a") + col("b"))`.
@@ -122,6 +128,10 @@ public struct Dataset: Sendable {
 
     /// This dataset's rows, then the others'.
     public func union(_ others: Dataset...) -> Dataset { with(.union([plan] + others.map(\.plan))) }
+
+    /// This dataset's columns and `other`'s side by side, row by row (Ray's `zip`); both must
+    /// have as many rows. A column name on both sides gets `_1` on the right.
+    public func zip(_ other: Dataset) -> Dataset { with(.zip(plan, other.plan)) }
 
     /// Sorted by `column` (a distributed sort: sampled ranges, one task per range).
     public func sort(_ column: String, descending: Bool = false) -> Dataset { sort(by: [SortKey(column, descending: descending)]) }
@@ -153,7 +163,7 @@ public struct Dataset: Sendable {
     public func schema() async throws -> Schema? {
         let source = execution().producer(plan)
         while let next = try await source.next() {
-            if !next.meta.names.isEmpty { return Schema(fields: zip(next.meta.names, next.meta.types).map { ($0, $1) }) }
+            if !next.meta.names.isEmpty { return Schema(fields: Swift.zip(next.meta.names, next.meta.types).map { ($0, $1) }) }
         }
         return nil
     }

@@ -19,6 +19,8 @@ indirect enum Plan: Codable, Sendable {
     case randomShuffle(Plan, seed: UInt64?)
     case repartition(Plan, Int)
     case mapGroups(Plan, keys: [String], ShippedFunction)
+    case actorMap(Plan, ShippedFunction, batchSize: Int?, concurrency: Int, options: ActorPoolOptions)
+    case zip(Plan, Plan)
 
     /// The plan with `operation` fused onto its last chain.
     func adding(_ operation: StageOperation) -> Plan {
@@ -80,8 +82,15 @@ struct Execution: Sendable {
             return sinking(AllToAllProducer { try await shuffle(input, seed: seed) }, sink)
         case .repartition(let input, let count):
             return sinking(AllToAllProducer { try await repartition(input, count: count) }, sink)
+        case .actorMap(let input, let function, let batchSize, let concurrency, let options):
+            let pool = ActorPoolProducer(
+                upstream: producer(input, sink: nil), function: function, batchSize: batchSize, size: concurrency,
+                options: options.actorOptions, recorder: recorder)
+            return sinking(pool, sink)
         case .mapGroups(let input, let keys, let function):
             return sinking(AllToAllProducer { try await mapGroups(input, keys: keys, function) }, sink)
+        case .zip(let left, let right):
+            return sinking(AllToAllProducer { try await zip(left, right) }, sink)
         }
     }
 
@@ -138,6 +147,25 @@ struct Execution: Sendable {
         try await exchange(input, .mapGroups(keys: keys, function)) { try await ranges($0, keys.map { SortKey($0) }) }
     }
 
+    /// The columns of `right` beside those of `left`, row by row: `right` cut to `left`'s block sizes.
+    private func zip(_ left: Plan, _ right: Plan) async throws -> [BlockRef] {
+        let lefts = try await collect(left, sink: nil).filter { $0.meta.rows > 0 }
+        let cuts = lefts.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }
+        let rights = try await exchange(right, .concat) { blocks in
+            let total = blocks.reduce(0) { $0 + $1.meta.rows }
+            guard total == cuts.last! else { throw DataError.invalid("zip needs as many rows on both sides: \(cuts.last!) and \(total)") }
+            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
+            return .rows(cuts: cuts, offsets: Array(offsets))
+        }
+        guard !lefts.isEmpty else { return [] }
+        var zipped: [BlockRef] = []
+        for (l, r) in Swift.zip(lefts, rights) {
+            let (block, meta) = $dataZip.remote(l.ref, r.ref)
+            zipped.append(try await recorded(block, meta))
+        }
+        return zipped
+    }
+
     /// The blocks' rows split in two at row `row`.
     func cut(_ blocks: [BlockRef], at row: Int) async throws -> ([BlockRef], [BlockRef]) {
         let total = blocks.reduce(0) { $0 + $1.meta.rows }
@@ -172,6 +200,7 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
     private var inFlight: [(block: ObjectRef<Block>, meta: ObjectRef<BlockMeta>)] = []
     private var exhausted = false
     private var window: Int
+    private let holds: ActorPoolOptions
 
     init(inputs: Inputs, operations: [StageOperation], sink: BlockSink?, context: DataContext, recorder: StatsRecorder) {
         self.recorder = recorder
@@ -180,6 +209,16 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
         self.sink = sink
         self.context = context
         window = min(2, max(1, context.maxTasksInFlight))
+        holds = Self.resources(of: operations, default: context.cpusPerTask)
+    }
+
+    /// The most any step asks for (CPUs: the context's default when none asks).
+    static func resources(of operations: [StageOperation], default cpus: Double) -> ActorPoolOptions {
+        let asked = operations.compactMap(\.resources)
+        guard !asked.isEmpty else { return ActorPoolOptions(numCPUs: cpus) }
+        return ActorPoolOptions(
+            numCPUs: asked.compactMap(\.numCPUs).max() ?? cpus, numGPUs: asked.compactMap(\.numGPUs).max(),
+            resources: asked.reduce(into: [:]) { all, next in all.merge(next.resources) { max($0, $1) } })
     }
 
     func next() async throws -> BlockRef? {
@@ -218,7 +257,9 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
                 guard let next = try await source.next() else { exhausted = true; return }
                 input = .block(next.ref)
             }
-            inFlight.append($dataStage.options(numCPUs: context.cpusPerTask, maxRetries: context.maxRetries).remote(input, operations, sink, submitted))
+            inFlight.append($dataStage.options(
+                numCPUs: holds.numCPUs, numGPUs: holds.numGPUs, resources: holds.resources, maxRetries: context.maxRetries
+            ).remote(input, operations, sink, submitted))
             submitted += 1
         }
     }

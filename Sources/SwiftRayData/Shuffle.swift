@@ -115,3 +115,15 @@ extension GroupedAggregation {
         return runs
     }
 }
+
+/// One block's columns beside another's (same rows); a name on both sides gets `_1` on the right.
+@Remote func dataZip(_ left: Block, _ right: Block) throws -> (block: Block, meta: BlockMeta) {
+    let started = ContinuousClock.now
+    var block = left
+    for (name, column) in Swift.zip(right.names, right.columns) {
+        var unique = name
+        while block[unique] != nil { unique += "_1" }
+        block = try block.setting(unique, column)
+    }
+    return (block, BlockMeta(block, [OperatorTiming(name: "Zip", block, since: started)]))
+}

@@ -53,7 +53,7 @@ enum StageOperation: Codable, Sendable {
     case map(ShippedFunction)
     case flatMap(ShippedFunction)
     case filterRows(ShippedFunction)
-    case mapBatches(ShippedFunction, batchSize: Int?)
+    case mapBatches(ShippedFunction, batchSize: Int?, resources: ActorPoolOptions? = nil)
     case filter(Expression)
     case withColumn(String, Expression)
     case select([String])
@@ -98,6 +98,12 @@ enum StageOperation: Codable, Sendable {
         return needed
     }
 
+    /// What the operation asks its task to hold, if anything.
+    var resources: ActorPoolOptions? {
+        if case .mapBatches(_, _, let resources) = self { return resources }
+        return nil
+    }
+
     func apply(_ block: Block) throws -> Block {
         switch self {
         case .map(let function):
@@ -109,7 +115,7 @@ enum StageOperation: Codable, Sendable {
         case .filterRows(let function):
             let predicate = try function.rebuild(as: (any RowPredicate).self)
             return block.filter(try (0..<block.rowCount).map { try predicate(block.row($0)) })
-        case .mapBatches(let function, let size):
+        case .mapBatches(let function, let size, _):
             let mapper = try function.rebuild(as: (any BatchMapper).self)
             return Block.concat(try block.batches(of: size ?? block.rowCount).map { try mapper($0) })
         case .filter(let expression): return block.filter(try expression.mask(on: block))

@@ -59,6 +59,20 @@ final class AllToAllTests: XCTestCase {
         XCTAssertEqual(Set(trainIDs + testIDs).count, 1000, "disjoint and complete")
     }
 
+    func testZipAlignsRowsAcrossDifferentBlocks() async throws {
+        let left = Dataset.range(100, blocks: 3)
+        let right = Dataset.range(100, blocks: 7).withColumn("square", col("id") * col("id"))
+        let rows = try await left.zip(right).takeAll()
+        XCTAssertEqual(rows.count, 100)
+        XCTAssertTrue(rows.allSatisfy { $0["id"] == $0["id_1"] && $0["square"].int == $0["id"].int! * $0["id"].int! }, "\(rows.prefix(3))")
+        do {
+            _ = try await left.zip(Dataset.range(99)).count()
+            XCTFail("different row counts")
+        } catch {
+            XCTAssertTrue("\(error)".contains("zip needs as many rows on both sides: 100 and 99"), "\(error)")
+        }
+    }
+
     func testMapGroupsSeesEachGroupWhole() async throws {
         let rows: [Row] = (0..<3000).map { ["k": .int(Int64($0 % 17)), "x": .double(Double($0))] }
         let summary = try await Dataset.fromItems(rows, blocks: 6).groupBy("k").mapGroups(GroupSummary()).sort("k").takeAll()
