@@ -5,6 +5,9 @@ import SwiftRay
 
 /// The protocol a fuzzed port speaks, and what the fuzzer knows to get past its door.
 public enum FuzzProtocol: Sendable, Equatable {
+    /// Whether the port speaks HTTP.
+    public var isHTTP: Bool { if case .http = self { true } else { false } }
+
     /// swift-ray frames (the head's and an embedded cluster's port, node object servers). With the
     /// token, some inputs authenticate first and fuzz what an authenticated peer may send.
     case frames(token: String?, role: FramePeer)
