@@ -15,11 +15,15 @@ public struct DataContext: Codable, Sendable {
     public var cpusPerTask: Double
     /// How often a stage task whose worker died is retried.
     public var maxRetries: Int
+    /// A progress line per execution on standard error, when it is a terminal (Ray's
+    /// `enable_progress_bars`).
+    public var progressBars: Bool
 
     public init(
         maxTasksInFlight: Int = max(2, ProcessInfo.processInfo.activeProcessorCount * 2), memoryBudget: Int = DataContext.defaultBudget,
-        targetBlockBytes: Int = 128 << 20, cpusPerTask: Double = 1, maxRetries: Int = 3
+        targetBlockBytes: Int = 128 << 20, cpusPerTask: Double = 1, maxRetries: Int = 3, progressBars: Bool = true
     ) {
+        self.progressBars = progressBars
         self.maxTasksInFlight = maxTasksInFlight
         self.memoryBudget = memoryBudget
         self.targetBlockBytes = targetBlockBytes

@@ -15,11 +15,12 @@ public struct Dataset: Sendable {
     let plan: Plan
     /// The context the dataset executes with (`DataContext.current` when it was made).
     public let context: DataContext
-    let recorder = StatsRecorder()
+    let recorder: StatsRecorder
 
     init(_ plan: Plan, context: DataContext = .current) {
         self.plan = plan
         self.context = context
+        recorder = StatsRecorder(progress: context.progressBars)
     }
 
     /// A run of the plan, its statistics recorded for `stats()`.

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// What each operator of a dataset's last execution did, summed over its tasks (Ray Data's
@@ -13,11 +14,18 @@ public struct OperatorStats: Sendable, Equatable {
     public var peakBlockBytes = 0
 }
 
-/// Collects operator statistics as stage tasks report them.
+/// Collects operator statistics as stage tasks report them, and shows them as a progress line on
+/// a terminal.
 final class StatsRecorder: Sendable {
     private let operators = Mutex<[OperatorStats]>([])
+    private let progress: ProgressLine?
+
+    init(progress: Bool = false) { self.progress = progress ? ProgressLine.onTerminal() : nil }
 
     func reset() { operators.withLock { $0 = [] } }
+
+    /// The execution ended: the progress line, if any, gets its last state and a line end.
+    func finish() { progress?.show(snapshot, final: true) }
 
     /// Adds one task's timings; operators are kept in the order first seen.
     func record(_ timings: [OperatorTiming]) {
@@ -34,6 +42,7 @@ final class StatsRecorder: Sendable {
                 operators[index].peakBlockBytes = max(operators[index].peakBlockBytes, timing.bytes)
             }
         }
+        progress?.show(snapshot, final: false)
     }
 
     var snapshot: [OperatorStats] { operators.withLock { $0 } }
@@ -56,4 +65,28 @@ extension Dataset {
 
 extension String {
     func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+/// One line on standard error, redrawn at most ten times a second: each operator's blocks and rows
+/// (Ray Data's progress bars). Only when standard error is a terminal.
+final class ProgressLine: Sendable {
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    static func onTerminal() -> ProgressLine? { isatty(STDERR_FILENO) == 1 ? ProgressLine() : nil }
+
+    func show(_ operators: [OperatorStats], final: Bool) {
+        let now = ContinuousClock.now
+        let due = last.withLock { last in
+            guard final || last.map({ now - $0 >= .milliseconds(100) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        guard due, !operators.isEmpty else { return }
+        let text = operators.map { "\($0.name): \($0.tasks) blocks, \(Self.rows($0.rows)) rows" }.joined(separator: " | ")
+        FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (final ? "\n" : "")).utf8))
+    }
+
+    private static func rows(_ count: Int) -> String {
+        count >= 1_000_000 ? String(format: "%.1fM", Double(count) / 1e6) : count >= 10_000 ? "\(count / 1000)k" : "\(count)"
+    }
 }

@@ -44,11 +44,16 @@ struct Execution: Sendable {
     let recorder: StatsRecorder
     let sink: BlockSink?
 
-    /// A producer of `plan`'s blocks (written to the sink, if any).
-    func producer(_ plan: Plan) -> any BlockProducer { producer(plan, sink: sink) }
+    /// A producer of `plan`'s blocks (written to the sink, if any); the recorder hears when it ends.
+    func producer(_ plan: Plan) -> any BlockProducer { FinishingProducer(producer(plan, sink: sink), recorder: recorder) }
 
     /// Every block of `plan`, in order.
-    func collect(_ plan: Plan) async throws -> [BlockRef] { try await collect(plan, sink: sink) }
+    func collect(_ plan: Plan) async throws -> [BlockRef] {
+        let source = producer(plan)
+        var refs: [BlockRef] = []
+        while let next = try await source.next() { refs.append(next) }
+        return refs
+    }
 
     private func collect(_ plan: Plan, sink: BlockSink?) async throws -> [BlockRef] {
         let source = producer(plan, sink: sink)
@@ -262,6 +267,34 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
             ).remote(input, operations, sink, submitted))
             submitted += 1
         }
+    }
+}
+
+/// Tells the recorder when the run ends (its last block taken, or an error).
+final class FinishingProducer: BlockProducer, @unchecked Sendable {
+    private let source: any BlockProducer
+    private let recorder: StatsRecorder
+    private var done = false
+
+    init(_ source: any BlockProducer, recorder: StatsRecorder) {
+        self.source = source
+        self.recorder = recorder
+    }
+
+    func next() async throws -> BlockRef? {
+        do {
+            if let next = try await source.next() { return next }
+        } catch {
+            end()
+            throw error
+        }
+        end()
+        return nil
+    }
+
+    private func end() {
+        if !done { recorder.finish() }
+        done = true
     }
 }
 
