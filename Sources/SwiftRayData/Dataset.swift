@@ -45,6 +45,14 @@ public struct Dataset: Sendable {
         return Dataset(.read((0..<count).map { i in .items(Block(rows: Array(rows[(i * rows.count / count)..<((i + 1) * rows.count / count)]))) }))
     }
 
+    /// Rows from `Encodable` records (Ray's `from_items` of dictionaries): each record's keys are
+    /// columns (a record's keys sorted by name, columns in the order first seen; a nil optional is
+    /// left out of its record, so null there).
+    /// - Throws: `DataError.invalid` for a record that is not a flat object.
+    public static func fromItems<T: Encodable>(_ items: [T], blocks: Int? = nil) throws -> Dataset {
+        fromItems(try items.map { try Row(encoding: $0) }, blocks: blocks)
+    }
+
     /// The given blocks as they are.
     public static func fromBlocks(_ blocks: [Block]) -> Dataset { Dataset(.read(blocks.map { .items($0) })) }
 
@@ -181,6 +189,16 @@ public struct Dataset: Sendable {
         var rows: [Row] = []
         for try await block in iterBlocks() { rows += block.rows }
         return rows
+    }
+
+    /// The first `count` rows decoded as `T` (its properties matched to columns by name).
+    public func take<T: Decodable>(_ count: Int = 20, as type: T.Type) async throws -> [T] {
+        try await take(count).map { try $0.decode(as: T.self) }
+    }
+
+    /// Every row decoded as `T`.
+    public func takeAll<T: Decodable>(as type: T.Type) async throws -> [T] {
+        try await takeAll().map { try $0.decode(as: T.self) }
     }
 
     /// Every row in one block.

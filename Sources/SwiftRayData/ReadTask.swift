@@ -66,6 +66,22 @@ enum JSONRows {
         return row
     }
 
+    /// The row as a JSON object.
+    static func object(_ row: Row) -> [String: Any] {
+        var object: [String: Any] = [:]
+        for (name, value) in zip(row.names, row.values) {
+            switch value {
+            case .null: object[name] = NSNull()
+            case .int(let v): object[name] = v
+            case .double(let v): object[name] = v
+            case .string(let v): object[name] = v
+            case .bool(let v): object[name] = v
+            case .vector(let v): object[name] = v
+            }
+        }
+        return object
+    }
+
     private static func value(_ any: Any?) -> Value {
         switch any {
         case let number as NSNumber:
@@ -86,18 +102,7 @@ enum JSONRows {
     static func text(_ block: Block) throws -> [UInt8] {
         var out: [UInt8] = []
         for row in 0..<block.rowCount {
-            var object: [String: Any] = [:]
-            for (name, column) in zip(block.names, block.columns) {
-                switch column[row] {
-                case .null: object[name] = NSNull()
-                case .int(let v): object[name] = v
-                case .double(let v): object[name] = v
-                case .string(let v): object[name] = v
-                case .bool(let v): object[name] = v
-                case .vector(let v): object[name] = v
-                }
-            }
-            out += try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            out += try JSONSerialization.data(withJSONObject: object(block.row(row)), options: [.sortedKeys])
             out.append(10)
         }
         return out
@@ -107,4 +112,21 @@ enum JSONRows {
 extension Row {
     /// An empty row.
     public init() { self.init(names: [], values: []) }
+
+    /// A row from an `Encodable` value: its keys (sorted) are the columns, numbers, strings,
+    /// Booleans, nulls and arrays of numbers (vectors) the values.
+    /// - Throws: `DataError.invalid` when the value does not encode as a flat JSON object.
+    public init<T: Encodable>(encoding value: T) throws {
+        do {
+            self = try JSONRows.row(try JSONEncoder().encode(value), path: "\(T.self)", line: 1)
+        } catch let error as DataError {
+            throw DataError.invalid("\(T.self) is not a flat record: \(error)")
+        }
+    }
+
+    /// The row as a `Decodable` value, its properties matched to the columns by name.
+    /// - Throws: `DecodingError` naming the property that does not fit.
+    public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        try JSONDecoder().decode(T.self, from: try JSONSerialization.data(withJSONObject: JSONRows.object(self)))
+    }
 }

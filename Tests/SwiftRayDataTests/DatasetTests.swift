@@ -145,6 +145,32 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(perKey.map { $0["count()"].int! }, [600, 600, 600, 600, 600])
     }
 
+    struct Sale: Codable, Equatable {
+        var region: String
+        var amount: Double
+        var units: Int
+        var note: String?
+    }
+
+    func testCodableRecordsInAndOut() async throws {
+        let sales = [Sale(region: "eu", amount: 2.5, units: 3, note: nil), Sale(region: "us", amount: 4, units: 1, note: "rush")]
+        let ds = try Dataset.fromItems(sales + sales, blocks: 2).withColumn("total", col("amount") * col("units"))
+        let rows = try await ds.takeAll()
+        XCTAssertEqual(rows[0].names, ["amount", "region", "units", "note", "total"], "a nil optional is left out of its record; its column comes when first seen")
+        XCTAssertEqual(rows[0]["note"], .null)
+        XCTAssertEqual(rows[1]["total"], 4.0)
+        let decoded = try await ds.takeAll(as: Sale.self)
+        XCTAssertEqual(decoded, sales + sales)
+        struct Wrong: Decodable { var units: String }
+        do {
+            _ = try await ds.take(1, as: Wrong.self)
+            XCTFail("units is a number")
+        } catch {
+            XCTAssertTrue("\(error)".contains("units"), "\(error)")
+        }
+        XCTAssertThrowsError(try Dataset.fromItems([[1, 2]])) { XCTAssertTrue("\($0)".contains("not a flat record"), "\($0)") }
+    }
+
     func testErrorsNameTheProblem() async throws {
         XCTAssertThrowsError(try Dataset.readCSV(folder + "/nothing-here.csv")) { XCTAssertTrue("\($0)".contains("no such file"), "\($0)") }
         try "a,b\n1,2\n3\n".write(toFile: "\(folder)/bad.csv", atomically: true, encoding: .utf8)
