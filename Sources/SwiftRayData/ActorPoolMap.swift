@@ -97,13 +97,13 @@ extension Dataset {
     public func mapBatches<M: StatefulBatchMapper>(
         _ mapper: M, batchSize: Int? = nil, concurrency: Int, numCPUs: Double? = nil, numGPUs: Double? = nil, resources: [String: Double] = [:]
     ) throws -> Dataset {
-        let options = ActorPoolOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources)
+        let options = TaskResources(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources)
         return Dataset(.actorMap(plan, try ShippedFunction(mapper), batchSize: batchSize, concurrency: concurrency, options: options), context: context)
     }
 }
 
 /// What a pool's actors or a stage's tasks hold: Ray's per-call `num_cpus`, `num_gpus`, `resources`.
-struct ActorPoolOptions: Codable, Sendable, Equatable {
+struct TaskResources: Codable, Sendable, Equatable {
     var numCPUs: Double?
     var numGPUs: Double?
     var resources: [String: Double] = [:]

@@ -116,7 +116,7 @@ public struct Dataset: Sendable {
         _ mapper: M, batchSize: Int? = nil, numCPUs: Double? = nil, numGPUs: Double? = nil, resources: [String: Double] = [:]
     ) throws -> Dataset {
         let asked = numCPUs != nil || numGPUs != nil || !resources.isEmpty
-        let holds = asked ? ActorPoolOptions(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources) : nil
+        let holds = asked ? TaskResources(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources) : nil
         return with(plan.adding(.mapBatches(try ShippedFunction(mapper), batchSize: batchSize, resources: holds)))
     }
 

@@ -19,7 +19,7 @@ indirect enum Plan: Codable, Sendable {
     case randomShuffle(Plan, seed: UInt64?)
     case repartition(Plan, Int)
     case mapGroups(Plan, keys: [String], ShippedFunction)
-    case actorMap(Plan, ShippedFunction, batchSize: Int?, concurrency: Int, options: ActorPoolOptions)
+    case actorMap(Plan, ShippedFunction, batchSize: Int?, concurrency: Int, options: TaskResources)
     case zip(Plan, Plan)
 
     /// The plan with `operation` fused onto its last chain.
@@ -48,15 +48,11 @@ struct Execution: Sendable {
     func producer(_ plan: Plan) -> any BlockProducer { FinishingProducer(producer(plan, sink: sink), recorder: recorder) }
 
     /// Every block of `plan`, in order.
-    func collect(_ plan: Plan) async throws -> [BlockRef] {
-        let source = producer(plan)
-        var refs: [BlockRef] = []
-        while let next = try await source.next() { refs.append(next) }
-        return refs
-    }
+    func collect(_ plan: Plan) async throws -> [BlockRef] { try await Self.drain(producer(plan)) }
 
-    private func collect(_ plan: Plan, sink: BlockSink?) async throws -> [BlockRef] {
-        let source = producer(plan, sink: sink)
+    private func collect(_ plan: Plan, sink: BlockSink?) async throws -> [BlockRef] { try await Self.drain(producer(plan, sink: sink)) }
+
+    private static func drain(_ source: any BlockProducer) async throws -> [BlockRef] {
         var refs: [BlockRef] = []
         while let next = try await source.next() { refs.append(next) }
         return refs
@@ -142,9 +138,8 @@ struct Execution: Sendable {
 
     private func repartition(_ input: Plan, count: Int) async throws -> [BlockRef] {
         try await exchange(input, .concat) { blocks in
-            let total = blocks.reduce(0) { $0 + $1.meta.rows }
-            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
-            return .rows(cuts: (0...count).map { $0 * total / count }, offsets: Array(offsets))
+            let total = Partitioner.starts(of: blocks).last!
+            return .rows(cuts: (0...count).map { $0 * total / count }, of: blocks)
         }
     }
 
@@ -155,12 +150,11 @@ struct Execution: Sendable {
     /// The columns of `right` beside those of `left`, row by row: `right` cut to `left`'s block sizes.
     private func zip(_ left: Plan, _ right: Plan) async throws -> [BlockRef] {
         let lefts = try await collect(left, sink: nil).filter { $0.meta.rows > 0 }
-        let cuts = lefts.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }
+        let cuts = Partitioner.starts(of: lefts)
         let rights = try await exchange(right, .concat) { blocks in
-            let total = blocks.reduce(0) { $0 + $1.meta.rows }
+            let total = Partitioner.starts(of: blocks).last!
             guard total == cuts.last! else { throw DataError.invalid("zip needs as many rows on both sides: \(cuts.last!) and \(total)") }
-            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
-            return .rows(cuts: cuts, offsets: Array(offsets))
+            return .rows(cuts: cuts, of: blocks)
         }
         guard !lefts.isEmpty else { return [] }
         var zipped: [BlockRef] = []
@@ -173,11 +167,8 @@ struct Execution: Sendable {
 
     /// The blocks' rows split in two at row `row`.
     func cut(_ blocks: [BlockRef], at row: Int) async throws -> ([BlockRef], [BlockRef]) {
-        let total = blocks.reduce(0) { $0 + $1.meta.rows }
-        let outputs = try await exchange(.blocks(blocks), .concat) { blocks in
-            let offsets = blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }.dropLast()
-            return .rows(cuts: [0, row, total], offsets: Array(offsets))
-        }
+        let total = Partitioner.starts(of: blocks).last!
+        let outputs = try await exchange(.blocks(blocks), .concat) { .rows(cuts: [0, row, total], of: $0) }
         return (Array(outputs.prefix(1)), Array(outputs.dropFirst()))
     }
 
@@ -205,7 +196,7 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
     private var inFlight: [(block: ObjectRef<Block>, meta: ObjectRef<BlockMeta>)] = []
     private var exhausted = false
     private var window: Int
-    private let holds: ActorPoolOptions
+    private let holds: TaskResources
 
     init(inputs: Inputs, operations: [StageOperation], sink: BlockSink?, context: DataContext, recorder: StatsRecorder) {
         self.recorder = recorder
@@ -218,10 +209,10 @@ final class StageProducer: BlockProducer, @unchecked Sendable {
     }
 
     /// The most any step asks for (CPUs: the context's default when none asks).
-    static func resources(of operations: [StageOperation], default cpus: Double) -> ActorPoolOptions {
+    static func resources(of operations: [StageOperation], default cpus: Double) -> TaskResources {
         let asked = operations.compactMap(\.resources)
-        guard !asked.isEmpty else { return ActorPoolOptions(numCPUs: cpus) }
-        return ActorPoolOptions(
+        guard !asked.isEmpty else { return TaskResources(numCPUs: cpus) }
+        return TaskResources(
             numCPUs: asked.compactMap(\.numCPUs).max() ?? cpus, numGPUs: asked.compactMap(\.numGPUs).max(),
             resources: asked.reduce(into: [:]) { all, next in all.merge(next.resources) { max($0, $1) } })
     }

@@ -10,6 +10,16 @@ enum Partitioner: Codable, Sendable {
     /// `b` starts at row `offsets[b]` of the dataset.
     case rows(cuts: [Int], offsets: [Int])
 
+    /// Where each block starts among all their rows, and (last) the total.
+    static func starts(of blocks: [BlockRef]) -> [Int] {
+        blocks.reduce(into: [0]) { $0.append($0.last! + $1.meta.rows) }
+    }
+
+    /// Contiguous runs cut at `cuts` over `blocks` in order.
+    static func rows(cuts: [Int], of blocks: [BlockRef]) -> Partitioner {
+        .rows(cuts: cuts, offsets: Array(starts(of: blocks).dropLast()))
+    }
+
     var outputs: Int {
         switch self {
         case .range(_, let boundaries): boundaries.count + 1

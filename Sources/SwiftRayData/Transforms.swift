@@ -53,7 +53,7 @@ enum StageOperation: Codable, Sendable {
     case map(ShippedFunction)
     case flatMap(ShippedFunction)
     case filterRows(ShippedFunction)
-    case mapBatches(ShippedFunction, batchSize: Int?, resources: ActorPoolOptions? = nil)
+    case mapBatches(ShippedFunction, batchSize: Int?, resources: TaskResources? = nil)
     case filter(Expression)
     case withColumn(String, Expression)
     case select([String])
@@ -99,7 +99,7 @@ enum StageOperation: Codable, Sendable {
     }
 
     /// What the operation asks its task to hold, if anything.
-    var resources: ActorPoolOptions? {
+    var resources: TaskResources? {
         if case .mapBatches(_, _, let resources) = self { return resources }
         return nil
     }

@@ -1,3 +1,4 @@
+import Foundation
 import SwiftRay
 
 /// What a stage task reports besides its block: enough for the executor to pace itself and for
@@ -42,7 +43,7 @@ enum BlockSink: Codable, Sendable {
 
     /// Writes `block` as file number `index` (deterministic names: `<prefix>_000003.csv`).
     func write(_ block: Block, index: Int) throws -> String {
-        let number = String(index).count >= 6 ? String(index) : String(repeating: "0", count: 6 - String(index).count) + String(index)
+        let number = String(format: "%06d", index)
         switch self {
         case .csv(let folder, let prefix, let options):
             let path = "\(folder)/\(prefix)_\(number).csv"
