@@ -50,6 +50,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // gzip for Parquet pages (already in the graph through hummingbird-websocket).
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
@@ -199,7 +201,13 @@ let package = Package(
         .target(name: "SwiftRayRL", dependencies: ["SwiftRay", "SwiftRayNN", "SwiftRayTune", .product(name: "Logging", package: "swift-log")]),
         // Ray Data: columnar blocks in the object store, lazy plans fused into one task per block,
         // streaming execution bounded by a memory budget, all-to-all group-by and sort.
-        .target(name: "SwiftRayData", dependencies: ["SwiftRay", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "SwiftRayData",
+            dependencies: [
+                "SwiftRay", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // A small neural-network library (dense layers, softmax cross-entropy, SGD and Adam, flat
         // parameters) for Train's and RL's examples: pure Swift, SIMD matrix products.
         .target(name: "SwiftRayNN", dependencies: ["SwiftRay"]),
@@ -300,7 +308,7 @@ let package = Package(
             name: "SwiftRayTuneTests",
             dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
-        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay", "SwiftRayTrain"]),
+        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay", "SwiftRayTrain", "RayTesting"]),
         .testTarget(name: "RayChaosTests", dependencies: ["RayChaos", "SwiftRay", "RayTesting", "RayDashboard"]),
         .testTarget(
             name: "SwiftRayTests",

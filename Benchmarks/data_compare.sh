@@ -4,7 +4,9 @@
 # 0..999, two floats, a short string): read -> c = a + b -> c > 1 -> group by key (sum, mean,
 # count) -> sort -> write CSV. Each run's wall time and the peak resident memory of its whole process
 # tree; outputs compared for equality.
-#   bash Benchmarks/data_compare.sh [FILES ROWS_PER_FILE]
+# With --parquet the same job reads the same rows as Parquet files (snappy, dictionary, written by
+# pyarrow) instead.
+#   bash Benchmarks/data_compare.sh [--parquet] [FILES ROWS_PER_FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! /tmp/rayenv/bin/python -c "import ray.data, pandas, polars, duckdb, pyarrow" 2>/dev/null; then
@@ -12,17 +14,20 @@ if ! /tmp/rayenv/bin/python -c "import ray.data, pandas, polars, duckdb, pyarrow
     /tmp/rayenv/bin/pip install -q "ray[tune,serve,data,rllib]==2.60.0" pandas polars duckdb pyarrow
 fi
 py=/tmp/rayenv/bin/python
+format=csv; flag=""
+if [ "${1:-}" = "--parquet" ]; then format=parquet; flag=--parquet; shift; fi
 work=${DATA_BENCH_DIR:-/tmp/swiftray-data-bench}
-if [ ! -f "$work/input/part_07.csv" ] || [ -n "${1:-}" ]; then
-    rm -rf "$work/input"
+if [ ! -f "$work/input-parquet/part_07.parquet" ] || [ -n "${1:-}" ]; then
+    rm -rf "$work/input" "$work/input-parquet"
     $py Benchmarks/data_etl.py generate "$work/input" "${1:-8}" "${2:-900000}"
 fi
-du -sh "$work/input"
+input="$work/input"; [ $format = parquet ] && input="$work/input-parquet"
+du -sh "$input"
 swift build -c release --product swiftray-data-bench >/dev/null
 rm -rf "$work"/out-*
 measure() { $py Benchmarks/peak_tree_rss.py "$@" 2>/dev/null | grep -E "RESULT|whole run"; }
-echo "swift-ray:"; measure .build/release/swiftray-data-bench "$work/input" "$work/out-swiftray"
+echo "swift-ray:"; measure .build/release/swiftray-data-bench "$input" "$work/out-swiftray" $flag
 for engine in pandas polars duckdb raydata; do
-    echo "$engine:"; measure $py Benchmarks/data_etl.py $engine "$work/input" "$work/out-$engine"
+    echo "$engine:"; measure $py Benchmarks/data_etl.py $engine "$input" "$work/out-$engine"
 done
 $py Benchmarks/data_etl.py compare "$work/out-pandas" "$work/out-swiftray" "$work/out-polars" "$work/out-duckdb" "$work/out-raydata"

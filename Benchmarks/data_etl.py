@@ -1,5 +1,6 @@
 """The ETL job of data_compare.sh in Python: generate the input, run it with pandas, Polars, DuckDB
-or Ray Data, and compare outputs.
+or Ray Data, and compare outputs. The input is CSV files, or Parquet files when the folder holds
+those (generate writes both: FOLDER and FOLDER-parquet, pyarrow's defaults: snappy, dictionary).
     python data_etl.py generate FOLDER [FILES] [ROWS_PER_FILE]
     python data_etl.py pandas|polars|duckdb|raydata INPUT OUTPUT
     python data_etl.py compare REFERENCE_FOLDER OTHER_FOLDER..."""
@@ -20,6 +21,9 @@ def generate(folder, files=8, rows=900_000):
             "name": ["n%d" % v for v in rng.integers(0, 100_000, rows)],
         })
         frame.write_csv(f"{folder}/part_{f:02d}.csv")
+        os.makedirs(f"{folder}-parquet", exist_ok=True)
+        import pyarrow.parquet as pq
+        pq.write_table(frame.to_arrow(), f"{folder}-parquet/part_{f:02d}.parquet", compression="snappy")
 
 
 def timed(name, job):
@@ -30,12 +34,14 @@ def timed(name, job):
 
 def run(engine, source, out):
     os.makedirs(out, exist_ok=True)
-    files = sorted(glob.glob(f"{source}/*.csv"))
+    parquet = bool(glob.glob(f"{source}/*.parquet"))
+    extension = "parquet" if parquet else "csv"
+    files = sorted(glob.glob(f"{source}/*.{extension}"))
     if engine == "pandas":
         import pandas as pd
 
         def job():
-            df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+            df = pd.concat([pd.read_parquet(f) if parquet else pd.read_csv(f) for f in files], ignore_index=True)
             df["c"] = df["a"] + df["b"]
             df = df[df["c"] > 1.0]
             result = df.groupby("key").agg(**{"sum(c)": ("c", "sum"), "mean(a)": ("a", "mean"), "count()": ("c", "size")})
@@ -45,7 +51,7 @@ def run(engine, source, out):
         import polars as pl
 
         def job():
-            (pl.scan_csv(files).with_columns((pl.col("a") + pl.col("b")).alias("c")).filter(pl.col("c") > 1.0)
+            ((pl.scan_parquet(files) if parquet else pl.scan_csv(files)).with_columns((pl.col("a") + pl.col("b")).alias("c")).filter(pl.col("c") > 1.0)
              .group_by("key").agg(pl.col("c").sum().alias("sum(c)"), pl.col("a").mean().alias("mean(a)"), pl.len().alias("count()"))
              .sort("key").collect().write_csv(f"{out}/result.csv"))
         timed("polars", job)
@@ -54,7 +60,7 @@ def run(engine, source, out):
 
         def job():
             duckdb.sql(f"""COPY (SELECT key, sum(a + b) AS "sum(c)", avg(a) AS "mean(a)", count(*) AS "count()"
-                FROM read_csv_auto('{source}/*.csv') WHERE a + b > 1.0 GROUP BY key ORDER BY key)
+                FROM {"read_parquet" if parquet else "read_csv_auto"}('{source}/*.{extension}') WHERE a + b > 1.0 GROUP BY key ORDER BY key)
                 TO '{out}/result.csv' (HEADER)""")
         timed("duckdb", job)
     elif engine == "raydata":
@@ -66,7 +72,7 @@ def run(engine, source, out):
         print(f"RESULT raydata init {time.perf_counter() - start:.2f} s", flush=True)
 
         def job():
-            (ray.data.read_csv(files)
+            ((ray.data.read_parquet(files) if parquet else ray.data.read_csv(files))
              .map_batches(lambda df: df.assign(c=df["a"] + df["b"]), batch_format="pandas")
              .filter(expr="c > 1.0")
              .groupby("key").aggregate(Sum("c"), Mean("a"), Count())

@@ -2,9 +2,10 @@ import Foundation
 import SwiftRay
 import SwiftRayData
 
-// The ETL job of Benchmarks/data_compare.sh on an embedded cluster: read every CSV file in INPUT,
-// add c = a + b, keep c > 1, group by key (sum of c, mean of a, count), sort by key, write CSV
-// into OUTPUT.   swiftray-data-bench INPUT OUTPUT [--budget-mb N]
+// The ETL job of Benchmarks/data_compare.sh on an embedded cluster: read every CSV (or, with
+// --parquet, Parquet) file in INPUT, add c = a + b, keep c > 1, group by key (sum of c, mean of a,
+// count), sort by key, write CSV into OUTPUT.
+//   swiftray-data-bench INPUT OUTPUT [--budget-mb N] [--parquet]
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
     print("usage: swiftray-data-bench INPUT_FOLDER OUTPUT_FOLDER [--budget-mb N]")
@@ -18,7 +19,8 @@ if let flag = arguments.firstIndex(of: "--budget-mb"), flag + 1 < arguments.coun
 let started = ContinuousClock.now
 let ray = try await Ray.start(includeDashboard: false)
 let ready = ContinuousClock.now
-let job = try Dataset.readCSV(arguments[1])
+let source = arguments.contains("--parquet") ? try Dataset.readParquet(arguments[1]) : try Dataset.readCSV(arguments[1])
+let job = source
     .withColumn("c", col("a") + col("b"))
     .filter(col("c") > 1.0)
     .groupBy("key").aggregate(.sum("c"), .mean("a"), .count())

@@ -90,6 +90,24 @@ public struct Dataset: Sendable {
         }), context: context)
     }
 
+    /// Parquet files (flat schemas; PLAIN and dictionary encodings; uncompressed, snappy or gzip):
+    /// paths, folders and glob patterns. A file is one block, or, when it is larger than the
+    /// context's `targetBlockBytes`, a block per run of row groups about that size. Only the
+    /// columns the plan uses are decoded.
+    /// - Throws: `DataError.io` for paths that do not exist or files that are not Parquet.
+    public static func readParquet(_ paths: String...) throws -> Dataset {
+        try readParquet(paths)
+    }
+
+    /// Parquet files (see the variadic form).
+    public static func readParquet(_ paths: [String]) throws -> Dataset {
+        let context = DataContext.current
+        return Dataset(.read(try FileSources.resolve(paths).flatMap { path -> [ReadTask] in
+            guard try FileSources.fileSize(path) > context.targetBlockBytes else { return [.parquet(path: path, rowGroups: nil)] }
+            return ParquetReader.groupRuns(try ParquetReader.rowGroups(path), target: context.targetBlockBytes).map { .parquet(path: path, rowGroups: $0) }
+        }), context: context)
+    }
+
     /// Whole files, a row each: `path` and `bytes`.
     public static func readBinaryFiles(_ paths: String...) throws -> Dataset {
         Dataset(.read(try FileSources.resolve(paths).map { .binary(path: $0) }))
@@ -230,6 +248,14 @@ public struct Dataset: Sendable {
     @discardableResult
     public func writeJSON(_ folder: String, prefix: String = "part") async throws -> [String] {
         try await write(to: folder, .jsonLines(folder: folder, prefix: prefix))
+    }
+
+    /// Writes a Parquet file per block into `folder`, named `<prefix>_000000.parquet`, ...: one row
+    /// group each, every column nullable, strings UTF-8 (read by pyarrow, pandas, Polars, DuckDB).
+    /// - Throws: `DataError.invalid` for vector columns (Parquet nests them; this writes flat schemas).
+    @discardableResult
+    public func writeParquet(_ folder: String, prefix: String = "part", options: ParquetOptions = ParquetOptions()) async throws -> [String] {
+        try await write(to: folder, .parquet(folder: folder, prefix: prefix, options: options))
     }
 
     private func write(to folder: String, _ sink: BlockSink) async throws -> [String] {

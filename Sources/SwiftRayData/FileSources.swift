@@ -91,8 +91,27 @@ enum FileSources {
     /// Calls `body` with the whole lines of `path` that start in `range` (as `lines`), read in place
     /// from a read-only mapping of the file: no copy, no zeroed buffer.
     static func withMappedLines<R>(_ path: String, _ range: Range<Int>, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) throws -> R {
+        try withMappedFile(path) { file in
+            let all = file.assumingMemoryBound(to: UInt8.self)
+            let size = all.count
+            guard size > 0, range.lowerBound < size else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+            /// Just past the line end at or after `index`.
+            func lineEnd(from index: Int) -> Int {
+                var i = index
+                while i < size, all[i] != 10 { i += 1 }
+                return Swift.min(i + 1, size)
+            }
+            let start = range.lowerBound > 0 ? lineEnd(from: range.lowerBound - 1) : 0
+            let end = range.upperBound >= size ? size : lineEnd(from: Swift.max(0, range.upperBound - 1))
+            guard start < end else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+            return try body(UnsafeBufferPointer(rebasing: all[start..<end]))
+        }
+    }
+
+    /// Calls `body` with the whole of `path` mapped read-only (empty for an empty file).
+    static func withMappedFile<R>(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let size = try fileSize(path)
-        guard size > 0, range.lowerBound < size else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        guard size > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw DataError.io(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -101,17 +120,7 @@ enum FileSources {
         }
         defer { munmap(address, size) }
         _ = madvise(address, size, MADV_SEQUENTIAL)
-        let all = UnsafeBufferPointer(start: address.assumingMemoryBound(to: UInt8.self), count: size)
-        /// Just past the line end at or after `index`.
-        func lineEnd(from index: Int) -> Int {
-            var i = index
-            while i < size, all[i] != 10 { i += 1 }
-            return Swift.min(i + 1, size)
-        }
-        let start = range.lowerBound > 0 ? lineEnd(from: range.lowerBound - 1) : 0
-        let end = range.upperBound >= size ? size : lineEnd(from: Swift.max(0, range.upperBound - 1))
-        guard start < end else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
-        return try body(UnsafeBufferPointer(rebasing: all[start..<end]))
+        return try body(UnsafeRawBufferPointer(start: address, count: size))
     }
 
     /// The whole file.

@@ -15,8 +15,10 @@ enum ReadTask: Codable, Sendable {
     /// A whole file: one row, columns `path` and `bytes` (the raw bytes in a string column's
     /// storage: `StringStorage.withUTF8` reads them).
     case binary(path: String)
+    /// Row groups of a Parquet file (all when nil).
+    case parquet(path: String, rowGroups: Range<Int>?)
 
-    /// The block; a CSV read converts only `columns` when given.
+    /// The block; a CSV or Parquet read decodes only `columns` when given.
     func read(columns keep: Set<String>? = nil) throws -> Block {
         switch self {
         case .range(let start, let count):
@@ -51,6 +53,8 @@ enum ReadTask: Codable, Sendable {
             var storage = StringStorage()
             bytes.withUnsafeBytes { storage.append(utf8: $0) }
             return Block(unchecked: ["path", "bytes"], [.strings([path]), Column(.string(storage))], rows: 1)
+        case .parquet(let path, let groups):
+            return try ParquetReader.read(path, rowGroups: groups, columns: keep)
         }
     }
 }

@@ -40,6 +40,7 @@ struct OperatorTiming: Codable, Sendable {
 enum BlockSink: Codable, Sendable {
     case csv(folder: String, prefix: String, options: CSVOptions)
     case jsonLines(folder: String, prefix: String)
+    case parquet(folder: String, prefix: String, options: ParquetOptions)
 
     /// Writes `block` as file number `index` (deterministic names: `<prefix>_000003.csv`).
     func write(_ block: Block, index: Int) throws -> String {
@@ -52,6 +53,10 @@ enum BlockSink: Codable, Sendable {
         case .jsonLines(let folder, let prefix):
             let path = "\(folder)/\(prefix)_\(number).jsonl"
             try FileSources.write(try JSONRows.text(block), to: path)
+            return path
+        case .parquet(let folder, let prefix, let options):
+            let path = "\(folder)/\(prefix)_\(number).parquet"
+            try ParquetFile.write(block, to: path, options: options)
             return path
         }
     }
