@@ -308,7 +308,7 @@ let package = Package(
             name: "SwiftRayTuneTests",
             dependencies: ["SwiftRayTune", "SwiftRay", "RayTesting", "RayDashboard"]
         ),
-        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay", "SwiftRayTrain", "RayTesting"]),
+        .testTarget(name: "SwiftRayDataTests", dependencies: ["SwiftRayData", "SwiftRay", "SwiftRayTrain", "RayTesting"], exclude: ["parquet_oracle.py"]),
         .testTarget(name: "RayChaosTests", dependencies: ["RayChaos", "SwiftRay", "RayTesting", "RayDashboard"]),
         .testTarget(
             name: "SwiftRayTests",

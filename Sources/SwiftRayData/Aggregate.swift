@@ -51,6 +51,20 @@ struct GroupedAggregation {
             high = .init(repeating: -.infinity, count: groups)
         }
 
+        /// Adds single values without the variance (every aggregate but std): no division per row;
+        /// the mean is the sum over the count.
+        mutating func addPlain(_ ids: [Int], _ values: [Double], _ ints: [Int64]?, _ validity: [Bool]?) {
+            for (row, g) in ids.enumerated() where validity?[row] ?? true {
+                let x = values[row]
+                count[g] += 1
+                sum[g] += x
+                if let ints { intSum[g] &+= ints[row] }
+                low[g] = Swift.min(low[g], x)
+                high[g] = Swift.max(high[g], x)
+            }
+            for g in count.indices where count[g] > 0 { mean[g] = sum[g] / Double(count[g]) }
+        }
+
         /// Adds `n` values summarised as (sum, integer sum, mean, M2, min, max) to group `g`
         /// (Chan et al.'s pairwise update for the variance).
         mutating func add(_ g: Int, n: Int64, sum s: Double, intSum i: Int64, mean m: Double, m2 q: Double, low l: Double, high h: Double) {
@@ -84,9 +98,13 @@ struct GroupedAggregation {
                 }
                 let ints: [Int64]? = if case .int64(let v) = column.storage { v } else { nil }
                 integer = ints != nil
-                for (row, g) in ids.enumerated() where !column.isNull(row) {
-                    let x = values[row]
-                    state.add(g, n: 1, sum: x, intSum: ints?[row] ?? 0, mean: x, m2: 0, low: x, high: x)
+                if aggregate.kind == .std {
+                    for (row, g) in ids.enumerated() where !column.isNull(row) {
+                        let x = values[row]
+                        state.add(g, n: 1, sum: x, intSum: ints?[row] ?? 0, mean: x, m2: 0, low: x, high: x)
+                    }
+                } else {
+                    state.addPlain(ids, values, ints, column.validity)
                 }
             }
             names += stateNames(index) + ["__t\(index)"]
@@ -142,6 +160,20 @@ struct GroupedAggregation {
     }
 
     /// Each row's group (numbered in order of first appearance) and each group's first row.
+    /// Groups of integer keys in a small range, by a table indexed by value instead of hashing.
+    private static func denseGroups(_ values: [Int64]) -> (ids: [Int], firsts: [Int])? {
+        guard let low = values.min(), let high = values.max(), high &- low >= 0, high - low < Swift.max(1 << 16, Int64(values.count)) else { return nil }
+        var slot = [Int](repeating: -1, count: Int(high - low) + 1)
+        var ids = [Int](repeating: 0, count: values.count)
+        var firsts: [Int] = []
+        for (row, value) in values.enumerated() {
+            let k = Int(value - low)
+            if slot[k] < 0 { slot[k] = firsts.count; firsts.append(row) }
+            ids[row] = slot[k]
+        }
+        return (ids, firsts)
+    }
+
     private func groups(of block: Block) throws -> (ids: [Int], firsts: [Int]) {
         var ids = [Int](repeating: 0, count: block.rowCount)
         var firsts: [Int] = []
@@ -150,6 +182,7 @@ struct GroupedAggregation {
         }
         let columns = try keys.map { try block.column($0) }
         if columns.count == 1, case .int64(let values) = columns[0].storage, columns[0].validity == nil {
+            if let dense = Self.denseGroups(values) { return dense }
             var seen: [Int64: Int] = [:]
             for (row, value) in values.enumerated() {
                 if let g = seen[value] { ids[row] = g } else { seen[value] = firsts.count; ids[row] = firsts.count; firsts.append(row) }

@@ -97,9 +97,9 @@ public struct Block: Sendable, Equatable {
 
     /// The rows where `mask` is true.
     public func filter(_ mask: [Bool]) -> Block {
-        let kept = mask.reduce(0) { $0 + ($1 ? 1 : 0) }
-        if kept == rowCount { return self }
-        return Block(unchecked: names, columns.map { $0.filter(mask) }, rows: kept)
+        let kept = Column.indices(of: mask)
+        if kept.count == rowCount { return self }
+        return gather(kept)
     }
 
     /// The rows at `indices`, in that order.

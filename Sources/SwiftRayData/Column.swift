@@ -177,15 +177,17 @@ extension Column {
 
     /// The rows at `indices`, in that order.
     public func gather(_ indices: [Int]) -> Column {
-        let mask = validity.map { v in indices.map { v[$0] } }
+        let mask = validity.map { Self.pick($0, indices) }
         switch storage {
-        case .int64(let v): return Column(.int64(indices.map { v[$0] }), validity: mask)
-        case .double(let v): return Column(.double(indices.map { v[$0] }), validity: mask)
-        case .bool(let v): return Column(.bool(indices.map { v[$0] }), validity: mask)
+        case .int64(let v): return Column(.int64(Self.pick(v, indices)), validity: mask)
+        case .double(let v): return Column(.double(Self.pick(v, indices)), validity: mask)
+        case .bool(let v): return Column(.bool(Self.pick(v, indices)), validity: mask)
         case .string(let s):
             var out = StringStorage()
             out.reserve(strings: indices.count, bytes: indices.reduce(0) { $0 + s.offsets[$1 + 1] - s.offsets[$1] })
-            for i in indices { s.withUTF8(i) { out.append(utf8: UnsafeRawBufferPointer($0)) } }
+            s.bytes.withUnsafeBytes { bytes in
+                for i in indices { out.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[s.offsets[i]..<s.offsets[i + 1]])) }
+            }
             return Column(.string(out), validity: mask)
         case .floatVector(let d, let v):
             var out: [Float] = []
@@ -195,13 +197,27 @@ extension Column {
         }
     }
 
-    /// The rows where `mask` is true.
-    public func filter(_ mask: [Bool]) -> Column {
+    /// `values` at `indices` (checked once for range, then copied without per-element checks).
+    private static func pick<T>(_ values: [T], _ indices: [Int]) -> [T] {
+        precondition(indices.allSatisfy { $0 >= 0 && $0 < values.count }, "gather index out of range")
+        return values.withUnsafeBufferPointer { v in
+            [T](unsafeUninitializedCapacity: indices.count) { out, initialized in
+                for (k, i) in indices.enumerated() { (out.baseAddress! + k).initialize(to: v[i]) }
+                initialized = indices.count
+            }
+        }
+    }
+
+    /// Positions where `mask` is true.
+    static func indices(of mask: [Bool]) -> [Int] {
         var indices: [Int] = []
         indices.reserveCapacity(mask.count)
         for (i, keep) in mask.enumerated() where keep { indices.append(i) }
-        return gather(indices)
+        return indices
     }
+
+    /// The rows where `mask` is true.
+    public func filter(_ mask: [Bool]) -> Column { gather(Self.indices(of: mask)) }
 
     /// Rows `range`.
     public func slice(_ range: Range<Int>) -> Column {

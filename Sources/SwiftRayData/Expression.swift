@@ -163,16 +163,16 @@ extension Expression {
         }
     }
 
+    /// A loop per operator (not one loop calling a chosen closure) so each compiles to a tight loop.
     private static func comparison<T: Comparable>(_ op: Operator, _ x: [T], _ y: [T]) -> Column.Storage {
-        let test: (T, T) -> Bool = switch op {
-        case .equal: (==)
-        case .notEqual: (!=)
-        case .less: (<)
-        case .lessOrEqual: (<=)
-        case .greater: (>)
-        default: (>=)
+        switch op {
+        case .equal: .bool(zip(x, y).map { $0 == $1 })
+        case .notEqual: .bool(zip(x, y).map { $0 != $1 })
+        case .less: .bool(zip(x, y).map { $0 < $1 })
+        case .lessOrEqual: .bool(zip(x, y).map { $0 <= $1 })
+        case .greater: .bool(zip(x, y).map { $0 > $1 })
+        default: .bool(zip(x, y).map { $0 >= $1 })
         }
-        return .bool(zip(x, y).map(test))
     }
 
     private static func mergedValidity(_ a: Column, _ b: Column) -> [Bool]? {

@@ -38,13 +38,24 @@ enum RLEHybrid {
     private static func unpack(_ bytes: UnsafeRawBufferPointer, from start: Int, width: Int, count: Int, into out: inout [UInt32]) {
         guard width > 0 else { out.append(contentsOf: repeatElement(0, count: count)); return }
         let mask: UInt64 = (1 << UInt64(width)) - 1
-        var bit = 0
-        for _ in 0..<count {
-            let byte = start + bit >> 3
-            var word: UInt64 = 0
-            for i in 0..<Swift.min(5, bytes.count - byte) { word |= UInt64(bytes[byte + i]) << (8 * UInt64(i)) }
-            out.append(UInt32((word >> UInt64(bit & 7)) & mask))
-            bit += width
+        let old = out.count
+        out.append(contentsOf: repeatElement(0, count: count))
+        out.withUnsafeMutableBufferPointer { out in
+            var bit = 0
+            for k in old..<(old + count) {
+                let byte = start + bit >> 3
+                // One unaligned 8-byte load where the buffer allows (width <= 32 fits from any bit).
+                let word: UInt64
+                if byte + 8 <= bytes.count {
+                    word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: byte, as: UInt64.self))
+                } else {
+                    var w: UInt64 = 0
+                    for i in 0..<Swift.min(8, bytes.count - byte) { w |= UInt64(bytes[byte + i]) << (8 * UInt64(i)) }
+                    word = w
+                }
+                out[k] = UInt32(truncatingIfNeeded: (word >> UInt64(bit & 7)) & mask)
+                bit += width
+            }
         }
     }
 

@@ -254,7 +254,7 @@ struct ChunkDecoder {
                 try bytes.withUnsafeBytes { bytes in
                     var at = 0
                     let valid = try definitionLevels(bytes, &at, count: count, prefixed: true, end: bytes.count)
-                    try appendValues(bytes, &at, encoding: info.int(2) ?? 0, count: valid.map { $0.filter { $0 }.count } ?? count, into: &values, dictionary)
+                    try appendValues(bytes, &at, encoding: info.int(2) ?? 0, count: valid.map(Self.trueCount) ?? count, into: &values, dictionary)
                     validity += valid ?? Array(repeating: true, count: count)
                 }
                 levels += count
@@ -271,7 +271,7 @@ struct ChunkDecoder {
                 let bytes = compressed ? try codec.decompress(body, size: size - levelBytes) : Array(body)
                 try bytes.withUnsafeBytes { bytes in
                     var at = 0
-                    try appendValues(bytes, &at, encoding: info.int(4) ?? 0, count: valid.map { $0.filter { $0 }.count } ?? count, into: &values, dictionary)
+                    try appendValues(bytes, &at, encoding: info.int(4) ?? 0, count: valid.map(Self.trueCount) ?? count, into: &values, dictionary)
                 }
                 validity += valid ?? Array(repeating: true, count: count)
                 levels += count
@@ -282,6 +282,8 @@ struct ChunkDecoder {
         guard levels == rows else { throw DataError.invalid("Parquet: \(levels) values for \(rows) rows") }
         return values.column(validity: column.optional ? validity : nil)
     }
+
+    private static func trueCount(_ flags: [Bool]) -> Int { flags.reduce(0) { $0 + ($1 ? 1 : 0) } }
 
     /// Definition levels (nil for a required column): v1 pages prefix them with their length.
     private func definitionLevels(_ bytes: UnsafeRawBufferPointer, _ at: inout Int, count: Int, prefixed: Bool, end: Int) throws -> [Bool]? {
