@@ -46,6 +46,7 @@ final class DashboardMetrics: Sendable {
             .set(Double(state.workers.filter { $0.alive && $0.kind != "driver" }.count))
         recordLatencies(state.tasks)
         experimentGauges(state.experiments)
+        datasetGauges(state.datasets)
         return registry.emitToString() + ServeMetrics.text(state.serve)
     }
 
@@ -61,6 +62,18 @@ final class DashboardMetrics: Sendable {
                     let labels = [("experiment", experiment.name), ("trial", trial.trialID), ("metric", metric)]
                     gauge("ray_tune_trial_metric", "A trial's latest reported metric", labels: labels).set(value)
                 }
+            }
+        }
+    }
+
+    /// Each published dataset execution's operators (Ray Data's metric names).
+    private func datasetGauges(_ datasets: [DatasetStatus]) {
+        for dataset in datasets {
+            for op in dataset.operators {
+                let labels = [("dataset", dataset.datasetID), ("operator", op.name)]
+                gauge("ray_data_output_rows", "Rows an operator of a dataset has output", labels: labels).set(Double(op.rows))
+                gauge("ray_data_output_bytes", "Bytes an operator of a dataset has output", labels: labels).set(Double(op.bytes))
+                gauge("ray_data_num_tasks_finished", "Tasks an operator of a dataset has finished", labels: labels).set(Double(op.tasks))
             }
         }
     }

@@ -1,5 +1,5 @@
 /// The dashboard's one page: tabs for the overview (nodes, resources, object store, charts), jobs,
-/// tasks, actors, tuning experiments, Serve applications and logs, refreshed every second from the JSON API.
+/// tasks, actors, tuning experiments, Serve applications, dataset executions and logs, refreshed every second from the JSON API.
 enum DashboardPage {
     static let html = """
     <!doctype html>
@@ -17,7 +17,7 @@ enum DashboardPage {
     <header><h1>swift-ray</h1><nav id="nav"></nav><span class="muted" id="updated"></span></header>
     <main id="main">Loading…</main>
     <script>
-    const tabs = ["overview", "jobs", "tasks", "actors", "tune", "serve", "logs"];
+    const tabs = ["overview", "jobs", "tasks", "actors", "tune", "serve", "data", "logs"];
     // `#logs=PID` opens a worker's log.
     // `#token=TOKEN` (never sent to the server, unlike a query) or the form shown on a 401 gives
     // the cluster token, kept for this tab only and sent as `Authorization: Bearer`.
@@ -82,6 +82,22 @@ enum DashboardPage {
         "<h3>Applications</h3>" + table(apps, ["application", "route", "status", "deployment", "health", "replicas", "ongoing", "queued", "served", "failed", "refused", "p50 ms", "p99 ms", "message"]) +
         hosts.filter(h => h.configError).map(h => "<p class='muted'>config error: " + esc(h.configError) + "</p>").join("");
     }
+    // Data: one row per dataset execution, then its operators (Ray's Ray Data overview).
+    function data(datasets) {
+      if (!datasets.length) return "<p>No datasets yet: a driver consuming a <code>Dataset</code> publishes each execution's operators here.</p>";
+      const mib = b => (b / 1048576).toFixed(1);
+      const rows = datasets.map(d => {
+        const last = d.operators[d.operators.length - 1] || {tasks: 0, rows: 0, bytes: 0};
+        return {dataset: d.name, state: d.state, driver: d.driverPID, blocks: last.tasks, "rows out": last.rows, "MiB out": mib(last.bytes),
+          started: when(d.startedAt), ended: when(d.endedAt), seconds: (((d.endedAt || d.updatedAt) - d.startedAt) / 1e6).toFixed(2), error: d.error};
+      });
+      const counts = {}; datasets.forEach(d => counts[d.state] = (counts[d.state] || 0) + 1);
+      return "<div class='cards'>" + Object.keys(counts).map(k => "<div class='card'>" + esc(k) + "<b>" + counts[k] + "</b></div>").join("") + "</div>" +
+        table(rows, ["dataset", "state", "driver", "blocks", "rows out", "MiB out", "started", "ended", "seconds", "error"]) +
+        datasets.slice(0, 10).map(d => "<h3 class='dataset'>" + esc(d.name) + " <span class='muted'>" + esc(d.state) + "</span></h3>" +
+          table(d.operators.map(o => ({operator: o.name, tasks: o.tasks, rows: o.rows, "MiB out": mib(o.bytes), "task seconds": o.seconds.toFixed(3), "peak block MiB": mib(o.peakBlockBytes)})),
+            ["operator", "tasks", "rows", "MiB out", "task seconds", "peak block MiB"])).join("");
+    }
     function nav() {
       document.getElementById("nav").innerHTML = tabs.map(t => "<a class='" + (t === tab ? "on" : "") + "' onclick='go(\\"" + t + "\\")'>" + t + "</a>").join(" ");
     }
@@ -130,6 +146,8 @@ enum DashboardPage {
           main.innerHTML = tune(s.experiments);
         } else if (tab === "serve") {
           main.innerHTML = serve(s.serve);
+        } else if (tab === "data") {
+          main.innerHTML = data(s.datasets);
         } else if (tab === "actors") {
           main.innerHTML = table(s.actors, ["actorID", "className", "name", "state", "nodeID", "pid", "restarts", "deathCause"]);
         } else {

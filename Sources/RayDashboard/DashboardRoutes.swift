@@ -24,6 +24,8 @@ enum DashboardRoutes {
         router.get("/api/objects") { request, _ in try json(filtered(try await source().objects, request)) }
         router.get("/api/placement_groups") { request, _ in try json(filtered(try await source().placementGroups, request)) }
         router.get("/api/tune") { request, _ in try json(filtered(try await source().experiments, request)) }
+        // Dataset executions, newest first (`?state=RUNNING`, `?name=etl`).
+        router.get("/api/data") { request, _ in try json(filtered(try await source().datasets, request)) }
         router.get("/api/summary/tasks") { _, _ in try json(TaskSummary.of(try await source().tasks)) }
         router.get("/api/history") { _, _ in try json(history.samples) }
         router.get("/api/logs") { request, _ in

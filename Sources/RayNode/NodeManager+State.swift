@@ -36,7 +36,10 @@ extension NodeManager {
             experiments: keyValues.values(in: ExperimentStatus.namespace).compactMap {
                 try? JSONDecoder().decode(ExperimentStatus.self, from: Data($0))  // a malformed entry is not shown
             },
-            serve: serveHosts())
+            serve: serveHosts(),
+            datasets: keyValues.values(in: DatasetStatus.namespace).compactMap {
+                try? JSONDecoder().decode(DatasetStatus.self, from: Data($0))
+            }.sorted { ($0.startedAt, $0.datasetID) > ($1.startedAt, $1.datasetID) })
     }
 
     /// The Serve hosts that published within the last 10 s (one that stopped is not shown).

@@ -47,6 +47,17 @@ public enum RayTesting {
         return try await condition()
     }
 
+    /// The page at `url` as a headless Chromium leaves it after 4 s of (virtual) time: its DOM, the
+    /// console's errors in the output. Nil when Chromium is not installed (`.ci/run` installs it).
+    public static func renderedPage(_ url: String) throws -> (status: Int32, output: String)? {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return nil }
+        return try runProcess(chromium, [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            "--virtual-time-budget=4000", "--dump-dom", url,
+        ])
+    }
+
     /// Runs an executable to its end and returns its exit status and output (stdout and stderr
     /// together). Uses `posix_spawn` and `waitpid` directly, which stay reliable inside async tests.
     public static func runProcess(

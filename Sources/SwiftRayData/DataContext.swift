@@ -18,12 +18,16 @@ public struct DataContext: Codable, Sendable {
     /// A progress line per execution on standard error, when it is a terminal (Ray's
     /// `enable_progress_bars`).
     public var progressBars: Bool
+    /// Each execution's operators published to the cluster's key-value store for the dashboard's
+    /// Data page and `/metrics` (at most four writes a second per execution).
+    public var publishStats: Bool
 
     public init(
         maxTasksInFlight: Int = max(2, ProcessInfo.processInfo.activeProcessorCount * 2), memoryBudget: Int = DataContext.defaultBudget,
-        targetBlockBytes: Int = 128 << 20, cpusPerTask: Double = 1, maxRetries: Int = 3, progressBars: Bool = true
+        targetBlockBytes: Int = 128 << 20, cpusPerTask: Double = 1, maxRetries: Int = 3, progressBars: Bool = true, publishStats: Bool = true
     ) {
         self.progressBars = progressBars
+        self.publishStats = publishStats
         self.maxTasksInFlight = maxTasksInFlight
         self.memoryBudget = memoryBudget
         self.targetBlockBytes = targetBlockBytes

@@ -16,20 +16,27 @@ public struct Dataset: Sendable {
     /// The context the dataset executes with (`DataContext.current` when it was made).
     public let context: DataContext
     let recorder: StatsRecorder
+    /// The name the dashboard's Data page shows (`named(_:)`; else `dataset_N` per execution).
+    public let name: String?
 
-    init(_ plan: Plan, context: DataContext = .current) {
+    init(_ plan: Plan, context: DataContext = .current, name: String? = nil) {
         self.plan = plan
         self.context = context
+        self.name = name
         recorder = StatsRecorder(progress: context.progressBars)
     }
 
-    /// A run of the plan, its statistics recorded for `stats()`.
+    /// A run of the plan, its statistics recorded for `stats()` and published for the dashboard.
     func execution(sink: BlockSink? = nil) -> Execution {
-        recorder.reset()
+        recorder.reset(name: name, publish: context.publishStats)
         return Execution(context: context, recorder: recorder, sink: sink)
     }
 
-    private func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context) }
+    private func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context, name: name) }
+
+    /// The dataset under `name` (Ray's `set_name`): its executions appear so on the dashboard's
+    /// Data page and in `/metrics`.
+    public func named(_ name: String) -> Dataset { Dataset(plan, context: context, name: name) }
 
     // MARK: Sources
 

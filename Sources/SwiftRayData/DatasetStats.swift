@@ -1,4 +1,5 @@
 import Foundation
+import SwiftRay
 import Synchronization
 
 /// What each operator of a dataset's last execution did, summed over its tasks (Ray Data's
@@ -14,38 +15,79 @@ public struct OperatorStats: Sendable, Equatable {
     public var peakBlockBytes = 0
 }
 
-/// Collects operator statistics as stage tasks report them, and shows them as a progress line on
-/// a terminal.
+/// Collects operator statistics as stage tasks report them, shows them as a progress line on a
+/// terminal, and publishes them for the dashboard.
 final class StatsRecorder: Sendable {
-    private let operators = Mutex<[OperatorStats]>([])
+    /// One execution's statistics and what the dashboard was last told.
+    private struct Run {
+        var operators: [OperatorStats] = []
+        var status: DatasetStatus?
+        var lastPublished: ContinuousClock.Instant?
+    }
+
+    private let run = Mutex(Run())
     private let progress: ProgressLine?
 
     init(progress: Bool = false) { self.progress = progress ? ProgressLine.onTerminal() : nil }
 
-    func reset() { operators.withLock { $0 = [] } }
+    /// A new execution starts: statistics cleared; published under a fresh key when `publish`.
+    func reset(name: String? = nil, publish: Bool = false) {
+        let status = publish ? DatasetPublisher.newStatus(name: name) : nil
+        run.withLock { $0 = Run(status: status) }
+    }
 
-    /// The execution ended: the progress line, if any, gets its last state and a line end.
-    func finish() { progress?.show(snapshot, final: true) }
+    /// The execution ended (`error` when it failed): the progress line, if any, gets its last
+    /// state and a line end, and the dashboard the final state.
+    func finish(error: (any Error)? = nil) {
+        progress?.show(snapshot, final: true)
+        let status: DatasetStatus? = run.withLock { run in
+            guard var status = run.status, status.endedAt == nil else { return nil }
+            let now = DatasetPublisher.now()
+            status.state = error == nil ? "FINISHED" : "FAILED"
+            status.error = error.map { "\($0)" }
+            status.endedAt = now
+            status.updatedAt = now
+            status.operators = run.operators.map(\.published)
+            run.status = status
+            return status
+        }
+        if let status { DatasetPublisher.shared.publish(status) }
+    }
 
     /// Adds one task's timings; operators are kept in the order first seen.
     func record(_ timings: [OperatorTiming]) {
-        operators.withLock { operators in
+        let due: DatasetStatus? = run.withLock { run in
             for timing in timings {
-                let index = operators.firstIndex { $0.name == timing.name } ?? {
-                    operators.append(OperatorStats(name: timing.name))
-                    return operators.count - 1
+                let index = run.operators.firstIndex { $0.name == timing.name } ?? {
+                    run.operators.append(OperatorStats(name: timing.name))
+                    return run.operators.count - 1
                 }()
-                operators[index].tasks += 1
-                operators[index].rows += timing.rows
-                operators[index].bytes += timing.bytes
-                operators[index].seconds += timing.seconds
-                operators[index].peakBlockBytes = max(operators[index].peakBlockBytes, timing.bytes)
+                run.operators[index].tasks += 1
+                run.operators[index].rows += timing.rows
+                run.operators[index].bytes += timing.bytes
+                run.operators[index].seconds += timing.seconds
+                run.operators[index].peakBlockBytes = max(run.operators[index].peakBlockBytes, timing.bytes)
             }
+            // At most four updates a second reach the key-value store.
+            let now = ContinuousClock.now
+            guard var status = run.status, run.lastPublished.map({ now - $0 >= .milliseconds(250) }) ?? true else { return nil }
+            run.lastPublished = now
+            status.updatedAt = DatasetPublisher.now()
+            status.operators = run.operators.map(\.published)
+            run.status = status
+            return status
         }
+        if let due { DatasetPublisher.shared.publish(due) }
         progress?.show(snapshot, final: false)
     }
 
-    var snapshot: [OperatorStats] { operators.withLock { $0 } }
+    var snapshot: [OperatorStats] { run.withLock { $0.operators } }
+}
+
+extension OperatorStats {
+    var published: DatasetOperatorStatus {
+        DatasetOperatorStatus(name: name, tasks: tasks, rows: rows, bytes: bytes, seconds: seconds, peakBlockBytes: peakBlockBytes)
+    }
 }
 
 extension Dataset {

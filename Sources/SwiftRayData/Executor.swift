@@ -276,15 +276,18 @@ final class FinishingProducer: BlockProducer, @unchecked Sendable {
         do {
             if let next = try await source.next() { return next }
         } catch {
-            end()
+            end(error)
             throw error
         }
         end()
         return nil
     }
 
-    private func end() {
-        if !done { recorder.finish() }
+    /// A consumer that stops early (`take`, a loop left) ends the run too.
+    deinit { end() }
+
+    private func end(_ error: (any Error)? = nil) {
+        if !done { recorder.finish(error: error) }
         done = true
     }
 }

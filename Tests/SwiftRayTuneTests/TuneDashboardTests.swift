@@ -40,14 +40,8 @@ final class TuneDashboardTests: XCTestCase {
         let line = metrics.split(separator: "\n").first { $0.hasPrefix("ray_tune_trial_metric{experiment=\"curves\",trial=\"curves_00001\",metric=\"accuracy\"}") }
         XCTAssertEqual(line.flatMap { Double($0.split(separator: " ").last!) } ?? .nan, best, accuracy: 1e-9)
 
-        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("the page needs chromium (.ci/run installs it)")
-        }
-        let (status, page) = try RayTesting.runProcess(chromium, [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-            "--virtual-time-budget=4000", "--dump-dom", "\(base)/#tune",
-        ])
+        guard let rendered = try RayTesting.renderedPage("\(base)/#tune") else { throw XCTSkip("the page needs chromium (.ci/run installs it)") }
+        let (status, page) = rendered
         XCTAssertEqual(status, 0, page)
         XCTAssertFalse(page.contains("Uncaught"), page)
         for text in ["curves (finished)", "curves_00001", "TERMINATED", "Best accuracy"] {

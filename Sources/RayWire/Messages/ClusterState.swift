@@ -12,14 +12,17 @@ public struct ClusterState: Codable, Sendable, Equatable {
     public var experiments: [ExperimentStatus]
     /// Serve hosts, their proxies and applications (`ServeHostStatus`, published to the KV store).
     public var serve: [ServeHostStatus]
+    /// Dataset executions their drivers publish (`DatasetStatus.namespace`), newest first.
+    public var datasets: [DatasetStatus]
 
     public init(
         nodes: [NodeState] = [], workers: [WorkerState] = [], tasks: [TaskState] = [], actors: [ActorState] = [],
         objects: [ObjectState] = [], jobs: [JobState] = [], placementGroups: [PlacementGroupState] = [], experiments: [ExperimentStatus] = [],
-        serve: [ServeHostStatus] = []
+        serve: [ServeHostStatus] = [], datasets: [DatasetStatus] = []
     ) {
         self.experiments = experiments
         self.serve = serve
+        self.datasets = datasets
         self.nodes = nodes
         self.workers = workers
         self.tasks = tasks

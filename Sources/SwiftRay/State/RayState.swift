@@ -18,6 +18,9 @@ public typealias ServeHostStatus = RayWire.ServeHostStatus
 public typealias ServeApplicationStatus = RayWire.ServeApplicationStatus
 public typealias ServeDeploymentStatus = RayWire.ServeDeploymentStatus
 public typealias ExperimentTrial = RayWire.ExperimentTrial
+/// A dataset execution as published for the dashboard (SwiftRayData does).
+public typealias DatasetStatus = RayWire.DatasetStatus
+public typealias DatasetOperatorStatus = RayWire.DatasetOperatorStatus
 
 extension Ray {
     /// The state API (Ray's `ray.util.state`): what the cluster runs and holds, from the driver or
@@ -41,6 +44,8 @@ public struct RayState: Sendable {
     public func placementGroups() async throws -> [PlacementGroupState] { try await snapshot().placementGroups }
     /// Tuning experiments published for the dashboard.
     public func experiments() async throws -> [ExperimentStatus] { try await snapshot().experiments }
+    /// Dataset executions published for the dashboard, newest first.
+    public func datasets() async throws -> [DatasetStatus] { try await snapshot().datasets }
     /// Serve hosts (processes running Serve's proxy and controller) and their applications.
     public func serve() async throws -> [ServeHostStatus] { try await snapshot().serve }
 
