@@ -32,7 +32,7 @@ public struct Dataset: Sendable {
         return Execution(context: context, recorder: recorder, sink: sink)
     }
 
-    private func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context, name: name) }
+    func with(_ plan: Plan) -> Dataset { Dataset(plan, context: context, name: name) }
 
     /// The dataset under `name` (Ray's `set_name`): its executions appear so on the dashboard's
     /// Data page and in `/metrics`.

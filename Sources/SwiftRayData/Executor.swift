@@ -19,7 +19,7 @@ indirect enum Plan: Codable, Sendable {
     case randomShuffle(Plan, seed: UInt64?)
     case repartition(Plan, Int)
     case mapGroups(Plan, keys: [String], ShippedFunction)
-    case actorMap(Plan, ShippedFunction, batchSize: Int?, concurrency: Int, options: TaskResources)
+    case actorMap(Plan, ShippedFunction, batchSize: Int?, concurrency: ClosedRange<Int>, options: TaskResources)
     case zip(Plan, Plan)
 
     /// The plan with `operation` fused onto its last chain.
@@ -85,7 +85,7 @@ struct Execution: Sendable {
             return sinking(AllToAllProducer { try await repartition(input, count: count) }, sink)
         case .actorMap(let input, let function, let batchSize, let concurrency, let options):
             let pool = ActorPoolProducer(
-                upstream: producer(input, sink: nil), function: function, batchSize: batchSize, size: concurrency,
+                upstream: producer(input, sink: nil), function: function, batchSize: batchSize, sizes: concurrency,
                 options: options.actorOptions, recorder: recorder)
             return sinking(pool, sink)
         case .mapGroups(let input, let keys, let function):

@@ -1,4 +1,5 @@
 import Foundation
+import RayTesting
 import SwiftRay
 import SwiftRayData
 import Synchronization
@@ -22,6 +23,15 @@ struct ScaleModel: StatefulBatchMapper {
         return try batch.setting("scaled", .doubles(ids.map { $0 * loadedFactor }))
             .setting("pid", .ints([Int64](repeating: Int64(getpid()), count: batch.rowCount)))
             .setting("setUps", .ints([Int64](repeating: Int64(setUps.withLock { $0 }), count: batch.rowCount)))
+    }
+}
+
+/// A model whose every batch takes `millis` of work: tags rows with the actor's pid.
+struct SlowModel: StatefulBatchMapper {
+    var millis: Int
+    func callAsFunction(_ batch: Block) async throws -> Block {
+        try await Task.sleep(for: .milliseconds(millis))  // the model's work, not synchronisation
+        return try batch.setting("pid", .ints([Int64](repeating: Int64(getpid()), count: batch.rowCount)))
     }
 }
 
@@ -51,6 +61,21 @@ final class ActorPoolTests: XCTestCase {
         XCTAssertEqual(pids.count, 2, "two actors shared the blocks")
         XCTAssertFalse(pids.contains(Int64(getpid())))
         XCTAssertEqual(ds.stats().map(\.name), ["Read", "MapBatches(actors)", "WithColumn"])
+    }
+
+    /// `concurrency: 1...3`: one actor at first, more while every actor is busy, never more than
+    /// three; order kept; every pool actor released once the run ends.
+    func testAnAutoscalingPoolGrowsUnderLoadAndIsReleased() async throws {
+        let ds = try Dataset.range(2400, blocks: 24).mapBatches(SlowModel(millis: 60), concurrency: 1...3, numCPUs: 0.25)
+        let rows = try await ds.takeAll()
+        XCTAssertEqual(rows.map { $0["id"].int! }, Array(0..<2400), "input order kept")
+        let pids = Set(rows.map { $0["pid"].int! })
+        XCTAssertGreaterThan(pids.count, 1, "the pool grew while its actor was saturated")
+        XCTAssertLessThanOrEqual(pids.count, 3, "never past the maximum")
+        let released = try await RayTesting.eventually {
+            try await ray.state.actors().filter { $0.className.contains("BatchMapperActor") && $0.state != .dead }.isEmpty
+        }
+        XCTAssertTrue(released, "the pool's actors are released at the end")
     }
 
     func testPerCallResourcesReachTheTasks() async throws {
