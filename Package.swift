@@ -302,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwiftRayServeTests",
-            dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard"]
+            dependencies: ["SwiftRayServe", "SwiftRay", "RayTesting", "RayDashboard", "RayChaos"]
         ),
         .testTarget(
             name: "SwiftRayTuneTests",

@@ -73,9 +73,12 @@ package struct SharedObjectDirectory: Sendable {
     }
 
     /// Moves an object's file to the spill folder (readers that mapped it keep their mapping).
-    package func spill(_ id: ObjectID) -> Bool {
-        let source = file(for: id)
-        let target = "\(spillPath)/\(id)"
+    package func spill(_ id: ObjectID) -> Bool { spill(named: "\(id)") }
+
+    /// Moves the object file `name` (in this folder) to the spill folder.
+    package func spill(named name: String) -> Bool {
+        let source = "\(path)/\(name)"
+        let target = "\(spillPath)/\(name)"
         mkdir(spillPath, 0o700)
         guard copyFile(source, to: target + ".tmp"), rename(target + ".tmp", target) == 0 else {
             unlink(target + ".tmp")

@@ -15,6 +15,7 @@ struct ProxyOptions: Codable, Sendable {
     let port: Int
     let maxBodyBytes: Int
     let requestTimeoutMilliseconds: Int64?
+    let keepAliveMilliseconds: Int64
 }
 
 /// The proxy on another node (Ray runs one per node, so no single proxy carries every request):
@@ -31,7 +32,7 @@ distributed actor ServeNodeProxy {
         let started = try await ServeProxy.start(
             host: options.host, port: options.port, routes: routes, maxBodyBytes: options.maxBodyBytes,
             requestTimeout: options.requestTimeoutMilliseconds.map { .milliseconds($0) },
-            accessLog: try AccessLogWriter(path: AccessLog.standard.path!))
+            keepAlive: .milliseconds(options.keepAliveMilliseconds), accessLog: try AccessLogWriter(path: AccessLog.standard.path!))
         proxy = started
         let host = ["0.0.0.0", "::"].contains(options.host) ? nodeAddress : options.host
         return "http://\(host.contains(":") ? "[\(host)]" : host):\(started.port)"

@@ -16,7 +16,8 @@ public enum Serve {
     /// a free one) and returns its URL; `run` starts it on `127.0.0.1:8000` when not started.
     /// Bodies over `maxBodyBytes` are refused with 413; a request not answered within
     /// `requestTimeout` gets 408 (Ray's `request_timeout_s`; nil: no limit). Every request is
-    /// logged to `accessLog` (by default `$TMPDIR/swiftray/serve/access-<pid>.log`).
+    /// logged to `accessLog` (by default `$TMPDIR/swiftray/serve/access-<pid>.log`). A connection
+    /// with no request for `keepAliveTimeout` is closed (Ray's `keep_alive_timeout_s`, 90 s).
     ///
     /// With `proxyLocation: .everyNode` (the default, as Ray's) each other node of the cluster gets
     /// a proxy too (an actor on that node, listening on `host:port` there), so requests can enter
@@ -26,10 +27,11 @@ public enum Serve {
     @discardableResult
     public static func start(
         host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 16 << 20, requestTimeout: Duration? = nil,
-        accessLog: AccessLog = .standard, proxyLocation: ProxyLocation = .everyNode
+        keepAliveTimeout: Duration = .seconds(90), accessLog: AccessLog = .standard, proxyLocation: ProxyLocation = .everyNode
     ) async throws -> String {
         try await controller.start(
-            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog, proxyLocation: proxyLocation)
+            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, keepAliveTimeout: keepAliveTimeout,
+            accessLog: accessLog, proxyLocation: proxyLocation)
     }
 
     /// The access log's path (nil: none, or the proxy is not running).
@@ -127,17 +129,23 @@ actor ServeController {
     var url: String? { proxy?.url }
     var accessLogPath: String? { accessLog?.path }
 
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
     func start(
-        host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, accessLog log: AccessLog, proxyLocation: ProxyLocation = .everyNode
+        host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, keepAliveTimeout: Duration = .seconds(90), accessLog log: AccessLog,
+        proxyLocation: ProxyLocation = .everyNode
     ) async throws -> String {
         if let proxy { return proxy.url }
         self.proxyLocation = proxyLocation
         proxyOptions = ProxyOptions(
-            host: host, port: port, maxBodyBytes: maxBodyBytes,
-            requestTimeoutMilliseconds: requestTimeout.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 })
+            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeoutMilliseconds: requestTimeout.map(Self.milliseconds),
+            keepAliveMilliseconds: Self.milliseconds(keepAliveTimeout))
         let writer = try log.path.map { try AccessLogWriter(path: $0) }
         let started = try await ServeProxy.start(
-            host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: writer)
+            host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, keepAlive: keepAliveTimeout,
+            accessLog: writer)
         proxy = started
         accessLog = writer
         startPublishing()

@@ -84,7 +84,8 @@ struct ConfigHost: Sendable {
             do {
                 _ = try await controller.start(
                     host: http?.host ?? "127.0.0.1", port: http?.port ?? 8000, maxBodyBytes: 16 << 20,
-                    requestTimeout: http?.requestTimeoutS.map { .milliseconds(Int64($0 * 1000)) }, accessLog: .standard,
+                    requestTimeout: http?.requestTimeoutS.map { .milliseconds(Int64($0 * 1000)) },
+                    keepAliveTimeout: .milliseconds(Int64((http?.keepAliveTimeoutS ?? 90) * 1000)), accessLog: .standard,
                     proxyLocation: config.proxyLocation == "EveryNode" || config.proxyLocation == nil ? .everyNode : .headOnly)
             } catch {
                 await controller.applied(nil, error: "\(error)")

@@ -166,10 +166,11 @@ final class ServeProxy: Sendable {
 
     var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
-    /// Serves `routes` on `host:port` (0: a free port).
+    /// Serves `routes` on `host:port` (0: a free port), closing connections idle for `keepAlive`.
     /// - Throws: `ServeError` naming the address when it cannot be bound.
     static func start(
-        host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?, accessLog: AccessLogWriter?
+        host: String, port: Int, routes: RouteTable, maxBodyBytes: Int, requestTimeout: Duration?, keepAlive: Duration,
+        accessLog: AccessLogWriter?
     ) async throws -> ServeProxy {
         // The bound port once the server runs, or why it could not.
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
@@ -177,6 +178,10 @@ final class ServeProxy: Sendable {
         logger.logLevel = .warning  // not a line per start
         let app = Hummingbird.Application(
             responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog),
+            // A connection idle past the keep-alive timeout is closed, so idle clients cannot hold
+            // descriptors for ever.
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(keepAlive.components.seconds) * 1_000_000_000
+                + keepAlive.components.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
             onServerRunning: { channel in
                 bound.yield(channel.localAddress?.port ?? port)

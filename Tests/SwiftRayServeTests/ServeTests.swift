@@ -1,4 +1,5 @@
 import Foundation
+import RayChaos
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -229,6 +230,19 @@ extension ServeTests {
 }
 
 extension ServeTests {
+    /// Ray's `keep_alive_timeout_s`: a connection with no request for that long is closed, whether
+    /// it never sent one or sent one and kept the connection open.
+    func testIdleConnectionsAreClosedAfterTheKeepAliveTimeout() async throws {
+        await Serve.shutdown()
+        base = try await Serve.start(port: 0, keepAliveTimeout: .seconds(1))
+        let port = try UInt16(XCTUnwrap(URL(string: base)?.port))
+        guard let silent = RawConnection(port: port), let kept = RawConnection(port: port) else { return XCTFail("cannot connect to \(base)") }
+        XCTAssertTrue(kept.send(Array("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n".utf8)))
+        XCTAssertTrue(String(decoding: kept.read(upTo: 12, within: .seconds(5)), as: UTF8.self).hasPrefix("HTTP/1.1 404"), "answered first")
+        XCTAssertTrue(silent.closedByPeer(within: .seconds(5)), "a connection that never sent a request is closed")
+        XCTAssertTrue(kept.closedByPeer(within: .seconds(5)), "a kept-alive connection left idle is closed")
+    }
+
     func testARequestPastTheTimeoutGets408() async throws {
         await Serve.shutdown()
         base = try await Serve.start(port: 0, requestTimeout: .milliseconds(200))

@@ -54,3 +54,6 @@ import SwiftRay
         }
     }
 }
+
+/// `count` doubles made from `seed` (each array different, checkable).
+@Remote func patternedArray(_ count: Int, _ seed: Int) -> [Double] { (0..<count).map { Double($0 &* 31 &+ seed) } }

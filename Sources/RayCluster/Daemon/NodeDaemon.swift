@@ -36,6 +36,9 @@ package final class NodeDaemon: @unchecked Sendable {
     private var directory: SharedObjectDirectory?
     private var objectServer: ObjectServer?
     private var puller: ObjectPuller?
+    /// Keeps the store within its capacity by spilling to disk (the head's node manager does it for
+    /// the head's store).
+    private var spiller: StoreSpiller?
     private var connection: HeadConnection?
     // Loop-confined:
     private var heartbeat: RepeatedTask?
@@ -116,6 +119,7 @@ package final class NodeDaemon: @unchecked Sendable {
             self.finished.succeed()
         }.get()
         connection?.close()
+        spiller?.stop()
         await objectServer?.shutdown()
         try? await group.shutdownGracefully()
         directory?.removeAll()
@@ -142,6 +146,9 @@ package final class NodeDaemon: @unchecked Sendable {
             let port = try await server.start(host: "0.0.0.0")
             objectServer = server
             puller = ObjectPuller(directory: directory, token: token, group: server.group, tls: clientTLS)
+            let spiller = StoreSpiller(directory: directory)
+            spiller.start()
+            self.spiller = spiller
             return port
         } catch {
             logger.error("the node's object store cannot start: \(error); large objects reach its workers inline")

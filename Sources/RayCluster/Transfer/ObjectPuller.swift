@@ -30,10 +30,27 @@ package struct ObjectPuller: ObjectPulling {
         self.stallTimeout = TimeAmount(stallTimeout)
     }
 
-    /// Pulls the object `id` (`size` bytes) from the object server at `host:port`.
+    /// Pulls the object `id` (`size` bytes) from the object server at `host:port`. While the store
+    /// is full (over capacity with nothing it could spill) the pull waits for room, up to the
+    /// store's `fullWait`, then fails with a clear error rather than overfilling memory.
     package func pull(_ id: ObjectID, size: Int, host: String, port: Int) -> EventLoopFuture<Void> {
+        pull(id, size: size, host: host, port: port, roomBy: nil)
+    }
+
+    private func pull(_ id: ObjectID, size: Int, host: String, port: Int, roomBy deadline: NIODeadline?) -> EventLoopFuture<Void> {
         let loop = group.next()
-        if access(directory.file(for: id), F_OK) == 0 { return loop.makeSucceededVoidFuture() }
+        if access(directory.readableFile(for: id), F_OK) == 0 { return loop.makeSucceededVoidFuture() }
+        if directory.isFull {
+            let deadline = deadline ?? .now() + TimeAmount(directory.fullWait)
+            guard NIODeadline.now() < deadline else {
+                return loop.makeFailedFuture(ObjectPullError(
+                    message: "the node's object store is full (capacity \(directory.capacity) bytes) and nothing can be spilled to \(directory.spillPath); waited \(directory.fullWait) for room for \(size) bytes",
+                    sourceLost: false))
+            }
+            return loop.scheduleTask(in: .milliseconds(20)) {}.futureResult.flatMap {
+                self.pull(id, size: size, host: host, port: port, roomBy: deadline)
+            }
+        }
         let promise = loop.makePromise(of: Void.self)
         let handler: PullHandler
         do {

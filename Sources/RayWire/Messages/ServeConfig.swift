@@ -15,16 +15,20 @@ public struct ServeDeployConfig: Codable, Sendable, Equatable {
         public var host: String?
         public var port: Int?
         public var requestTimeoutS: Double?
+        /// How long an idle keep-alive connection stays open (Ray's default 90 s).
+        public var keepAliveTimeoutS: Double?
 
-        public init(host: String? = nil, port: Int? = nil, requestTimeoutS: Double? = nil) {
+        public init(host: String? = nil, port: Int? = nil, requestTimeoutS: Double? = nil, keepAliveTimeoutS: Double? = nil) {
             self.host = host
             self.port = port
             self.requestTimeoutS = requestTimeoutS
+            self.keepAliveTimeoutS = keepAliveTimeoutS
         }
 
         enum CodingKeys: String, CodingKey {
             case host, port
             case requestTimeoutS = "request_timeout_s"
+            case keepAliveTimeoutS = "keep_alive_timeout_s"
         }
     }
 
