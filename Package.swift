@@ -243,7 +243,10 @@ let package = Package(
             ]
         ),
         // Fault injection and fuzzing (issue 22): port fuzzers, connection floods, worker killers.
-        .target(name: "RayChaos", dependencies: ["SwiftRay", "RayWire", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "RayChaos",
+            dependencies: ["SwiftRay", "RayWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
         // Helpers to start and stop local clusters in tests (ours and users').
         .target(name: "RayTesting", dependencies: ["SwiftRay"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.

@@ -48,14 +48,16 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     /// Adds a worker node (`arguments` are added to its `swiftray start`, `environment` to its
-    /// variables); returns its daemon's pid. Its files folder is then `folders.last`.
+    /// variables; `headAddress` is where it finds the head, by default `address`, e.g. a relay's);
+    /// returns its daemon's pid. Its files folder is then `folders.last`.
     @discardableResult
     public func addNode(
-        cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = [], arguments: [String] = [], environment: [String: String] = [:]
+        cpus: Int = 1, resources: [String: Double] = [:], wrapper: [String] = [], arguments: [String] = [], environment: [String: String] = [:],
+        headAddress: String? = nil
     ) throws -> Int32 {
         let folder = "\(root)/node\(folders.count)"
         folders.append(folder)
-        try run(["start", "--address", address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
+        try run(["start", "--address", headAddress ?? address, "--token", token, "--num-cpus", "\(cpus)", "--temp-dir", folder]
                 + Self.resourceArguments(resources) + (tlsCertificateFile.map { ["--tls-ca", $0] } ?? []) + arguments,
                 environment: environment, wrapper: wrapper)
         return try daemonPID(folder)

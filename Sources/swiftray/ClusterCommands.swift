@@ -221,7 +221,13 @@ struct StartCommand: AsyncParsableCommand {
         let daemon = NodeDaemon(
             headAddress: address, token: token, resources: try nodeResources().merging(Self.kubeRayMarker) { $1 }, files: files, objectStoreMemory: objectStoreMemory,
             reconnectTimeout: .milliseconds(Int64(headReconnectTimeout * 1000)))
-        let nodeID = try await daemon.join()
+        let nodeID: String
+        do {
+            nodeID = try await daemon.join()
+        } catch {
+            await daemon.stop()  // completes what the daemon promised, so it can go
+            throw error
+        }
         let health = try await startHealth(files)
         try files.registerDaemon(pid: getpid(), role: "node")
         print("swift-ray node \(nodeID) joined the cluster at \(address)")
