@@ -140,9 +140,20 @@ public struct Dataset: Sendable {
     public func mapBatches<M: BatchMapper>(
         _ mapper: M, batchSize: Int? = nil, numCPUs: Double? = nil, numGPUs: Double? = nil, resources: [String: Double] = [:]
     ) throws -> Dataset {
-        let asked = numCPUs != nil || numGPUs != nil || !resources.isEmpty
-        let holds = asked ? TaskResources(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources) : nil
-        return with(plan.adding(.mapBatches(try ShippedFunction(mapper), batchSize: batchSize, resources: holds)))
+        batches(try ShippedFunction(mapper), batchSize, TaskResources(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources))
+    }
+
+    /// Batches as typed records (`RecordBatchMapper`: `[Input]` in, `[Output]` out), for code that
+    /// wants structs rather than columns; `batchSize` and resources as for column batches.
+    public func mapBatches<M: RecordBatchMapper>(
+        _ mapper: M, batchSize: Int? = nil, numCPUs: Double? = nil, numGPUs: Double? = nil, resources: [String: Double] = [:]
+    ) throws -> Dataset {
+        batches(try ShippedFunction(mapper), batchSize, TaskResources(numCPUs: numCPUs, numGPUs: numGPUs, resources: resources))
+    }
+
+    private func batches(_ function: ShippedFunction, _ batchSize: Int?, _ asked: TaskResources) -> Dataset {
+        let holds = asked == TaskResources() ? nil : asked
+        return with(plan.adding(.mapBatches(function, batchSize: batchSize, resources: holds)))
     }
 
     /// A column computed from others (Ray's `with_column`): `ds.withColumn("c", col("a") + col("b"))`.

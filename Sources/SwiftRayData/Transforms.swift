@@ -29,6 +29,32 @@ public protocol BatchMapper: Codable, Sendable {
     func callAsFunction(_ batch: Block) throws -> Block
 }
 
+/// A transform of batches as typed records (the batch format for code that wants structs, not
+/// columns): each row of a batch decoded as `Input` (properties matched to columns by name), the
+/// `Output`s encoded back to rows (their keys the columns).
+///
+/// ```swift
+/// struct Sale: Codable { var price: Double; var quantity: Int }
+/// struct Total: Codable { var total: Double }
+/// struct Totals: RecordBatchMapper {
+///     func callAsFunction(_ batch: [Sale]) throws -> [Total] { batch.map { Total(total: $0.price * Double($0.quantity)) } }
+/// }
+/// ds.mapBatches(Totals(), batchSize: 1024)
+/// ```
+public protocol RecordBatchMapper: Codable, Sendable {
+    associatedtype Input: Decodable
+    associatedtype Output: Encodable
+    func callAsFunction(_ batch: [Input]) throws -> [Output]
+}
+
+extension RecordBatchMapper {
+    /// The batch through the records.
+    func mapBlock(_ block: Block) throws -> Block {
+        let inputs = try block.rows.map { try $0.decode(as: Input.self) }
+        return Block(rows: try self(inputs).map { try Row(encoding: $0) })
+    }
+}
+
 /// A transform value, with its type's name so that a worker can rebuild it.
 struct ShippedFunction: Codable, Sendable {
     var typeName: String
@@ -37,6 +63,13 @@ struct ShippedFunction: Codable, Sendable {
     init<F: Encodable>(_ function: F) throws {
         typeName = _mangledTypeName(F.self) ?? String(reflecting: F.self)
         state = Array(try JSONEncoder().encode(function))
+    }
+
+    /// A batch transform: columns (`BatchMapper`) or typed records (`RecordBatchMapper`).
+    func batchFunction() throws -> (Block) throws -> Block {
+        if let mapper = try? rebuild(as: (any BatchMapper).self) { return { try mapper($0) } }
+        let records = try rebuild(as: (any RecordBatchMapper).self)
+        return { try records.mapBlock($0) }
     }
 
     func rebuild<P>(as protocolType: P.Type) throws -> P {
@@ -116,8 +149,8 @@ enum StageOperation: Codable, Sendable {
             let predicate = try function.rebuild(as: (any RowPredicate).self)
             return block.filter(try (0..<block.rowCount).map { try predicate(block.row($0)) })
         case .mapBatches(let function, let size, _):
-            let mapper = try function.rebuild(as: (any BatchMapper).self)
-            return Block.concat(try block.batches(of: size ?? block.rowCount).map { try mapper($0) })
+            let run = try function.batchFunction()
+            return Block.concat(try block.batches(of: size ?? block.rowCount).map(run))
         case .filter(let expression): return block.filter(try expression.mask(on: block))
         case .withColumn(let name, let expression): return try block.setting(name, try expression.evaluate(on: block))
         case .select(let names): return try block.selecting(names)

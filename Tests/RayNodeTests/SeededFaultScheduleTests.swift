@@ -3,6 +3,7 @@ import NIOCore
 import RayNode
 import RayNodeTesting
 import RayWire
+import Synchronization
 import XCTest
 
 /// The chaos suite's deterministic half (issue 22, item 3): thousands of seeded schedules of
@@ -10,21 +11,36 @@ import XCTest
 /// tasks (retried) and actor calls (restarted actors, calls run at most once).
 /// Every schedule is replayable from its seed: `SWIFT_DETERMINISTIC_HASHING=1 SWIFTRAY_FAULT_SEED=N`
 /// runs just that one, step for step (the hashing variable fixes the node manager's dictionary order).
+extension ArraySlice {
+    /// Every `step`-th element from the first.
+    func striding(by step: Int) -> [Element] { stride(from: startIndex, to: endIndex, by: step).map { self[$0] } }
+}
+
 final class SeededFaultScheduleTests: XCTestCase {
     func testThousandsOfSeededSchedulesOfWorkerDeathsAndDelays() {
         let seeds: [UInt64] = ProcessInfo.processInfo.environment["SWIFTRAY_FAULT_SEED"].flatMap(UInt64.init).map { [$0] } ?? Array(0..<2000)
-        var crashes = 0, executions = 0, failures = 0, calls = 0, callsFailed = 0
-        for seed in seeds {
-            let run = FaultSchedule(seed: seed)
-            run.play()
-            for problem in run.problems() { XCTFail("seed \(seed): \(problem) (replay: SWIFT_DETERMINISTIC_HASHING=1 SWIFTRAY_FAULT_SEED=\(seed))") }
-            crashes += run.crashes
-            executions += run.executions.count
-            failures += run.failedTasks
-            calls += run.calls.count
-            callsFailed += run.failedCalls
+        // Each schedule is its own node manager on its own embedded loop: the seeds split over the
+        // cores (a schedule still replays alone, step for step).
+        let lanes = max(1, min(seeds.count, ProcessInfo.processInfo.activeProcessorCount))
+        let totals = Mutex((crashes: 0, executions: 0, failures: 0, calls: 0, callsFailed: 0, problems: [String]()))
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            for seed in seeds[lane...].striding(by: lanes) {
+                let run = FaultSchedule(seed: seed)
+                run.play()
+                let problems = run.problems().map { "seed \(seed): \($0) (replay: SWIFT_DETERMINISTIC_HASHING=1 SWIFTRAY_FAULT_SEED=\(seed))" }
+                totals.withLock {
+                    $0.crashes += run.crashes
+                    $0.executions += run.executions.count
+                    $0.failures += run.failedTasks
+                    $0.calls += run.calls.count
+                    $0.callsFailed += run.failedCalls
+                    $0.problems += problems
+                }
+            }
         }
-        print("seeded faults: \(seeds.count) schedules, \(executions) executions, \(crashes) worker deaths, \(failures) tasks out of retries, \(calls) actor calls (\(callsFailed) failed with their actor's death)")
+        let t = totals.withLock { $0 }
+        for problem in t.problems { XCTFail(problem) }
+        print("seeded faults: \(seeds.count) schedules, \(t.executions) executions, \(t.crashes) worker deaths, \(t.failures) tasks out of retries, \(t.calls) actor calls (\(t.callsFailed) failed with their actor's death)")
     }
 }
 

@@ -34,6 +34,14 @@ struct BatchSizes: BatchMapper {
     }
 }
 
+/// Sales as typed records, batch by batch: the batch format of structs.
+struct SaleTotals: RecordBatchMapper {
+    struct Total: Codable, Equatable { var region: String; var total: Double; var batch: Int }
+    func callAsFunction(_ batch: [DatasetTests.Sale]) throws -> [Total] {
+        batch.map { Total(region: $0.region, total: $0.amount * Double($0.units), batch: batch.count) }
+    }
+}
+
 /// Datasets on a real local cluster: worker processes run every stage.
 final class DatasetTests: XCTestCase {
     var folder = ""
@@ -169,6 +177,11 @@ final class DatasetTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("units"), "\(error)")
         }
         XCTAssertThrowsError(try Dataset.fromItems([[1, 2]])) { XCTAssertTrue("\($0)".contains("not a flat record"), "\($0)") }
+
+        let totals = try await Dataset.fromItems(sales + sales + sales, blocks: 1).mapBatches(SaleTotals(), batchSize: 4)
+            .takeAll(as: SaleTotals.Total.self)
+        XCTAssertEqual(totals.map(\.total), [7.5, 4, 7.5, 4, 7.5, 4])
+        XCTAssertEqual(totals.map(\.batch), [4, 4, 4, 4, 2, 2], "batches of 4 records, the last one short")
     }
 
     func testErrorsNameTheProblem() async throws {
