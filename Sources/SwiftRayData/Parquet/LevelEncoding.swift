@@ -8,7 +8,7 @@ enum RLEHybrid {
     static func decode(_ bytes: UnsafeRawBufferPointer, _ position: inout Int, end: Int, width: Int, count: Int) throws -> [UInt32] {
         guard (0...32).contains(width) else { throw DataError.invalid("Parquet: bit width \(width)") }
         var out: [UInt32] = []
-        out.reserveCapacity(count)
+        out.reserveCapacity(Swift.min(count, 1 << 20))
         let valueBytes = (width + 7) / 8
         while out.count < count {
             guard position < end else { throw DataError.invalid("Parquet: RLE runs end after \(out.count) of \(count) values") }
@@ -23,7 +23,7 @@ enum RLEHybrid {
                 position += valueBytes
                 out.append(contentsOf: repeatElement(value, count: Swift.min(run, count - out.count)))
             } else {
-                let values = Int(clamping: header >> 1) * 8
+                let values = Int(Swift.min(header >> 1, UInt64(Int32.max))) * 8
                 let byteCount = (values * width + 7) / 8
                 // A last group may be cut short of its padding in some writers: read what is there.
                 let available = Swift.min(byteCount, end - position)

@@ -54,7 +54,9 @@ struct ParquetFooter {
                 throw DataError.io(path: path, reason: "Parquet column \(name) is nested: only flat schemas are read")
             }
             guard let type = element.int(1).flatMap(PhysicalType.init(rawValue:)) else { throw bad("column \(name) has no type") }
-            columns.append(ColumnSchema(name: name, type: type, typeLength: Int(element.int(2) ?? 0), optional: element.int(3) == 1))
+            let typeLength = Int(element.int(2) ?? 0)
+            guard type != .fixedLenByteArray || (1...(1 << 20)).contains(typeLength) else { throw bad("column \(name) has values of \(typeLength) bytes") }
+            columns.append(ColumnSchema(name: name, type: type, typeLength: typeLength, optional: element.int(3) == 1))
         }
         self.columns = columns
         rows = Int(meta.int(3) ?? 0)
@@ -65,15 +67,24 @@ struct ParquetFooter {
                 let dictionary = column.int(11).map(Int.init)
                 let start = dictionary.map { $0 > 0 && $0 < data ? $0 : data } ?? data
                 let size = Int(column.int(7) ?? 0)
-                guard start >= 4, size >= 0, start + size <= bytes.count - 8 - length else { throw bad("a column chunk lies outside the file") }
+                let limit = bytes.count - 8 - length
+                guard start >= 4, start <= limit, size >= 0, size <= limit - start else { throw bad("a column chunk lies outside the file") }
                 return Chunk(codec: column.int(4) ?? 0, valueCount: Int(column.int(5) ?? 0), start: start, byteCount: size)
             }
             guard chunks.count == columns.count else { throw bad("a row group has \(chunks.count) chunks for \(columns.count) columns") }
-            return RowGroup(rows: Int(group.int(3) ?? 0), bytes: Int(group.int(2) ?? 0), chunks: chunks)
+            let rows = Int(group.int(3) ?? 0)
+            // Every size below is checked against what the file holds; rows cannot be (a run of
+            // nulls costs a few bytes), so a row group past this bound is refused, not allocated.
+            guard (0...Self.maxRowsPerGroup).contains(rows), chunks.allSatisfy({ $0.valueCount == rows }) else {
+                throw bad("a row group of \(rows) rows (at most \(Self.maxRowsPerGroup), one value per row in every column)")
+            }
+            return RowGroup(rows: rows, bytes: Int(group.int(2) ?? 0), chunks: chunks)
         }
     }
 
     static let magic: [UInt8] = Array("PAR1".utf8)
+    /// The most rows a row group may have here (2^27: a gigabyte per 8-byte column).
+    static let maxRowsPerGroup = 1 << 27
 }
 
 /// Thrift field numbers and enum values of the Parquet format this module writes.

@@ -245,11 +245,13 @@ struct ChunkDecoder {
             case ParquetCode.PageType.dictionary:
                 let bytes = try codec.decompress(page, size: size)
                 var dict = ValueBuffer(column.type), at = 0
-                try bytes.withUnsafeBytes { try dict.appendPlain($0, &at, count: Int(header.structure(7)?.int(1) ?? 0), column) }
+                let entries = Int(header.structure(7)?.int(1) ?? 0)
+                guard (0...bytes.count * 8).contains(entries) else { throw DataError.invalid("Parquet: a dictionary of \(entries) values in \(bytes.count) bytes") }
+                try bytes.withUnsafeBytes { try dict.appendPlain($0, &at, count: entries, column) }
                 dictionary = dict
             case ParquetCode.PageType.data:
                 guard let info = header.structure(5) else { throw DataError.invalid("Parquet: data page without its header") }
-                let count = Int(info.int(1) ?? 0)
+                let count = try pageValues(info.int(1), after: levels)
                 let bytes = try codec.decompress(page, size: size)
                 try bytes.withUnsafeBytes { bytes in
                     var at = 0
@@ -260,7 +262,7 @@ struct ChunkDecoder {
                 levels += count
             case ParquetCode.PageType.dataV2:
                 guard let info = header.structure(8) else { throw DataError.invalid("Parquet: data page v2 without its header") }
-                let count = Int(info.int(1) ?? 0)
+                let count = try pageValues(info.int(1), after: levels)
                 let definitionBytes = Int(info.int(5) ?? 0), repetitionBytes = Int(info.int(6) ?? 0)
                 let levelBytes = repetitionBytes + definitionBytes
                 guard definitionBytes >= 0, repetitionBytes >= 0, levelBytes <= stored else { throw DataError.invalid("Parquet: page v2 level lengths") }
@@ -281,6 +283,13 @@ struct ChunkDecoder {
         }
         guard levels == rows else { throw DataError.invalid("Parquet: \(levels) values for \(rows) rows") }
         return values.column(validity: column.optional ? validity : nil)
+    }
+
+    /// A data page's value count, within what its chunk has left.
+    private func pageValues(_ count: Int64?, after levels: Int) throws -> Int {
+        let count = Int(count ?? 0)
+        guard count >= 0, count <= chunk.valueCount - levels else { throw DataError.invalid("Parquet: a page of \(count) values past its chunk's \(chunk.valueCount)") }
+        return count
     }
 
     private static func trueCount(_ flags: [Bool]) -> Int { flags.reduce(0) { $0 + ($1 ? 1 : 0) } }
