@@ -80,6 +80,7 @@ final class LinkState: Sendable {
         set { inner.withLock { $0.partitioned = newValue } }
     }
 
+    /// Relayed connections: each is two channels (client side and target side).
     var count: Int { inner.withLock { $0.channels.count } / 2 }
 
     func add(_ channel: any Channel) { inner.withLock { $0.channels[ObjectIdentifier(channel)] = channel } }
@@ -128,8 +129,7 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
         if delay == .zero {
             partner.writeAndFlush(bytes, promise: nil)
         } else {
-            let nanos = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-            context.eventLoop.scheduleTask(in: .nanoseconds(nanos)) { partner.writeAndFlush(bytes, promise: nil) }
+            context.eventLoop.scheduleTask(in: TimeAmount(delay)) { partner.writeAndFlush(bytes, promise: nil) }
         }
     }
 

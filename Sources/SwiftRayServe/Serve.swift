@@ -129,10 +129,6 @@ actor ServeController {
     var url: String? { proxy?.url }
     var accessLogPath: String? { accessLog?.path }
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
-
     func start(
         host: String, port: Int, maxBodyBytes: Int, requestTimeout: Duration?, keepAliveTimeout: Duration = .seconds(90), accessLog log: AccessLog,
         proxyLocation: ProxyLocation = .everyNode
@@ -140,8 +136,8 @@ actor ServeController {
         if let proxy { return proxy.url }
         self.proxyLocation = proxyLocation
         proxyOptions = ProxyOptions(
-            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeoutMilliseconds: requestTimeout.map(Self.milliseconds),
-            keepAliveMilliseconds: Self.milliseconds(keepAliveTimeout))
+            host: host, port: port, maxBodyBytes: maxBodyBytes, requestTimeoutMilliseconds: requestTimeout.map { Int64($0 / .milliseconds(1)) },
+            keepAliveMilliseconds: Int64(keepAliveTimeout / .milliseconds(1)))
         let writer = try log.path.map { try AccessLogWriter(path: $0) }
         let started = try await ServeProxy.start(
             host: host, port: port, routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, keepAlive: keepAliveTimeout,

@@ -180,8 +180,7 @@ final class ServeProxy: Sendable {
             responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog),
             // A connection idle past the keep-alive timeout is closed, so idle clients cannot hold
             // descriptors for ever.
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(keepAlive.components.seconds) * 1_000_000_000
-                + keepAlive.components.attoseconds / 1_000_000_000))),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(keepAlive))),
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
             onServerRunning: { channel in
                 bound.yield(channel.localAddress?.port ?? port)

@@ -55,20 +55,35 @@ enum ParquetReader {
     }
 }
 
-/// Values of one column as they are decoded (non-null values only).
+/// Values of one column as they are decoded (non-null values only): one typed array is used, by
+/// the column's physical type.
 struct ValueBuffer {
-    var storage: Column.Storage
+    /// Which of the arrays holds the values.
+    enum Kind { case ints, doubles, bools, strings }
+
+    let kind: Kind
+    var ints: [Int64] = []
+    var doubles: [Double] = []
+    var bools: [Bool] = []
+    var strings = StringStorage()
 
     init(_ type: ParquetFooter.PhysicalType) {
-        switch type {
-        case .boolean: storage = .bool([])
-        case .int32, .int64, .int96: storage = .int64([])
-        case .float, .double: storage = .double([])
-        case .byteArray, .fixedLenByteArray: storage = .string(StringStorage())
+        kind = switch type {
+        case .boolean: .bools
+        case .int32, .int64, .int96: .ints
+        case .float, .double: .doubles
+        case .byteArray, .fixedLenByteArray: .strings
         }
     }
 
-    var count: Int { Column(storage).count }
+    var count: Int {
+        switch kind {
+        case .ints: ints.count
+        case .doubles: doubles.count
+        case .bools: bools.count
+        case .strings: strings.count
+        }
+    }
 
     /// `count` PLAIN-encoded values of `column`'s type from `bytes[position...]`.
     mutating func appendPlain(_ bytes: UnsafeRawBufferPointer, _ position: inout Int, count: Int, _ column: ParquetFooter.ColumnSchema) throws {
@@ -76,46 +91,35 @@ struct ValueBuffer {
         case .boolean:
             try Self.need((count + 7) / 8, bytes, position)
             let start = position
-            try modify(Kind<Bool>.bools) { values in
-                for i in 0..<count {
-                    let byte: UInt8 = bytes[start + i >> 3]
-                    values.append((byte >> UInt8(i & 7)) & 1 == 1)
-                }
-            }
+            bools += (0..<count).lazy.map { i in (bytes[start + i >> 3] >> UInt8(i & 7)) & 1 == 1 }
             position += (count + 7) / 8
         case .int32:
-            try modify(Kind<Int64>.ints) { try Self.fixed(bytes, &position, count: count, width: 4, into: &$0) { Int64(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0, as: Int32.self))) } }
+            try Self.fixed(bytes, &position, count: count, width: 4, into: &ints) { Int64(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0, as: Int32.self))) }
         case .int64:
-            try modify(Kind<Int64>.ints) { try Self.copy(bytes, &position, count: count, into: &$0) }
+            try Self.copy(bytes, &position, count: count, into: &ints)
         case .int96:
-            try modify(Kind<Int64>.ints) {
-                try Self.fixed(bytes, &position, count: count, width: 12, into: &$0) { at in
-                    let nanos = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int64.self))
-                    let day = Int64(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 8, as: Int32.self)))
-                    return (day - 2_440_588) &* 86_400_000_000_000 &+ nanos
-                }
+            try Self.fixed(bytes, &position, count: count, width: 12, into: &ints) { at in
+                let nanos = Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: Int64.self))
+                let day = Int64(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 8, as: Int32.self)))
+                return (day - 2_440_588) &* 86_400_000_000_000 &+ nanos
             }
         case .float:
-            try modify(Kind<Double>.doubles) { try Self.fixed(bytes, &position, count: count, width: 4, into: &$0) { Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0, as: UInt32.self)))) } }
+            try Self.fixed(bytes, &position, count: count, width: 4, into: &doubles) { Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: $0, as: UInt32.self)))) }
         case .double:
-            try modify(Kind<Double>.doubles) { try Self.copy(bytes, &position, count: count, into: &$0) }
+            try Self.copy(bytes, &position, count: count, into: &doubles)
         case .byteArray:
-            try modifyStrings { strings in
-                for _ in 0..<count {
-                    try Self.need(4, bytes, position)
-                    let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-                    position += 4
-                    try Self.need(length, bytes, position)
-                    strings.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)]))
-                    position += length
-                }
+            for _ in 0..<count {
+                try Self.need(4, bytes, position)
+                let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
+                position += 4
+                try Self.need(length, bytes, position)
+                strings.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)]))
+                position += length
             }
         case .fixedLenByteArray:
             let length = column.typeLength
             try Self.need(count * length, bytes, position)
-            try modifyStrings { strings in
-                for i in 0..<count { strings.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[(position + i * length)..<(position + (i + 1) * length)])) }
-            }
+            for i in 0..<count { strings.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[(position + i * length)..<(position + (i + 1) * length)])) }
             position += count * length
         }
     }
@@ -123,50 +127,27 @@ struct ValueBuffer {
     /// The dictionary's values at `indices`.
     mutating func appendIndexed(_ dictionary: ValueBuffer, _ indices: [UInt32]) throws {
         let size = dictionary.count
+        guard dictionary.kind == kind else { throw DataError.invalid("Parquet: a dictionary of another type than the column") }
         guard indices.allSatisfy({ Int($0) < size }) else { throw DataError.invalid("Parquet: dictionary index past its \(size) values") }
-        switch dictionary.storage {
-        case .int64(let d): try modify(Kind<Int64>.ints) { $0 += indices.lazy.map { d[Int($0)] } }
-        case .double(let d): try modify(Kind<Double>.doubles) { $0 += indices.lazy.map { d[Int($0)] } }
-        case .bool(let d): try modify(Kind<Bool>.bools) { $0 += indices.lazy.map { d[Int($0)] } }
-        case .string(let d):
-            try modifyStrings { strings in
-                d.bytes.withUnsafeBytes { all in
-                    for index in indices {
-                        let i = Int(index)
-                        strings.append(utf8: UnsafeRawBufferPointer(rebasing: all[d.offsets[i]..<d.offsets[i + 1]]))
-                    }
+        switch kind {
+        case .ints: ints += indices.lazy.map { dictionary.ints[Int($0)] }
+        case .doubles: doubles += indices.lazy.map { dictionary.doubles[Int($0)] }
+        case .bools: bools += indices.lazy.map { dictionary.bools[Int($0)] }
+        case .strings:
+            let d = dictionary.strings
+            d.bytes.withUnsafeBytes { all in
+                for index in indices {
+                    let i = Int(index)
+                    strings.append(utf8: UnsafeRawBufferPointer(rebasing: all[d.offsets[i]..<d.offsets[i + 1]]))
                 }
             }
-        case .floatVector: throw DataError.invalid("Parquet: dictionary of vectors")
         }
     }
 
     /// Booleans decoded elsewhere (RLE-encoded pages).
-    mutating func append(bools: [Bool]) throws { try modify(Kind<Bool>.bools) { $0 += bools } }
-
-    /// Mutates the values in place: the storage is emptied while `body` runs, so appending does not
-    /// copy the whole column once per page.
-    private mutating func modify<T>(_ kind: Kind<T>, _ body: (inout [T]) throws -> Void) throws {
-        guard var values = kind.extract(storage) else { throw DataError.invalid("Parquet: values of another type than the column") }
-        storage = .bool([])
-        defer { storage = kind.wrap(values) }
-        try body(&values)
-    }
-
-    private mutating func modifyStrings(_ body: (inout StringStorage) throws -> Void) throws {
-        guard case .string(var strings) = storage else { throw DataError.invalid("Parquet: strings in a \(Column(storage).type) column") }
-        storage = .bool([])
-        defer { storage = .string(strings) }
-        try body(&strings)
-    }
-
-    /// A storage case `modify` opens.
-    struct Kind<T> {
-        let extract: (Column.Storage) -> [T]?
-        let wrap: ([T]) -> Column.Storage
-        static var ints: Kind<Int64> { Kind<Int64>(extract: { if case .int64(let v) = $0 { v } else { nil } }, wrap: { .int64($0) }) }
-        static var doubles: Kind<Double> { Kind<Double>(extract: { if case .double(let v) = $0 { v } else { nil } }, wrap: { .double($0) }) }
-        static var bools: Kind<Bool> { Kind<Bool>(extract: { if case .bool(let v) = $0 { v } else { nil } }, wrap: { .bool($0) }) }
+    mutating func append(bools more: [Bool]) throws {
+        guard kind == .bools else { throw DataError.invalid("Parquet: booleans in a column of another type") }
+        bools += more
     }
 
     private static func need(_ n: Int, _ bytes: UnsafeRawBufferPointer, _ position: Int) throws {
@@ -202,20 +183,28 @@ struct ValueBuffer {
             return valid ? next : -1
         }
         func spread<T>(_ values: [T], _ zero: T) -> [T] { places.map { $0 < 0 ? zero : values[$0] } }
-        switch storage {
-        case .int64(let v): return Column(.int64(spread(v, 0)), validity: validity)
-        case .double(let v): return Column(.double(spread(v, 0)), validity: validity)
-        case .bool(let v): return Column(.bool(spread(v, false)), validity: validity)
-        case .string(let s):
+        switch kind {
+        case .ints: return Column(.int64(spread(ints, 0)), validity: validity)
+        case .doubles: return Column(.double(spread(doubles, 0)), validity: validity)
+        case .bools: return Column(.bool(spread(bools, false)), validity: validity)
+        case .strings:
             var out = StringStorage()
-            out.reserve(strings: places.count, bytes: s.bytes.count)
-            s.bytes.withUnsafeBytes { all in
+            out.reserve(strings: places.count, bytes: strings.bytes.count)
+            strings.bytes.withUnsafeBytes { all in
                 for place in places {
-                    out.append(utf8: place < 0 ? UnsafeRawBufferPointer(rebasing: all[0..<0]) : UnsafeRawBufferPointer(rebasing: all[s.offsets[place]..<s.offsets[place + 1]]))
+                    out.append(utf8: place < 0 ? UnsafeRawBufferPointer(rebasing: all[0..<0]) : UnsafeRawBufferPointer(rebasing: all[strings.offsets[place]..<strings.offsets[place + 1]]))
                 }
             }
             return Column(.string(out), validity: validity)
-        case .floatVector: return Column(storage)
+        }
+    }
+
+    private var storage: Column.Storage {
+        switch kind {
+        case .ints: .int64(ints)
+        case .doubles: .double(doubles)
+        case .bools: .bool(bools)
+        case .strings: .string(strings)
         }
     }
 }

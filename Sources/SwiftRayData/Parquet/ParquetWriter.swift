@@ -196,17 +196,22 @@ enum DictionaryBuilder {
             guard let distinct = build(values.indices.lazy.filter { !column.isNull($0) }.map { values[$0].bitPattern }, into: &codes, column, maxCount: maxBytes / 8) else { return nil }
             return (.doubles(distinct.map(Double.init(bitPattern:))), codes)
         case .string(let strings):
-            var seen: [String: UInt32] = [:]
+            // Keyed by the bytes' hash, compared in place: no String per row.
+            var seen: [Int: [UInt32]] = [:]
             var distinct = StringStorage()
             var bytes = 0
             for row in 0..<column.count where !column.isNull(row) {
-                let value = strings[row]
-                if let code = seen[value] { codes[row] = code; continue }
-                bytes += 4 + value.utf8.count
+                let hash = strings.withUTF8(row) { utf8 in
+                    var hasher = Hasher()
+                    hasher.combine(bytes: UnsafeRawBufferPointer(utf8))
+                    return hasher.finalize()
+                }
+                if let code = seen[hash]?.first(where: { distinct.equals(Int($0), strings, row) }) { codes[row] = code; continue }
+                bytes += 4 + strings.withUTF8(row) { $0.count }
                 guard bytes <= maxBytes else { return nil }
                 codes[row] = UInt32(distinct.count)
-                seen[value] = codes[row]
-                distinct.append(value)
+                seen[hash, default: []].append(codes[row])
+                strings.withUTF8(row) { distinct.append(utf8: UnsafeRawBufferPointer($0)) }
             }
             return distinct.count * 2 <= column.count ? (Column(.string(distinct)), codes) : nil
         case .bool, .floatVector:
