@@ -3,7 +3,8 @@ or Ray Data, and compare outputs. The input is CSV files, or Parquet files when 
 those (generate writes both: FOLDER and FOLDER-parquet, pyarrow's defaults: snappy, dictionary).
     python data_etl.py generate FOLDER [FILES] [ROWS_PER_FILE]
     python data_etl.py pandas|polars|duckdb|raydata INPUT OUTPUT
-    python data_etl.py compare REFERENCE_FOLDER OTHER_FOLDER..."""
+    python data_etl.py compare REFERENCE_FOLDER OTHER_FOLDER...
+    python data_etl.py ingest PARQUET_FOLDER [EPOCHS]   (Ray Data: materialize, then iter_batches(4096) summing a)"""
 import glob, os, sys, time
 
 
@@ -80,6 +81,21 @@ def run(engine, source, out):
         timed("raydata", job)
 
 
+def ingest(source, epochs=3):
+    import ray
+    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    start = time.perf_counter()
+    ds = ray.data.read_parquet(sorted(glob.glob(f"{source}/*.parquet"))).materialize()
+    print(f"RESULT raydata materialize {time.perf_counter() - start:.3f} s", flush=True)
+    for epoch in range(1, epochs + 1):
+        start, total, rows = time.perf_counter(), 0.0, 0
+        for batch in ds.iter_batches(batch_size=4096, batch_format="numpy"):
+            total += batch["a"].sum()
+            rows += len(batch["a"])
+        print(f"RESULT raydata epoch {epoch} {time.perf_counter() - start:.3f} s ({rows} rows, sum {total:.6e})", flush=True)
+
+
 def compare(reference, others):
     import pandas as pd
     ref = pd.concat([pd.read_csv(f) for f in sorted(glob.glob(f"{reference}/*.csv"))], ignore_index=True)
@@ -98,6 +114,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "generate":
         generate(sys.argv[2], *map(int, sys.argv[3:]))
+    elif mode == "ingest":
+        ingest(sys.argv[2], *map(int, sys.argv[3:]))
     elif mode == "compare":
         compare(sys.argv[2], sys.argv[3:])
     else:

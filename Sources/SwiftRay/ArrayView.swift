@@ -16,6 +16,8 @@ import RayWire
 public typealias RawBytesRepresentable = RayWire.RawBytesRepresentable
 /// A fixed-size number whose arrays travel as raw bytes.
 public typealias RawBytesElement = RayWire.RawBytesElement
+/// A raw-bytes value that reads a shared-memory object in place (see `SharedRegion`).
+public typealias MappedBytesRepresentable = RayWire.MappedBytesRepresentable
 
 public final class ArrayView<Element: RawBytesElement>: RandomAccessCollection, @unchecked Sendable {
     private let base: UnsafeRawPointer?

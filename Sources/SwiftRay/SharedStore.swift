@@ -14,7 +14,7 @@ enum SharedStore {
         if let frame = BinaryValueEncoder.scalarFrame(value), frame.count < threshold { return EncodedValue(bytes: frame) }
         guard let directory = RuntimeRegistry.current?.objectDirectory else { return try RayEncoding.encode(value) }
         if let raw = value as? RawBytesRepresentable, raw.rawByteCount >= threshold {
-            let header = BinaryValueEncoder.frameHeader(payloadCount: raw.rawByteCount)
+            let header = BinaryValueEncoder.alignedFrameHeader(payloadCount: raw.rawByteCount)
             let stored = try store(directory, id, size: header.count + raw.rawByteCount) { file in
                 header.withUnsafeBytes { file.append($0) }
                 raw.withRawBytes { file.append($0) }
@@ -57,11 +57,24 @@ enum SharedStore {
     /// Decodes a value, mapping its shared-memory file if it has one.
     static func decode<T: Decodable>(_ type: T.Type, from value: EncodedValue) throws -> T {
         guard let shared = value.shared else { return try RayEncoding.decode(T.self, from: value) }
+        if let mapped = T.self as? any MappedBytesRepresentable.Type {
+            return try decodeInPlace(mapped, shared, size: value.sharedSize) as! T
+        }
         let mapping = try map(shared, size: value.sharedSize)
         defer { munmap(mapping, value.sharedSize) }
         return try BinaryValueDecoder.decode(
             T.self, fromBuffer: UnsafeRawBufferPointer(start: mapping, count: value.sharedSize),
             userInfo: RayActorSystem.decodingUserInfo)
+    }
+
+    /// A value built over the object's mapping, which it keeps (with a reference to the object, so
+    /// its file is neither freed nor recycled) for as long as it reads it.
+    private static func decodeInPlace(_ type: any MappedBytesRepresentable.Type, _ shared: ObjectID, size: Int) throws -> Any {
+        let region = SharedRegion(address: try map(shared, size: size), size: size, object: shared)
+        guard let (offset, count) = BinaryValueDecoder.payloadRange(of: region.bytes) else {
+            throw RaySerializationError(typeName: String(reflecting: type), reason: "the object is not a raw-bytes frame")
+        }
+        return try type.init(mappedBytes: UnsafeRawBufferPointer(rebasing: region.bytes[offset..<(offset + count)]), owner: region)
     }
 
     /// An object larger than the whole store can never be held: spilling others would not help.
@@ -140,4 +153,19 @@ struct FileFiller {
             error = errno
         }
     }
+}
+
+/// A shared-memory object mapped read-only for values that alias it: unmapped, and the object
+/// released, when the last of them goes.
+final class SharedRegion: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    /// Holds the object so its file is neither freed nor recycled under the mapping.
+    private let reference: RefHandle?
+
+    init(address: UnsafeMutableRawPointer, size: Int, object: ObjectID) {
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+        reference = RefHandle(id: object, created: false)
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
 }

@@ -96,7 +96,7 @@ struct GroupedAggregation {
                 guard let values = column.doubles else {
                     throw DataError.typeMismatch("\(aggregate.name) of the \(column.type) column \(aggregate.column ?? "")")
                 }
-                let ints: [Int64]? = if case .int64(let v) = column.storage { v } else { nil }
+                let ints: [Int64]? = if case .int64(let v) = column.storage { v.array } else { nil }
                 integer = ints != nil
                 if aggregate.kind == .std {
                     for (row, g) in ids.enumerated() where !column.isNull(row) {
@@ -141,7 +141,7 @@ struct GroupedAggregation {
         [.ints(state.count), .doubles(state.sum), .ints(state.intSum), .doubles(state.mean), .doubles(state.m2), .doubles(state.low), .doubles(state.high)]
     }
 
-    private func ints(_ column: Column) -> [Int64] { if case .int64(let v) = column.storage { v } else { [] } }
+    private func ints(_ column: Column) -> [Int64] { if case .int64(let v) = column.storage { v.array } else { [] } }
     private func doubles(_ column: Column) -> [Double] { column.doubles ?? [] }
 
     private func result(_ aggregate: Aggregate, _ state: State, integer: Bool) -> Column {
@@ -161,7 +161,7 @@ struct GroupedAggregation {
 
     /// Each row's group (numbered in order of first appearance) and each group's first row.
     /// Groups of integer keys in a small range, by a table indexed by value instead of hashing.
-    private static func denseGroups(_ values: [Int64]) -> (ids: [Int], firsts: [Int])? {
+    private static func denseGroups(_ values: UnsafeBufferPointer<Int64>) -> (ids: [Int], firsts: [Int])? {
         guard let low = values.min(), let high = values.max(), high &- low >= 0, high - low < Swift.max(1 << 16, Int64(values.count)) else { return nil }
         var slot = [Int](repeating: -1, count: Int(high - low) + 1)
         var ids = [Int](repeating: 0, count: values.count)
@@ -182,7 +182,7 @@ struct GroupedAggregation {
         }
         let columns = try keys.map { try block.column($0) }
         if columns.count == 1, case .int64(let values) = columns[0].storage, columns[0].validity == nil {
-            if let dense = Self.denseGroups(values) { return dense }
+            if let dense = values.withUnsafeBufferPointer(Self.denseGroups) { return dense }
             var seen: [Int64: Int] = [:]
             for (row, value) in values.enumerated() {
                 if let g = seen[value] { ids[row] = g } else { seen[value] = firsts.count; ids[row] = firsts.count; firsts.append(row) }

@@ -2,16 +2,16 @@
 /// starts (`offsets[i]..<offsets[i + 1]`), so a million strings are two allocations, not a million.
 public struct StringStorage: Sendable, Equatable {
     /// `count + 1` positions into `bytes`.
-    public private(set) var offsets: [Int]
+    public private(set) var offsets: ColumnBuffer<Int>
     /// The strings' UTF-8, end to end.
-    public private(set) var bytes: [UInt8]
+    public private(set) var bytes: ColumnBuffer<UInt8>
 
     public init() {
         offsets = [0]
         bytes = []
     }
 
-    init(offsets: [Int], bytes: [UInt8]) {
+    init(offsets: ColumnBuffer<Int>, bytes: ColumnBuffer<UInt8>) {
         self.offsets = offsets
         self.bytes = bytes
     }
@@ -21,13 +21,13 @@ public struct StringStorage: Sendable, Equatable {
     /// Adds one string.
     public mutating func append(_ string: String) {
         var string = string
-        string.withUTF8 { bytes.append(contentsOf: $0) }
+        string.withUTF8 { utf8 in bytes.withArray { $0.append(contentsOf: utf8) } }
         offsets.append(bytes.count)
     }
 
     /// Adds one string from UTF-8 bytes.
     public mutating func append(utf8: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: utf8)
+        bytes.withArray { $0.append(contentsOf: utf8) }
         offsets.append(bytes.count)
     }
 
@@ -61,13 +61,23 @@ public struct StringStorage: Sendable, Equatable {
 /// (`false` marks a null; no mask means no nulls).
 public struct Column: Sendable, Equatable {
     /// The values, by type.
+    ///
+    /// Numbers and strings read from the shared-memory store alias it (see ``ColumnBuffer``);
+    /// the static functions of the same names take arrays.
     public enum Storage: Sendable, Equatable {
-        case int64([Int64])
-        case double([Double])
+        case int64(ColumnBuffer<Int64>)
+        case double(ColumnBuffer<Double>)
         case bool([Bool])
         case string(StringStorage)
         /// `count * dimension` floats, row after row.
-        case floatVector(dimension: Int, values: [Float])
+        case floatVector(dimension: Int, values: ColumnBuffer<Float>)
+
+        /// Integers from an array.
+        public static func int64(_ values: [Int64]) -> Storage { .int64(ColumnBuffer(values)) }
+        /// Doubles from an array.
+        public static func double(_ values: [Double]) -> Storage { .double(ColumnBuffer(values)) }
+        /// `count * dimension` floats from an array, row after row.
+        public static func floatVector(dimension: Int, values: [Float]) -> Storage { .floatVector(dimension: dimension, values: ColumnBuffer(values)) }
     }
 
     public private(set) var storage: Storage
@@ -134,7 +144,7 @@ public struct Column: Sendable, Equatable {
     /// The values as doubles (integers converted; nil for other types). Nulls read as NaN.
     public var doubles: [Double]? {
         switch storage {
-        case .double(let v): return validity == nil ? v : v.indices.map { isNull($0) ? .nan : v[$0] }
+        case .double(let v): return validity == nil ? v.array : v.indices.map { isNull($0) ? .nan : v[$0] }
         case .int64(let v): return v.indices.map { isNull($0) ? .nan : Double(v[$0]) }
         default: return nil
         }
@@ -198,14 +208,14 @@ extension Column {
     }
 
     /// `values` at `indices` (checked once for range, then copied without per-element checks).
-    private static func pick<T>(_ values: [T], _ indices: [Int]) -> [T] {
+    private static func pick<C: Collection>(_ values: C, _ indices: [Int]) -> [C.Element] where C.Index == Int {
         precondition(indices.allSatisfy { $0 >= 0 && $0 < values.count }, "gather index out of range")
-        return values.withUnsafeBufferPointer { v in
-            [T](unsafeUninitializedCapacity: indices.count) { out, initialized in
+        return values.withContiguousStorageIfAvailable { v in
+            [C.Element](unsafeUninitializedCapacity: indices.count) { out, initialized in
                 for (k, i) in indices.enumerated() { (out.baseAddress! + k).initialize(to: v[i]) }
                 initialized = indices.count
             }
-        }
+        }!
     }
 
     /// Positions where `mask` is true.
@@ -219,10 +229,17 @@ extension Column {
     /// The rows where `mask` is true.
     public func filter(_ mask: [Bool]) -> Column { gather(Self.indices(of: mask)) }
 
-    /// Rows `range`.
+    /// Rows `range`; numbers read from the store stay there (the slice aliases the same mapping).
     public func slice(_ range: Range<Int>) -> Column {
         if range == 0..<count { return self }
-        return gather(Array(range))
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "rows \(range) out of range 0..<\(count)")
+        let mask = validity.map { Array($0[range]) }
+        switch storage {
+        case .int64(let v): return Column(.int64(v.slice(range)), validity: mask)
+        case .double(let v): return Column(.double(v.slice(range)), validity: mask)
+        case .floatVector(let d, let v): return Column(.floatVector(dimension: d, values: v.slice((range.lowerBound * d)..<(range.upperBound * d))), validity: mask)
+        case .bool, .string: return gather(Array(range))
+        }
     }
 
     /// The columns end to end; mixed integer and double columns become doubles, other mixes strings.
@@ -257,8 +274,8 @@ extension Column {
 }
 
 extension Column {
-    var int64Values: [Int64] { if case .int64(let v) = storage { return v } else { return [] } }
-    var doubleValues: [Double] { if case .double(let v) = storage { return v } else { return [] } }
+    var int64Values: ColumnBuffer<Int64> { if case .int64(let v) = storage { return v } else { return [] } }
+    var doubleValues: ColumnBuffer<Double> { if case .double(let v) = storage { return v } else { return [] } }
     var boolValues: [Bool] { if case .bool(let v) = storage { return v } else { return [] } }
-    var floatValues: [Float] { if case .floatVector(_, let v) = storage { return v } else { return [] } }
+    var floatValues: ColumnBuffer<Float> { if case .floatVector(_, let v) = storage { return v } else { return [] } }
 }

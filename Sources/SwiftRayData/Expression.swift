@@ -108,7 +108,9 @@ extension Expression {
         let validity = mergedValidity(a, b)
         switch (a.storage, b.storage) {
         case (.int64(let x), .int64(let y)) where op != .divide:
-            return Column(try integers(op, x, y, expression), validity: validity)
+            return Column(try x.withUnsafeBufferPointer { x in try y.withUnsafeBufferPointer { try integers(op, x, $0, expression) } }, validity: validity)
+        case (.double(let x), .double(let y)):  // values under nulls do not matter: the result is null there
+            return Column(try x.withUnsafeBufferPointer { x in try y.withUnsafeBufferPointer { try doubles(op, x, $0, expression) } }, validity: validity)
         case (.bool(let x), .bool(let y)):
             switch op {
             case .and: return Column(.bool(zip(x, y).map { $0 && $1 }), validity: validity)
@@ -136,11 +138,11 @@ extension Expression {
             guard let x = a.doubles, let y = b.doubles else {
                 throw DataError.typeMismatch("\(op.rawValue) on \(a.type) and \(b.type) in \(expression)")
             }
-            return Column(try doubles(op, x, y, expression), validity: validity)
+            return Column(try x.withUnsafeBufferPointer { x in try y.withUnsafeBufferPointer { try doubles(op, x, $0, expression) } }, validity: validity)
         }
     }
 
-    private static func integers(_ op: Operator, _ x: [Int64], _ y: [Int64], _ expression: Expression) throws -> Column.Storage {
+    private static func integers(_ op: Operator, _ x: UnsafeBufferPointer<Int64>, _ y: UnsafeBufferPointer<Int64>, _ expression: Expression) throws -> Column.Storage {
         switch op {
         case .add: return .int64(zip(x, y).map { $0 &+ $1 })
         case .subtract: return .int64(zip(x, y).map { $0 &- $1 })
@@ -151,7 +153,7 @@ extension Expression {
         }
     }
 
-    private static func doubles(_ op: Operator, _ x: [Double], _ y: [Double], _ expression: Expression) throws -> Column.Storage {
+    private static func doubles(_ op: Operator, _ x: UnsafeBufferPointer<Double>, _ y: UnsafeBufferPointer<Double>, _ expression: Expression) throws -> Column.Storage {
         switch op {
         case .add: return .double(zip(x, y).map { $0 + $1 })
         case .subtract: return .double(zip(x, y).map { $0 - $1 })
@@ -164,7 +166,7 @@ extension Expression {
     }
 
     /// A loop per operator (not one loop calling a chosen closure) so each compiles to a tight loop.
-    private static func comparison<T: Comparable>(_ op: Operator, _ x: [T], _ y: [T]) -> Column.Storage {
+    private static func comparison<T: Comparable>(_ op: Operator, _ x: UnsafeBufferPointer<T>, _ y: UnsafeBufferPointer<T>) -> Column.Storage {
         switch op {
         case .equal: .bool(zip(x, y).map { $0 == $1 })
         case .notEqual: .bool(zip(x, y).map { $0 != $1 })

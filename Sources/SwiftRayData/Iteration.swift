@@ -55,7 +55,9 @@ public struct BatchSequence: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         var blocks: BlockSequence.Iterator
         let batchSize: Int?
+        /// Blocks not yet fully handed out; the first from row `offset` on.
         var pending: [Block] = []
+        var offset = 0
         var pendingRows = 0
         var finished = false
 
@@ -69,12 +71,19 @@ public struct BatchSequence: AsyncSequence, Sendable {
                 if block.rowCount > 0 { pending.append(block); pendingRows += block.rowCount }
             }
             guard pendingRows > 0 else { return nil }
-            let all = Block.concat(pending)
-            let taken = Swift.min(batchSize, all.rowCount)
-            let rest = all.slice(taken..<all.rowCount)
-            pending = rest.rowCount > 0 ? [rest] : []
-            pendingRows = rest.rowCount
-            return all.slice(0..<taken)
+            // Slices of the pending blocks (no copy of the rest: each row is handed out once).
+            var parts: [Block] = []
+            var wanted = Swift.min(batchSize, pendingRows)
+            pendingRows -= wanted
+            while wanted > 0 {
+                let first = pending[0]
+                let taken = Swift.min(wanted, first.rowCount - offset)
+                parts.append(first.slice(offset..<(offset + taken)))
+                offset += taken
+                wanted -= taken
+                if offset == first.rowCount { pending.removeFirst(); offset = 0 }
+            }
+            return parts.count == 1 ? parts[0] : Block.concat(parts)
         }
     }
 }

@@ -35,6 +35,17 @@ public enum BinaryValueEncoder {
         return header
     }
 
+    /// The frame header of a `count`-byte payload, always 8 bytes long (a varint with redundant
+    /// continuation bytes, which readers accept), so a payload written after it at an aligned
+    /// offset (the start of a store file) is 8-byte aligned too.
+    public static func alignedFrameHeader(payloadCount count: Int) -> [UInt8] {
+        let value = UInt64(count) + 1
+        precondition(value < 1 << 56, "payload too large for an 8-byte frame header")
+        var header = (0..<7).map { UInt8(truncatingIfNeeded: value >> (7 * UInt64($0))) & 0x7F | 0x80 }
+        header.append(UInt8(truncatingIfNeeded: value >> 49))
+        return header
+    }
+
     /// The frame of a common scalar (`String`, `Int`, `Double`, `Bool`), found by comparing
     /// metatypes: in unspecialized generic code (an actor method's result) this costs a pointer
     /// comparison where a cast costs a runtime conformance lookup. Nil for other types.

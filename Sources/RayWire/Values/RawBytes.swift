@@ -19,6 +19,16 @@ public protocol RawBytesRepresentable {
     init(rawBytes: UnsafeRawBufferPointer) throws
 }
 
+/// A raw-bytes value that can read a shared-memory object in place instead of copying it out.
+///
+/// When such a value is decoded from the node's object store, its bytes start 8-byte aligned in a
+/// read-only mapping that stays valid (and the object alive) for as long as `owner` lives: keep it
+/// in whatever aliases the bytes. Values that travel inline are rebuilt with `init(rawBytes:)`.
+public protocol MappedBytesRepresentable: RawBytesRepresentable {
+    /// Rebuilds a value over `mappedBytes` without copying them; `owner` keeps them mapped.
+    init(mappedBytes: UnsafeRawBufferPointer, owner: any AnyObject & Sendable) throws
+}
+
 /// A fixed-size number whose arrays travel as raw bytes.
 public protocol RawBytesElement: BitwiseCopyable, Codable {}
 
