@@ -46,6 +46,44 @@ public struct StringStorage: Sendable, Equatable {
         try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[offsets[index]..<offsets[index + 1]])) }
     }
 
+    /// The strings at `indices`, in that order: lengths summed first, then each copied with one
+    /// `memcpy` into storage of exactly that size.
+    func gather(_ indices: [Int]) -> StringStorage {
+        offsets.withUnsafeBufferPointer { from in
+            precondition(indices.allSatisfy { $0 >= 0 && $0 < from.count - 1 }, "gather index out of range")
+            let ends = [Int](unsafeUninitializedCapacity: indices.count + 1) { out, initialized in
+                var end = 0
+                out[0] = 0
+                for (k, i) in indices.enumerated() {
+                    end += from[i + 1] - from[i]
+                    out[k + 1] = end
+                }
+                initialized = indices.count + 1
+            }
+            let total = ends[indices.count]
+            let bytes = self.bytes.withUnsafeBytes { source in
+                [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
+                    guard let target = out.baseAddress, let base = source.baseAddress else { initialized = 0; return }
+                    for (k, i) in indices.enumerated() {
+                        (target + ends[k]).initialize(from: base.assumingMemoryBound(to: UInt8.self) + from[i], count: from[i + 1] - from[i])
+                    }
+                    initialized = total
+                }
+            }
+            return StringStorage(offsets: ColumnBuffer(ends), bytes: ColumnBuffer(bytes))
+        }
+    }
+
+    /// Strings `range`: their bytes in one copy, positions moved to start at 0.
+    func slice(_ range: Range<Int>) -> StringStorage {
+        offsets.withUnsafeBufferPointer { from in
+            let start = from[range.lowerBound], end = from[range.upperBound]
+            let moved = from[range.lowerBound...range.upperBound].map { $0 - start }
+            let bytes = self.bytes.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+            return StringStorage(offsets: ColumnBuffer(moved), bytes: ColumnBuffer(bytes))
+        }
+    }
+
     /// Whether the strings at `i` and `j` (of `other`) are equal, without making Strings.
     func equals(_ i: Int, _ other: StringStorage, _ j: Int) -> Bool {
         withUTF8(i) { a in other.withUTF8(j) { b in a.elementsEqual(b) } }
@@ -192,13 +230,7 @@ extension Column {
         case .int64(let v): return Column(.int64(Self.pick(v, indices)), validity: mask)
         case .double(let v): return Column(.double(Self.pick(v, indices)), validity: mask)
         case .bool(let v): return Column(.bool(Self.pick(v, indices)), validity: mask)
-        case .string(let s):
-            var out = StringStorage()
-            out.reserve(strings: indices.count, bytes: indices.reduce(0) { $0 + s.offsets[$1 + 1] - s.offsets[$1] })
-            s.bytes.withUnsafeBytes { bytes in
-                for i in indices { out.append(utf8: UnsafeRawBufferPointer(rebasing: bytes[s.offsets[i]..<s.offsets[i + 1]])) }
-            }
-            return Column(.string(out), validity: mask)
+        case .string(let s): return Column(.string(s.gather(indices)), validity: mask)
         case .floatVector(let d, let v):
             var out: [Float] = []
             out.reserveCapacity(indices.count * d)
@@ -238,7 +270,8 @@ extension Column {
         case .int64(let v): return Column(.int64(v.slice(range)), validity: mask)
         case .double(let v): return Column(.double(v.slice(range)), validity: mask)
         case .floatVector(let d, let v): return Column(.floatVector(dimension: d, values: v.slice((range.lowerBound * d)..<(range.upperBound * d))), validity: mask)
-        case .bool, .string: return gather(Array(range))
+        case .string(let s): return Column(.string(s.slice(range)), validity: mask)
+        case .bool: return gather(Array(range))
         }
     }
 

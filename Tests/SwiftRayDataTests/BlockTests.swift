@@ -25,6 +25,19 @@ final class BlockTests: XCTestCase {
         }
     }
 
+    func testStringGatherAndSliceKeepEveryString() throws {
+        let column = Column.strings(["", "a", "ünï", "", "longer string", "z"])
+        XCTAssertEqual(column.gather([5, 0, 2, 2]), .strings(["z", "", "ünï", "ünï"]))
+        XCTAssertEqual(column.gather([]), .strings([]))
+        XCTAssertEqual(column.slice(2..<5), .strings(["ünï", "", "longer string"]))
+        XCTAssertEqual(column.slice(6..<6), .strings([]))
+        let nullable = Column(.string(StringStorage()), validity: nil)
+        XCTAssertEqual(nullable.gather([]).count, 0)
+        let masked = Column(.int64([1, 2, 3, 4]), validity: [true, false, true, true])
+        XCTAssertEqual(masked.slice(1..<3), Column(.int64([2, 3]), validity: [false, true]))
+        XCTAssertEqual(masked.slice(2..<4).validity, nil, "a slice without nulls has no mask")
+    }
+
     func testExpressionsComputeOverColumns() throws {
         let block = try Block(["a": .ints([1, 2, 3, 4]), "b": .doubles([0.5, 1.5, 2.5, 3.5]), "s": .strings(["x", "y", "x", "z"])])
         XCTAssertEqual(try (col("a") * 2 + col("b")).evaluate(on: block).doubles, [2.5, 5.5, 8.5, 11.5])
