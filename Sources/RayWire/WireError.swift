@@ -23,3 +23,17 @@ public enum WireError: Error, CustomStringConvertible, Sendable, Equatable {
         }
     }
 }
+
+/// A driver's connection to its cluster's head closed (the head crashed, was stopped or cannot be
+/// reached): every request of the session fails with this, at once. The session cannot be resumed:
+/// shut down and start again to join the cluster once its head is back.
+public struct HeadConnectionLostError: Error, CustomStringConvertible, Sendable {
+    /// The head's address, `host:port`.
+    public let head: String
+
+    public init(head: String) { self.head = head }
+
+    public var description: String {
+        "HeadConnectionLostError: lost the connection to the cluster's head at \(head); this driver's session cannot be resumed (its tasks, actors and objects are gone with it): call ray.shutdown() and Ray.start(...) again to join the cluster once its head is back"
+    }
+}

@@ -22,7 +22,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     package let role: Role
     /// Set when a driver's connection to the head is gone.
-    private var lost: ClusterError?
+    private var lost: HeadConnectionLostError?
     /// Set when the driver closes its connection itself.
     private var disconnecting = false
     /// A driver's own event loop group, closed with the connection.
@@ -398,7 +398,7 @@ extension WorkerRuntime {
             let runtime = WorkerRuntime(nodeID: welcome.nodeID, loop: connection.channel.eventLoop, executor: executor, role: .driver)
             runtime.attach(connection.channel)
             runtime.ownedGroup = group
-            connection.route({ runtime.handle($0) }, onClose: { runtime.connectionLost() })
+            connection.route({ runtime.handle($0) }, onClose: { runtime.connectionLost(head: "\(host):\(port)") })
             return runtime
         } catch {
             try? await group.shutdownGracefully()
@@ -422,9 +422,9 @@ extension WorkerRuntime {
         connection.channel.flush()
     }
 
-    /// The head went away: every open and later request fails.
-    func connectionLost() {
-        let error = ClusterError("lost the connection to the cluster")
+    /// The head went away: every open and later request fails, saying what to do.
+    func connectionLost(head: String) {
+        let error = HeadConnectionLostError(head: head)
         if lost == nil && !disconnecting { RayLog.logger.error("\(error)") }
         lost = error
         pending.failAll(error)

@@ -3,6 +3,11 @@ import RayWire
 /// Every error the runtime raises conforms to this.
 public protocol RayError: Error, CustomStringConvertible, Sendable {}
 
+/// A driver's connection to its cluster's head closed; the session cannot be resumed (see
+/// `RayWire.HeadConnectionLostError`).
+public typealias HeadConnectionLostError = RayWire.HeadConnectionLostError
+extension HeadConnectionLostError: RayError {}
+
 /// A remote function threw. Carries the original error's type and message, the function's name,
 /// and the node and process that ran it.
 public struct RayTaskError: RayError {

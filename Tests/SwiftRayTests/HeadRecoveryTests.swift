@@ -42,6 +42,37 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: store), "a clean stop removes the state store")
     }
 
+    func testADriverWhoseHeadDiesFailsClearlyAndJoinsTheRestartedHead() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let first = try await $square.remote(3).get()
+        XCTAssertEqual(first, 9)
+        _ = try await ray.kv.put("checkpoint", [7])
+
+        try cluster.restartHead()
+        let started = ContinuousClock.now
+        do {
+            _ = try await $square.remote(4).get(timeout: .seconds(60))
+            XCTFail("the session died with its head")
+        } catch let error as HeadConnectionLostError {
+            XCTAssertEqual(error.head, cluster.address)
+            XCTAssertTrue("\(error)".contains("cannot be resumed"), "\(error)")
+        }
+        do {
+            _ = try await ray.kv.get("checkpoint")
+            XCTFail("the session died with its head")
+        } catch is HeadConnectionLostError {}
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a clear error at once, not a hang")
+
+        try await ray.shutdown()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let again = try await $square.remote(5).get()
+        XCTAssertEqual(again, 25)
+        let kept = try await ray.kv.get("checkpoint")
+        XCTAssertEqual(kept, [7], "what the old session stored is there for the new one")
+    }
+
     func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
