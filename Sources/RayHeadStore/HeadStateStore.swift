@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import RayWire
@@ -5,12 +6,15 @@ import SQLiteNIO
 
 /// The head's control state on its own disk (the embedded store of head fault tolerance, in
 /// SQLite): written through as it changes, read back by a head restarted on the same machine after
-/// a crash. Today it holds the key-value store (`ray.kv`, Serve's and Tune's records in it).
+/// a crash. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
+/// detached actors (what re-creates each, and the binary its workers run).
 /// Changes are recorded in order from any thread and written in the background, in that order.
 package final class HeadStateStore: Sendable {
     private enum Change: Sendable {
         case put(space: String, key: String, value: [UInt8])
         case delete(space: String, key: String)
+        case actor(StoredActor)
+        case forgetActor(id: String)
     }
 
     private struct Write: Sendable {
@@ -23,6 +27,24 @@ package final class HeadStateStore: Sendable {
         package var space: String
         package var key: String
         package var value: [UInt8]
+    }
+
+    /// A detached actor as stored: its spec in the wire's encoding, and its workers' binary and
+    /// environment.
+    package struct StoredActor: Sendable, Equatable {
+        package var id: String
+        package var spec: [UInt8]
+        package var executable: String
+        package var binaryHash: String
+        package var environment: [String: String]
+
+        package init(id: String, spec: [UInt8], executable: String, binaryHash: String, environment: [String: String]) {
+            self.id = id
+            self.spec = spec
+            self.executable = executable
+            self.binaryHash = binaryHash
+            self.environment = environment
+        }
     }
 
     private let connection: SQLiteConnection
@@ -44,6 +66,17 @@ package final class HeadStateStore: Sendable {
                             [.text(space), .text(key), .blob(ByteBuffer(bytes: value))])
                     case .delete(let space, let key):
                         _ = try await connection.query("DELETE FROM kv WHERE space = ? AND key = ?", [.text(space), .text(key)])
+                    case .actor(let actor):
+                        let environment = String(decoding: try JSONEncoder().encode(actor.environment), as: UTF8.self)
+                        _ = try await connection.query(
+                            """
+                            INSERT INTO actors (id, spec, executable, binary, environment) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, executable = excluded.executable,
+                            binary = excluded.binary, environment = excluded.environment
+                            """,
+                            [.text(actor.id), .blob(ByteBuffer(bytes: actor.spec)), .text(actor.executable), .text(actor.binaryHash), .text(environment)])
+                    case .forgetActor(let id):
+                        _ = try await connection.query("DELETE FROM actors WHERE id = ?", [.text(id)])
                     }
                 } catch {
                     Self.logger.error("cannot write the head's state: \(error); a restarted head will miss this change")
@@ -62,6 +95,8 @@ package final class HeadStateStore: Sendable {
             _ = try await connection.query("PRAGMA synchronous=NORMAL")
             _ = try await connection.query(
                 "CREATE TABLE IF NOT EXISTS kv (space TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (space, key))")
+            _ = try await connection.query(
+                "CREATE TABLE IF NOT EXISTS actors (id TEXT PRIMARY KEY, spec BLOB NOT NULL, executable TEXT NOT NULL, binary TEXT NOT NULL, environment TEXT NOT NULL)")
         } catch {
             try? await connection.close()
             throw error
@@ -76,6 +111,30 @@ package final class HeadStateStore: Sendable {
                   let value = row.column("value")?.blob else { return nil }
             return Entry(space: space, key: key, value: Array(buffer: value))
         }
+    }
+
+    /// Every detached actor stored; rows that cannot be read are skipped with a log line.
+    package func detachedActors() async throws -> [StoredActor] {
+        try await connection.query("SELECT id, spec, executable, binary, environment FROM actors").compactMap { row in
+            guard let id = row.column("id")?.string, let spec = row.column("spec")?.blob,
+                  let executable = row.column("executable")?.string, let binary = row.column("binary")?.string,
+                  let environment = row.column("environment")?.string,
+                  let variables = try? JSONDecoder().decode([String: String].self, from: Data(environment.utf8)) else {
+                Self.logger.warning("skipping an unreadable actor row in the head's state store")
+                return nil
+            }
+            return StoredActor(id: id, spec: Array(buffer: spec), executable: executable, binaryHash: binary, environment: variables)
+        }
+    }
+
+    /// Records a detached actor (created or restarted); `done` runs once it is written.
+    package func record(actor: StoredActor, then done: @escaping @Sendable () -> Void) {
+        writes.yield(Write(change: .actor(actor), done: done))
+    }
+
+    /// Forgets a detached actor that died for good; `done` runs once it is written.
+    package func forgetActor(id: String, then done: @escaping @Sendable () -> Void) {
+        writes.yield(Write(change: .forgetActor(id: id), done: done))
     }
 
     /// Records a change of the key-value store (a `put` or `delete` that changed it); `done` runs

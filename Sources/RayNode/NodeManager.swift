@@ -54,6 +54,9 @@ package final class NodeManager: @unchecked Sendable {
     /// Told of every change of the key-value store, on the loop, with what to call once it is
     /// stored (the head writes them through).
     package var keyValueChanged: ((KVRequest, _ stored: @escaping @Sendable () -> Void) -> Void)?
+    /// Told, on the loop, when a detached actor is created or restarted (with its pool) and when it
+    /// dies for good, with what to call once that is stored (the head writes them through).
+    package var detachedActorChanged: ((DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<FinishedTask>()
     static let finishedTasksKept = 10_000

@@ -186,10 +186,31 @@ struct StartCommand: AsyncParsableCommand {
             let store = try await HeadStateStore.open(path: path)
             let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
             try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
+            try await head.persistDetachedActors(restoring: try await Self.storedActors(store)) { change, done in
+                switch change {
+                case .alive(let spec, let pool):
+                    store.record(actor: HeadStateStore.StoredActor(
+                        id: "\(spec.actorID)", spec: spec.storedBytes, executable: pool.executable, binaryHash: pool.binaryHash,
+                        environment: pool.environment), then: done)
+                case .gone(let id):
+                    store.forgetActor(id: "\(id)", then: done)
+                }
+            }
             return (store, path)
         } catch {
-            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store")
+            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store or detached actors")
             return nil
+        }
+    }
+
+    /// The detached actors a crashed head recorded, with their workers' pools (unreadable specs skipped).
+    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool)] {
+        try await store.detachedActors().compactMap { stored in
+            guard let spec = try? ActorSpec(storedBytes: stored.spec) else {
+                print("skipping detached actor \(stored.id) in the head's state store: its record cannot be read")
+                return nil
+            }
+            return (spec, WorkerPool(executable: stored.executable, binaryHash: stored.binaryHash, environment: stored.environment))
         }
     }
 

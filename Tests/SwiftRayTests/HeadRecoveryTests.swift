@@ -73,6 +73,56 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertEqual(kept, [7], "what the old session stored is there for the new one")
     }
 
+    func testDetachedActorsWithRestartsLeftComeBackUnderTheirNamesAfterAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 3)
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let keeper = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 5, name: "keeper", lifetime: .detached))
+        let fragile = try await ray.actor(Counter.self, options: ActorOptions(name: "fragile", lifetime: .detached))
+        let owned = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 5, name: "owned"))
+        _ = try await [keeper.add(41), fragile.increment(), owned.increment()]
+        try await ray.shutdown()
+
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let found = try await ray.getActor(Counter.self, name: "keeper")
+        let first = try await found.getValue()
+        XCTAssertEqual(first, 0, "restarted from its constructor: its process went with the old head")
+        let next = try await found.increment()
+        XCTAssertEqual(next, 1)
+        for name in ["fragile", "owned"] {
+            do {
+                _ = try await ray.getActor(Counter.self, name: name)
+                XCTFail("\(name) must not come back: no restarts left, or not detached")
+            } catch is RaySystemError {}
+        }
+        let states = try await ray.state.actors().filter { $0.name == "keeper" }
+        XCTAssertEqual(states.map(\.restarts), [1], "coming back counts as a restart")
+
+        // Restarted again, it is still there (its record carries the restart count).
+        try await ray.shutdown()
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let again = try await ray.getActor(Counter.self, name: "keeper")
+        let value = try await again.increment()
+        XCTAssertEqual(value, 1)
+        let restarted = try await ray.state.actors().filter { $0.name == "keeper" }
+        XCTAssertEqual(restarted.map(\.restarts), [2])
+        // Killed for good, it is forgotten: a third head does not bring it back.
+        try ray.kill(again)
+        let gone = await RayTesting.eventually { ((try? await ray.getActor(Counter.self, name: "keeper")) == nil) }
+        XCTAssertTrue(gone)
+        // The store writes in order and answers a put once written: past this, the death is on disk.
+        _ = try await ray.kv.put("barrier", [1])
+        try await ray.shutdown()
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        do {
+            _ = try await ray.getActor(Counter.self, name: "keeper")
+            XCTFail("a killed actor stays dead")
+        } catch is RaySystemError {}
+    }
+
     func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -354,6 +354,25 @@ package final class ClusterHead: @unchecked Sendable {
         if !entries.isEmpty { logger.info("restored \(entries.count) key-value entries from the head's state store") }
     }
 
+    /// Re-creates the detached actors a crashed head recorded (each as a restart; see
+    /// `NodeManager.restoreDetachedActors`) and hands every later change of them to `changed`, in
+    /// order (call before `start`). Returns the actors that could not be restored.
+    @discardableResult
+    package func persistDetachedActors(
+        restoring entries: [(spec: ActorSpec, pool: WorkerPool)],
+        changed: @escaping @Sendable (DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void
+    ) async throws -> [RayID] {
+        let manager = self.manager
+        let dropped = try await manager.loop.submit {
+            manager.detachedActorChanged = changed
+            return manager.restoreDetachedActors(entries)
+        }.get()
+        if !entries.isEmpty {
+            logger.info("restarted \(entries.count - dropped.count) of \(entries.count) detached actors from the head's state store")
+        }
+        return dropped
+    }
+
     /// What an autoscaler outside the head asks for.
     func apply(_ update: AutoscalerUpdate) {
         if let types = update.nodeTypes { setAutoscalingNodeTypes(types) }

@@ -5,7 +5,7 @@ import RayPlatform
 extension NodeManager {
     /// Registers an actor and starts placing it; `reply` gets nil, or the reason it was refused
     /// (name taken, resources no node has).
-    package func createActorOnLoop(_ spec: ActorSpec, creator: WorkerHandle?, reply: (ErrorInfo?) -> Void) {
+    package func createActorOnLoop(_ spec: ActorSpec, creator: WorkerHandle?, reply: @escaping (ErrorInfo?) -> Void) {
         loop.assertInEventLoop()
         guard !shuttingDown else { return reply(ErrorInfo(kind: .system, message: "the cluster is shutting down")) }
         if actors.nameTaken(by: spec) {
@@ -20,7 +20,13 @@ extension NodeManager {
         actors.add(record)
         addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
-        reply(nil)
+        if spec.detached, let journal = detachedActorChanged {
+            let answer = NIOLoopBound(reply, eventLoop: loop)
+            let loop = self.loop
+            journal(.alive(spec, record.pool)) { loop.execute { answer.value(nil) } }  // answered once it is on disk
+        } else {
+            reply(nil)
+        }
         placeActor(record)
     }
 
@@ -203,6 +209,7 @@ extension NodeManager {
         }
         if record.restartsLeft > 0 { record.restartsLeft -= 1 }
         record.restarts += 1
+        journalRestart(record)
         logger.warning("actor \(record.spec.className) died (\(cause)); restarting it (\(record.restartsLeft < 0 ? "unlimited" : String(record.restartsLeft)) restarts left)")
         for call in retried.reversed() { record.queue.prepend(call) }
         record.state = .pending
@@ -217,6 +224,7 @@ extension NodeManager {
         while let call = record.queue.popFirst() { finishCall(call, .error(info)) }
         unpin(record.spec.args.flatMap(\.heldRefs))
         actors.releaseName(of: record)
+        if record.spec.detached { detachedActorChanged?(.gone(record.id)) {} }
         requestSchedule()
     }
 
@@ -249,7 +257,7 @@ extension NodeManager {
 
     /// One more handle to the actor, held by `holder` (nil: the driver). A detached actor's count
     /// starts again from zero.
-    private func addActorHandle(_ id: RayID, holder: WorkerHandle?) {
+    func addActorHandle(_ id: RayID, holder: WorkerHandle?) {
         if objects.contains(id) {
             addRefsOnLoop([id], holder: holder)
         } else {

@@ -307,3 +307,20 @@ extension ByteBuffer {
         return call
     }
 }
+
+extension ActorSpec {
+    /// The spec in the wire's encoding, to store it (a head's state store).
+    public var storedBytes: [UInt8] {
+        var buffer = ByteBuffer()
+        buffer.writeActorSpec(self)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// A spec from its `storedBytes`.
+    /// - Throws: `WireError` when the bytes are not one spec.
+    public init(storedBytes: [UInt8]) throws {
+        var buffer = ByteBuffer(bytes: storedBytes)
+        self = try buffer.readActorSpec()
+        guard buffer.readableBytes == 0 else { throw WireError.malformed("\(buffer.readableBytes) bytes after a stored actor spec") }
+    }
+}
