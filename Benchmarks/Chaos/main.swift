@@ -10,7 +10,7 @@ import SwiftRay
 struct ChaosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray-chaos", abstract: "Chaos and fuzz runs against a real local cluster.",
-        subcommands: [FuzzCommand.self, WorkersCommand.self])
+        subcommands: [FuzzCommand.self, WorkersCommand.self, HeadCommand.self])
 }
 
 /// Fuzzes every listening port of a head and a worker node, then checks they are alive, back to
@@ -85,6 +85,53 @@ struct WorkersCommand: AsyncParsableCommand {
         print(report)
         print(report.clean ? "nothing lost, nothing wrong, nothing run twice" : "FAILED")
         if !report.clean { throw ExitCode.failure }
+    }
+}
+
+/// A detached actor the head restarts after its own crash.
+@RayActor
+distributed actor Keeper {
+    distributed func ping() -> Int32 { getpid() }
+}
+
+/// SIGKILLs the head of a two-node cluster and restarts it, round after round, timing how long
+/// until both nodes are back and a detached actor answers a new driver under its name.
+struct HeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "head", abstract: "Kill and restart the head; time the recovery.")
+
+    @Option(help: "Head crashes.") var rounds = 5
+
+    func run() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        defer { cluster.shutdown() }
+        try cluster.addNode(cpus: 1)
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let keeper = try await ray.actor(Keeper.self, options: ActorOptions(maxRestarts: -1, name: "keeper", lifetime: .detached))
+        print("keeper answers from pid \(try await keeper.ping())")
+        try await ray.shutdown()
+        for round in 1...rounds {
+            let killed = ContinuousClock.now
+            try cluster.restartHead()
+            let restarted = ContinuousClock.now
+            try await Ray.start(address: cluster.address, token: cluster.token)
+            let pid = try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "keeper").ping() }
+            let answered = ContinuousClock.now
+            _ = try await Self.untilAnswered {
+                guard try await ray.state.nodes().filter(\.alive).count == 2 else { throw ValidationError("a node is not back") }
+            }
+            let nodes = ContinuousClock.now
+            print(String(format: "round %d: head up %.0f ms after the kill; detached actor answering (pid %d) %.0f ms; both nodes back %.0f ms",
+                         round, (restarted - killed).seconds * 1000, pid, (answered - killed).seconds * 1000, (nodes - killed).seconds * 1000))
+            try await ray.shutdown()
+        }
+    }
+
+    /// Retries `body` every 10 ms until it succeeds (for up to 60 s).
+    private static func untilAnswered<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            do { return try await body() } catch where ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        }
     }
 }
 

@@ -283,12 +283,15 @@ package final class NodeDaemon: @unchecked Sendable {
         Task { await self.rejoin() }
     }
 
-    /// Tries to join every second until it succeeds or `reconnectTimeout` has passed.
+    /// Tries to join until it succeeds or `reconnectTimeout` has passed: 50 ms after the loss (a
+    /// restarted head is back within about 100 ms), then backing off to once a second.
     private func rejoin() async {
         let deadline = ContinuousClock.now + reconnectTimeout
         var lastError = ""
+        var pause = Duration.milliseconds(50)
         while ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .seconds(1))  // back-off between attempts
+            try? await Task.sleep(for: pause)
+            pause = Swift.min(pause * 2, .seconds(1))
             guard await isRunning() else { return }
             do {
                 let id = try await join()
