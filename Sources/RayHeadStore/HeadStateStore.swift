@@ -7,7 +7,8 @@ import SQLiteNIO
 /// The head's control state on its own disk (the embedded store of head fault tolerance, in
 /// SQLite): written through as it changes, read back by a head restarted on the same machine after
 /// a crash. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
-/// detached actors (what re-creates each, and the binary its workers run).
+/// detached actors (what re-creates each, and the binary its workers run) and the detached
+/// placement groups.
 /// Changes are recorded in order from any thread and written in the background, in that order.
 package final class HeadStateStore: Sendable {
     private enum Change: Sendable {
@@ -15,6 +16,8 @@ package final class HeadStateStore: Sendable {
         case delete(space: String, key: String)
         case actor(StoredActor)
         case forgetActor(id: String)
+        case group(PlacementGroupSpec)
+        case forgetGroup(id: String)
     }
 
     private struct Write: Sendable {
@@ -77,6 +80,12 @@ package final class HeadStateStore: Sendable {
                             [.text(actor.id), .blob(ByteBuffer(bytes: actor.spec)), .text(actor.executable), .text(actor.binaryHash), .text(environment)])
                     case .forgetActor(let id):
                         _ = try await connection.query("DELETE FROM actors WHERE id = ?", [.text(id)])
+                    case .group(let spec):
+                        _ = try await connection.query(
+                            "INSERT INTO placement_groups (id, spec) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
+                            [.text("\(spec.id)"), .blob(ByteBuffer(bytes: try JSONEncoder().encode(spec)))])
+                    case .forgetGroup(let id):
+                        _ = try await connection.query("DELETE FROM placement_groups WHERE id = ?", [.text(id)])
                     }
                 } catch {
                     Self.logger.error("cannot write the head's state: \(error); a restarted head will miss this change")
@@ -97,6 +106,7 @@ package final class HeadStateStore: Sendable {
                 "CREATE TABLE IF NOT EXISTS kv (space TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (space, key))")
             _ = try await connection.query(
                 "CREATE TABLE IF NOT EXISTS actors (id TEXT PRIMARY KEY, spec BLOB NOT NULL, executable TEXT NOT NULL, binary TEXT NOT NULL, environment TEXT NOT NULL)")
+            _ = try await connection.query("CREATE TABLE IF NOT EXISTS placement_groups (id TEXT PRIMARY KEY, spec BLOB NOT NULL)")
         } catch {
             try? await connection.close()
             throw error
@@ -125,6 +135,26 @@ package final class HeadStateStore: Sendable {
             }
             return StoredActor(id: id, spec: Array(buffer: spec), executable: executable, binaryHash: binary, environment: variables)
         }
+    }
+
+    /// Every detached placement group stored; rows that cannot be read are skipped with a log line.
+    package func detachedGroups() async throws -> [PlacementGroupSpec] {
+        try await connection.query("SELECT spec FROM placement_groups").compactMap { row in
+            guard let spec = row.column("spec")?.blob,
+                  let group = try? JSONDecoder().decode(PlacementGroupSpec.self, from: Data(Array(buffer: spec))) else {
+                Self.logger.warning("skipping an unreadable placement group row in the head's state store")
+                return nil
+            }
+            return group
+        }
+    }
+
+    /// Records a detached placement group (created), or forgets one (removed); `done` runs once
+    /// it is written.
+    package func record(group created: PlacementGroupSpec?, removed: RayID?, then done: @escaping @Sendable () -> Void) {
+        if let created { writes.yield(Write(change: .group(created), done: done)) }
+        if let removed { writes.yield(Write(change: .forgetGroup(id: "\(removed)"), done: done)) }
+        if created == nil && removed == nil { done() }
     }
 
     /// Records a detached actor (created or restarted); `done` runs once it is written.

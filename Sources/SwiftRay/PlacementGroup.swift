@@ -45,16 +45,29 @@ extension Ray {
     /// `strategy`. Returns at once; `ready()` waits for the reservation.
     /// With an autoscaler, a group the live nodes cannot hold but nodes of its types can waits for
     /// them (its bundles are demand the autoscaler launches nodes for).
+    /// With `lifetime: .detached` the head's state store keeps it: a head restarted after a crash
+    /// reserves it again, and a new driver finds it with `getPlacementGroup(name:)`.
     /// - Throws: `TaskUnschedulableError` when neither the live nodes nor the autoscaler's node types
     ///   could ever hold it (a bundle no node fits, `strictSpread` over more bundles than nodes),
     ///   `RaySystemError` for empty bundles.
     public func placementGroup(
-        bundles: [[String: Double]], strategy: PlacementGroupStrategy = .pack, name: String = ""
+        bundles: [[String: Double]], strategy: PlacementGroupStrategy = .pack, name: String = "", lifetime: ActorLifetime? = nil
     ) async throws -> PlacementGroup {
         let runtime = try RuntimeRegistry.require()
-        let spec = PlacementGroupSpec(id: runtime.newID(), bundles: bundles, strategy: strategy, name: name)
+        let spec = PlacementGroupSpec(id: runtime.newID(), bundles: bundles, strategy: strategy, name: name, detached: lifetime == .detached)
         if let error = try await runtime.placementGroup(.create(spec)) { throw error.typedError }
         return PlacementGroup(id: spec.id, bundles: bundles, strategy: strategy)
+    }
+
+    /// The live (not removed) placement group named `name` (Ray's `get_placement_group`).
+    /// - Throws: `RaySystemError` if there is none.
+    public func getPlacementGroup(name: String) async throws -> PlacementGroup {
+        let groups = try await state.placementGroups()
+        guard let found = groups.first(where: { $0.name == name && $0.state != "REMOVED" }), let id = RayID(found.placementGroupID),
+              let strategy = PlacementGroupStrategy(rawValue: found.strategy) else {
+            throw RaySystemError(message: "no placement group named '\(name)'")
+        }
+        return PlacementGroup(id: id, bundles: found.bundles, strategy: strategy)
     }
 
     /// Removes the group: its bundles' resources are freed, its actors killed, its queued tasks fail.

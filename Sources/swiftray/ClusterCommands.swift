@@ -186,6 +186,7 @@ struct StartCommand: AsyncParsableCommand {
             let store = try await HeadStateStore.open(path: path)
             let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
             try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
+            try await head.persistDetachedGroups(restoring: try await store.detachedGroups()) { store.record(group: $0, removed: $1, then: $2) }
             try await head.persistDetachedActors(restoring: try await Self.storedActors(store)) { change, done in
                 switch change {
                 case .alive(let spec, let pool):
@@ -198,7 +199,7 @@ struct StartCommand: AsyncParsableCommand {
             }
             return (store, path)
         } catch {
-            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store or detached actors")
+            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store, detached actors or placement groups")
             return nil
         }
     }

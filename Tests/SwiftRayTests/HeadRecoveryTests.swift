@@ -123,6 +123,38 @@ final class HeadRecoveryTests: XCTestCase {
         } catch is RaySystemError {}
     }
 
+    func testADetachedPlacementGroupIsReservedAgainAfterAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 3)
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let kept = try await ray.placementGroup(bundles: [["CPU": 1], ["CPU": 0.5]], name: "kept", lifetime: .detached)
+        try await kept.ready(timeout: .seconds(30))
+        let passing = try await ray.placementGroup(bundles: [["CPU": 1]], name: "passing")
+        try await passing.ready(timeout: .seconds(30))
+        let removed = try await ray.placementGroup(bundles: [["CPU": 0.5]], name: "removed", lifetime: .detached)
+        try await ray.removePlacementGroup(removed)
+        _ = try await ray.kv.put("barrier", [1])  // the store writes in order: the removal is on disk
+        try await ray.shutdown()
+
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let found = try await ray.getPlacementGroup(name: "kept")
+        XCTAssertEqual(found, kept)
+        try await found.ready(timeout: .seconds(30))
+        let inside = try await ray.get($square.options(schedulingStrategy: .placementGroup(found, bundleIndex: 0)).remote(6), timeout: .seconds(30))
+        XCTAssertEqual(inside, 36)
+        for name in ["passing", "removed"] {
+            do {
+                _ = try await ray.getPlacementGroup(name: name)
+                XCTFail("\(name) must not come back: not detached, or removed")
+            } catch is RaySystemError {}
+        }
+        let held = try await RayTesting.eventually {
+            try await ray.state.nodes().first?.available["CPU"] == 1.5
+        }
+        XCTAssertTrue(held, "the restored group holds its 1.5 CPUs of the node's 3")
+    }
+
     func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

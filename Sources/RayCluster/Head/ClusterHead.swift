@@ -373,6 +373,21 @@ package final class ClusterHead: @unchecked Sendable {
         return dropped
     }
 
+    /// Reserves again the detached placement groups a crashed head recorded and hands every later
+    /// creation or removal of one to `changed`, in order (call before `persistDetachedActors`, whose
+    /// actors may live in them, and before `start`).
+    package func persistDetachedGroups(
+        restoring specs: [PlacementGroupSpec],
+        changed: @escaping @Sendable (_ created: PlacementGroupSpec?, _ removed: RayID?, _ stored: @escaping @Sendable () -> Void) -> Void
+    ) async throws {
+        let manager = self.manager
+        try await manager.loop.submit {
+            manager.detachedGroupChanged = changed
+            manager.restoreDetachedGroups(specs)
+        }.get()
+        if !specs.isEmpty { logger.info("reserving \(specs.count) detached placement groups from the head's state store") }
+    }
+
     /// What an autoscaler outside the head asks for.
     func apply(_ update: AutoscalerUpdate) {
         if let types = update.nodeTypes { setAutoscalingNodeTypes(types) }

@@ -46,6 +46,17 @@ extension NodeManager {
         return dropped
     }
 
+    /// Reserves again the detached placement groups a previous head recorded (before anything is
+    /// served); they wait for their bundles like new groups while the nodes rejoin.
+    package func restoreDetachedGroups(_ specs: [PlacementGroupSpec]) {
+        loop.assertInEventLoop()
+        for spec in specs where placementGroups[spec.id] == nil {
+            placementGroups.add(spec)
+            logger.info("reserving detached placement group '\(spec.name)' (\(spec.id)) recorded by the previous head")
+        }
+        placePendingGroups()
+    }
+
     private static func unrecoverable(_ spec: ActorSpec, _ pool: WorkerPool) -> String? {
         if spec.maxRestarts >= 0, spec.restarts >= spec.maxRestarts {
             return "its process died with the previous head and it has no restarts left (maxRestarts \(spec.maxRestarts))"

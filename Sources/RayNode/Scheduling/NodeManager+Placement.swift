@@ -1,3 +1,4 @@
+import NIOCore
 import RayWire
 
 /// Where work may go: scheduling strategies (default packing, spread, node affinity, placement
@@ -113,7 +114,13 @@ extension NodeManager {
             }
             placementGroups.add(spec)
             placePendingGroups()
-            reply(nil)
+            if spec.detached, let journal = detachedGroupChanged {
+                let answer = NIOLoopBound(reply, eventLoop: loop)
+                let loop = self.loop
+                journal(spec, nil) { loop.execute { answer.value(nil) } }  // answered once it is on disk
+            } else {
+                reply(nil)
+            }
         case .wait(let id, let timeout):
             guard let group = placementGroups[id], !group.removed else {
                 return reply(ErrorInfo(kind: .system, message: "placement group \(id) does not exist or was removed"))
@@ -152,6 +159,7 @@ extension NodeManager {
     func removePlacementGroup(_ id: RayID) {
         guard let group = placementGroups[id], !group.removed else { return }
         group.removed = true
+        if group.spec.detached { detachedGroupChanged?(nil, id) {} }
         for bundle in group.bundles {
             bundle.removed = true
             bundle.node.available.add(bundle.available)

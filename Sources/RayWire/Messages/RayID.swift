@@ -40,6 +40,12 @@ public struct RayID: Hashable, Sendable, Codable, CustomStringConvertible {
         }
         return padded(high) + padded(low)
     }
+
+    /// The identifier `description` printed (32 hex digits); nil for anything else.
+    public init?(_ text: String) {
+        guard text.utf8.count == 32, let high = UInt64(text.prefix(16), radix: 16), let low = UInt64(text.suffix(16), radix: 16) else { return nil }
+        self.init(high: high, low: low)
+    }
 }
 
 extension RayID {

@@ -30,12 +30,15 @@ public struct PlacementGroupSpec: Sendable, Hashable, Codable {
     public var bundles: [[String: Double]]
     public var strategy: PlacementGroupStrategy
     public var name: String
+    /// Kept across a head crash (Ray's `lifetime="detached"`): the head's state store records it.
+    public var detached: Bool
 
-    public init(id: RayID, bundles: [[String: Double]], strategy: PlacementGroupStrategy, name: String) {
+    public init(id: RayID, bundles: [[String: Double]], strategy: PlacementGroupStrategy, name: String, detached: Bool = false) {
         self.id = id
         self.bundles = bundles
         self.strategy = strategy
         self.name = name
+        self.detached = detached
     }
 }
 
