@@ -10,6 +10,7 @@ import NIOSSL
 import RayJobs
 import RayTransport
 import RayWire
+import Synchronization
 import ZIPFoundation
 
 /// `swiftray job submit|status|logs|stop|list|delete`: Ray's `ray job` CLI over the dashboard's
@@ -127,10 +128,13 @@ struct JobLogsCommand: AsyncParsableCommand {
     }
 
     /// Streams the job's output from the tail websocket until the server closes it (the job ended).
+    /// Should the tail not finish (a lost close, or a connection slower than a short job), the
+    /// job's status ends the wait and the output the tail did not deliver is fetched and printed.
     static func follow(_ id: String, dashboard: DashboardOptions) async throws {
         _ = try await JobStatusCommand.record(id, dashboard: dashboard)  // a clear 404 first
         fflush(nil)  // what was printed comes before the job's output, written unbuffered
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let printed = PrintedBytes()
+        let tailFinished = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
                 let url = dashboard.baseURL.replacingOccurrences(of: "http", with: "ws", options: .anchored) + "/api/jobs/\(id)/logs/tail"
                 var configuration = WebSocketClientConfiguration()
@@ -139,9 +143,10 @@ struct JobLogsCommand: AsyncParsableCommand {
                 try await WebSocketClient.connect(url: url, configuration: configuration, tlsConfiguration: tls, logger: Logger(label: "swiftray.job")) {
                     inbound, _, _ in
                     for try await message in inbound.messages(maxSize: 1 << 24) {
-                        if case .text(let text) = message { FileHandle.standardOutput.write(Data(text.utf8)) }
+                        if case .text(let text) = message { printed.write(text) }
                     }
                 }
+                return true
             }
             // The tail ends when the server closes it; should that close get lost (seen once: the
             // client sat in CLOSE_WAIT), the job's own status ends the wait 3 s after it ended.
@@ -150,9 +155,36 @@ struct JobLogsCommand: AsyncParsableCommand {
                     try await Task.sleep(for: .seconds(1))
                 }
                 try await Task.sleep(for: .seconds(3))
+                return false
             }
-            try await group.next()
-            group.cancelAll()
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        guard !tailFinished else { return }
+        let reply = try await dashboard.send("GET", path: "/api/jobs/\(id)/logs")
+        let logs = try JSONDecoder().decode([String: String].self, from: reply)["logs"] ?? ""
+        printed.writeRest(of: logs)
+    }
+}
+
+/// Output printed so far by a follow, so that a fallback fetch prints only the rest.
+private final class PrintedBytes: Sendable {
+    private let count = Mutex(0)
+
+    func write(_ text: String) {
+        count.withLock { count in
+            FileHandle.standardOutput.write(Data(text.utf8))
+            count += text.utf8.count
+        }
+    }
+
+    /// Prints what of `logs` (the whole output) was not printed yet.
+    func writeRest(of logs: String) {
+        count.withLock { count in
+            let bytes = Array(logs.utf8)
+            guard count < bytes.count else { return }
+            FileHandle.standardOutput.write(Data(bytes[count...]))
+            count = bytes.count
         }
     }
 }
