@@ -1,3 +1,4 @@
+import NIOCore
 import RayPlatform
 import RayWire
 
@@ -11,6 +12,13 @@ package enum DetachedActorChange: Sendable {
 }
 
 extension NodeManager {
+    /// `body` as a callback any thread may call once something is stored: it runs on the loop.
+    func onLoop(_ body: @escaping () -> Void) -> @Sendable () -> Void {
+        let bound = NIOLoopBound(body, eventLoop: loop)
+        let loop = self.loop
+        return { loop.execute { bound.value() } }
+    }
+
     /// Records a restarted detached actor's restart count.
     func journalRestart(_ record: ActorRecord) {
         guard record.spec.detached, let journal = detachedActorChanged else { return }

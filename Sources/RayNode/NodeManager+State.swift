@@ -58,9 +58,7 @@ extension NodeManager {
         switch (request, answer) {
         case (.put(_, _, _, true), _), (.put, .added(true)), (.delete, .deleted(1)):
             guard let persist = keyValueChanged else { return reply(answer) }
-            let bound = NIOLoopBound(reply, eventLoop: loop)
-            let loop = self.loop
-            persist(request) { loop.execute { bound.value(answer) } }
+            persist(request, onLoop { reply(answer) })
         default:
             reply(answer)
         }

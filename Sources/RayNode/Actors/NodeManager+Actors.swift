@@ -21,9 +21,7 @@ extension NodeManager {
         addActorHandle(spec.actorID, holder: creator)
         pin(spec.args.flatMap(\.heldRefs))  // constructor arguments, kept for restarts
         if spec.detached, let journal = detachedActorChanged {
-            let answer = NIOLoopBound(reply, eventLoop: loop)
-            let loop = self.loop
-            journal(.alive(spec, record.pool)) { loop.execute { answer.value(nil) } }  // answered once it is on disk
+            journal(.alive(spec, record.pool), onLoop { reply(nil) })  // answered once it is on disk
         } else {
             reply(nil)
         }

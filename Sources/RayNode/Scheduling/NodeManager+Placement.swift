@@ -115,9 +115,7 @@ extension NodeManager {
             placementGroups.add(spec)
             placePendingGroups()
             if spec.detached, let journal = detachedGroupChanged {
-                let answer = NIOLoopBound(reply, eventLoop: loop)
-                let loop = self.loop
-                journal(spec, nil) { loop.execute { answer.value(nil) } }  // answered once it is on disk
+                journal(spec, nil, onLoop { reply(nil) })  // answered once it is on disk
             } else {
                 reply(nil)
             }
