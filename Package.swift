@@ -248,7 +248,7 @@ let package = Package(
             dependencies: ["SwiftRay", "RayWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // Helpers to start and stop local clusters in tests (ours and users').
-        .target(name: "RayTesting", dependencies: ["SwiftRay"]),
+        .target(name: "RayTesting", dependencies: ["SwiftRay", "RayPlatform"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(
             name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "SwiftRayRL", "SwiftRayData", "RayDashboard"], path: "Examples/SeedExamples",

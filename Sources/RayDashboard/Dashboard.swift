@@ -37,14 +37,15 @@ package final class Dashboard: Sendable {
     /// Bounds on the dashboard's connections.
     package struct Limits: Sendable {
         /// A connection with no request bytes read and no response bytes written for this long is
-        /// closed (idle keep-alive, a header trickling in, a client that never reads a 400).
+        /// closed (idle keep-alive, a header trickling in, a client that never reads a 400); by
+        /// default the cluster's idle-connection timeout (10 s, `SWIFTRAY_IDLE_CONNECTION_TIMEOUT_S`).
         package var idleTimeout: Duration
         /// Connections open at once; more are answered `503` with `Retry-After` and closed.
         package var maxConnections: Int
         /// Bytes of request header accepted (larger: 400 and closed).
         package var maxHeaderBytes: Int
 
-        package init(idleTimeout: Duration = .seconds(10), maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
+        package init(idleTimeout: Duration = ConnectionLimit.idleTimeout, maxConnections: Int = Limits.defaultMaxConnections, maxHeaderBytes: Int = 32 << 10) {
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
             self.maxHeaderBytes = maxHeaderBytes

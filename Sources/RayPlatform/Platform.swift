@@ -40,3 +40,22 @@ package func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer
     defer { pointers.forEach { free($0) } }
     return body(pointers)
 }
+
+/// Whether a process with this pid exists and has not exited. A zombie (exited, not yet reaped)
+/// counts as gone: a daemon's parent is init, which may reap it only seconds later.
+package func processIsRunning(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    #if os(Linux)
+    let fd = open("/proc/\(pid)/stat", O_RDONLY)
+    guard fd >= 0 else { return true }
+    defer { close(fd) }
+    // "pid (name) S ...": the state follows the last parenthesis (names may hold one).
+    var buffer = [UInt8](repeating: 0, count: 512)
+    let count = read(fd, &buffer, buffer.count)
+    guard count > 0, let paren = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), paren + 2 < count else { return true }
+    let state = buffer[paren + 2]
+    return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
+    #else
+    return true
+    #endif
+}

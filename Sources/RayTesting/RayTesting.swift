@@ -1,4 +1,5 @@
 import Foundation
+import RayPlatform
 import SwiftRay
 
 /// Helpers for tests that run a real local cluster, ours and users' alike (like Ray's
@@ -21,17 +22,7 @@ public enum RayTesting {
     }
 
     /// Whether a process with this pid exists (and is not a zombie).
-    public static func isAlive(_ pid: Int32) -> Bool {
-        guard kill(pid, 0) == 0 else { return false }
-        #if os(Linux)
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-           let close = stat.lastIndex(of: ")") {
-            let state = stat[stat.index(close, offsetBy: 2)]
-            return state != "Z" && state != "X"
-        }
-        #endif
-        return true
-    }
+    public static func isAlive(_ pid: Int32) -> Bool { processIsRunning(pid) }
 
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held. For facts
     /// outside the runtime's events (a process exiting), not as a substitute for awaiting results.

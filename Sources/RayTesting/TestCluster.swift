@@ -16,6 +16,7 @@ public final class TestCluster: @unchecked Sendable {
     /// The head's start arguments, for `restartHead`.
     private var headArguments: [String] = []
     private var headWrapper: [String] = []
+    private var headEnvironment: [String: String] = [:]
 
     /// The cluster's TLS certificate, which nodes and drivers must trust, when it uses TLS.
     public private(set) var tlsCertificateFile: String?
@@ -23,10 +24,11 @@ public final class TestCluster: @unchecked Sendable {
     /// Starts the head with `cpus` CPUs and `resources`, on a free port of `host`. `wrapper` prefixes
     /// its command (e.g. `ip netns exec NAME` to run it in a network namespace). With `tls` the head
     /// generates a certificate and every link uses TLS (nodes are given the certificate to trust).
-    /// `headArguments` are added to the head's `swiftray start`.
+    /// `headArguments` are added to the head's `swiftray start`, `environment` to its variables.
     public init(
         command: String = RayTesting.siblingExecutable("swiftray"), cpus: Int = 1, resources: [String: Double] = [:],
-        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = [], tls: Bool = false, headArguments extra: [String] = []
+        nodeTimeout: Double = 10, host: String = "127.0.0.1", wrapper: [String] = [], tls: Bool = false, headArguments extra: [String] = [],
+        environment: [String: String] = [:]
     ) throws {
         self.command = command
         root = NSTemporaryDirectory() + "swiftray-test-cluster-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -36,7 +38,8 @@ public final class TestCluster: @unchecked Sendable {
         headArguments = ["start", "--head", "--host", host, "--num-cpus", "\(cpus)", "--node-timeout", "\(nodeTimeout)",
                          "--dashboard-port", "0", "--temp-dir", head] + Self.resourceArguments(resources) + (tls ? ["--tls"] : []) + extra
         headWrapper = wrapper
-        try run(headArguments + ["--port", "0"], wrapper: wrapper)
+        headEnvironment = environment
+        try run(headArguments + ["--port", "0"], environment: environment, wrapper: wrapper)
         if tls { tlsCertificateFile = "\(head)/tls_cert.pem" }
         address = try String(contentsOfFile: "\(head)/head_address", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         token = try String(contentsOfFile: "\(head)/token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -75,7 +78,7 @@ public final class TestCluster: @unchecked Sendable {
         kill(pid, SIGKILL)
         try? FileManager.default.removeItem(atPath: "\(folders[0])/daemons/\(pid)")
         let port = address.split(separator: ":").last.map(String.init) ?? "0"
-        try run(headArguments + ["--port", port, "--token", token], wrapper: headWrapper)
+        try run(headArguments + ["--port", port, "--token", token], environment: headEnvironment, wrapper: headWrapper)
     }
 
     /// The pid of the daemon whose files are in `folder`.

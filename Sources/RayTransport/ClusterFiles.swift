@@ -22,7 +22,7 @@ package struct ClusterFiles: Sendable {
     /// Whether a live process serves the recorded head address.
     package var liveHeadRecorded: Bool {
         guard access(headAddressFile, F_OK) == 0, let pid = Self.readText(headPIDFile).flatMap(Int32.init) else { return false }
-        return pid == getpid() || kill(pid, 0) == 0
+        return pid == getpid() || processIsRunning(pid)
     }
 
     /// Records this process as the one serving `address` (head address, pid, token files, and the
@@ -79,7 +79,7 @@ package struct ClusterFiles: Sendable {
 
     /// The daemons recorded here that are still running.
     package func runningDaemons() -> [Int32] {
-        ClusterFiles.entries(of: daemonsFolder).compactMap(Int32.init).filter { kill($0, 0) == 0 }
+        ClusterFiles.entries(of: daemonsFolder).compactMap(Int32.init).filter(processIsRunning)
     }
 
     /// Reads a whole small file, without its trailing newline.

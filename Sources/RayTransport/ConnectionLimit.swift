@@ -1,3 +1,4 @@
+import RayPlatform
 import Synchronization
 
 /// A cap on connections open at once in some state (waiting to authenticate on the cluster and
@@ -10,6 +11,14 @@ package final class ConnectionLimit: Sendable {
     private let refusals = Atomic<Int>(0)
 
     package init(limit: Int = 128) { self.limit = limit }
+
+    /// How long a connection may stay idle before it is closed: one that has not authenticated on
+    /// the cluster and object ports, one between requests on the dashboard. 10 s, or
+    /// `SWIFTRAY_IDLE_CONNECTION_TIMEOUT_S` seconds (read as each server or connection starts).
+    package static var idleTimeout: Duration {
+        guard let text = getenvString("SWIFTRAY_IDLE_CONNECTION_TIMEOUT_S"), let seconds = Double(text), seconds > 0 else { return .seconds(10) }
+        return .milliseconds(Int64(seconds * 1000))
+    }
 
     /// Counts a new connection in; false (and not counted) when the limit is reached.
     package func admit() -> Bool {

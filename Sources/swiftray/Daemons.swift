@@ -84,8 +84,8 @@ enum Daemons {
         let pids = files.runningDaemons()
         for pid in pids { kill(pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline, pids.contains(where: { kill($0, 0) == 0 }) { usleep(50_000) }
-        for pid in pids where kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        while Date() < deadline, pids.contains(where: processIsRunning) { usleep(20_000) }
+        for pid in pids where processIsRunning(pid) { kill(pid, SIGKILL) }
         for pid in pids { files.unregisterDaemon(pid: pid) }
         return pids.count
     }

@@ -26,7 +26,7 @@ final class CommandSmokeTests: XCTestCase {
         let examples = Process()
         examples.executableURL = URL(fileURLWithPath: RayTesting.siblingExecutable("swiftray-examples"))
         examples.arguments = ["actors", "fibonacci", "pipeline", "retries", "resources", "tune", "serve", "rl", "data"]
-        examples.environment = ProcessInfo.processInfo.environment.merging(["SWIFTRAY_SERVE_PORT": "0", "SWIFTRAY_RL_ITERATIONS": "1"]) { $1 }
+        examples.environment = ProcessInfo.processInfo.environment.merging(["SWIFTRAY_SERVE_PORT": "0", "SWIFTRAY_RL_ITERATIONS": "0"]) { $1 }
         let output = Pipe()
         examples.standardOutput = output
         try examples.run()
@@ -41,7 +41,9 @@ final class CommandSmokeTests: XCTestCase {
         XCTAssertTrue(text.contains(#"{"prediction":4.75}"#), text)
         XCTAssertTrue(text.contains(#"I love how fast this is -> {"label":"POSITIVE""#), text)
         XCTAssertTrue(text.contains(#"slow and broken -> {"label":"NEGATIVE""#), text)
-        XCTAssertTrue(text.contains("Iteration 0: reward = "), text)
+        // PPO builds, checkpoints and acts (no training iteration: a debug build learns slowly;
+        // PPOTests trains it).
+        XCTAssertTrue(text.contains("greedy action for an upright pole leaning right: discrete("), text)
         XCTAssertTrue(text.contains(#"{"file": 1, "count()": 3950, "sum(taxed)": 71100.0"#), text)
         XCTAssertTrue(text.contains("20 files summarised; 20 cleaned files written"), text)
     }

@@ -47,8 +47,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         // A connection that never says hello is dropped.
         let channel = context.channel
-        context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
-            if case .awaitingHello = state { reject(channel, "no hello within 10 s") }
+        context.eventLoop.scheduleTask(in: TimeAmount(ConnectionLimit.idleTimeout)) { [self] in
+            if case .awaitingHello = state { reject(channel, "no hello within \(ConnectionLimit.idleTimeout)") }
         }
         context.fireChannelActive()
     }

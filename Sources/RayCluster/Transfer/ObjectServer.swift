@@ -81,8 +81,8 @@ final class ObjectServerHandler: ChannelInboundHandler, @unchecked Sendable {
             context.fireChannelActive()
             return reject(channel, "\(server.unauthenticated.limit) connections are already waiting to authenticate")
         }
-        context.eventLoop.scheduleTask(in: .seconds(10)) { [self] in
-            if !authenticated, channel.isActive { reject(channel, "no hello within 10 s") }
+        context.eventLoop.scheduleTask(in: TimeAmount(ConnectionLimit.idleTimeout)) { [self] in
+            if !authenticated, channel.isActive { reject(channel, "no hello within \(ConnectionLimit.idleTimeout)") }
         }
         context.fireChannelActive()
     }
