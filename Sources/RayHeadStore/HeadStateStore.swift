@@ -16,6 +16,7 @@ package final class HeadStateStore: Sendable {
         case delete(space: String, key: String)
         case actor(StoredActor)
         case forgetActor(id: String)
+        case placed(actorID: String, remote: Bool)
         case group(PlacementGroupSpec)
         case forgetGroup(id: String)
     }
@@ -40,13 +41,16 @@ package final class HeadStateStore: Sendable {
         package var executable: String
         package var binaryHash: String
         package var environment: [String: String]
+        /// Whether its process last ran on a node other than the head's (it may outlive the head).
+        package var remote: Bool
 
-        package init(id: String, spec: [UInt8], executable: String, binaryHash: String, environment: [String: String]) {
+        package init(id: String, spec: [UInt8], executable: String, binaryHash: String, environment: [String: String], remote: Bool = false) {
             self.id = id
             self.spec = spec
             self.executable = executable
             self.binaryHash = binaryHash
             self.environment = environment
+            self.remote = remote
         }
     }
 
@@ -80,6 +84,11 @@ package final class HeadStateStore: Sendable {
                             [.text(actor.id), .blob(ByteBuffer(bytes: actor.spec)), .text(actor.executable), .text(actor.binaryHash), .text(environment)])
                     case .forgetActor(let id):
                         _ = try await connection.query("DELETE FROM actors WHERE id = ?", [.text(id)])
+                        _ = try await connection.query("DELETE FROM actor_placements WHERE id = ?", [.text(id)])
+                    case .placed(let id, let remote):
+                        _ = try await connection.query(
+                            "INSERT INTO actor_placements (id, remote) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET remote = excluded.remote",
+                            [.text(id), .integer(remote ? 1 : 0)])
                     case .group(let spec):
                         _ = try await connection.query(
                             "INSERT INTO placement_groups (id, spec) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
@@ -107,6 +116,8 @@ package final class HeadStateStore: Sendable {
             _ = try await connection.query(
                 "CREATE TABLE IF NOT EXISTS actors (id TEXT PRIMARY KEY, spec BLOB NOT NULL, executable TEXT NOT NULL, binary TEXT NOT NULL, environment TEXT NOT NULL)")
             _ = try await connection.query("CREATE TABLE IF NOT EXISTS placement_groups (id TEXT PRIMARY KEY, spec BLOB NOT NULL)")
+            // Where each detached actor's process last ran (a table of its own: older stores open as they are).
+            _ = try await connection.query("CREATE TABLE IF NOT EXISTS actor_placements (id TEXT PRIMARY KEY, remote INTEGER NOT NULL)")
         } catch {
             try? await connection.close()
             throw error
@@ -125,7 +136,11 @@ package final class HeadStateStore: Sendable {
 
     /// Every detached actor stored; rows that cannot be read are skipped with a log line.
     package func detachedActors() async throws -> [StoredActor] {
-        try await connection.query("SELECT id, spec, executable, binary, environment FROM actors").compactMap { row in
+        let query = """
+            SELECT actors.id AS id, spec, executable, binary, environment, COALESCE(remote, 0) AS remote
+            FROM actors LEFT JOIN actor_placements ON actors.id = actor_placements.id
+            """
+        return try await connection.query(query).compactMap { row in
             guard let id = row.column("id")?.string, let spec = row.column("spec")?.blob,
                   let executable = row.column("executable")?.string, let binary = row.column("binary")?.string,
                   let environment = row.column("environment")?.string,
@@ -133,7 +148,9 @@ package final class HeadStateStore: Sendable {
                 Self.logger.warning("skipping an unreadable actor row in the head's state store")
                 return nil
             }
-            return StoredActor(id: id, spec: Array(buffer: spec), executable: executable, binaryHash: binary, environment: variables)
+            return StoredActor(
+                id: id, spec: Array(buffer: spec), executable: executable, binaryHash: binary, environment: variables,
+                remote: row.column("remote")?.integer == 1)
         }
     }
 
@@ -160,6 +177,12 @@ package final class HeadStateStore: Sendable {
     /// Records a detached actor (created or restarted); `done` runs once it is written.
     package func record(actor: StoredActor, then done: @escaping @Sendable () -> Void) {
         writes.yield(Write(change: .actor(actor), done: done))
+    }
+
+    /// Records where a detached actor's process runs (on a node other than the head's, or not);
+    /// `done` runs once it is written.
+    package func record(actorID: String, remote: Bool, then done: @escaping @Sendable () -> Void) {
+        writes.yield(Write(change: .placed(actorID: actorID, remote: remote), done: done))
     }
 
     /// Forgets a detached actor that died for good; `done` runs once it is written.

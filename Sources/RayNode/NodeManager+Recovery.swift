@@ -7,6 +7,8 @@ package enum DetachedActorChange: Sendable {
     /// Created, or restarted (`spec.restarts` counts the restarts so far): what re-creates it, and
     /// the binary and environment its workers run.
     case alive(ActorSpec, WorkerPool)
+    /// Its process runs (its constructor done): on a node other than the head's, or on the head's.
+    case placed(RayID, remote: Bool)
     /// Dead for good (killed, or out of restarts): nothing to recover.
     case gone(RayID)
 }
@@ -27,31 +29,82 @@ extension NodeManager {
         journal(.alive(spec, record.pool)) {}
     }
 
-    /// Re-creates the detached actors a previous head recorded (before anything is served). Their
-    /// processes went with that head's session, so each comes back as a restart (state from its
-    /// constructor), if it has restarts left; one without, or whose constructor took objects (gone
-    /// with the old head), or whose binary is missing, is dropped with a log line saying why.
-    /// - Returns: the actors dropped.
-    package func restoreDetachedActors(_ entries: [(spec: ActorSpec, pool: WorkerPool)]) -> [RayID] {
+    /// How long restored detached actors wait for their workers to re-attach before restarting.
+    package static let reattachGrace: Duration = .seconds(2)
+
+    /// Re-creates the detached actors a previous head recorded (before anything is served), each
+    /// reachable under its name at once (calls queue). One that ran on another node (`remote`)
+    /// waits up to `reattachGrace` for its worker, which outlives the head, to re-attach it with
+    /// its state. One whose process went with the head (or did not come back) returns as a restart
+    /// (state from its constructor) if it has restarts left; one without, or whose constructor
+    /// took objects (gone with the old head), or whose binary is missing, is dropped with a log
+    /// line saying why.
+    package func restoreDetachedActors(_ entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool)]) {
         loop.assertInEventLoop()
-        var dropped: [RayID] = []
-        for (spec, pool) in entries {
-            if let reason = Self.unrecoverable(spec, pool) {
-                logger.warning("detached actor \(spec.className) '\(spec.name)' (\(spec.actorID)) is not restored: \(reason)")
-                dropped.append(spec.actorID)
-                detachedActorChanged?(.gone(spec.actorID)) {}
-                continue
-            }
+        var waiting: [RayID] = []
+        for (spec, pool, remote) in entries {
             let record = ActorRecord(spec: spec, creatorWorkerID: 0, pool: pool)
-            record.restarts = spec.restarts + 1
-            record.restartsLeft = spec.maxRestarts < 0 ? -1 : spec.maxRestarts - record.restarts
+            record.restarts = spec.restarts
+            record.restartsLeft = spec.maxRestarts < 0 ? -1 : spec.maxRestarts - spec.restarts
             actors.add(record)
             addActorHandle(spec.actorID, holder: nil)
-            journalRestart(record)
-            logger.info("restarting detached actor \(spec.className) '\(spec.name)' recorded by the previous head (restart \(record.restarts))")
-            placeActor(record)
+            if remote {
+                record.awaitingReattach = true
+                waiting.append(spec.actorID)
+            } else {
+                restartRestored(record)
+            }
         }
-        return dropped
+        guard !waiting.isEmpty else { return }
+        loop.scheduleTask(in: TimeAmount(Self.reattachGrace)) { [self, waiting] in
+            for id in waiting { if let record = actors[id], record.awaitingReattach { restartRestored(record) } }
+        }
+    }
+
+    /// A restored actor whose worker did not re-attach: restarted, or dropped.
+    private func restartRestored(_ record: ActorRecord) {
+        record.awaitingReattach = false
+        let spec = record.spec
+        if let reason = Self.unrecoverable(spec, record.pool) {
+            logger.warning("detached actor \(spec.className) '\(spec.name)' (\(spec.actorID)) is not restored: \(reason)")
+            record.killedForGood = true
+            return markActorDead(record, ErrorInfo(kind: .actorDied, message: "the actor \(spec.className) did not survive a head restart: \(reason)", functionName: spec.className))
+        }
+        record.restarts = spec.restarts + 1
+        record.restartsLeft = spec.maxRestarts < 0 ? -1 : spec.maxRestarts - record.restarts
+        journalRestart(record)
+        logger.info("restarting detached actor \(spec.className) '\(spec.name)' recorded by the previous head (restart \(record.restarts))")
+        placeActor(record)
+    }
+
+    /// A worker that outlived the previous head on `node` re-attaches the restored actor it hosts:
+    /// the actor keeps its process, state and restart count, and holds its resources there again.
+    /// `welcome` goes to the worker before the calls that waited.
+    /// - Returns: the worker's handle; nil (the worker should exit) when no restored actor waits
+    ///   for it or its id is taken.
+    package func reattachActor(
+        _ actorID: RayID, workerID: Int, pid: Int32, on node: NodeRecord, channel: any Channel, welcome: WireMessage
+    ) -> WorkerHandle? {
+        loop.assertInEventLoop()
+        guard let record = actors[actorID], record.awaitingReattach, workers[workerID] == nil else { return nil }
+        record.awaitingReattach = false
+        let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
+        let target = leaseTargets(placement, record.spec.strategy).first { $0.node === node } ?? .node(node)
+        target.take(record.spec.resources)
+        record.holding = record.spec.resources
+        record.holdingTarget = target
+        let worker = WorkerHandle(id: workerID, pid: pid, node: node, pool: record.pool, role: .actor(actorID))
+        worker.channel = channel
+        worker.currentName = record.spec.className
+        workers.reserveIDs(through: workerID)
+        workers.add(worker)
+        workers.registered(worker)
+        record.state = .alive(workerID: workerID)
+        record.lastPID = pid
+        logger.info("detached actor \(record.spec.className) '\(record.spec.name)' re-attached from node \(node.id) (pid \(pid)), its state kept")
+        send(welcome, to: worker)
+        pumpCalls(record)
+        return worker
     }
 
     /// Reserves again the detached placement groups a previous head recorded (before anything is

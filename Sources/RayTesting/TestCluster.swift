@@ -74,9 +74,19 @@ public final class TestCluster: @unchecked Sendable {
     /// SIGKILLs the head (as a crash would) and starts a new one at the same address with the same
     /// token; nodes that keep trying to rejoin join it as new nodes.
     public func restartHead() throws {
+        try killHead()
+        try startHead()
+    }
+
+    /// SIGKILLs the head (as a crash would); `startHead` starts it again.
+    public func killHead() throws {
         let pid = try daemonPID(folders[0])
         kill(pid, SIGKILL)
         try? FileManager.default.removeItem(atPath: "\(folders[0])/daemons/\(pid)")
+    }
+
+    /// Starts a head at the address and with the token of the one `killHead` killed.
+    public func startHead() throws {
         let port = address.split(separator: ":").last.map(String.init) ?? "0"
         try run(headArguments + ["--port", port, "--token", token], environment: headEnvironment, wrapper: headWrapper)
     }

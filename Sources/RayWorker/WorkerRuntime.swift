@@ -80,6 +80,19 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     func attach(_ channel: any Channel) { self.channel = channel }
 
+    /// The detached actor this worker hosts, once its constructor ran (on `loop`): the worker
+    /// outlives its head to re-attach it to a restarted one.
+    private(set) var detachedActor: RayID?
+
+    /// Carries on over a connection to a restarted head that took this worker's actor back (on
+    /// `loop`): requests work again.
+    func reattach(_ channel: any Channel) {
+        loop.assertInEventLoop()
+        self.channel = channel
+        writer = nil
+        lost = nil
+    }
+
 
     package func newID() -> RayID { minter.next() }
 
@@ -231,7 +244,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             let executor = self.executor
             Task {
                 let error = await executor.hostActor(spec)
-                self.enqueue(.actorReady(spec.actorID, error: error))
+                self.loop.execute {
+                    if error == nil, spec.detached { self.detachedActor = spec.actorID }
+                    self.enqueue(.actorReady(spec.actorID, error: error))
+                }
             }
         case .actorCall(let call):
             executor.actorCall(call) { result in
@@ -492,13 +508,60 @@ package enum WorkerMain {
             let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor)
             install(runtime)
             runtime.attach(connection.channel)
-            connection.route({ runtime.handle($0) }, onClose: { exitNow(0) })
+            let link = HeadLink(host: address.host, port: address.port, token: token, workerID: workerID, nodeID: nodeID, group: group, tls: tls)
+            connection.route({ runtime.handle($0) }, onClose: { link.lost(runtime) })
             connection.send(.register(pid: getpid()))
         } catch {
             RayLog.logger.error("worker cannot connect to the head at \(head): \(error)")
             exitNow(1)
         }
         while true { pause() }
+    }
+
+    /// A remote worker's way back to its head: when the connection closes, a worker hosting a
+    /// detached actor reconnects to the restarted head and re-attaches the actor, state and all;
+    /// any other worker exits (its work went with the head).
+    private struct HeadLink: Sendable {
+        let host: String, port: Int, token: String, workerID: Int, nodeID: String
+        let group: MultiThreadedEventLoopGroup
+        let tls: (any ChannelSecurity)?
+        /// How long to keep trying (the node daemon kills its workers sooner if it gives up).
+        static let patience: Duration = .seconds(600)
+
+        /// Called on the runtime's loop when the connection closes.
+        func lost(_ runtime: WorkerRuntime) {
+            guard let actorID = runtime.detachedActor else { exitNow(0) }
+            runtime.connectionLost(head: "\(host):\(port)")
+            RayLog.logger.warning("lost the head; keeping detached actor \(actorID) to re-attach it to a restarted head")
+            Task { await reattach(actorID, runtime) }
+        }
+
+        /// Connects until the head welcomes the actor back (then serves it again) or refuses it
+        /// (`killWorker`: it restarted the actor elsewhere, or forgot it), backing off to 1 s.
+        private func reattach(_ actorID: RayID, _ runtime: WorkerRuntime) async {
+            let deadline = ContinuousClock.now + Self.patience
+            var pause = Duration.milliseconds(50)
+            let hello = Hello(token: token, role: .reattachingWorker(id: workerID, actorID: actorID, nodeID: nodeID), pid: getpid(), host: HeadConnection.hostName)
+            while ContinuousClock.now < deadline {
+                try? await Task.sleep(for: pause)
+                pause = Swift.min(pause * 2, .seconds(1))
+                guard let connection = try? await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls) else { continue }
+                switch try? await connection.nextControl() {
+                case .welcome:
+                    try? await runtime.loop.submit { runtime.reattach(connection.channel) }.get()
+                    connection.route({ runtime.handle($0) }, onClose: { lost(runtime) })
+                    RayLog.logger.info("re-attached detached actor \(actorID) to the restarted head")
+                    return
+                case .killWorker:
+                    RayLog.logger.warning("the restarted head does not take detached actor \(actorID) back; exiting")
+                    exitNow(0)
+                default:
+                    connection.close()  // the head is not ready for it yet
+                }
+            }
+            RayLog.logger.error("no head took detached actor \(actorID) back within \(Self.patience); exiting")
+            exitNow(1)
+        }
     }
 
     /// Flushes output and leaves at once, without running other threads' teardown.

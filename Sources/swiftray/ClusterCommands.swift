@@ -193,6 +193,8 @@ struct StartCommand: AsyncParsableCommand {
                     store.record(actor: HeadStateStore.StoredActor(
                         id: "\(spec.actorID)", spec: spec.storedBytes, executable: pool.executable, binaryHash: pool.binaryHash,
                         environment: pool.environment), then: done)
+                case .placed(let id, let remote):
+                    store.record(actorID: "\(id)", remote: remote, then: done)
                 case .gone(let id):
                     store.forgetActor(id: "\(id)", then: done)
                 }
@@ -205,13 +207,13 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     /// The detached actors a crashed head recorded, with their workers' pools (unreadable specs skipped).
-    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool)] {
+    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool, remote: Bool)] {
         try await store.detachedActors().compactMap { stored in
             guard let spec = try? ActorSpec(storedBytes: stored.spec) else {
                 print("skipping detached actor \(stored.id) in the head's state store: its record cannot be read")
                 return nil
             }
-            return (spec, WorkerPool(executable: stored.executable, binaryHash: stored.binaryHash, environment: stored.environment))
+            return (spec, WorkerPool(executable: stored.executable, binaryHash: stored.binaryHash, environment: stored.environment), stored.remote)
         }
     }
 

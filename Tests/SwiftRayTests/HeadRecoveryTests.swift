@@ -123,6 +123,62 @@ final class HeadRecoveryTests: XCTestCase {
         } catch is RaySystemError {}
     }
 
+    func testADetachedActorOnASurvivingNodeKeepsItsProcessAndStateThroughAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 1, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        // No restarts allowed: only re-attaching its process can bring it back.
+        let options = ActorOptions(resources: ["survivor": 1], name: "survivor", lifetime: .detached)
+        let counter = try await ray.actor(Counter.self, options: options)
+        let before = try await counter.add(41)
+        XCTAssertEqual(before, 41)
+        let placed = try await ray.state.actors().first { $0.name == "survivor" }
+        let pid = try XCTUnwrap(placed?.pid)
+        try await ray.shutdown()
+
+        for round in 1...2 {
+            try cluster.restartHead()
+            try await Ray.start(address: cluster.address, token: cluster.token)
+            let found = try await ray.getActor(Counter.self, name: "survivor")
+            let value = try await found.increment()
+            XCTAssertEqual(value, 41 + round, "its state outlived head crash \(round)")
+            let state = try await ray.state.actors().first { $0.name == "survivor" }
+            XCTAssertEqual(state?.pid, pid, "the same process")
+            XCTAssertEqual(state?.restarts, 0, "re-attached, not restarted")
+            XCTAssertEqual(state?.nodeID, placed?.nodeID, "its node kept its id")
+            try await ray.shutdown()
+        }
+        // New work still runs on the node, beside the actor (worker ids do not clash).
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let node = try await ray.get($whereAmI.options(resources: ["survivor": 0.001]).remote(), timeout: .seconds(60))
+        XCTAssertEqual(node, placed?.nodeID)
+    }
+
+    func testADetachedActorWhoseProcessDiedWithTheHeadAwayRestartsOnItsNode() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 1, resources: ["survivor": 1], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let options = ActorOptions(resources: ["survivor": 1], maxRestarts: 1, name: "lost", lifetime: .detached)
+        let counter = try await ray.actor(Counter.self, options: options)
+        _ = try await counter.add(5)
+        let placed = try await ray.state.actors().first { $0.name == "lost" }
+        let pid = try XCTUnwrap(placed?.pid)
+        try await ray.shutdown()
+
+        try cluster.killHead()
+        kill(pid, SIGKILL)  // its process dies while no head is there to hear of it
+        try cluster.startHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let found = try await ray.getActor(Counter.self, name: "lost")
+        let value = try await found.getValue()
+        XCTAssertEqual(value, 0, "no process re-attached it within the grace: restarted from its constructor")
+        let state = try await ray.state.actors().first { $0.name == "lost" }
+        XCTAssertEqual(state?.restarts, 1)
+        XCTAssertNotEqual(state?.pid, pid)
+    }
+
     func testADetachedPlacementGroupIsReservedAgainAfterAHeadCrash() async throws {
         let cluster = try TestCluster(cpus: 3)
         self.cluster = cluster

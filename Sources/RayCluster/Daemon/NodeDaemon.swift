@@ -77,7 +77,7 @@ package final class NodeDaemon: @unchecked Sendable {
     package func join() async throws -> String {
         let address = try ClusterAddress.resolve(headAddress, files: files)
         let clientTLS = try TLSSupport.client(files: files)
-        let info = NodeInfo(resources: resources, host: HeadConnection.hostName)
+        let info = NodeInfo(resources: resources, host: HeadConnection.hostName, rejoining: try await rejoining())
         let hello = Hello(token: token, role: .node(info), pid: getpid(), host: HeadConnection.hostName)
         let connection = try await HeadConnection.connect(host: address.host, port: address.port, hello: hello, group: group, tls: clientTLS)
         guard case .welcome(let welcome) = try await connection.nextControl() else {
@@ -262,24 +262,33 @@ package final class NodeDaemon: @unchecked Sendable {
         connection?.send(.control(.workerExited(workerID: id, code: code)))
     }
 
-    /// The head's connection closed: stop this node's work and try to join again.
+    /// What a node that joined before tells the head when it joins again: its id and its workers
+    /// still running (those hosting detached actors outlive their head and re-attach them).
+    private func rejoining() async throws -> NodeInfo.Rejoining? {
+        try await group.next().submit {
+            self.nodeID.isEmpty ? nil : NodeInfo.Rejoining(nodeID: self.nodeID, workerIDs: Array(self.workers.keys))
+        }.get()
+    }
+
+    /// The head's connection closed: try to join again. Workers decide for themselves: those
+    /// hosting detached actors wait to re-attach them to a restarted head, the rest exit.
     private func headGone(_ lost: HeadConnection) {
         guard lost === connection else { return }
         heartbeat?.cancel()
         memoryMonitor?.cancel()
         memoryMonitor = nil
         heartbeat = nil
-        killAll()
-        workers = [:]
+        entrypoints.stopAll()
         waitingForBinary = [:]
         for download in downloads.values { download.abandon() }
         downloads = [:]
         guard !stopping else { return }
         guard reconnectTimeout > .zero else {
-            logger.warning("lost the connection to the head; stopped this node's workers")
+            logger.warning("lost the connection to the head; stopping this node")
+            killAll()
             return finished.succeed()
         }
-        logger.warning("lost the connection to the head; stopped this node's workers; trying to rejoin for \(reconnectTimeout)")
+        logger.warning("lost the connection to the head; trying to rejoin for \(reconnectTimeout)")
         Task { await self.rejoin() }
     }
 

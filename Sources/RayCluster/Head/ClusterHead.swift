@@ -141,13 +141,26 @@ package final class ClusterHead: @unchecked Sendable {
     // MARK: Nodes
 
     func nodeJoined(_ info: NodeInfo, address: String, channel: any Channel) -> NodeRecord {
-        nodeCount += 1
-        let node = NodeRecord(id: "node-\(nodeCount)-\(info.host)", total: info.resources, isLocal: false, address: address)
+        let node = NodeRecord(id: newNodeID(info), total: info.resources, isLocal: false, address: address)
+        // Its workers that outlived a previous head keep their ids: new workers get others.
+        if let last = info.rejoining?.workerIDs.max() { manager.workers.reserveIDs(through: last) }
         node.daemon = channel
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
         manager.requestSchedule()
         return node
+    }
+
+    /// A rejoining node keeps the id it had (unless a live node has it); others are numbered on.
+    private func newNodeID(_ info: NodeInfo) -> String {
+        if let previous = info.rejoining?.nodeID, !manager.nodes.contains(where: { $0.id == previous && $0.alive }) {
+            // "node-N-host": later nodes are numbered past it.
+            let number = previous.split(separator: "-").dropFirst().first.flatMap { Int($0) } ?? 0
+            nodeCount = Swift.max(nodeCount, number)
+            return previous
+        }
+        nodeCount += 1
+        return "node-\(nodeCount)-\(info.host)"
     }
 
     /// The node is gone: nothing more goes there, its workers count as dead (tasks retry, actors
@@ -354,23 +367,22 @@ package final class ClusterHead: @unchecked Sendable {
         if !entries.isEmpty { logger.info("restored \(entries.count) key-value entries from the head's state store") }
     }
 
-    /// Re-creates the detached actors a crashed head recorded (each as a restart; see
-    /// `NodeManager.restoreDetachedActors`) and hands every later change of them to `changed`, in
-    /// order (call before `start`). Returns the actors that could not be restored.
-    @discardableResult
+    /// Restores the detached actors a crashed head recorded (re-attached by workers that outlived
+    /// it, or restarted; see `NodeManager.restoreDetachedActors`) and hands every later change of
+    /// them to `changed`, in order (call before `start`).
     package func persistDetachedActors(
-        restoring entries: [(spec: ActorSpec, pool: WorkerPool)],
+        restoring entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool)],
         changed: @escaping @Sendable (DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void
-    ) async throws -> [RayID] {
+    ) async throws {
         let manager = self.manager
-        let dropped = try await manager.loop.submit {
+        try await manager.loop.submit {
             manager.detachedActorChanged = changed
-            return manager.restoreDetachedActors(entries)
+            manager.restoreDetachedActors(entries)
         }.get()
         if !entries.isEmpty {
-            logger.info("restarted \(entries.count - dropped.count) of \(entries.count) detached actors from the head's state store")
+            let remote = entries.filter(\.remote).count
+            logger.info("restored \(entries.count) detached actors from the head's state store: \(remote) may re-attach from their nodes within \(NodeManager.reattachGrace), the rest restart")
         }
-        return dropped
     }
 
     /// Reserves again the detached placement groups a crashed head recorded and hands every later

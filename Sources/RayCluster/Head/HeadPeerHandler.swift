@@ -131,6 +131,17 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             worker.pid = hello.pid
             worker.channel = channel
             state = .peer(worker)
+        case .reattachingWorker(let id, let actorID, let nodeID):
+            // A close without a word: try again (its node has not rejoined yet); killWorker: exit.
+            guard let node = manager.nodes.first(where: { $0.id == nodeID && $0.alive && !$0.isLocal }) else {
+                return reject(channel, "worker \(id) re-attaching actor \(actorID) before its node \(nodeID) rejoined")
+            }
+            let welcome = WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session)))
+            guard let worker = manager.reattachActor(actorID, workerID: id, pid: hello.pid, on: node, channel: channel, welcome: welcome) else {
+                channel.writeAndFlush(WireMessage.control(.killWorker(workerID: id)), promise: nil)
+                return reject(channel, "no restored actor \(actorID) waits for worker \(id) of node \(nodeID)")
+            }
+            state = .peer(worker)
         case .node(let info):
             let node = head.nodeJoined(info, address: remote, channel: channel)
             state = .node(node)

@@ -60,6 +60,8 @@ final class ActorRecord {
     var outOfScope = false
     /// The pid of its current (or last) process, for the state API.
     var lastPID: Int32?
+    /// Restored by a restarted head: its worker may still re-attach it (see `restoreDetachedActors`).
+    var awaitingReattach = false
 
     /// The workers that can host it: its creator's job's.
     let pool: WorkerPool

@@ -68,6 +68,7 @@ extension NodeManager {
         }
         record.state = .alive(workerID: worker.id)
         record.lastPID = worker.pid
+        if record.spec.detached { detachedActorChanged?(.placed(id, remote: !worker.node.isLocal)) {} }
         pumpCalls(record)
     }
 

@@ -29,6 +29,9 @@ package struct WorkerRoster {
         return lastID
     }
 
+    /// Ids up to `id` are taken (by workers that outlived a previous head).
+    package mutating func reserveIDs(through id: Int) { lastID = Swift.max(lastID, id) }
+
     /// Adds a started worker (counted as starting until it registers) or a driver (registered).
     package mutating func add(_ worker: WorkerHandle) {
         byID[worker.id] = worker

@@ -142,6 +142,9 @@ public enum PeerRole: Codable, Sendable, Equatable {
     case driver
     /// A worker a node daemon started, reporting under the id the head gave it.
     case worker(id: Int)
+    /// A worker hosting a detached actor that outlived its head, attaching it (state and all) to a
+    /// restarted head: under its id, the actor's and its node's.
+    case reattachingWorker(id: Int, actorID: RayID, nodeID: String)
     /// A node daemon joining with its resources.
     case node(NodeInfo)
     /// A command-line client asking questions (status).
@@ -188,10 +191,24 @@ public struct Welcome: Codable, Sendable, Equatable {
 public struct NodeInfo: Codable, Sendable, Equatable {
     public var resources: [String: Double]
     public var host: String
+    /// Set when a node rejoins after losing its head: the id it had, which it keeps (its workers
+    /// that outlived the head present it), and those workers' ids, which a new head must not reuse.
+    public var rejoining: Rejoining?
 
-    public init(resources: [String: Double], host: String) {
+    public struct Rejoining: Codable, Sendable, Equatable {
+        public var nodeID: String
+        public var workerIDs: [Int]
+
+        public init(nodeID: String, workerIDs: [Int]) {
+            self.nodeID = nodeID
+            self.workerIDs = workerIDs
+        }
+    }
+
+    public init(resources: [String: Double], host: String, rejoining: Rejoining? = nil) {
         self.resources = resources
         self.host = host
+        self.rejoining = rejoining
     }
 }
 
