@@ -54,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.3.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C shims: the pre-main hook that turns any SwiftRay binary into a worker, process helpers.
@@ -141,7 +142,7 @@ let package = Package(
             name: "RayHeadStore",
             dependencies: [
                 "RayWire", .product(name: "SQLiteNIO", package: "sqlite-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ]),
         // Ray's autoscaler: node types, demand packing, idle removal; providers that start nodes as
         // local daemons or as KubeRay worker pods through the Kubernetes API.

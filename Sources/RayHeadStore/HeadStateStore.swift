@@ -2,11 +2,10 @@ import Foundation
 import Logging
 import NIOCore
 import RayWire
-import SQLiteNIO
 
-/// The head's control state on its own disk (the embedded store of head fault tolerance, in
-/// SQLite): written through as it changes, read back by a head restarted on the same machine after
-/// a crash. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
+/// The head's control state, written through as it changes and read back by a restarted head:
+/// on its own disk (the embedded default, SQLite), or in PostgreSQL for heads whose machine can be
+/// lost. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
 /// detached actors (what re-creates each, and the binary its workers run) and the detached
 /// placement groups.
 /// Changes are recorded in order from any thread and written in the background, in that order.
@@ -54,48 +53,19 @@ package final class HeadStateStore: Sendable {
         }
     }
 
-    private let connection: SQLiteConnection
+    private let database: any StateDatabase
     private let writes: AsyncStream<Write>.Continuation
     private let writer: Task<Void, Never>
     private static let logger = Logger(label: "swiftray.headstore")
 
-    private init(_ connection: SQLiteConnection) {
-        self.connection = connection
+    private init(_ database: any StateDatabase) {
+        self.database = database
         let (stream, continuation) = AsyncStream<Write>.makeStream()
         writes = continuation
         writer = Task {
             for await write in stream {
                 do {
-                    switch write.change {
-                    case .put(let space, let key, let value):
-                        _ = try await connection.query(
-                            "INSERT INTO kv (space, key, value) VALUES (?, ?, ?) ON CONFLICT (space, key) DO UPDATE SET value = excluded.value",
-                            [.text(space), .text(key), .blob(ByteBuffer(bytes: value))])
-                    case .delete(let space, let key):
-                        _ = try await connection.query("DELETE FROM kv WHERE space = ? AND key = ?", [.text(space), .text(key)])
-                    case .actor(let actor):
-                        let environment = String(decoding: try JSONEncoder().encode(actor.environment), as: UTF8.self)
-                        _ = try await connection.query(
-                            """
-                            INSERT INTO actors (id, spec, executable, binary, environment) VALUES (?, ?, ?, ?, ?)
-                            ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, executable = excluded.executable,
-                            binary = excluded.binary, environment = excluded.environment
-                            """,
-                            [.text(actor.id), .blob(ByteBuffer(bytes: actor.spec)), .text(actor.executable), .text(actor.binaryHash), .text(environment)])
-                    case .forgetActor(let id):
-                        _ = try await connection.query("DELETE FROM actors WHERE id = ?", [.text(id)])
-                        _ = try await connection.query("DELETE FROM actor_placements WHERE id = ?", [.text(id)])
-                    case .placed(let id, let remote):
-                        _ = try await connection.query(
-                            "INSERT INTO actor_placements (id, remote) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET remote = excluded.remote",
-                            [.text(id), .integer(remote ? 1 : 0)])
-                    case .group(let spec):
-                        _ = try await connection.query(
-                            "INSERT INTO placement_groups (id, spec) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
-                            [.text("\(spec.id)"), .blob(ByteBuffer(bytes: try JSONEncoder().encode(spec)))])
-                    case .forgetGroup(let id):
-                        _ = try await connection.query("DELETE FROM placement_groups WHERE id = ?", [.text(id)])
-                    }
+                    try await Self.apply(write.change, to: database)
                 } catch {
                     Self.logger.error("cannot write the head's state: \(error); a restarted head will miss this change")
                 }
@@ -104,61 +74,104 @@ package final class HeadStateStore: Sendable {
         }
     }
 
-    /// Opens (or creates) the store at `path`.
-    /// - Throws: when the file cannot be opened or is not a store.
-    package static func open(path: String) async throws -> HeadStateStore {
-        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+    private static func apply(_ change: Change, to database: any StateDatabase) async throws {
+        switch change {
+        case .put(let space, let key, let value):
+            try await database.execute(
+                "INSERT INTO kv (space, key, value) VALUES (?, ?, ?) ON CONFLICT (space, key) DO UPDATE SET value = excluded.value",
+                [.text(space), .text(key), .blob(value)])
+        case .delete(let space, let key):
+            try await database.execute("DELETE FROM kv WHERE space = ? AND key = ?", [.text(space), .text(key)])
+        case .actor(let actor):
+            let environment = String(decoding: try JSONEncoder().encode(actor.environment), as: UTF8.self)
+            try await database.execute(
+                """
+                INSERT INTO actors (id, spec, executable, "binary", environment) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, executable = excluded.executable,
+                "binary" = excluded."binary", environment = excluded.environment
+                """,
+                [.text(actor.id), .blob(actor.spec), .text(actor.executable), .text(actor.binaryHash), .text(environment)])
+        case .forgetActor(let id):
+            try await database.execute("DELETE FROM actors WHERE id = ?", [.text(id)])
+            try await database.execute("DELETE FROM actor_placements WHERE id = ?", [.text(id)])
+        case .placed(let id, let remote):
+            try await database.execute(
+                "INSERT INTO actor_placements (id, remote) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET remote = excluded.remote",
+                [.text(id), .integer(remote ? 1 : 0)])
+        case .group(let spec):
+            try await database.execute(
+                "INSERT INTO placement_groups (id, spec) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
+                [.text("\(spec.id)"), .blob(Array(try JSONEncoder().encode(spec)))])
+        case .forgetGroup(let id):
+            try await database.execute("DELETE FROM placement_groups WHERE id = ?", [.text(id)])
+        }
+    }
+
+    /// The tables (the same on both engines; `BLOB` is PostgreSQL's `BYTEA`).
+    private static let schema = [
+        "CREATE TABLE IF NOT EXISTS kv (space TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (space, key))",
+        """
+        CREATE TABLE IF NOT EXISTS actors (id TEXT PRIMARY KEY, spec BLOB NOT NULL, executable TEXT NOT NULL, "binary" TEXT NOT NULL, \
+        environment TEXT NOT NULL)
+        """,
+        "CREATE TABLE IF NOT EXISTS placement_groups (id TEXT PRIMARY KEY, spec BLOB NOT NULL)",
+        // Where each detached actor's process last ran (a table of its own: older stores open as they are).
+        "CREATE TABLE IF NOT EXISTS actor_placements (id TEXT PRIMARY KEY, remote INTEGER NOT NULL)",
+    ]
+
+    /// Opens (or creates) the store at `location`: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+    /// or `postgres://USER@/DATABASE?host=/socket/folder`), else a SQLite file's path.
+    /// - Throws: when the database cannot be reached or opened, or is not a store.
+    package static func open(_ location: String) async throws -> HeadStateStore {
+        let database: any StateDatabase = PostgresStateDatabase.isURL(location)
+            ? try await PostgresStateDatabase.open(url: location, logger: logger)
+            : try await SQLiteStateDatabase.open(path: location, logger: logger)
         do {
-            _ = try await connection.query("PRAGMA journal_mode=WAL")
-            _ = try await connection.query("PRAGMA synchronous=NORMAL")
-            _ = try await connection.query(
-                "CREATE TABLE IF NOT EXISTS kv (space TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (space, key))")
-            _ = try await connection.query(
-                "CREATE TABLE IF NOT EXISTS actors (id TEXT PRIMARY KEY, spec BLOB NOT NULL, executable TEXT NOT NULL, binary TEXT NOT NULL, environment TEXT NOT NULL)")
-            _ = try await connection.query("CREATE TABLE IF NOT EXISTS placement_groups (id TEXT PRIMARY KEY, spec BLOB NOT NULL)")
-            // Where each detached actor's process last ran (a table of its own: older stores open as they are).
-            _ = try await connection.query("CREATE TABLE IF NOT EXISTS actor_placements (id TEXT PRIMARY KEY, remote INTEGER NOT NULL)")
+            for statement in schema { try await database.execute(statement, []) }
         } catch {
-            try? await connection.close()
+            await database.close()
             throw error
         }
-        return HeadStateStore(connection)
+        return HeadStateStore(database)
+    }
+
+    /// Opens (or creates) the SQLite store at `path`.
+    package static func open(path: String) async throws -> HeadStateStore { try await open(path) }
+
+    /// Where the store is, for messages (a PostgreSQL URL without its password).
+    package static func describe(_ location: String) -> String {
+        PostgresStateDatabase.isURL(location) ? PostgresStateDatabase.redacted(location) : location
     }
 
     /// Every key-value entry stored.
     package func keyValues() async throws -> [Entry] {
-        try await connection.query("SELECT space, key, value FROM kv").compactMap { row in
-            guard let space = row.column("space")?.string, let key = row.column("key")?.string,
-                  let value = row.column("value")?.blob else { return nil }
-            return Entry(space: space, key: key, value: Array(buffer: value))
+        try await database.rows("SELECT space, key, value FROM kv").compactMap { row in
+            guard let space = row["space"]?.text, let key = row["key"]?.text, let value = row["value"]?.blob else { return nil }
+            return Entry(space: space, key: key, value: value)
         }
     }
 
     /// Every detached actor stored; rows that cannot be read are skipped with a log line.
     package func detachedActors() async throws -> [StoredActor] {
         let query = """
-            SELECT actors.id AS id, spec, executable, binary, environment, COALESCE(remote, 0) AS remote
+            SELECT actors.id AS id, spec, executable, "binary", environment, COALESCE(remote, 0) AS remote
             FROM actors LEFT JOIN actor_placements ON actors.id = actor_placements.id
             """
-        return try await connection.query(query).compactMap { row in
-            guard let id = row.column("id")?.string, let spec = row.column("spec")?.blob,
-                  let executable = row.column("executable")?.string, let binary = row.column("binary")?.string,
-                  let environment = row.column("environment")?.string,
+        return try await database.rows(query).compactMap { row in
+            guard let id = row["id"]?.text, let spec = row["spec"]?.blob, let executable = row["executable"]?.text,
+                  let binary = row["binary"]?.text, let environment = row["environment"]?.text,
                   let variables = try? JSONDecoder().decode([String: String].self, from: Data(environment.utf8)) else {
                 Self.logger.warning("skipping an unreadable actor row in the head's state store")
                 return nil
             }
-            return StoredActor(
-                id: id, spec: Array(buffer: spec), executable: executable, binaryHash: binary, environment: variables,
-                remote: row.column("remote")?.integer == 1)
+            return StoredActor(id: id, spec: spec, executable: executable, binaryHash: binary, environment: variables, remote: row["remote"]?.integer == 1)
         }
     }
 
     /// Every detached placement group stored; rows that cannot be read are skipped with a log line.
     package func detachedGroups() async throws -> [PlacementGroupSpec] {
-        try await connection.query("SELECT spec FROM placement_groups").compactMap { row in
-            guard let spec = row.column("spec")?.blob,
-                  let group = try? JSONDecoder().decode(PlacementGroupSpec.self, from: Data(Array(buffer: spec))) else {
+        try await database.rows("SELECT spec FROM placement_groups").compactMap { row in
+            guard let spec = row["spec"]?.blob, let group = try? JSONDecoder().decode(PlacementGroupSpec.self, from: Data(spec)) else {
                 Self.logger.warning("skipping an unreadable placement group row in the head's state store")
                 return nil
             }
@@ -200,10 +213,24 @@ package final class HeadStateStore: Sendable {
         }
     }
 
-    /// Writes what was recorded, then closes the file.
+    /// Writes what was recorded, then closes the database.
     package func close() async {
         writes.finish()
         await writer.value
-        try? await connection.close()
+        await database.close()
+    }
+
+    /// After a clean stop, when there is nothing to recover: writes what was recorded, empties the
+    /// store (a PostgreSQL database's tables; a SQLite file is removed with its journal) and closes it.
+    package func discard() async {
+        writes.finish()
+        await writer.value
+        if let sqlite = database as? SQLiteStateDatabase {
+            await database.close()
+            for suffix in ["", "-wal", "-shm"] { unlink(sqlite.path + suffix) }
+            return
+        }
+        for table in ["kv", "actors", "actor_placements", "placement_groups"] { try? await database.execute("DELETE FROM \(table)", []) }
+        await database.close()
     }
 }

@@ -85,7 +85,7 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Head: an autoscaling config (YAML/JSON: idleTimeoutSeconds, nodeTypes with name, resources, minWorkers, maxWorkers); nodes are launched on this machine as demand needs them.")
     var autoscalingConfig: String?
 
-    @Option(help: "Head: the SQLite file its control state (the key-value store) is written through to, read back if the head restarts after a crash (default: head_state.sqlite in the cluster folder; 'none': keep nothing). A clean stop removes it.")
+    @Option(help: "Head: where its control state (key-value store, detached actors and placement groups) is written through to, read back if the head restarts after a crash: a SQLite file (default: head_state.sqlite in the cluster folder), a PostgreSQL database (postgres://USER@HOST:PORT/DATABASE, the password in the URL or PGPASSWORD; over a Unix socket postgres://USER@/DATABASE?host=/socket/folder) for heads whose machine can be lost, or 'none'. A clean stop empties it.")
     var stateStore: String?
 
     @Option(help: "Serve GET /api/local_raylet_healthz on this port on every interface (Ray's dashboard agent port, which KubeRay probes).")
@@ -169,21 +169,18 @@ struct StartCommand: AsyncParsableCommand {
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
-        if let store {
-            await store.store.close()
-            for suffix in ["", "-wal", "-shm"] { unlink(store.path + suffix) }  // a clean stop leaves nothing to recover
-        }
+        await store?.discard()  // a clean stop leaves nothing to recover
         files.forgetHead()
         files.unregisterDaemon(pid: getpid())
     }
 
     /// The head's state store, with what a crashed head left in it restored; nil when turned off
     /// or when it cannot be opened (the head then runs without, and says so).
-    private func openStateStore(_ files: ClusterFiles, head: ClusterHead) async -> (store: HeadStateStore, path: String)? {
+    private func openStateStore(_ files: ClusterFiles, head: ClusterHead) async -> HeadStateStore? {
         let path = stateStore ?? "\(files.root)/head_state.sqlite"
         guard path != "none" else { return nil }
         do {
-            let store = try await HeadStateStore.open(path: path)
+            let store = try await HeadStateStore.open(path)
             let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
             try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
             try await head.persistDetachedGroups(restoring: try await store.detachedGroups()) { store.record(group: $0, removed: $1, then: $2) }
@@ -199,9 +196,9 @@ struct StartCommand: AsyncParsableCommand {
                     store.forgetActor(id: "\(id)", then: done)
                 }
             }
-            return (store, path)
+            return store
         } catch {
-            print("the head's state store \(path) cannot be used: \(error); a restarted head will not recover its key-value store, detached actors or placement groups")
+            RayLog.logger.error("the head's state store \(HeadStateStore.describe(path)) cannot be used: \(error); a restarted head will not recover its key-value store, detached actors or placement groups")
             return nil
         }
     }
