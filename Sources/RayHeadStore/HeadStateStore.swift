@@ -220,17 +220,13 @@ package final class HeadStateStore: Sendable {
         await database.close()
     }
 
-    /// After a clean stop, when there is nothing to recover: writes what was recorded, empties the
-    /// store (a PostgreSQL database's tables; a SQLite file is removed with its journal) and closes it.
-    package func discard() async {
-        writes.finish()
-        await writer.value
-        if let sqlite = database as? SQLiteStateDatabase {
-            await database.close()
-            for suffix in ["", "-wal", "-shm"] { unlink(sqlite.path + suffix) }
-            return
-        }
-        for table in ["kv", "actors", "actor_placements", "placement_groups"] { try? await database.execute("DELETE FROM \(table)", []) }
-        await database.close()
+    /// After a clean stop: writes what was recorded and closes the store. A SQLite file (kept for a
+    /// crash on this machine) is removed with its journal: there is nothing to recover. A PostgreSQL
+    /// database keeps the state: a head stopped cleanly to move (a Kubernetes head pod rescheduled
+    /// to another node gets SIGTERM) recovers it where it starts again.
+    package func closeAfterCleanStop() async {
+        await close()
+        guard let sqlite = database as? SQLiteStateDatabase else { return }
+        for suffix in ["", "-wal", "-shm"] { unlink(sqlite.path + suffix) }
     }
 }

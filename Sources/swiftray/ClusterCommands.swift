@@ -85,7 +85,7 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Head: an autoscaling config (YAML/JSON: idleTimeoutSeconds, nodeTypes with name, resources, minWorkers, maxWorkers); nodes are launched on this machine as demand needs them.")
     var autoscalingConfig: String?
 
-    @Option(help: "Head: where its control state (key-value store, detached actors and placement groups) is written through to, read back if the head restarts after a crash: a SQLite file (default: head_state.sqlite in the cluster folder), a PostgreSQL database (postgres://USER@HOST:PORT/DATABASE, the password in the URL or PGPASSWORD; over a Unix socket postgres://USER@/DATABASE?host=/socket/folder) for heads whose machine can be lost, or 'none'. A clean stop empties it.")
+    @Option(help: "Head: where its control state (key-value store, detached actors and placement groups) is written through to, read back if the head restarts after a crash: a SQLite file (default: head_state.sqlite in the cluster folder), a PostgreSQL database (postgres://USER@HOST:PORT/DATABASE, the password in the URL or PGPASSWORD; over a Unix socket postgres://USER@/DATABASE?host=/socket/folder) for heads whose machine can be lost, or 'none'; default also from SWIFTRAY_STATE_STORE. A clean stop removes the SQLite file and keeps a database's state.")
     var stateStore: String?
 
     @Option(help: "Serve GET /api/local_raylet_healthz on this port on every interface (Ray's dashboard agent port, which KubeRay probes).")
@@ -169,7 +169,7 @@ struct StartCommand: AsyncParsableCommand {
         await dashboard?.stop()
         unlink(files.dashboardFile)
         await head.shutdown()
-        await store?.discard()  // a clean stop leaves nothing to recover
+        await store?.closeAfterCleanStop()
         files.forgetHead()
         files.unregisterDaemon(pid: getpid())
     }
@@ -177,7 +177,7 @@ struct StartCommand: AsyncParsableCommand {
     /// The head's state store, with what a crashed head left in it restored; nil when turned off
     /// or when it cannot be opened (the head then runs without, and says so).
     private func openStateStore(_ files: ClusterFiles, head: ClusterHead) async -> HeadStateStore? {
-        let path = stateStore ?? "\(files.root)/head_state.sqlite"
+        let path = stateStore ?? getenvString("SWIFTRAY_STATE_STORE") ?? "\(files.root)/head_state.sqlite"
         guard path != "none" else { return nil }
         do {
             let store = try await HeadStateStore.open(path)

@@ -47,12 +47,16 @@ final class PostgresStateStoreTests: XCTestCase {
         XCTAssertEqual(fresh, 0, "the head node's actor restarted")
         try await ray.shutdown()
 
-        // A clean stop empties the database: the next head there starts with nothing.
+        // A clean stop keeps it (a head pod moved by Kubernetes is stopped with SIGTERM), and a head
+        // started on a fresh disk (its folder gone, as with its machine) recovers it.
         _ = try cluster.run(["stop", "--temp-dir", cluster.folders[0]])
+        try FileManager.default.removeItem(atPath: cluster.folders[0])
         try cluster.startHead()
         try await Ray.start(address: cluster.address, token: cluster.token)
         let after = try await ray.kv.keys(namespace: "pg")
-        XCTAssertEqual(after, [])
+        XCTAssertEqual(after.count, 30)
+        let moved = try await ray.getActor(Counter.self, name: "pg-kept").increment()
+        XCTAssertEqual(moved, 9, "the worker node's actor re-attached to the moved head")
     }
 
     func testAnUnreachableDatabaseIsReportedAndTheHeadRunsWithout() async throws {

@@ -127,6 +127,13 @@ package final class ClusterHead: @unchecked Sendable {
 
     /// Stops listening, stops every local worker and tells node daemons to stop theirs.
     package func shutdown() async {
+        // What stopping does to actors and groups is not recorded: a head stopped to move (its
+        // state in PostgreSQL) finds them as they were, and detached actors on other nodes
+        // re-attach to it.
+        try? await manager.loop.submit { [self] in
+            manager.detachedActorChanged = nil
+            manager.detachedGroupChanged = nil
+        }.get()
         try? await server?.close()
         await objectServer?.shutdown()
         try? await manager.loop.submit { [self] in
@@ -151,9 +158,10 @@ package final class ClusterHead: @unchecked Sendable {
         return node
     }
 
-    /// A rejoining node keeps the id it had (unless a live node has it); others are numbered on.
+    /// A node rejoining a restarted head keeps the id it had; one this head already knows (it lost
+    /// its link, not its head) gets a new one, as does every new node.
     private func newNodeID(_ info: NodeInfo) -> String {
-        if let previous = info.rejoining?.nodeID, !manager.nodes.contains(where: { $0.id == previous && $0.alive }) {
+        if let previous = info.rejoining?.nodeID, !manager.nodes.contains(where: { $0.id == previous }) {
             // "node-N-host": later nodes are numbered past it.
             let number = previous.split(separator: "-").dropFirst().first.flatMap { Int($0) } ?? 0
             nodeCount = Swift.max(nodeCount, number)
