@@ -40,10 +40,11 @@ package final class HeadStateStore: Sendable {
         package var executable: String
         package var binaryHash: String
         package var environment: [String: String]
-        /// Whether its process last ran on a node other than the head's (it may outlive the head).
-        package var remote: Bool
+        /// Whether its process last ran on a node other than the head's (it may outlive the head);
+        /// nil when that was not recorded (the head died before writing it).
+        package var remote: Bool?
 
-        package init(id: String, spec: [UInt8], executable: String, binaryHash: String, environment: [String: String], remote: Bool = false) {
+        package init(id: String, spec: [UInt8], executable: String, binaryHash: String, environment: [String: String], remote: Bool? = nil) {
             self.id = id
             self.spec = spec
             self.executable = executable
@@ -154,7 +155,7 @@ package final class HeadStateStore: Sendable {
     /// Every detached actor stored; rows that cannot be read are skipped with a log line.
     package func detachedActors() async throws -> [StoredActor] {
         let query = """
-            SELECT actors.id AS id, spec, executable, "binary", environment, COALESCE(remote, 0) AS remote
+            SELECT actors.id AS id, spec, executable, "binary", environment, remote
             FROM actors LEFT JOIN actor_placements ON actors.id = actor_placements.id
             """
         return try await database.rows(query).compactMap { row in
@@ -164,7 +165,7 @@ package final class HeadStateStore: Sendable {
                 Self.logger.warning("skipping an unreadable actor row in the head's state store")
                 return nil
             }
-            return StoredActor(id: id, spec: spec, executable: executable, binaryHash: binary, environment: variables, remote: row["remote"]?.integer == 1)
+            return StoredActor(id: id, spec: spec, executable: executable, binaryHash: binary, environment: variables, remote: row["remote"]?.integer.map { $0 == 1 })
         }
     }
 

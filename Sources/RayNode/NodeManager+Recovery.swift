@@ -33,13 +33,13 @@ extension NodeManager {
     package static let reattachGrace: Duration = .seconds(2)
 
     /// Re-creates the detached actors a previous head recorded (before anything is served), each
-    /// reachable under its name at once (calls queue). One that ran on another node (`remote`)
-    /// waits up to `reattachGrace` for its worker, which outlives the head, to re-attach it with
-    /// its state. One whose process went with the head (or did not come back) returns as a restart
+    /// reachable under its name at once (calls queue). One that ran on another node (`remote`),
+    /// or whose node was not recorded (nil: the head died first), waits up to `reattachGrace` for
+    /// its worker, which outlives the head, to re-attach it with its state. One whose process went with the head (or did not come back) returns as a restart
     /// (state from its constructor) if it has restarts left; one without, or whose constructor
     /// took objects (gone with the old head), or whose binary is missing, is dropped with a log
     /// line saying why.
-    package func restoreDetachedActors(_ entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool)]) {
+    package func restoreDetachedActors(_ entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool?)]) {
         loop.assertInEventLoop()
         var waiting: [RayID] = []
         for (spec, pool, remote) in entries {
@@ -48,7 +48,7 @@ extension NodeManager {
             record.restartsLeft = spec.maxRestarts < 0 ? -1 : spec.maxRestarts - spec.restarts
             actors.add(record)
             addActorHandle(spec.actorID, holder: nil)
-            if remote {
+            if remote != false {
                 record.awaitingReattach = true
                 waiting.append(spec.actorID)
             } else {

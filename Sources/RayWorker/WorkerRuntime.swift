@@ -537,14 +537,13 @@ package enum WorkerMain {
         }
 
         /// Connects until the head welcomes the actor back (then serves it again) or refuses it
-        /// (`killWorker`: it restarted the actor elsewhere, or forgot it), backing off to 1 s.
+        /// (`killWorker`: it restarted the actor elsewhere, or forgot it).
         private func reattach(_ actorID: RayID, _ runtime: WorkerRuntime) async {
             let deadline = ContinuousClock.now + Self.patience
-            var pause = Duration.milliseconds(50)
+            var backoff = ReconnectBackoff()
             let hello = Hello(token: token, role: .reattachingWorker(id: workerID, actorID: actorID, nodeID: nodeID), pid: getpid(), host: HeadConnection.hostName)
             while ContinuousClock.now < deadline {
-                try? await Task.sleep(for: pause)
-                pause = Swift.min(pause * 2, .seconds(1))
+                await backoff.wait()
                 guard let connection = try? await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls) else { continue }
                 switch try? await connection.nextControl() {
                 case .welcome:

@@ -204,7 +204,7 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     /// The detached actors a crashed head recorded, with their workers' pools (unreadable specs skipped).
-    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool, remote: Bool)] {
+    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool, remote: Bool?)] {
         try await store.detachedActors().compactMap { stored in
             guard let spec = try? ActorSpec(storedBytes: stored.spec) else {
                 print("skipping detached actor \(stored.id) in the head's state store: its record cannot be read")

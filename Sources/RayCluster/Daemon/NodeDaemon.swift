@@ -292,15 +292,14 @@ package final class NodeDaemon: @unchecked Sendable {
         Task { await self.rejoin() }
     }
 
-    /// Tries to join until it succeeds or `reconnectTimeout` has passed: 50 ms after the loss (a
-    /// restarted head is back within about 100 ms), then backing off to once a second.
+    /// Tries to join until it succeeds or `reconnectTimeout` has passed (`ReconnectBackoff`: every
+    /// 50 ms for 2 s, then backing off to once a second).
     private func rejoin() async {
         let deadline = ContinuousClock.now + reconnectTimeout
         var lastError = ""
-        var pause = Duration.milliseconds(50)
+        var backoff = ReconnectBackoff()
         while ContinuousClock.now < deadline {
-            try? await Task.sleep(for: pause)
-            pause = Swift.min(pause * 2, .seconds(1))
+            await backoff.wait()
             guard await isRunning() else { return }
             do {
                 let id = try await join()

@@ -379,7 +379,7 @@ package final class ClusterHead: @unchecked Sendable {
     /// it, or restarted; see `NodeManager.restoreDetachedActors`) and hands every later change of
     /// them to `changed`, in order (call before `start`).
     package func persistDetachedActors(
-        restoring entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool)],
+        restoring entries: [(spec: ActorSpec, pool: WorkerPool, remote: Bool?)],
         changed: @escaping @Sendable (DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void
     ) async throws {
         let manager = self.manager
@@ -388,7 +388,7 @@ package final class ClusterHead: @unchecked Sendable {
             manager.restoreDetachedActors(entries)
         }.get()
         if !entries.isEmpty {
-            let remote = entries.filter(\.remote).count
+            let remote = entries.filter { $0.remote != false }.count
             logger.info("restored \(entries.count) detached actors from the head's state store: \(remote) may re-attach from their nodes within \(NodeManager.reattachGrace), the rest restart")
         }
     }
