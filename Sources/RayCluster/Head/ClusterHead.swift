@@ -384,6 +384,9 @@ package final class ClusterHead: @unchecked Sendable {
     ) async throws {
         let manager = self.manager
         try await manager.loop.submit {
+            // Workers that outlive this head keep their ids to re-attach: ids start past any a
+            // previous head gave (microseconds since the epoch; no head starts a worker a microsecond).
+            manager.workers.reserveIDs(through: Int(wallMicros()))
             manager.detachedActorChanged = changed
             manager.restoreDetachedActors(entries)
         }.get()
