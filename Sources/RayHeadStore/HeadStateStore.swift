@@ -128,16 +128,13 @@ package final class HeadStateStore: Sendable {
             ? try await PostgresStateDatabase.open(url: location, logger: logger)
             : try await SQLiteStateDatabase.open(path: location, logger: logger)
         do {
-            for statement in schema { try await database.execute(statement, []) }
+            for statement in schema { try await database.execute(database.dialect(statement), []) }
         } catch {
             await database.close()
             throw error
         }
         return HeadStateStore(database)
     }
-
-    /// Opens (or creates) the SQLite store at `path`.
-    package static func open(path: String) async throws -> HeadStateStore { try await open(path) }
 
     /// Where the store is, for messages (a PostgreSQL URL without its password).
     package static func describe(_ location: String) -> String {

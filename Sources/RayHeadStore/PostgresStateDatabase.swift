@@ -71,7 +71,9 @@ struct PostgresStateDatabase: StateDatabase {
 
     func close() async { try? await connection.close() }
 
-    /// The SQL with PostgreSQL's spellings: `$1, $2...` for `?`, `BYTEA` for `BLOB`.
+    func dialect(_ definition: String) -> String { definition.replacingOccurrences(of: " BLOB", with: " BYTEA") }
+
+    /// The SQL with PostgreSQL's placeholders: `$1, $2...` for `?`.
     private static func query(_ sql: String, _ values: [StateValue]) -> PostgresQuery {
         var text = ""
         var number = 0
@@ -91,7 +93,7 @@ struct PostgresStateDatabase: StateDatabase {
             case .integer(let integer): bindings.append(integer)
             }
         }
-        return PostgresQuery(unsafeSQL: text.replacingOccurrences(of: " BLOB", with: " BYTEA"), binds: bindings)
+        return PostgresQuery(unsafeSQL: text, binds: bindings)
     }
 }
 

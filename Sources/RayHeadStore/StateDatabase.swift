@@ -18,7 +18,7 @@ enum StateValue: Sendable, Equatable {
 typealias StateRow = [String: StateValue]
 
 /// The database under a `HeadStateStore`: the same SQL on either engine, written with `?`
-/// placeholders and `BLOB` columns (each engine spells them its own way).
+/// placeholders and `BLOB` columns (each engine spells them its own way: `dialect` for tables).
 protocol StateDatabase: Sendable {
     /// Runs a statement.
     func execute(_ sql: String, _ values: [StateValue]) async throws
@@ -26,6 +26,12 @@ protocol StateDatabase: Sendable {
     func rows(_ sql: String) async throws -> [StateRow]
     /// Closes the connection.
     func close() async
+    /// A table definition in this engine's types (the schema is written with SQLite's).
+    func dialect(_ definition: String) -> String
+}
+
+extension StateDatabase {
+    func dialect(_ definition: String) -> String { definition }
 }
 
 /// The embedded default: SQLite in a file on the head's disk (WAL), through sqlite-nio.

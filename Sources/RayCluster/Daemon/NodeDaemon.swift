@@ -262,11 +262,11 @@ package final class NodeDaemon: @unchecked Sendable {
         connection?.send(.control(.workerExited(workerID: id, code: code)))
     }
 
-    /// What a node that joined before tells the head when it joins again: its id and its workers
-    /// still running (those hosting detached actors outlive their head and re-attach them).
+    /// What a node that joined before tells the head when it joins again: its id, which its
+    /// workers hosting detached actors present when they re-attach them.
     private func rejoining() async throws -> NodeInfo.Rejoining? {
         try await group.next().submit {
-            self.nodeID.isEmpty ? nil : NodeInfo.Rejoining(nodeID: self.nodeID, workerIDs: Array(self.workers.keys))
+            self.nodeID.isEmpty ? nil : NodeInfo.Rejoining(nodeID: self.nodeID)
         }.get()
     }
 

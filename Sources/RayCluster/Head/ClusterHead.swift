@@ -149,8 +149,6 @@ package final class ClusterHead: @unchecked Sendable {
 
     func nodeJoined(_ info: NodeInfo, address: String, channel: any Channel) -> NodeRecord {
         let node = NodeRecord(id: newNodeID(info), total: info.resources, isLocal: false, address: address)
-        // Its workers that outlived a previous head keep their ids: new workers get others.
-        if let last = info.rejoining?.workerIDs.max() { manager.workers.reserveIDs(through: last) }
         node.daemon = channel
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")

@@ -192,17 +192,14 @@ public struct NodeInfo: Codable, Sendable, Equatable {
     public var resources: [String: Double]
     public var host: String
     /// Set when a node rejoins after losing its head: the id it had, which it keeps (its workers
-    /// that outlived the head present it), and those workers' ids, which a new head must not reuse.
+    /// that outlived the head present it). Their worker ids are safe: a head with a state store
+    /// numbers new workers past any a previous head gave.
     public var rejoining: Rejoining?
 
     public struct Rejoining: Codable, Sendable, Equatable {
         public var nodeID: String
-        public var workerIDs: [Int]
 
-        public init(nodeID: String, workerIDs: [Int]) {
-            self.nodeID = nodeID
-            self.workerIDs = workerIDs
-        }
+        public init(nodeID: String) { self.nodeID = nodeID }
     }
 
     public init(resources: [String: Double], host: String, rejoining: Rejoining? = nil) {
