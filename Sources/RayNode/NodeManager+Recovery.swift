@@ -107,6 +107,37 @@ extension NodeManager {
         return worker
     }
 
+    /// What a rejoining node's store kept. An object this head does not know (a previous head
+    /// recorded it) is adopted as stored there and held for `reattachGrace`, so the refs the node's
+    /// re-attaching actors report claim it; it is freed after that if none did. A copy of an object
+    /// known to be on other nodes is recorded (objects never change); any other is stale.
+    /// - Returns: the stale copies, for the node to remove.
+    package func adoptStoredObjects(_ stored: [StoredObject], on node: NodeRecord) -> [ObjectID] {
+        loop.assertInEventLoop()
+        var adopted: [ObjectID] = []
+        var stale: [ObjectID] = []
+        for object in stored {
+            guard objects.contains(object.id) else {
+                objects.create(object.id)  // the hold the grace below releases
+                locations.storedRemotely(object.id, on: node)
+                finishObject(object.id, .value(EncodedValue(bytes: [], shared: object.id, sharedSize: object.size)))
+                adopted.append(object.id)
+                continue
+            }
+            if objects.isRemote(object.id), objects.payload(object.id)?.size == object.size, !locations.has(object.id, on: node) {
+                locations.copied(object.id, to: node, local: localNode)
+            } else if !locations.has(object.id, on: node) {
+                stale.append(object.id)
+            }
+        }
+        guard !adopted.isEmpty else { return stale }
+        logger.info("node \(node.id) kept \(adopted.count) objects through the head's absence; they stay while their holders re-attach")
+        loop.scheduleTask(in: TimeAmount(Self.reattachGrace)) { [self, adopted] in
+            for id in adopted where objects.releaseHolder(id) { freeIfUnused([id]) }
+        }
+        return stale
+    }
+
     /// Reserves again the detached placement groups a previous head recorded (before anything is
     /// served); they wait for their bundles like new groups while the nodes rejoin.
     package func restoreDetachedGroups(_ specs: [PlacementGroupSpec]) {

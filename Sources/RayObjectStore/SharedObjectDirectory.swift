@@ -137,6 +137,19 @@ package struct SharedObjectDirectory: Sendable {
         return names
     }
 
+    /// The sealed objects in memory and spilled to disk, by their files' names and sizes (a
+    /// rejoining node reports them to its head).
+    package func storedObjects() -> [StoredObject] {
+        [path, spillPath].flatMap { folder in
+            Self.entries(of: folder).compactMap { name -> StoredObject? in
+                guard let id = RayID(name) else { return nil }  // unsealed, recycled, the full marker
+                var info = stat()
+                guard stat("\(folder)/\(name)", &info) == 0 else { return nil }
+                return StoredObject(id: id, size: Int(info.st_size))
+            }
+        }
+    }
+
     /// The sealed file of an object.
     package func file(for id: ObjectID) -> String { "\(path)/\(id)" }
 

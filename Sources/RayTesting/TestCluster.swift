@@ -72,7 +72,7 @@ public final class TestCluster: @unchecked Sendable {
     }
 
     /// SIGKILLs the head (as a crash would) and starts a new one at the same address with the same
-    /// token; nodes that keep trying to rejoin join it as new nodes.
+    /// token; nodes that keep trying to rejoin join it under their ids.
     public func restartHead() throws {
         try killHead()
         try startHead()

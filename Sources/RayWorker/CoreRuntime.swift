@@ -28,6 +28,8 @@ package protocol CoreRuntime: AnyObject, Sendable {
     /// One reference taken or dropped (the common case: one `ObjectRef` decoded or gone).
     func addRef(_ id: ObjectID)
     func releaseRef(_ id: ObjectID)
+    /// One reference taken to an object this process made (counted at the node when it was made).
+    func tookCreatedRef(_ id: ObjectID)
     /// Registers an actor and starts it; returns nil, or why it was refused.
     func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
     /// Calls an actor method; returns at once, the result goes to `call.callID`.
@@ -58,6 +60,7 @@ package protocol CoreRuntime: AnyObject, Sendable {
 extension CoreRuntime {
     package func addRef(_ id: ObjectID) { addRefs([id]) }
     package func releaseRef(_ id: ObjectID) { releaseRefs([id]) }
+    package func tookCreatedRef(_ id: ObjectID) {}
 }
 
 /// A task's or call's result, and what must stay alive until it is sent: local references to the

@@ -17,6 +17,16 @@ package final class ReferenceBatch: Sendable {
         /// Operations queued by `enqueueBatched` that share one loop hop, while nothing else was
         /// enqueued or recorded since the first of them.
         var openBatch: Batch?
+        /// The references this process holds, per object, when counted (see `countingHeld`).
+        var held: [ObjectID: Int]?
+
+        mutating func count(_ ids: [ObjectID], _ change: Int) {
+            guard held != nil else { return }
+            for id in ids {
+                let count = held![id, default: 0] + change
+                held![id] = count > 0 ? count : nil
+            }
+        }
     }
 
     /// Operations that run together on the loop; guarded by `state`'s lock until taken.
@@ -29,34 +39,62 @@ package final class ReferenceBatch: Sendable {
     /// Set once the loop is going away: later changes and operations are dropped (a ref released
     /// after `shutdown` has nobody to tell).
     private let closed = Atomic<Bool>(false)
+    /// Bumped by `resume` (under the state's lock): changes taken before it are not applied after.
+    private let resumes = Atomic<UInt64>(0)
     private let loop: any EventLoop
     private let apply: @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void
 
-    /// `apply` runs on `loop`.
-    package init(loop: any EventLoop, apply: @escaping @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void) {
+    /// `apply` runs on `loop`. `countingHeld`: also keep count of the references this process
+    /// holds, for `resume` (a worker that may outlive its head).
+    package init(
+        loop: any EventLoop, countingHeld: Bool = false,
+        apply: @escaping @Sendable (_ adds: [ObjectID], _ releases: [ObjectID]) -> Void
+    ) {
         self.loop = loop
         self.apply = apply
+        if countingHeld { state.withLock { $0.held = [:] } }
     }
 
-    package func add(_ ids: [ObjectID]) { record { $0.adds += ids } }
-    package func release(_ ids: [ObjectID]) { record { $0.releases += ids } }
-    package func add(_ id: ObjectID) { record { $0.adds.append(id) } }
-    package func release(_ id: ObjectID) { record { $0.releases.append(id) } }
+    package func add(_ ids: [ObjectID]) { record { $0.adds += ids; $0.count(ids, 1) } }
+    package func release(_ ids: [ObjectID]) { record { $0.releases += ids; $0.count(ids, -1) } }
+    package func add(_ id: ObjectID) { record { $0.adds.append(id); $0.count([id], 1) } }
+    package func release(_ id: ObjectID) { record { $0.releases.append(id); $0.count([id], -1) } }
+
+    /// The process took a reference its head counted when it made the object (`put`, a call's
+    /// result): counted here, nothing to send.
+    package func created(_ id: ObjectID) {
+        state.withLock { $0.count([id], 1) }
+    }
+
+    /// Starts over with a new head (on the loop, before anything else is sent to it): the changes
+    /// not sent yet are dropped (the old head is gone) and every reference held now is returned,
+    /// once per holding, to be added at the new head. Empty unless counting.
+    package func resume() -> [ObjectID] {
+        loop.assertInEventLoop()
+        return state.withLock { state in
+            resumes.add(1, ordering: .releasing)
+            state.generation &+= 1  // a flush scheduled for the old head does nothing
+            state.flushScheduledFor = nil
+            state.openBatch = nil
+            state.adds = []
+            state.releases = []
+            return (state.held ?? [:]).flatMap { id, count in repeatElement(id, count: count) }
+        }
+    }
 
     /// Runs `operation` on the loop, after the changes recorded so far: at once when called on the
     /// loop (an actor's result written as the call returns), else queued there.
     package func enqueue(_ operation: @escaping @Sendable () -> Void) {
         guard !closed.load(ordering: .acquiring) else { return }
-        let (adds, releases) = state.withLock { state in
+        let (adds, releases, epoch) = state.withLock { state in
             state.generation &+= 1
             state.openBatch = nil
             defer {
                 state.adds = []
                 state.releases = []
             }
-            return (state.adds, state.releases)
+            return (state.adds, state.releases, resumes.load(ordering: .relaxed))
         }
-        let apply = self.apply
         if loop.inEventLoop {
             if !adds.isEmpty || !releases.isEmpty { apply(adds, releases) }
             return operation()
@@ -64,8 +102,8 @@ package final class ReferenceBatch: Sendable {
         if adds.isEmpty && releases.isEmpty {
             loop.execute(operation)
         } else {
-            loop.execute {
-                apply(adds, releases)
+            loop.execute { [self] in
+                applyUnlessResumed(adds, releases, epoch)
                 operation()
             }
         }
@@ -76,7 +114,7 @@ package final class ReferenceBatch: Sendable {
     /// joins it, so a burst takes one loop hop instead of one each. Order is kept.
     package func enqueueBatched(_ operation: @escaping @Sendable () -> Void) {
         guard !closed.load(ordering: .acquiring), !loop.inEventLoop else { return enqueue(operation) }
-        let opened: (Batch, [ObjectID], [ObjectID])? = state.withLock { state in
+        let opened: (Batch, [ObjectID], [ObjectID], UInt64)? = state.withLock { state in
             if let open = state.openBatch {
                 open.operations.append(operation)
                 return nil
@@ -88,12 +126,11 @@ package final class ReferenceBatch: Sendable {
                 state.adds = []
                 state.releases = []
             }
-            return (batch, state.adds, state.releases)
+            return (batch, state.adds, state.releases, resumes.load(ordering: .relaxed))
         }
-        guard let (batch, adds, releases) = opened else { return }
-        let apply = self.apply
+        guard let (batch, adds, releases, epoch) = opened else { return }
         loop.execute { [self] in
-            if !adds.isEmpty || !releases.isEmpty { apply(adds, releases) }
+            applyUnlessResumed(adds, releases, epoch)
             let operations = state.withLock { state in
                 if state.openBatch === batch { state.openBatch = nil }
                 defer { batch.operations = [] }
@@ -101,6 +138,13 @@ package final class ReferenceBatch: Sendable {
             }
             for operation in operations { operation() }
         }
+    }
+
+    /// Applies changes taken in `epoch` (on the loop): none taken before a `resume` (they were
+    /// meant for the old head, and the held count the new one got includes them).
+    private func applyUnlessResumed(_ adds: [ObjectID], _ releases: [ObjectID], _ epoch: UInt64) {
+        guard !adds.isEmpty || !releases.isEmpty, resumes.load(ordering: .acquiring) == epoch else { return }
+        apply(adds, releases)
     }
 
     /// Drops every later change and operation; call before the loop shuts down.

@@ -61,13 +61,15 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// The streams this worker's tasks and calls produce.
     private let producers = StreamProducers()
 
-    init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor, role: Role = .worker) {
+    /// `countingHeld`: count the references held, to re-register them with a restarted head (a
+    /// worker on another node than the head's, which may host a detached actor).
+    init(nodeID: String, loop: any EventLoop, executor: any WorkerExecutor, role: Role = .worker, countingHeld: Bool = false) {
         self.nodeID = nodeID
         self.loop = loop
         self.executor = executor
         self.role = role
         objectDirectory = role == .driver ? nil : SharedObjectDirectory.fromEnvironment()
-        references = ReferenceBatch(loop: loop) { [unowned self] adds, releases in
+        references = ReferenceBatch(loop: loop, countingHeld: countingHeld) { [unowned self] adds, releases in
             if !adds.isEmpty { send(.addRefs(adds)) }
             if !releases.isEmpty { send(.releaseRefs(releases)) }
         }
@@ -85,12 +87,17 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private(set) var detachedActor: RayID?
 
     /// Carries on over a connection to a restarted head that took this worker's actor back (on
-    /// `loop`): requests work again.
+    /// `loop`): first re-registers every reference the process holds (the head adopted the
+    /// objects the node's store kept; refs to others, gone with the old head, fail when read),
+    /// then requests work again.
     func reattach(_ channel: any Channel) {
         loop.assertInEventLoop()
         self.channel = channel
         writer = nil
+        flushScheduled = false  // a flush still queued is for the old channel
         lost = nil
+        let held = references.resume()
+        if !held.isEmpty { send(.addRefs(held)) }
     }
 
 
@@ -113,6 +120,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     package func addRef(_ id: ObjectID) { references.add(id) }
 
     package func releaseRef(_ id: ObjectID) { references.release(id) }
+
+    package func tookCreatedRef(_ id: ObjectID) { references.created(id) }
 
     package func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
         enqueue(.cancel(id, force: force, recursive: recursive))
@@ -505,7 +514,7 @@ package enum WorkerMain {
             let hello = Hello(token: token, role: .worker(id: workerID), pid: getpid(), host: HeadConnection.hostName)
             let tls = try TLSSupport.client(files: nil)  // the node passes SWIFTRAY_TLS_CA_FILE on
             let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group, tls: tls).wait()
-            let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor)
+            let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor, countingHeld: true)
             install(runtime)
             runtime.attach(connection.channel)
             let link = HeadLink(host: address.host, port: address.port, token: token, workerID: workerID, nodeID: nodeID, group: group, tls: tls)

@@ -14,7 +14,7 @@ final class RefHandle: Sendable {
         guard id != .none, let runtime = RuntimeRegistry.current else { return nil }
         self.id = id
         self.runtime = runtime
-        if !created { runtime.addRef(id) }
+        if created { runtime.tookCreatedRef(id) } else { runtime.addRef(id) }
     }
 
     deinit { runtime.releaseRef(id) }

@@ -155,6 +155,72 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertEqual(node, placed?.nodeID)
     }
 
+    func testObjectsAReattachedActorHoldsOnItsNodeAreAdoptedByTheRestartedHead() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let daemon = try cluster.addNode(cpus: 1, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let options = ActorOptions(resources: ["survivor": 1], name: "keeper", lifetime: .detached)
+        let keeper = try await ray.actor(ObjectKeeper.self, options: options)
+        let count = 50_000  // 400 KB: the node's store
+        try await keeper.keep(count: count)
+        let expected = (0..<count).reduce(0, +)
+        let stored = try await ray.state.objects().first { $0.location == "remote" }
+        let objectID = try XCTUnwrap(stored?.objectID, "the large object is in the node's store")
+        let placed = try await ray.state.actors().first { $0.name == "keeper" }
+        let actorPID = try XCTUnwrap(placed?.pid)
+        let placedOn = placed?.nodeID
+        let file = "/dev/shm/swiftray-node-\(daemon)/\(objectID)"
+        // A result only the driver holds: gone with it, freed once the restarted head's grace ends.
+        let orphan = $makeNumbers.options(resources: ["survivor": 1]).remote(count, 0)
+        _ = try await ray.get(orphan, timeout: .seconds(60))
+        let results = try await ray.state.objects().first { $0.objectID != objectID && $0.nodes.contains(placedOn ?? "") }
+        let orphanID = try XCTUnwrap(results?.objectID)
+        let orphanFile = "/dev/shm/swiftray-node-\(daemon)/\(orphanID)"
+        try await ray.shutdown()
+
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let found = try await ray.getActor(ObjectKeeper.self, name: "keeper")
+        let sum = try await found.largeSum()
+        XCTAssertEqual(sum, expected, "the object in the node's store outlived the head")
+        let adopted = try await ray.state.objects().first { $0.objectID == objectID }
+        XCTAssertEqual(adopted?.location, "remote")
+        XCTAssertEqual(adopted?.nodes, placedOn.map { [$0] })
+        let heldByActor = try await RayTesting.eventually {  // once the adoption's grace is over
+            try await ray.state.objects().first { $0.objectID == objectID }?.holderPIDs == [actorPID]
+        }
+        XCTAssertTrue(heldByActor, "held by the re-attached actor's process alone")
+        let orphanFreed = try await RayTesting.eventually {
+            try await ray.state.objects().allSatisfy { $0.objectID != orphanID }
+        }
+        XCTAssertTrue(orphanFreed, "an object nobody re-registered is freed")
+        do {
+            _ = try await found.smallValue()
+            XCTFail("a small object lived only in the old head")
+        } catch {
+            XCTAssertTrue("\(error)".contains("not in the cluster"), "\(error)")
+        }
+        // A driver reads it through a ref the actor hands out (copied to the head's store).
+        do {
+            let handedOut = try await found.largeRef()
+            let values = try await ray.get(try XCTUnwrap(handedOut), timeout: .seconds(60))
+            XCTAssertEqual(values.count, count)
+        }
+        // Once nobody holds it, it is freed, on the node too.
+        try await found.forget()
+        let freed = try await RayTesting.eventually {
+            try await ray.state.objects().allSatisfy { $0.objectID != objectID }
+        }
+        XCTAssertTrue(freed, "freed once the actor and the driver dropped it")
+        if FileManager.default.fileExists(atPath: "/dev/shm") {
+            for path in [file, orphanFile] {
+                let removed = await RayTesting.eventually { !FileManager.default.fileExists(atPath: path) }
+                XCTAssertTrue(removed, "\(path) removed from the node's store")
+            }
+        }
+    }
+
     func testADetachedActorWhoseProcessDiedWithTheHeadAwayRestartsOnItsNode() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster

@@ -139,3 +139,25 @@ struct CounterBox: Codable, Sendable {
 @Remote func incrementInBox(_ box: CounterBox) async throws -> Int {
     try await box.counter.increment()
 }
+
+/// Keeps objects it put in its state: what a detached actor re-attached to a restarted head holds.
+@RayActor
+distributed actor ObjectKeeper {
+    var large: ObjectRef<[Int]>?
+    var small: ObjectRef<Int>?
+
+    /// Puts `count` integers (the node's shared-memory store when large) and a small value (inline,
+    /// kept by the head).
+    distributed func keep(count: Int) throws {
+        large = try ray.put(Array(0..<count))
+        small = try ray.put(7)
+    }
+
+    distributed func largeSum() async throws -> Int { try await large?.get().reduce(0, +) ?? -1 }
+
+    distributed func smallValue() async throws -> Int { try await small?.get() ?? -1 }
+
+    distributed func largeRef() -> ObjectRef<[Int]>? { large }
+
+    distributed func forget() { large = nil }
+}

@@ -13,9 +13,11 @@ import RayWire
 /// resources, starts worker processes when the head asks (fetching and caching the job's binary
 /// first), forwards their output, reports their exits and heartbeats. Its workers die with it.
 ///
-/// When the head is lost (it restarted, or a partition cut the link) the node stops its workers,
-/// empties its store and keeps trying to join again, as a new node, for `reconnectTimeout`
-/// (Ray's raylet does the same); `closed` completes once it gives up.
+/// When the head is lost (it restarted, or a partition cut the link) the node keeps trying to join
+/// again for `reconnectTimeout` under the id it had; `closed` completes once it gives up. Its
+/// workers hosting detached actors wait to re-attach them, the others exit. Its store is kept: the
+/// node reports what it holds, and a restarted head adopts the objects its re-attached actors
+/// still hold (Ray's raylets likewise outlive a GCS restart).
 ///
 /// The node has its own shared-memory store: its workers write large values there and read them
 /// there; its object server serves them to other nodes, and the head has it pull other nodes'
@@ -92,10 +94,13 @@ package final class NodeDaemon: @unchecked Sendable {
         // The object server is announced before any request of the head's is handled.
         if welcome.objectPort == nil {
             logger.info("the head serves no objects: large objects reach this node inline")
+            directory?.removeAll()
             directory = nil
         } else if let port = await startObjectServer(welcome, clientTLS: clientTLS) {
             connection.send(.control(.objectServer(port: port)))
         }
+        // The head lets this node's workers re-attach once it knows what the store kept.
+        if info.rejoining != nil { connection.send(.control(.storedObjects(directory?.storedObjects() ?? []))) }
         connection.route({ self.handle($0) }, onClose: { self.headGone(connection) })
         try await loop.submit {
             self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
@@ -127,14 +132,10 @@ package final class NodeDaemon: @unchecked Sendable {
 
     /// Creates the store and serves it on any free port of every interface (over TLS with the
     /// cluster's certificate when the head sent one); nil if it cannot. A node that rejoins keeps
-    /// its server, with an emptied store.
+    /// its server and what its store holds.
     private func startObjectServer(_ welcome: Welcome, clientTLS: (any ChannelSecurity)?) async -> Int? {
         guard let directory else { return nil }
-        if let objectServer, let port = objectServer.port {
-            directory.removeAll()
-            try? directory.create()
-            return port
-        }
+        if let objectServer, let port = objectServer.port { return port }
         do {
             SharedObjectDirectory.removeStale()
             try directory.create()

@@ -150,6 +150,7 @@ package final class ClusterHead: @unchecked Sendable {
     func nodeJoined(_ info: NodeInfo, address: String, channel: any Channel) -> NodeRecord {
         let node = NodeRecord(id: newNodeID(info), total: info.resources, isLocal: false, address: address)
         node.daemon = channel
+        node.awaitingStoredObjects = info.rejoining != nil
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
         manager.requestSchedule()

@@ -132,8 +132,10 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             worker.channel = channel
             state = .peer(worker)
         case .reattachingWorker(let id, let actorID, let nodeID):
-            // A close without a word: try again (its node has not rejoined yet); killWorker: exit.
-            guard let node = manager.nodes.first(where: { $0.id == nodeID && $0.alive && !$0.isLocal }) else {
+            // A close without a word: try again (its node has not rejoined, or not reported its
+            // store yet); killWorker: exit.
+            guard let node = manager.nodes.first(where: { $0.id == nodeID && $0.alive && !$0.isLocal }),
+                  !node.awaitingStoredObjects else {
                 return reject(channel, "worker \(id) re-attaching actor \(actorID) before its node \(nodeID) rejoined")
             }
             let welcome = WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session)))
@@ -207,6 +209,10 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             manager.emitOutput(text, isError: isError, from: worker)
         case .objectServer(let port):
             head.nodeServesObjects(node, port: port, channel: channel)
+        case .storedObjects(let stored):
+            node.awaitingStoredObjects = false
+            let unknown = manager.adoptStoredObjects(stored, on: node)
+            if !unknown.isEmpty { channel.writeAndFlush(WireMessage.control(.freeObjects(unknown)), promise: nil) }
         case .objectPulled(let id, let error, let sourceLost):
             manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):

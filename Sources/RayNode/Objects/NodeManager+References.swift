@@ -14,7 +14,7 @@ extension NodeManager {
     func unknownObject(_ id: ObjectID) -> ErrorInfo {
         ErrorInfo(
             kind: .objectLost,
-            message: "object \(id) is not in the cluster: it was freed when no reference to it remained (its owner's job may have ended), or the ref was made up; nothing will produce it",
+            message: "object \(id) is not in the cluster: it was freed when no reference to it remained (its owner's job may have ended), it was lost with a head that restarted (small values live in the head), or the ref was made up; nothing will produce it",
             nodeID: config.nodeID)
     }
 

@@ -52,6 +52,10 @@ package final class NodeRecord {
     /// then read large objects from their own node's store, pulled there on demand.
     package var objectServer: (host: String, port: Int)?
 
+    /// A rejoining node whose report of what its store kept has not arrived: its workers cannot
+    /// re-attach their actors yet (the refs they hold are counted against the adopted objects).
+    package var awaitingStoredObjects = false
+
     /// Whether its workers map a shared-memory store (this machine's, or their own node's).
     var hasStore: Bool { isLocal || objectServer != nil }
 

@@ -75,6 +75,21 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     /// The node's memory use passed its memory monitor's threshold (node daemon to head, which
     /// kills a task's worker there).
     case memoryPressure(used: Int64, total: Int64, threshold: Double)
+    /// The sealed objects a rejoining node's store kept through its head's absence (node daemon
+    /// to head, after the welcome; empty when it kept none): the head adopts those it does not
+    /// know and has the node free the rest.
+    case storedObjects([StoredObject])
+}
+
+/// An object in a node's store: its id (the file's name) and size in bytes.
+public struct StoredObject: Codable, Sendable, Equatable {
+    public var id: RayID
+    public var size: Int
+
+    public init(id: RayID, size: Int) {
+        self.id = id
+        self.size = size
+    }
 }
 
 /// A job's entrypoint for a node to run.
