@@ -7,12 +7,15 @@ package struct ObservedNode: Sendable {
     package var total: [String: Double]
     package var available: [String: Double]
     package var storedObjects: Int
+    /// Workers starting there (for tasks the scheduler sent its way).
+    package var startingWorkers: Int
 
-    package init(id: String, total: [String: Double], available: [String: Double], storedObjects: Int) {
+    package init(id: String, total: [String: Double], available: [String: Double], storedObjects: Int, startingWorkers: Int = 0) {
         self.id = id
         self.total = total
         self.available = available
         self.storedObjects = storedObjects
+        self.startingWorkers = startingWorkers
     }
 }
 
@@ -172,7 +175,7 @@ package actor Autoscaler {
         let marker = marker(of: node)
         let type = marker.flatMap { marker in launchedType(marker) }
         let busy = node.total.contains { name, amount in name != marker && (node.available[name] ?? 0) + 1e-9 < amount }
-        let idle = !busy && node.storedObjects == 0
+        let idle = !busy && node.storedObjects == 0 && node.startingWorkers == 0
         if idle, idleSince[node.id] == nil { idleSince[node.id] = now }
         if !idle { idleSince[node.id] = nil }
         return PlannedNode(

@@ -111,10 +111,11 @@ public final class TestCluster: @unchecked Sendable {
         return text
     }
 
-    /// Stops every daemon of the cluster and removes its files.
+    /// Stops every daemon of the cluster and removes its files (kept, logs and all, when
+    /// `SWIFTRAY_TEST_KEEP_CLUSTER` is set: for looking into a failure).
     public func shutdown() {
         for folder in folders.reversed() { _ = try? run(["stop", "--temp-dir", folder]) }
-        try? FileManager.default.removeItem(atPath: root)
+        if getenv("SWIFTRAY_TEST_KEEP_CLUSTER") == nil { try? FileManager.default.removeItem(atPath: root) }
     }
 
     private static func resourceArguments(_ resources: [String: Double]) -> [String] {

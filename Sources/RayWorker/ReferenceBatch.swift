@@ -39,6 +39,7 @@ package final class ReferenceBatch: Sendable {
     /// Set once the loop is going away: later changes and operations are dropped (a ref released
     /// after `shutdown` has nobody to tell).
     private let closed = Atomic<Bool>(false)
+    private let countingHeld: Bool
     /// Bumped by `resume` (under the state's lock): changes taken before it are not applied after.
     private let resumes = Atomic<UInt64>(0)
     private let loop: any EventLoop
@@ -52,6 +53,7 @@ package final class ReferenceBatch: Sendable {
     ) {
         self.loop = loop
         self.apply = apply
+        self.countingHeld = countingHeld
         if countingHeld { state.withLock { $0.held = [:] } }
     }
 
@@ -63,6 +65,7 @@ package final class ReferenceBatch: Sendable {
     /// The process took a reference its head counted when it made the object (`put`, a call's
     /// result): counted here, nothing to send.
     package func created(_ id: ObjectID) {
+        guard countingHeld else { return }
         state.withLock { $0.count([id], 1) }
     }
 

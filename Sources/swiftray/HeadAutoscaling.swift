@@ -11,7 +11,8 @@ struct HeadAutoscaling: AutoscaledCluster {
     func observe() async -> (nodes: [ObservedNode], demands: [ResourceDemand]) {
         let view = await head.autoscalingView()
         let nodes = view.status.nodes.filter(\.alive).map {
-            ObservedNode(id: $0.id, total: $0.total, available: $0.available, storedObjects: $0.storedObjects)
+            ObservedNode(
+                id: $0.id, total: $0.total, available: $0.available, storedObjects: $0.storedObjects, startingWorkers: $0.startingWorkers)
         }
         return (nodes, view.demands.map { ResourceDemand($0.shape, count: $0.count, spreadGroup: $0.spreadGroup) })
     }

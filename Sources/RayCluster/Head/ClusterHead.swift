@@ -285,10 +285,10 @@ package final class ClusterHead: @unchecked Sendable {
     func status() -> ClusterStatus {
         let stored = manager.storedPerNode()
         let nodes = manager.nodes.map { node in
-            ClusterStatus.Node(
+            let workers = manager.workers.all.filter { $0.node === node && !$0.isDriver && !$0.dead }
+            return ClusterStatus.Node(
                 id: node.id, address: node.address, alive: node.alive, total: node.total,
-                available: node.available,
-                workers: manager.workers.all.filter { $0.node === node && !$0.isDriver && !$0.dead }.count,
+                available: node.available, workers: workers.count, startingWorkers: workers.filter { !$0.registered }.count,
                 storedObjects: stored[node.id]?.objects ?? 0, storedBytes: stored[node.id]?.bytes ?? 0)
         }
         var status = ClusterStatus(

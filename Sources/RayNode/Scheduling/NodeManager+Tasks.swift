@@ -77,9 +77,7 @@ extension NodeManager {
                 }
                 let targets = leaseTargets(cls.demand, cls.strategy)
                 guard let (worker, target) = pickWorker(for: cls, targets: targets) else {
-                    if let node = targets.first?.node, !workers.hasIdle(cls.pool, on: node) {
-                        wanted.append((cls.pool, node, min(queue.count, config.maxStartingWorkers)))
-                    }
+                    wanted += startsWanted(cls.pool, cls.demand, targets: targets, queued: queue.count)
                     break
                 }
                 queue.removeFirst()
@@ -95,6 +93,25 @@ extension NodeManager {
             for _ in 0..<count { startWorker(pool: want.pool, on: want.node) }
             budget -= count
         }
+    }
+
+    /// Workers to start for `queued` tasks of one demand: on each target in turn as many as its free
+    /// resources hold, so tasks spread over nodes that just joined instead of queueing for the
+    /// first one's worker (while it starts, its resources still look free); the rest, up to
+    /// `maxStartingWorkers` in all, on the first (tasks that block lend their CPU to the next).
+    private func startsWanted(
+        _ pool: WorkerPool, _ demand: ResourceSet, targets: [LeaseTarget], queued: Int
+    ) -> [(pool: WorkerPool, node: NodeRecord, count: Int)] {
+        var left = min(queued, config.maxStartingWorkers)
+        var wanted: [(pool: WorkerPool, node: NodeRecord, count: Int)] = []
+        for target in targets where left > 0 && !workers.hasIdle(pool, on: target.node) {
+            let count = target.available.count(of: demand, upTo: left)
+            guard count > 0 else { continue }
+            wanted.append((pool, target.node, count))
+            left -= count
+        }
+        if left > 0, let first = wanted.first { wanted[0].count = first.count + left }
+        return wanted
     }
 
     /// Whether some live node could ever hold `demand`.

@@ -7,6 +7,13 @@ extension Dictionary where Key == String, Value == Double {
         demand.allSatisfy { name, amount in amount <= 0 || (self[name] ?? 0) + 1e-9 >= amount }
     }
 
+    /// How many of `demand` these amounts hold at once (`limit` for a demand of nothing).
+    func count(of demand: ResourceSet, upTo limit: Int) -> Int {
+        demand.reduce(limit) { count, entry in
+            entry.value <= 0 ? count : Swift.min(count, Int(((self[entry.key] ?? 0) + 1e-9) / entry.value))
+        }
+    }
+
     /// Whether it asks for nothing but CPU: the one resource a task blocked in `get` lends out (as
     /// in Ray), so the only demand that may share a worker's lease with a blocked task.
     var onlyCPU: Bool { allSatisfy { $0.key == "CPU" || $0.value <= 0 } }

@@ -263,13 +263,16 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
         public var total: [String: Double]
         public var available: [String: Double]
         public var workers: Int
+        /// Of those, the ones starting (not registered yet: a node fetching the job's binary for them
+        /// is about to be busy, not idle).
+        public var startingWorkers: Int
         /// Large objects whose copies its store holds, and their bytes.
         public var storedObjects: Int
         public var storedBytes: Int
 
         public init(
             id: String, address: String, alive: Bool, total: [String: Double], available: [String: Double], workers: Int,
-            storedObjects: Int = 0, storedBytes: Int = 0
+            startingWorkers: Int = 0, storedObjects: Int = 0, storedBytes: Int = 0
         ) {
             self.id = id
             self.address = address
@@ -277,6 +280,7 @@ public struct ClusterStatus: Codable, Sendable, Equatable {
             self.total = total
             self.available = available
             self.workers = workers
+            self.startingWorkers = startingWorkers
             self.storedObjects = storedObjects
             self.storedBytes = storedBytes
         }
