@@ -6,8 +6,8 @@ import RayWire
 /// The head's control state, written through as it changes and read back by a restarted head:
 /// on its own disk (the embedded default, SQLite), or in PostgreSQL for heads whose machine can be
 /// lost. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
-/// detached actors (what re-creates each, and the binary its workers run) and the detached
-/// placement groups.
+/// detached actors (what re-creates each, and the binary its workers run), the detached
+/// placement groups and the submitted jobs' records.
 /// Changes are recorded in order from any thread and written in the background, in that order.
 package final class HeadStateStore: Sendable {
     private enum Change: Sendable {
@@ -18,6 +18,8 @@ package final class HeadStateStore: Sendable {
         case placed(actorID: String, remote: Bool)
         case group(PlacementGroupSpec)
         case forgetGroup(id: String)
+        case job(id: String, record: [UInt8])
+        case forgetJob(id: String)
     }
 
     private struct Write: Sendable {
@@ -105,6 +107,12 @@ package final class HeadStateStore: Sendable {
                 [.text("\(spec.id)"), .blob(Array(try JSONEncoder().encode(spec)))])
         case .forgetGroup(let id):
             try await database.execute("DELETE FROM placement_groups WHERE id = ?", [.text(id)])
+        case .job(let id, let record):
+            try await database.execute(
+                "INSERT INTO jobs (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                [.text(id), .blob(record)])
+        case .forgetJob(let id):
+            try await database.execute("DELETE FROM jobs WHERE id = ?", [.text(id)])
         }
     }
 
@@ -118,6 +126,8 @@ package final class HeadStateStore: Sendable {
         "CREATE TABLE IF NOT EXISTS placement_groups (id TEXT PRIMARY KEY, spec BLOB NOT NULL)",
         // Where each detached actor's process last ran (a table of its own: older stores open as they are).
         "CREATE TABLE IF NOT EXISTS actor_placements (id TEXT PRIMARY KEY, remote INTEGER NOT NULL)",
+        // Submitted jobs' records (JSON), for a head started on another machine.
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record BLOB NOT NULL)",
     ]
 
     /// Opens (or creates) the store at `location`: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
@@ -183,6 +193,17 @@ package final class HeadStateStore: Sendable {
         if let created { writes.yield(Write(change: .group(created), done: done)) }
         if let removed { writes.yield(Write(change: .forgetGroup(id: "\(removed)"), done: done)) }
         if created == nil && removed == nil { done() }
+    }
+
+    /// Every submitted job's record stored (as the job manager wrote it).
+    package func jobRecords() async throws -> [[UInt8]] {
+        try await database.rows("SELECT record FROM jobs").compactMap { $0["record"]?.blob }
+    }
+
+    /// Records a submitted job's record as it changed, or forgets a deleted job (nil).
+    package func record(job id: String, _ record: [UInt8]?) {
+        let change: Change = record.map { .job(id: id, record: $0) } ?? .forgetJob(id: id)
+        writes.yield(Write(change: change, done: {}))
     }
 
     /// Records a detached actor (created or restarted); `done` runs once it is written.

@@ -27,13 +27,15 @@ package actor JobManager {
     package static let stopGrace: Duration = .seconds(2)
 
     /// Keeps jobs under `folder`; entrypoints get `environment` (the head's address and token, ...)
-    /// on top of this process's. Records left by an earlier head are loaded: a job whose process
+    /// on top of this process's. Records left by an earlier head are loaded (from `folder`, and
+    /// from `restoring`, the head's state store, for jobs the folder lacks: a head started on
+    /// another machine); `observer` hears of each again on `recover()`. A job whose process
     /// still runs is watched again, one that ended while no head watched ends with its exit code
     /// if it wrote one, else FAILED. With a `placement`, a job with entrypoint resources stays
     /// PENDING until they are set aside for it, and runs on the node that holds them.
     package init(
         folder: String, environment: [String: String] = [:], nodeID: String? = nil, placement: (any JobPlacement)? = nil,
-        observer: (@Sendable (String, JobRecord?) -> Void)? = nil
+        restoring stored: [JobRecord] = [], observer: (@Sendable (String, JobRecord?) -> Void)? = nil
     ) throws {
         self.placement = placement
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -43,6 +45,7 @@ package actor JobManager {
         baseEnvironment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         packages = PackageStore(folder: (folder as NSString).appendingPathComponent("packages"))
         records = Self.load(folder)
+        for record in stored where records[record.submissionID] == nil { records[record.submissionID] = record }
     }
 
     /// Starts watching jobs an earlier head left running (call once after `init`).

@@ -142,7 +142,7 @@ struct StartCommand: AsyncParsableCommand {
         let bound = try await head.start(host: host, port: port)
         let local = host == "0.0.0.0" ? "127.0.0.1" : host
         try files.recordHead(address: "\(local):\(bound)", token: token, tls: tlsConfig?.pem)
-        let jobs = try startJobs(files, head: head, address: "\(local):\(bound)", token: token, nodeID: nodeID)
+        let jobs = try await startJobs(files, head: head, address: "\(local):\(bound)", token: token, nodeID: nodeID, store: store)
         var dashboard: Dashboard?
         if includeDashboard {
             do {
@@ -223,12 +223,21 @@ struct StartCommand: AsyncParsableCommand {
     }
 
     /// The head's submitted jobs, kept under the cluster folder's `jobs/` (so they outlive a head
-    /// restart); their entrypoints connect to this head as drivers.
-    private func startJobs(_ files: ClusterFiles, head: ClusterHead, address: String, token: String, nodeID: String) throws -> JobManager {
+    /// restart) and in the state store (so they outlive the head's machine, with PostgreSQL);
+    /// their entrypoints connect to this head as drivers.
+    private func startJobs(
+        _ files: ClusterFiles, head: ClusterHead, address: String, token: String, nodeID: String, store: HeadStateStore?
+    ) async throws -> JobManager {
         var environment = ["SWIFTRAY_ADDRESS": address, "SWIFTRAY_TOKEN": token, "SWIFTRAY_TEMP_DIR": files.root]
         environment["RAY_ADDRESS"] = address
-        let jobs = try JobManager(folder: "\(files.root)/jobs", environment: environment, nodeID: nodeID, placement: JobReservations(head: head)) { id, record in
+        let stored = ((try? await store?.jobRecords()) ?? []).compactMap { try? JSONDecoder().decode(JobRecord.self, from: Data($0)) }
+        let jobs = try JobManager(
+            folder: "\(files.root)/jobs", environment: environment, nodeID: nodeID, placement: JobReservations(head: head), restoring: stored
+        ) { id, record in
             head.recordSubmittedJob(id, record?.state)
+            guard let store else { return }
+            guard let record else { return store.record(job: id, nil) }  // deleted
+            if let json = try? JSONEncoder().encode(record) { store.record(job: id, Array(json)) }
         }
         JobReservations.forward(head, to: jobs)
         Task { await jobs.recover() }

@@ -31,6 +31,8 @@ final class PostgresStateStoreTests: XCTestCase {
         let restarted = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 1, name: "pg-restarted", lifetime: .detached))
         _ = try await restarted.add(3)
         try await ray.shutdown()
+        let submitted = try RayTesting.runProcess(cluster.command, ["job", "submit", "--temp-dir", cluster.folders[0], "--submission-id", "pg-job", "--", "echo done"])
+        XCTAssertEqual(submitted.status, 0, submitted.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(cluster.folders[0])/head_state.sqlite"), "nothing on the head's disk")
 
         try cluster.restartHead()
@@ -57,6 +59,8 @@ final class PostgresStateStoreTests: XCTestCase {
         XCTAssertEqual(after.count, 30)
         let moved = try await ray.getActor(Counter.self, name: "pg-kept").increment()
         XCTAssertEqual(moved, 9, "the worker node's actor re-attached to the moved head")
+        let job = try RayTesting.runProcess(cluster.command, ["job", "status", "--temp-dir", cluster.folders[0], "pg-job"])
+        XCTAssertTrue(job.output.contains("SUCCEEDED"), "the job's record moved with the state: \(job.output)")
     }
 
     func testAnUnreachableDatabaseIsReportedAndTheHeadRunsWithout() async throws {
