@@ -110,24 +110,32 @@ struct HeadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "head", abstract: "Kill and restart the head; time the recovery.")
 
     @Option(help: "Head crashes.") var rounds = 5
+    @Flag(help: "Keep the head's state in a PostgreSQL server this run starts, and start each new head on an empty folder (a head whose machine was lost).")
+    var postgres = false
 
     func run() async throws {
-        let cluster = try TestCluster(cpus: 1, resources: ["head_node": 1])
+        let database = postgres ? try TestPostgres() : nil
+        defer { database?.stop() }
+        let cluster = try TestCluster(cpus: 1, resources: ["head_node": 1], headArguments: database.map { ["--state-store", $0.url] } ?? [])
         defer { cluster.shutdown() }
         try cluster.addNode(cpus: 1, resources: ["worker_node": 1])
         try await Ray.start(address: cluster.address, token: cluster.token)
         // No restarts for the worker node's: only re-attaching its process brings it back.
         let kept = try await ray.actor(Keeper.self, options: ActorOptions(resources: ["worker_node": 1], name: "kept", lifetime: .detached))
-        let restarted = try await ray.actor(Keeper.self, options: ActorOptions(resources: ["head_node": 1], maxRestarts: -1, name: "restarted", lifetime: .detached))
+        // A moved head has no copy of the job's binary to restart the head node's actor from.
+        let restarted = postgres ? nil
+            : try await ray.actor(Keeper.self, options: ActorOptions(resources: ["head_node": 1], maxRestarts: -1, name: "restarted", lifetime: .detached))
         let keptPID = try await kept.ping()
         let count = 1_000_000
         try await kept.store(count: count)
         let expectedSum = (0..<count).reduce(0, +)
-        print("'kept' (worker node) answers from pid \(keptPID), 'restarted' (head node) from pid \(try await restarted.ping())")
+        print("'kept' (worker node) answers from pid \(keptPID), 'restarted' (head node) from pid \(try await restarted?.ping() ?? 0)")
         try await ray.shutdown()
         for round in 1...rounds {
             let killed = ContinuousClock.now
-            try cluster.restartHead()
+            try cluster.killHead()
+            if postgres { try FileManager.default.removeItem(atPath: cluster.folders[0]) }
+            try cluster.startHead()
             let headUp = ContinuousClock.now
             try await Ray.start(address: cluster.address, token: cluster.token)
             let pid = try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "kept").ping() }
@@ -135,15 +143,16 @@ struct HeadCommand: AsyncParsableCommand {
             let reattached = ContinuousClock.now
             let sum = try await ray.getActor(Keeper.self, name: "kept").storedSum()
             guard sum == expectedSum else { throw ValidationError("'kept' read \(sum) from its stored object, not \(expectedSum)") }
-            let newPID = try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "restarted").ping() }
+            let newPID = postgres ? 0 : try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "restarted").ping() }
             let restartedAt = ContinuousClock.now
             _ = try await Self.untilAnswered {
                 guard try await ray.state.nodes().filter(\.alive).count == 2 else { throw ValidationError("a node is not back") }
             }
             let nodes = ContinuousClock.now
-            print(String(format: "round %d: head up %.0f ms after the kill; 'kept' re-attached (same pid, its 8 MB object read back) %.0f ms; 'restarted' answering (pid %d) %.0f ms; both nodes back %.0f ms",
-                         round, (headUp - killed).seconds * 1000, (reattached - killed).seconds * 1000, newPID,
-                         (restartedAt - killed).seconds * 1000, (nodes - killed).seconds * 1000))
+            func ms(_ at: ContinuousClock.Instant) -> String { String(format: "%.0f ms", (at - killed).seconds * 1000) }
+            let restartedPart = postgres ? "" : "'restarted' answering (pid \(newPID)) \(ms(restartedAt)); "
+            print("round \(round): head up \(ms(headUp)) after the kill\(postgres ? " (on an empty folder, state in PostgreSQL)" : ""); "
+                  + "'kept' re-attached (same pid, its 8 MB object read back) \(ms(reattached)); \(restartedPart)both nodes back \(ms(nodes))")
             try await ray.shutdown()
         }
     }
