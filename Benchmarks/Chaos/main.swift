@@ -122,14 +122,13 @@ struct HeadCommand: AsyncParsableCommand {
         try await Ray.start(address: cluster.address, token: cluster.token)
         // No restarts for the worker node's: only re-attaching its process brings it back.
         let kept = try await ray.actor(Keeper.self, options: ActorOptions(resources: ["worker_node": 1], name: "kept", lifetime: .detached))
-        // A moved head has no copy of the job's binary to restart the head node's actor from.
-        let restarted = postgres ? nil
-            : try await ray.actor(Keeper.self, options: ActorOptions(resources: ["head_node": 1], maxRestarts: -1, name: "restarted", lifetime: .detached))
+        // A moved head restarts it from the job's binary the worker node (or the new driver) hands back.
+        let restarted = try await ray.actor(Keeper.self, options: ActorOptions(resources: ["head_node": 1], maxRestarts: -1, name: "restarted", lifetime: .detached))
         let keptPID = try await kept.ping()
         let count = 1_000_000
         try await kept.store(count: count)
         let expectedSum = (0..<count).reduce(0, +)
-        print("'kept' (worker node) answers from pid \(keptPID), 'restarted' (head node) from pid \(try await restarted?.ping() ?? 0)")
+        print("'kept' (worker node) answers from pid \(keptPID), 'restarted' (head node) from pid \(try await restarted.ping())")
         try await ray.shutdown()
         for round in 1...rounds {
             let killed = ContinuousClock.now
@@ -143,14 +142,14 @@ struct HeadCommand: AsyncParsableCommand {
             let reattached = ContinuousClock.now
             let sum = try await ray.getActor(Keeper.self, name: "kept").storedSum()
             guard sum == expectedSum else { throw ValidationError("'kept' read \(sum) from its stored object, not \(expectedSum)") }
-            let newPID = postgres ? 0 : try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "restarted").ping() }
+            let newPID = try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "restarted").ping() }
             let restartedAt = ContinuousClock.now
             _ = try await Self.untilAnswered {
                 guard try await ray.state.nodes().filter(\.alive).count == 2 else { throw ValidationError("a node is not back") }
             }
             let nodes = ContinuousClock.now
             func ms(_ at: ContinuousClock.Instant) -> String { String(format: "%.0f ms", (at - killed).seconds * 1000) }
-            let restartedPart = postgres ? "" : "'restarted' answering (pid \(newPID)) \(ms(restartedAt)); "
+            let restartedPart = "'restarted' answering (pid \(newPID)) \(ms(restartedAt)); "
             print("round \(round): head up \(ms(headUp)) after the kill\(postgres ? " (on an empty folder, state in PostgreSQL)" : ""); "
                   + "'kept' re-attached (same pid, its 8 MB object read back) \(ms(reattached)); \(restartedPart)both nodes back \(ms(nodes))")
             try await ray.shutdown()

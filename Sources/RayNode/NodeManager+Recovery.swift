@@ -61,10 +61,17 @@ extension NodeManager {
         }
     }
 
-    /// A restored actor whose worker did not re-attach: restarted, or dropped.
-    private func restartRestored(_ record: ActorRecord) {
+    /// How long a restored actor waits for its job's binary from the nodes before it is dropped.
+    package static let binaryGrace: Duration = .seconds(20)
+
+    /// A restored actor whose worker did not re-attach: restarted (once its binary is here, when
+    /// `waitingForBinary`), or dropped.
+    private func restartRestored(_ record: ActorRecord, waitingForBinary: Bool = true) {
         record.awaitingReattach = false
         let spec = record.spec
+        if waitingForBinary, Self.binaryMissing(record.pool), binaryWanted != nil, Self.unrecoverable(spec, record.pool, checkingBinary: false) == nil {
+            return awaitBinary(record)
+        }
         if let reason = Self.unrecoverable(spec, record.pool) {
             logger.warning("detached actor \(spec.className) '\(spec.name)' (\(spec.actorID)) is not restored: \(reason)")
             record.killedForGood = true
@@ -149,12 +156,44 @@ extension NodeManager {
         placePendingGroups()
     }
 
-    private static func unrecoverable(_ spec: ActorSpec, _ pool: WorkerPool) -> String? {
+    /// A head started on another machine lacks the job's binary: the nodes that ran the job keep a
+    /// copy, which it asks for; the actor restarts when one arrives, or is dropped after `binaryGrace`.
+    private func awaitBinary(_ record: ActorRecord) {
+        record.awaitingBinary = true
+        let hash = record.pool.binaryHash
+        logger.info("detached actor \(record.spec.className) '\(record.spec.name)' waits for its job's binary \(hash) from the nodes")
+        if missingBinaries.insert(hash).inserted { binaryWanted?(hash) }
+        let id = record.spec.actorID
+        loop.scheduleTask(in: TimeAmount(Self.binaryGrace)) { [self] in
+            guard let record = actors[id], record.awaitingBinary else { return }
+            record.awaitingBinary = false
+            if !actors.all.contains(where: { $0.awaitingBinary && $0.pool.binaryHash == hash }) { missingBinaries.remove(hash) }
+            restartRestored(record, waitingForBinary: false)  // dropped: the binary is still missing
+        }
+    }
+
+    /// A job binary a restored actor waited for is back in this head's cache: those actors restart.
+    package func binaryArrived(_ hash: String) {
+        loop.assertInEventLoop()
+        missingBinaries.remove(hash)
+        for record in actors.all where record.awaitingBinary && record.pool.binaryHash == hash {
+            record.awaitingBinary = false
+            restartRestored(record)
+        }
+    }
+
+    private static func binaryMissing(_ pool: WorkerPool) -> Bool {
+        !pool.executable.isEmpty && !pool.binaryHash.isEmpty && access(pool.executable, X_OK) != 0
+    }
+
+    private static func unrecoverable(_ spec: ActorSpec, _ pool: WorkerPool, checkingBinary: Bool = true) -> String? {
         if spec.maxRestarts >= 0, spec.restarts >= spec.maxRestarts {
             return "its process died with the previous head and it has no restarts left (maxRestarts \(spec.maxRestarts))"
         }
         if !spec.args.flatMap(\.heldRefs).isEmpty { return "its constructor's arguments were objects, gone with the previous head" }
-        if !pool.executable.isEmpty, access(pool.executable, X_OK) != 0 { return "its binary \(pool.executable) is gone" }
+        if checkingBinary, !pool.executable.isEmpty, access(pool.executable, X_OK) != 0 {
+            return "its binary \(pool.executable) is gone (and no node had a copy)"
+        }
         return nil
     }
 }

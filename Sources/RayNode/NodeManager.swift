@@ -83,6 +83,11 @@ package final class NodeManager: @unchecked Sendable {
     package var remoteWorkerStarter: ((_ id: Int, _ pool: WorkerPool, _ node: NodeRecord, _ actorID: RayID?) -> WorkerHandle?)?
     /// Kills a worker on a remote node (set by the cluster server).
     package var remoteWorkerKiller: ((WorkerHandle) -> Void)?
+    /// Asks the cluster's nodes for a job binary this head lacks (by content hash): a restored
+    /// actor needs it. The answer comes through `binaryArrived`.
+    package var binaryWanted: ((String) -> Void)?
+    /// Job binaries restored actors wait for.
+    package var missingBinaries: Set<String> = []
     /// Also receives every line workers print, prefixed (set by the cluster server for drivers).
     package var outputSink: ((_ line: String, _ isError: Bool, _ worker: WorkerHandle) -> Void)?
     /// Completed when shutdown has reaped every worker.

@@ -184,7 +184,7 @@ struct StartCommand: AsyncParsableCommand {
             let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
             try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
             try await head.persistDetachedGroups(restoring: try await store.detachedGroups()) { store.record(group: $0, removed: $1, then: $2) }
-            try await head.persistDetachedActors(restoring: try await Self.storedActors(store)) { change, done in
+            try await head.persistDetachedActors(restoring: try await Self.storedActors(store, files: files)) { change, done in
                 switch change {
                 case .alive(let spec, let pool):
                     store.record(actor: HeadStateStore.StoredActor(
@@ -203,14 +203,17 @@ struct StartCommand: AsyncParsableCommand {
         }
     }
 
-    /// The detached actors a crashed head recorded, with their workers' pools (unreadable specs skipped).
-    private static func storedActors(_ store: HeadStateStore) async throws -> [(spec: ActorSpec, pool: WorkerPool, remote: Bool?)] {
+    /// The detached actors a crashed head recorded, with their workers' pools (unreadable specs
+    /// skipped); a job's binary is looked for in this head's cache (a head on another machine, or
+    /// another folder, has it at another path, fetched back from a node if missing).
+    private static func storedActors(_ store: HeadStateStore, files: ClusterFiles) async throws -> [(spec: ActorSpec, pool: WorkerPool, remote: Bool?)] {
         try await store.detachedActors().compactMap { stored in
             guard let spec = try? ActorSpec(storedBytes: stored.spec) else {
                 print("skipping detached actor \(stored.id) in the head's state store: its record cannot be read")
                 return nil
             }
-            return (spec, WorkerPool(executable: stored.executable, binaryHash: stored.binaryHash, environment: stored.environment), stored.remote)
+            let executable = stored.binaryHash.isEmpty ? stored.executable : files.binary(stored.binaryHash)
+            return (spec, WorkerPool(executable: executable, binaryHash: stored.binaryHash, environment: stored.environment), stored.remote)
         }
     }
 

@@ -28,7 +28,7 @@ final class PostgresStateStoreTests: XCTestCase {
         _ = try await ray.kv.delete("scratch")
         let kept = try await ray.actor(Counter.self, options: ActorOptions(resources: ["survivor": 1], name: "pg-kept", lifetime: .detached))
         _ = try await kept.add(7)
-        let restarted = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 1, name: "pg-restarted", lifetime: .detached))
+        let restarted = try await ray.actor(Counter.self, options: ActorOptions(maxRestarts: 2, name: "pg-restarted", lifetime: .detached))
         _ = try await restarted.add(3)
         try await ray.shutdown()
         let submitted = try RayTesting.runProcess(cluster.command, ["job", "submit", "--temp-dir", cluster.folders[0], "--submission-id", "pg-job", "--", "echo done"])
@@ -54,7 +54,19 @@ final class PostgresStateStoreTests: XCTestCase {
         _ = try cluster.run(["stop", "--temp-dir", cluster.folders[0]])
         try FileManager.default.removeItem(atPath: cluster.folders[0])
         try cluster.startHead()
+        // The job's binary was on the lost disk: the worker node hands its copy back, before any
+        // driver of that job connects, and the head node's actor restarts with it.
+        let fetched = await RayTesting.eventually(timeout: .seconds(30), every: .milliseconds(50)) {
+            let logs = "\(cluster.folders[0])/logs"
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []
+            return names.filter { $0.hasPrefix("head-") }.contains { name in
+                ((try? String(contentsOfFile: "\(logs)/\(name)", encoding: .utf8)) ?? "").contains("fetched back from node")
+            }
+        }
+        XCTAssertTrue(fetched, "the head fetched the job's binary back from the worker node")
         try await Ray.start(address: cluster.address, token: cluster.token)
+        let again = try await ray.getActor(Counter.self, name: "pg-restarted").getValue()
+        XCTAssertEqual(again, 0, "the head node's actor restarted on the moved head")
         let after = try await ray.kv.keys(namespace: "pg")
         XCTAssertEqual(after.count, 30)
         let moved = try await ray.getActor(Counter.self, name: "pg-kept").increment()

@@ -167,6 +167,10 @@ package final class NodeDaemon: @unchecked Sendable {
             if let pid = workers[id] { kill(pid, SIGKILL) }
         case .binaryChunk(let hash, let bytes, let last):
             received(hash, bytes, last: last)
+        case .fetchBinary(let hash):
+            // A head started on another machine wants a job binary back (an empty last chunk if
+            // this node has no copy).
+            if let channel = connection?.channel { BinaryUpload.send(hash: hash, from: files.binary(hash), over: channel, logger: logger) }
         case .pullObject(let id, let size, let host, let port):
             pull(id, size: size, host: host, port: port)
         case .freeObjects(let ids):

@@ -43,6 +43,10 @@ package final class ClusterHead: @unchecked Sendable {
     var nodeCount = 0
     var jobCount = 0
     var drivers: [Int: WorkerHandle] = [:]
+    /// Job binaries being fetched back from nodes (see ClusterHead+Binaries.swift).
+    var binaryFetches: [String: BinaryFetch] = [:]
+    /// The nodes already asked for each binary.
+    var binaryAsked: [String: Set<String>] = [:]
 
     package convenience init(
         config: NodeConfig, files: ClusterFiles, token: String, session: String, nodeTimeout: Duration = .seconds(10), tls: ClusterSecurity? = nil
@@ -77,6 +81,7 @@ package final class ClusterHead: @unchecked Sendable {
             worker.node.daemon?.writeAndFlush(WireMessage.control(.killWorker(workerID: worker.id)), promise: nil)
         }
         manager.outputSink = { [unowned self] text, isError, worker in forwardOutput(text, isError: isError, from: worker) }
+        manager.binaryWanted = { [unowned self] hash in askNextNode(for: hash) }
     }
 
     /// Starts the node manager and listens on `host:port` (0: any free port); returns the port.
@@ -184,6 +189,7 @@ package final class ClusterHead: @unchecked Sendable {
             manager.channelClosed(worker)
         }
         manager.nodeLostObjects(node)
+        binaryFetchFailed(from: node, "the node died")
         manager.requestSchedule()
         entrypointEvent(.nodeDied(node.id))
     }

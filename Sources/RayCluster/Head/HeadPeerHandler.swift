@@ -151,6 +151,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
                 nodeID: node.id, session: head.session, objectPort: manager.objectServerPort,
                 tlsCertificate: head.tls?.certificatePEM, tlsKey: head.tls?.keyPEM)
             channel.writeAndFlush(WireMessage.control(.welcome(welcome)), promise: nil)
+            for hash in manager.missingBinaries { head.askNextNode(for: hash) }  // after the welcome, which comes first
         case .objects:
             reject(channel, "object pulls go to the object server's port")
         case .client:
@@ -189,6 +190,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func jobReady(_ hello: Hello, _ hash: String, _ channel: any Channel) {
+        if manager.missingBinaries.contains(hash) { manager.binaryArrived(hash) }  // restored actors waited for it
         let pool = WorkerPool(executable: head.files.binary(hash), binaryHash: hash)
         state = .peer(head.driverJoined(pid: hello.pid, pool: pool, channel: channel))
         channel.writeAndFlush(WireMessage.control(.jobReady(jobID: "\(hash)")), promise: nil)
@@ -209,6 +211,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             manager.emitOutput(text, isError: isError, from: worker)
         case .objectServer(let port):
             head.nodeServesObjects(node, port: port, channel: channel)
+        case .binaryChunk(let hash, let bytes, let last):
+            head.binaryChunk(hash, bytes, last: last, from: node)
         case .storedObjects(let stored):
             node.awaitingStoredObjects = false
             let unknown = manager.adoptStoredObjects(stored, on: node)

@@ -62,6 +62,9 @@ final class ActorRecord {
     var lastPID: Int32?
     /// Restored by a restarted head: its worker may still re-attach it (see `restoreDetachedActors`).
     var awaitingReattach = false
+    /// Restored by a head started without its job's binary: it restarts once a node hands the
+    /// binary back (see `binaryArrived`).
+    var awaitingBinary = false
 
     /// The workers that can host it: its creator's job's.
     let pool: WorkerPool

@@ -14,7 +14,8 @@ public enum ControlMessage: Codable, Sendable, Equatable {
     case binaryChunk(hash: String, bytes: [UInt8], last: Bool)
     /// The job is registered; normal messages follow.
     case jobReady(jobID: String)
-    /// A node daemon asks the head for a binary it has not cached.
+    /// A node daemon asks the head for a binary it has not cached; or a head started on another
+    /// machine asks a node for one back (answered by `binaryChunk`s, an empty last one if it has none).
     case fetchBinary(hash: String)
     /// Start a worker process on the node (head to node daemon).
     case startWorker(StartWorker)
