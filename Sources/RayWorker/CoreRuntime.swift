@@ -30,6 +30,9 @@ package protocol CoreRuntime: AnyObject, Sendable {
     func releaseRef(_ id: ObjectID)
     /// One reference taken to an object this process made (counted at the node when it was made).
     func tookCreatedRef(_ id: ObjectID)
+    /// Why this process cannot reach its cluster now (its head is gone), if so: calls that would
+    /// only queue for a head that is not there fail with it at once.
+    var connectionLost: (any Error)? { get }
     /// Registers an actor and starts it; returns nil, or why it was refused.
     func createActor(_ spec: ActorSpec) async throws -> ErrorInfo?
     /// Calls an actor method; returns at once, the result goes to `call.callID`.
@@ -61,6 +64,7 @@ extension CoreRuntime {
     package func addRef(_ id: ObjectID) { addRefs([id]) }
     package func releaseRef(_ id: ObjectID) { releaseRefs([id]) }
     package func tookCreatedRef(_ id: ObjectID) {}
+    package var connectionLost: (any Error)? { nil }
 }
 
 /// A task's or call's result, and what must stay alive until it is sent: local references to the

@@ -5,6 +5,7 @@ import RayObjectStore
 import RayPlatform
 import RayTransport
 import RayWire
+import Synchronization
 
 /// The runtime inside a worker process: runs the tasks its node manager sends, and serves the
 /// nested API calls of those tasks over the same channel.
@@ -22,7 +23,11 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     package let role: Role
     /// Set when a driver's connection to the head is gone.
-    private var lost: HeadConnectionLostError?
+    private var lost: HeadConnectionLostError? {
+        didSet { lostForCallers.withLock { $0 = lost } }
+    }
+    /// `lost`, readable from any thread.
+    private let lostForCallers = Mutex<HeadConnectionLostError?>(nil)
     /// Set when the driver closes its connection itself.
     private var disconnecting = false
     /// A driver's own event loop group, closed with the connection.
@@ -122,6 +127,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     package func releaseRef(_ id: ObjectID) { references.release(id) }
 
     package func tookCreatedRef(_ id: ObjectID) { references.created(id) }
+
+    package var connectionLost: (any Error)? { lostForCallers.withLock { $0 } }
 
     package func cancel(_ id: TaskID, force: Bool, recursive: Bool) {
         enqueue(.cancel(id, force: force, recursive: recursive))

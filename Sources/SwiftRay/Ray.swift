@@ -196,9 +196,11 @@ public struct Ray: Sendable {
     }
 
     /// Stores `value` in the cluster and returns its ref; tasks given the ref receive the value.
-    /// - Throws: `RaySerializationError` naming the type if it cannot be encoded.
+    /// - Throws: `RaySerializationError` naming the type if it cannot be encoded;
+    ///   `HeadConnectionLostError` when this process's cluster head is gone (nothing would keep it).
     public func put<T: Codable & Sendable>(_ value: T) throws -> ObjectRef<T> {
         let runtime = try RuntimeRegistry.require()
+        if let lost = runtime.connectionLost { throw lost }
         let id = runtime.newID()
         let encoded: EncodedValue
         do {

@@ -63,6 +63,7 @@ final class HeadRecoveryTests: XCTestCase {
             _ = try await ray.kv.get("checkpoint")
             XCTFail("the session died with its head")
         } catch is HeadConnectionLostError {}
+        XCTAssertThrowsError(try ray.put(6), "a put has no head to keep it") { XCTAssertTrue($0 is HeadConnectionLostError, "\($0)") }
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a clear error at once, not a hang")
 
         try await ray.shutdown()
