@@ -184,6 +184,9 @@ package enum ClusterAddress {
 
 /// Content hashes of executables, by which nodes cache them.
 package enum BinaryHash {
+    /// The size a hash names (its part after the last `-`; 0 if none).
+    package static func size(of hash: String) -> Int { Int(hash.split(separator: "-").last ?? "") ?? 0 }
+
     /// A 64-bit multiply-xorshift hash of the file's words, with its size: `"<hex>-<size>"`.
     package static func of(file path: String) throws -> (hash: String, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

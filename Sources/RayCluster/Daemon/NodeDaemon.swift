@@ -222,8 +222,7 @@ package final class NodeDaemon: @unchecked Sendable {
     private func received(_ hash: String, _ bytes: [UInt8], last: Bool) {
         do {
             if downloads[hash] == nil {
-                let size = Int(hash.split(separator: "-").last ?? "") ?? 0
-                downloads[hash] = try BinaryUpload(hash: hash, size: size, path: files.binary(hash))
+                downloads[hash] = try BinaryUpload(hash: hash, size: BinaryHash.size(of: hash), path: files.binary(hash))
             }
             try downloads[hash]!.append(bytes)
             guard last else { return }

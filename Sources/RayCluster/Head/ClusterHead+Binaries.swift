@@ -28,8 +28,7 @@ extension ClusterHead {
         guard var fetch = binaryFetches[hash], fetch.node === node else { return }
         do {
             if fetch.upload == nil {
-                let size = Int(hash.split(separator: "-").last ?? "") ?? 0
-                fetch.upload = try BinaryUpload(hash: hash, size: size, path: files.binary(hash))
+                fetch.upload = try BinaryUpload(hash: hash, size: BinaryHash.size(of: hash), path: files.binary(hash))
             }
             try fetch.upload!.append(bytes)
             binaryFetches[hash] = fetch

@@ -215,8 +215,8 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             head.binaryChunk(hash, bytes, last: last, from: node)
         case .storedObjects(let stored):
             node.awaitingStoredObjects = false
-            let unknown = manager.adoptStoredObjects(stored, on: node)
-            if !unknown.isEmpty { channel.writeAndFlush(WireMessage.control(.freeObjects(unknown)), promise: nil) }
+            let stale = manager.adoptStoredObjects(stored, on: node)
+            if !stale.isEmpty { channel.writeAndFlush(WireMessage.control(.freeObjects(stale)), promise: nil) }
         case .objectPulled(let id, let error, let sourceLost):
             manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):
