@@ -249,7 +249,7 @@ let package = Package(
             dependencies: ["SwiftRay", "RayWire", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // Helpers to start and stop local clusters in tests (ours and users').
-        .target(name: "RayTesting", dependencies: ["SwiftRay", "RayPlatform"]),
+        .target(name: "RayTesting", dependencies: ["SwiftRay", "RayPlatform", "CRayShims"]),
         // The seed's examples, runnable: `swift run -c release swiftray-examples`.
         .executableTarget(
             name: "SeedExamples", dependencies: ["SwiftRay", "SwiftRayTune", "SwiftRayServe", "SwiftRayTrain", "SwiftRayNN", "SwiftRayRL", "SwiftRayData", "RayDashboard"], path: "Examples/SeedExamples",

@@ -112,6 +112,8 @@ struct HeadCommand: AsyncParsableCommand {
     @Option(help: "Head crashes.") var rounds = 5
     @Flag(help: "Keep the head's state in a PostgreSQL server this run starts, and start each new head on an empty folder (a head whose machine was lost).")
     var postgres = false
+    @Flag(help: "Keep one driver connected through every crash (its session resumed by the new head) instead of connecting a new one each round; time a task submitted during the outage and one in flight on the worker node at the kill.")
+    var resume = false
 
     func run() async throws {
         let database = postgres ? try TestPostgres() : nil
@@ -129,14 +131,26 @@ struct HeadCommand: AsyncParsableCommand {
         try await kept.store(count: count)
         let expectedSum = (0..<count).reduce(0, +)
         print("'kept' (worker node) answers from pid \(keptPID), 'restarted' (head node) from pid \(try await restarted.ping())")
-        try await ray.shutdown()
+        if !resume { try await ray.shutdown() }
         for round in 1...rounds {
+            let running = resume ? $probe.options(resources: ["worker_node": 1]).remote(round, 0.3) : nil
+            if running != nil { _ = try await ray.kv.put("probe", [1]) }  // sent after the task, so it runs at the kill
             let killed = ContinuousClock.now
             try cluster.killHead()
             if postgres { try FileManager.default.removeItem(atPath: cluster.folders[0]) }
             try cluster.startHead()
             let headUp = ContinuousClock.now
-            try await Ray.start(address: cluster.address, token: cluster.token)
+            var resumedPart = ""
+            if let running {
+                let submitted = try await $probe.remote(round, 0).get(timeout: .seconds(60))
+                let answered = ContinuousClock.now
+                let rerun = try await running.get(timeout: .seconds(60))
+                guard submitted == round, rerun == round else { throw ValidationError("wrong probe results") }
+                resumedPart = "driver resumed, a task sent during the outage answered \(String(format: "%.0f ms", (answered - killed).seconds * 1000)), "
+                    + "the task in flight at the kill answered (run again) \(String(format: "%.0f ms", (ContinuousClock.now - killed).seconds * 1000)); "
+            } else {
+                try await Ray.start(address: cluster.address, token: cluster.token)
+            }
             let pid = try await Self.untilAnswered { try await ray.getActor(Keeper.self, name: "kept").ping() }
             guard pid == keptPID else { throw ValidationError("'kept' answered from pid \(pid), not its own \(keptPID)") }
             let reattached = ContinuousClock.now
@@ -150,9 +164,9 @@ struct HeadCommand: AsyncParsableCommand {
             let nodes = ContinuousClock.now
             func ms(_ at: ContinuousClock.Instant) -> String { String(format: "%.0f ms", (at - killed).seconds * 1000) }
             let restartedPart = "'restarted' answering (pid \(newPID)) \(ms(restartedAt)); "
-            print("round \(round): head up \(ms(headUp)) after the kill\(postgres ? " (on an empty folder, state in PostgreSQL)" : ""); "
+            print("round \(round): head up \(ms(headUp)) after the kill\(postgres ? " (on an empty folder, state in PostgreSQL)" : ""); \(resumedPart)"
                   + "'kept' re-attached (same pid, its 8 MB object read back) \(ms(reattached)); \(restartedPart)both nodes back \(ms(nodes))")
-            try await ray.shutdown()
+            if !resume { try await ray.shutdown() }
         }
     }
 
@@ -163,6 +177,12 @@ struct HeadCommand: AsyncParsableCommand {
             do { return try await body() } catch where ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         }
     }
+}
+
+/// Sleeps `seconds`, then returns `value` (a task to find running, or not, at a head's crash).
+@Remote func probe(_ value: Int, _ seconds: Double) async throws -> Int {
+    try await Task.sleep(for: .seconds(seconds))
+    return value
 }
 
 extension Duration {

@@ -21,6 +21,11 @@ int swiftray_spawn(const char *path, char *const argv[], char *const envp[],
     if (channel_fd >= 0) posix_spawn_file_actions_adddup2(&actions, channel_fd, 3);
     if (out_fd >= 0) posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
     if (err_fd >= 0) posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Nothing else of the parent's: NIO's sockets are inheritable, and a child holding one (the
+    // head's listening socket, a driver's connection) keeps it open after the parent closed it.
+    posix_spawn_file_actions_addclosefrom_np(&actions, channel_fd >= 0 ? 4 : 3);
+#endif
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none;

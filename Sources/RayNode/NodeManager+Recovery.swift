@@ -197,3 +197,59 @@ extension NodeManager {
         return nil
     }
 }
+
+/// Drivers that outlive their head (see `WorkerRuntime`'s session resumption).
+extension NodeManager {
+    /// Runs `body` once this head's recovery window is over: `reattachGrace` after it started,
+    /// time for the surviving nodes to rejoin and report their stores, so that a resuming driver
+    /// finds the objects they kept instead of running their tasks again.
+    package func afterRecoveryWindow(_ body: @escaping @Sendable () -> Void) {
+        let end = startedAt + TimeAmount(Self.reattachGrace)
+        guard end > .now() else { return body() }
+        loop.scheduleTask(deadline: end, body)
+    }
+
+    /// A driver that outlived its head carries its session on here. Every ref it holds is counted
+    /// again; of the tasks behind them (its lineage), those whose results this head does not have
+    /// run again (unless they may not: `maxRetries` 0, at most once, and a read of their result
+    /// fails as for any lost object); the others stay as lineage, so that results held only on
+    /// another node are rebuilt if that node is lost later.
+    /// - Returns: how many tasks run again.
+    @discardableResult
+    package func resumeSession(held: [ObjectID], lineage specs: [TaskSpec], of driver: WorkerHandle) -> Int {
+        loop.assertInEventLoop()
+        var credited: [ObjectID: Int] = [:]  // holds a resubmission counted already
+        var rerun = 0
+        for spec in specs {
+            if spec.returnIDs.allSatisfy({ objects.contains($0) }) {
+                keepLineage(of: spec, pool: driver.pool)
+                continue
+            }
+            guard spec.maxRetries != 0 else { continue }
+            var again = spec
+            again.attempt += 1
+            submitOnLoop(again, holder: driver)
+            for id in spec.returnIDs { credited[id, default: 0] += 1 }
+            rerun += 1
+        }
+        var adds: [ObjectID] = []
+        for id in held {
+            if let count = credited[id], count > 0 { credited[id] = count - 1 } else { adds.append(id) }
+        }
+        addRefsOnLoop(adds, holder: driver)
+        // A resubmitted task's results the driver no longer holds.
+        releaseRefsOnLoop(credited.flatMap { id, count in repeatElement(id, count: count) }, holder: driver)
+        logger.info("driver pid \(driver.pid) resumed its session: \(held.count) refs, \(specs.count) tasks in its lineage, \(rerun) running again")
+        return rerun
+    }
+
+    /// A finished task's results kept elsewhere get their lineage back, as when it finished here.
+    private func keepLineage(of spec: TaskSpec, pool: WorkerPool) {
+        let record = TaskRecord(spec: spec, pool: pool.adding(spec.environment))
+        for id in spec.returnIDs where lineage[id] == nil {
+            guard let payload = objects.payload(id), keepsLineage(record, id, payload) else { continue }
+            lineage[id] = record
+            pin(spec.heldRefs)
+        }
+    }
+}

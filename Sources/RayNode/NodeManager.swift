@@ -25,6 +25,8 @@ package final class NodeManager: @unchecked Sendable {
     /// The tasks that computed results held only on other nodes, to run again if those nodes die;
     /// each keeps its arguments alive (lineage pinning).
     var lineage: [ObjectID: TaskRecord] = [:]
+    /// When this manager started: a restarted head's recovery window runs from here.
+    let startedAt = NIODeadline.now()
     /// Copies objects from other nodes into this node's store (set by the cluster server).
     package var objectPuller: (any ObjectPulling)?
     /// The port of this node's object server (set by the cluster server).

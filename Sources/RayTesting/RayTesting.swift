@@ -1,3 +1,4 @@
+import CRayShims
 import Foundation
 import RayPlatform
 import SwiftRay
@@ -56,19 +57,14 @@ public enum RayTesting {
     ) throws -> (status: Int32, output: String) {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        posix_spawn_file_actions_addclose(&actions, fds[1])
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        // Only the output pipe: a `swiftray stop` holding the test driver's connection (NIO's
+        // sockets are inheritable) would keep the head waiting for that driver to leave.
+        let rc = swiftray_spawn(path, argv, envp, -1, fds[1], fds[1], &pid)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])

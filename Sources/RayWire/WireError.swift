@@ -24,16 +24,23 @@ public enum WireError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
-/// A driver's connection to its cluster's head closed (the head crashed, was stopped or cannot be
-/// reached): every request of the session fails with this, at once. The session cannot be resumed:
-/// shut down and start again to join the cluster once its head is back.
+/// A driver lost its cluster's head (it crashed, was stopped or cannot be reached) and no head took
+/// its session back within the wait (`waited`; nil: the driver does not wait, or shut down): every
+/// open and later request of the session fails with this. Shut down and start again to join the
+/// cluster once its head is back.
 public struct HeadConnectionLostError: Error, CustomStringConvertible, Sendable {
     /// The head's address, `host:port`.
     public let head: String
+    /// How long the driver waited for a restarted head to take its session back.
+    public let waited: Duration?
 
-    public init(head: String) { self.head = head }
+    public init(head: String, waited: Duration? = nil) {
+        self.head = head
+        self.waited = waited
+    }
 
     public var description: String {
-        "HeadConnectionLostError: lost the connection to the cluster's head at \(head); this driver's session cannot be resumed (its tasks, actors and objects are gone with it): call ray.shutdown() and Ray.start(...) again to join the cluster once its head is back"
+        let wait = waited.map { " and no head took this driver's session back within \($0)" } ?? ""
+        return "HeadConnectionLostError: lost the connection to the cluster's head at \(head)\(wait); this driver's session cannot be resumed (its tasks, actors and objects are gone with it): call ray.shutdown() and Ray.start(...) again to join the cluster once its head is back"
     }
 }

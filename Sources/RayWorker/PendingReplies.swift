@@ -10,6 +10,8 @@ struct PendingReplies {
     private var waiters: [UInt64: Waiter] = [:]
     /// Requests cancelled before they were registered: they are never sent.
     private var abandoned: Set<UInt64> = []
+    /// What each waiting request sent, when kept (a driver sends them again to a restarted head).
+    private var sent: [UInt64: WireMessage] = [:]
 
     mutating func newID() -> UInt64 {
         lastID += 1
@@ -19,11 +21,24 @@ struct PendingReplies {
     /// Whether the request was cancelled before it could be registered (forgets it).
     mutating func wasAbandoned(_ id: UInt64) -> Bool { abandoned.remove(id) != nil }
 
-    mutating func register(_ id: UInt64, _ waiter: Waiter) { waiters[id] = waiter }
+    /// `message`: what the request sent, kept until it is answered (nil: not kept).
+    mutating func register(_ id: UInt64, _ waiter: Waiter, message: WireMessage? = nil) {
+        waiters[id] = waiter
+        if let message { sent[id] = message }
+    }
+
+    /// The requests whose messages are kept and still wait for an answer.
+    var keptIDs: Set<UInt64> { Set(sent.keys) }
+
+    /// The kept messages of those of `ids` still waiting, in the order they were made.
+    func messages(of ids: Set<UInt64>) -> [WireMessage] {
+        sent.filter { ids.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
+    }
 
     /// Resumes the request `reply` answers; false when nothing waits for it (it was cancelled).
     mutating func complete(_ id: UInt64, with reply: WireMessage) -> Bool {
         guard let waiter = waiters.removeValue(forKey: id) else { return false }
+        sent[id] = nil
         waiter.resume(returning: reply)
         return true
     }
@@ -35,6 +50,7 @@ struct PendingReplies {
             abandoned.insert(id)
             return false
         }
+        sent[id] = nil
         waiter.resume(throwing: CancellationError())
         return true
     }
@@ -43,6 +59,7 @@ struct PendingReplies {
     mutating func failAll(_ error: any Error) {
         let failed = waiters
         waiters = [:]
+        sent = [:]
         for waiter in failed.values { waiter.resume(throwing: error) }
     }
 }

@@ -85,6 +85,11 @@ package final class ReferenceBatch: Sendable {
         }
     }
 
+    /// The objects this process holds references to now (empty unless counting).
+    package func heldObjects() -> Set<ObjectID> {
+        state.withLock { Set(($0.held ?? [:]).keys) }
+    }
+
     /// Runs `operation` on the loop, after the changes recorded so far: at once when called on the
     /// loop (an actor's result written as the call returns), else queued there.
     package func enqueue(_ operation: @escaping @Sendable () -> Void) {

@@ -23,13 +23,13 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     package let role: Role
     /// Set when a driver's connection to the head is gone.
-    private var lost: HeadConnectionLostError? {
+    var lost: HeadConnectionLostError? {
         didSet { lostForCallers.withLock { $0 = lost } }
     }
     /// `lost`, readable from any thread.
     private let lostForCallers = Mutex<HeadConnectionLostError?>(nil)
     /// Set when the driver closes its connection itself.
-    private var disconnecting = false
+    var disconnecting = false
     /// A driver's own event loop group, closed with the connection.
     private var ownedGroup: MultiThreadedEventLoopGroup?
     let loop: any EventLoop
@@ -37,9 +37,19 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     package lazy var loopExecutor = EventLoopTaskExecutor(loop: loop)
     private let minter = IDMinter()
     private let executor: any WorkerExecutor
-    private var channel: (any Channel)?
+    var channel: (any Channel)?
     // State below is touched on `loop` only.
-    private var pending = PendingReplies()
+    var pending = PendingReplies()
+    /// A driver's way back to a restarted head (nil: a worker, or a driver that does not wait).
+    var session: DriverSession?
+    /// Set while a driver's head is away.
+    var away: AwaySession?
+    /// A driver's head said it stops (a clean stop, not a crash): its session ends with the connection.
+    var headStopped = false
+    /// A driver's lineage: the specs of the tasks it submitted whose results it may still hold,
+    /// by task, pruned when they outnumber `lineagePruneAt`.
+    var lineage: [TaskID: TaskSpec] = [:]
+    var lineagePruneAt = WorkerRuntime.minLineagePrune
     private var running: [TaskID: Task<Void, Never>] = [:]
     /// Tasks sent here and not started: they run one at a time (a task blocked in `get`/`wait`
     /// lets the next one start).
@@ -54,15 +64,15 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var slowCheck: RepeatedTask?
     /// How long a task may hold up the tasks queued behind it.
     static let slowTaskThreshold = TimeAmount.milliseconds(5)
-    private var flushScheduled = false
+    var flushScheduled = false
     /// Flushes put off in a row while a task on the loop was about to add its result.
     private var flushDeferrals = 0
     /// Functions that ran quickly last time (see `noteDuration`), and tasks running on the loop.
     private var quickFunctions: Set<String> = []
     private var runningOnLoop = 0
     /// The channel's frame writer, written to directly (found on the first send, on the loop).
-    private var writer: CoalescingFrameWriter?
-    private var references: ReferenceBatch!
+    var writer: CoalescingFrameWriter?
+    private(set) var references: ReferenceBatch!
     /// The streams this worker's tasks and calls produce.
     private let producers = StreamProducers()
 
@@ -111,7 +121,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     package func submit(_ spec: TaskSpec) {
         var spec = spec
         if spec.parentTaskID == .none { spec.parentTaskID = TaskContext.current?.taskID ?? .none }
-        enqueue(.submit(spec))
+        references.enqueue { [spec] in
+            if self.session != nil { self.noteLineage(spec) }
+            self.send(.submit(spec))
+        }
     }
 
     package func put(_ id: ObjectID, _ payload: ObjectPayload) {
@@ -235,9 +248,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 references.enqueue {
                     if self.pending.wasAbandoned(id) { return continuation.resume(throwing: CancellationError()) }
                     if let lost = self.lost { return continuation.resume(throwing: lost) }
-                    self.pending.register(id, continuation)
+                    let sent = message(id)
+                    self.pending.register(id, continuation, message: self.session == nil ? nil : sent)
                     self.block(blocking, request: id)
-                    self.send(message(id))
+                    self.send(sent)
                 }
             }
         } onCancel: {
@@ -287,6 +301,9 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             producers.progress(stream, consumed: consumed, stop: stop)
         case .shutdown:
             if role == .worker { WorkerMain.exitNow(0) }
+            // A driver: its head stops on purpose; leave (so that it may) and wait for nothing.
+            headStopped = true
+            channel?.close(promise: nil)
         case .control(.output(_, let text, let isError)):
             var bytes = Array(text.utf8)
             _ = write(isError ? 2 : 1, &bytes, bytes.count)
@@ -381,8 +398,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     static let quickTask = TimeAmount.microseconds(200)
 
-    private func send(_ message: WireMessage) {
-        guard let channel else { return }
+    func send(_ message: WireMessage) {
+        guard let channel else { return park(message) }
         channel.writeFrame(message, writer: &writer)
         guard !flushScheduled else { return }
         flushScheduled = true
@@ -417,20 +434,18 @@ extension WorkerRuntime {
             let hello = Hello(token: token, role: .driver, pid: getpid(), host: HeadConnection.hostName)
             let tls = try TLSSupport.client(files: files)
             let connection = try await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls)
-            guard case .welcome(let welcome) = try await connection.nextControl() else { throw ClusterError("the head did not welcome this driver") }
             let binary = try BinaryHash.of(file: executable)
             let name = String(executable.split(separator: "/").last ?? "driver")
-            connection.send(.control(.registerJob(JobRequest(binaryHash: binary.hash, binarySize: binary.size, name: name))))
-            var reply = try await connection.nextControl()
-            if case .needBinary = reply {
-                try upload(executable, hash: binary.hash, over: connection)
-                reply = try await connection.nextControl(timeout: .seconds(300))  // the head writes the whole binary first
-            }
-            guard case .jobReady = reply else { throw ClusterError("the head did not accept the job") }
-            let runtime = WorkerRuntime(nodeID: welcome.nodeID, loop: connection.channel.eventLoop, executor: executor, role: .driver)
+            let job = JobRequest(binaryHash: binary.hash, binarySize: binary.size, name: name)
+            let welcome = try await registerJob(job, executable: executable, over: connection)
+            let runtime = WorkerRuntime(
+                nodeID: welcome.nodeID, loop: connection.channel.eventLoop, executor: executor, role: .driver, countingHeld: true)
             runtime.attach(connection.channel)
             runtime.ownedGroup = group
-            connection.route({ runtime.handle($0) }, onClose: { runtime.connectionLost(head: "\(host):\(port)") })
+            runtime.session = DriverSession(
+                host: host, port: port, token: token, tls: tls, group: group, executable: executable, job: job,
+                patience: DriverSession.configuredPatience)
+            connection.route({ runtime.handle($0) }, onClose: { runtime.headLost() })
             return runtime
         } catch {
             try? await group.shutdownGracefully()
@@ -438,7 +453,7 @@ extension WorkerRuntime {
         }
     }
 
-    private static func upload(_ path: String, hash: String, over connection: HeadConnection) throws {
+    static func upload(_ path: String, hash: String, over connection: HeadConnection) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ClusterError("cannot read \(path): \(errnoText())") }
         defer { close(fd) }
@@ -454,9 +469,9 @@ extension WorkerRuntime {
         connection.channel.flush()
     }
 
-    /// The head went away: every open and later request fails, saying what to do.
-    func connectionLost(head: String) {
-        let error = HeadConnectionLostError(head: head)
+    /// The head went away for good: every open and later request fails, saying what to do.
+    func connectionLost(head: String, waited: Duration? = nil) {
+        let error = HeadConnectionLostError(head: head, waited: waited)
         if lost == nil && !disconnecting { RayLog.logger.error("\(error)") }
         lost = error
         pending.failAll(error)
@@ -464,7 +479,13 @@ extension WorkerRuntime {
 
     /// Closes a driver's connection (its job's non-detached actors stop) and its event loop.
     package func disconnect() async {
-        try? await loop.submit { self.disconnecting = true }.get()
+        try? await loop.submit {
+            self.disconnecting = true
+            if self.away != nil, let session = self.session {  // nothing will answer what waits
+                self.away = nil
+                self.connectionLost(head: session.address)
+            }
+        }.get()
         references.close()
         try? await channel?.close()
         try? await ownedGroup?.shutdownGracefully()

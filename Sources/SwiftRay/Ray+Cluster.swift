@@ -7,6 +7,11 @@ extension Ray {
     /// and actors then run on every node of that cluster. The head receives this executable (once,
     /// by content hash) so that nodes can start workers from it.
     ///
+    /// If the head dies, the session waits for a restarted head at the same address (up to
+    /// `SWIFTRAY_HEAD_RECONNECT_TIMEOUT_S` seconds, default 60) and carries on with it: requests
+    /// wait, tasks whose results were lost run again; after that wait, or if the head is stopped on
+    /// purpose, requests fail with `HeadConnectionLostError`.
+    ///
     /// - Parameters:
     ///   - address: `"HOST:PORT"`, or `"auto"` for the cluster started on this machine (default: the
     ///     `SWIFTRAY_ADDRESS` environment variable, else `"auto"`).

@@ -42,36 +42,103 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: store), "a clean stop removes the state store")
     }
 
-    func testADriverWhoseHeadDiesFailsClearlyAndJoinsTheRestartedHead() async throws {
+    func testADriverWhoseHeadDoesNotComeBackFailsClearlyAndJoinsItOnceBack() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
+        setenv("SWIFTRAY_HEAD_RECONNECT_TIMEOUT_S", "1", 1)
+        defer { unsetenv("SWIFTRAY_HEAD_RECONNECT_TIMEOUT_S") }
         try await Ray.start(address: cluster.address, token: cluster.token)
         let first = try await $square.remote(3).get()
         XCTAssertEqual(first, 9)
         _ = try await ray.kv.put("checkpoint", [7])
 
-        try cluster.restartHead()
+        try cluster.killHead()
         let started = ContinuousClock.now
         do {
             _ = try await $square.remote(4).get(timeout: .seconds(60))
-            XCTFail("the session died with its head")
+            XCTFail("no head took the session back")
         } catch let error as HeadConnectionLostError {
             XCTAssertEqual(error.head, cluster.address)
+            XCTAssertEqual(error.waited, .seconds(1))
+            XCTAssertTrue("\(error)".contains("within 1"), "\(error)")
             XCTAssertTrue("\(error)".contains("cannot be resumed"), "\(error)")
         }
         do {
             _ = try await ray.kv.get("checkpoint")
-            XCTFail("the session died with its head")
+            XCTFail("the session ended")
         } catch is HeadConnectionLostError {}
         XCTAssertThrowsError(try ray.put(6), "a put has no head to keep it") { XCTAssertTrue($0 is HeadConnectionLostError, "\($0)") }
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a clear error at once, not a hang")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a clear error once the wait is over, not a hang")
 
+        try cluster.startHead()
         try await ray.shutdown()
+        unsetenv("SWIFTRAY_HEAD_RECONNECT_TIMEOUT_S")  // the default wait, 60 s
         try await Ray.start(address: cluster.address, token: cluster.token)
         let again = try await $square.remote(5).get()
         XCTAssertEqual(again, 25)
         let kept = try await ray.kv.get("checkpoint")
         XCTAssertEqual(kept, [7], "what the old session stored is there for the new one")
+
+        // A head stopped on purpose says so: its drivers do not wait for it.
+        _ = try cluster.run(["stop", "--temp-dir", cluster.folders[0]])
+        let stopped = ContinuousClock.now
+        do {
+            _ = try await $square.remote(6).get(timeout: .seconds(60))
+            XCTFail("the head stopped")
+        } catch let error as HeadConnectionLostError {
+            XCTAssertNil(error.waited, "\(error)")
+        }
+        XCTAssertLessThan(ContinuousClock.now - stopped, .seconds(10))
+    }
+
+    /// A driver outlives its head's crash and carries on with the restarted head: the task running
+    /// on a surviving node at the crash runs again (its worker went with the head), a finished result
+    /// the node kept is adopted, not recomputed, and the lineage the driver hands back rebuilds a
+    /// result whose node is lost later.
+    func testADriverResumesItsSessionWithTheRestartedHead() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        let daemon = try cluster.addNode(cpus: 2, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let count = 50_000  // 400 KB: the node's store
+        let onNode: [String: Double] = ["survivor": 1]
+        let read = $makeNumbers.options(resources: onNode).remote(count, 1)
+        let readBefore = try await ray.get(read, timeout: .seconds(60))
+        let unread = $makeNumbers.options(resources: onNode).remote(count, 2)
+        let finished = try await ray.wait([unread], timeout: .seconds(60))
+        XCTAssertEqual(finished.ready.count, 1)
+        _ = try await ray.kv.put("checkpoint", [7])
+        let running = $slowSquareWithNode.options(resources: onNode).remote(6, 1.5)
+        let isRunning = try await RayTesting.eventually {
+            try await ray.state.tasks().contains { $0.name.contains("slowSquareWithNode") && $0.state == .running }
+        }
+        XCTAssertTrue(isRunning)
+
+        try cluster.restartHead()
+        let restarted = ContinuousClock.now
+        let square = try await ray.get(running, timeout: .seconds(60))
+        XCTAssertEqual(square.last, "36", "the task running at the crash ran again")
+        XCTAssertLessThan(ContinuousClock.now - restarted, .seconds(30))
+        let tasks = try await ray.state.tasks()
+        XCTAssertFalse(tasks.contains { $0.name.contains("makeNumbers") }, "kept results are adopted, not computed again: \(tasks.map(\.name))")
+        let readAfter = try await ray.get(read, timeout: .seconds(60))
+        XCTAssertEqual(readAfter, readBefore)
+        let kv = try await ray.kv.get("checkpoint")
+        XCTAssertEqual(kv, [7])
+        let fresh = try await $square.remote(5).get(timeout: .seconds(60))
+        XCTAssertEqual(fresh, 25)
+        let put = try ray.put(Array(repeating: 3.0, count: 10))
+        let putBack = try await ray.get(put, timeout: .seconds(60))
+        XCTAssertEqual(putBack.count, 10)
+
+        // The node holding `unread` dies: the lineage handed back runs its task again elsewhere.
+        kill(daemon, SIGKILL)
+        try cluster.addNode(cpus: 1, resources: ["survivor": 2])
+        let rebuilt = try await ray.get(unread, timeout: .seconds(60))
+        XCTAssertEqual(rebuilt.count, count)
+        XCTAssertEqual(rebuilt.first, 2)
+        let reran = try await ray.state.tasks().filter { $0.name.contains("makeNumbers") }
+        XCTAssertEqual(reran.count, 1, "rebuilt by running its task again")
     }
 
     func testDetachedActorsWithRestartsLeftComeBackUnderTheirNamesAfterAHeadCrash() async throws {

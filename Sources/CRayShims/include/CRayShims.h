@@ -4,7 +4,8 @@
 #include <sys/types.h>
 
 /// Starts `path` with `argv`/`envp`; the child's fd 3 is `channel_fd`, its stdout and stderr are
-/// `out_fd`/`err_fd` (or inherited when -1). Returns 0 and the pid, or an errno value.
+/// `out_fd`/`err_fd` (or inherited when -1); no other descriptor is inherited (glibc 2.34 and
+/// later). Returns 0 and the pid, or an errno value.
 int swiftray_spawn(const char *path, char *const argv[], char *const envp[],
                    int channel_fd, int out_fd, int err_fd, pid_t *pid_out);
 

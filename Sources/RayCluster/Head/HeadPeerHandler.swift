@@ -121,7 +121,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
 
     private func accept(_ hello: Hello, _ channel: any Channel) {
         switch hello.role {
-        case .driver:
+        case .driver, .resumingDriver:
             state = .driverHandshake(hello, upload: nil)
             channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: manager.config.nodeID, session: head.session))), promise: nil)
         case .worker(let id):
@@ -189,11 +189,22 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// The job's binary is here: the driver may go on. A resuming driver waits for the head's
+    /// recovery window (its objects' nodes rejoin meanwhile); it sends `resumeSession` first.
     private func jobReady(_ hello: Hello, _ hash: String, _ channel: any Channel) {
         if manager.missingBinaries.contains(hash) { manager.binaryArrived(hash) }  // restored actors waited for it
         let pool = WorkerPool(executable: head.files.binary(hash), binaryHash: hash)
-        state = .peer(head.driverJoined(pid: hello.pid, pool: pool, channel: channel))
-        channel.writeAndFlush(WireMessage.control(.jobReady(jobID: "\(hash)")), promise: nil)
+        let ready = WireMessage.control(.jobReady(jobID: "\(hash)"))
+        guard hello.role == .resumingDriver else {
+            state = .peer(head.driverJoined(pid: hello.pid, pool: pool, channel: channel))
+            return channel.writeAndFlush(ready, promise: nil)
+        }
+        state = .driverHandshake(hello, upload: nil)  // anything it sends before the answer is refused
+        manager.afterRecoveryWindow { [self] in
+            guard channel.isActive, case .driverHandshake = state else { return }
+            state = .peer(head.driverJoined(pid: hello.pid, pool: pool, channel: channel))
+            channel.writeAndFlush(ready, promise: nil)
+        }
     }
 
     private func nodeMessage(_ message: WireMessage, node: NodeRecord, channel: any Channel) {

@@ -105,6 +105,8 @@ extension NodeManager {
             tasksReturned(ids, by: worker)
         case .addRefs(let ids):
             addRefsOnLoop(ids, holder: worker)
+        case .resumeSession(let held, let lineage) where worker.isDriver:
+            resumeSession(held: held, lineage: lineage, of: worker)
         case .releaseRefs(let ids):
             releaseRefsOnLoop(ids, holder: worker)
         case .cancel(let id, let force, let recursive):
@@ -132,7 +134,7 @@ extension NodeManager {
         case .control(let control):
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a control message the node does not serve: \(control)")
         case .execute, .getReply, .waitReply, .shutdown, .hostActor, .requestDone, .actorFound, .pullObject, .objectChunk,
-             .streamItems, .streamProgress:
+             .streamItems, .streamProgress, .resumeSession:
             logger.warning("worker \(worker.id) pid \(worker.pid) sent a node-to-worker message; closing its channel")
             worker.channel?.close(promise: nil)
         }
@@ -150,9 +152,11 @@ extension NodeManager {
     }
 
     /// Kills a worker process: directly here, through its node's daemon elsewhere.
+    /// (A driver is not ours to kill: its connection is closed; a child process it started may
+    /// hold that connection open after the driver closed it.)
     func terminate(_ worker: WorkerHandle) {
         if worker.node.isLocal {
-            if !worker.isDriver { processes.kill(worker) }
+            if worker.isDriver { worker.channel?.close(promise: nil) } else { processes.kill(worker) }
         } else {
             remoteWorkerKiller?(worker)
         }

@@ -167,6 +167,9 @@ public enum PeerRole: Codable, Sendable, Equatable {
     case client
     /// A node pulling objects from an object server.
     case objects
+    /// A driver that outlived its head, carrying its session on with the restarted head: it
+    /// registers its job as a driver does, then sends `resumeSession`.
+    case resumingDriver
 }
 
 public struct Hello: Codable, Sendable, Equatable {

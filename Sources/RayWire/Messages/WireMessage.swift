@@ -76,6 +76,10 @@ public enum WireMessage: Sendable, Equatable {
     /// object server that holds it), answered by its bytes in order as `objectChunk`s.
     case pullObject(ObjectID, size: UInt64)
     case objectChunk(ObjectID, offset: UInt64, data: ByteBuffer)
+    /// A driver that outlived its head starts over with the restarted one (driver to head, first
+    /// after `jobReady`): the refs it holds, once per holding, and its lineage, the tasks it
+    /// submitted whose results it still holds (those whose results the head lacks run again).
+    case resumeSession(held: [ObjectID], lineage: [TaskSpec])
 
     /// The protocol version every frame carries.
     public static let version: UInt8 = 2
@@ -113,6 +117,7 @@ public enum WireMessage: Sendable, Equatable {
         case .control: 30
         case .pullObject: 31
         case .objectChunk: 32
+        case .resumeSession: 33
         }
     }
 
@@ -152,6 +157,10 @@ public enum WireMessage: Sendable, Equatable {
             buffer.writeBool(stop)
         case .submit(let spec), .execute(let spec):
             buffer.writeTaskSpec(spec)
+        case .resumeSession(let held, let lineage):
+            buffer.writeIDs(held)
+            buffer.writeLength(lineage.count)
+            for spec in lineage { buffer.writeTaskSpec(spec) }
         case .get(let requestID, let caller, let ids, let timeout):
             buffer.writeFixed(requestID)
             buffer.writeID(caller)
@@ -299,6 +308,12 @@ public enum WireMessage: Sendable, Equatable {
             let id = try buffer.readID()
             let offset: UInt64 = try buffer.readFixed()
             return .objectChunk(id, offset: offset, data: buffer.readSlice(length: buffer.readableBytes)!)
+        case 33:
+            let held = try buffer.readIDs()
+            let count = try buffer.readCount()
+            var lineage: [TaskSpec] = []
+            for _ in 0..<count { lineage.append(try buffer.readTaskSpec()) }
+            return .resumeSession(held: held, lineage: lineage)
         default: throw WireError.unknownMessage(type)
         }
     }
