@@ -120,7 +120,7 @@ struct HeadCommand: AsyncParsableCommand {
         defer { database?.stop() }
         let cluster = try TestCluster(cpus: 1, resources: ["head_node": 1], headArguments: database.map { ["--state-store", $0.url] } ?? [])
         defer { cluster.shutdown() }
-        try cluster.addNode(cpus: 1, resources: ["worker_node": 1])
+        try cluster.addNode(cpus: 1, resources: ["worker_node": 2])  // one for `kept`, one for `--resume`'s task
         try await Ray.start(address: cluster.address, token: cluster.token)
         // No restarts for the worker node's: only re-attaching its process brings it back.
         let kept = try await ray.actor(Keeper.self, options: ActorOptions(resources: ["worker_node": 1], name: "kept", lifetime: .detached))

@@ -98,9 +98,12 @@ extension WorkerRuntime {
         writer = nil
         flushScheduled = false
         let held = references.resume()
-        let holding = Set(held)
-        pruneLineage(keeping: holding)
-        send(.resumeSession(held: held, lineage: Array(lineage.values)))
+        pruneLineage(keeping: Set(held))
+        // Tasks submitted while away reach the head as they were sent, after this.
+        let parkedTasks = Set(away.parked.compactMap { message -> TaskID? in
+            if case .submit(let spec) = message { spec.taskID } else { nil }
+        })
+        send(.resumeSession(held: held, lineage: lineage.values.filter { !parkedTasks.contains($0.taskID) }))
         for message in pending.messages(of: away.waiting) { send(message) }
         for message in away.parked {
             switch message {

@@ -116,6 +116,9 @@ final class HeadRecoveryTests: XCTestCase {
 
         try cluster.restartHead()
         let restarted = ContinuousClock.now
+        let sentWhileAway = $square.remote(7)  // kept until the head takes the session back
+        let afterward = try await ray.get(sentWhileAway, timeout: .seconds(60))
+        XCTAssertEqual(afterward, 49, "a task submitted while the head was away runs once it is back")
         let square = try await ray.get(running, timeout: .seconds(60))
         XCTAssertEqual(square.last, "36", "the task running at the crash ran again")
         XCTAssertLessThan(ContinuousClock.now - restarted, .seconds(30))
