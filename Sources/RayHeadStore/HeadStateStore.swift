@@ -7,7 +7,7 @@ import RayWire
 /// on its own disk (the embedded default, SQLite), or in PostgreSQL for heads whose machine can be
 /// lost. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
 /// detached actors (what re-creates each, and the binary its workers run), the detached
-/// placement groups and the submitted jobs' records.
+/// placement groups, the submitted jobs' records and the worker nodes' ids.
 /// Changes are recorded in order from any thread and written in the background, in that order.
 package final class HeadStateStore: Sendable {
     private enum Change: Sendable {
@@ -20,6 +20,8 @@ package final class HeadStateStore: Sendable {
         case forgetGroup(id: String)
         case job(id: String, record: [UInt8])
         case forgetJob(id: String)
+        case node(id: String)
+        case forgetNode(id: String)
     }
 
     private struct Write: Sendable {
@@ -113,6 +115,10 @@ package final class HeadStateStore: Sendable {
                 [.text(id), .blob(record)])
         case .forgetJob(let id):
             try await database.execute("DELETE FROM jobs WHERE id = ?", [.text(id)])
+        case .node(let id):
+            try await database.execute("INSERT INTO nodes (id) VALUES (?) ON CONFLICT (id) DO NOTHING", [.text(id)])
+        case .forgetNode(let id):
+            try await database.execute("DELETE FROM nodes WHERE id = ?", [.text(id)])
         }
     }
 
@@ -128,6 +134,8 @@ package final class HeadStateStore: Sendable {
         "CREATE TABLE IF NOT EXISTS actor_placements (id TEXT PRIMARY KEY, remote INTEGER NOT NULL)",
         // Submitted jobs' records (JSON), for a head started on another machine.
         "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record BLOB NOT NULL)",
+        // The worker nodes joined (a restarted head waits for them to rejoin before resuming drivers).
+        "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY)",
     ]
 
     /// Opens (or creates) the store at `location`: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
@@ -204,6 +212,16 @@ package final class HeadStateStore: Sendable {
     package func record(job id: String, _ record: [UInt8]?) {
         let change: Change = record.map { .job(id: id, record: $0) } ?? .forgetJob(id: id)
         writes.yield(Write(change: change, done: {}))
+    }
+
+    /// The ids of the worker nodes joined and not lost.
+    package func nodeIDs() async throws -> [String] {
+        try await database.rows("SELECT id FROM nodes").compactMap { $0["id"]?.text }
+    }
+
+    /// Records a worker node that joined (`alive`) or was lost.
+    package func record(node id: String, alive: Bool) {
+        writes.yield(Write(change: alive ? .node(id: id) : .forgetNode(id: id), done: {}))
     }
 
     /// Records a detached actor (created or restarted); `done` runs once it is written.

@@ -200,13 +200,37 @@ extension NodeManager {
 
 /// Drivers that outlive their head (see `WorkerRuntime`'s session resumption).
 extension NodeManager {
-    /// Runs `body` once this head's recovery window is over: `reattachGrace` after it started,
-    /// time for the surviving nodes to rejoin and report their stores, so that a resuming driver
-    /// finds the objects they kept instead of running their tasks again.
+    /// Runs `body` once this head's recovery window is over: once every worker node the previous
+    /// head recorded has rejoined and reported its store (`expectNodes`), or `reattachGrace` after
+    /// this head started at the latest, so that a resuming driver finds the objects they kept
+    /// instead of running their tasks again.
     package func afterRecoveryWindow(_ body: @escaping @Sendable () -> Void) {
         let end = startedAt + TimeAmount(Self.reattachGrace)
-        guard end > .now() else { return body() }
-        loop.scheduleTask(deadline: end, body)
+        guard end > .now(), !awaitedNodes.isEmpty else { return body() }
+        if recoveryWaiters.isEmpty {
+            loop.scheduleTask(deadline: end) { [self] in endRecoveryWindow() }
+        }
+        recoveryWaiters.append(body)
+    }
+
+    /// The worker nodes a previous head recorded (call before serving): the recovery window waits
+    /// for them.
+    package func expectNodes(_ ids: [String]) {
+        loop.assertInEventLoop()
+        awaitedNodes = Set(ids)
+    }
+
+    /// A rejoining node reported what its store kept.
+    package func nodeReported(_ id: String) {
+        guard awaitedNodes.remove(id) != nil, awaitedNodes.isEmpty else { return }
+        endRecoveryWindow()
+    }
+
+    private func endRecoveryWindow() {
+        awaitedNodes = []
+        let waiting = recoveryWaiters
+        recoveryWaiters = []
+        for body in waiting { body() }
     }
 
     /// A driver that outlived its head carries its session on here. Every ref it holds is counted

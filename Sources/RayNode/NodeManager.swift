@@ -27,6 +27,10 @@ package final class NodeManager: @unchecked Sendable {
     var lineage: [ObjectID: TaskRecord] = [:]
     /// When this manager started: a restarted head's recovery window runs from here.
     let startedAt = NIODeadline.now()
+    /// Worker nodes a previous head recorded that have not rejoined and reported their stores.
+    var awaitedNodes: Set<String> = []
+    /// What waits for the recovery window to end (see `afterRecoveryWindow`).
+    var recoveryWaiters: [@Sendable () -> Void] = []
     /// Copies objects from other nodes into this node's store (set by the cluster server).
     package var objectPuller: (any ObjectPulling)?
     /// The port of this node's object server (set by the cluster server).

@@ -43,6 +43,8 @@ package final class ClusterHead: @unchecked Sendable {
     var nodeCount = 0
     var jobCount = 0
     var drivers: [Int: WorkerHandle] = [:]
+    /// Hands node joins (true) and losses to the state store.
+    var nodeChanged: (@Sendable (_ id: String, _ alive: Bool) -> Void)?
     /// Job binaries being fetched back from nodes (see ClusterHead+Binaries.swift).
     var binaryFetches: [String: BinaryFetch] = [:]
     /// The nodes already asked for each binary.
@@ -158,6 +160,7 @@ package final class ClusterHead: @unchecked Sendable {
         node.awaitingStoredObjects = info.rejoining != nil
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
+        nodeChanged?(node.id, true)
         manager.requestSchedule()
         return node
     }
@@ -182,6 +185,7 @@ package final class ClusterHead: @unchecked Sendable {
         node.alive = false
         node.available = [:]
         logger.warning("node \(node.id) is dead: \(reason)")
+        nodeChanged?(node.id, false)
         node.daemon?.close(promise: nil)
         node.daemon = nil
         for worker in manager.workers.all where worker.node === node && !worker.dead {
@@ -378,6 +382,16 @@ package final class ClusterHead: @unchecked Sendable {
             manager.keyValueChanged = changed
         }.get()
         if !entries.isEmpty { logger.info("restored \(entries.count) key-value entries from the head's state store") }
+    }
+
+    /// Has the resuming drivers wait for the worker nodes a crashed head recorded (see
+    /// `NodeManager.afterRecoveryWindow`), and hands every later join and loss of a node to
+    /// `changed` (call before `start`).
+    package func persistNodes(restoring ids: [String], changed: @escaping @Sendable (_ id: String, _ alive: Bool) -> Void) async throws {
+        try await manager.loop.submit { [self] in
+            manager.expectNodes(ids)
+            nodeChanged = changed
+        }.get()
     }
 
     /// Restores the detached actors a crashed head recorded (re-attached by workers that outlived

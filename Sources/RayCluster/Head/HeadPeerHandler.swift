@@ -228,6 +228,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             node.awaitingStoredObjects = false
             let stale = manager.adoptStoredObjects(stored, on: node)
             if !stale.isEmpty { channel.writeAndFlush(WireMessage.control(.freeObjects(stale)), promise: nil) }
+            manager.nodeReported(node.id)
         case .objectPulled(let id, let error, let sourceLost):
             manager.copyPulled(id, to: node, error.map { sourceLost ? .sourceLost($0) : .failed($0) } ?? .copied)
         case .fetchBinary(let hash):
