@@ -102,6 +102,9 @@ package final class ClusterHead: @unchecked Sendable {
                     try channel.pipeline.syncOperations.addWireHandlers(handler, tls: serverTLS, server: true, limit: limit)
                 }
             }
+        // Before any node can join: a node welcomed without the object server's port empties its
+        // store (a node rejoining a restarted head would lose the objects it kept).
+        try await startObjectServer(host: host, tls: (serverTLS, clientTLS))
         let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
@@ -109,7 +112,6 @@ package final class ClusterHead: @unchecked Sendable {
             throw ClusterError("cannot listen on \(host):\(port): \(error)")
         }
         server = channel
-        try await startObjectServer(host: host, tls: (serverTLS, clientTLS))
         let interval = max(nodeTimeout / 4, .milliseconds(50))
         manager.loop.scheduleRepeatedTask(initialDelay: TimeAmount(interval), delay: TimeAmount(interval)) { [self] task in
             if manager.shuttingDown { return task.cancel() }
