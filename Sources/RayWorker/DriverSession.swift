@@ -66,6 +66,8 @@ extension WorkerRuntime {
         while ContinuousClock.now < deadline {
             await backoff.wait()
             guard (try? await loop.submit { self.away != nil }.get()) == true else { return }  // shut down meanwhile
+            let sockets = OwnSockets.current()
+            defer { OwnSockets.keepFromChildren(openedSince: sockets) }
             guard let connection = try? await HeadConnection.connect(
                 host: session.host, port: session.port, hello: hello, group: session.group, tls: session.tls) else { continue }
             do {

@@ -430,6 +430,8 @@ extension WorkerRuntime {
         host: String, port: Int, token: String, files: ClusterFiles, executable: String, executor: any WorkerExecutor
     ) async throws -> WorkerRuntime {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let sockets = OwnSockets.current()
+        defer { OwnSockets.keepFromChildren(openedSince: sockets) }  // the program's children do not hold the session open
         do {
             let hello = Hello(token: token, role: .driver, pid: getpid(), host: HeadConnection.hostName)
             let tls = try TLSSupport.client(files: files)
@@ -504,6 +506,7 @@ package enum WorkerMain {
             if getppid() != parent { exitNow(1) }  // the driver died before we got here
         }
         let fd = getenvString("SWIFTRAY_WORKER_FD").flatMap { Int32($0) } ?? 3
+        OwnSockets.keepFromChildren(fd)  // a process a task starts must not hold the worker's channel open
         let nodeID = getenvString("SWIFTRAY_NODE_ID") ?? "local"
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         if let head = getenvString("SWIFTRAY_WORKER_CONNECT") {
@@ -541,7 +544,9 @@ package enum WorkerMain {
             let address = try ClusterAddress.resolve(head, files: ClusterFiles())
             let hello = Hello(token: token, role: .worker(id: workerID), pid: getpid(), host: HeadConnection.hostName)
             let tls = try TLSSupport.client(files: nil)  // the node passes SWIFTRAY_TLS_CA_FILE on
+            let sockets = OwnSockets.current()
             let connection = try HeadConnection.connecting(host: address.host, port: address.port, hello: hello, group: group, tls: tls).wait()
+            OwnSockets.keepFromChildren(openedSince: sockets)  // from the processes its tasks start
             let runtime = WorkerRuntime(nodeID: nodeID, loop: connection.channel.eventLoop, executor: executor, countingHeld: true)
             install(runtime)
             runtime.attach(connection.channel)

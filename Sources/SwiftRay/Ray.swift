@@ -64,6 +64,8 @@ public struct Ray: Sendable {
                 nodeID, capacity: objectStoreMemory ?? Int(Self.physicalMemory * 0.3), spillBase: spillDirectory,
                 fullWait: objectStoreFullWait),
             logsFolder: "\(ClusterFiles().root)/sessions/\(nodeID)/logs")
+        let sockets = OwnSockets.current()
+        defer { OwnSockets.keepFromChildren(openedSince: sockets) }  // its servers, from the program's children
         let cluster = LocalCluster(config: config)
         guard RuntimeRegistry.install(cluster) else {
             await cluster.shutdown()

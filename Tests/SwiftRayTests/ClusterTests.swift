@@ -118,6 +118,32 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(seen.map { $0[2] }, [0, 0, 0, 1, 1, 1], "the last three came from the retry")
     }
 
+    /// A process the driver starts does not inherit its connection to the head (NIO opens its
+    /// sockets inheritable): once the driver shuts down, the head sees it leave while the child
+    /// lives on.
+    func testADriversChildProcessDoesNotHoldItsSessionOpen() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try await connect(cluster)
+        // Started as `posix_spawn` or `system` would, inheriting every descriptor not close-on-exec.
+        var child: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("60"), nil]
+        defer { argv.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&child, "/bin/sleep", nil, nil, argv, environ), 0)
+        defer {
+            kill(child, SIGKILL)
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+        }
+        let access = ["--address", cluster.address, "--token", cluster.token]
+        XCTAssertTrue(try cluster.run(["status"] + access).contains("Drivers: 1"))
+        try await ray.shutdown()
+        let left = try await RayTesting.eventually(timeout: .seconds(20)) {
+            try cluster.run(["status"] + access).contains("Drivers: 0")
+        }
+        XCTAssertTrue(left, "the head saw the driver leave while its child still runs")
+    }
+
     /// Refs decoded from a job that has ended (its objects freed with it) fail `get` and `wait` at
     /// once with `ObjectLostError`, whatever the timeout, as refs whose owner died do in Ray.
     func testRefsFromAnEndedJobFailAtOnce() async throws {
