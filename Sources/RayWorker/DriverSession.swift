@@ -116,6 +116,26 @@ extension WorkerRuntime {
         return true
     }
 
+    /// A driver's `get` or `wait` with a timeout times out here, a moment after the head would
+    /// have answered, if its head is away then (the session waiting for a restarted one): the
+    /// caller's timeout holds through an outage (on the loop, once the request is registered).
+    func timeOutLocally(_ request: WireMessage) {
+        let reply: WireMessage
+        let millis: Int64
+        switch request {
+        case .get(let id, _, _, let timeout): (reply, millis) = (.getReply(requestID: id, results: nil), timeout)
+        case .wait(let id, _, _, _, let timeout): (reply, millis) = (.waitReply(requestID: id, ready: []), timeout)
+        default: return
+        }
+        guard millis >= 0, let id = reply.replyID else { return }
+        loop.scheduleTask(in: .milliseconds(millis) + Self.localTimeoutSlack) { [self] in
+            if away != nil, pending.isWaiting(id) { handle(reply) }  // a connected head answers itself
+        }
+    }
+
+    /// How long after a request's timeout the driver gives up on the head's answer.
+    static let localTimeoutSlack = TimeAmount.seconds(1)
+
     /// Keeps what a driver sends while its head is away (on the loop).
     func park(_ message: WireMessage) {
         guard away != nil else { return }

@@ -27,6 +27,9 @@ struct PendingReplies {
         if let message { sent[id] = message }
     }
 
+    /// Whether the request still waits for its answer.
+    func isWaiting(_ id: UInt64) -> Bool { waiters[id] != nil }
+
     /// The requests whose messages are kept and still wait for an answer.
     var keptIDs: Set<UInt64> { Set(sent.keys) }
 

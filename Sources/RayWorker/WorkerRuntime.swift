@@ -250,6 +250,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                     if let lost = self.lost { return continuation.resume(throwing: lost) }
                     let sent = message(id)
                     self.pending.register(id, continuation, message: self.session == nil ? nil : sent)
+                    if self.session != nil { self.timeOutLocally(sent) }
                     self.block(blocking, request: id)
                     self.send(sent)
                 }
