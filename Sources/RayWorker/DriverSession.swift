@@ -50,9 +50,7 @@ extension WorkerRuntime {
             return connectionLost(head: session?.address ?? "?")
         }
         guard away == nil else { return }
-        channel = nil
-        writer = nil
-        flushScheduled = false
+        switchChannel(to: nil)
         away = AwaySession(waiting: pending.keptIDs)
         RayLog.logger.warning("lost the cluster's head at \(session.address); keeping this driver's session for a restarted head (up to \(session.patience))")
         Task { await reconnect(session) }
@@ -96,9 +94,7 @@ extension WorkerRuntime {
     private func resumed(over channel: any Channel) -> Bool {
         guard let away else { return false }
         self.away = nil
-        self.channel = channel
-        writer = nil
-        flushScheduled = false
+        switchChannel(to: channel)
         let held = references.resume()
         pruneLineage(keeping: Set(held))
         // Tasks submitted while away reach the head as they were sent, after this.

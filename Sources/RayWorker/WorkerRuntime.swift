@@ -64,14 +64,14 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     private var slowCheck: RepeatedTask?
     /// How long a task may hold up the tasks queued behind it.
     static let slowTaskThreshold = TimeAmount.milliseconds(5)
-    var flushScheduled = false
+    private var flushScheduled = false
     /// Flushes put off in a row while a task on the loop was about to add its result.
     private var flushDeferrals = 0
     /// Functions that ran quickly last time (see `noteDuration`), and tasks running on the loop.
     private var quickFunctions: Set<String> = []
     private var runningOnLoop = 0
     /// The channel's frame writer, written to directly (found on the first send, on the loop).
-    var writer: CoalescingFrameWriter?
+    private var writer: CoalescingFrameWriter?
     private(set) var references: ReferenceBatch!
     /// The streams this worker's tasks and calls produce.
     private let producers = StreamProducers()
@@ -107,12 +107,18 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// then requests work again.
     func reattach(_ channel: any Channel) {
         loop.assertInEventLoop()
-        self.channel = channel
-        writer = nil
-        flushScheduled = false  // a flush still queued is for the old channel
+        switchChannel(to: channel)
         lost = nil
         let held = references.resume()
         if !held.isEmpty { send(.addRefs(held)) }
+    }
+
+    /// Sends go to `channel` from now on (nil: parked while a driver's head is away), through a
+    /// new frame writer; a flush still queued is for the old channel (on `loop`).
+    func switchChannel(to channel: (any Channel)?) {
+        self.channel = channel
+        writer = nil
+        flushScheduled = false
     }
 
 
