@@ -84,15 +84,19 @@ extension NodeManager {
         placeActor(record)
     }
 
-    /// A worker that outlived the previous head on `node` re-attaches the restored actor it hosts:
-    /// the actor keeps its process, state and restart count, and holds its resources there again.
-    /// `welcome` goes to the worker before the calls that waited.
-    /// - Returns: the worker's handle; nil (the worker should exit) when no restored actor waits
-    ///   for it or its id is taken.
+    /// A worker that outlived the previous head on `node` re-attaches the actor it hosts: a
+    /// restored detached actor, or one that is not detached (`spec`, which only the previous head
+    /// knew: it waits for its owner, see `awaitOwner`). The actor keeps its process, state and
+    /// restart count, and holds its resources there again. `welcome` goes to the worker before
+    /// the calls that waited.
+    /// - Returns: the worker's handle; nil (the worker should exit) when no such actor waits for
+    ///   it or its id is taken.
     package func reattachActor(
-        _ actorID: RayID, workerID: Int, pid: Int32, on node: NodeRecord, channel: any Channel, welcome: WireMessage
+        _ actorID: RayID, spec: ActorSpec? = nil, workerID: Int, pid: Int32, on node: NodeRecord, channel: any Channel, welcome: WireMessage
     ) -> WorkerHandle? {
         loop.assertInEventLoop()
+        workerAccountedFor(workerID)
+        if actors[actorID] == nil, workers[workerID] == nil, let spec, spec.actorID == actorID, !spec.detached { awaitOwner(spec) }
         guard let record = actors[actorID], record.awaitingReattach, workers[workerID] == nil else { return nil }
         record.awaitingReattach = false
         let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
@@ -108,7 +112,7 @@ extension NodeManager {
         workers.registered(worker)
         record.state = .alive(workerID: workerID)
         record.lastPID = pid
-        logger.info("detached actor \(record.spec.className) '\(record.spec.name)' re-attached from node \(node.id) (pid \(pid)), its state kept")
+        logger.info("\(record.spec.detached ? "detached actor" : "actor") \(record.spec.className) '\(record.spec.name)' re-attached from node \(node.id) (pid \(pid)), its state kept")
         send(welcome, to: worker)
         pumpCalls(record)
         return worker
@@ -201,12 +205,13 @@ extension NodeManager {
 /// Drivers that outlive their head (see `WorkerRuntime`'s session resumption).
 extension NodeManager {
     /// Runs `body` once this head's recovery window is over: once every worker node the previous
-    /// head recorded has rejoined and reported its store (`expectNodes`), or `reattachGrace` after
-    /// this head started at the latest, so that a resuming driver finds the objects they kept
-    /// instead of running their tasks again.
+    /// head recorded has rejoined and reported its store (`expectNodes`) and every worker they
+    /// reported alive has re-attached or exited (`expectWorkers`), or `reattachGrace` after this
+    /// head started at the latest, so that a resuming driver finds the objects they kept and the
+    /// tasks they ran on instead of running those tasks again.
     package func afterRecoveryWindow(_ body: @escaping @Sendable () -> Void) {
         let end = startedAt + TimeAmount(Self.reattachGrace)
-        guard end > .now(), !awaitedNodes.isEmpty else { return body() }
+        guard end > .now(), !(awaitedNodes.isEmpty && awaitedWorkers.isEmpty) else { return body() }
         if recoveryWaiters.isEmpty {
             loop.scheduleTask(deadline: end) { [self] in endRecoveryWindow() }
         }
@@ -220,21 +225,40 @@ extension NodeManager {
         awaitedNodes = Set(ids)
     }
 
+    /// A rejoining node's workers alive now: while the recovery window lasts, it waits for them.
+    package func expectWorkers(_ ids: [Int]) {
+        loop.assertInEventLoop()
+        guard startedAt + TimeAmount(Self.reattachGrace) > .now() else { return }
+        awaitedWorkers.formUnion(ids)
+    }
+
     /// A rejoining node reported what its store kept.
     package func nodeReported(_ id: String) {
-        guard awaitedNodes.remove(id) != nil, awaitedNodes.isEmpty else { return }
-        endRecoveryWindow()
+        guard awaitedNodes.remove(id) != nil else { return }
+        endRecoveryWindowIfSettled()
+    }
+
+    /// A worker a rejoining node reported alive re-attached (or tried to), or exited.
+    package func workerAccountedFor(_ id: Int) {
+        guard awaitedWorkers.remove(id) != nil else { return }
+        endRecoveryWindowIfSettled()
+    }
+
+    private func endRecoveryWindowIfSettled() {
+        if awaitedNodes.isEmpty && awaitedWorkers.isEmpty { endRecoveryWindow() }
     }
 
     private func endRecoveryWindow() {
         awaitedNodes = []
+        awaitedWorkers = []
         let waiting = recoveryWaiters
         recoveryWaiters = []
         for body in waiting { body() }
     }
 
     /// A driver that outlived its head carries its session on here. Every ref it holds is counted
-    /// again; of the tasks behind them (its lineage), those whose results this head does not have
+    /// again; of the tasks behind them (its lineage), those a worker that outlived the head too
+    /// re-attached go on there (`adoptSurvivingTask`); those whose results this head does not have
     /// run again (unless they may not: `maxRetries` 0, at most once, and a read of their result
     /// fails as for any lost object); the others stay as lineage, so that results held only on
     /// another node are rebuilt if that node is lost later.
@@ -244,9 +268,16 @@ extension NodeManager {
         loop.assertInEventLoop()
         var credited: [ObjectID: Int] = [:]  // holds a resubmission counted already
         var rerun = 0
+        var carriedOn = 0
         for spec in specs {
             if spec.returnIDs.allSatisfy({ objects.contains($0) }) {
                 keepLineage(of: spec, pool: driver.pool)
+                settleSurvivingTask(spec.taskID)
+                continue
+            }
+            if adoptSurvivingTask(spec, of: driver) {
+                for id in spec.returnIDs { credited[id, default: 0] += 1 }
+                carriedOn += 1
                 continue
             }
             guard spec.maxRetries != 0 else { continue }
@@ -261,9 +292,10 @@ extension NodeManager {
             if let count = credited[id], count > 0 { credited[id] = count - 1 } else { adds.append(id) }
         }
         addRefsOnLoop(adds, holder: driver)
+        claimActors(held, for: driver)
         // A resubmitted task's results the driver no longer holds.
         releaseRefsOnLoop(credited.flatMap { id, count in repeatElement(id, count: count) }, holder: driver)
-        logger.info("driver pid \(driver.pid) resumed its session: \(held.count) refs, \(specs.count) tasks in its lineage, \(rerun) running again")
+        logger.info("driver pid \(driver.pid) resumed its session: \(held.count) refs, \(specs.count) tasks in its lineage, \(carriedOn) run on where they ran, \(rerun) running again")
         return rerun
     }
 

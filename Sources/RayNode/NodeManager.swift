@@ -29,6 +29,10 @@ package final class NodeManager: @unchecked Sendable {
     let startedAt = NIODeadline.now()
     /// Worker nodes a previous head recorded that have not rejoined and reported their stores.
     var awaitedNodes: Set<String> = []
+    /// Workers the rejoining nodes reported alive that have not re-attached or exited.
+    var awaitedWorkers: Set<Int> = []
+    /// Tasks re-attached by workers that outlived the previous head, until their drivers resume.
+    var survivors = SurvivingTasks()
     /// What waits for the recovery window to end (see `afterRecoveryWindow`).
     var recoveryWaiters: [@Sendable () -> Void] = []
     /// Copies objects from other nodes into this node's store (set by the cluster server).

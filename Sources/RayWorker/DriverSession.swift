@@ -103,12 +103,7 @@ extension WorkerRuntime {
         })
         send(.resumeSession(held: held, lineage: lineage.values.filter { !parkedTasks.contains($0.taskID) }))
         for message in pending.messages(of: away.waiting) { send(message) }
-        for message in away.parked {
-            switch message {
-            case .addRefs, .releaseRefs: continue
-            default: send(message)
-            }
-        }
+        sendParked(away.parked)
         return true
     }
 

@@ -27,6 +27,9 @@ struct PendingReplies {
         if let message { sent[id] = message }
     }
 
+    /// Whether no request waits for an answer.
+    var isEmpty: Bool { waiters.isEmpty }
+
     /// Whether the request still waits for its answer.
     func isWaiting(_ id: UInt64) -> Bool { waiters[id] != nil }
 

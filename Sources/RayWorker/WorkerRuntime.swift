@@ -51,6 +51,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     var lineage: [TaskID: TaskSpec] = [:]
     var lineagePruneAt = WorkerRuntime.minLineagePrune
     private var running: [TaskID: Task<Void, Never>] = [:]
+    /// Of those, the streaming ones (they cannot outlive the head: their consumers are gone).
+    private var runningStreams: Set<TaskID> = []
     /// Tasks sent here and not started: they run one at a time (a task blocked in `get`/`wait`
     /// lets the next one start).
     private var queued = CircularBuffer<TaskSpec>()
@@ -97,9 +99,9 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     func attach(_ channel: any Channel) { self.channel = channel }
 
-    /// The detached actor this worker hosts, once its constructor ran (on `loop`): the worker
-    /// outlives its head to re-attach it to a restarted one.
-    private(set) var detachedActor: RayID?
+    /// The actor this worker hosts, once its constructor ran (on `loop`): a worker on another node
+    /// than the head's outlives its head to re-attach it to a restarted one.
+    private(set) var hostedActor: ActorSpec?
 
     /// Carries on over a connection to a restarted head that took this worker's actor back (on
     /// `loop`): first re-registers every reference the process holds (the head adopted the
@@ -112,6 +114,15 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let held = references.resume()
         if !held.isEmpty { send(.addRefs(held)) }
     }
+
+    /// Whether this worker's tasks can run on without a head (on `loop`): some run or wait here,
+    /// none streams (its consumer went with the head) or waits for an answer.
+    var tasksCanOutliveHead: Bool {
+        (!running.isEmpty || !queued.isEmpty) && runningStreams.isEmpty && !queued.contains { $0.streaming != nil } && pending.isEmpty
+    }
+
+    /// The tasks sent here and not finished, running or queued (on `loop`).
+    var unfinishedTasks: [TaskID] { Array(running.keys) + queued.map(\.taskID) }
 
     /// Sends go to `channel` from now on (nil: parked while a driver's head is away), through a
     /// new frame writer; a flush still queued is for the old channel (on `loop`).
@@ -253,7 +264,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             try await withCheckedThrowingContinuation { (continuation: PendingReplies.Waiter) in
                 references.enqueue {
                     if self.pending.wasAbandoned(id) { return continuation.resume(throwing: CancellationError()) }
-                    if let lost = self.lost { return continuation.resume(throwing: lost) }
+                    if let lost = self.lost {
+                        if self.keepsTasksThroughOutage { self.outageNeedsHead() }
+                        return continuation.resume(throwing: lost)
+                    }
                     let sent = message(id)
                     self.pending.register(id, continuation, message: self.session == nil ? nil : sent)
                     if self.session != nil { self.timeOutLocally(sent) }
@@ -282,7 +296,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             Task {
                 let error = await executor.hostActor(spec)
                 self.loop.execute {
-                    if error == nil, spec.detached { self.detachedActor = spec.actorID }
+                    if error == nil { self.hostedActor = spec }
                     self.enqueue(.actorReady(spec.actorID, error: error))
                 }
             }
@@ -380,11 +394,13 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         let executor = self.executor
         let onLoop = quickFunctions.contains(spec.functionID)
         if onLoop { runningOnLoop += 1 }
+        if spec.streaming != nil { runningStreams.insert(spec.taskID) }
         let body: @Sendable () async -> Void = {
             let result = await TaskContext.$current.withValue(context) { await executor.runTask(spec) }
             if spec.streaming != nil { self.producers.ended(spec.taskID) }
             self.references.enqueue {
                 self.running[spec.taskID] = nil
+                self.runningStreams.remove(spec.taskID)
                 if self.blockedTasks.removeValue(forKey: spec.taskID) == nil { self.unblocked -= 1 }
                 if onLoop { self.runningOnLoop -= 1 }
                 self.noteDuration(of: spec.functionID, NIODeadline.now() - began)
@@ -567,48 +583,73 @@ package enum WorkerMain {
         while true { pause() }
     }
 
-    /// A remote worker's way back to its head: when the connection closes, a worker hosting a
-    /// detached actor reconnects to the restarted head and re-attaches the actor, state and all;
-    /// any other worker exits (its work went with the head).
+    /// A remote worker's way back to its head: when the connection closes, a worker hosting an
+    /// actor reconnects to the restarted head and re-attaches the actor, state and all; a
+    /// worker running tasks that can do without the head finishes them and hands their results to
+    /// the restarted head (`keepTasksThroughOutage`); any other worker exits (its work went with
+    /// the head, and runs again from its drivers' lineage).
     private struct HeadLink: Sendable {
         let host: String, port: Int, token: String, workerID: Int, nodeID: String
         let group: MultiThreadedEventLoopGroup
         let tls: (any ChannelSecurity)?
-        /// How long to keep trying (the node daemon kills its workers sooner if it gives up).
-        static let patience: Duration = .seconds(600)
+        /// How long to keep trying with an actor (the node daemon kills its workers sooner if it
+        /// gives up), and with tasks (their drivers wait as long by default, then fail).
+        static let actorPatience: Duration = .seconds(600)
+        static let taskPatience: Duration = .seconds(60)
 
         /// Called on the runtime's loop when the connection closes.
         func lost(_ runtime: WorkerRuntime) {
-            guard let actorID = runtime.detachedActor else { exitNow(0) }
-            runtime.connectionLost(head: "\(host):\(port)")
-            RayLog.logger.warning("lost the head; keeping detached actor \(actorID) to re-attach it to a restarted head")
-            Task { await reattach(actorID, runtime) }
-        }
-
-        /// Connects until the head welcomes the actor back (then serves it again) or refuses it
-        /// (`killWorker`: it restarted the actor elsewhere, or forgot it).
-        private func reattach(_ actorID: RayID, _ runtime: WorkerRuntime) async {
-            let deadline = ContinuousClock.now + Self.patience
-            var backoff = ReconnectBackoff()
-            let hello = Hello(token: token, role: .reattachingWorker(id: workerID, actorID: actorID, nodeID: nodeID), pid: getpid(), host: HeadConnection.hostName)
-            while ContinuousClock.now < deadline {
-                await backoff.wait()
-                guard let connection = try? await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls) else { continue }
-                switch try? await connection.nextControl() {
-                case .welcome:
-                    try? await runtime.loop.submit { runtime.reattach(connection.channel) }.get()
-                    connection.route({ runtime.handle($0) }, onClose: { lost(runtime) })
-                    RayLog.logger.info("re-attached detached actor \(actorID) to the restarted head")
-                    return
-                case .killWorker:
-                    RayLog.logger.warning("the restarted head does not take detached actor \(actorID) back; exiting")
-                    exitNow(0)
-                default:
-                    connection.close()  // the head is not ready for it yet
+            let head = "\(host):\(port)"
+            let (workerID, nodeID) = (self.workerID, self.nodeID)
+            if let spec = runtime.hostedActor {
+                runtime.connectionLost(head: head)
+                let what = "actor \(spec.className) \(spec.actorID)"
+                RayLog.logger.warning("lost the head; keeping \(what) to re-attach it to a restarted head")
+                // A restarted head knows its detached actors from its state store; the others from here.
+                let known = spec.detached ? nil : spec.storedBytes
+                return reattach(runtime, what, patience: Self.actorPatience) { .reattachingWorker(id: workerID, actorID: spec.actorID, nodeID: nodeID, spec: known) } carryOn: {
+                    runtime.reattach($0)
                 }
             }
-            RayLog.logger.error("no head took detached actor \(actorID) back within \(Self.patience); exiting")
-            exitNow(1)
+            guard runtime.keepTasksThroughOutage(head: head) else { exitNow(0) }
+            reattach(runtime, "its tasks", patience: Self.taskPatience) { .reattachingTaskWorker(id: workerID, nodeID: nodeID, tasks: runtime.tasksToReattach) } carryOn: {
+                runtime.resumeTasks(over: $0)
+            }
+        }
+
+        /// Connects until the head welcomes `what` back (then carries on over the new connection,
+        /// on the loop) or refuses it (`killWorker`: it restarted the actor elsewhere, or forgot
+        /// it, or runs the tasks again elsewhere). `role` is asked on the loop for each attempt.
+        private func reattach(
+            _ runtime: WorkerRuntime, _ what: String, patience: Duration, as role: @escaping @Sendable () -> PeerRole,
+            carryOn: @escaping @Sendable (any Channel) -> Void
+        ) {
+            Task {
+                let deadline = ContinuousClock.now + patience
+                var backoff = ReconnectBackoff()
+                while ContinuousClock.now < deadline {
+                    await backoff.wait()
+                    guard let role = try? await runtime.loop.submit(role).get() else { continue }
+                    let hello = Hello(token: token, role: role, pid: getpid(), host: HeadConnection.hostName)
+                    let sockets = OwnSockets.current()
+                    defer { OwnSockets.keepFromChildren(openedSince: sockets) }
+                    guard let connection = try? await HeadConnection.connect(host: host, port: port, hello: hello, group: group, tls: tls) else { continue }
+                    switch try? await connection.nextControl() {
+                    case .welcome:
+                        try? await runtime.loop.submit { carryOn(connection.channel) }.get()
+                        connection.route({ runtime.handle($0) }, onClose: { lost(runtime) })
+                        RayLog.logger.info("re-attached \(what) to the restarted head")
+                        return
+                    case .killWorker:
+                        RayLog.logger.warning("the restarted head does not take \(what) back; exiting")
+                        exitNow(0)
+                    default:
+                        connection.close()  // the head is not ready for it yet
+                    }
+                }
+                RayLog.logger.error("no head took \(what) back within \(patience); exiting")
+                exitNow(1)
+            }
         }
     }
 

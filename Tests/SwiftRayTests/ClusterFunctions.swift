@@ -12,6 +12,18 @@ import SwiftRay
     return [ray.nodeID ?? "", String(x * x)]
 }
 
+/// Notes its start in `folder/x.log` (one line per run, with its pid), sleeps, notes its end in
+/// `folder/x.done`, and returns its pid and `x * x`: how often a task ran, seen from outside.
+@Remote func loggedSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> [String] {
+    let pid = String(getpid())
+    let log = "\(folder)/\(x).log"
+    let earlier = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    try (earlier + "started \(pid)\n").write(toFile: log, atomically: true, encoding: .utf8)
+    try await Task.sleep(for: .seconds(seconds))
+    try "".write(toFile: "\(folder)/\(x).done", atomically: true, encoding: .utf8)
+    return [pid, String(x * x)]
+}
+
 /// The sum of a large array (received inline on a remote node), and the node.
 @Remote func sumOnNode(_ values: [Double]) -> [String] {
     [ray.nodeID ?? "", String(values.reduce(0, +))]

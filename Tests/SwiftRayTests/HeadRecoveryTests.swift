@@ -124,7 +124,7 @@ final class HeadRecoveryTests: XCTestCase {
         let afterward = try await ray.get(sentWhileAway, timeout: .seconds(60))
         XCTAssertEqual(afterward, 49, "a task submitted while the head was away runs once it is back")
         let square = try await ray.get(running, timeout: .seconds(60))
-        XCTAssertEqual(square.last, "36", "the task running at the crash ran again")
+        XCTAssertEqual(square.last, "36", "the task running at the crash finished on its node")
         XCTAssertLessThan(ContinuousClock.now - restarted, .seconds(30))
         let tasks = try await ray.state.tasks()
         XCTAssertFalse(tasks.contains { $0.name.contains("makeNumbers") }, "kept results are adopted, not computed again: \(tasks.map(\.name))")
@@ -146,6 +146,46 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertEqual(rebuilt.first, 2)
         let reran = try await ray.state.tasks().filter { $0.name.contains("makeNumbers") }
         XCTAssertEqual(reran.count, 1, "rebuilt by running its task again")
+    }
+
+    /// Ray's raylets keep running tasks through a GCS restart: so do a surviving node's workers.
+    /// Neither task may run twice (`maxRetries: 0`): one finishes while the head is away (its
+    /// result waits in its worker), the other after the head is back; both answer the resumed
+    /// driver, each having run once, in the process it started in.
+    func testTasksRunningOnASurvivingNodeFinishOnceThroughAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let folder = NSTemporaryDirectory() + "survivors-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let once = $loggedSquare.options(resources: ["survivor": 1], maxRetries: 0)
+        let quick = once.remote(3, 1.0, folder)
+        let slow = once.remote(6, 4.0, folder)
+        let bothStarted = await RayTesting.eventually {
+            FileManager.default.fileExists(atPath: "\(folder)/3.log") && FileManager.default.fileExists(atPath: "\(folder)/6.log")
+        }
+        XCTAssertTrue(bothStarted)
+
+        try cluster.killHead()
+        let quickDone = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/3.done") }
+        XCTAssertTrue(quickDone, "the quick task finishes with its head away")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/6.done"), "the slow task is still running")
+        try cluster.startHead()
+        let quickResult = try await ray.get(quick, timeout: .seconds(60))
+        let slowResult = try await ray.get(slow, timeout: .seconds(60))
+        XCTAssertEqual(quickResult.last, "9")
+        XCTAssertEqual(slowResult.last, "36")
+        for (x, result) in [(3, quickResult), (6, slowResult)] {
+            let log = try String(contentsOfFile: "\(folder)/\(x).log", encoding: .utf8)
+            XCTAssertEqual(log, "started \(result[0])\n", "task \(x) ran once, in the process that answered")
+        }
+        // The workers that outlived the head leave once they handed their results over; the node
+        // runs new work as before.
+        let fresh = try await once.remote(4, 0.0, folder).get(timeout: .seconds(60))
+        XCTAssertEqual(fresh.last, "16")
+        XCTAssertFalse([quickResult[0], slowResult[0]].contains(fresh[0]), "a worker whose pool the new head does not know takes no new tasks")
     }
 
     func testDetachedActorsWithRestartsLeftComeBackUnderTheirNamesAfterAHeadCrash() async throws {
@@ -228,6 +268,39 @@ final class HeadRecoveryTests: XCTestCase {
         try await Ray.start(address: cluster.address, token: cluster.token)
         let node = try await ray.get($whereAmI.options(resources: ["survivor": 0.001]).remote(), timeout: .seconds(60))
         XCTAssertEqual(node, placed?.nodeID)
+    }
+
+    /// As with Ray's GCS fault tolerance, a driver's own (not detached) actor on a surviving node
+    /// keeps its process and state through a head crash; the resumed driver owns it again, so it
+    /// still ends with its driver.
+    func testADriversActorOnASurvivingNodeKeepsItsStateThroughAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 1, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let counter = try await ray.actor(Counter.self, options: ActorOptions(resources: ["survivor": 1], name: "owned"))
+        let before = try await counter.add(41)
+        XCTAssertEqual(before, 41)
+        let placed = try await ray.state.actors().first { $0.name == "owned" }
+        let pid = try XCTUnwrap(placed?.pid)
+
+        try cluster.restartHead()
+        let value = try await counter.increment()  // kept while the head is away, sent once it is back
+        XCTAssertEqual(value, 42, "its state outlived the head")
+        let found = try await ray.getActor(Counter.self, name: "owned")
+        let again = try await found.increment()
+        XCTAssertEqual(again, 43, "reachable under its name")
+        let state = try await ray.state.actors().first { $0.name == "owned" }
+        XCTAssertEqual(state?.pid, pid, "the same process")
+        XCTAssertEqual(state?.restarts, 0, "re-attached, not restarted")
+
+        // Its driver leaves: it goes with it, as before the crash.
+        try await ray.shutdown()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let ended = await RayTesting.eventually {
+            (try? await ray.state.actors().first { $0.name == "owned" }?.state == .dead) ?? false
+        }
+        XCTAssertTrue(ended, "the resumed driver owns it again")
     }
 
     func testObjectsAReattachedActorHoldsOnItsNodeAreAdoptedByTheRestartedHead() async throws {

@@ -15,9 +15,10 @@ import RayWire
 ///
 /// When the head is lost (it restarted, or a partition cut the link) the node keeps trying to join
 /// again for `reconnectTimeout` under the id it had; `closed` completes once it gives up. Its
-/// workers hosting detached actors wait to re-attach them, the others exit. Its store is kept: the
-/// node reports what it holds, and a restarted head adopts the objects its re-attached actors
-/// still hold (Ray's raylets likewise outlive a GCS restart).
+/// workers hosting detached actors wait to re-attach them, those running tasks finish them and
+/// hand their results over, the others exit. Its store is kept: the node reports what it holds,
+/// and a restarted head adopts the objects its re-attached workers and resumed drivers still hold
+/// (Ray's raylets likewise outlive a GCS restart).
 ///
 /// The node has its own shared-memory store: its workers write large values there and read them
 /// there; its object server serves them to other nodes, and the head has it pull other nodes'
@@ -267,15 +268,16 @@ package final class NodeDaemon: @unchecked Sendable {
     }
 
     /// What a node that joined before tells the head when it joins again: its id, which its
-    /// workers hosting detached actors present when they re-attach them.
+    /// workers that outlived the head present when they re-attach, and those workers.
     private func rejoining() async throws -> NodeInfo.Rejoining? {
         try await group.next().submit {
-            self.nodeID.isEmpty ? nil : NodeInfo.Rejoining(nodeID: self.nodeID)
+            self.nodeID.isEmpty ? nil : NodeInfo.Rejoining(nodeID: self.nodeID, workers: Array(self.workers.keys))
         }.get()
     }
 
     /// The head's connection closed: try to join again. Workers decide for themselves: those
-    /// hosting detached actors wait to re-attach them to a restarted head, the rest exit.
+    /// hosting detached actors or running tasks that can do without the head wait to re-attach
+    /// them to a restarted head, the rest exit.
     private func headGone(_ lost: HeadConnection) {
         guard lost === connection else { return }
         heartbeat?.cancel()

@@ -160,6 +160,7 @@ package final class ClusterHead: @unchecked Sendable {
         let node = NodeRecord(id: newNodeID(info), total: info.resources, isLocal: false, address: address)
         node.daemon = channel
         node.awaitingStoredObjects = info.rejoining != nil
+        manager.expectWorkers(info.rejoining?.workers ?? [])
         manager.nodes.append(node)
         logger.info("node \(node.id) joined from \(address) with \(node.total.summary)")
         nodeChanged?(node.id, true)
@@ -224,6 +225,7 @@ package final class ClusterHead: @unchecked Sendable {
     func remoteWorkerExited(_ id: Int, code: Int32, on node: NodeRecord) {
         // The daemon outlived this worker: the node is healthy as far as this death goes.
         if node.unconfirmedDeaths.remove(id) != nil, node.unconfirmedDeaths.isEmpty { manager.requestSchedule() }
+        manager.workerAccountedFor(id)
         guard let worker = manager.workers[id], worker.node === node, !worker.dead else { return }
         worker.dead = true
         worker.channel?.close(promise: nil)

@@ -131,17 +131,23 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             worker.pid = hello.pid
             worker.channel = channel
             state = .peer(worker)
-        case .reattachingWorker(let id, let actorID, let nodeID):
-            // A close without a word: try again (its node has not rejoined, or not reported its
-            // store yet); killWorker: exit.
-            guard let node = manager.nodes.first(where: { $0.id == nodeID && $0.alive && !$0.isLocal }),
-                  !node.awaitingStoredObjects else {
+        case .reattachingWorker(let id, let actorID, let nodeID, let specBytes):
+            guard let node = rejoinedNode(nodeID) else {
                 return reject(channel, "worker \(id) re-attaching actor \(actorID) before its node \(nodeID) rejoined")
             }
-            let welcome = WireMessage.control(.welcome(Welcome(nodeID: node.id, session: head.session)))
-            guard let worker = manager.reattachActor(actorID, workerID: id, pid: hello.pid, on: node, channel: channel, welcome: welcome) else {
-                channel.writeAndFlush(WireMessage.control(.killWorker(workerID: id)), promise: nil)
-                return reject(channel, "no restored actor \(actorID) waits for worker \(id) of node \(nodeID)")
+            let spec = specBytes.flatMap { try? ActorSpec(storedBytes: $0) }
+            if specBytes != nil, spec == nil { return refuse(channel, id, "worker \(id) re-attaches actor \(actorID) with a malformed spec") }
+            guard let worker = manager.reattachActor(
+                actorID, spec: spec, workerID: id, pid: hello.pid, on: node, channel: channel, welcome: welcome(node)) else {
+                return refuse(channel, id, "no restored actor \(actorID) waits for worker \(id) of node \(nodeID)")
+            }
+            state = .peer(worker)
+        case .reattachingTaskWorker(let id, let nodeID, let taskIDs):
+            guard let node = rejoinedNode(nodeID) else {
+                return reject(channel, "worker \(id) re-attaching its tasks before its node \(nodeID) rejoined")
+            }
+            guard let worker = manager.reattachTaskWorker(id, pid: hello.pid, tasks: taskIDs, on: node, channel: channel, welcome: welcome(node)) else {
+                return refuse(channel, id, "worker \(id) of node \(nodeID) re-attaches tasks that run again elsewhere")
             }
             state = .peer(worker)
         case .node(let info):
@@ -158,6 +164,22 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
             state = .client
             channel.writeAndFlush(WireMessage.control(.welcome(Welcome(nodeID: manager.config.nodeID, session: head.session))), promise: nil)
         }
+    }
+
+    /// The node a worker that outlived its head re-attaches on, once it rejoined and reported its
+    /// store; nil: the worker is closed without a word, and tries again.
+    private func rejoinedNode(_ id: String) -> NodeRecord? {
+        manager.nodes.first { $0.id == id && $0.alive && !$0.isLocal && !$0.awaitingStoredObjects }
+    }
+
+    private func welcome(_ node: NodeRecord) -> WireMessage {
+        .control(.welcome(Welcome(nodeID: node.id, session: head.session)))
+    }
+
+    /// Tells a re-attaching worker to exit (`killWorker`), and closes its connection.
+    private func refuse(_ channel: any Channel, _ workerID: Int, _ reason: String) {
+        channel.writeAndFlush(WireMessage.control(.killWorker(workerID: workerID)), promise: nil)
+        reject(channel, reason)
     }
 
     private func driverHandshake(_ message: WireMessage, hello: Hello, upload: BinaryUpload?, channel: any Channel) {

@@ -41,8 +41,10 @@ final class ActorRecord {
     var restartsLeft: Int
     /// Times it was restarted so far.
     var restarts = 0
-    /// The worker that created it (0: the driver); a non-detached actor dies with its creator.
-    let creatorWorkerID: Int
+    /// The worker that created it (0: the driver; `NodeManager.ownerResuming`: re-attached by a
+    /// worker that outlived the head, its driver yet to resume); a non-detached actor dies with
+    /// its creator.
+    var creatorWorkerID: Int
     /// Calls not sent yet, in submission order.
     var queue = CircularBuffer<CallRecord>()
     /// Calls sent to the actor's worker and not finished.
@@ -67,7 +69,7 @@ final class ActorRecord {
     var awaitingBinary = false
 
     /// The workers that can host it: its creator's job's.
-    let pool: WorkerPool
+    var pool: WorkerPool
     /// Where it holds its resources while placed (its node, or a placement group bundle).
     var holdingTarget: LeaseTarget?
 

@@ -146,6 +146,13 @@ extension NodeManager {
     private func dispatch(_ record: TaskRecord, to worker: WorkerHandle, target: LeaseTarget?) {
         var spec = record.spec
         spec.args = resolve(spec.args)
+        assign(record, to: worker, target: target)
+        send(.execute(spec), to: worker) { [self] in argumentsLost(record, on: worker) }
+    }
+
+    /// Records the task as running on `worker`; a worker without tasks takes its lease from `target`.
+    func assign(_ record: TaskRecord, to worker: WorkerHandle, target: LeaseTarget?) {
+        let spec = record.spec
         if worker.running.isEmpty {
             let target = target ?? .node(worker.node)
             target.take(spec.resources)
@@ -162,7 +169,6 @@ extension NodeManager {
         worker.running.insert(record.id)
         worker.active += 1
         worker.currentName = spec.name
-        send(.execute(spec), to: worker) { [self] in argumentsLost(record, on: worker) }
     }
 
     /// An argument's holders died before it reached the worker: the task waits for it again (it is
@@ -204,6 +210,7 @@ extension NodeManager {
     /// A task's results arrived (one payload, or one per result for a task with several).
     func taskDone(_ id: TaskID, _ payloads: [ObjectPayload], from worker: WorkerHandle) {
         guard let record = tasks[id], record.state == .running(workerID: worker.id), let first = payloads.first else {
+            if survivors.holdEarly(id, payloads, from: worker.id) { return }  // its driver has not handed its spec back yet
             logger.debug("ignoring result of unknown task \(id) from worker \(worker.id)")
             return payloads.forEach(discardStorage)
         }
@@ -224,6 +231,7 @@ extension NodeManager {
             finish(record, .error(ErrorInfo(kind: .system, message: message, functionName: record.spec.name)))
         }
         markIdleIfFree(worker)
+        stopSurvivorIfDone(worker)
         requestSchedule()
     }
 

@@ -201,6 +201,7 @@ extension NodeManager {
             }
         }
         worker.running = []
+        survivorExited(worker)
         if let actorID = worker.actorID, let record = actors[actorID] {
             actorWorkerDied(record, worker: worker, code: code)
         }

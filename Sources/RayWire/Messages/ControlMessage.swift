@@ -158,9 +158,13 @@ public enum PeerRole: Codable, Sendable, Equatable {
     case driver
     /// A worker a node daemon started, reporting under the id the head gave it.
     case worker(id: Int)
-    /// A worker hosting a detached actor that outlived its head, attaching it (state and all) to a
-    /// restarted head: under its id, the actor's and its node's.
-    case reattachingWorker(id: Int, actorID: RayID, nodeID: String)
+    /// A worker hosting an actor that outlived its head, attaching it (state and all) to a
+    /// restarted head: under its id, the actor's and its node's. `spec` (`ActorSpec.storedBytes`)
+    /// for an actor that is not detached, which the head did not record.
+    case reattachingWorker(id: Int, actorID: RayID, nodeID: String, spec: [UInt8]?)
+    /// A task worker that outlived its head, handing a restarted head the tasks it was sent:
+    /// those still running or queued, and those that finished meanwhile (their results follow).
+    case reattachingTaskWorker(id: Int, nodeID: String, tasks: [TaskID])
     /// A node daemon joining with its resources.
     case node(NodeInfo)
     /// A command-line client asking questions (status).
@@ -217,8 +221,14 @@ public struct NodeInfo: Codable, Sendable, Equatable {
 
     public struct Rejoining: Codable, Sendable, Equatable {
         public var nodeID: String
+        /// Its workers alive now (some re-attach their work; the restarted head waits for them
+        /// before resuming drivers).
+        public var workers: [Int]
 
-        public init(nodeID: String) { self.nodeID = nodeID }
+        public init(nodeID: String, workers: [Int] = []) {
+            self.nodeID = nodeID
+            self.workers = workers
+        }
     }
 
     public init(resources: [String: Double], host: String, rejoining: Rejoining? = nil) {
