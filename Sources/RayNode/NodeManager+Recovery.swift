@@ -256,7 +256,8 @@ extension NodeManager {
         for body in waiting { body() }
     }
 
-    /// A driver that outlived its head carries its session on here. Every ref it holds is counted
+    /// A driver that outlived its head carries its session on here (as does an actor's host that
+    /// re-attached it: it owns what the actor's calls submitted). Every ref it holds is counted
     /// again; of the tasks behind them (its lineage), those a worker that outlived the head too
     /// re-attached go on there (`adoptSurvivingTask`); those whose results this head does not have
     /// run again (unless they may not: `maxRetries` 0, at most once, and a read of their result
@@ -264,39 +265,72 @@ extension NodeManager {
     /// another node are rebuilt if that node is lost later.
     /// - Returns: how many tasks run again.
     @discardableResult
-    package func resumeSession(held: [ObjectID], lineage specs: [TaskSpec], of driver: WorkerHandle) -> Int {
+    package func resumeSession(held: [ObjectID], lineage specs: [TaskSpec], of owner: WorkerHandle) -> Int {
         loop.assertInEventLoop()
-        var credited: [ObjectID: Int] = [:]  // holds a resubmission counted already
-        var rerun = 0
-        var carriedOn = 0
-        for spec in specs {
-            if spec.returnIDs.allSatisfy({ objects.contains($0) }) {
-                keepLineage(of: spec, pool: driver.pool)
-                settleSurvivingTask(spec.taskID)
-                continue
-            }
-            if adoptSurvivingTask(spec, of: driver) {
-                for id in spec.returnIDs { credited[id, default: 0] += 1 }
-                carriedOn += 1
-                continue
-            }
-            guard spec.maxRetries != 0 else { continue }
-            var again = spec
-            again.attempt += 1
-            submitOnLoop(again, holder: driver)
-            for id in spec.returnIDs { credited[id, default: 0] += 1 }
-            rerun += 1
+        guard owner.isDriver else {
+            // An actor's host re-attaches once its own node is back: refs to objects other nodes
+            // kept, and its lineage, wait for their stores (a driver waited before it was taken
+            // back). A resubmission's own hold stands for its results.
+            let waiting = held.filter { !objects.contains($0) }
+            addRefsOnLoop(held, holder: owner)
+            claimActors(held, for: owner)
+            afterRecoveryWindow(onLoop { [self] in
+                guard !owner.dead else { return }
+                let outcome = carryOn(specs, of: owner)
+                addRefsOnLoop(waiting.filter { outcome.holding[$0] == nil }, holder: owner)
+                logResumed(owner, held: held.count, specs: specs.count, outcome)
+            })
+            return 0
         }
+        let outcome = carryOn(specs, of: owner)
+        var credited = outcome.holding  // holds a resubmission counted already
         var adds: [ObjectID] = []
         for id in held {
             if let count = credited[id], count > 0 { credited[id] = count - 1 } else { adds.append(id) }
         }
-        addRefsOnLoop(adds, holder: driver)
-        claimActors(held, for: driver)
+        addRefsOnLoop(adds, holder: owner)
+        claimActors(held, for: owner)
         // A resubmitted task's results the driver no longer holds.
-        releaseRefsOnLoop(credited.flatMap { id, count in repeatElement(id, count: count) }, holder: driver)
-        logger.info("driver pid \(driver.pid) resumed its session: \(held.count) refs, \(specs.count) tasks in its lineage, \(carriedOn) run on where they ran, \(rerun) running again")
-        return rerun
+        releaseRefsOnLoop(credited.flatMap { id, count in repeatElement(id, count: count) }, holder: owner)
+        logResumed(owner, held: held.count, specs: specs.count, outcome)
+        return outcome.rerun
+    }
+
+    /// What a resumed lineage became: tasks carried on where they ran, tasks run again, and the
+    /// holds `owner` got on their results by that.
+    struct LineageOutcome {
+        var carriedOn = 0
+        var rerun = 0
+        var holding: [ObjectID: Int] = [:]
+    }
+
+    /// Takes a resumed owner's lineage back: results this head has stay as lineage, tasks a
+    /// surviving worker runs go on there, the others run again (unless `maxRetries` is 0).
+    private func carryOn(_ specs: [TaskSpec], of owner: WorkerHandle) -> LineageOutcome {
+        var outcome = LineageOutcome()
+        for spec in specs {
+            if spec.returnIDs.allSatisfy({ objects.contains($0) }) {
+                keepLineage(of: spec, pool: owner.pool)
+                settleSurvivingTask(spec.taskID)
+                continue
+            }
+            if adoptSurvivingTask(spec, of: owner) {
+                outcome.carriedOn += 1
+            } else if spec.maxRetries != 0 {
+                var again = spec
+                again.attempt += 1
+                submitOnLoop(again, holder: owner)
+                outcome.rerun += 1
+            } else {
+                continue
+            }
+            for id in spec.returnIDs { outcome.holding[id, default: 0] += 1 }
+        }
+        return outcome
+    }
+
+    private func logResumed(_ owner: WorkerHandle, held: Int, specs: Int, _ outcome: LineageOutcome) {
+        logger.info("\(owner.isDriver ? "driver" : "actor host") pid \(owner.pid) resumed its session: \(held) refs, \(specs) tasks in its lineage, \(outcome.carriedOn) run on where they ran, \(outcome.rerun) running again")
     }
 
     /// A finished task's results kept elsewhere get their lineage back, as when it finished here.

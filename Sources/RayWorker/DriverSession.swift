@@ -88,8 +88,8 @@ extension WorkerRuntime {
     }
 
     /// Carries the session on over a connection to a restarted head (on the loop): the refs held
-    /// and the lineage behind them first, then the requests that were waiting, then what was sent
-    /// meanwhile (reference changes excepted: the held refs count them). False: the driver shut
+    /// and the lineage behind them first, then its placement groups (reserved again), then the
+    /// requests that were waiting, then what was sent meanwhile (reference changes excepted: the held refs count them). False: the driver shut
     /// down meanwhile.
     private func resumed(over channel: any Channel) -> Bool {
         guard let away else { return false }
@@ -102,6 +102,10 @@ extension WorkerRuntime {
             if case .submit(let spec) = message { spec.taskID } else { nil }
         })
         send(.resumeSession(held: held, lineage: lineage.values.filter { !parkedTasks.contains($0.taskID) }))
+        // Reserved again before anything that runs in them (creating a group the head has is a no-op).
+        for spec in ownedGroups.values {
+            send(.control(.placementGroup(requestID: pending.newID(), .create(spec))))
+        }
         for message in pending.messages(of: away.waiting) { send(message) }
         sendParked(away.parked)
         return true
@@ -137,16 +141,25 @@ extension WorkerRuntime {
         connectionLost(head: session.address)
     }
 
-    /// A task the driver submitted: its spec is its results' lineage, kept while they are held
-    /// (on the loop).
+    /// A task the process submitted (a driver, or a worker on another node): its spec is its
+    /// results' lineage, kept while they are held (on the loop).
     func noteLineage(_ spec: TaskSpec) {
         lineage[spec.taskID] = spec
         guard lineage.count >= lineagePruneAt else { return }
         pruneLineage(keeping: references.heldObjects())
     }
 
+    /// A placement group the driver created or removed (on the loop, once the head answered).
+    func noteGroup(_ request: PlacementGroupRequest) {
+        switch request {
+        case .create(let spec) where !spec.detached: ownedGroups[spec.id] = spec
+        case .remove(let id): ownedGroups[id] = nil
+        default: break
+        }
+    }
+
     /// Forgets the specs none of whose results is held any more.
-    private func pruneLineage(keeping held: Set<ObjectID>) {
+    func pruneLineage(keeping held: Set<ObjectID>) {
         lineage = lineage.filter { _, spec in spec.returnIDs.contains(where: held.contains) }
         lineagePruneAt = max(Self.minLineagePrune, lineage.count * 2)
     }

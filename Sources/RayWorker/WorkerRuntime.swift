@@ -46,10 +46,16 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     var away: AwaySession?
     /// A driver's head said it stops (a clean stop, not a crash): its session ends with the connection.
     var headStopped = false
-    /// A driver's lineage: the specs of the tasks it submitted whose results it may still hold,
-    /// by task, pruned when they outnumber `lineagePruneAt`.
+    /// Whether it keeps `lineage`: a driver connected to a head, or a worker on another node than
+    /// the head's (both outlive their head, and hand their lineage back).
+    let keepsLineage: Bool
+    /// The lineage of a process that keeps it: the specs of the tasks it submitted whose results
+    /// it may still hold, by task, pruned when they outnumber `lineagePruneAt`.
     var lineage: [TaskID: TaskSpec] = [:]
     var lineagePruneAt = WorkerRuntime.minLineagePrune
+    /// A driver's placement groups that are not detached (a restarted head recorded only those
+    /// that are), by id: it hands them back when it resumes its session.
+    var ownedGroups: [RayID: PlacementGroupSpec] = [:]
     private var running: [TaskID: Task<Void, Never>] = [:]
     /// Of those, the streaming ones (they cannot outlive the head: their consumers are gone).
     private var runningStreams: Set<TaskID> = []
@@ -86,6 +92,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         self.executor = executor
         self.role = role
         objectDirectory = role == .driver ? nil : SharedObjectDirectory.fromEnvironment()
+        keepsLineage = countingHeld
         references = ReferenceBatch(loop: loop, countingHeld: countingHeld) { [unowned self] adds, releases in
             if !adds.isEmpty { send(.addRefs(adds)) }
             if !releases.isEmpty { send(.releaseRefs(releases)) }
@@ -103,16 +110,22 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// than the head's outlives its head to re-attach it to a restarted one.
     private(set) var hostedActor: ActorSpec?
 
-    /// Carries on over a connection to a restarted head that took this worker's actor back (on
+    /// Carries on over a connection to a restarted head that took this worker's work back (on
     /// `loop`): first re-registers every reference the process holds (the head adopted the
     /// objects the node's store kept; refs to others, gone with the old head, fail when read),
-    /// then requests work again.
-    func reattach(_ channel: any Channel) {
+    /// with the lineage behind them when `handingBackLineage` (an actor's host, which owns what
+    /// its calls submitted, as a driver does), then requests work again.
+    func reattach(_ channel: any Channel, handingBackLineage: Bool = false) {
         loop.assertInEventLoop()
         switchChannel(to: channel)
         lost = nil
         let held = references.resume()
-        if !held.isEmpty { send(.addRefs(held)) }
+        if handingBackLineage {
+            pruneLineage(keeping: Set(held))
+            send(.resumeSession(held: held, lineage: Array(lineage.values)))
+        } else if !held.isEmpty {
+            send(.addRefs(held))
+        }
     }
 
     /// Whether this worker's tasks can run on without a head (on `loop`): some run or wait here,
@@ -139,7 +152,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         var spec = spec
         if spec.parentTaskID == .none { spec.parentTaskID = TaskContext.current?.taskID ?? .none }
         references.enqueue { [spec] in
-            if self.session != nil { self.noteLineage(spec) }
+            if self.keepsLineage { self.noteLineage(spec) }
             self.send(.submit(spec))
         }
     }
@@ -215,7 +228,9 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     package func placementGroup(_ request: PlacementGroupRequest) async throws -> ErrorInfo? {
-        try await self.request({ id in .control(.placementGroup(requestID: id, request)) }, reply: Self.requestError)
+        let error = try await self.request({ id in .control(.placementGroup(requestID: id, request)) }, reply: Self.requestError)
+        if error == nil, session != nil { loop.execute { self.noteGroup(request) } }
+        return error
     }
 
     package func lookupActor(name: String, namespace: String) async throws -> ActorSpec? {
@@ -608,7 +623,7 @@ package enum WorkerMain {
                 // A restarted head knows its detached actors from its state store; the others from here.
                 let known = spec.detached ? nil : spec.storedBytes
                 return reattach(runtime, what, patience: Self.actorPatience) { .reattachingWorker(id: workerID, actorID: spec.actorID, nodeID: nodeID, spec: known) } carryOn: {
-                    runtime.reattach($0)
+                    runtime.reattach($0, handingBackLineage: true)
                 }
             }
             guard runtime.keepTasksThroughOutage(head: head) else { exitNow(0) }

@@ -425,6 +425,60 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertTrue(held, "the restored group holds its 1.5 CPUs of the node's 3")
     }
 
+    /// An actor owns what its calls submitted, as a driver does: re-attached to a restarted head,
+    /// its host hands that lineage back, so a result whose node dies afterwards is rebuilt.
+    func testAReattachedActorHandsBackTheLineageOfWhatItSubmitted() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 1, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        let doomed = try cluster.addNode(cpus: 1, resources: ["elsewhere": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let options = ActorOptions(resources: ["survivor": 1], name: "owner", lifetime: .detached)
+        let owner = try await ray.actor(ObjectKeeper.self, options: options)
+        let count = 50_000  // 400 KB: the other node's store
+        try await owner.compute(count: count, on: "elsewhere")
+        let expected = Double(count) * 5 + Double((0..<count).reduce(0, +))
+        let finished = try await owner.computedReady()
+        XCTAssertTrue(finished)
+        try await ray.shutdown()
+
+        try cluster.restartHead()
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let found = try await ray.getActor(ObjectKeeper.self, name: "owner")
+        let adopted = try await RayTesting.eventually {
+            try await ray.state.objects().contains { $0.location == "remote" && $0.nodes.count == 1 && !$0.holderPIDs.isEmpty }
+        }
+        XCTAssertTrue(adopted, "the result, held by the actor, is adopted from the other node's store only")
+        kill(doomed, SIGKILL)
+        try cluster.addNode(cpus: 1, resources: ["elsewhere": 2])
+        let rebuilt = try await found.computedSum()
+        XCTAssertEqual(rebuilt, expected, "rebuilt from the lineage the actor handed back")
+        let ran = try await ray.state.tasks().filter { $0.name.contains("makeNumbers") }
+        XCTAssertEqual(ran.count, 1, "run again once, after its node died")
+    }
+
+    /// A driver that stays connected through a head crash keeps its placement groups, detached
+    /// or not (as with Ray's GCS fault tolerance): it hands them back as it resumes.
+    func testAResumedDriversPlacementGroupIsReservedAgain() async throws {
+        let cluster = try TestCluster(cpus: 3)
+        self.cluster = cluster
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let mine = try await ray.placementGroup(bundles: [["CPU": 1]], name: "mine")
+        try await mine.ready(timeout: .seconds(30))
+
+        try cluster.restartHead()
+        let inside = $square.options(schedulingStrategy: .placementGroup(mine, bundleIndex: 0))
+        let value = try await ray.get(inside.remote(6), timeout: .seconds(60))
+        XCTAssertEqual(value, 36)
+        let found = try await ray.getPlacementGroup(name: "mine")
+        XCTAssertEqual(found, mine)
+        let held = try await RayTesting.eventually { try await ray.state.nodes().first?.available["CPU"] == 2 }
+        XCTAssertTrue(held, "the group holds its CPU again")
+        try await ray.removePlacementGroup(mine)
+        let freed = try await RayTesting.eventually { try await ray.state.nodes().first?.available["CPU"] == 3 }
+        XCTAssertTrue(freed)
+    }
+
     func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

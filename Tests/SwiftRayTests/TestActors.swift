@@ -160,4 +160,20 @@ distributed actor ObjectKeeper {
     distributed func largeRef() -> ObjectRef<[Int]>? { large }
 
     distributed func forget() { large = nil }
+
+    var computed: ObjectRef<[Double]>?
+
+    /// Submits `makeNumbers(count, 5)` on a node with `resource`, keeping its ref: the actor owns
+    /// that result (and its lineage).
+    distributed func compute(count: Int, on resource: String) {
+        computed = $makeNumbers.options(resources: [resource: 1]).remote(count, 5)
+    }
+
+    distributed func computedSum() async throws -> Double { try await computed?.get().reduce(0, +) ?? -1 }
+
+    /// Whether that result is finished (without reading it: no copy comes to this node).
+    distributed func computedReady() async throws -> Bool {
+        guard let computed else { return false }
+        return try await ray.wait([computed], timeout: .seconds(60)).ready.count == 1
+    }
 }

@@ -105,7 +105,7 @@ extension NodeManager {
             tasksReturned(ids, by: worker)
         case .addRefs(let ids):
             addRefsOnLoop(ids, holder: worker)
-        case .resumeSession(let held, let lineage) where worker.isDriver:
+        case .resumeSession(let held, let lineage) where worker.isDriver || worker.actorID != nil:
             resumeSession(held: held, lineage: lineage, of: worker)
         case .releaseRefs(let ids):
             releaseRefsOnLoop(ids, holder: worker)
