@@ -135,7 +135,13 @@ struct HeadCommand: AsyncParsableCommand {
         for round in 1...rounds {
             // No retries: it can only answer by finishing where it ran, through the head's absence.
             let running = resume ? $probe.options(resources: ["worker_node": 1], maxRetries: 0).remote(round, 0.3) : nil
-            if running != nil { _ = try await ray.kv.put("probe", [1]) }  // sent after the task, so it runs at the kill
+            if running != nil {  // running at the kill (its worker may be starting first)
+                _ = try await Self.untilAnswered {
+                    guard try await ray.state.tasks().contains(where: { $0.name.contains("probe") && $0.state == .running }) else {
+                        throw ValidationError("the probe is not running yet")
+                    }
+                }
+            }
             let killed = ContinuousClock.now
             try cluster.killHead()
             if postgres { try FileManager.default.removeItem(atPath: cluster.folders[0]) }
@@ -169,6 +175,7 @@ struct HeadCommand: AsyncParsableCommand {
                   + "'kept' re-attached (same pid, its 8 MB object read back) \(ms(reattached)); \(restartedPart)both nodes back \(ms(nodes))")
             if !resume { try await ray.shutdown() }
         }
+        if resume { try await ray.shutdown() }  // before the cluster stops
     }
 
     /// Retries `body` every 10 ms until it succeeds (for up to 60 s).

@@ -10,8 +10,9 @@ struct PendingReplies {
     private var waiters: [UInt64: Waiter] = [:]
     /// Requests cancelled before they were registered: they are never sent.
     private var abandoned: Set<UInt64> = []
-    /// What each waiting request sent, when kept (a driver sends them again to a restarted head).
-    private var sent: [UInt64: WireMessage] = [:]
+    /// What each waiting request sent, and when, when kept (a driver sends them again to a
+    /// restarted head).
+    private var sent: [UInt64: (message: WireMessage, at: ContinuousClock.Instant)] = [:]
 
     mutating func newID() -> UInt64 {
         lastID += 1
@@ -24,7 +25,7 @@ struct PendingReplies {
     /// `message`: what the request sent, kept until it is answered (nil: not kept).
     mutating func register(_ id: UInt64, _ waiter: Waiter, message: WireMessage? = nil) {
         waiters[id] = waiter
-        if let message { sent[id] = message }
+        if let message { sent[id] = (message, .now) }
     }
 
     /// Whether no request waits for an answer.
@@ -36,9 +37,11 @@ struct PendingReplies {
     /// The requests whose messages are kept and still wait for an answer.
     var keptIDs: Set<UInt64> { Set(sent.keys) }
 
-    /// The kept messages of those of `ids` still waiting, in the order they were made.
+    /// The kept messages of those of `ids` still waiting, in the order they were made, to send
+    /// again (with what is left of their timeouts).
     func messages(of ids: Set<UInt64>) -> [WireMessage] {
-        sent.filter { ids.contains($0.key) }.sorted { $0.key < $1.key }.map(\.value)
+        let now = ContinuousClock.now
+        return sent.filter { ids.contains($0.key) }.sorted { $0.key < $1.key }.map { $0.value.message.resent(after: now - $0.value.at) }
     }
 
     /// Resumes the request `reply` answers; false when nothing waits for it (it was cancelled).
