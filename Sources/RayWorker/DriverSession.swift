@@ -89,7 +89,8 @@ extension WorkerRuntime {
 
     /// Carries the session on over a connection to a restarted head (on the loop): the refs held
     /// and the lineage behind them first, then its placement groups (reserved again), then the
-    /// requests that were waiting, then what was sent meanwhile (reference changes excepted: the held refs count them). False: the driver shut
+    /// requests that were waiting, then what was sent meanwhile (reference changes excepted: the
+    /// held refs count them). False: the driver shut
     /// down meanwhile.
     private func resumed(over channel: any Channel) -> Bool {
         guard let away else { return false }

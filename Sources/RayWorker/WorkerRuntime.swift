@@ -46,9 +46,12 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     var away: AwaySession?
     /// A driver's head said it stops (a clean stop, not a crash): its session ends with the connection.
     var headStopped = false
-    /// Whether it keeps `lineage`: a driver connected to a head, or a worker on another node than
-    /// the head's (both outlive their head, and hand their lineage back).
-    let keepsLineage: Bool
+    /// Whether it keeps `lineage` (on `loop`): a driver connected to a head, or a worker hosting an
+    /// actor on another node than the head's (both outlive their head, and hand their lineage
+    /// back; a task worker does not).
+    private(set) var keepsLineage: Bool
+    /// Whether it counts the references it holds (see `init`).
+    private let countsHeld: Bool
     /// The lineage of a process that keeps it: the specs of the tasks it submitted whose results
     /// it may still hold, by task, pruned when they outnumber `lineagePruneAt`.
     var lineage: [TaskID: TaskSpec] = [:]
@@ -92,7 +95,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         self.executor = executor
         self.role = role
         objectDirectory = role == .driver ? nil : SharedObjectDirectory.fromEnvironment()
-        keepsLineage = countingHeld
+        countsHeld = countingHeld
+        keepsLineage = countingHeld && role == .driver
         references = ReferenceBatch(loop: loop, countingHeld: countingHeld) { [unowned self] adds, releases in
             if !adds.isEmpty { send(.addRefs(adds)) }
             if !releases.isEmpty { send(.releaseRefs(releases)) }
@@ -307,6 +311,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         case .execute(let spec):
             execute(spec)
         case .hostActor(let spec):
+            keepsLineage = countsHeld
             let executor = self.executor
             Task {
                 let error = await executor.hostActor(spec)

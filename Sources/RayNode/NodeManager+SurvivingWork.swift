@@ -3,7 +3,8 @@ import RayWire
 
 /// Tasks that ran on through the head's absence on other nodes, as their workers re-attached them:
 /// each waits for its driver to hand its spec back (`resumeSession`), which binds it to that
-/// worker instead of running it again. Confined to the node manager's loop.
+/// worker instead of running it again (the actors such workers re-attach wait for their drivers
+/// below). Confined to the node manager's loop.
 struct SurvivingTasks {
     /// The tasks re-attached workers run whose specs no driver has handed back yet: each one's worker.
     private var unclaimed: [TaskID: Int] = [:]
