@@ -150,14 +150,19 @@ extension NodeManager {
     }
 
     /// Reserves again the detached placement groups a previous head recorded (before anything is
-    /// served); they wait for their bundles like new groups while the nodes rejoin.
+    /// served) once the recovery window ends: the group's actors and tasks that outlived the
+    /// previous head have re-attached by then, and its bundles go on their nodes (`StrayLease`).
     package func restoreDetachedGroups(_ specs: [PlacementGroupSpec]) {
         loop.assertInEventLoop()
         for spec in specs where placementGroups[spec.id] == nil {
             placementGroups.add(spec)
+            placementGroups[spec.id]?.heldUntilRecovered = true
             logger.info("reserving detached placement group '\(spec.name)' (\(spec.id)) recorded by the previous head")
         }
-        placePendingGroups()
+        afterRecoveryWindow { [self] in  // on the loop
+            for spec in specs { placementGroups[spec.id]?.heldUntilRecovered = false }
+            placePendingGroups()
+        }
     }
 
     /// A head started on another machine lacks the job's binary: the nodes that ran the job keep a
@@ -244,8 +249,11 @@ extension NodeManager {
         endRecoveryWindowIfSettled()
     }
 
+    /// Ends the window once nothing is awaited, after the message that settled it is handled (a
+    /// re-attaching worker is accounted for before its work is registered).
     private func endRecoveryWindowIfSettled() {
-        if awaitedNodes.isEmpty && awaitedWorkers.isEmpty { endRecoveryWindow() }
+        guard awaitedNodes.isEmpty && awaitedWorkers.isEmpty else { return }
+        loop.execute { [self] in endRecoveryWindow() }
     }
 
     private func endRecoveryWindow() {

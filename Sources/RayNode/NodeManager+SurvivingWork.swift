@@ -169,4 +169,20 @@ extension NodeManager {
             logger.info("driver pid \(driver.pid) owns actor \(spec.className) \(id) again")
         }
     }
+
+    /// Leases of placement groups' work held from a node instead of a bundle (actors and tasks
+    /// re-attached before their group was reserved again), by group.
+    func strayLeases() -> [RayID: [StrayLease]] {
+        var found: [RayID: [StrayLease]] = [:]
+        for record in actors.all where !record.isDead {
+            guard case .placementGroup(let group, let index) = record.spec.strategy, case .node(let node)? = record.holdingTarget else { continue }
+            found[group, default: []].append(StrayLease(bundleIndex: index, node: node, amounts: record.holding) { record.holdingTarget = .bundle($0) })
+        }
+        for worker in workers.all where !worker.running.isEmpty && !worker.lent {
+            guard case .placementGroup(let group, let index) = worker.leaseStrategy, case .node(let node)? = worker.leaseTarget,
+                  let lease = worker.lease else { continue }
+            found[group, default: []].append(StrayLease(bundleIndex: index, node: node, amounts: lease) { worker.leaseTarget = .bundle($0) })
+        }
+        return found
+    }
 }

@@ -9,7 +9,7 @@ import RayWire
 /// tasks through a GCS restart).
 extension WorkerRuntime {
     /// Set while this worker runs its tasks on through its head's absence (on `loop`).
-    var keepsTasksThroughOutage: Bool { role == .worker && away != nil }
+    var isFinishingTasksWithoutHead: Bool { role == .worker && away != nil }
 
     /// The head's connection closed (on `loop`): keeps running the tasks sent here, parking what
     /// they send. False (the worker should exit, and its tasks run again from their drivers'

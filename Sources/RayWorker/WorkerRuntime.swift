@@ -284,7 +284,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
                 references.enqueue {
                     if self.pending.wasAbandoned(id) { return continuation.resume(throwing: CancellationError()) }
                     if let lost = self.lost {
-                        if self.keepsTasksThroughOutage { self.outageNeedsHead() }
+                        if self.isFinishingTasksWithoutHead { self.outageNeedsHead() }
                         return continuation.resume(throwing: lost)
                     }
                     let sent = message(id)

@@ -49,4 +49,38 @@ final class PlacementGroupsTests: XCTestCase {
         XCTAssertEqual(groups.waiting.count, 1)
         XCTAssertEqual(groups[RayID(high: 4, low: 2)]?.bundles.count, 2)
     }
+
+    func testPinnedBundlesGoOnTheirNodesUnderEachStrategy() {
+        let live = nodes([4, 4, 4])
+        let two = [["CPU": 1.0], ["CPU": 1.0]]
+        XCTAssertEqual(ids(PlacementGroups.bundleNodes(spec(1, two, .pack), live: live, pinned: [1: live[2]])), ["n2", "n2"], "PACK joins the pinned node")
+        XCTAssertEqual(ids(PlacementGroups.bundleNodes(spec(1, two, .strictPack), live: live, pinned: [0: live[1]])), ["n1", "n1"])
+        XCTAssertEqual(ids(PlacementGroups.bundleNodes(spec(1, two, .strictSpread), live: live, pinned: [0: live[0], 1: live[0]])), ["n0", "n1"], "never two on one node")
+        XCTAssertEqual(ids(PlacementGroups.bundleNodes(spec(1, [["CPU": 5.0]], .pack), live: live, pinned: [0: live[2]])), nil, "a pin does not make room")
+    }
+
+    func testAStrayLeaseMovesIntoItsBundleAndIsCountedOnce() {
+        let live = nodes([2, 2])
+        live[1].available.subtract(["CPU": 1])  // an actor of the group re-attached on n1, holding from the node
+        var moved: BundleRecord?
+        let stray = StrayLease(bundleIndex: 0, node: live[1], amounts: ["CPU": 1]) { moved = $0 }
+        var groups = PlacementGroups()
+        groups.add(spec(1, [["CPU": 2]], .pack))
+        let placed = groups.placeWaiting(on: live, strays: [RayID(high: 4, low: 1): [stray]])
+        XCTAssertEqual(placed.first?.bundles.map(\.node.id), ["n1"], "the bundle goes where its actor runs, though n0 comes first")
+        XCTAssertEqual(live[1].available["CPU"] ?? -1, 0, "the bundle's 2 CPUs, the actor's inside them")
+        XCTAssertEqual(live[0].available["CPU"] ?? -1, 2)
+        XCTAssertTrue(moved === placed.first?.bundles.first)
+        XCTAssertEqual(moved?.available["CPU"] ?? -1, 1)
+    }
+
+    func testAGroupHeldUntilRecoveryWaits() {
+        let live = nodes([2])
+        var groups = PlacementGroups()
+        groups.add(spec(1, [["CPU": 1]], .pack))
+        groups[RayID(high: 4, low: 1)]?.heldUntilRecovered = true
+        XCTAssertTrue(groups.placeWaiting(on: live).isEmpty)
+        groups[RayID(high: 4, low: 1)]?.heldUntilRecovered = false
+        XCTAssertEqual(groups.placeWaiting(on: live).count, 1)
+    }
 }

@@ -479,6 +479,47 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertTrue(freed)
     }
 
+    func testPlacementGroupsKeepTheirNodesAroundActorsThatOutlivedTheHead() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 3, arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let nodes = try await ray.state.nodes()
+        let workerNode = try XCTUnwrap(nodes.first { !$0.isHead }?.nodeID)
+        // The head's CPU taken first, so both groups go on the worker node.
+        let blocker = try await ray.placementGroup(bundles: [["CPU": 1]])
+        try await blocker.ready(timeout: .seconds(30))
+        let detached = try await ray.placementGroup(bundles: [["CPU": 1]], name: "kept", lifetime: .detached)
+        let owned = try await ray.placementGroup(bundles: [["CPU": 1]], name: "owned")
+        try await detached.ready(timeout: .seconds(30))
+        try await owned.ready(timeout: .seconds(30))
+        try await ray.removePlacementGroup(blocker)
+        func inGroup(_ group: PlacementGroup, name: String, lifetime: ActorLifetime?) -> ActorOptions {
+            ActorOptions(numCPUs: 1, name: name, lifetime: lifetime, schedulingStrategy: .placementGroup(group, bundleIndex: 0))
+        }
+        let keeper = try await ray.actor(Counter.self, options: inGroup(detached, name: "pinned", lifetime: .detached))
+        let own = try await ray.actor(Counter.self, options: inGroup(owned, name: "mine", lifetime: nil))
+        _ = try await keeper.add(10)
+        _ = try await own.add(20)
+        let placed = try await ray.state.placementGroups().filter { $0.state == "CREATED" }.map(\.bundleNodes)
+        XCTAssertEqual(placed, [[workerNode], [workerNode]], "set up: both groups on the worker node")
+
+        try cluster.restartHead()
+        let kept = try await keeper.increment()
+        let mine = try await own.increment()
+        XCTAssertEqual([kept, mine], [11, 21], "both actors kept their state")
+        let settled = try await RayTesting.eventually {
+            let groups = try await ray.state.placementGroups().filter { $0.state == "CREATED" }
+            let nodes = try await ray.state.nodes()
+            return groups.count == 2 && groups.allSatisfy { $0.bundleNodes == [workerNode] }
+                && nodes.first { $0.nodeID == workerNode }?.available["CPU"] == 1 && nodes.first(where: \.isHead)?.available["CPU"] == 1
+        }
+        let groups = try await ray.state.placementGroups().map { "\($0.name) \($0.state) \($0.bundleNodes)" }
+        let free = try await ray.state.nodes().map { "\($0.nodeID) \($0.available["CPU"] ?? 0)" }
+        XCTAssertTrue(settled, "each group back on its actor's node, its CPU counted once: \(groups), free \(free)")
+        try ray.kill(keeper)
+    }
+
     func testAnUnusableStateStoreIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-bad-store-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

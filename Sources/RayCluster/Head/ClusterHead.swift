@@ -420,8 +420,9 @@ package final class ClusterHead: @unchecked Sendable {
     }
 
     /// Reserves again the detached placement groups a crashed head recorded and hands every later
-    /// creation or removal of one to `changed`, in order (call before `persistDetachedActors`, whose
-    /// actors may live in them, and before `start`).
+    /// creation or removal of one to `changed`, in order (call after `persistNodes`, whose nodes
+    /// their bundles wait for, before `persistDetachedActors`, whose actors may live in them, and
+    /// before `start`).
     package func persistDetachedGroups(
         restoring specs: [PlacementGroupSpec],
         changed: @escaping @Sendable (_ created: PlacementGroupSpec?, _ removed: RayID?, _ stored: @escaping @Sendable () -> Void) -> Void

@@ -145,7 +145,8 @@ extension NodeManager {
 
     /// Reserves the bundles of waiting groups that fit now, in creation order, and tells their waiters.
     func placePendingGroups() {
-        let placed = placementGroups.placeWaiting(on: nodes.filter(\.alive))
+        guard !placementGroups.waiting.isEmpty else { return }
+        let placed = placementGroups.placeWaiting(on: nodes.filter(\.alive), strays: strayLeases())
         for group in placed {
             for waiter in group.waiters { waiter(nil) }
             group.waiters = []

@@ -23,6 +23,9 @@ final class PlacementGroupRecord {
     /// Empty until every bundle is reserved (all at once, or none).
     var bundles: [BundleRecord] = []
     var removed = false
+    /// Restored by a restarted head: not placed before the recovery window ends, so that the
+    /// actors and tasks of the group that outlived the old head pin its bundles to their nodes.
+    var heldUntilRecovered = false
     /// Called with nil once placed, or with an error if removed first.
     var waiters: [(ErrorInfo?) -> Void] = []
 
