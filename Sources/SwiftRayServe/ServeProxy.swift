@@ -176,6 +176,7 @@ final class ServeProxy: Sendable {
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
         var logger = Logger(label: "swiftray.serve")
         logger.logLevel = .warning  // not a line per start
+        logger.handler = LazyMetadataLogHandler(logger.handler)
         let app = Hummingbird.Application(
             responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog),
             // A connection idle past the keep-alive timeout is closed, so idle clients cannot hold
@@ -233,5 +234,30 @@ final class Race<T: Sendable>: Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
+    }
+}
+
+/// The proxy's log handler: Hummingbird gives each request's logger a request id, and the standard
+/// handler formats its metadata whenever it is set (a cost on every request); this one keeps the
+/// metadata as given and hands it over only with a line that is written.
+struct LazyMetadataLogHandler: LogHandler {
+    private let base: any LogHandler
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level
+
+    init(_ base: any LogHandler) {
+        self.base = base
+        logLevel = base.logLevel
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        event.metadata = metadata.merging(event.metadata ?? [:]) { $1 }
+        base.log(event: event)
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
     }
 }
