@@ -100,7 +100,7 @@ extension NodeManager {
         guard let record = actors[actorID], record.awaitingReattach, workers[workerID] == nil else { return nil }
         record.awaitingReattach = false
         let placement = record.spec.resources.isEmpty ? ["CPU": 1] : record.spec.resources
-        let target = leaseTargets(placement, record.spec.strategy).first { $0.node === node } ?? .node(node)
+        let target = survivorTarget(placement, record.spec.strategy, on: node)
         target.take(record.spec.resources)
         record.holding = record.spec.resources
         record.holdingTarget = target

@@ -66,7 +66,7 @@ extension NodeManager {
         send(welcome, to: worker)
         for taskID in taskIDs {
             if let record = tasks[taskID] {
-                assign(record, to: worker, target: survivorTarget(record.spec, on: node))
+                assign(record, to: worker, target: survivorTarget(record.spec.resources, record.spec.strategy, on: node))
             } else {
                 survivors.add(taskID, worker: id)
             }
@@ -86,8 +86,12 @@ extension NodeManager {
         return true
     }
 
-    private func survivorTarget(_ spec: TaskSpec, on node: NodeRecord) -> LeaseTarget {
-        leaseTargets(spec.resources, spec.strategy).first { $0.node === node } ?? .node(node)
+    /// Where work that outlived the previous head and runs on `node` takes its lease: its bundle
+    /// there, or the node itself (a stray lease, moved into the bundle once the group is reserved).
+    func survivorTarget(_ demand: ResourceSet, _ strategy: SchedulingStrategy, on node: NodeRecord) -> LeaseTarget {
+        if let bundle = leaseTargets(demand, strategy).first(where: { $0.node === node }) { return bundle }
+        if case .placementGroup = strategy { mayHaveStrayLeases = true }
+        return .node(node)
     }
 
     /// A resuming driver handed back the spec of a task a re-attached worker runs (or ran): it
@@ -102,7 +106,7 @@ extension NodeManager {
         let record = TaskRecord(spec: spec, pool: driver.pool.adding(spec.environment), ownerID: driver.id)
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
-        assign(record, to: worker, target: survivorTarget(spec, on: worker.node))
+        assign(record, to: worker, target: survivorTarget(spec.resources, spec.strategy, on: worker.node))
         if let early = claimed.early { taskDone(spec.taskID, early, from: worker) }
         return true
     }
@@ -173,7 +177,9 @@ extension NodeManager {
     /// Leases of placement groups' work held from a node instead of a bundle (actors and tasks
     /// re-attached before their group was reserved again), by group.
     func strayLeases() -> [RayID: [StrayLease]] {
+        guard mayHaveStrayLeases else { return [:] }
         var found: [RayID: [StrayLease]] = [:]
+        defer { mayHaveStrayLeases = !found.isEmpty }
         for record in actors.all where !record.isDead {
             guard case .placementGroup(let group, let index) = record.spec.strategy, case .node(let node)? = record.holdingTarget else { continue }
             found[group, default: []].append(StrayLease(bundleIndex: index, node: node, amounts: record.holding) { record.holdingTarget = .bundle($0) })

@@ -33,6 +33,9 @@ package final class NodeManager: @unchecked Sendable {
     var awaitedWorkers: Set<Int> = []
     /// Tasks re-attached by workers that outlived the previous head, until their drivers resume.
     var survivors = SurvivingTasks()
+    /// Set when work that outlived the previous head took its lease from a node because its
+    /// placement group was not reserved yet (see `StrayLease`); cleared once none is left.
+    var mayHaveStrayLeases = false
     /// What waits for the recovery window to end (see `afterRecoveryWindow`).
     var recoveryWaiters: [@Sendable () -> Void] = []
     /// Copies objects from other nodes into this node's store (set by the cluster server).

@@ -137,7 +137,8 @@ final class ParquetFileTests: XCTestCase {
             let path = "\(folder)/\(name).parquet"
             try ParquetFile.write(block, to: path)
             XCTAssertEqual(try ParquetFile.read(path), block)
-            XCTAssertEqual(try PyArrow.read([path])[path]?["rows"] as? Int, block.rowCount)
+            let read = try PyArrow.read([path])  // outside the assertion: a missing pyarrow skips
+            XCTAssertEqual(read[path]?["rows"] as? Int, block.rowCount)
         }
     }
 
