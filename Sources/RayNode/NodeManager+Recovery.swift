@@ -114,6 +114,7 @@ extension NodeManager {
         record.lastPID = pid
         logger.info("\(record.spec.detached ? "detached actor" : "actor") \(record.spec.className) '\(record.spec.name)' re-attached from node \(node.id) (pid \(pid)), its state kept")
         send(welcome, to: worker)
+        emitEarlyOutput(of: worker)
         pumpCalls(record)
         return worker
     }

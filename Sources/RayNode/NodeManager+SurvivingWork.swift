@@ -72,6 +72,7 @@ extension NodeManager {
             }
         }
         logger.info("worker \(id) on node \(node.id) (pid \(pid)) re-attached \(taskIDs.count) task(s) it ran through the head's absence")
+        emitEarlyOutput(of: worker)
         loop.scheduleTask(in: TimeAmount(Self.unclaimedGrace)) { [self] in
             let unclaimed = survivors.drop(worker: id)
             unclaimed.forEach(discardUnlessAdopted)
@@ -190,5 +191,29 @@ extension NodeManager {
             found[group, default: []].append(StrayLease(bundleIndex: index, node: node, amounts: lease) { worker.leaseTarget = .bundle($0) })
         }
         return found
+    }
+
+    /// Lines a rejoining node sends for a worker not re-attached yet: what it printed while the
+    /// head was away. Kept (at most `HeldOutput`'s bound) while workers may still re-attach, and
+    /// written once it does; dropped after `unclaimedGrace`.
+    package func holdEarlyOutput(_ text: String, isError: Bool, from workerID: Int) {
+        guard startedAt + TimeAmount(Self.unclaimedGrace) > .now(), earlyOutputLines < Self.earlyOutputLimit else { return }
+        if earlyOutput.isEmpty {
+            loop.scheduleTask(in: TimeAmount(Self.unclaimedGrace)) { [self] in
+                earlyOutput = [:]
+                earlyOutputLines = 0
+            }
+        }
+        earlyOutput[workerID, default: []].append((text, isError))
+        earlyOutputLines += 1
+    }
+
+    static let earlyOutputLimit = 10_000
+
+    /// Writes what a re-attached worker printed before it re-attached.
+    func emitEarlyOutput(of worker: WorkerHandle) {
+        guard let lines = earlyOutput.removeValue(forKey: worker.id) else { return }
+        earlyOutputLines -= lines.count
+        for line in lines { emitOutput(line.text, isError: line.isError, from: worker) }
     }
 }

@@ -36,6 +36,10 @@ package final class NodeManager: @unchecked Sendable {
     /// Set when work that outlived the previous head took its lease from a node because its
     /// placement group was not reserved yet (see `StrayLease`); cleared once none is left.
     var mayHaveStrayLeases = false
+    /// What workers that outlived the previous head printed before they re-attached, by worker
+    /// (see `holdEarlyOutput`), and how many lines that is.
+    var earlyOutput: [Int: [(text: String, isError: Bool)]] = [:]
+    var earlyOutputLines = 0
     /// What waits for the recovery window to end (see `afterRecoveryWindow`).
     var recoveryWaiters: [@Sendable () -> Void] = []
     /// Copies objects from other nodes into this node's store (set by the cluster server).

@@ -12,14 +12,15 @@ import SwiftRay
     return [ray.nodeID ?? "", String(x * x)]
 }
 
-/// Notes its start in `folder/x.log` (one line per run, with its pid), sleeps, notes its end in
-/// `folder/x.done`, and returns its pid and `x * x`: how often a task ran, seen from outside.
+/// Notes its start in `folder/x.log` (one line per run, with its pid), sleeps, prints a line, notes
+/// its end in `folder/x.done`, and returns its pid and `x * x`: how often a task ran, seen from outside.
 @Remote func loggedSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> [String] {
     let pid = String(getpid())
     let log = "\(folder)/\(x).log"
     let earlier = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     try (earlier + "started \(pid)\n").write(toFile: log, atomically: true, encoding: .utf8)
     try await Task.sleep(for: .seconds(seconds))
+    print("task \(x) finished in pid \(pid)")
     try "".write(toFile: "\(folder)/\(x).done", atomically: true, encoding: .utf8)
     return [pid, String(x * x)]
 }

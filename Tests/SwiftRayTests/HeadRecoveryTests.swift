@@ -181,6 +181,9 @@ final class HeadRecoveryTests: XCTestCase {
             let log = try String(contentsOfFile: "\(folder)/\(x).log", encoding: .utf8)
             XCTAssertEqual(log, "started \(result[0])\n", "task \(x) ran once, in the process that answered")
         }
+        // What the quick task printed with its head away reached the restarted head.
+        let printed = try cluster.run(["logs", "--pid", quickResult[0], "--address", cluster.address, "--token", cluster.token])
+        XCTAssertTrue(printed.contains("task 3 finished in pid \(quickResult[0])"), printed)
         // The workers that outlived the head leave once they handed their results over; the node
         // runs new work as before.
         let fresh = try await once.remote(4, 0.0, folder).get(timeout: .seconds(60))

@@ -51,6 +51,8 @@ package final class NodeDaemon: @unchecked Sendable {
     private var workers: [Int: Int32] = [:]
     private var waitingForBinary: [String: [StartWorker]] = [:]
     private var downloads: [String: BinaryUpload] = [:]
+    /// Workers' output while the head is away (nil: connected), sent once this node rejoins.
+    private var heldOutput: HeldOutput?
     /// Job entrypoints the head placed here (their resources were set aside on this node).
     private lazy var entrypoints = NodeEntrypoints(folder: "\(files.root)/jobs") { [unowned self] message in
         group.next().execute { self.connection?.send(.control(message)) }
@@ -104,6 +106,7 @@ package final class NodeDaemon: @unchecked Sendable {
         if info.rejoining != nil { connection.send(.control(.storedObjects(directory?.storedObjects() ?? []))) }
         connection.route({ self.handle($0) }, onClose: { self.headGone(connection) })
         try await loop.submit {
+            self.sendHeldOutput(over: connection)
             self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
                 connection.send(.control(.heartbeat))
             }
@@ -251,7 +254,8 @@ package final class NodeDaemon: @unchecked Sendable {
         guard let loop = connection?.channel.eventLoop else { return }
         for (fd, isError) in [(launched.stdoutFD, false), (launched.stderrFD, true)] {
             LineForwarder.attach(fd: fd, on: loop) { [self] line in
-                connection?.send(.control(.output(workerID: id, text: line, isError: isError)))
+                let message = ControlMessage.output(workerID: id, text: line, isError: isError)
+                if heldOutput == nil { connection?.send(.control(message)) } else { heldOutput?.append(message) }
             }
         }
         DispatchQueue.global().async { [self] in
@@ -284,6 +288,7 @@ package final class NodeDaemon: @unchecked Sendable {
         memoryMonitor?.cancel()
         memoryMonitor = nil
         heartbeat = nil
+        heldOutput = heldOutput ?? HeldOutput()
         entrypoints.stopAll()
         waitingForBinary = [:]
         for download in downloads.values { download.abandon() }
@@ -296,6 +301,15 @@ package final class NodeDaemon: @unchecked Sendable {
         }
         logger.warning("lost the connection to the head; trying to rejoin for \(reconnectTimeout)")
         Task { await self.rejoin() }
+    }
+
+    /// What the workers printed while the head was away goes to the head that took this node back
+    /// (which keeps it for the workers that re-attach), with a note of lines dropped beyond the bound.
+    private func sendHeldOutput(over connection: HeadConnection) {
+        guard let held = heldOutput else { return }
+        heldOutput = nil
+        for message in held.messages { connection.send(.control(message)) }
+        if held.dropped > 0 { logger.warning("\(held.dropped) lines of worker output were dropped while the head was away") }
     }
 
     /// Tries to join until it succeeds or `reconnectTimeout` has passed (`ReconnectBackoff`: every
@@ -337,5 +351,21 @@ package final class NodeDaemon: @unchecked Sendable {
     private func killAll() {
         for pid in workers.values { kill(pid, SIGKILL) }
         entrypoints.stopAll()
+    }
+}
+
+/// Worker output kept while the head is away: the latest `limit` lines (Ray's log monitor likewise
+/// reads workers' log files once it is back).
+struct HeldOutput {
+    static let limit = 10_000
+    private(set) var messages = CircularBuffer<ControlMessage>()
+    private(set) var dropped = 0
+
+    mutating func append(_ message: ControlMessage) {
+        if messages.count >= Self.limit {
+            messages.removeFirst()
+            dropped += 1
+        }
+        messages.append(message)
     }
 }

@@ -240,7 +240,7 @@ final class HeadPeerHandler: ChannelInboundHandler, @unchecked Sendable {
         case .workerExited(let id, let code):
             head.remoteWorkerExited(id, code: code, on: node)
         case .output(let id, let text, let isError):
-            guard let worker = manager.workers[id] else { return }
+            guard let worker = manager.workers[id] else { return manager.holdEarlyOutput(text, isError: isError, from: id) }
             manager.emitOutput(text, isError: isError, from: worker)
         case .objectServer(let port):
             head.nodeServesObjects(node, port: port, channel: channel)
