@@ -48,7 +48,7 @@ struct PlacementGroups {
     /// on their node when it has room); nil if it cannot.
     static func bundleNodes(_ spec: PlacementGroupSpec, live: [NodeRecord], pinned: [Int: NodeRecord] = [:]) -> [NodeRecord]? {
         var free = live.map(\.available)
-        let pinnedIndices = pinned.sorted { $0.key < $1.key }.compactMap { entry in
+        let pinnedIndices = pinned.isEmpty ? [] : pinned.sorted { $0.key < $1.key }.compactMap { entry in
             live.firstIndex { $0 === entry.value }.map { (bundle: entry.key, node: $0) }
         }
         if spec.strategy == .strictPack {
@@ -64,13 +64,12 @@ struct PlacementGroups {
             chosen[pin.bundle] = pin.node
         }
         for (position, bundle) in spec.bundles.enumerated() where chosen[position] == nil {
-            let taken = chosen.compactMap { $0 }
             let fitting = live.indices.filter { free[$0].fits(bundle) }
             let preferred: Int?
             switch spec.strategy {
-            case .pack, .strictPack: preferred = fitting.first { taken.contains($0) } ?? fitting.first
-            case .spread: preferred = fitting.first { !taken.contains($0) } ?? fitting.first
-            case .strictSpread: preferred = fitting.first { !taken.contains($0) }
+            case .pack, .strictPack: preferred = fitting.first { chosen.contains($0) } ?? fitting.first
+            case .spread: preferred = fitting.first { !chosen.contains($0) } ?? fitting.first
+            case .strictSpread: preferred = fitting.first { !chosen.contains($0) }
             }
             guard let index = preferred else { return nil }
             free[index].subtract(bundle)
