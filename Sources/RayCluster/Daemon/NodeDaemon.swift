@@ -8,6 +8,7 @@ import RayObjectStore
 import RayPlatform
 import RayTransport
 import RayWire
+import Synchronization
 
 /// A worker node (`swiftray start --address HOST:PORT`): joins the head with this machine's
 /// resources, starts worker processes when the head asks (fetching and caching the job's binary
@@ -51,11 +52,14 @@ package final class NodeDaemon: @unchecked Sendable {
     private var workers: [Int: Int32] = [:]
     private var waitingForBinary: [String: [StartWorker]] = [:]
     private var downloads: [String: BinaryUpload] = [:]
+    /// Cleared as the node stops: what other threads (worker reapers, job entrypoints) hand to the
+    /// loop after that is dropped, as a loop that has shut down must not be given work.
+    private let loopOpen = Mutex(true)
     /// Workers' output while the head is away (nil: connected), sent once this node rejoins.
     private var heldOutput: HeldOutput?
     /// Job entrypoints the head placed here (their resources were set aside on this node).
     private lazy var entrypoints = NodeEntrypoints(folder: "\(files.root)/jobs") { [unowned self] message in
-        group.next().execute { self.connection?.send(.control(message)) }
+        self.onLoop { self.connection?.send(.control(message)) }
     }
 
     /// - Parameters:
@@ -130,6 +134,7 @@ package final class NodeDaemon: @unchecked Sendable {
         connection?.close()
         spiller?.stop()
         await objectServer?.shutdown()
+        loopOpen.withLock { $0 = false }
         try? await group.shutdownGracefully()
         directory?.removeAll()
     }
@@ -262,7 +267,7 @@ package final class NodeDaemon: @unchecked Sendable {
             var status: Int32 = 0
             _ = retryingOnInterrupt { waitpid(launched.pid, &status, 0) }
             let code = swiftray_wait_status_code(status)
-            loop.execute { self.exited(id, code: code) }
+            onLoop { self.exited(id, code: code) }
         }
     }
 
@@ -301,6 +306,13 @@ package final class NodeDaemon: @unchecked Sendable {
         }
         logger.warning("lost the connection to the head; trying to rejoin for \(reconnectTimeout)")
         Task { await self.rejoin() }
+    }
+
+    /// Runs `body` on the node's loop (from another thread), unless the node has stopped.
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
+        loopOpen.withLock { open in
+            if open { group.next().execute(body) }
+        }
     }
 
     /// What the workers printed while the head was away goes to the head that took this node back
