@@ -97,6 +97,7 @@ package final class NodeDaemon: @unchecked Sendable {
         try await loop.submit {
             self.connection = connection
             self.nodeID = welcome.nodeID
+            self.sendHeldOutput(over: connection)  // first: the head keeps it for the workers that re-attach
         }.get()
         // The object server is announced before any request of the head's is handled.
         if welcome.objectPort == nil {
@@ -110,7 +111,6 @@ package final class NodeDaemon: @unchecked Sendable {
         if info.rejoining != nil { connection.send(.control(.storedObjects(directory?.storedObjects() ?? []))) }
         connection.route({ self.handle($0) }, onClose: { self.headGone(connection) })
         try await loop.submit {
-            self.sendHeldOutput(over: connection)
             self.heartbeat = loop.scheduleRepeatedTask(initialDelay: self.heartbeatInterval, delay: self.heartbeatInterval) { _ in
                 connection.send(.control(.heartbeat))
             }
