@@ -36,9 +36,13 @@ struct JobReservations: JobPlacement {
     }
 
     /// Hands what nodes report about entrypoints to the job manager.
+    /// One at a time, in the order the nodes sent them: a job's exit after its last output (a task
+    /// per event let an exit overtake the output before it, and a tail closed without it).
     static func forward(_ head: ClusterHead, to jobs: JobManager) {
-        head.onEntrypointEvents { event in
-            Task {
+        let (events, sink) = AsyncStream<EntrypointEvent>.makeStream()
+        head.onEntrypointEvents { sink.yield($0) }
+        Task {
+            for await event in events {
                 switch event {
                 case .output(let id, let bytes): await jobs.remoteOutput(id, bytes)
                 case .exited(let id, let code, let error): await jobs.remoteExited(id, code: code, error: error)
