@@ -194,7 +194,7 @@ extension NodeManager {
     }
 
     /// Lines a rejoining node sends for a worker not re-attached yet: what it printed while the
-    /// head was away. Kept (at most `HeldOutput`'s bound) while workers may still re-attach, and
+    /// head was away. Kept (at most `earlyOutputLimit` lines) while workers may still re-attach, and
     /// written once it does; dropped after `unclaimedGrace`.
     package func holdEarlyOutput(_ text: String, isError: Bool, from workerID: Int) {
         guard startedAt + TimeAmount(Self.unclaimedGrace) > .now(), earlyOutputLines < Self.earlyOutputLimit else { return }
@@ -208,6 +208,7 @@ extension NodeManager {
         earlyOutputLines += 1
     }
 
+    /// As many lines as a node keeps for its workers while the head is away (`HeldOutput.limit`).
     static let earlyOutputLimit = 10_000
 
     /// Writes what a re-attached worker printed before it re-attached.
