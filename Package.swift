@@ -129,10 +129,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // The @Remote macro.
+        // What @Remote and @RayActor expand to: a plain library, so that its tests do not depend on
+        // the macro target (a test depending on a macro makes SwiftPM build every test target, and
+        // all they depend on, a second time for the host: twice the build).
+        .target(
+            name: "RayMacroExpansion",
+            dependencies: [
+                .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxBuilder", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+            ]
+        ),
+        // The compiler plugin serving @Remote and @RayActor.
         .macro(
             name: "RayMacros",
             dependencies: [
+                "RayMacroExpansion",
                 .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
             ]
@@ -288,7 +301,7 @@ let package = Package(
         .testTarget(
             name: "RayMacrosTests",
             dependencies: [
-                "RayMacros",
+                "RayMacroExpansion",
                 .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ]
         ),

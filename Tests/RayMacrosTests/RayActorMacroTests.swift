@@ -1,4 +1,4 @@
-import RayMacros
+import RayMacroExpansion
 import SwiftSyntaxMacros
 import SwiftSyntaxMacrosTestSupport
 import XCTest
