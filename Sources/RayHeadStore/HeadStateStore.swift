@@ -7,7 +7,8 @@ import RayWire
 /// on its own disk (the embedded default, SQLite), or in PostgreSQL for heads whose machine can be
 /// lost. It holds the key-value store (`ray.kv`, Serve's and Tune's records in it) and the
 /// detached actors (what re-creates each, and the binary its workers run), the detached
-/// placement groups, the submitted jobs' records and the worker nodes' ids.
+/// placement groups, the submitted jobs' records, the worker nodes' ids and the refs contained in
+/// objects kept in other nodes' stores (which outlive the head, while the refs lived only in it).
 /// Changes are recorded in order from any thread and written in the background, in that order.
 package final class HeadStateStore: Sendable {
     private enum Change: Sendable {
@@ -22,6 +23,8 @@ package final class HeadStateStore: Sendable {
         case forgetJob(id: String)
         case node(id: String)
         case forgetNode(id: String)
+        case contained(object: String, refs: String)
+        case forgetContained(object: String)
     }
 
     private struct Write: Sendable {
@@ -119,6 +122,12 @@ package final class HeadStateStore: Sendable {
             try await database.execute("INSERT INTO nodes (id) VALUES (?) ON CONFLICT (id) DO NOTHING", [.text(id)])
         case .forgetNode(let id):
             try await database.execute("DELETE FROM nodes WHERE id = ?", [.text(id)])
+        case .contained(let object, let refs):
+            try await database.execute(
+                "INSERT INTO contained_refs (id, refs) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET refs = excluded.refs",
+                [.text(object), .text(refs)])
+        case .forgetContained(let object):
+            try await database.execute("DELETE FROM contained_refs WHERE id = ?", [.text(object)])
         }
     }
 
@@ -136,6 +145,8 @@ package final class HeadStateStore: Sendable {
         "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record BLOB NOT NULL)",
         // The worker nodes joined (a restarted head waits for them to rejoin before resuming drivers).
         "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY)",
+        // The refs inside objects kept in other nodes' stores (ids, space-separated).
+        "CREATE TABLE IF NOT EXISTS contained_refs (id TEXT PRIMARY KEY, refs TEXT NOT NULL)",
     ]
 
     /// Opens (or creates) the store at `location`: a PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
@@ -222,6 +233,23 @@ package final class HeadStateStore: Sendable {
     /// Records a worker node that joined (`alive`) or was lost.
     package func record(node id: String, alive: Bool) {
         writes.yield(Write(change: alive ? .node(id: id) : .forgetNode(id: id), done: {}))
+    }
+
+    /// The refs each object kept in another node's store contains (unreadable rows skipped).
+    package func containedRefs() async throws -> [(object: ObjectID, refs: [ObjectID])] {
+        try await database.rows("SELECT id, refs FROM contained_refs").compactMap { row in
+            guard let object = row["id"]?.text.flatMap(RayID.init), let text = row["refs"]?.text else { return nil }
+            let refs = text.split(separator: " ").compactMap { RayID(String($0)) }
+            return refs.isEmpty ? nil : (object, refs)
+        }
+    }
+
+    /// Records the refs an object kept in another node's store contains, or forgets them (nil:
+    /// the object was freed or is being rebuilt); `done` runs once it is written.
+    package func record(contained refs: [ObjectID]?, of object: ObjectID, then done: @escaping @Sendable () -> Void) {
+        let change: Change = refs.map { .contained(object: "\(object)", refs: $0.map { "\($0)" }.joined(separator: " ")) }
+            ?? .forgetContained(object: "\(object)")
+        writes.yield(Write(change: change, done: done))
     }
 
     /// Records a detached actor (created or restarted); `done` runs once it is written.

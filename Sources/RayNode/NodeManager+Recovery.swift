@@ -120,7 +120,8 @@ extension NodeManager {
     }
 
     /// What a rejoining node's store kept. An object this head does not know (a previous head
-    /// recorded it) is adopted as stored there and held for `reattachGrace`, so the refs the node's
+    /// recorded it) is adopted as stored there, with the refs the previous head recorded inside it
+    /// (`KeptContainedRefs`), and held for `reattachGrace`, so the refs the node's
     /// re-attaching actors report claim it; it is freed after that if none did. A copy of an object
     /// known to be on other nodes is recorded (objects never change); any other is stale.
     /// - Returns: the stale copies, for the node to remove.
@@ -132,7 +133,9 @@ extension NodeManager {
             guard objects.contains(object.id) else {
                 objects.create(object.id)  // the hold the grace below releases
                 locations.storedRemotely(object.id, on: node)
-                finishObject(object.id, .value(EncodedValue(bytes: [], shared: object.id, sharedSize: object.size)))
+                let refs = adoptedContainedRefs(of: object.id)
+                finishObject(object.id, .value(EncodedValue(bytes: [], refs: refs, shared: object.id, sharedSize: object.size)))
+                payOwedPins(to: object.id)
                 adopted.append(object.id)
                 continue
             }

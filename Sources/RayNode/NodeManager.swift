@@ -25,6 +25,8 @@ package final class NodeManager: @unchecked Sendable {
     /// The tasks that computed results held only on other nodes, to run again if those nodes die;
     /// each keeps its arguments alive (lineage pinning).
     var lineage: [ObjectID: TaskRecord] = [:]
+    /// The refs inside objects kept in other nodes' stores, written through and restored.
+    var keptContained = KeptContainedRefs()
     /// When this manager started: a restarted head's recovery window runs from here.
     let startedAt = NIODeadline.now()
     /// Worker nodes a previous head recorded that have not rejoined and reported their stores.
@@ -76,6 +78,9 @@ package final class NodeManager: @unchecked Sendable {
     package var detachedActorChanged: ((DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// Told, on the loop, when a detached placement group is created (its spec) and removed (its
     /// id), with what to call once that is stored.
+    /// Told, on the loop, of the refs a result kept in another node's store contains, and when it
+    /// is freed or reset (nil), with what to call once that is stored: the head writes them through.
+    package var containedRefsChanged: ((ObjectID, [ObjectID]?, _ stored: @escaping @Sendable () -> Void) -> Void)?
     package var detachedGroupChanged: ((_ created: PlacementGroupSpec?, _ removed: RayID?, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<FinishedTask>()

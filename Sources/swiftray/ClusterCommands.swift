@@ -184,6 +184,7 @@ struct StartCommand: AsyncParsableCommand {
             let entries = try await store.keyValues().map { (space: $0.space, key: $0.key, value: $0.value) }
             try await head.persistKeyValues(restoring: entries) { store.record($0, then: $1) }
             try await head.persistNodes(restoring: try await store.nodeIDs()) { store.record(node: $0, alive: $1) }
+            try await head.persistContainedRefs(restoring: try await store.containedRefs()) { store.record(contained: $1, of: $0, then: $2) }
             try await head.persistDetachedGroups(restoring: try await store.detachedGroups()) { store.record(group: $0, removed: $1, then: $2) }
             try await head.persistDetachedActors(restoring: try await Self.storedActors(store, files: files)) { change, done in
                 switch change {

@@ -53,6 +53,18 @@ import SwiftRay
     [try ray.put((0..<count).map(Double.init))]
 }
 
+/// A large value holding a ref to another large value.
+struct NumbersWithRef: Codable, Sendable {
+    var numbers: ObjectRef<[Double]>
+    var padding: [Double]
+}
+
+/// Puts `count` numbers on this worker's node and returns a ref to them inside a value large
+/// enough to be kept in the node's store too.
+@Remote func wrapNumbersHere(_ count: Int) throws -> NumbersWithRef {
+    NumbersWithRef(numbers: try ray.put((0..<count).map(Double.init)), padding: Array(repeating: 1, count: count))
+}
+
 /// Yields `[index, pid, attempt]` for `count` items; the first attempt stops after `pauseAt` items
 /// and waits on `gate` (the test kills it there).
 @Remote func killableStream(_ count: Int, _ pauseAt: Int, _ gate: Queue<Int>) -> AsyncThrowingStream<[Int], any Error> {

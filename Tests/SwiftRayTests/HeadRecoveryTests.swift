@@ -372,6 +372,14 @@ final class HeadRecoveryTests: XCTestCase {
         }
     }
 
+    /// An object kept in a surviving node's store keeps the objects it refers to through a head
+    /// crash: the refs inside it lived only in the head's record of it, and are in its state store.
+    func testRefsInsideAnObjectKeptOnASurvivingNodeKeepTheirObjectsThroughAHeadCrash() async throws {
+        let cluster = try TestCluster(cpus: 1)
+        self.cluster = cluster
+        try await HeadRecoveryChecks.refsInsideKeptObjectsSurvive(cluster)
+    }
+
     func testADetachedActorWhoseProcessDiedWithTheHeadAwayRestartsOnItsNode() async throws {
         let cluster = try TestCluster(cpus: 1)
         self.cluster = cluster
@@ -535,5 +543,45 @@ final class HeadRecoveryTests: XCTestCase {
         _ = try await ray.kv.put("still", [1])
         let value = try await ray.kv.get("still")
         XCTAssertEqual(value, [1], "the head serves without its store")
+    }
+}
+
+/// Checks shared by the head's state stores (SQLite and PostgreSQL).
+enum HeadRecoveryChecks {
+    /// A driver holds a value kept in a surviving node's store that refers to another value kept
+    /// there; the head crashes and restarts; after the restarted head's adoption grace both are
+    /// still there, the inner one pinned by the outer, and read back; both are freed with the ref.
+    static func refsInsideKeptObjectsSurvive(_ cluster: TestCluster) async throws {
+        try cluster.addNode(cpus: 1, resources: ["survivor": 1], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let count = 50_000  // 400 KB each: the node's store
+        do {
+            let outer = $wrapNumbersHere.options(resources: ["survivor": 1]).remote(count)
+            let finished = try await ray.wait([outer], timeout: .seconds(60))
+            XCTAssertEqual(finished.ready.count, 1)
+            let kept = try await ray.state.objects().filter { $0.location == "remote" }
+            XCTAssertEqual(kept.count, 2, "both values are in the node's store: \(kept)")
+            let innerID = try XCTUnwrap(kept.first { $0.objectID != "\(outer.id)" }?.objectID)
+
+            try cluster.restartHead()
+            // Read nothing until the restarted head's adoption grace is over: only the driver's
+            // ref to the outer value (and what that value holds) keeps anything then.
+            let settled = try await RayTesting.eventually(timeout: .seconds(60)) {
+                try await ray.state.objects().first { $0.objectID == "\(outer.id)" }?.holders == 1
+            }
+            XCTAssertTrue(settled, "the outer value is held by the resumed driver alone")
+            let inner = try await ray.state.objects().first { $0.objectID == innerID }
+            XCTAssertEqual(inner?.pins, 1, "the value it refers to is kept by it")
+            let wrapped = try await ray.get(outer, timeout: .seconds(60))
+            let numbers = try await ray.get(wrapped.numbers, timeout: .seconds(60))
+            XCTAssertEqual(numbers.count, count)
+            XCTAssertEqual(numbers.last, Double(count - 1))
+        }
+        // Once the driver drops its refs, both are freed.
+        let freed = try await RayTesting.eventually(timeout: .seconds(60)) {
+            try await ray.state.objects().allSatisfy { $0.location != "remote" }
+        }
+        let left = try await ray.state.objects().filter { $0.location == "remote" }
+        XCTAssertTrue(freed, "still kept: \(left)")
     }
 }

@@ -75,6 +75,14 @@ final class PostgresStateStoreTests: XCTestCase {
         XCTAssertTrue(job.output.contains("SUCCEEDED"), "the job's record moved with the state: \(job.output)")
     }
 
+    func testRefsInsideAnObjectKeptOnASurvivingNodeKeepTheirObjectsWithPostgreSQL() async throws {
+        let postgres = try TestPostgres()
+        self.postgres = postgres
+        let cluster = try TestCluster(cpus: 1, headArguments: ["--state-store", postgres.url])
+        self.cluster = cluster
+        try await HeadRecoveryChecks.refsInsideKeptObjectsSurvive(cluster)
+    }
+
     func testAnUnreachableDatabaseIsReportedAndTheHeadRunsWithout() async throws {
         let folder = NSTemporaryDirectory() + "swiftray-no-pg-\(getpid())"
         let cluster = try TestCluster(cpus: 1, headArguments: ["--state-store", "postgres://postgres@/postgres?host=\(folder)"])

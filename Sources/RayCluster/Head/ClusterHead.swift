@@ -388,6 +388,21 @@ package final class ClusterHead: @unchecked Sendable {
         if !entries.isEmpty { logger.info("restored \(entries.count) key-value entries from the head's state store") }
     }
 
+    /// Restores the refs a crashed head recorded inside objects kept in other nodes' stores (given
+    /// back as the nodes report the objects) and hands every later change to `changed` (call
+    /// before `start`).
+    package func persistContainedRefs(
+        restoring entries: [(object: ObjectID, refs: [ObjectID])],
+        changed: @escaping @Sendable (ObjectID, [ObjectID]?, _ stored: @escaping @Sendable () -> Void) -> Void
+    ) async throws {
+        let manager = self.manager
+        try await manager.loop.submit {
+            manager.restoreContainedRefs(entries)
+            manager.containedRefsChanged = changed
+        }.get()
+        if !entries.isEmpty { logger.info("restored the refs inside \(entries.count) objects kept on other nodes from the head's state store") }
+    }
+
     /// Has the resuming drivers wait for the worker nodes a crashed head recorded (see
     /// `NodeManager.afterRecoveryWindow`), and hands every later join and loss of a node to
     /// `changed` (call before `start`).

@@ -84,10 +84,7 @@ extension NodeManager {
             } else {
                 discardStorage(of: payload)
             }
-            for contained in payload.containedRefs {
-                objects.unpin(contained)
-                work.append(contained)
-            }
+            work.append(contentsOf: releaseContainedRefs(of: id, payload))
             if let record = lineage.removeValue(forKey: id) {
                 for held in record.spec.heldRefs {
                     objects.unpin(held)

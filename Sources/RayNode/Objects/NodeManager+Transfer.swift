@@ -217,7 +217,7 @@ extension NodeManager {
         if let record = lineage.removeValue(forKey: id) { return rebuild(id, by: record, lostWith: node) }
         guard let old = objects.reset(id) else { return }
         ready.remove(id)
-        unpin(old.containedRefs)
+        freeIfUnused(releaseContainedRefs(of: id, old))
         logger.warning("object \(id) was lost with node \(node.id) and cannot be rebuilt")
         finishObject(id, .error(ErrorInfo(
             kind: .objectLost,
@@ -230,7 +230,7 @@ extension NodeManager {
     private func rebuild(_ id: ObjectID, by record: TaskRecord, lostWith node: NodeRecord) {
         guard let old = objects.reset(id) else { return }
         ready.remove(id)
-        unpin(old.containedRefs)
+        freeIfUnused(releaseContainedRefs(of: id, old))
         logger.info("object \(id) was lost with node \(node.id): running task \(record.spec.name) again to rebuild it")
         if record.retriesLeft > 0 { record.retriesLeft -= 1 }
         record.spec.attempt += 1

@@ -293,8 +293,9 @@ extension NodeManager {
         for _ in 1..<max(kept, 1) { pin(record.spec.heldRefs) }
     }
 
-    /// Stores a result: the refs it contains live as long as it does; waiters hear of it; it is
-    /// freed at once if nobody holds it any more.
+    /// Stores a result: the refs it contains live as long as it does; waiters hear of it (of one
+    /// kept on another node with refs inside, once the head has stored those: a head crash after a
+    /// driver saw it must not lose them); it is freed at once if nobody holds it any more.
     @discardableResult
     func finishObject(_ id: ObjectID, _ payload: ObjectPayload) -> Bool {
         let (waiters, isNew) = objects.finish(id, payload)
@@ -302,8 +303,10 @@ extension NodeManager {
             discardStorage(of: payload)
             return false
         }
+        pin(payload.containedRefs)
         if let shared = payload.sharedObject, !hasCopy(shared, on: localNode) {
             objects.setRemote(id, true)  // read where it is; copied here on demand
+            if tellOnceRefsStored(id, payload, waiters) { return true }
         } else {
             ready.insert(id, payload)
             if payload.sharedObject != nil {
@@ -311,7 +314,6 @@ extension NodeManager {
                 spillIfNeeded()
             }
         }
-        pin(payload.containedRefs)
         for waiter in waiters { waiter(payload) }
         freeIfUnused([id])
         return true

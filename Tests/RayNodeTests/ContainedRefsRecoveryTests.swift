@@ -1,0 +1,60 @@
+import NIOCore
+import RayNode
+import RayWire
+import XCTest
+
+/// A restarted head gives the refs a previous head recorded inside objects kept on other nodes
+/// back to those objects as the nodes report them, in whichever order the objects come back.
+final class ContainedRefsRecoveryTests: XCTestCase {
+    func testAnAdoptedObjectKeepsTheObjectsItRefersToWhicheverIsReportedFirst() {
+        for outerFirst in [true, false] {
+            let node = NodeHarness(cpus: 1)
+            let (outer, inner) = (node.newID(), node.newID())
+            let records = RecordedChanges()
+            node.manager.restoreContainedRefs([(object: outer, refs: [inner])])
+            node.manager.containedRefsChanged = { records.changes.append(($0, $1)); $2() }
+            let rejoined = NodeRecord(id: "rejoined", total: ["CPU": 1], isLocal: false)
+            let reports = outerFirst ? [outer, inner] : [inner, outer]
+            for id in reports {
+                _ = node.manager.adoptStoredObjects([StoredObject(id: id, size: 400_000)], on: rejoined)
+                node.loop.run()
+            }
+            node.manager.addRefsOnLoop([outer], holder: nil)  // the resumed driver's
+            node.loop.advanceTime(by: .seconds(3))  // past the adoption grace
+            let kept = Dictionary(uniqueKeysWithValues: node.manager.stateSnapshot().objects.map { ($0.objectID, $0) })
+            XCTAssertEqual(kept["\(outer)"]?.holders, 1, "outer first: \(outerFirst)")
+            XCTAssertEqual(kept["\(inner)"]?.pins, 1, "kept by the object that refers to it (outer first: \(outerFirst))")
+            XCTAssertEqual(records.changes.map(\.0), [outer], "written through again as adopted")
+            XCTAssertEqual(records.changes.first?.1, [inner])
+
+            node.manager.releaseRefsOnLoop([outer], holder: nil)
+            node.loop.run()
+            XCTAssertEqual(node.manager.stateSnapshot().objects.count, 0, "both freed with the last ref (outer first: \(outerFirst))")
+            XCTAssertEqual(records.changes.last?.0, outer)
+            XCTAssertNil(records.changes.last?.1 ?? nil, "its record forgotten")
+        }
+    }
+
+    func testRecordedRefsWhoseObjectNeverCameBackAreForgotten() {
+        let node = NodeHarness(cpus: 1)
+        let (outer, inner) = (node.newID(), node.newID())
+        let records = RecordedChanges()
+        node.manager.restoreContainedRefs([(object: outer, refs: [inner])])
+        node.manager.containedRefsChanged = { records.changes.append(($0, $1)); $2() }
+        node.loop.advanceTime(by: .seconds(301))
+        XCTAssertEqual(records.changes.count, 1)
+        XCTAssertEqual(records.changes.first?.0, outer)
+        XCTAssertNil(records.changes.first?.1 ?? nil)
+        // A node reporting it later has it adopted without refs, as before this store.
+        let rejoined = NodeRecord(id: "late", total: ["CPU": 1], isLocal: false)
+        _ = node.manager.adoptStoredObjects([StoredObject(id: outer, size: 400_000)], on: rejoined)
+        node.loop.run()
+        XCTAssertEqual(node.manager.stateSnapshot().objects.first?.objectID, "\(outer)")
+        XCTAssertEqual(records.changes.count, 1, "nothing recorded for an object without refs")
+    }
+}
+
+/// What the node manager handed to its state store, in order.
+private final class RecordedChanges {
+    var changes: [(ObjectID, [ObjectID]?)] = []
+}
