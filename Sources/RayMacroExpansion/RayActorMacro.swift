@@ -27,19 +27,7 @@ public struct RayActorMacro: MemberMacro, ExtensionMacro {
 
 /// What the macro reads off the actor: its name, distributed methods and initializers.
 struct RayActorShape {
-    struct Method {
-        let name: String
-        let parameters: [Parameter]
-        let output: String
-        let returnsVoid: Bool
-        let isAsync: Bool
-        let isThrowing: Bool
-        /// The item type of a streaming method (one returning an async sequence).
-        var streamElement: String? = nil
-        /// The elements of a tuple result: one object and ref each.
-        var results: [(label: String?, type: String)] = []
-        var key: String { Parameter.key(name, parameters) }
-    }
+    typealias Method = FunctionShape
 
     struct Initializer {
         let parameters: [Parameter]
@@ -68,12 +56,7 @@ struct RayActorShape {
             guard let function = decl.as(FunctionDeclSyntax.self), Self.isCallable(function) else { return nil }
             let parameters = try Parameter.list(
                 function.signature.parameterClause, generics: function.genericParameterClause, what: "@RayActor methods")
-            let (output, isVoid) = Generated.output(function.signature)
-            return Method(name: function.name.text, parameters: parameters, output: output, returnsVoid: isVoid,
-                          isAsync: function.signature.effectSpecifiers?.asyncSpecifier != nil,
-                          isThrowing: function.signature.effectSpecifiers?.throwsClause != nil,
-                          streamElement: StreamingResult.element(of: function.signature),
-                          results: TupleResult.elements(of: function.signature))
+            return Method(function, parameters: parameters)
         }
         let declared = try members.compactMap { decl -> Initializer? in
             guard let initializer = decl.as(InitializerDeclSyntax.self) else { return nil }

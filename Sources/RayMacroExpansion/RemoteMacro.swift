@@ -23,41 +23,32 @@ public struct RemoteMacro: PeerMacro {
     }
 }
 
-/// What the macro reads off the function: name, parameters, result, effects, access.
+/// What the macro reads off the function (`FunctionShape`, and its access), with the task's
+/// output: the declared result, or what carries a stream's end or a tuple's elements.
 struct RemoteFunctionShape {
-    let name: String
-    let parameters: [Parameter]
+    let function: FunctionShape
+    let access: String
     let output: String
     let returnsVoid: Bool
-    let isAsync: Bool
-    let isThrowing: Bool
-    let access: String
-    /// The elements of a tuple result (label, type): each becomes its own object and ref.
-    let results: [(label: String?, type: String)]
-    /// The item type of a streaming function (one returning an async sequence).
-    let streamElement: String?
 
-    init(function: FunctionDeclSyntax, parameters: [Parameter]) {
-        name = function.name.text
-        self.parameters = parameters
-        results = TupleResult.elements(of: function.signature)
-        streamElement = StreamingResult.element(of: function.signature)
-        if streamElement != nil {
+    init(function declaration: FunctionDeclSyntax, parameters: [Parameter]) {
+        function = FunctionShape(declaration, parameters: parameters)
+        access = Generated.access(declaration.modifiers)
+        if function.streamElement != nil {
             (output, returnsVoid) = ("SwiftRay._StreamEnd", false)
+        } else if !function.results.isEmpty {
+            (output, returnsVoid) = ("SwiftRay._MultipleReturns", false)
         } else {
-            (output, returnsVoid) = results.isEmpty ? Generated.output(function.signature) : ("SwiftRay._MultipleReturns", false)
+            (output, returnsVoid) = (function.output, function.returnsVoid)
         }
-        isAsync = function.signature.effectSpecifiers?.asyncSpecifier != nil
-        isThrowing = function.signature.effectSpecifiers?.throwsClause != nil
-        access = Generated.access(function.modifiers)
     }
 
     func peerType() -> String {
         """
-        /// Submits `\(name)` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
-        \(access)struct $\(name): SwiftRay.RemoteFunction {
+        /// Submits `\(function.name)` as a Ray task: `.remote(...)` returns an `ObjectRef` at once.
+        \(access)struct $\(function.name): SwiftRay.RemoteFunction {
             \(access)typealias Output = \(output)
-            \(access)static var functionName: String { "\(name)" }
+            \(access)static var functionName: String { "\(function.name)" }
             \(access)var taskOptions: SwiftRay.TaskOptions
             \(access)init(taskOptions: SwiftRay.TaskOptions) { self.taskOptions = taskOptions }
             \(access)static func _execute(_ arguments: inout SwiftRay.TaskArguments) async throws -> Output {
@@ -69,16 +60,16 @@ struct RemoteFunctionShape {
     }
 
     private func executeBody() -> String {
-        var lines = Generated.decodeArguments(parameters, indent: "        ")
-        let call = (isThrowing ? "try " : "") + (isAsync ? "await " : "") + "\(name)(\(Generated.forward(parameters)))"
-        if streamElement != nil {
+        var lines = Generated.decodeArguments(function.parameters, indent: "        ")
+        let call = (function.isThrowing ? "try " : "") + (function.isAsync ? "await " : "") + "\(function.name)(\(Generated.forward(function.parameters)))"
+        if function.streamElement != nil {
             lines.append("        return try await SwiftRay._StreamEnd.produce(\(call))")
         } else if returnsVoid {
             lines.append("        \(call)")
             lines.append("        return SwiftRay.RayVoid()")
-        } else if !results.isEmpty {
+        } else if !function.results.isEmpty {
             lines.append("        let results = \(call)")
-            lines.append("        return \(TupleResult.wrapped(results))")
+            lines.append("        return \(TupleResult.wrapped(function.results))")
         } else {
             lines.append("        return \(call)")
         }
@@ -88,11 +79,11 @@ struct RemoteFunctionShape {
     /// One overload per mix of value and `ObjectRef` arguments, each static and on an instance
     /// (the instance carries options).
     private func remoteOverloads() -> String {
-        let forwarded = Generated.forward(parameters)
-        return Generated.argumentMixes(parameters).map { mix in
+        let forwarded = Generated.forward(function.parameters)
+        return Generated.argumentMixes(function.parameters).map { mix in
             let signature = "remote(\(mix.declared)) -> \(refsType)"
             // Dropping a stream's generator stops the stream: its result must be used.
-            let discardable = streamElement == nil ? "@discardableResult" : ""
+            let discardable = function.streamElement == nil ? "@discardableResult" : ""
             return """
                     \(discardable)
                     \(access)static func \(signature) {
@@ -108,14 +99,14 @@ struct RemoteFunctionShape {
 
     /// What `remote` returns: one ref, or a tuple of refs for a tuple result.
     private var refsType: String {
-        if let streamElement { return "SwiftRay.ObjectRefGenerator<\(streamElement)>" }
-        guard !results.isEmpty else { return "SwiftRay.ObjectRef<Output>" }
-        return TupleResult.refsType(results)
+        if let streamElement = function.streamElement { return "SwiftRay.ObjectRefGenerator<\(streamElement)>" }
+        guard !function.results.isEmpty else { return "SwiftRay.ObjectRef<Output>" }
+        return TupleResult.refsType(function.results)
     }
 
     private func submission(_ wrapped: String) -> String {
-        if let streamElement { return "_submitStream(\(wrapped), of: \(streamElement).self)" }
-        guard !results.isEmpty else { return "_submit(\(wrapped))" }
-        return "let ids = _submitReturns(\(wrapped), count: \(results.count))\n        return \(TupleResult.refs(results))"
+        if let streamElement = function.streamElement { return "_submitStream(\(wrapped), of: \(streamElement).self)" }
+        guard !function.results.isEmpty else { return "_submit(\(wrapped))" }
+        return "let ids = _submitReturns(\(wrapped), count: \(function.results.count))\n        return \(TupleResult.refs(function.results))"
     }
 }
