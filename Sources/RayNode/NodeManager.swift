@@ -78,10 +78,10 @@ package final class NodeManager: @unchecked Sendable {
     package var detachedActorChanged: ((DetachedActorChange, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// Told, on the loop, when a detached placement group is created (its spec) and removed (its
     /// id), with what to call once that is stored.
+    package var detachedGroupChanged: ((_ created: PlacementGroupSpec?, _ removed: RayID?, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// Told, on the loop, of the refs a result kept in another node's store contains, and when it
     /// is freed or reset (nil), with what to call once that is stored: the head writes them through.
     package var containedRefsChanged: ((ObjectID, [ObjectID]?, _ stored: @escaping @Sendable () -> Void) -> Void)?
-    package var detachedGroupChanged: ((_ created: PlacementGroupSpec?, _ removed: RayID?, _ stored: @escaping @Sendable () -> Void) -> Void)?
     /// The last finished tasks and actor calls, oldest first, for the state API and the timeline.
     var finishedTasks = CircularBuffer<FinishedTask>()
     static let finishedTasksKept = 10_000

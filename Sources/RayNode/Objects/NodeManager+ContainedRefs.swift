@@ -69,9 +69,11 @@ extension NodeManager {
     /// An object freed or reset: its contained refs lose its pins (or owed ones are cancelled) and
     /// its record leaves the state store. Returns the refs unpinned, to free if nothing else keeps them.
     func releaseContainedRefs(of id: ObjectID, _ payload: ObjectPayload) -> [ObjectID] {
+        let contained = payload.containedRefs
+        guard !contained.isEmpty else { return [] }  // most objects: nothing to look up
         if keptContained.recorded.remove(id) != nil { containedRefsChanged?(id, nil) {} }
         var unpinned: [ObjectID] = []
-        for ref in payload.containedRefs where !keptContained.cancelOwedPin(ref) {
+        for ref in contained where !keptContained.cancelOwedPin(ref) {
             objects.unpin(ref)
             unpinned.append(ref)
         }
