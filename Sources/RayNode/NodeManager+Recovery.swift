@@ -219,12 +219,16 @@ extension NodeManager {
     /// head started at the latest, so that a resuming driver finds the objects they kept and the
     /// tasks they ran on instead of running those tasks again.
     package func afterRecoveryWindow(_ body: @escaping @Sendable () -> Void) {
-        let end = startedAt + TimeAmount(Self.reattachGrace)
-        guard end > .now(), !(awaitedNodes.isEmpty && awaitedWorkers.isEmpty) else { return body() }
+        guard isRecovering else { return body() }
         if recoveryWaiters.isEmpty {
-            loop.scheduleTask(deadline: end) { [self] in endRecoveryWindow() }
+            loop.scheduleTask(deadline: startedAt + TimeAmount(Self.reattachGrace)) { [self] in endRecoveryWindow() }
         }
         recoveryWaiters.append(body)
+    }
+
+    /// Whether this head's recovery window is still open (see `afterRecoveryWindow`).
+    var isRecovering: Bool {
+        !(awaitedNodes.isEmpty && awaitedWorkers.isEmpty) && startedAt + TimeAmount(Self.reattachGrace) > .now()
     }
 
     /// The worker nodes a previous head recorded (call before serving): the recovery window waits

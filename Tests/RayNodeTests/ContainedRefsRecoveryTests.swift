@@ -54,6 +54,43 @@ final class ContainedRefsRecoveryTests: XCTestCase {
     }
 }
 
+/// A `get` of an object a restarted head does not know waits for its recovery window: a node
+/// that has not rejoined yet may still report it.
+final class RecoveryWindowGetTests: XCTestCase {
+    func testAGetOfAnUnknownObjectWaitsForTheNodesStillExpected() {
+        let node = NodeHarness(cpus: 1)
+        let kept = node.newID()
+        node.manager.expectNodes(["rejoining"])
+        var answer: [ObjectPayload]?
+        node.manager.getOnLoop([kept], timeoutMillis: 60_000, caller: .none) { answer = $0 }
+        node.loop.run()
+        XCTAssertNil(answer, "not failed while a node may still report it")
+        let rejoined = NodeRecord(id: "rejoining", total: ["CPU": 1], isLocal: false)
+        _ = node.manager.adoptStoredObjects([StoredObject(id: kept, size: 400_000)], on: rejoined)
+        node.manager.nodeReported("rejoining")
+        node.loop.run()
+        XCTAssertEqual(answer?.first?.sharedObject, kept, "answered with the object the node kept")
+    }
+
+    func testAGetOfAnObjectNoNodeKeptFailsOnceTheWindowEnds() {
+        let node = NodeHarness(cpus: 1)
+        let gone = node.newID()
+        node.manager.expectNodes(["rejoining"])
+        var answer: [ObjectPayload]?
+        node.manager.getOnLoop([gone], timeoutMillis: 60_000, caller: .none) { answer = $0 }
+        node.loop.run()
+        XCTAssertNil(answer)
+        node.manager.nodeReported("rejoining")
+        node.loop.run()
+        guard case .error(let error)? = answer?.first else { return XCTFail("\(String(describing: answer))") }
+        XCTAssertEqual(error.kind, .objectLost)
+        // Once the window is over, an unknown object fails at once.
+        var later: [ObjectPayload]?
+        node.manager.getOnLoop([node.newID()], timeoutMillis: 60_000, caller: .none) { later = $0 }
+        XCTAssertNotNil(later)
+    }
+}
+
 /// What the node manager handed to its state store, in order.
 private final class RecordedChanges {
     var changes: [(ObjectID, [ObjectID]?)] = []

@@ -6,8 +6,12 @@ extension NodeManager {
     func onReady(_ id: ObjectID, _ waiter: @escaping (ObjectPayload) -> Void) {
         // Every object is registered by its creator before a ref to it can reach anyone: one the
         // table does not know was freed (its job or every holder gone) or never existed. Waiting
-        // for it would be forever.
-        guard objects.contains(id) else { return waiter(.error(unknownObject(id))) }
+        // for it would be forever. But a restarted head learns of the objects other nodes kept as
+        // those nodes rejoin: until its recovery window ends, an unknown one may still come.
+        guard objects.contains(id) else {
+            if isRecovering { return afterRecoveryWindow(onLoop { [self] in onReady(id, waiter) }) }
+            return waiter(.error(unknownObject(id)))
+        }
         if let payload = objects.whenReady(id, waiter) { waiter(payload) }
     }
 
