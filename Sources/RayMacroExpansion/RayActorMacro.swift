@@ -92,6 +92,7 @@ struct RayActorShape {
             \(access)nonisolated var remote: Remote { Remote(actor: self) }
             """)
         members.append("\(access)static var _rayDefaultMaxConcurrency: Int { \(methods.contains(where: \.isAsync) ? 1000 : 1) }")
+        members.append("\(access)static let _rayMethodKeys: Set<String> = [\(methods.map { "\"\($0.key)\"" }.joined(separator: ", "))]")
         members += initializers.map(createFunction)
         members.append(createDispatch())
         members.append(methodDispatch())

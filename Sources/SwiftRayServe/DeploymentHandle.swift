@@ -165,7 +165,6 @@ enum RemoteReplicas {
     }
 
     private static func call<D: Deployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.ReplicaCall {
-        let replica = try D.resolve(id: id, using: .shared)
-        return { request in try await replica.handle(request) }
+        D.caller(of: try D.resolve(id: id, using: .shared))
     }
 }

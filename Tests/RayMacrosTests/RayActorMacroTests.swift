@@ -53,6 +53,8 @@ final class RayActorMacroTests: XCTestCase {
                     1
                 }
 
+                static let _rayMethodKeys: Set<String> = ["add(_:)"]
+
                 /// Creates a `Tally` in a new worker process with `init(actorSystem:)`.
                 static func create(options: SwiftRay.ActorOptions = SwiftRay.ActorOptions()) async throws -> Tally {
                     try await SwiftRay.RayActorCalls.create(Tally.self, initializer: "init(actorSystem:)", arguments: [], options: options)

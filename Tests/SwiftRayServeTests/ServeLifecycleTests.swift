@@ -174,3 +174,30 @@ extension ServeTests {
         }
     }
 }
+
+/// A deployment whose `handle` is declared in an extension, where the `@RayActor` macro does not
+/// see it: its replicas are called as distributed calls.
+@RayActor
+distributed actor ExtensionHandled: Deployment {}
+
+extension ExtensionHandled {
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse { .text("from an extension") }
+}
+
+extension ServeTests {
+    func testReplicasAreCalledByTheMacrosKeyOrElseAsDistributedCalls() async throws {
+        XCTAssertTrue(Adder._rayMethodKeys.contains("handle(_:)"))
+        XCTAssertFalse(ExtensionHandled._rayMethodKeys.contains("handle(_:)"))
+        try await Serve.run(Adder.bind(), name: "keyed", routePrefix: "/keyed")
+        try await Serve.run(ExtensionHandled.bind(), name: "distributed", routePrefix: "/distributed")
+        let keyed = try await Self.send(base + "/keyed", body: "{}")
+        XCTAssertEqual(keyed.status, 200, keyed.body)
+        XCTAssertEqual(keyed.body, "adder")
+        let distributed = try await Self.send(base + "/distributed", body: "{}")
+        XCTAssertEqual(distributed.status, 200, distributed.body)
+        XCTAssertEqual(distributed.body, "from an extension")
+        // Both paths answered; the calls are named `Type.method` either way, as Ray names actor calls.
+        let calls = try await ray.state.tasks().map(\.name)
+        XCTAssertEqual(Set(calls), ["Adder.handle", "ExtensionHandled.handle"])
+    }
+}

@@ -12,6 +12,13 @@ public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, 
     /// Calls the method named `method` (e.g. `increment(by:)`) on the local actor, already isolated
     /// to it (no hop per call), and encodes its result.
     static func _rayDispatch(_ actor: isolated Self, method: String, arguments: TaskArguments) async throws -> ObjectPayload
+    /// The methods `_rayDispatch` knows, by key (those declared in the actor's body; one declared
+    /// in an extension is reached as a distributed call).
+    static var _rayMethodKeys: Set<String> { get }
+}
+
+extension RayActor {
+    public static var _rayMethodKeys: Set<String> { [] }
 }
 
 /// Makes a `distributed actor` a Ray actor: sets its `ActorSystem` to `RayActorSystem` and adds
@@ -23,7 +30,7 @@ public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, 
 ///
 /// Calling `try await actor.method(...)` directly also works, through the distributed actor system.
 @attached(member, names: named(ActorSystem), named(Remote), named(remote), named(create),
-          named(_rayDefaultMaxConcurrency), named(_rayCreate), named(_rayDispatch))
+          named(_rayDefaultMaxConcurrency), named(_rayMethodKeys), named(_rayCreate), named(_rayDispatch))
 @attached(extension, conformances: RayActor)
 public macro RayActor() = #externalMacro(module: "RayMacros", type: "RayActorMacro")
 

@@ -80,8 +80,16 @@ public final class RayActorSystem: DistributedActorSystem, Sendable {
         let callID = runtime.newID()
         runtime.callActor(ActorCall(
             callID: callID, actorID: (actor.id as! RayActorID).raw, dispatch: .distributedTarget, method: target.identifier,
-            name: "\(Act.self).\(target.description)", args: invocation.arguments))
+            name: Self.callName(Act.self, target), args: invocation.arguments))
         return callID
+    }
+
+    /// `Type.method`, as Ray names actor calls and as the typed `remote` calls are named (the
+    /// target's description is `Module.Type.method(labels:)`).
+    static func callName<Act>(_ type: Act.Type, _ target: RemoteCallTarget) -> String {
+        let signature = target.description
+        let path = signature[..<(signature.firstIndex(of: "(") ?? signature.endIndex)]
+        return "\(Act.self).\(path.split(separator: ".").last ?? path)"
     }
 }
 
