@@ -18,6 +18,7 @@ public protocol RayActor: DistributedActor where ActorSystem == RayActorSystem, 
 }
 
 extension RayActor {
+    /// None: a conformance the macro did not write is called through distributed calls only.
     public static var _rayMethodKeys: Set<String> { [] }
 }
 
