@@ -72,6 +72,10 @@ struct ServeResponder: HTTPResponder {
         let path = request.uri.path
         guard let route else { return Self.error(.notFound, "no application serves \(path)") }
         let (prefix, replicas) = (route.prefix, route.replicas)
+        // A body declared over the limit is refused at once, not once that many bytes came.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
+            return Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")
+        }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maxBodyBytes)

@@ -111,3 +111,14 @@ extension ServeTests {
         XCTAssertTrue(settled, "every stream gave its replica slot back: \(final)")
     }
 }
+
+extension ServeTests {
+    func testABodyDeclaredOverTheLimitIsRefusedAtOnce() async throws {
+        try await Serve.run(Adder.bind(), name: "limited", routePrefix: "/limited")
+        let port = try XCTUnwrap(URL(string: base)?.port)
+        let connection = try RawHTTPConnection(
+            port: port, request: "POST /limited HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{")
+        let answer = await connection.read(until: "\r\n\r\n")
+        XCTAssertTrue(answer.hasPrefix("HTTP/1.1 413"), "answered before the body came: \(answer)")
+    }
+}
