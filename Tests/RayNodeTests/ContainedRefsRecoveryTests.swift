@@ -60,34 +60,43 @@ final class RecoveryWindowGetTests: XCTestCase {
     func testAGetOfAnUnknownObjectWaitsForTheNodesStillExpected() {
         let node = NodeHarness(cpus: 1)
         let kept = node.newID()
-        node.manager.expectNodes(["rejoining"])
-        var answer: [ObjectPayload]?
-        node.manager.getOnLoop([kept], timeoutMillis: 60_000, caller: .none) { answer = $0 }
-        node.loop.run()
-        XCTAssertNil(answer, "not failed while a node may still report it")
+        let get = Self.getWhileRecovering(kept, on: node)
+        XCTAssertNil(get.answer, "not failed while a node may still report it")
         let rejoined = NodeRecord(id: "rejoining", total: ["CPU": 1], isLocal: false)
         _ = node.manager.adoptStoredObjects([StoredObject(id: kept, size: 400_000)], on: rejoined)
         node.manager.nodeReported("rejoining")
         node.loop.run()
-        XCTAssertEqual(answer?.first?.sharedObject, kept, "answered with the object the node kept")
+        XCTAssertEqual(get.answer?.first?.sharedObject, kept, "answered with the object the node kept")
     }
 
     func testAGetOfAnObjectNoNodeKeptFailsOnceTheWindowEnds() {
         let node = NodeHarness(cpus: 1)
-        let gone = node.newID()
-        node.manager.expectNodes(["rejoining"])
-        var answer: [ObjectPayload]?
-        node.manager.getOnLoop([gone], timeoutMillis: 60_000, caller: .none) { answer = $0 }
-        node.loop.run()
-        XCTAssertNil(answer)
+        let get = Self.getWhileRecovering(node.newID(), on: node)
+        XCTAssertNil(get.answer)
         node.manager.nodeReported("rejoining")
         node.loop.run()
-        guard case .error(let error)? = answer?.first else { return XCTFail("\(String(describing: answer))") }
+        guard case .error(let error)? = get.answer?.first else { return XCTFail("\(String(describing: get.answer))") }
         XCTAssertEqual(error.kind, .objectLost)
         // Once the window is over, an unknown object fails at once.
         var later: [ObjectPayload]?
         node.manager.getOnLoop([node.newID()], timeoutMillis: 60_000, caller: .none) { later = $0 }
         XCTAssertNotNil(later)
+    }
+}
+
+extension RecoveryWindowGetTests {
+    /// What a `get` was answered, once it was.
+    final class GetAnswer {
+        var answer: [ObjectPayload]?
+    }
+
+    /// A head recovering from a previous one that recorded node `rejoining`, asked for `id`.
+    static func getWhileRecovering(_ id: ObjectID, on node: NodeHarness) -> GetAnswer {
+        let get = GetAnswer()
+        node.manager.expectNodes(["rejoining"])
+        node.manager.getOnLoop([id], timeoutMillis: 60_000, caller: .none) { get.answer = $0 }
+        node.loop.run()
+        return get
     }
 }
 
