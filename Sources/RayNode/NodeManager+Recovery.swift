@@ -226,9 +226,21 @@ extension NodeManager {
         recoveryWaiters.append(body)
     }
 
-    /// Whether this head's recovery window is still open (see `afterRecoveryWindow`).
+    /// `afterRecoveryWindow` from the loop: the body runs at once when the window is closed (not a
+    /// tick later, which would let what is handled next overtake it), else as the window closes,
+    /// in order with what waited before it.
+    func afterRecoveryWindowOnLoop(_ body: @escaping () -> Void) {
+        guard isRecovering else { return body() }
+        let bound = NIOLoopBound(body, eventLoop: loop)
+        afterRecoveryWindow { bound.value() }
+    }
+
+    /// Whether this head's recovery window is still open (see `afterRecoveryWindow`), or what
+    /// waited for it has not run yet (what comes after waits behind it: its grace can pass a
+    /// moment before the timer that ends it fires).
     var isRecovering: Bool {
-        !(awaitedNodes.isEmpty && awaitedWorkers.isEmpty) && startedAt + TimeAmount(Self.reattachGrace) > .now()
+        if !recoveryWaiters.isEmpty { return true }
+        return !(awaitedNodes.isEmpty && awaitedWorkers.isEmpty) && startedAt + TimeAmount(Self.reattachGrace) > .now()
     }
 
     /// The worker nodes a previous head recorded (call before serving): the recovery window waits
@@ -272,8 +284,8 @@ extension NodeManager {
         for body in waiting { body() }
     }
 
-    /// A driver that outlived its head carries its session on here (as does an actor's host that
-    /// re-attached it: it owns what the actor's calls submitted). Every ref it holds is counted
+    /// A driver that outlived its head carries its session on here (as does a worker on another
+    /// node that re-attached its actor or tasks: it owns what they submitted). Every ref it holds is counted
     /// again; of the tasks behind them (its lineage), those a worker that outlived the head too
     /// re-attached go on there (`adoptSurvivingTask`); those whose results this head does not have
     /// run again (unless they may not: `maxRetries` 0, at most once, and a read of their result
@@ -284,18 +296,18 @@ extension NodeManager {
     package func resumeSession(held: [ObjectID], lineage specs: [TaskSpec], of owner: WorkerHandle) -> Int {
         loop.assertInEventLoop()
         guard owner.isDriver else {
-            // An actor's host re-attaches once its own node is back: refs to objects other nodes
+            // A worker re-attaches once its own node is back: refs to objects other nodes
             // kept, and its lineage, wait for their stores (a driver waited before it was taken
             // back). A resubmission's own hold stands for its results.
             let waiting = held.filter { !objects.contains($0) }
             addRefsOnLoop(held, holder: owner)
             claimActors(held, for: owner)
-            afterRecoveryWindow(onLoop { [self] in
+            afterRecoveryWindowOnLoop { [self] in
                 guard !owner.dead else { return }
                 let outcome = carryOn(specs, of: owner)
                 addRefsOnLoop(waiting.filter { outcome.holding[$0] == nil }, holder: owner)
                 logResumed(owner, held: held.count, specs: specs.count, outcome)
-            })
+            }
             return 0
         }
         let outcome = carryOn(specs, of: owner)
@@ -327,7 +339,7 @@ extension NodeManager {
         for spec in specs {
             if spec.returnIDs.allSatisfy({ objects.contains($0) }) {
                 keepLineage(of: spec, pool: owner.pool)
-                settleSurvivingTask(spec.taskID)
+                settleSurvivingTask(spec.taskID, pool: owner.pool.adding(spec.environment))
                 continue
             }
             if adoptSurvivingTask(spec, of: owner) {
@@ -346,7 +358,7 @@ extension NodeManager {
     }
 
     private func logResumed(_ owner: WorkerHandle, held: Int, specs: Int, _ outcome: LineageOutcome) {
-        logger.info("\(owner.isDriver ? "driver" : "actor host") pid \(owner.pid) resumed its session: \(held) refs, \(specs) tasks in its lineage, \(outcome.carriedOn) run on where they ran, \(outcome.rerun) running again")
+        logger.info("\(owner.isDriver ? "driver" : owner.actorID != nil ? "actor host" : "worker") pid \(owner.pid) resumed its session: \(held) refs, \(specs) tasks in its lineage, \(outcome.carriedOn) run on where they ran, \(outcome.rerun) running again")
     }
 
     /// A finished task's results kept elsewhere get their lineage back, as when it finished here.

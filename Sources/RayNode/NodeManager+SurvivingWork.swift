@@ -60,6 +60,8 @@ extension NodeManager {
         let worker = WorkerHandle(id: id, pid: pid, node: node, pool: Self.survivorPool, role: .tasks)
         worker.channel = channel
         worker.retiring = true
+        worker.outlivedHead = true
+        worker.awaitingJob = true
         workers.reserveIDs(through: id)
         workers.add(worker)
         workers.registered(worker)
@@ -67,6 +69,7 @@ extension NodeManager {
         for taskID in taskIDs {
             if let record = tasks[taskID] {
                 assign(record, to: worker, target: survivorTarget(record.spec.resources, record.spec.strategy, on: node))
+                bindJob(of: worker, pool: record.pool)
             } else {
                 survivors.add(taskID, worker: id)
             }
@@ -108,21 +111,60 @@ extension NodeManager {
         tasks[spec.taskID] = record
         pin(spec.heldRefs)
         assign(record, to: worker, target: survivorTarget(spec.resources, spec.strategy, on: worker.node))
+        bindJob(of: worker, pool: record.pool)
         if let early = claimed.early { taskDone(spec.taskID, early, from: worker) }
         return true
     }
 
     /// The task's results were adopted from its node's store: what its worker hands over is
-    /// that same storage, kept.
-    func settleSurvivingTask(_ id: TaskID) {
+    /// that same storage, kept. `pool`: the task's, as its resuming driver handed it back.
+    func settleSurvivingTask(_ id: TaskID, pool: WorkerPool) {
         guard let claimed = survivors.claim(id), let worker = workers[claimed.worker] else { return }
+        bindJob(of: worker, pool: pool)
         stopSurvivorIfDone(worker)
     }
 
     /// A worker that outlived its head is stopped once it has nothing more to hand over.
     func stopSurvivorIfDone(_ worker: WorkerHandle) {
-        guard worker.retiring, worker.pool == Self.survivorPool, !worker.dead, worker.running.isEmpty, !survivors.hasUnclaimed(worker: worker.id) else { return }
+        guard worker.outlivedHead, !worker.dead, worker.running.isEmpty, !survivors.hasUnclaimed(worker: worker.id) else { return }
         send(.shutdown, to: worker)
+    }
+
+    /// Holds what a worker that outlived the previous head sends while its job is not known (true):
+    /// from the first message that needs the job on (the lineage of what its tasks submitted, a
+    /// submission, an actor's creation), everything but its tasks' results, in order, for
+    /// `bindJob`. The refs it holds count at once (objects adopted from the stores are freed after a
+    /// grace unless held), but for the results of its lineage, which wait with it.
+    func holdsForJob(_ message: WireMessage, from worker: WorkerHandle) -> Bool {
+        guard worker.awaitingJob else { return false }
+        switch message {
+        case .taskDone, .taskReturns:
+            return false
+        case .resumeSession(let held, let lineage) where worker.heldForJob.isEmpty:
+            let made = Set(lineage.lazy.flatMap(\.returnIDs))
+            addRefsOnLoop(held.filter { !made.contains($0) }, holder: worker)
+            if !lineage.isEmpty { worker.heldForJob.append(.resumeSession(held: held.filter(made.contains), lineage: lineage)) }
+            return true
+        case .submit, .createActor, .resumeSession:
+            worker.heldForJob.append(message)
+            return true
+        default:
+            guard !worker.heldForJob.isEmpty else { return false }
+            worker.heldForJob.append(message)
+            return true
+        }
+    }
+
+    /// A resuming driver claimed a task of a worker that outlived the previous head: the worker
+    /// is of that task's job (`pool`), and what it sent meanwhile goes on as from any of its workers.
+    func bindJob(of worker: WorkerHandle, pool: WorkerPool) {
+        guard worker.awaitingJob else { return }
+        worker.awaitingJob = false
+        worker.pool = pool
+        let held = worker.heldForJob
+        worker.heldForJob = []
+        if !held.isEmpty { logger.info("worker \(worker.id) (pid \(worker.pid)) belongs to a resumed driver's job; handling the \(held.count) message(s) it sent meanwhile") }
+        for message in held { handle(message, from: worker) }
     }
 
     /// A surviving worker exited: its unclaimed tasks run again when their drivers resume.

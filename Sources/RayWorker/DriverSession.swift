@@ -95,20 +95,12 @@ extension WorkerRuntime {
     private func resumed(over channel: any Channel) -> Bool {
         guard let away else { return false }
         self.away = nil
-        switchChannel(to: channel)
-        let held = references.resume()
-        pruneLineage(keeping: Set(held))
-        // Tasks submitted while away reach the head as they were sent, after this.
-        let parkedTasks = Set(away.parked.compactMap { message -> TaskID? in
-            if case .submit(let spec) = message { spec.taskID } else { nil }
-        })
-        send(.resumeSession(held: held, lineage: lineage.values.filter { !parkedTasks.contains($0.taskID) }))
+        reattach(channel, parked: away.parked)
         // Reserved again before anything that runs in them (creating a group the head has is a no-op).
         for spec in ownedGroups.values {
             send(.control(.placementGroup(requestID: pending.newID(), .create(spec))))
         }
-        for message in pending.messages(of: away.waiting) { send(message) }
-        sendParked(away.parked)
+        resend(after: away)
         return true
     }
 

@@ -34,6 +34,11 @@ struct PendingReplies {
     /// Whether the request still waits for its answer.
     func isWaiting(_ id: UInt64) -> Bool { waiters[id] != nil }
 
+    /// Whether every waiting request's message is kept and `resendable`.
+    func canResendAll(_ resendable: (WireMessage) -> Bool) -> Bool {
+        sent.count == waiters.count && sent.values.allSatisfy { resendable($0.message) }
+    }
+
     /// The requests whose messages are kept and still wait for an answer.
     var keptIDs: Set<UInt64> { Set(sent.keys) }
 

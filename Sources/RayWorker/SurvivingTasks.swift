@@ -8,27 +8,17 @@ import RayWire
 /// resuming drivers hand back instead of running them again (Ray's raylets likewise keep running
 /// tasks through a GCS restart).
 extension WorkerRuntime {
-    /// Set while this worker runs its tasks on through its head's absence (on `loop`).
-    var isFinishingTasksWithoutHead: Bool { role == .worker && away != nil }
-
     /// The head's connection closed (on `loop`): keeps running the tasks sent here, parking what
-    /// they send. False (the worker should exit, and its tasks run again from their drivers'
-    /// lineage) when there is nothing to finish, or a task streams or waits for an answer.
+    /// they send (requests included: they wait, and are sent again, as a driver's do). False (the
+    /// worker should exit, and its tasks run again from their drivers' lineage) when there is
+    /// nothing to finish, or a task streams or waits for a stream's items.
     func keepTasksThroughOutage(head: String) -> Bool {
         loop.assertInEventLoop()
         guard role == .worker, tasksCanOutliveHead else { return false }
         switchChannel(to: nil)
-        away = AwaySession(waiting: [])
-        lost = HeadConnectionLostError(head: head)  // what a task's request meets: see `outageNeedsHead`
+        away = AwaySession(waiting: pending.keptIDs)
         RayLog.logger.warning("lost the head at \(head); finishing \(unfinishedTasks.count) task(s) to hand their results to a restarted head")
         return true
-    }
-
-    /// A task asked the head something while it is away: it cannot go on, so the worker exits, as
-    /// it would have with the head (its tasks run again once their drivers resume).
-    func outageNeedsHead() -> Never {
-        RayLog.logger.warning("a task needs the head while it is away; exiting (its tasks run again from their drivers' lineage)")
-        WorkerMain.exitNow(0)
     }
 
     /// What the worker presents to a restarted head (on `loop`): the tasks still running or queued
@@ -44,11 +34,19 @@ extension WorkerRuntime {
     }
 
     /// Carries on over a connection to a restarted head that took the tasks back (on `loop`): the
-    /// refs held first, then what the tasks sent meanwhile.
+    /// refs held and the lineage of what the tasks submitted first (the head binds it to this
+    /// worker once a resuming driver claims one of its tasks), then the requests that were
+    /// waiting, then what the tasks sent meanwhile.
     func resumeTasks(over channel: any Channel) {
         guard let away else { return }
         self.away = nil
-        reattach(channel)
+        reattach(channel, parked: away.parked)
+        resend(after: away)
+    }
+
+    /// Sends the requests that waited when the head was lost again, then what was parked since.
+    func resend(after away: AwaySession) {
+        for message in pending.messages(of: away.waiting) { send(message) }
         sendParked(away.parked)
     }
 

@@ -46,12 +46,12 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     var away: AwaySession?
     /// A driver's head said it stops (a clean stop, not a crash): its session ends with the connection.
     var headStopped = false
-    /// Whether it keeps `lineage` (on `loop`): a driver connected to a head, or a worker hosting an
-    /// actor on another node than the head's (both outlive their head, and hand their lineage
-    /// back; a task worker does not).
-    private(set) var keepsLineage: Bool
-    /// Whether it counts the references it holds (see `init`).
+    /// Whether it counts the references it holds (see `init`), and so keeps `lineage` and the
+    /// messages of its open requests: a driver connected to a head, or a worker on another node
+    /// than the head's. Both may outlive their head, and then hand their lineage back and send
+    /// their open requests again to a restarted one.
     private let countsHeld: Bool
+    var keepsLineage: Bool { countsHeld }
     /// The lineage of a process that keeps it: the specs of the tasks it submitted whose results
     /// it may still hold, by task, pruned when they outnumber `lineagePruneAt`.
     var lineage: [TaskID: TaskSpec] = [:]
@@ -96,7 +96,6 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         self.role = role
         objectDirectory = role == .driver ? nil : SharedObjectDirectory.fromEnvironment()
         countsHeld = countingHeld
-        keepsLineage = countingHeld && role == .driver
         references = ReferenceBatch(loop: loop, countingHeld: countingHeld) { [unowned self] adds, releases in
             if !adds.isEmpty { send(.addRefs(adds)) }
             if !releases.isEmpty { send(.releaseRefs(releases)) }
@@ -114,28 +113,29 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// than the head's outlives its head to re-attach it to a restarted one.
     private(set) var hostedActor: ActorSpec?
 
-    /// Carries on over a connection to a restarted head that took this worker's work back (on
-    /// `loop`): first re-registers every reference the process holds (the head adopted the
-    /// objects the node's store kept; refs to others, gone with the old head, fail when read),
-    /// with the lineage behind them when `handingBackLineage` (an actor's host, which owns what
-    /// its calls submitted, as a driver does), then requests work again.
-    func reattach(_ channel: any Channel, handingBackLineage: Bool = false) {
+    /// Carries on over a connection to a restarted head that took this process's work back (on
+    /// `loop`): first re-registers every reference it holds (the head adopted the objects the
+    /// node's store kept; refs to others, gone with the old head, fail when read) with the lineage
+    /// behind them (a driver or a worker owns what its tasks and calls submitted), but for tasks
+    /// among the `parked` messages (they reach the head as they were sent, after this).
+    func reattach(_ channel: any Channel, parked: [WireMessage] = []) {
         loop.assertInEventLoop()
         switchChannel(to: channel)
         lost = nil
         let held = references.resume()
-        if handingBackLineage {
-            pruneLineage(keeping: Set(held))
-            send(.resumeSession(held: held, lineage: Array(lineage.values)))
-        } else if !held.isEmpty {
-            send(.addRefs(held))
-        }
+        pruneLineage(keeping: Set(held))
+        let parkedTasks = Set(parked.compactMap { message -> TaskID? in
+            if case .submit(let spec) = message { spec.taskID } else { nil }
+        })
+        send(.resumeSession(held: held, lineage: lineage.values.filter { !parkedTasks.contains($0.taskID) }))
     }
 
     /// Whether this worker's tasks can run on without a head (on `loop`): some run or wait here,
-    /// none streams (its consumer went with the head) or waits for an answer.
+    /// none streams (its consumer went with the head), and what they wait for a restarted head
+    /// can answer (their requests are kept to be sent again; a stream's next items are not).
     var tasksCanOutliveHead: Bool {
-        (!running.isEmpty || !queued.isEmpty) && runningStreams.isEmpty && !queued.contains { $0.streaming != nil } && pending.isEmpty
+        (!running.isEmpty || !queued.isEmpty) && runningStreams.isEmpty && !queued.contains { $0.streaming != nil }
+            && pending.canResendAll { if case .nextItems = $0 { false } else { true } }
     }
 
     /// The tasks sent here and not finished, running or queued (on `loop`).
@@ -283,13 +283,10 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
             try await withCheckedThrowingContinuation { (continuation: PendingReplies.Waiter) in
                 references.enqueue {
                     if self.pending.wasAbandoned(id) { return continuation.resume(throwing: CancellationError()) }
-                    if let lost = self.lost {
-                        if self.isFinishingTasksWithoutHead { self.outageNeedsHead() }
-                        return continuation.resume(throwing: lost)
-                    }
+                    if let lost = self.lost { return continuation.resume(throwing: lost) }
                     let sent = message(id)
-                    self.pending.register(id, continuation, message: self.session == nil ? nil : sent)
-                    if self.session != nil { self.timeOutLocally(sent) }
+                    self.pending.register(id, continuation, message: self.countsHeld ? sent : nil)
+                    if self.countsHeld { self.timeOutLocally(sent) }
                     self.block(blocking, request: id)
                     self.send(sent)
                 }
@@ -311,7 +308,6 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
         case .execute(let spec):
             execute(spec)
         case .hostActor(let spec):
-            keepsLineage = countsHeld
             let executor = self.executor
             Task {
                 let error = await executor.hostActor(spec)
@@ -628,7 +624,7 @@ package enum WorkerMain {
                 // A restarted head knows its detached actors from its state store; the others from here.
                 let known = spec.detached ? nil : spec.storedBytes
                 return reattach(runtime, what, patience: Self.actorPatience) { .reattachingWorker(id: workerID, actorID: spec.actorID, nodeID: nodeID, spec: known) } carryOn: {
-                    runtime.reattach($0, handingBackLineage: true)
+                    runtime.reattach($0)
                 }
             }
             guard runtime.keepTasksThroughOutage(head: head) else { exitNow(0) }

@@ -82,6 +82,22 @@ final class RecoveryWindowGetTests: XCTestCase {
         node.manager.getOnLoop([node.newID()], timeoutMillis: 60_000, caller: .none) { later = $0 }
         XCTAssertNotNil(later)
     }
+
+    /// What waited for the window runs before what is handled after it closed, even when it
+    /// closed a moment before its waiters ran (here, a resumed owner's lineage making the object).
+    func testAGetAfterTheWindowClosedWaitsBehindWhatWaitedForIt() {
+        let node = NodeHarness(cpus: 1)
+        let made = node.newID()
+        node.manager.expectNodes(["rejoining"])
+        let manager = node.manager
+        manager.afterRecoveryWindow { manager.putOnLoop(made, .value(EncodedValue(bytes: [7])), holder: nil) }
+        manager.nodeReported("rejoining")  // the window closes: its waiters run on the next tick
+        var answer: [ObjectPayload]?
+        manager.getOnLoop([made], timeoutMillis: 60_000, caller: .none) { answer = $0 }
+        node.loop.run()
+        guard case .value(let value)? = answer?.first else { return XCTFail("\(String(describing: answer))") }
+        XCTAssertEqual(value.bytes, [7])
+    }
 }
 
 extension RecoveryWindowGetTests {

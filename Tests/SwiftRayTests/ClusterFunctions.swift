@@ -15,14 +15,28 @@ import SwiftRay
 /// Notes its start in `folder/x.log` (one line per run, with its pid), sleeps, prints a line, notes
 /// its end in `folder/x.done`, and returns its pid and `x * x`: how often a task ran, seen from outside.
 @Remote func loggedSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> [String] {
-    let pid = String(getpid())
-    let log = "\(folder)/\(x).log"
-    let earlier = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    try (earlier + "started \(pid)\n").write(toFile: log, atomically: true, encoding: .utf8)
+    let pid = try noteStart(in: "\(folder)/\(x).log")
     try await Task.sleep(for: .seconds(seconds))
     print("task \(x) finished in pid \(pid)")
     try "".write(toFile: "\(folder)/\(x).done", atomically: true, encoding: .utf8)
     return [pid, String(x * x)]
+}
+
+/// Notes its start in `folder/parent-x.log`, runs `loggedSquare(x, seconds, folder)` where
+/// `childResource` is (retried as the options say) and waits for it; returns its pid and what the
+/// child returned: a task that waits for another through a head crash.
+@Remote func loggedParent(_ x: Int, _ seconds: Double, _ folder: String, _ childResource: String, _ childRetries: Int) async throws -> [String] {
+    let pid = try noteStart(in: "\(folder)/parent-\(x).log")
+    let child = $loggedSquare.options(resources: [childResource: 1], maxRetries: childRetries).remote(x, seconds, folder)
+    return try await [pid] + child.get()
+}
+
+/// Appends "started PID" to the file at `log`; returns the pid.
+private func noteStart(in log: String) throws -> String {
+    let pid = String(getpid())
+    let earlier = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    try (earlier + "started \(pid)\n").write(toFile: log, atomically: true, encoding: .utf8)
+    return pid
 }
 
 /// The sum of a large array (received inline on a remote node), and the node.

@@ -153,12 +153,7 @@ final class HeadRecoveryTests: XCTestCase {
     /// result waits in its worker), the other after the head is back; both answer the resumed
     /// driver, each having run once, in the process it started in.
     func testTasksRunningOnASurvivingNodeFinishOnceThroughAHeadCrash() async throws {
-        let cluster = try TestCluster(cpus: 1)
-        self.cluster = cluster
-        try cluster.addNode(cpus: 2, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
-        try await Ray.start(address: cluster.address, token: cluster.token)
-        let folder = NSTemporaryDirectory() + "survivors-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (cluster, folder) = try await survivorCluster()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let once = $loggedSquare.options(resources: ["survivor": 1], maxRetries: 0)
         let quick = once.remote(3, 1.0, folder)
@@ -178,8 +173,7 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertEqual(quickResult.last, "9")
         XCTAssertEqual(slowResult.last, "36")
         for (x, result) in [(3, quickResult), (6, slowResult)] {
-            let log = try String(contentsOfFile: "\(folder)/\(x).log", encoding: .utf8)
-            XCTAssertEqual(log, "started \(result[0])\n", "task \(x) ran once, in the process that answered")
+            try assertRanOnce(in: "\(folder)/\(x).log", pid: result[0])
         }
         // What the quick task printed with its head away reached the restarted head.
         let printed = try cluster.run(["logs", "--pid", quickResult[0], "--address", cluster.address, "--token", cluster.token])
@@ -189,6 +183,60 @@ final class HeadRecoveryTests: XCTestCase {
         let fresh = try await once.remote(4, 0.0, folder).get(timeout: .seconds(60))
         XCTAssertEqual(fresh.last, "16")
         XCTAssertFalse([quickResult[0], slowResult[0]].contains(fresh[0]), "a worker whose pool the new head does not know takes no new tasks")
+    }
+
+    /// A task waiting for another it submitted keeps waiting through a head crash, as Ray's
+    /// workers own what they submit: its worker hands the child's lineage back to the restarted
+    /// head and asks for the child's result again. Here the child finished while the head was
+    /// away (its result waited in its worker); neither task may run twice (`maxRetries: 0`).
+    func testATaskWaitingForItsChildThroughAHeadCrashFinishesOnce() async throws {
+        let (cluster, folder) = try await survivorCluster()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: 0).remote(5, 1.0, folder, "survivor", 0)
+        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/5.log") }
+        XCTAssertTrue(childStarted)
+        try cluster.killHead()
+        let childDone = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/5.done") }
+        XCTAssertTrue(childDone, "the child finishes with the head away")
+        try cluster.startHead()
+        let result = try await parent.get(timeout: .seconds(60))
+        XCTAssertEqual(result.last, "25")
+        try assertRanOnce(in: "\(folder)/parent-5.log", pid: result[0])
+        try assertRanOnce(in: "\(folder)/5.log", pid: result[1])
+    }
+
+    /// The child ran on the head's node, and died with it: the lineage the parent's worker hands
+    /// back runs it again (it may retry), and the parent, still waiting, gets its result.
+    func testATaskWaitingForAChildLostWithTheHeadGetsItRunAgain() async throws {
+        let (cluster, folder) = try await survivorCluster(headResources: ["headonly": 1])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: 0).remote(7, 2.0, folder, "headonly", 1)
+        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/7.log") }
+        XCTAssertTrue(childStarted)
+        try cluster.restartHead()
+        let result = try await parent.get(timeout: .seconds(60))
+        XCTAssertEqual(result.last, "49")
+        try assertRanOnce(in: "\(folder)/parent-7.log", pid: result[0])
+        let childRuns = try String(contentsOfFile: "\(folder)/7.log", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(childRuns.count, 2, "the child ran again once: \(childRuns)")
+        XCTAssertEqual(childRuns.last.map(String.init), "started \(result[1])")
+    }
+
+    /// A cluster whose head has 1 CPU and a node with 2 CPUs and 2 of `survivor` that waits 60 s
+    /// for a restarted head, a driver connected; and a scratch folder.
+    private func survivorCluster(headResources: [String: Double] = [:]) async throws -> (TestCluster, String) {
+        let cluster = try TestCluster(cpus: 1, resources: headResources)
+        self.cluster = cluster
+        try cluster.addNode(cpus: 2, resources: ["survivor": 2], arguments: ["--head-reconnect-timeout", "60"])
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let folder = NSTemporaryDirectory() + "survivors-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return (cluster, folder)
+    }
+
+    private func assertRanOnce(in log: String, pid: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertEqual(text, "started \(pid)\n", "ran once, in the process that answered (\(log))", file: file, line: line)
     }
 
     func testDetachedActorsWithRestartsLeftComeBackUnderTheirNamesAfterAHeadCrash() async throws {

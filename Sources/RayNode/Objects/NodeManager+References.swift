@@ -9,7 +9,7 @@ extension NodeManager {
         // for it would be forever. But a restarted head learns of the objects other nodes kept as
         // those nodes rejoin: until its recovery window ends, an unknown one may still come.
         guard objects.contains(id) else {
-            if isRecovering { return afterRecoveryWindow(onLoop { [self] in onReady(id, waiter) }) }
+            if isRecovering { return afterRecoveryWindowOnLoop { [self] in onReady(id, waiter) } }
             return waiter(.error(unknownObject(id)))
         }
         if let payload = objects.whenReady(id, waiter) { waiter(payload) }

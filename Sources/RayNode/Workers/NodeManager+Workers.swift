@@ -51,6 +51,7 @@ extension NodeManager {
     }
 
     package func handle(_ message: WireMessage, from worker: WorkerHandle) {
+        if worker.awaitingJob, holdsForJob(message, from: worker) { return }
         switch message {
         case .register:
             guard !worker.registered else { return }
@@ -105,7 +106,7 @@ extension NodeManager {
             tasksReturned(ids, by: worker)
         case .addRefs(let ids):
             addRefsOnLoop(ids, holder: worker)
-        case .resumeSession(let held, let lineage) where worker.isDriver || worker.actorID != nil:
+        case .resumeSession(let held, let lineage) where worker.isDriver || worker.actorID != nil || worker.outlivedHead:
             resumeSession(held: held, lineage: lineage, of: worker)
         case .releaseRefs(let ids):
             releaseRefsOnLoop(ids, holder: worker)

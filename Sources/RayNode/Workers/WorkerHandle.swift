@@ -54,8 +54,15 @@ package final class WorkerHandle: @unchecked Sendable {
 
     /// The node it runs on.
     package let node: NodeRecord
-    /// The binary it runs (its job's).
-    package let pool: WorkerPool
+    /// The binary it runs (its job's); for a worker that outlived the previous head, learnt once a
+    /// resuming driver claims one of its tasks.
+    package var pool: WorkerPool
+    /// It outlived the previous head and re-attached with its tasks: it takes no new ones.
+    var outlivedHead = false
+    /// Such a worker's job is not known yet: what needs it waits in `heldForJob`.
+    var awaitingJob = false
+    /// What such a worker sent from its first message that needs its job on, in order.
+    var heldForJob: [WireMessage] = []
 
     package init(id: Int, pid: Int32, node: NodeRecord, pool: WorkerPool, role: WorkerRole) {
         self.id = id
