@@ -3,6 +3,14 @@ import SwiftRay
 
 @Remote func chaosSquare(_ x: Int) -> Int { x * x }
 
+/// Notes the node it runs on in `folder/slow-x-NODE` (one file per run), sleeps, returns `x * x`:
+/// work still running when a fault strikes.
+@Remote public func chaosSlowSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> Int {
+    _ = FileManager.default.createFile(atPath: "\(folder)/slow-\(x)-\(ray.nodeID ?? "")", contents: nil)
+    try await Task.sleep(for: .seconds(seconds))
+    return x * x
+}
+
 /// Pure calls: any retry gives the same answer (retried forever under chaos).
 @RayActor
 distributed actor ChaosDoubler {
@@ -56,17 +64,25 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
 }
 
 /// Tasks and actor calls while a `WorkerKiller` SIGKILLs a random worker every `killEvery`
-/// (Ray's chaos tests): tasks and calls with retries must all come back right; calls without
-/// retries must run at most once. Runs on the cluster this process started (`Ray.start`).
+/// (Ray's chaos tests), and `midway` strikes once half-way with the round's work in flight (a node
+/// killed, say): tasks and calls with retries must all come back right; calls without retries
+/// must run at most once. Runs on the cluster this process joined (`Ray.start`).
 public enum ChaosWorkload {
-    public static func run(tasks: Int, calls: Int, killEvery: Duration = .milliseconds(100), seed: UInt64, folder: String) async throws -> ChaosReport {
+    /// `killEvery` nil: no worker killer. `actorsAt`: where the two actors start (nil: Ray's default).
+    public static func run(
+        tasks: Int, calls: Int, killEvery: Duration? = .milliseconds(100), seed: UInt64, folder: String,
+        actorsAt placement: SchedulingStrategy? = nil, midway: (@Sendable () async throws -> Void)? = nil
+    ) async throws -> ChaosReport {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let file = "\(folder)/calls-\(seed)"
-        let doubler = try await ray.actor(ChaosDoubler.self, options: ActorOptions(maxRestarts: -1, maxTaskRetries: -1))
-        let recorder = try await ray.actor(ChaosRecorder.self, options: ActorOptions(maxRestarts: -1))
-        let killer = WorkerKiller(parents: [getpid()], interval: killEvery, seed: seed)
+        var options = ActorOptions(maxRestarts: -1, maxTaskRetries: -1)
+        if let placement { options.schedulingStrategy = placement }
+        let doubler = try await ray.actor(ChaosDoubler.self, options: options)
+        options.maxTaskRetries = 0
+        let recorder = try await ray.actor(ChaosRecorder.self, options: options)
+        let killer = killEvery.map { WorkerKiller(parents: [getpid()], interval: $0, seed: seed) }
         let started = ContinuousClock.now
-        killer.start()
+        killer?.start()
         var report = ChaosReport(tasks: tasks, retriedCalls: calls / 2, onceCalls: calls - calls / 2)
         var answered = Set<Int>()
         // In rounds, so calls and tasks run throughout the kills rather than all at the start.
@@ -78,6 +94,7 @@ public enum ChaosWorkload {
             let squares = taskRange.map { ($0, $chaosSquare.options(maxRetries: -1).remote($0)) }
             let doubles = doubleRange.map { ($0, doubler.remote.double($0)) }
             let records = recordRange.map { ($0, recorder.remote.record($0, in: file)) }
+            if round == rounds / 2, let midway { try await midway() }
             for (x, ref) in squares where try await ray.get(ref, timeout: .seconds(300)) == x * x { report.tasksRight += 1 }
             for (x, ref) in doubles where try await ray.get(ref, timeout: .seconds(300)) == 2 * x { report.retriedCallsRight += 1 }
             for (id, ref) in records {
@@ -88,7 +105,7 @@ public enum ChaosWorkload {
                 }
             }
         }
-        report.kills = await killer.stop()
+        report.kills = await killer?.stop() ?? 0
         report.elapsed = ContinuousClock.now - started
         report.onceAnswered = answered.count
         let runs = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int($0) }

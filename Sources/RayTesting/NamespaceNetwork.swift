@@ -1,0 +1,54 @@
+import Foundation
+
+/// Network namespaces `sr<pid>-<i>` with addresses 10.77.<n>.(11+i) on a bridge in the root
+/// namespace: several "hosts" on one machine for a `TestCluster` (`wrapper: exec(i)`), so what
+/// crosses between nodes crosses a network.
+public final class NamespaceNetwork: @unchecked Sendable {
+    let ip: String
+    let prefix: String
+    let subnet: Int
+    private(set) var names: [String] = []
+    private var bridge: String { "\(prefix)br" }
+
+    /// iproute2's `ip`, if installed.
+    public static var ipCommand: String? {
+        ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Makes `hosts` namespaces on a new bridge (root only); `remove` deletes them.
+    public init(ip: String, hosts: Int) throws {
+        self.ip = ip
+        prefix = "sr\(getpid() % 100_000)"
+        subnet = 100 + Int(getpid() % 150)
+        try command(["link", "add", bridge, "type", "bridge"])
+        try command(["addr", "add", "10.77.\(subnet).1/24", "dev", bridge])
+        try command(["link", "set", bridge, "up"])
+        for index in 0..<hosts {
+            let name = "\(prefix)-\(index)"
+            try command(["netns", "add", name])
+            names.append(name)
+            try command(["link", "add", "\(prefix)v\(index)", "type", "veth", "peer", "name", "eth0", "netns", name])
+            try command(["link", "set", "\(prefix)v\(index)", "master", bridge, "up"])
+            try command(["-n", name, "addr", "add", "\(address(of: index))/24", "dev", "eth0"])
+            try command(["-n", name, "link", "set", "eth0", "up"])
+            try command(["-n", name, "link", "set", "lo", "up"])
+        }
+    }
+
+    /// Host `index`'s address on the bridge.
+    public func address(of index: Int) -> String { "10.77.\(subnet).\(11 + index)" }
+
+    /// The command prefix that runs a program on host `index`.
+    public func exec(_ index: Int) -> [String] { [ip, "netns", "exec", names[index]] }
+
+    /// Deletes the namespaces and the bridge.
+    public func remove() {
+        for name in names { _ = try? RayTesting.runProcess(ip, ["netns", "del", name]) }
+        _ = try? RayTesting.runProcess(ip, ["link", "del", bridge])
+    }
+
+    private func command(_ arguments: [String]) throws {
+        let (status, output) = try RayTesting.runProcess(ip, arguments)
+        guard status == 0 else { throw TestClusterError(message: "ip \(arguments.joined(separator: " ")): \(output)") }
+    }
+}
