@@ -52,3 +52,21 @@ public final class NamespaceNetwork: @unchecked Sendable {
         guard status == 0 else { throw TestClusterError(message: "ip \(arguments.joined(separator: " ")): \(output)") }
     }
 }
+
+extension NamespaceNetwork {
+    /// A cluster across the hosts: its head (1 CPU) on host 0 and, on host i + 1, a node with 2
+    /// CPUs and `nodeResources[i]`. Returns it and the nodes' daemon pids (shut down if a node
+    /// fails to start).
+    public func cluster(nodeResources: [[String: Double]]) throws -> (TestCluster, [Int32]) {
+        let cluster = try TestCluster(cpus: 1, host: address(of: 0), wrapper: exec(0))
+        do {
+            let nodes = try nodeResources.enumerated().map { index, resources in
+                try cluster.addNode(cpus: 2, resources: resources, wrapper: exec(index + 1))
+            }
+            return (cluster, nodes)
+        } catch {
+            cluster.shutdown()
+            throw error
+        }
+    }
+}

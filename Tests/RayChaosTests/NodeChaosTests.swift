@@ -25,10 +25,9 @@ final class NodeChaosTests: XCTestCase {
         guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw XCTSkip("needs root and iproute2 (ip netns)") }
         let network = try NamespaceNetwork(ip: ip, hosts: 3)
         self.network = network
-        let cluster = try TestCluster(cpus: 1, host: network.address(of: 0), wrapper: network.exec(0))
+        let (cluster, nodes) = try network.cluster(nodeResources: [[:], [:]])
         self.cluster = cluster
-        try cluster.addNode(cpus: 2, wrapper: network.exec(1))
-        let doomed = try cluster.addNode(cpus: 2, wrapper: network.exec(2))
+        let doomed = nodes[1]
         try await Ray.start(address: cluster.address, token: cluster.token)
         let folder = NSTemporaryDirectory() + "swiftray-node-chaos-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }

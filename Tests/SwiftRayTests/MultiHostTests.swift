@@ -20,10 +20,9 @@ final class MultiHostTests: XCTestCase {
         guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw XCTSkip("needs root and iproute2 (ip netns)") }
         let network = try NamespaceNetwork(ip: ip, hosts: 3)
         self.network = network
-        let cluster = try TestCluster(cpus: 1, host: network.address(of: 0), wrapper: network.exec(0))
+        let (cluster, nodes) = try network.cluster(nodeResources: [["one": 1], ["doomed": 1]])
         self.cluster = cluster
-        try cluster.addNode(cpus: 2, resources: ["one": 1], wrapper: network.exec(1))
-        let doomed = try cluster.addNode(cpus: 2, resources: ["doomed": 1], wrapper: network.exec(2))
+        let doomed = nodes[1]
         try await Ray.start(address: cluster.address, token: cluster.token)
         let before = try await ray.get($whereAmI.options(resources: ["doomed": 1]).remote(), timeout: .seconds(60))
         XCTAssertTrue(before.hasPrefix("node-2"), before)
