@@ -10,7 +10,7 @@ import SwiftRay
 struct ChaosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftray-chaos", abstract: "Chaos and fuzz runs against a real local cluster.",
-        subcommands: [FuzzCommand.self, WorkersCommand.self, HeadCommand.self])
+        subcommands: [FuzzCommand.self, WorkersCommand.self, NodesCommand.self, HeadCommand.self])
 }
 
 /// Fuzzes every listening port of a head and a worker node, then checks they are alive, back to
@@ -85,6 +85,57 @@ struct WorkersCommand: AsyncParsableCommand {
         print(report)
         print(report.clean ? "nothing lost, nothing wrong, nothing run twice" : "FAILED")
         if !report.clean { throw ExitCode.failure }
+    }
+}
+
+/// Three nodes on three "hosts" (network namespaces; root only): round after round, a workload
+/// whose actors start on host 2's node, which is SIGKILLed half-way with work running there; a
+/// new node then joins on that host for the next round.
+struct NodesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "nodes", abstract: "Kill a node mid-workload, round after round.")
+
+    @Option(help: "Node kills.") var rounds = 5
+    @Option(help: "Tasks per round (retried forever).") var tasks = 10_000
+    @Option(help: "Actor calls per round (half retried forever, half at most once).") var calls = 2_000
+
+    func run() async throws {
+        guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw ValidationError("needs root and iproute2 (ip netns)") }
+        let network = try NamespaceNetwork(ip: ip, hosts: 3)
+        defer { network.remove() }
+        let (cluster, nodes) = try network.cluster(nodeResources: [[:], [:]])
+        defer { cluster.shutdown() }
+        try await Ray.start(address: cluster.address, token: cluster.token)
+        let folder = NSTemporaryDirectory() + "swiftray-node-chaos-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var doomed = nodes[1]
+        var known = Set<String>()
+        for round in 1...rounds {
+            let nodeID = try await Self.newNode(known: &known)
+            let strike = NodeKill(daemon: doomed, nodeID: nodeID, folder: "\(folder)/\(round)")
+            let report = try await ChaosWorkload.run(
+                tasks: tasks, calls: calls, killEvery: nil, seed: UInt64(round), folder: "\(folder)/\(round)",
+                actorsAt: .nodeAffinity(nodeID: nodeID, soft: true), midway: strike.strike)
+            let slowRight = try await strike.slowTasksRight()
+            print("round \(round): node \(nodeID) killed mid-run; \(report); slow tasks \(slowRight ? "right" : "WRONG")")
+            guard report.clean, slowRight else { throw ExitCode.failure }
+            if round < rounds { doomed = try cluster.addNode(cpus: 2, wrapper: network.exec(2)) }
+        }
+        try await ray.shutdown()
+        print("nothing lost, nothing wrong, nothing run twice")
+    }
+
+    /// The id of the newest alive worker node not in `known` (waits for it to join), added to it.
+    private static func newNode(known: inout Set<String>) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let alive = try await ray.state.nodes().filter { $0.alive && !$0.isHead }.map(\.nodeID)
+            if let id = alive.filter({ !known.contains($0) }).max() {
+                known.formUnion(alive)
+                return id
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ValidationError("no new node joined within 60 s")
     }
 }
 

@@ -64,8 +64,8 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
 }
 
 /// Tasks and actor calls while a `WorkerKiller` SIGKILLs a random worker every `killEvery`
-/// (Ray's chaos tests), and `midway` strikes once half-way with the round's work in flight (a node
-/// killed, say): tasks and calls with retries must all come back right; calls without retries
+/// (Ray's chaos tests), and `midway` strikes once half-way, just before a round's work is sent (a
+/// node killed, say): tasks and calls with retries must all come back right; calls without retries
 /// must run at most once. Runs on the cluster this process joined (`Ray.start`).
 public enum ChaosWorkload {
     /// `killEvery` nil: no worker killer. `actorsAt`: where the two actors start (nil: Ray's default).
@@ -91,10 +91,11 @@ public enum ChaosWorkload {
             let taskRange = tasks * round / rounds..<tasks * (round + 1) / rounds
             let doubleRange = report.retriedCalls * round / rounds..<report.retriedCalls * (round + 1) / rounds
             let recordRange = report.onceCalls * round / rounds..<report.onceCalls * (round + 1) / rounds
+            // The fault strikes as this round's work is sent, before the cluster has noticed it.
+            if round == rounds / 2, let midway { try await midway() }
             let squares = taskRange.map { ($0, $chaosSquare.options(maxRetries: -1).remote($0)) }
             let doubles = doubleRange.map { ($0, doubler.remote.double($0)) }
             let records = recordRange.map { ($0, recorder.remote.record($0, in: file)) }
-            if round == rounds / 2, let midway { try await midway() }
             for (x, ref) in squares where try await ray.get(ref, timeout: .seconds(300)) == x * x { report.tasksRight += 1 }
             for (x, ref) in doubles where try await ray.get(ref, timeout: .seconds(300)) == 2 * x { report.retriedCallsRight += 1 }
             for (id, ref) in records {

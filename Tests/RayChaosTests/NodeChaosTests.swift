@@ -2,7 +2,6 @@ import Foundation
 import RayChaos
 import RayTesting
 import SwiftRay
-import Synchronization
 import XCTest
 
 /// The chaos suite's node kill (issue 22, item 3): three nodes on three "hosts" (network
@@ -33,26 +32,17 @@ final class NodeChaosTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: folder) }
 
         let doomedID = try await ray.state.nodes().first { $0.nodeID.hasPrefix("node-2") }?.nodeID
+        let strike = NodeKill(daemon: doomed, nodeID: try XCTUnwrap(doomedID), folder: folder)
         let onDoomed = SchedulingStrategy.nodeAffinity(nodeID: try XCTUnwrap(doomedID), soft: true)
-
-        let slow = Mutex<[ObjectRef<Int>]>([])
-        let report = try await ChaosWorkload.run(tasks: 2_000, calls: 400, killEvery: nil, seed: 23, folder: folder, actorsAt: onDoomed) {
-            // Slow tasks over every node, so the doomed one has work running when it dies.
-            let refs = (0..<10).map { $chaosSlowSquare.options(maxRetries: -1, schedulingStrategy: .spread).remote($0, 1.0, folder) }
-            slow.withLock { $0 = refs }
-            let running = await RayTesting.eventually(timeout: .seconds(60)) {
-                ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasPrefix("slow-") && $0.contains("-node-2") }
-            }
-            XCTAssertTrue(running, "a slow task runs on the doomed node")
-            kill(doomed, SIGKILL)
-        }
+        let report = try await ChaosWorkload.run(
+            tasks: 2_000, calls: 400, killEvery: nil, seed: 23, folder: folder, actorsAt: onDoomed, midway: strike.strike)
         print("node chaos: \(report)")
         XCTAssertTrue(report.clean, "\(report)")
         XCTAssertEqual(report.tasksRight, 2_000)
         XCTAssertEqual(report.retriedCallsRight, 200)
         XCTAssertEqual(report.duplicated, 0)
-        let squares = try await ray.get(slow.withLock { $0 }, timeout: .seconds(120))
-        XCTAssertEqual(squares, (0..<10).map { $0 * $0 })
+        let slowRight = try await strike.slowTasksRight()
+        XCTAssertTrue(slowRight, "the slow tasks, one of them on the killed node, answer right")
         let actors = try await ray.state.actors().filter { $0.className.hasPrefix("Chaos") }
         XCTAssertEqual(actors.count, 2)
         for actor in actors { XCTAssertEqual(actor.restarts, 1, "\(actor.className) restarted once, off the killed node") }
