@@ -19,6 +19,17 @@ public struct ProcessVitals: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(descriptors) descriptors, \(residentBytes >> 20) MiB resident" }
 
+    /// Waits (up to `timeout`) for `pid`'s descriptors to come back within `slack` of `baseline`
+    /// (connections a server is still closing); returns its vitals then, or when the time is up
+    /// (nil: it is gone).
+    public static func settled(_ pid: Int32, to baseline: ProcessVitals, slack: Int = 2, timeout: Duration = .seconds(20)) async -> ProcessVitals? {
+        let deadline = ContinuousClock.now + timeout
+        while let now = of(pid), now.descriptors > baseline.descriptors + slack, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return of(pid)
+    }
+
     /// The TCP ports `pid` listens on (IPv4 and IPv6): every socket in `/proc/PID/fd` that
     /// `/proc/net/tcp*` lists in the LISTEN state. The fuzzer finds every port a process opened,
     /// not just the ones a test remembered.

@@ -143,13 +143,10 @@ final class PortFuzzTests: XCTestCase {
     /// `pid` is alive, its descriptors come back to the baseline (within 2: a log file opened
     /// meanwhile) and its memory stays within 128 MiB of it.
     private static func expectBack(_ pid: Int32, to baseline: ProcessVitals, file: StaticString = #filePath, line: UInt = #line) async throws {
-        let back = await RayTesting.eventually(timeout: .seconds(20)) {
-            guard let now = ProcessVitals.of(pid) else { return false }
-            return now.descriptors <= baseline.descriptors + 2
-        }
-        let now = try XCTUnwrap(ProcessVitals.of(pid), "process \(pid) is alive", file: file, line: line)
+        let settled = await ProcessVitals.settled(pid, to: baseline)
+        let now = try XCTUnwrap(settled, "process \(pid) is alive", file: file, line: line)
         print("process \(pid): \(baseline) before, \(now) after")
-        XCTAssertTrue(back, "process \(pid): \(now) vs \(baseline) before", file: file, line: line)
+        XCTAssertLessThanOrEqual(now.descriptors, baseline.descriptors + 2, "process \(pid): \(now) vs \(baseline) before", file: file, line: line)
         XCTAssertLessThan(now.residentBytes, baseline.residentBytes + (128 << 20), "process \(pid)", file: file, line: line)
     }
 
