@@ -17,10 +17,14 @@ public struct AccessLog: Sendable {
     }
 }
 
-/// An open access log: one `write` per line (appends of a line are not interleaved).
+/// An open access log. A caller that finds no write under way writes its line itself, before its
+/// response goes out; lines logged meanwhile are written together by the caller already writing,
+/// so under load many lines cost one `write` (one per line was ~2% of the proxy's CPU samples).
 final class AccessLogWriter: Sendable {
     let path: String
     private let fd: Int32
+    /// Lines waiting for the writer, and whether a caller is writing.
+    private let pending = Mutex<(lines: [UInt8], writing: Bool)>(([], false))
 
     /// - Throws: `ServeError` when the file cannot be opened.
     init(path: String) throws {
@@ -37,7 +41,24 @@ final class AccessLogWriter: Sendable {
         let hundredths = (latency.components.seconds * 100_000 + latency.components.attoseconds / 10_000_000_000_000)
         var line = Self.timestamp()
         line += " \(application) \(method) \(path) \(status) \(hundredths / 100).\(Self.digits(Int(hundredths % 100), 2))ms\n"
-        _ = line.withUTF8 { write(fd, $0.baseAddress, $0.count) }
+        var batch = pending.withLock { state -> [UInt8]? in
+            state.lines.append(contentsOf: line.utf8)
+            guard !state.writing else { return nil }
+            state.writing = true
+            defer { state.lines = [] }
+            return state.lines
+        }
+        while let lines = batch {
+            _ = lines.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            batch = pending.withLock { state -> [UInt8]? in
+                guard !state.lines.isEmpty else {
+                    state.writing = false
+                    return nil
+                }
+                defer { state.lines = [] }
+                return state.lines
+            }
+        }
     }
 
     /// UTC time with milliseconds (no `String(format:)`: this runs once per request).
