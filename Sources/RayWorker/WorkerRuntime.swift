@@ -387,13 +387,15 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     }
 
     /// Hands queued tasks back to the node when the running task is slow, so they do not wait
-    /// behind it while other workers could run them.
+    /// behind it while other workers could run them. Not while the head is away: they are
+    /// re-attached with the rest (a task handed back then would reach a head that never had it).
     private func checkSlowTask() {
         guard !queued.isEmpty else {
             slowCheck?.cancel()
             slowCheck = nil
             return
         }
+        guard away == nil else { return }
         guard let last = lastStarted, running[last.id] != nil, blockedTasks[last.id] == nil,
               NIODeadline.now() - last.at >= Self.slowTaskThreshold else { return }
         let returned = queued.map(\.taskID)
