@@ -41,7 +41,23 @@ extension WorkerRuntime {
         guard let away else { return }
         self.away = nil
         reattach(channel, parked: away.parked)
+        resentAfterOutage = away.waiting
         resend(after: away)
+    }
+
+    /// A `get` sent again to the restarted head found an object lost with the old one (a small
+    /// value that lived in it, or a result whose task may not run again). That is the crash's
+    /// doing, not the task's: the worker exits, as it would have with the head, so its tasks are
+    /// retried as after any worker's death (`maxRetries`), rather than failing with the error.
+    func lostWithHead() -> Never {
+        RayLog.logger.warning("an object a task waited for through the head's absence was lost with it; exiting so that its tasks are retried")
+        WorkerMain.exitNow(0)
+    }
+
+    /// Whether a reply reports an object lost.
+    static func findsObjectsLost(_ reply: WireMessage) -> Bool {
+        guard case .getReply(_, let results?) = reply else { return false }
+        return results.contains { if case .error(let error) = $0 { error.kind == .objectLost } else { false } }
     }
 
     /// Sends the requests that waited when the head was lost again, then what was parked since.

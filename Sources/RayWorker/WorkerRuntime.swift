@@ -112,6 +112,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// The actor this worker hosts, once its constructor ran (on `loop`): a worker on another node
     /// than the head's outlives its head to re-attach it to a restarted one.
     private(set) var hostedActor: ActorSpec?
+    /// A task worker's requests sent again to a restarted head, until answered (see `lostWithHead`).
+    var resentAfterOutage: Set<UInt64> = []
 
     /// Carries on over a connection to a restarted head that took this process's work back (on
     /// `loop`): first re-registers every reference it holds (the head adopted the objects the
@@ -300,6 +302,7 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
 
     func handle(_ message: WireMessage) {
         if let id = message.replyID {
+            if !resentAfterOutage.isEmpty, resentAfterOutage.remove(id) != nil, Self.findsObjectsLost(message) { lostWithHead() }
             requestDone(id)
             _ = pending.complete(id, with: message)
             return

@@ -222,6 +222,23 @@ final class HeadRecoveryTests: XCTestCase {
         XCTAssertEqual(childRuns.last.map(String.init), "started \(result[1])")
     }
 
+    /// The child died with the head and may not run again (`maxRetries: 0`): the parent's wait
+    /// cannot be answered, which is the crash's doing, so the parent's worker exits and the parent
+    /// is retried as after any worker's death (it may: `maxRetries: 1`), with a new child.
+    func testATaskWhoseChildIsLostForGoodWithTheHeadIsRetried() async throws {
+        let (cluster, folder) = try await survivorCluster(headResources: ["headonly": 1])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: 1).remote(8, 2.0, folder, "headonly", 0)
+        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/8.log") }
+        XCTAssertTrue(childStarted)
+        try cluster.restartHead()
+        let result = try await parent.get(timeout: .seconds(60))
+        XCTAssertEqual(result.last, "64")
+        let parentRuns = try String(contentsOfFile: "\(folder)/parent-8.log", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(parentRuns.count, 2, "the parent ran again once: \(parentRuns)")
+        XCTAssertEqual(parentRuns.last.map(String.init), "started \(result[0])")
+    }
+
     /// A cluster whose head has 1 CPU and a node with 2 CPUs and 2 of `survivor` that waits 60 s
     /// for a restarted head, a driver connected; and a scratch folder.
     private func survivorCluster(headResources: [String: Double] = [:]) async throws -> (TestCluster, String) {
