@@ -208,35 +208,38 @@ final class HeadRecoveryTests: XCTestCase {
     /// The child ran on the head's node, and died with it: the lineage the parent's worker hands
     /// back runs it again (it may retry), and the parent, still waiting, gets its result.
     func testATaskWaitingForAChildLostWithTheHeadGetsItRunAgain() async throws {
-        let (cluster, folder) = try await survivorCluster(headResources: ["headonly": 1])
+        let (result, folder) = try await parentThroughHeadRestart(7, parentRetries: 0, childRetries: 1)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: 0).remote(7, 2.0, folder, "headonly", 1)
-        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/7.log") }
-        XCTAssertTrue(childStarted)
-        try cluster.restartHead()
-        let result = try await parent.get(timeout: .seconds(60))
         XCTAssertEqual(result.last, "49")
         try assertRanOnce(in: "\(folder)/parent-7.log", pid: result[0])
-        let childRuns = try String(contentsOfFile: "\(folder)/7.log", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(childRuns.count, 2, "the child ran again once: \(childRuns)")
-        XCTAssertEqual(childRuns.last.map(String.init), "started \(result[1])")
+        try assertRanTwice(in: "\(folder)/7.log", lastPID: result[1])
     }
 
     /// The child died with the head and may not run again (`maxRetries: 0`): the parent's wait
     /// cannot be answered, which is the crash's doing, so the parent's worker exits and the parent
     /// is retried as after any worker's death (it may: `maxRetries: 1`), with a new child.
     func testATaskWhoseChildIsLostForGoodWithTheHeadIsRetried() async throws {
-        let (cluster, folder) = try await survivorCluster(headResources: ["headonly": 1])
+        let (result, folder) = try await parentThroughHeadRestart(8, parentRetries: 1, childRetries: 0)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: 1).remote(8, 2.0, folder, "headonly", 0)
-        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/8.log") }
+        XCTAssertEqual(result.last, "64")
+        try assertRanTwice(in: "\(folder)/parent-8.log", lastPID: result[0])
+    }
+
+    /// A parent on the surviving node waiting for its 2 s child `x` on the head's node: the head
+    /// is restarted once the child runs. Returns what the parent answered, and the scratch folder.
+    private func parentThroughHeadRestart(_ x: Int, parentRetries: Int, childRetries: Int) async throws -> ([String], String) {
+        let (cluster, folder) = try await survivorCluster(headResources: ["headonly": 1])
+        let parent = $loggedParent.options(resources: ["survivor": 1], maxRetries: parentRetries).remote(x, 2.0, folder, "headonly", childRetries)
+        let childStarted = await RayTesting.eventually { FileManager.default.fileExists(atPath: "\(folder)/\(x).log") }
         XCTAssertTrue(childStarted)
         try cluster.restartHead()
-        let result = try await parent.get(timeout: .seconds(60))
-        XCTAssertEqual(result.last, "64")
-        let parentRuns = try String(contentsOfFile: "\(folder)/parent-8.log", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(parentRuns.count, 2, "the parent ran again once: \(parentRuns)")
-        XCTAssertEqual(parentRuns.last.map(String.init), "started \(result[0])")
+        return (try await parent.get(timeout: .seconds(60)), folder)
+    }
+
+    private func assertRanTwice(in log: String, lastPID pid: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let runs = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(runs.count, 2, "ran again once: \(runs) (\(log))", file: file, line: line)
+        XCTAssertEqual(runs.last.map(String.init), "started \(pid)", "the last run answered", file: file, line: line)
     }
 
     /// A cluster whose head has 1 CPU and a node with 2 CPUs and 2 of `survivor` that waits 60 s
