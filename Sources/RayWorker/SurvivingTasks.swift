@@ -41,7 +41,7 @@ extension WorkerRuntime {
         guard let away else { return }
         self.away = nil
         reattach(channel, parked: away.parked)
-        resentAfterOutage = away.waiting
+        resentAfterOutage = pending.keptIDs  // those waiting at the loss, and those made since
         resend(after: away)
     }
 

@@ -112,7 +112,8 @@ package final class WorkerRuntime: CoreRuntime, @unchecked Sendable {
     /// The actor this worker hosts, once its constructor ran (on `loop`): a worker on another node
     /// than the head's outlives its head to re-attach it to a restarted one.
     private(set) var hostedActor: ActorSpec?
-    /// A task worker's requests sent again to a restarted head, until answered (see `lostWithHead`).
+    /// A task worker's requests made before it re-attached to a restarted head, until answered
+    /// (see `lostWithHead`).
     var resentAfterOutage: Set<UInt64> = []
 
     /// Carries on over a connection to a restarted head that took this process's work back (on
