@@ -5,7 +5,7 @@ import SwiftRay
 
 /// Notes the node it runs on in `folder/slow-x-NODE` (one file per run), sleeps, returns `x * x`:
 /// work still running when a fault strikes.
-@Remote public func chaosSlowSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> Int {
+@Remote func chaosSlowSquare(_ x: Int, _ seconds: Double, _ folder: String) async throws -> Int {
     _ = FileManager.default.createFile(atPath: "\(folder)/slow-\(x)-\(ray.nodeID ?? "")", contents: nil)
     try await Task.sleep(for: .seconds(seconds))
     return x * x

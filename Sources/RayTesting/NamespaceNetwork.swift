@@ -15,11 +15,21 @@ public final class NamespaceNetwork: @unchecked Sendable {
         ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// Makes `hosts` namespaces on a new bridge (root only); `remove` deletes them.
+    /// Makes `hosts` namespaces on a new bridge (root only); `remove` deletes them (as a failed
+    /// init does with what it made).
     public init(ip: String, hosts: Int) throws {
         self.ip = ip
         prefix = "sr\(getpid() % 100_000)"
         subnet = 100 + Int(getpid() % 150)
+        do {
+            try build(hosts: hosts)
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    private func build(hosts: Int) throws {
         try command(["link", "add", bridge, "type", "bridge"])
         try command(["addr", "add", "10.77.\(subnet).1/24", "dev", bridge])
         try command(["link", "set", bridge, "up"])
