@@ -99,11 +99,9 @@ struct NodesCommand: AsyncParsableCommand {
     @Option(help: "Actor calls per round (half retried forever, half at most once).") var calls = 2_000
 
     func run() async throws {
-        guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw ValidationError("needs root and iproute2 (ip netns)") }
-        let network = try NamespaceNetwork(ip: ip, hosts: 3)
-        defer { network.remove() }
-        let (cluster, nodes) = try network.cluster(nodeResources: [[:], [:]])
-        defer { cluster.shutdown() }
+        guard let hosts = try NamespaceCluster.start(nodeResources: [[:], [:]]) else { throw ValidationError("needs root and iproute2 (ip netns)") }
+        defer { hosts.stop() }
+        let (cluster, network, nodes) = (hosts.cluster, hosts.network, hosts.nodes)
         try await Ray.start(address: cluster.address, token: cluster.token)
         let folder = NSTemporaryDirectory() + "swiftray-node-chaos-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -63,20 +63,44 @@ public final class NamespaceNetwork: @unchecked Sendable {
     }
 }
 
-extension NamespaceNetwork {
-    /// A cluster across the hosts: its head (1 CPU) on host 0 and, on host i + 1, a node with 2
-    /// CPUs and `nodeResources[i]`. Returns it and the nodes' daemon pids (shut down if a node
-    /// fails to start).
-    public func cluster(nodeResources: [[String: Double]]) throws -> (TestCluster, [Int32]) {
-        let cluster = try TestCluster(cpus: 1, host: address(of: 0), wrapper: exec(0))
+/// A cluster across namespace "hosts": its head (1 CPU) on host 0 and, on host i + 1, a node with
+/// 2 CPUs and `nodeResources[i]`; `stop` shuts it down and removes the hosts.
+public final class NamespaceCluster: Sendable {
+    public let network: NamespaceNetwork
+    public let cluster: TestCluster
+    /// The nodes' daemon pids, in `nodeResources`' order.
+    public let nodes: [Int32]
+
+    /// nil where namespaces cannot be made (not root, or no iproute2); whatever was started is
+    /// stopped if a part fails.
+    public static func start(nodeResources: [[String: Double]]) throws -> NamespaceCluster? {
+        guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { return nil }
+        let network = try NamespaceNetwork(ip: ip, hosts: nodeResources.count + 1)
         do {
-            let nodes = try nodeResources.enumerated().map { index, resources in
-                try cluster.addNode(cpus: 2, resources: resources, wrapper: exec(index + 1))
+            let cluster = try TestCluster(cpus: 1, host: network.address(of: 0), wrapper: network.exec(0))
+            do {
+                let nodes = try nodeResources.enumerated().map { index, resources in
+                    try cluster.addNode(cpus: 2, resources: resources, wrapper: network.exec(index + 1))
+                }
+                return NamespaceCluster(network: network, cluster: cluster, nodes: nodes)
+            } catch {
+                cluster.shutdown()
+                throw error
             }
-            return (cluster, nodes)
         } catch {
-            cluster.shutdown()
+            network.remove()
             throw error
         }
+    }
+
+    private init(network: NamespaceNetwork, cluster: TestCluster, nodes: [Int32]) {
+        self.network = network
+        self.cluster = cluster
+        self.nodes = nodes
+    }
+
+    public func stop() {
+        cluster.shutdown()
+        network.remove()
     }
 }

@@ -8,30 +8,26 @@ import XCTest
 /// namespaces on a bridge; root only, as CI runs), one SIGKILLed half-way through a workload of
 /// tasks and actor calls while its share of the work runs there.
 final class NodeChaosTests: XCTestCase {
-    var cluster: TestCluster?
-    var network: NamespaceNetwork?
+    var hosts: NamespaceCluster?
 
     override func tearDown() async throws {
         if Ray.isInitialized { try? await ray.shutdown() }
-        cluster?.shutdown()
-        network?.remove()
+        hosts?.stop()
     }
 
     /// Every task and retried call right (the actors start on the doomed node and restart
     /// elsewhere), at-most-once calls never run twice, the slow tasks that were running on the
     /// killed node run again elsewhere, and the node is reported dead.
     func testAWorkloadLosesNothingWhenANodeIsKilledMidRun() async throws {
-        guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw XCTSkip("needs root and iproute2 (ip netns)") }
-        let network = try NamespaceNetwork(ip: ip, hosts: 3)
-        self.network = network
-        let (cluster, nodes) = try network.cluster(nodeResources: [[:], [:]])
-        self.cluster = cluster
-        let doomed = nodes[1]
+        guard let hosts = try NamespaceCluster.start(nodeResources: [[:], [:]]) else { throw XCTSkip("needs root and iproute2 (ip netns)") }
+        self.hosts = hosts
+        let (cluster, doomed) = (hosts.cluster, hosts.nodes[1])
         try await Ray.start(address: cluster.address, token: cluster.token)
         let folder = NSTemporaryDirectory() + "swiftray-node-chaos-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }
 
-        let doomedID = try await ray.state.nodes().first { $0.nodeID.hasPrefix("node-2") }?.nodeID
+        // Not the head's id, "node-<pid>", whose pid may start with 2 too.
+        let doomedID = try await ray.state.nodes().first { !$0.isHead && $0.nodeID.hasPrefix("node-2-") }?.nodeID
         let strike = NodeKill(daemon: doomed, nodeID: try XCTUnwrap(doomedID), folder: folder)
         let onDoomed = SchedulingStrategy.nodeAffinity(nodeID: try XCTUnwrap(doomedID), soft: true)
         let report = try await ChaosWorkload.run(
@@ -47,6 +43,6 @@ final class NodeChaosTests: XCTestCase {
         XCTAssertEqual(actors.count, 2)
         for actor in actors { XCTAssertEqual(actor.restarts, 1, "\(actor.className) restarted once, off the killed node") }
         let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
-        XCTAssertTrue(status.contains("Dead:\n node-2"), status)
+        XCTAssertTrue(status.contains("Dead:\n node-2-"), status)
     }
 }

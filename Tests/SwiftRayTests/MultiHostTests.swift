@@ -7,25 +7,20 @@ import XCTest
 /// A workload spreads over them, one node's daemon is SIGKILLed mid-run, and every result must
 /// still be right.
 final class MultiHostTests: XCTestCase {
-    var cluster: TestCluster?
-    var network: NamespaceNetwork?
+    var hosts: NamespaceCluster?
 
     override func tearDown() async throws {
         if Ray.isInitialized { try? await ray.shutdown() }
-        cluster?.shutdown()
-        network?.remove()
+        hosts?.stop()
     }
 
     func testWorkloadSurvivesANodeKilledMidRun() async throws {
-        guard getuid() == 0, let ip = NamespaceNetwork.ipCommand else { throw XCTSkip("needs root and iproute2 (ip netns)") }
-        let network = try NamespaceNetwork(ip: ip, hosts: 3)
-        self.network = network
-        let (cluster, nodes) = try network.cluster(nodeResources: [["one": 1], ["doomed": 1]])
-        self.cluster = cluster
-        let doomed = nodes[1]
+        guard let hosts = try NamespaceCluster.start(nodeResources: [["one": 1], ["doomed": 1]]) else { throw XCTSkip("needs root and iproute2 (ip netns)") }
+        self.hosts = hosts
+        let (cluster, doomed) = (hosts.cluster, hosts.nodes[1])
         try await Ray.start(address: cluster.address, token: cluster.token)
         let before = try await ray.get($whereAmI.options(resources: ["doomed": 1]).remote(), timeout: .seconds(60))
-        XCTAssertTrue(before.hasPrefix("node-2"), before)
+        XCTAssertTrue(before.hasPrefix("node-2-"), before)
 
         // A large object made on the doomed host is pulled across the bridge to host 1 (and cached there).
         let made = $makeNumbers.options(resources: ["doomed": 1]).remote(2_000_000, 1)
@@ -42,7 +37,7 @@ final class MultiHostTests: XCTestCase {
         XCTAssertEqual(results.map { $0[1] }, (0..<15).map { String($0 * $0) })
         XCTAssertGreaterThanOrEqual(Set(results.map { $0[0] }).count, 2, "\(results)")
         let status = try cluster.run(["status", "--address", cluster.address, "--token", cluster.token])
-        XCTAssertTrue(status.contains("Dead:\n node-2"), status)
+        XCTAssertTrue(status.contains("Dead:\n node-2-"), status)
         // Its maker is dead, but host 1's cached copy still serves it.
         let values = try await ray.get(made, timeout: .seconds(60))
         XCTAssertEqual(values.count, 2_000_000)
