@@ -1,8 +1,9 @@
 import Foundation
-import Hummingbird
+import HummingbirdCore
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import SwiftRay
 import Synchronization
@@ -44,13 +45,28 @@ final class RouteTable: Sendable {
     }
 }
 
-/// The HTTP ingress (Ray Serve's proxy, on Hummingbird): a request goes to the application whose
-/// route prefix is the longest match of its path, JSON bodies are checked, and the replica's
-/// answer is sent back; 404 for no application, 400 for a body that is not the JSON it claims to
-/// be (or that the replica could not decode), 503 with `Retry-After` when the deployment is at
-/// its limit, 500 with the error when the replica throws.
-struct ServeResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+/// A whole answer.
+struct ProxyResponse: Sendable {
+    var status: HTTPResponse.Status
+    var fields: HTTPFields
+    var body: [UInt8]
+}
+
+/// The proxy's answer to one request: a whole body, or a streaming deployment's chunks.
+enum ProxyAnswer: Sendable {
+    case whole(ProxyResponse)
+    /// The first chunk is already in hand (so an early error still got its status); the rest
+    /// are read from the lease's generator as they come.
+    case stream(contentType: String, first: [UInt8]?, lease: StreamLease)
+}
+
+/// The HTTP ingress (Ray Serve's proxy): a request goes to the application whose route prefix is
+/// the longest match of its path, JSON bodies are checked, and the replica's answer is sent back;
+/// 404 for no application, 400 for a body that is not the JSON it claims to be (or that the
+/// replica could not decode), 413 for a body over the limit, 503 with `Retry-After` when the
+/// deployment is at its limit, 408 past the request timeout, 500 with the error when the replica
+/// throws. `ServeConnectionHandler` reads requests off the connection and writes these answers.
+struct ServeResponder: Sendable {
     let routes: RouteTable
     /// Bodies larger than this are refused (413).
     let maxBodyBytes: Int
@@ -58,54 +74,51 @@ struct ServeResponder: HTTPResponder {
     let requestTimeout: Duration?
     let accessLog: AccessLogWriter?
 
-    func respond(to request: Request, context: Context) async throws -> Response {
-        let start = ContinuousClock.now
-        let route = routes.match(request.uri.path)
-        let response = await answer(request, on: route)
-        accessLog?.log(
-            application: route?.application ?? "-", method: request.method.rawValue, path: request.uri.path, status: response.status.code,
-            latency: .now - start)
-        return response
+    /// Whether `head` declares a body over the limit (refused before any of it is read).
+    func declaresTooMuch(_ head: HTTPRequest) -> Bool {
+        head.headerFields[.contentLength].flatMap { Int($0) }.map { $0 > maxBodyBytes } ?? false
     }
 
-    private func answer(_ request: Request, on route: RouteTable.Route?) async -> Response {
-        let path = request.uri.path
-        guard let route else { return Self.error(.notFound, "no application serves \(path)") }
-        let (prefix, replicas) = (route.prefix, route.replicas)
-        // A body declared over the limit is refused at once, not once that many bytes came.
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
-            return Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")
+    /// The 404 for a path no application serves (nil: one does).
+    func unrouted(_ head: HTTPRequest) -> ProxyResponse? {
+        let path = URI(head.path ?? "/").path
+        return routes.match(path) == nil ? Self.error(.notFound, "no application serves \(path)") : nil
+    }
+
+    /// The answer to `head` with `body` (nil: the body went over the limit).
+    func answer(_ head: HTTPRequest, body: [UInt8]?) async -> (ProxyAnswer, application: String) {
+        let uri = URI(head.path ?? "/")
+        guard let route = routes.match(uri.path) else {
+            return (.whole(Self.error(.notFound, "no application serves \(uri.path)")), "-")
         }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch {
-            return Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")
-        }
+        return (await answer(head, uri: uri, body: body, on: route), route.application)
+    }
+
+    private func answer(_ head: HTTPRequest, uri: URI, body: [UInt8]?, on route: RouteTable.Route) async -> ProxyAnswer {
+        guard let body else { return .whole(Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")) }
         var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let bytes = Array(body.readableBytesView)
-        if headers["content-type"]?.contains("json") == true, !bytes.isEmpty,
-           (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil {
-            return Self.error(.badRequest, "the body is not valid JSON")
+        for field in head.headerFields { headers[field.name.canonicalName] = field.value }
+        if headers["content-type"]?.contains("json") == true, !body.isEmpty,
+           (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) == nil {
+            return .whole(Self.error(.badRequest, "the body is not valid JSON"))
         }
         var query: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
-        let serveRequest = ServeRequest(
-            method: request.method.rawValue, path: path, routePrefix: prefix, query: query, headers: headers, body: bytes)
+        for (key, value) in uri.queryParameters { query[String(key)] = String(value) }
+        let request = ServeRequest(
+            method: head.method.rawValue, path: uri.path, routePrefix: route.prefix, query: query, headers: headers, body: body)
         do {
-            if let contentType = route.streamContentType { return try await Self.streamed(serveRequest, from: replicas, as: contentType) }
-            return Self.response(try await Self.reply(serveRequest, from: replicas, within: requestTimeout))
+            if let contentType = route.streamContentType { return try await Self.streamed(request, from: route.replicas, as: contentType) }
+            return .whole(Self.response(try await Self.reply(request, from: route.replicas, within: requestTimeout)))
         } catch is DeadlineExceeded {
-            return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
+            return .whole(Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")"))
         } catch let overloaded as ServeOverloaded {
-            var response = Self.error(.serviceUnavailable, overloaded.description)
-            response.headers[.retryAfter] = "1"
-            return response
+            var refused = Self.error(.serviceUnavailable, overloaded.description)
+            refused.fields[.retryAfter] = "1"
+            return .whole(refused)
         } catch let failure as RayTaskError where failure.errorType.hasSuffix("BadRequest") || failure.errorType.contains("DecodingError") {
-            return Self.error(.badRequest, failure.message)
+            return .whole(Self.error(.badRequest, failure.message))
         } catch {
-            return Self.error(.internalServerError, "\(error)")
+            return .whole(Self.error(.internalServerError, "\(error)"))
         }
     }
 
@@ -116,41 +129,29 @@ struct ServeResponder: HTTPResponder {
     }
 
     /// A streaming deployment's answer: the first chunk is awaited (so an early error still gets
-    /// its status), then each chunk is written as the replica yields it. A client that goes away
-    /// ends the write, which drops the generator and stops the replica's stream.
-    static func streamed(_ request: ServeRequest, from replicas: ReplicaSet, as contentType: String) async throws -> Response {
+    /// its status); the connection handler writes the rest as the replica yields them.
+    static func streamed(_ request: ServeRequest, from replicas: ReplicaSet, as contentType: String) async throws -> ProxyAnswer {
         let lease = try await replicas.openStream(request)
-        let first: ServeChunk?
         do {
-            if let ref = try await lease.generator.next() { first = try await ray.get(ref) } else { first = nil }
+            let first = if let ref = try await lease.generator.next() { try await ray.get(ref).bytes } else { nil as [UInt8]? }
+            return .stream(contentType: contentType, first: first, lease: lease)
         } catch {
             lease.end(failed: true)
             throw error
         }
-        let body = ResponseBody { writer in
-            var failed = true
-            defer { lease.end(failed: failed) }
-            if let first { try await writer.write(ByteBuffer(bytes: first.bytes)) }
-            while let ref = try await lease.generator.next() {
-                try await writer.write(ByteBuffer(bytes: try await ray.get(ref).bytes))
-            }
-            failed = false
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: contentType], body: body)
     }
 
-    static func response(_ answer: ServeResponse) -> Response {
+    static func response(_ answer: ServeResponse) -> ProxyResponse {
         var fields = HTTPFields()
         for (name, value) in answer.headers { if let name = HTTPField.Name(name) { fields[name] = value } }
-        return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return ProxyResponse(status: .init(code: answer.status), fields: fields, body: answer.body)
     }
 
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> ProxyResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
         let body = (try? encoder.encode(["error": message])) ?? Data()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: body)))
+        return ProxyResponse(status: status, fields: [.contentType: "application/json"], body: Array(body))
     }
 }
 
@@ -180,17 +181,17 @@ final class ServeProxy: Sendable {
         let (ports, bound) = AsyncThrowingStream<Int, any Error>.makeStream()
         var logger = Logger(label: "swiftray.serve")
         logger.logLevel = .warning  // not a line per start
-        logger.handler = LazyMetadataLogHandler(logger.handler)
-        let app = Hummingbird.Application(
+        let connections = ServeChildChannel(
             responder: ServeResponder(routes: routes, maxBodyBytes: maxBodyBytes, requestTimeout: requestTimeout, accessLog: accessLog),
             // A connection idle past the keep-alive timeout is closed, so idle clients cannot hold
             // descriptors for ever.
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(keepAlive))),
+            idleTimeout: keepAlive)
+        let app = connections.server(
             configuration: .init(address: .hostname(host, port: port), serverName: "swift-ray-serve"),
             onServerRunning: { channel in
                 bound.yield(channel.localAddress?.port ?? port)
                 bound.finish()
-            }, logger: logger)
+            }, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let server = Task {
             do {
@@ -238,30 +239,5 @@ final class Race<T: Sendable>: Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
-    }
-}
-
-/// The proxy's log handler: Hummingbird gives each request's logger a request id, and the standard
-/// handler formats its metadata whenever it is set (a cost on every request); this one keeps the
-/// metadata as given and hands it over only with a line that is written.
-struct LazyMetadataLogHandler: LogHandler {
-    private let base: any LogHandler
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level
-
-    init(_ base: any LogHandler) {
-        self.base = base
-        logLevel = base.logLevel
-    }
-
-    func log(event: LogEvent) {
-        var event = event
-        event.metadata = metadata.merging(event.metadata ?? [:]) { $1 }
-        base.log(event: event)
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 }

@@ -130,6 +130,27 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(Scaled.self, from: Data(fine.body.utf8)).result, 8)
     }
 
+    /// Requests sent back to back on one connection (HTTP pipelining) are answered in their
+    /// order, one after the other; a request saying `Connection: close` is answered, then the
+    /// proxy closes the connection.
+    func testPipelinedRequestsAreAnsweredInOrderAndCloseIsHonoured() async throws {
+        try await Serve.run(Scaler.bind { try await Scaler.create(factor: 3, options: $0) }, name: "scale", routePrefix: "/scale")
+        let port = try XCTUnwrap(URL(string: base)?.port)
+        let request = { (x: Int, close: Bool) in
+            let body = #"{"x": \#(x)}"#
+            return "POST /scale HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+        }
+        let pipelined = try RawHTTPConnection(port: port, request: (1...5).map { request($0, $0 == 5) }.joined() + "GET /nowhere HTTP/1.1\r\n\r\n")
+        let started = ContinuousClock.now
+        let received = await pipelined.read(until: "never-sent")  // read until the proxy closes
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(20), "the proxy closed the connection")
+        let results = received.components(separatedBy: "\"result\":").dropFirst().compactMap { Double($0.prefix { $0 != "}" && $0 != "," }) }
+        XCTAssertEqual(results, [3, 6, 9, 12, 15], received)
+        XCTAssertEqual(received.components(separatedBy: "HTTP/1.1 200").count - 1, 5, "no answer after the close")
+        XCTAssertFalse(received.contains("404"), received)
+    }
+
     func testAFullDeploymentAnswers503WithRetryAfter() async throws {
         let gate = try await Queue<Int>()
         try await Serve.run(Gated.bind(DeploymentConfig(maxOngoingRequests: 1, maxQueuedRequests: 1)) {
