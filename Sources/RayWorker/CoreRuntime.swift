@@ -15,6 +15,9 @@ package protocol CoreRuntime: AnyObject, Sendable {
     func submit(_ spec: TaskSpec)
     /// Fetches objects, waiting for them; nil when `timeout` passes first.
     func get(_ ids: [ObjectID], timeout: Duration?) async throws -> [ObjectPayload]?
+    /// Calls `body` with the object's payload once it is ready (nil: it cannot be had), on a
+    /// thread of the runtime's own: `body` must not block.
+    func whenReady(_ id: ObjectID, _ body: @escaping @Sendable (ObjectPayload?) -> Void)
     /// Returns the positions of ready objects in `ids` (ascending) once `numReturns` are ready or
     /// `timeout` passes.
     func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int]
@@ -65,6 +68,12 @@ extension CoreRuntime {
     package func releaseRef(_ id: ObjectID) { releaseRefs([id]) }
     package func tookCreatedRef(_ id: ObjectID) {}
     package var connectionLost: (any Error)? { nil }
+
+    /// A detached task waiting on `get` (a worker's gets go through its channel; detached, so a
+    /// task running here is not counted as blocked on it).
+    package func whenReady(_ id: ObjectID, _ body: @escaping @Sendable (ObjectPayload?) -> Void) {
+        Task.detached { body(try? await self.get([id], timeout: nil)?.first) }
+    }
 }
 
 /// A task's or call's result, and what must stay alive until it is sent: local references to the

@@ -35,6 +35,25 @@ public struct ObjectRef<T: Codable & Sendable>: Hashable, Sendable, Codable, Cus
         try await ray.get(self, timeout: timeout)
     }
 
+    /// Calls `body` once the value is ready (or failed) with the value or the typed error `get`
+    /// would throw (Ray's `ObjectRef.future()` / `_on_completed`): no Swift task waits meanwhile.
+    /// In the driver of an embedded cluster `body` runs at once when the value is there, else on
+    /// the node's event-loop thread, so it must not block: hand longer work on (to your own event
+    /// loop or a task). The reference is kept until `body` has run.
+    ///
+    /// ```swift
+    /// ref.onCompletion { result in loop.execute { respond(with: result) } }
+    /// ```
+    public func onCompletion(_ body: @escaping @Sendable (Result<T, any Error>) -> Void) {
+        guard let runtime = try? RuntimeRegistry.require() else { return body(.failure(RaySystemError.notStarted)) }
+        runtime.whenReady(id) { payload in
+            withExtendedLifetime(self) {
+                guard let payload else { return body(.failure(ObjectLostError(message: "\(id) could not be fetched"))) }
+                body(Result { try Ray.decode(T.self, payload) })
+            }
+        }
+    }
+
     /// `ObjectRef<T>(id)`.
     public var description: String { "ObjectRef<\(T.self)>(\(id))" }
 

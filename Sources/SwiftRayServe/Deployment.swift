@@ -101,6 +101,9 @@ public struct AutoscalingConfig: Sendable {
 public struct Application: Sendable {
     /// Calls one replica.
     typealias ReplicaCall = @Sendable (ServeRequest) async throws -> ServeResponse
+    /// Sends one request to a replica at once, its answer to come in the ref (the proxy's path
+    /// without a Swift task).
+    typealias SubmitCall = @Sendable (ServeRequest) -> ObjectRef<ServeResponse>
     /// Opens a streaming replica's chunks for one request.
     typealias StreamCall = @Sendable (ServeRequest) -> ObjectRefGenerator<ServeChunk>
     /// A replica made: how to call it, its actor's id (what handles in other processes carry),
@@ -111,6 +114,8 @@ public struct Application: Sendable {
         let id: RayActorID
         var control: ReplicaControl? = nil
         var stream: StreamCall? = nil
+        /// How to send a request without waiting (nil: only `call`).
+        var submit: SubmitCall? = nil
     }
 
     public let deploymentName: String
@@ -137,7 +142,7 @@ extension Deployment {
     ) -> Application {
         Application(deploymentName: name ?? "\(Self.self)", config: config, typeName: _mangledTypeName(Self.self) ?? "\(Self.self)") { options in
             let replica = try await create(options)
-            return Application.Replica(call: caller(of: replica), id: replica.id, control: .of(replica))
+            return Application.Replica(call: caller(of: replica), id: replica.id, control: .of(replica), submit: submitter(of: replica))
         }
     }
 
@@ -146,13 +151,15 @@ extension Deployment {
     /// (Swift then looks the method up by its mangled name and decodes through the distributed
     /// machinery on every call: about a third of a no-op replica's CPU per request).
     static func caller(of replica: Self) -> Application.ReplicaCall {
-        guard _rayMethodKeys.contains("handle(_:)") else { return { request in try await replica.handle(request) } }
+        guard let submit = submitter(of: replica) else { return { request in try await replica.handle(request) } }
+        return { request in try await submit(request).get() }
+    }
+
+    /// `handle` sent by the macro's dispatch key, returning at once (nil: the macro did not see it).
+    static func submitter(of replica: Self) -> Application.SubmitCall? {
+        guard _rayMethodKeys.contains("handle(_:)") else { return nil }
         let name = "\(Self.self).handle"
-        return { request in
-            let answer: ObjectRef<ServeResponse> = RayActorCalls.submit(
-                replica, method: "handle(_:)", name: name, arguments: [TaskArgument(value: request)])
-            return try await answer.get()
-        }
+        return { request in RayActorCalls.submit(replica, method: "handle(_:)", name: name, arguments: [TaskArgument(value: request)]) }
     }
 
     /// `bind` for a deployment made by its `init(actorSystem:)`.

@@ -146,7 +146,7 @@ enum RemoteReplicas {
     private static func resolve(_ handle: DeploymentHandle) throws -> [Application.Replica] {
         let found = _typeByName(handle.typeName)
         if let type = found as? any Deployment.Type {
-            return try handle.replicaIDs.map { Application.Replica(call: try call(type, $0), id: $0) }
+            return try handle.replicaIDs.map { try replica(type, $0) }
         } else if let type = found as? any StreamingDeployment.Type {
             return try handle.replicaIDs.map { try streaming(type, $0) }
         }
@@ -164,7 +164,8 @@ enum RemoteReplicas {
         return Application.Replica(call: { try await D.gather(open($0)) }, id: id, stream: open)
     }
 
-    private static func call<D: Deployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.ReplicaCall {
-        D.caller(of: try D.resolve(id: id, using: .shared))
+    private static func replica<D: Deployment>(_ type: D.Type, _ id: RayActorID) throws -> Application.Replica {
+        let actor = try D.resolve(id: id, using: .shared)
+        return Application.Replica(call: D.caller(of: actor), id: id, submit: D.submitter(of: actor))
     }
 }

@@ -2,23 +2,10 @@ import Foundation
 import Synchronization
 import SwiftRay
 
-/// A deployment's replicas and the requests on them: each request goes to the less busy of two
-/// replicas picked at random among those under `maxOngoingRequests` (power of two choices, as
-/// Ray's router); when all are at the limit it waits in a bounded queue, and beyond that it is
-/// refused (`ServeOverloaded`).
+/// A deployment's replicas and the requests on them: routing (`ReplicaRouting`, behind a lock the
+/// proxy's event loops share), and the replicas' lives: replacing the dead, autoscaling, health
+/// checks, rolling updates, graceful retirement.
 actor ReplicaSet {
-    struct Replica {
-        let id: Int
-        let call: Application.ReplicaCall
-        /// Its actor (nil: unknown).
-        let actorID: RayActorID?
-        /// Its hooks (nil: another process's replica, seen through a handle).
-        let control: ReplicaControl?
-        /// How to open its stream (a `StreamingDeployment`).
-        let stream: Application.StreamCall?
-        var ongoing = 0
-    }
-
     typealias Make = @Sendable () async throws -> Application.Replica
     /// The replicas its application has now (a decoded handle's set asks its controller's
     /// publication); nil when unknown.
@@ -29,10 +16,8 @@ actor ReplicaSet {
     /// Makes a replica (to replace one that died, to scale up).
     private var make: Make
     private let refresh: Refresh?
-    private var replicas: [Replica] = []
-    /// Replicas out of the rotation, finishing their requests before they are killed.
-    private var leaving: [Replica] = []
-    private var nextID = 0
+    /// The rotation, the queue, the leaving and the counts.
+    nonisolated let routing: Mutex<ReplicaRouting>
     private(set) var replaced = 0
     /// Replicas being made (replacements and autoscaling).
     private var starting = 0
@@ -41,11 +26,8 @@ actor ReplicaSet {
     /// Since when the autoscaler has wanted more (or fewer) replicas than there are.
     private var wantedMoreSince: ContinuousClock.Instant?
     private var wantedFewerSince: ContinuousClock.Instant?
-    /// Requests waiting for a replica, oldest first (at most `maxQueuedRequests`).
-    private var waiting: [CheckedContinuation<Int, any Error>] = []
     /// `close()` callers waiting for the leaving replicas to finish.
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
-    private(set) var stats = DeploymentStats()
     /// Set while a redeploy makes its replicas, and the last replica start that failed.
     private var rolling = false
     private var startError: String?
@@ -58,49 +40,42 @@ actor ReplicaSet {
         self.deployment = deployment
         self.config = config
         self.make = make
-        replicas = initial.enumerated().map {
-            Replica(id: $0.offset, call: $0.element.call, actorID: $0.element.id, control: nil, stream: $0.element.stream)
-        }
-        nextID = initial.count
+        var routing = ReplicaRouting(maxOngoing: config.maxOngoingRequests, maxQueued: config.maxQueuedRequests)
+        for replica in initial { _ = routing.insert(replica, control: nil) }
+        self.routing = Mutex(routing)
     }
 
-    var replicaCount: Int { replicas.count }
-    var ongoing: Int { replicas.reduce(0) { $0 + $1.ongoing } }
-    var queued: Int { waiting.count }
-    var served: Int { stats.served }
-    var failed: Int { stats.failed }
+    var replicaCount: Int { routing.withLock { $0.replicas.count } }
+    var ongoing: Int { routing.withLock { $0.ongoing } }
+    var queued: Int { routing.withLock { $0.waiting.count } }
+    var served: Int { routing.withLock { $0.stats.served } }
+    var failed: Int { routing.withLock { $0.stats.failed } }
+    var stats: DeploymentStats { routing.withLock { $0.stats } }
 
     /// The replica count it aims at now.
     private var target: Int {
-        config.autoscaling == nil ? config.numReplicas : replicas.count + starting
+        config.autoscaling == nil ? config.numReplicas : replicaCount + starting
     }
 
     /// The deployment as the dashboard shows it.
     func status() -> ServeDeploymentStatus {
-        let health = startError != nil && replicas.isEmpty && target > 0 ? "UNHEALTHY"
-            : rolling || starting > 0 || replicas.count < target ? "UPDATING" : "HEALTHY"
+        let (running, ongoing, queued, stats) = routing.withLock { ($0.replicas.count, $0.ongoing, $0.waiting.count, $0.stats) }
+        let target = target
+        let health = startError != nil && running == 0 && target > 0 ? "UNHEALTHY"
+            : rolling || starting > 0 || running < target ? "UPDATING" : "HEALTHY"
         let percentiles = stats.percentiles([0.5, 0.99])
         return ServeDeploymentStatus(
-            name: deployment, status: health, targetReplicas: target, runningReplicas: replicas.count, ongoingRequests: ongoing,
-            queuedRequests: waiting.count, served: stats.served, failed: stats.failed, refused: stats.refused, replaced: replaced,
+            name: deployment, status: health, targetReplicas: target, runningReplicas: running, ongoingRequests: ongoing,
+            queuedRequests: queued, served: stats.served, failed: stats.failed, refused: stats.refused, replaced: replaced,
             latencyBucketsMs: DeploymentStats.bucketsMs, latencyCounts: stats.counts, latencySumMs: stats.sumMs,
             p50Ms: percentiles[0], p99Ms: percentiles[1])
     }
 
     /// The replicas' actors.
-    var actorIDs: [RayActorID] { replicas.compactMap(\.actorID) }
-
-    private func insert(_ replica: Application.Replica) {
-        replicas.append(Replica(id: nextID, call: replica.call, actorID: replica.id, control: replica.control, stream: replica.stream))
-        nextID += 1
-    }
+    var actorIDs: [RayActorID] { routing.withLock { $0.replicas.compactMap(\.actorID) } }
 
     func add(_ replica: Application.Replica) {
-        insert(replica)
-        while !waiting.isEmpty, let index = pick() {
-            replicas[index].ongoing += 1
-            waiting.removeFirst().resume(returning: replicas[index].id)
-        }
+        for (waiter, id) in routing.withLock({ $0.insert(replica, control: replica.control) }) { waiter.resume(returning: id) }
     }
 
     /// Makes `count` replicas at once and puts them in the rotation.
@@ -108,7 +83,6 @@ actor ReplicaSet {
     func fill(_ count: Int) async throws {
         for replica in try await makeReady(count, make: make, userConfig: config.userConfig) { add(replica) }
     }
-
     /// A replica made and given the user config; one whose `reconfigure` throws is killed.
     private func makeReady(_ count: Int, make: @escaping Make, userConfig: UserConfig?) async throws -> [Application.Replica] {
         try await withThrowingTaskGroup(of: Application.Replica.self) { group in
@@ -143,7 +117,11 @@ actor ReplicaSet {
         rolling = true
         defer { rolling = false }
         let fresh = try await makeReady(config.initialReplicas, make: make, userConfig: config.userConfig)
-        let old = replicas.map(\.id)
+        let old = routing.withLock { routing in
+            routing.maxOngoing = config.maxOngoingRequests
+            routing.maxQueued = config.maxQueuedRequests
+            return routing.replicas.map(\.id)
+        }
         self.config = config
         self.deployment = deployment
         self.make = make
@@ -158,7 +136,7 @@ actor ReplicaSet {
     func reconfigure(_ userConfig: UserConfig?) async throws {
         config.userConfig = userConfig
         guard let userConfig else { return }
-        let hooks = replicas.compactMap { $0.control?.reconfigure }
+        let hooks = routing.withLock { $0.replicas.compactMap { $0.control?.reconfigure } }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for reconfigure in hooks { group.addTask { try await reconfigure(userConfig) } }
             try await group.waitForAll()
@@ -169,11 +147,12 @@ actor ReplicaSet {
     /// `num_replicas` update): more are started, or the least busy leave after their requests.
     func scale(to count: Int) {
         config.numReplicas = max(count, 1)
-        let current = replicas.count + starting
-        if current < config.numReplicas {
-            startReplicas(config.numReplicas - current)
-        } else if replicas.count > config.numReplicas {
-            retire(Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(replicas.count - config.numReplicas).map(\.id)))
+        let running = replicaCount
+        if running + starting < config.numReplicas {
+            startReplicas(config.numReplicas - running - starting)
+        } else if running > config.numReplicas {
+            let wanted = config.numReplicas
+            retire(routing.withLock { $0.leastBusy(running - wanted) })
         }
     }
 
@@ -197,58 +176,73 @@ actor ReplicaSet {
     /// requests finish; another process's replicas are not killed from here).
     func refreshMembers() async {
         guard let refresh, let current = await refresh() else { return }
-        let known = Set(replicas.compactMap(\.actorID))
+        let known = routing.withLock { Set($0.replicas.compactMap(\.actorID)) }
         let wanted = Set(current.map(\.id))
         guard known != wanted else { return }
-        retire(Set(replicas.filter { $0.actorID.map { !wanted.contains($0) } ?? true }.map(\.id)))
+        retire(routing.withLock { Set($0.replicas.filter { $0.actorID.map { !wanted.contains($0) } ?? true }.map(\.id)) })
         for replica in current where !known.contains(replica.id) { add(replica) }
     }
 
     private func attempt(_ request: ServeRequest) async throws -> ServeResponse {
         let id = try await acquire()
-        guard let call = replicas.first(where: { $0.id == id })?.call else { return try await attempt(request) }
-        defer { release(id) }
+        guard let call = routing.withLock({ $0.replica(id)?.call }) else { return try await attempt(request) }
         let start = ContinuousClock.now
         do {
             let response = try await call(request)
-            stats.served += 1
-            stats.record(.now - start)
+            finished(id, latency: .now - start, failed: false)
             return response
         } catch let died as ActorDiedError {
-            replace(id)
+            replace(id)  // out of the rotation first, so its slot is not handed on
+            release(id)
             throw died
         } catch {
-            stats.failed += 1
-            stats.record(.now - start)
+            finished(id, latency: .now - start, failed: true)
             throw error
         }
+    }
+
+    /// A slot on a replica that can take a request at once without waiting, with how to send it
+    /// there (nil: none has room, a request is already queued, or the replica can only be
+    /// awaited): the proxy's path without a Swift task. Give it back with `finished`.
+    nonisolated func takeSlot() -> (slot: Int, submit: Application.SubmitCall)? {
+        routing.withLock { routing in
+            guard routing.waiting.isEmpty, let id = routing.take() else { return nil }
+            guard let submit = routing.replica(id)?.submit else {
+                _ = routing.release(id)
+                return nil
+            }
+            return (id, submit)
+        }
+    }
+
+    /// A request on `slot` ended: counted, and its slot given back.
+    nonisolated func finished(_ slot: Int, latency: Duration, failed: Bool) {
+        routing.withLock { routing in
+            if failed { routing.stats.failed += 1 } else { routing.stats.served += 1 }
+            routing.stats.record(latency)
+        }
+        release(slot)
     }
 
     /// Opens a stream on a replica picked as for `handle`; the replica's slot is held until the
     /// lease ends (the stream is read to its end, fails, or is dropped).
     func openStream(_ request: ServeRequest) async throws -> StreamLease {
         let id = try await acquire()
-        guard let open = replicas.first(where: { $0.id == id })?.stream else {
+        guard let open = routing.withLock({ $0.replica(id)?.stream }) else {
             release(id)
             throw ServeError("\(deployment) does not stream")
         }
         let start = ContinuousClock.now
         return StreamLease(generator: open(request)) { [weak self] failed in
-            Task { await self?.streamEnded(id, failed: failed, latency: .now - start) }
+            self?.finished(id, latency: .now - start, failed: failed)
         }
-    }
-
-    private func streamEnded(_ id: Int, failed: Bool, latency: Duration) {
-        release(id)
-        if failed { stats.failed += 1 } else { stats.served += 1 }
-        stats.record(latency)
     }
 
     /// Drops replica `id` (its actor died or failed its health check), kills it and starts a
     /// replacement.
     private func replace(_ id: Int) {
-        guard let index = replicas.firstIndex(where: { $0.id == id }) else { return }
-        replicas.remove(at: index).control?.kill()
+        guard let dead = routing.withLock({ $0.remove(id) }) else { return }
+        dead.control?.kill()
         replaced += 1
         startReplicas(1)
     }
@@ -291,7 +285,7 @@ actor ReplicaSet {
                 }
             }
         }
-        if healthChecker == nil, replicas.contains(where: { $0.control?.checkHealth != nil }) {
+        if healthChecker == nil, routing.withLock({ $0.replicas.contains { $0.control?.checkHealth != nil } }) {
             let period = config.healthCheckPeriod
             healthChecker = Task { [weak self] in
                 while (try? await Task.sleep(for: period)) != nil {
@@ -311,7 +305,7 @@ actor ReplicaSet {
 
     /// Checks every replica at once; those failing or too slow are replaced.
     private func checkHealth() async {
-        let checks = replicas.compactMap { replica in replica.control?.checkHealth.map { (replica.id, $0) } }
+        let checks = routing.withLock { $0.replicas.compactMap { replica in replica.control?.checkHealth.map { (replica.id, $0) } } }
         let timeout = config.healthCheckTimeout
         let failing = await withTaskGroup(of: Int?.self) { group in
             for (id, check) in checks {
@@ -329,9 +323,10 @@ actor ReplicaSet {
 
     private func autoscale(_ policy: AutoscalingConfig) {
         let now = ContinuousClock.now
-        let current = replicas.count + starting
-        let wanted = policy.wanted(load: ongoing + waiting.count)
-        if current == 0, !waiting.isEmpty {  // scaled to zero: the first request waits for one replica
+        let (running, load, queued) = routing.withLock { ($0.replicas.count, $0.ongoing + $0.waiting.count, $0.waiting.count) }
+        let current = running + starting
+        let wanted = policy.wanted(load: load)
+        if current == 0, queued > 0 {  // scaled to zero: the first request waits for one replica
             startReplicas(1)
             return
         }
@@ -342,7 +337,7 @@ actor ReplicaSet {
             wantedMoreSince = nil
         } else if let since = wantedFewerSince, now - since >= policy.downscaleDelay, starting == 0 {
             // The least busy go: no new requests reach them, those on them finish there.
-            retire(Set(replicas.sorted { $0.ongoing < $1.ongoing }.prefix(current - wanted).map(\.id)))
+            retire(routing.withLock { $0.leastBusy(current - wanted) })
             wantedFewerSince = nil
         }
     }
@@ -351,21 +346,20 @@ actor ReplicaSet {
     /// `gracefulShutdownTimeout`.
     private func retire(_ ids: Set<Int>) {
         guard !ids.isEmpty else { return }
-        leaving += replicas.filter { ids.contains($0.id) }
-        replicas.removeAll { ids.contains($0.id) }
+        let drained = routing.withLock { $0.retire(ids) }
         let timeout = config.gracefulShutdownTimeout
         Task { [weak self] in
             try? await Task.sleep(for: timeout)
             await self?.killLeaving(ids)
         }
-        killLeaving(Set(leaving.filter { $0.ongoing == 0 }.map(\.id)))
+        killLeaving(drained)
     }
 
     /// Kills the leaving replicas among `ids` (drained, or out of time).
     private func killLeaving(_ ids: Set<Int>) {
-        for replica in leaving where ids.contains(replica.id) { replica.control?.kill() }
-        leaving.removeAll { ids.contains($0.id) }
-        if leaving.isEmpty {
+        let (dropped, noneLeft) = routing.withLock { $0.dropLeaving(ids) }
+        for replica in dropped { replica.control?.kill() }
+        if noneLeft {
             for waiter in drainWaiters { waiter.resume() }
             drainWaiters = []
         }
@@ -374,7 +368,7 @@ actor ReplicaSet {
     /// A slot on a replica whose actor is known, for typed calls through a handle.
     func acquireActor() async throws -> (slot: Int, actor: RayActorID) {
         let id = try await acquire()
-        guard let actor = replicas.first(where: { $0.id == id })?.actorID else {
+        guard let actor = routing.withLock({ $0.replica(id)?.actorID }) else {
             release(id)
             throw ServeError("\(deployment) has no replica to call")
         }
@@ -383,52 +377,33 @@ actor ReplicaSet {
 
     func releaseSlot(_ id: Int) { release(id) }
 
-    /// Replica `id` was found dead by a typed call: replaced as for requests.
+    /// Replica `id` was found dead by a typed call (or the proxy's direct path): replaced as for
+    /// requests.
     func replaceDead(_ id: Int) { replace(id) }
 
+    /// A slot, taken at once or after waiting in the queue; `ServeOverloaded` when the queue is full.
     private func acquire() async throws -> Int {
-        if let index = pick() {
-            replicas[index].ongoing += 1
-            return replicas[index].id
+        let deployment = deployment
+        return try await withCheckedThrowingContinuation { waiter in
+            if let now = routing.withLock({ $0.acquire(or: waiter, deployment: deployment) }) { waiter.resume(with: now) }
         }
-        guard waiting.count < config.maxQueuedRequests else {
-            stats.refused += 1
-            throw ServeOverloaded(deployment: deployment)
-        }
-        return try await withCheckedThrowingContinuation { waiting.append($0) }
     }
 
     /// A finished request's slot goes to the first waiting one, on the same replica; a leaving
     /// replica with no more requests is killed.
-    private func release(_ id: Int) {
-        if let index = replicas.firstIndex(where: { $0.id == id }) {
-            if !waiting.isEmpty {
-                waiting.removeFirst().resume(returning: id)
-            } else {
-                replicas[index].ongoing -= 1
-            }
-        } else if let index = leaving.firstIndex(where: { $0.id == id }) {
-            leaving[index].ongoing -= 1
-            if leaving[index].ongoing == 0 { killLeaving([id]) }
-        }
-    }
-
-    /// The less busy of two random replicas with room (Ray's power of two choices).
-    private func pick() -> Int? {
-        let open = replicas.indices.filter { replicas[$0].ongoing < config.maxOngoingRequests }
-        guard let first = open.randomElement() else { return nil }
-        guard open.count > 1, let second = open.filter({ $0 != first }).randomElement() else { return first }
-        return replicas[second].ongoing < replicas[first].ongoing ? second : first
+    nonisolated private func release(_ id: Int) {
+        let (next, drained) = routing.withLock { $0.release(id) }
+        next?.resume(returning: id)
+        if drained { Task { await self.killLeaving([id]) } }
     }
 
     /// The application is going away: waiting requests fail, background work stops, and every
     /// replica leaves gracefully; returns once all are gone.
     func close() async {
         stopBackgroundWork()
-        for next in waiting { next.resume(throwing: ServeError("\(deployment) was deleted")) }
-        waiting = []
-        retire(Set(replicas.map(\.id)))
-        guard !leaving.isEmpty else { return }
+        for next in routing.withLock({ $0.takeWaiting() }) { next.resume(throwing: ServeError("\(deployment) was deleted")) }
+        retire(routing.withLock { Set($0.replicas.map(\.id)) })
+        guard !routing.withLock({ $0.leaving.isEmpty }) else { return }
         await withCheckedContinuation { drainWaiters.append($0) }
     }
 }

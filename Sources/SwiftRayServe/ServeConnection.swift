@@ -7,10 +7,9 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import SwiftRay
 
-/// The proxy's connections on Hummingbird's server: Hummingbird's HTTP/1 pipeline (NIO's parser
-/// with pipelining assistance and its 400 on malformed input, the idle timeout and graceful
-/// quiescing of `HTTPConnectionStateHandler`), ending in `ServeConnectionHandler` instead of an
-/// async channel. A request is read on its event loop and only its replica call runs in a Swift
+/// The proxy's connections on Hummingbird's server: Hummingbird's HTTP/1 pipeline (NIO's parser,
+/// the idle timeout and graceful quiescing of `HTTPConnectionStateHandler`), ending in
+/// `ServeConnectionHandler` instead of an async channel. A request is read on its event loop and only its replica call runs in a Swift
 /// task: the async channel bridge and the per-connection task cost more than half of the
 /// proxy's time under load.
 struct ServeChildChannel: ServerChildChannel {
@@ -24,7 +23,11 @@ struct ServeChildChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            // Pipelined requests are queued by the handler (NIO's assistance pauses reading, two
+            // epoll_ctl calls a request); malformed input is answered by it too; HTTPTypes
+            // already checked the outgoing headers.
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             try pipeline.addHandler(ServeConnectionHandler(responder: responder))
@@ -39,13 +42,25 @@ struct ServeChildChannel: ServerChildChannel {
     }
 }
 
-/// One connection's requests: each is gathered (its body up to the limit), answered by the
-/// responder in a task, and its answer written back on the connection's loop. NIO's pipelining
-/// assistance holds the next request until the answer's end is written, so requests on one
-/// connection are answered in turn.
+/// One connection's requests: each is gathered (its body up to the limit), answered (by a
+/// replica, or here), and its answer written back on the connection's loop. Requests that come
+/// while one is being answered (HTTP pipelining) wait their turn in order; past
+/// `maxPipelined` the connection stops reading until they are answered.
 final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
+
+    /// A request read whole, waiting for its turn.
+    private struct Waiting {
+        let head: HTTPRequest
+        /// nil: the body went over the limit.
+        let body: [UInt8]?
+        let started: ContinuousClock.Instant
+        /// Answered without asking anyone (413 from the head, 400 for malformed input).
+        var settled: ProxyResponse? = nil
+    }
+
+    static let maxPipelined = 16
 
     private let responder: ServeResponder
     /// The request being read (nil between requests and after one was refused from its head).
@@ -53,19 +68,31 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var body = ByteBuffer()
     private var tooLarge = false
     private var started = ContinuousClock.now
+    private var queue: [Waiting] = []
+    /// Whether a request is being answered.
+    private var answering = false
+    /// Nothing more is read or answered: the connection closes after what is queued.
+    private var closing = false
+    private var paused = false
 
     init(responder: ServeResponder) {
         self.responder = responder
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             started = .now
             body.clear()
             tooLarge = false
-            guard !responder.declaresTooMuch(head) else { return refuseWhole(head, context) }
             self.head = head
+            // A body declared over the limit is refused at once, not once that many bytes came;
+            // the connection closes after the answer, so the body is never read.
+            if responder.declaresTooMuch(head) {
+                let refusal = ServeResponder.error(.contentTooLarge, "the body is over \(responder.maxBodyBytes) bytes")
+                enqueue(Waiting(head: head, body: nil, started: started, settled: refusal), closing: true, context)
+            }
         case .body(var chunk):
             guard head != nil, !tooLarge else { return }
             if body.readableBytes + chunk.readableBytes > responder.maxBodyBytes {
@@ -77,85 +104,179 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case .end:
             guard let head else { return }
             self.head = nil
-            dispatch(head, body: tooLarge ? nil : Array(body.readableBytesView), context)
+            let closes = head.headerFields[.connection]?.lowercased() == "close"
+            enqueue(Waiting(head: head, body: tooLarge ? nil : Array(body.readableBytesView), started: started), closing: closes, context)
         }
     }
 
+    /// Malformed input gets a 400 (after the answers before it) and the connection closes;
+    /// other errors close it at once. Input after a request that closes the connection (which
+    /// the parser calls malformed) is dropped.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard error is HTTPParserError else { return context.close(promise: nil) }
+        guard !closing else { return }
+        let malformed = HTTPRequest(method: .get, scheme: nil, authority: nil, path: "-")
+        enqueue(Waiting(head: malformed, body: nil, started: .now, settled: ProxyResponse(status: .badRequest, fields: [:], body: [])),
+                closing: true, context)
     }
 
-    /// A body declared over the limit is refused at once, not once that many bytes came; the
-    /// connection closes after the answer, so the body is never read.
-    private func refuseWhole(_ head: HTTPRequest, _ context: ChannelHandlerContext) {
-        let refusal = ServeResponder.error(.contentTooLarge, "the body is over \(responder.maxBodyBytes) bytes")
-        let application = responder.routes.match(URI(head.path ?? "/").path)?.application ?? "-"
-        write(.whole(refusal), for: head, application: application, close: true, context)
-    }
-
-    private func dispatch(_ head: HTTPRequest, body: [UInt8]?, _ context: ChannelHandlerContext) {
-        let close = head.headerFields[.connection]?.lowercased() == "close"
-        if let unrouted = responder.unrouted(head) {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.execute {
-                let (handler, context) = bound.value
-                handler.write(.whole(unrouted), for: head, application: "-", close: close, context)
-            }
-            return
+    private func enqueue(_ request: Waiting, closing: Bool, _ context: ChannelHandlerContext) {
+        queue.append(request)
+        if closing { self.closing = true }
+        if queue.count >= Self.maxPipelined, !paused {
+            paused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
         }
-        let responder = responder
-        let loop = context.eventLoop
-        let bound = NIOLoopBound((self, context), eventLoop: loop)
-        Task {
-            let (answer, application) = await responder.answer(head, body: body)
-            loop.execute {
-                let (handler, context) = bound.value
-                handler.write(answer, for: head, application: application, close: close, context)
+        answerNext(context)
+    }
+
+    /// Answers the first queued request unless one is being answered.
+    private func answerNext(_ context: ChannelHandlerContext) {
+        guard !answering, !queue.isEmpty else { return }
+        let next = queue.removeFirst()
+        answering = true
+        if paused, queue.count < Self.maxPipelined / 2 {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        let reply = Reply(self, context, head: next.head, started: next.started)
+        if let settled = next.settled { return reply.send(.whole(settled), application: "-") }
+        dispatch(next.head, body: next.body, reply: reply, context)
+    }
+
+    /// The request being answered was answered whole (or its stream ended): the next one's turn,
+    /// or the connection closes (once the answer is out) when it was to close after the queue.
+    private func answered(_ context: ChannelHandlerContext, written: EventLoopFuture<Void>?) {
+        answering = false
+        guard closing, queue.isEmpty else { return answerNext(context) }
+        let channel = context.channel
+        guard let written else { return channel.close(promise: nil) }
+        written.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func dispatch(_ head: HTTPRequest, body: [UInt8]?, reply: Reply, _ context: ChannelHandlerContext) {
+        switch responder.prepare(head, body: body) {
+        case .settled(let response, let application):
+            reply.send(.whole(response), application: application)
+        case .send(let request, let route):
+            if route.streamContentType == nil, let (slot, submit) = route.replicas.takeSlot() {
+                sendDirectly(request, on: route, slot: slot, submit: submit, reply: reply, loop: context.eventLoop)
+            } else {
+                let responder = responder
+                Task { reply.send(await responder.answer(request, on: route), application: route.application) }
             }
         }
     }
 
-    private func write(_ answer: ProxyAnswer, for head: HTTPRequest, application: String, close: Bool, _ context: ChannelHandlerContext) {
+    /// The common case without a Swift task: a replica had room, so the request is sent from
+    /// here and its answer written when the node hands it over (408 first if the request
+    /// timeout passes; the slot is held until the replica answers all the same). A replica
+    /// found dead is replaced and the request goes the waiting path, to another replica.
+    private func sendDirectly(
+        _ request: ServeRequest, on route: RouteTable.Route, slot: Int, submit: Application.SubmitCall, reply: Reply, loop: any EventLoop
+    ) {
+        let (responder, replicas, application) = (responder, route.replicas, route.application)
+        if let timeout = responder.requestTimeout {
+            reply.expire(after: timeout, loop: loop) { $0.send(.whole(responder.failure(DeadlineExceeded())), application: application) }
+        }
+        let started = ContinuousClock.now
+        submit(request).onCompletion { result in
+            if case .failure(let error) = result, error is ActorDiedError {
+                Task {
+                    await replicas.replaceDead(slot)
+                    await replicas.releaseSlot(slot)
+                    reply.send(await responder.answer(request, on: route), application: application)
+                }
+                return
+            }
+            let response: ProxyResponse
+            switch result {
+            case .success(let answer): response = ServeResponder.response(answer)
+            case .failure(let error): response = responder.failure(error)
+            }
+            replicas.finished(slot, latency: .now - started, failed: (try? result.get()) == nil)
+            reply.send(.whole(response), application: application)
+        }
+    }
+
+    /// Where one request's answer goes: written on the connection's loop after the loop's
+    /// current I/O batch (so answers for many connections go out in one turn of the loop, not
+    /// one wake-up each), once: a late answer after a 408 is dropped.
+    struct Reply: Sendable {
+        private final class State {
+            var sent = false
+            var timer: Scheduled<Void>?
+        }
+
+        private let target: NIOLoopBound<(handler: ServeConnectionHandler, context: ChannelHandlerContext, state: State)>
+        private let head: HTTPRequest
+        private let started: ContinuousClock.Instant
+
+        init(_ handler: ServeConnectionHandler, _ context: ChannelHandlerContext, head: HTTPRequest, started: ContinuousClock.Instant) {
+            target = NIOLoopBound((handler, context, State()), eventLoop: context.eventLoop)
+            self.head = head
+            self.started = started
+        }
+
+        func send(_ answer: ProxyAnswer, application: String) {
+            target.eventLoop.execute {
+                let (handler, context, state) = target.value
+                guard !state.sent else { return }
+                state.sent = true
+                state.timer?.cancel()
+                handler.write(answer, for: head, application: application, started: started, context)
+            }
+        }
+
+        /// Runs `expired` after `timeout` unless an answer was sent first (call on the loop).
+        func expire(after timeout: Duration, loop: any EventLoop, _ expired: @escaping @Sendable (Reply) -> Void) {
+            target.value.state.timer = loop.scheduleTask(in: TimeAmount(timeout)) { expired(self) }
+        }
+    }
+
+    private func write(_ answer: ProxyAnswer, for head: HTTPRequest, application: String, started: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
         let status: HTTPResponse.Status
         switch answer {
         case .whole(var response):
             status = response.status
             response.fields[.server] = "swift-ray-serve"
             response.fields[.contentLength] = String(response.body.count)
+            if closing, queue.isEmpty { response.fields[.connection] = "close" }
             context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: response.fields))), promise: nil)
             if !response.body.isEmpty { context.write(wrapOutboundOut(.body(ByteBuffer(bytes: response.body))), promise: nil) }
-            let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-            if close { written.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
+            answered(context, written: context.writeAndFlush(wrapOutboundOut(.end(nil))))
         case .stream(let contentType, let first, let lease):
             status = .ok
             context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: [.contentType: contentType, .server: "swift-ray-serve"]))), promise: nil)
             if let first { context.write(wrapOutboundOut(.body(ByteBuffer(bytes: first))), promise: nil) }
             context.flush()
-            Self.pump(lease, to: context.channel, close: close)
+            let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            Self.pump(lease, to: context.channel) {
+                connection.eventLoop.execute { connection.value.0.answered(connection.value.1, written: nil) }
+            }
         }
         responder.accessLog?.log(
             application: application, method: head.method.rawValue, path: URI(head.path ?? "/").path, status: status.code,
             latency: .now - started)
     }
 
-    /// Writes a stream's chunks as the replica yields them, each once the last was written. A
-    /// client that goes away (a failed write) ends it, which drops the generator and stops the
-    /// replica's stream; a failed stream closes the connection mid-body.
-    private static func pump(_ lease: StreamLease, to channel: any Channel, close: Bool) {
-        Task { await pumping(lease, to: channel, close: close) }
-    }
-
-    private static func pumping(_ lease: StreamLease, to channel: any Channel, close: Bool) async {
-        do {
-            while let ref = try await lease.generator.next() {
-                try await channel.writeAndFlush(HTTPResponsePart.body(ByteBuffer(bytes: try await ray.get(ref).bytes)))
+    /// Writes a stream's chunks as the replica yields them, each once the last was written, then
+    /// hands the connection back (`ended`, on success). A client that goes away (a failed write)
+    /// ends it, which drops the generator and stops the replica's stream; a failed stream closes
+    /// the connection mid-body.
+    private static func pump(_ lease: StreamLease, to channel: any Channel, ended: @escaping @Sendable () -> Void) {
+        Task {
+            do {
+                while let ref = try await lease.generator.next() {
+                    try await channel.writeAndFlush(HTTPResponsePart.body(ByteBuffer(bytes: try await ray.get(ref).bytes)))
+                }
+                try await channel.writeAndFlush(HTTPResponsePart.end(nil))
+                lease.end(failed: false)
+                ended()
+            } catch {
+                lease.end(failed: true)
+                try? await channel.close()
             }
-            try await channel.writeAndFlush(HTTPResponsePart.end(nil))
-            lease.end(failed: false)
-            if close { try? await channel.close() }
-        } catch {
-            lease.end(failed: true)
-            try? await channel.close()
         }
     }
 }

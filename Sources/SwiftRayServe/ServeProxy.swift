@@ -79,46 +79,59 @@ struct ServeResponder: Sendable {
         head.headerFields[.contentLength].flatMap { Int($0) }.map { $0 > maxBodyBytes } ?? false
     }
 
-    /// The 404 for a path no application serves (nil: one does).
-    func unrouted(_ head: HTTPRequest) -> ProxyResponse? {
-        let path = URI(head.path ?? "/").path
-        return routes.match(path) == nil ? Self.error(.notFound, "no application serves \(path)") : nil
+    /// A request read off a connection: ready for its application's replicas, or settled here.
+    enum Prepared {
+        case send(ServeRequest, RouteTable.Route)
+        /// Answered without a replica (404, 413, 400 for bad JSON).
+        case settled(ProxyResponse, application: String)
     }
 
-    /// The answer to `head` with `body` (nil: the body went over the limit).
-    func answer(_ head: HTTPRequest, body: [UInt8]?) async -> (ProxyAnswer, application: String) {
+    /// Routes `head` with `body` (nil: the body went over the limit) and checks what can be
+    /// checked here.
+    func prepare(_ head: HTTPRequest, body: [UInt8]?) -> Prepared {
         let uri = URI(head.path ?? "/")
         guard let route = routes.match(uri.path) else {
-            return (.whole(Self.error(.notFound, "no application serves \(uri.path)")), "-")
+            return .settled(Self.error(.notFound, "no application serves \(uri.path)"), application: "-")
         }
-        return (await answer(head, uri: uri, body: body, on: route), route.application)
-    }
-
-    private func answer(_ head: HTTPRequest, uri: URI, body: [UInt8]?, on route: RouteTable.Route) async -> ProxyAnswer {
-        guard let body else { return .whole(Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes")) }
+        guard let body else {
+            return .settled(Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes"), application: route.application)
+        }
         var headers: [String: String] = [:]
         for field in head.headerFields { headers[field.name.canonicalName] = field.value }
         if headers["content-type"]?.contains("json") == true, !body.isEmpty,
            (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) == nil {
-            return .whole(Self.error(.badRequest, "the body is not valid JSON"))
+            return .settled(Self.error(.badRequest, "the body is not valid JSON"), application: route.application)
         }
         var query: [String: String] = [:]
         for (key, value) in uri.queryParameters { query[String(key)] = String(value) }
-        let request = ServeRequest(
-            method: head.method.rawValue, path: uri.path, routePrefix: route.prefix, query: query, headers: headers, body: body)
+        return .send(
+            ServeRequest(method: head.method.rawValue, path: uri.path, routePrefix: route.prefix, query: query, headers: headers, body: body),
+            route)
+    }
+
+    /// The answer of `route`'s replicas to `request`, waiting for room on one when all are busy.
+    func answer(_ request: ServeRequest, on route: RouteTable.Route) async -> ProxyAnswer {
         do {
             if let contentType = route.streamContentType { return try await Self.streamed(request, from: route.replicas, as: contentType) }
             return .whole(Self.response(try await Self.reply(request, from: route.replicas, within: requestTimeout)))
-        } catch is DeadlineExceeded {
-            return .whole(Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")"))
-        } catch let overloaded as ServeOverloaded {
+        } catch {
+            return .whole(failure(error))
+        }
+    }
+
+    /// The answer to a request that failed with `error`.
+    func failure(_ error: any Error) -> ProxyResponse {
+        switch error {
+        case is DeadlineExceeded:
+            return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
+        case let overloaded as ServeOverloaded:
             var refused = Self.error(.serviceUnavailable, overloaded.description)
             refused.fields[.retryAfter] = "1"
-            return .whole(refused)
-        } catch let failure as RayTaskError where failure.errorType.hasSuffix("BadRequest") || failure.errorType.contains("DecodingError") {
-            return .whole(Self.error(.badRequest, failure.message))
-        } catch {
-            return .whole(Self.error(.internalServerError, "\(error)"))
+            return refused
+        case let failure as RayTaskError where failure.errorType.hasSuffix("BadRequest") || failure.errorType.contains("DecodingError"):
+            return Self.error(.badRequest, failure.message)
+        default:
+            return Self.error(.internalServerError, "\(error)")
         }
     }
 

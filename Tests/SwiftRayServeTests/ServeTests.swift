@@ -149,6 +149,10 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(results, [3, 6, 9, 12, 15], received)
         XCTAssertEqual(received.components(separatedBy: "HTTP/1.1 200").count - 1, 5, "no answer after the close")
         XCTAssertFalse(received.contains("404"), received)
+        let garbage = try RawHTTPConnection(port: port, request: "POST /scale HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}" + "\u{1}NOT HTTP\r\n\r\n")
+        let refused = await garbage.read(until: "never-sent")
+        XCTAssertTrue(refused.hasPrefix("HTTP/1.1 400"), "the request before the garbage answered first: \(refused)")
+        XCTAssertEqual(refused.components(separatedBy: "HTTP/1.1 400").count - 1, 2, "then a 400 for the garbage, and the close: \(refused)")
     }
 
     func testAFullDeploymentAnswers503WithRetryAfter() async throws {

@@ -105,6 +105,13 @@ package final class LocalCluster: CoreRuntime, @unchecked Sendable {
         }
     }
 
+    /// Answered at once when the object is in the ready table, else by the node's loop when it
+    /// comes: no Swift task and no thread waiting meanwhile.
+    package func whenReady(_ id: ObjectID, _ body: @escaping @Sendable (ObjectPayload?) -> Void) {
+        if let payloads = manager.ready.lookup([id]) { return body(payloads[0]) }
+        onLoop { $0.getLocally([id], timeoutMillis: -1, caller: .none) { body($0?.first) } }
+    }
+
     package func wait(_ ids: [ObjectID], numReturns: Int, timeout: Duration?) async throws -> [Int] {
         if let ready = manager.ready.firstReady(ids, count: numReturns) { return ready }
         let caller = TaskContext.current?.taskID ?? .none
