@@ -1,17 +1,14 @@
-import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 import SwiftRay
 
-/// The proxy's connections on Hummingbird's server: Hummingbird's HTTP/1 pipeline (NIO's parser,
-/// the idle timeout and graceful quiescing of `HTTPConnectionStateHandler`), ending in
-/// `ServeConnectionHandler` instead of an async channel. A request is read on its event loop and only its replica call runs in a Swift
-/// task: the async channel bridge and the per-connection task cost more than half of the
-/// proxy's time under load.
+/// The proxy's connections on Hummingbird's server (its binding, accepting, and graceful
+/// shutdown that quiesces each connection): NIO's HTTP/1 parser and encoder, then
+/// `ServeConnectionHandler`. A request is read, routed and sent to a replica on its connection's
+/// event loop, with no Swift task in the common case: Hummingbird's async channel, its
+/// per-connection task and the HTTPTypes conversion cost the proxy half its time under load.
 struct ServeChildChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let channel: any Channel
@@ -22,21 +19,17 @@ struct ServeChildChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let pipeline = channel.pipeline.syncOperations
-            // Pipelined requests are queued by the handler (NIO's assistance pauses reading, two
-            // epoll_ctl calls a request); malformed input is answered by it too; HTTPTypes
-            // already checked the outgoing headers.
-            try pipeline.configureHTTPServerPipeline(
+            // Pipelined requests, malformed input and idle connections are the handler's (NIO's
+            // pipelining assistance pauses reading: two epoll_ctl calls a request); replicas'
+            // header fields are checked as they are copied.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            try pipeline.addHandler(ServeConnectionHandler(responder: responder))
+            try channel.pipeline.syncOperations.addHandler(ServeConnectionHandler(responder: responder, idleTimeout: TimeAmount(idleTimeout)))
             return Value(channel: channel)
         }
     }
 
-    /// The connection is served by its handlers; this only outlives it (the server's graceful
-    /// shutdown quiesces it through the pipeline).
+    /// The connection is served by its handlers; this only outlives it.
     func handle(value: Value, logger: Logger) async {
         try? await value.channel.closeFuture.get()
     }
@@ -44,15 +37,17 @@ struct ServeChildChannel: ServerChildChannel {
 
 /// One connection's requests: each is gathered (its body up to the limit), answered (by a
 /// replica, or here), and its answer written back on the connection's loop. Requests that come
-/// while one is being answered (HTTP pipelining) wait their turn in order; past
-/// `maxPipelined` the connection stops reading until they are answered.
+/// while one is being answered (HTTP pipelining) wait their turn in order; past `maxPipelined`
+/// the connection stops reading until they are answered. A connection with nothing in progress
+/// for `idleTimeout` (a half-sent request included) is closed, as is one asked to quiesce once
+/// its requests are answered.
 final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
     /// A request read whole, waiting for its turn.
     private struct Waiting {
-        let head: HTTPRequest
+        let head: HTTPRequestHead
         /// nil: the body went over the limit.
         let body: [UInt8]?
         let started: ContinuousClock.Instant
@@ -63,8 +58,9 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     static let maxPipelined = 16
 
     private let responder: ServeResponder
+    private let idleTimeout: TimeAmount
     /// The request being read (nil between requests and after one was refused from its head).
-    private var head: HTTPRequest?
+    private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var tooLarge = false
     private var started = ContinuousClock.now
@@ -74,12 +70,30 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// Nothing more is read or answered: the connection closes after what is queued.
     private var closing = false
     private var paused = false
+    private var lastActive = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
-    init(responder: ServeResponder) {
+    init(responder: ServeResponder, idleTimeout: TimeAmount) {
         self.responder = responder
+        self.idleTimeout = idleTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { checkIdle(at: .now() + idleTimeout, context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if idleCheck == nil { checkIdle(at: .now() + idleTimeout, context) }
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+        idleCheck = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActive = .now()
         guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
@@ -89,8 +103,8 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             self.head = head
             // A body declared over the limit is refused at once, not once that many bytes came;
             // the connection closes after the answer, so the body is never read.
-            if responder.declaresTooMuch(head) {
-                let refusal = ServeResponder.error(.contentTooLarge, "the body is over \(responder.maxBodyBytes) bytes")
+            if responder.declaresTooMuch(head.headers) {
+                let refusal = ServeResponder.error(.payloadTooLarge, "the body is over \(responder.maxBodyBytes) bytes")
                 enqueue(Waiting(head: head, body: nil, started: started, settled: refusal), closing: true, context)
             }
         case .body(var chunk):
@@ -104,8 +118,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case .end:
             guard let head else { return }
             self.head = nil
-            let closes = head.headerFields[.connection]?.lowercased() == "close"
-            enqueue(Waiting(head: head, body: tooLarge ? nil : Array(body.readableBytesView), started: started), closing: closes, context)
+            enqueue(Waiting(head: head, body: tooLarge ? nil : Array(body.readableBytesView), started: started), closing: !head.isKeepAlive, context)
         }
     }
 
@@ -115,9 +128,28 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.close(promise: nil) }
         guard !closing else { return }
-        let malformed = HTTPRequest(method: .get, scheme: nil, authority: nil, path: "-")
-        enqueue(Waiting(head: malformed, body: nil, started: .now, settled: ProxyResponse(status: .badRequest, fields: [:], body: [])),
+        let malformed = HTTPRequestHead(version: .http1_1, method: .GET, uri: "-")
+        enqueue(Waiting(head: malformed, body: nil, started: .now, settled: ProxyResponse(status: .badRequest, headers: [:], body: [])),
                 closing: true, context)
+    }
+
+    /// The server is shutting down: close now if idle, else once what was read is answered.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        closing = true
+        if !answering, queue.isEmpty { context.close(promise: nil) }
+    }
+
+    /// Closes the connection at `deadline` if nothing happened on it for `idleTimeout` by then
+    /// and no request is being answered; else checks again later.
+    private func checkIdle(at deadline: NIODeadline, _ context: ChannelHandlerContext) {
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleCheck = nil
+            if answering || !queue.isEmpty { return checkIdle(at: .now() + idleTimeout, context) }
+            let due = lastActive + idleTimeout
+            if NIODeadline.now() >= due { return context.close(promise: nil) }
+            checkIdle(at: due, context)
+        }
     }
 
     private func enqueue(_ request: Waiting, closing: Bool, _ context: ChannelHandlerContext) {
@@ -148,13 +180,14 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     /// or the connection closes (once the answer is out) when it was to close after the queue.
     private func answered(_ context: ChannelHandlerContext, written: EventLoopFuture<Void>?) {
         answering = false
+        lastActive = .now()
         guard closing, queue.isEmpty else { return answerNext(context) }
         let channel = context.channel
         guard let written else { return channel.close(promise: nil) }
         written.whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private func dispatch(_ head: HTTPRequest, body: [UInt8]?, reply: Reply, _ context: ChannelHandlerContext) {
+    private func dispatch(_ head: HTTPRequestHead, body: [UInt8]?, reply: Reply, _ context: ChannelHandlerContext) {
         switch responder.prepare(head, body: body) {
         case .settled(let response, let application):
             reply.send(.whole(response), application: application)
@@ -209,10 +242,10 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
 
         private let target: NIOLoopBound<(handler: ServeConnectionHandler, context: ChannelHandlerContext, state: State)>
-        private let head: HTTPRequest
+        private let head: HTTPRequestHead
         private let started: ContinuousClock.Instant
 
-        init(_ handler: ServeConnectionHandler, _ context: ChannelHandlerContext, head: HTTPRequest, started: ContinuousClock.Instant) {
+        init(_ handler: ServeConnectionHandler, _ context: ChannelHandlerContext, head: HTTPRequestHead, started: ContinuousClock.Instant) {
             target = NIOLoopBound((handler, context, State()), eventLoop: context.eventLoop)
             self.head = head
             self.started = started
@@ -234,21 +267,22 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func write(_ answer: ProxyAnswer, for head: HTTPRequest, application: String, started: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
-        let status: HTTPResponse.Status
+    private func write(_ answer: ProxyAnswer, for head: HTTPRequestHead, application: String, started: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
+        let status: HTTPResponseStatus
         switch answer {
         case .whole(var response):
             status = response.status
-            response.fields[.server] = "swift-ray-serve"
-            response.fields[.contentLength] = String(response.body.count)
-            if closing, queue.isEmpty { response.fields[.connection] = "close" }
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: response.fields))), promise: nil)
-            if !response.body.isEmpty { context.write(wrapOutboundOut(.body(ByteBuffer(bytes: response.body))), promise: nil) }
+            response.headers.add(name: "server", value: "swift-ray-serve")
+            response.headers.add(name: "content-length", value: String(response.body.count))
+            if closing, queue.isEmpty { response.headers.add(name: "connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: response.headers))), promise: nil)
+            if !response.body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil) }
             answered(context, written: context.writeAndFlush(wrapOutboundOut(.end(nil))))
         case .stream(let contentType, let first, let lease):
             status = .ok
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: .ok, headerFields: [.contentType: contentType, .server: "swift-ray-serve"]))), promise: nil)
-            if let first { context.write(wrapOutboundOut(.body(ByteBuffer(bytes: first))), promise: nil) }
+            let fields: HTTPHeaders = ["content-type": contentType, "server": "swift-ray-serve"]
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: fields))), promise: nil)
+            if let first { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: first)))), promise: nil) }
             context.flush()
             let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             Self.pump(lease, to: context.channel) {
@@ -256,8 +290,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         responder.accessLog?.log(
-            application: application, method: head.method.rawValue, path: URI(head.path ?? "/").path, status: status.code,
-            latency: .now - started)
+            application: application, method: head.method.rawValue, path: URI(head.uri).path, status: Int(status.code), latency: .now - started)
     }
 
     /// Writes a stream's chunks as the replica yields them, each once the last was written, then
@@ -268,9 +301,9 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         Task {
             do {
                 while let ref = try await lease.generator.next() {
-                    try await channel.writeAndFlush(HTTPResponsePart.body(ByteBuffer(bytes: try await ray.get(ref).bytes)))
+                    try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: try await ray.get(ref).bytes))))
                 }
-                try await channel.writeAndFlush(HTTPResponsePart.end(nil))
+                try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
                 lease.end(failed: false)
                 ended()
             } catch {

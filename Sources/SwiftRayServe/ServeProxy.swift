@@ -1,6 +1,6 @@
 import Foundation
 import HummingbirdCore
-import HTTPTypes
+import NIOHTTP1
 import Logging
 import NIOCore
 import NIOPosix
@@ -47,8 +47,8 @@ final class RouteTable: Sendable {
 
 /// A whole answer.
 struct ProxyResponse: Sendable {
-    var status: HTTPResponse.Status
-    var fields: HTTPFields
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
     var body: [UInt8]
 }
 
@@ -75,8 +75,8 @@ struct ServeResponder: Sendable {
     let accessLog: AccessLogWriter?
 
     /// Whether `head` declares a body over the limit (refused before any of it is read).
-    func declaresTooMuch(_ head: HTTPRequest) -> Bool {
-        head.headerFields[.contentLength].flatMap { Int($0) }.map { $0 > maxBodyBytes } ?? false
+    func declaresTooMuch(_ headers: HTTPHeaders) -> Bool {
+        headers.first(name: "content-length").flatMap { Int($0) }.map { $0 > maxBodyBytes } ?? false
     }
 
     /// A request read off a connection: ready for its application's replicas, or settled here.
@@ -88,16 +88,16 @@ struct ServeResponder: Sendable {
 
     /// Routes `head` with `body` (nil: the body went over the limit) and checks what can be
     /// checked here.
-    func prepare(_ head: HTTPRequest, body: [UInt8]?) -> Prepared {
-        let uri = URI(head.path ?? "/")
+    func prepare(_ head: HTTPRequestHead, body: [UInt8]?) -> Prepared {
+        let uri = URI(head.uri)
         guard let route = routes.match(uri.path) else {
             return .settled(Self.error(.notFound, "no application serves \(uri.path)"), application: "-")
         }
         guard let body else {
-            return .settled(Self.error(.contentTooLarge, "the body is over \(maxBodyBytes) bytes"), application: route.application)
+            return .settled(Self.error(.payloadTooLarge, "the body is over \(maxBodyBytes) bytes"), application: route.application)
         }
         var headers: [String: String] = [:]
-        for field in head.headerFields { headers[field.name.canonicalName] = field.value }
+        for (name, value) in head.headers { headers[name.lowercased()] = value }
         if headers["content-type"]?.contains("json") == true, !body.isEmpty,
            (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])) == nil {
             return .settled(Self.error(.badRequest, "the body is not valid JSON"), application: route.application)
@@ -126,7 +126,7 @@ struct ServeResponder: Sendable {
             return Self.error(.requestTimeout, "no answer within \(requestTimeout.map { "\($0)" } ?? "")")
         case let overloaded as ServeOverloaded:
             var refused = Self.error(.serviceUnavailable, overloaded.description)
-            refused.fields[.retryAfter] = "1"
+            refused.headers.add(name: "retry-after", value: "1")
             return refused
         case let failure as RayTaskError where failure.errorType.hasSuffix("BadRequest") || failure.errorType.contains("DecodingError"):
             return Self.error(.badRequest, failure.message)
@@ -155,16 +155,28 @@ struct ServeResponder: Sendable {
     }
 
     static func response(_ answer: ServeResponse) -> ProxyResponse {
-        var fields = HTTPFields()
-        for (name, value) in answer.headers { if let name = HTTPField.Name(name) { fields[name] = value } }
-        return ProxyResponse(status: .init(code: answer.status), fields: fields, body: answer.body)
+        var headers = HTTPHeaders()
+        for (name, value) in answer.headers where isToken(name) && isFieldValue(value) { headers.add(name: name, value: value) }
+        return ProxyResponse(status: HTTPResponseStatus(statusCode: answer.status), headers: headers, body: answer.body)
     }
 
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> ProxyResponse {
+    /// A replica's header name is sent only when it is an HTTP token and its value holds no
+    /// line break or NUL (no response splitting through a replica's headers).
+    static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && !separators.contains($0) }
+    }
+
+    private static let separators = Set("()<>@,;:\\\"/[]?={}".utf8)
+
+    static func isFieldValue(_ value: String) -> Bool {
+        !value.utf8.contains { $0 == 0 || $0 == 10 || $0 == 13 }
+    }
+
+    static func error(_ status: HTTPResponseStatus, _ message: String) -> ProxyResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
         let body = (try? encoder.encode(["error": message])) ?? Data()
-        return ProxyResponse(status: status, fields: [.contentType: "application/json"], body: Array(body))
+        return ProxyResponse(status: status, headers: ["content-type": "application/json"], body: Array(body))
     }
 }
 
