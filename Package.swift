@@ -14,7 +14,7 @@ let package = Package(
         .library(name: "SwiftRayDashboard", targets: ["RayDashboard"]),
         // Hyperparameter tuning (Ray Tune) over the public API.
         .library(name: "SwiftRayTune", targets: ["SwiftRayTune"]),
-        // Ray Serve: deployments served over HTTP (Hummingbird).
+        // Ray Serve: deployments served over HTTP (Hummingbird's server, NIO's HTTP/1 handlers).
         .library(name: "SwiftRayServe", targets: ["SwiftRayServe"]),
         .library(name: "SwiftRayNN", targets: ["SwiftRayNN"]),
         // Collective communication (Ray's ray.util.collective): rings over direct member links.
@@ -42,8 +42,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", "600.0.0"..<"700.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
-        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
@@ -205,9 +203,9 @@ let package = Package(
             dependencies: [
                 "SwiftRay",
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Ray Train over Collective and Tune's checkpoints and reports.

@@ -44,6 +44,14 @@ distributed actor Gated: Deployment {
     }
 }
 
+/// Answers with the request's query as its header fields (so a test can send any).
+@RayActor
+distributed actor HeaderEcho: Deployment {
+    distributed func handle(_ request: ServeRequest) async throws -> ServeResponse {
+        ServeResponse(headers: request.query, body: Array("echoed".utf8))
+    }
+}
+
 /// Tells load loops to end after their current request (cancelling would abort it).
 final class StopFlag: Sendable {
     private let flag = Mutex(false)
@@ -153,6 +161,21 @@ final class ServeTests: XCTestCase {
         let refused = await garbage.read(until: "never-sent")
         XCTAssertTrue(refused.hasPrefix("HTTP/1.1 400"), "the request before the garbage answered first: \(refused)")
         XCTAssertEqual(refused.components(separatedBy: "HTTP/1.1 400").count - 1, 2, "then a 400 for the garbage, and the close: \(refused)")
+    }
+
+    /// A replica's header field whose value holds a line break (or whose name is not a token) is
+    /// not sent: no response splitting through a replica; good fields go out as given.
+    func testAReplicasHeadersCannotSplitTheResponse() async throws {
+        try await Serve.run(HeaderEcho.bind(), name: "echo", routePrefix: "/echo")
+        let port = try XCTUnwrap(URL(string: base)?.port)
+        let query = "x-fine=yes&x-evil=a%0D%0ASet-Cookie:%20pwned&bad%20name=1"
+        let connection = try RawHTTPConnection(port: port, request: "GET /echo?\(query) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let received = await connection.read(until: "echoed")
+        XCTAssertTrue(received.hasPrefix("HTTP/1.1 200"), received)
+        XCTAssertTrue(received.contains("x-fine: yes\r\n"), received)
+        XCTAssertFalse(received.lowercased().contains("set-cookie"), received)
+        XCTAssertFalse(received.contains("bad name"), received)
+        XCTAssertTrue(received.hasSuffix("echoed"), received)
     }
 
     func testAFullDeploymentAnswers503WithRetryAfter() async throws {
