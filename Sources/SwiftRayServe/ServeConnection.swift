@@ -272,7 +272,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         switch answer {
         case .whole(var response):
             status = response.status
-            response.headers.add(name: "server", value: "swift-ray-serve")
+            if !response.headers.contains(name: "server") { response.headers.add(name: "server", value: "swift-ray-serve") }
             response.headers.add(name: "content-length", value: String(response.body.count))
             if closing, queue.isEmpty { response.headers.add(name: "connection", value: "close") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: response.headers))), promise: nil)

@@ -156,7 +156,9 @@ struct ServeResponder: Sendable {
 
     static func response(_ answer: ServeResponse) -> ProxyResponse {
         var headers = HTTPHeaders()
-        for (name, value) in answer.headers where isToken(name) && isFieldValue(value) { headers.add(name: name, value: value) }
+        for (name, value) in answer.headers where isToken(name) && isFieldValue(value) && !framing.contains(name.lowercased()) {
+            headers.add(name: name, value: value)
+        }
         return ProxyResponse(status: HTTPResponseStatus(statusCode: answer.status), headers: headers, body: answer.body)
     }
 
@@ -167,6 +169,8 @@ struct ServeResponder: Sendable {
     }
 
     private static let separators = Set("()<>@,;:\\\"/[]?={}".utf8)
+    /// The message's framing and the connection are the proxy's: a replica's say on them is dropped.
+    private static let framing: Set<String> = ["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"]
 
     static func isFieldValue(_ value: String) -> Bool {
         !value.utf8.contains { $0 == 0 || $0 == 10 || $0 == 13 }
