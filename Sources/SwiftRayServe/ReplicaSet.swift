@@ -50,7 +50,6 @@ actor ReplicaSet {
     var queued: Int { routing.withLock { $0.waiting.count } }
     var served: Int { routing.withLock { $0.stats.served } }
     var failed: Int { routing.withLock { $0.stats.failed } }
-    var stats: DeploymentStats { routing.withLock { $0.stats } }
 
     /// The replica count it aims at now.
     private var target: Int {
