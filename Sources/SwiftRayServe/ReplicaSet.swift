@@ -191,8 +191,7 @@ actor ReplicaSet {
             finished(id, latency: .now - start, failed: false)
             return response
         } catch let died as ActorDiedError {
-            replace(id)  // out of the rotation first, so its slot is not handed on
-            release(id)
+            replace(id)  // its slot leaves the rotation with it, never handed to a waiting request
             throw died
         } catch {
             finished(id, latency: .now - start, failed: true)

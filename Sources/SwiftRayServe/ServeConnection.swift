@@ -171,9 +171,10 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             paused = false
             context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
-        let reply = Reply(self, context, head: next.head, started: next.started)
+        let uri = URI(next.head.uri)  // parsed once: routing, the request and the access log
+        let reply = Reply(self, context, head: next.head, path: uri.path, started: next.started)
         if let settled = next.settled { return reply.send(.whole(settled), application: "-") }
-        dispatch(next.head, body: next.body, reply: reply, context)
+        dispatch(next.head, uri: uri, body: next.body, reply: reply, context)
     }
 
     /// The request being answered was answered whole (or its stream ended): the next one's turn,
@@ -187,8 +188,8 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         written.whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private func dispatch(_ head: HTTPRequestHead, body: [UInt8]?, reply: Reply, _ context: ChannelHandlerContext) {
-        switch responder.prepare(head, body: body) {
+    private func dispatch(_ head: HTTPRequestHead, uri: URI, body: [UInt8]?, reply: Reply, _ context: ChannelHandlerContext) {
+        switch responder.prepare(head, uri: uri, body: body) {
         case .settled(let response, let application):
             reply.send(.whole(response), application: application)
         case .send(let request, let route):
@@ -216,8 +217,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         submit(request).onCompletion { result in
             if case .failure(let error) = result, error is ActorDiedError {
                 Task {
-                    await replicas.replaceDead(slot)
-                    await replicas.releaseSlot(slot)
+                    await replicas.replaceDead(slot)  // the slot goes with the replica
                     reply.send(await responder.answer(request, on: route), application: application)
                 }
                 return
@@ -243,11 +243,13 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
         private let target: NIOLoopBound<(handler: ServeConnectionHandler, context: ChannelHandlerContext, state: State)>
         private let head: HTTPRequestHead
+        private let path: String
         private let started: ContinuousClock.Instant
 
-        init(_ handler: ServeConnectionHandler, _ context: ChannelHandlerContext, head: HTTPRequestHead, started: ContinuousClock.Instant) {
+        init(_ handler: ServeConnectionHandler, _ context: ChannelHandlerContext, head: HTTPRequestHead, path: String, started: ContinuousClock.Instant) {
             target = NIOLoopBound((handler, context, State()), eventLoop: context.eventLoop)
             self.head = head
+            self.path = path
             self.started = started
         }
 
@@ -257,7 +259,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 guard !state.sent else { return }
                 state.sent = true
                 state.timer?.cancel()
-                handler.write(answer, for: head, application: application, started: started, context)
+                handler.write(answer, for: head, path: path, application: application, started: started, context)
             }
         }
 
@@ -267,7 +269,10 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    private func write(_ answer: ProxyAnswer, for head: HTTPRequestHead, application: String, started: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
+    private func write(
+        _ answer: ProxyAnswer, for head: HTTPRequestHead, path: String, application: String, started: ContinuousClock.Instant,
+        _ context: ChannelHandlerContext
+    ) {
         let status: HTTPResponseStatus
         switch answer {
         case .whole(var response):
@@ -290,7 +295,7 @@ final class ServeConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             }
         }
         responder.accessLog?.log(
-            application: application, method: head.method.rawValue, path: URI(head.uri).path, status: Int(status.code), latency: .now - started)
+            application: application, method: head.method.rawValue, path: path, status: Int(status.code), latency: .now - started)
     }
 
     /// Writes a stream's chunks as the replica yields them, each once the last was written, then

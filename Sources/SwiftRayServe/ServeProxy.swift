@@ -86,10 +86,9 @@ struct ServeResponder: Sendable {
         case settled(ProxyResponse, application: String)
     }
 
-    /// Routes `head` with `body` (nil: the body went over the limit) and checks what can be
-    /// checked here.
-    func prepare(_ head: HTTPRequestHead, body: [UInt8]?) -> Prepared {
-        let uri = URI(head.uri)
+    /// Routes `head` (its target parsed as `uri`) with `body` (nil: the body went over the
+    /// limit) and checks what can be checked here.
+    func prepare(_ head: HTTPRequestHead, uri: URI, body: [UInt8]?) -> Prepared {
         guard let route = routes.match(uri.path) else {
             return .settled(Self.error(.notFound, "no application serves \(uri.path)"), application: "-")
         }
